@@ -1,0 +1,58 @@
+# sharedseq: every target installs what it needs, so a fresh clone needs only `make run` / `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CONFIG ?= deploy/devnet.toml
+
+.PHONY: all install run test lint typecheck proto proto-check contracts contracts-check bench clean
+
+all: test
+
+$(PY_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# anvil (L1 and rollup engines) and solc, pinned by package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+## Generated gRPC code lives in sharedseq/v1, regenerated from proto/ by one command.
+proto: $(PY_STAMP)
+	$(PY) -m sequencer.tools.protogen --out .
+
+proto-check: $(PY_STAMP)
+	$(PY) -m sequencer.tools.protogen --check .
+
+contracts: install
+	$(PY) -m contracts.compile
+
+contracts-check: install
+	$(PY) -m contracts.compile --check
+
+run: install
+	$(BIN)/sharedseq devnet --config $(CONFIG)
+
+test: install proto-check contracts-check
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(PY_STAMP)
+	$(BIN)/mypy sequencer rollup_adapters deploy contracts
+
+bench: install
+	$(PY) -m sequencer.bench
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis var
