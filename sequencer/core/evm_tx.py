@@ -1,0 +1,291 @@
+"""Raw signed EVM transactions: decode, re-encode, recover the sender.
+
+Wire forms (EIP-2718 envelopes):
+  legacy   = rlp([nonce, gasPrice, gas, to, value, data, v, r, s])        (EIP-155: v = 35 + 2*chainId + parity)
+  type 1   = 0x01 ++ rlp([chainId, nonce, gasPrice, gas, to, value, data, accessList, yParity, r, s])   (EIP-2930)
+  type 2   = 0x02 ++ rlp([chainId, nonce, maxPriorityFee, maxFee, gas, to, value, data, accessList,
+                          yParity, r, s])                                                            (EIP-1559)
+  type 3   = 0x03 ++ rlp([... type 2 fields up to accessList, maxFeePerBlobGas, blobVersionedHashes,
+                          yParity, r, s])                                                            (EIP-4844)
+  type 4   = 0x04 ++ rlp([... type 2 fields up to accessList, authorizationList, yParity, r, s])     (EIP-7702)
+  accessList = [[address, [storageKey, ...]], ...]
+
+The signing hash is keccak256 of the same form without the signature (and,
+for EIP-155 legacy, with [chainId, 0, 0] in its place). Decoding is strict:
+canonical RLP, minimal integers, 20-byte addresses, low-s signatures (EIP-2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import rlp
+from coincurve import PublicKey
+
+from sequencer.errors import DecodeError
+
+from .hashing import keccak
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+MAX_TX_BYTES = 128 * 1024
+"""Upper bound on one raw transaction, as geth's txpool uses (txMaxSize)."""
+
+LEGACY, ACCESS_LIST, DYNAMIC_FEE, BLOB, SET_CODE = 0, 1, 2, 3, 4
+TX_TYPE_NAMES = {0: "legacy", 1: "eip2930", 2: "eip1559", 3: "eip4844", 4: "eip7702"}
+
+AccessList = tuple[tuple[bytes, tuple[bytes, ...]], ...]
+Authorization = tuple[int, bytes, int, int, int, int]
+"""EIP-7702 authorization tuple: (chain_id, address, nonce, y_parity, r, s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvmTransaction:
+    """A decoded signed transaction. Fields not in a type's form are 0/empty.
+
+    For legacy transactions `gas_price` is set, `max_fee` and
+    `max_priority_fee` equal it; `v` is the raw legacy v (27/28 or EIP-155),
+    `y_parity` is 0/1 for every type. `chain_id` is None for pre-EIP-155
+    legacy transactions.
+    """
+
+    tx_type: int
+    chain_id: int | None
+    nonce: int
+    gas_price: int
+    max_priority_fee: int
+    max_fee: int
+    gas: int
+    to: bytes | None
+    value: int
+    data: bytes
+    access_list: AccessList
+    y_parity: int
+    r: int
+    s: int
+    v: int = 0
+    max_fee_per_blob_gas: int = 0
+    blob_hashes: tuple[bytes, ...] = ()
+    authorization_list: tuple[Authorization, ...] = ()
+    raw: bytes = b""
+
+    @property
+    def hash(self) -> bytes:
+        return keccak(self.raw)
+
+    @property
+    def protected(self) -> bool:
+        """Whether a legacy transaction is replay-protected (EIP-155)."""
+        return self.tx_type != LEGACY or self.chain_id is not None
+
+
+def _int(item: object, field: str, max_bits: int = 256) -> int:
+    if not isinstance(item, bytes):
+        raise DecodeError(f"{field}: expected an integer, got a list")
+    if item[:1] == b"\x00":
+        raise DecodeError(f"{field}: integer has leading zero bytes")
+    if len(item) * 8 > max_bits:
+        raise DecodeError(f"{field}: integer over {max_bits} bits")
+    return int.from_bytes(item, "big")
+
+
+def _bytes(item: object, field: str) -> bytes:
+    if not isinstance(item, bytes):
+        raise DecodeError(f"{field}: expected bytes, got a list")
+    return item
+
+
+def _to(item: object, field: str = "to") -> bytes | None:
+    b = _bytes(item, field)
+    if b == b"":
+        return None
+    if len(b) != 20:
+        raise DecodeError(f"{field}: address must be 20 bytes, got {len(b)}")
+    return b
+
+
+def _address(item: object, field: str) -> bytes:
+    b = _bytes(item, field)
+    if len(b) != 20:
+        raise DecodeError(f"{field}: address must be 20 bytes, got {len(b)}")
+    return b
+
+
+def _access_list(item: object) -> AccessList:
+    if not isinstance(item, list):
+        raise DecodeError("access_list: expected a list")
+    out = []
+    for i, entry in enumerate(item):
+        if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[1], list):
+            raise DecodeError(f"access_list[{i}]: expected [address, [storage_keys]]")
+        keys = []
+        for j, key in enumerate(entry[1]):
+            k = _bytes(key, f"access_list[{i}].storage_keys[{j}]")
+            if len(k) != 32:
+                raise DecodeError(f"access_list[{i}].storage_keys[{j}]: must be 32 bytes")
+            keys.append(k)
+        out.append((_address(entry[0], f"access_list[{i}].address"), tuple(keys)))
+    return tuple(out)
+
+
+def _check_signature(r: int, s: int) -> None:
+    if not 0 < r < SECP256K1_N:
+        raise DecodeError("r: signature value out of range")
+    if not 0 < s <= SECP256K1_N // 2:
+        raise DecodeError("s: signature value out of range or not low-s (EIP-2)")
+
+
+def _parity(item: object) -> int:
+    y = _int(item, "y_parity", 8)
+    if y > 1:
+        raise DecodeError(f"y_parity: must be 0 or 1, got {y}")
+    return y
+
+
+_FIELD_COUNT = {ACCESS_LIST: 11, DYNAMIC_FEE: 12, BLOB: 14, SET_CODE: 13}
+
+
+def decode_transaction(raw: bytes) -> EvmTransaction:
+    """Decode a raw signed transaction (legacy or EIP-2718 typed); strict."""
+    if not raw:
+        raise DecodeError("transaction: empty payload")
+    if len(raw) > MAX_TX_BYTES:
+        raise DecodeError(f"transaction: {len(raw)} bytes, over the {MAX_TX_BYTES}-byte limit")
+    first = raw[0]
+    if first >= 0xC0:
+        return _decode_legacy(raw)
+    if first in _FIELD_COUNT:
+        return _decode_typed(first, raw)
+    if first <= 0x7F:
+        raise DecodeError(f"tx_type: unsupported transaction type {first:#04x}")
+    raise DecodeError(f"transaction: first byte {first:#04x} is neither a type nor an RLP list")
+
+
+def _rlp_list(body: bytes, count: int, what: str) -> list:
+    try:
+        items = rlp.decode(body, strict=True)
+    except rlp.exceptions.DecodingError as exc:
+        raise DecodeError(f"{what}: malformed RLP ({exc})") from exc
+    if not isinstance(items, list):
+        raise DecodeError(f"{what}: expected an RLP list")
+    if len(items) != count:
+        raise DecodeError(f"{what}: expected {count} fields, got {len(items)}")
+    return items
+
+
+def _decode_legacy(raw: bytes) -> EvmTransaction:
+    f = _rlp_list(raw, 9, "legacy transaction")
+    v = _int(f[6], "v")
+    r, s = _int(f[7], "r"), _int(f[8], "s")
+    if v in (27, 28):
+        chain_id, parity = None, v - 27
+    elif v >= 35:
+        chain_id, parity = (v - 35) // 2, (v - 35) % 2
+    else:
+        raise DecodeError(f"v: invalid legacy v value {v}")
+    _check_signature(r, s)
+    gas_price = _int(f[1], "gas_price")
+    return EvmTransaction(
+        tx_type=LEGACY, chain_id=chain_id, nonce=_int(f[0], "nonce", 64), gas_price=gas_price,
+        max_priority_fee=gas_price, max_fee=gas_price, gas=_int(f[2], "gas", 64), to=_to(f[3]),
+        value=_int(f[4], "value"), data=_bytes(f[5], "data"), access_list=(), y_parity=parity,
+        r=r, s=s, v=v, raw=raw,
+    )
+
+
+def _decode_typed(tx_type: int, raw: bytes) -> EvmTransaction:
+    name = TX_TYPE_NAMES[tx_type]
+    f = _rlp_list(raw[1:], _FIELD_COUNT[tx_type], f"{name} transaction")
+    chain_id, nonce = _int(f[0], "chain_id"), _int(f[1], "nonce", 64)
+    if tx_type == ACCESS_LIST:
+        gas_price = _int(f[2], "gas_price")
+        prio = fee = gas_price
+        rest = f[3:]
+    else:
+        prio, fee = _int(f[2], "max_priority_fee"), _int(f[3], "max_fee")
+        gas_price = 0
+        rest = f[4:]
+    gas, to, value, data, access = rest[0], rest[1], rest[2], rest[3], rest[4]
+    extra = rest[5:-3]
+    y_parity, r, s = _parity(rest[-3]), _int(rest[-2], "r"), _int(rest[-1], "s")
+    _check_signature(r, s)
+    blob_fee, blob_hashes, auths = 0, (), ()
+    to_addr = _to(to)
+    if tx_type == BLOB:
+        blob_fee = _int(extra[0], "max_fee_per_blob_gas")
+        if not isinstance(extra[1], list) or not extra[1]:
+            raise DecodeError("blob_versioned_hashes: expected a non-empty list")
+        blob_hashes = tuple(_bytes(h, "blob_versioned_hashes") for h in extra[1])
+        if to_addr is None:
+            raise DecodeError("to: blob transactions cannot create contracts")
+    if tx_type == SET_CODE:
+        auths = _authorizations(extra[0])
+        if to_addr is None:
+            raise DecodeError("to: set-code transactions cannot create contracts")
+    return EvmTransaction(
+        tx_type=tx_type, chain_id=chain_id, nonce=nonce, gas_price=gas_price, max_priority_fee=prio,
+        max_fee=fee, gas=_int(gas, "gas", 64), to=to_addr, value=_int(value, "value"),
+        data=_bytes(data, "data"), access_list=_access_list(access), y_parity=y_parity, r=r, s=s,
+        v=y_parity, max_fee_per_blob_gas=blob_fee, blob_hashes=blob_hashes, authorization_list=auths,
+        raw=raw,
+    )
+
+
+def _authorizations(item: object) -> tuple[Authorization, ...]:
+    if not isinstance(item, list) or not item:
+        raise DecodeError("authorization_list: expected a non-empty list")
+    out = []
+    for i, a in enumerate(item):
+        if not isinstance(a, list) or len(a) != 6:
+            raise DecodeError(f"authorization_list[{i}]: expected 6 fields")
+        out.append((
+            _int(a[0], f"authorization_list[{i}].chain_id"), _address(a[1], f"authorization_list[{i}].address"),
+            _int(a[2], f"authorization_list[{i}].nonce", 64), _int(a[3], f"authorization_list[{i}].y_parity", 8),
+            _int(a[4], f"authorization_list[{i}].r"), _int(a[5], f"authorization_list[{i}].s"),
+        ))
+    return tuple(out)
+
+
+def _access_list_rlp(access: AccessList) -> list:
+    return [[addr, list(keys)] for addr, keys in access]
+
+
+def _unsigned_fields(tx: EvmTransaction) -> list:
+    to = tx.to or b""
+    if tx.tx_type == LEGACY:
+        base = [tx.nonce, tx.gas_price, tx.gas, to, tx.value, tx.data]
+        return base + ([tx.chain_id, 0, 0] if tx.chain_id is not None else [])
+    if tx.tx_type == ACCESS_LIST:
+        return [tx.chain_id, tx.nonce, tx.gas_price, tx.gas, to, tx.value, tx.data,
+                _access_list_rlp(tx.access_list)]
+    fields = [tx.chain_id, tx.nonce, tx.max_priority_fee, tx.max_fee, tx.gas, to, tx.value, tx.data,
+              _access_list_rlp(tx.access_list)]
+    if tx.tx_type == BLOB:
+        fields += [tx.max_fee_per_blob_gas, list(tx.blob_hashes)]
+    if tx.tx_type == SET_CODE:
+        fields += [[list(a) for a in tx.authorization_list]]
+    return fields
+
+
+def signing_hash(tx: EvmTransaction) -> bytes:
+    """The hash the sender signed (EIP-155 for legacy, EIP-2718 type prefix otherwise)."""
+    body = rlp.encode(_unsigned_fields(tx))
+    return keccak(body if tx.tx_type == LEGACY else bytes([tx.tx_type]) + body)
+
+
+def encode_transaction(tx: EvmTransaction) -> bytes:
+    """The raw signed form of `tx` (inverse of decode_transaction)."""
+    if tx.tx_type == LEGACY:
+        fields = _unsigned_fields(tx)[:6] + [tx.v, tx.r, tx.s]
+        return rlp.encode(fields)
+    fields = _unsigned_fields(tx) + [tx.y_parity, tx.r, tx.s]
+    return bytes([tx.tx_type]) + rlp.encode(fields)
+
+
+def recover_sender(tx: EvmTransaction) -> bytes:
+    """The 20-byte sender address, recovered from the signature with coincurve."""
+    sig = tx.r.to_bytes(32, "big") + tx.s.to_bytes(32, "big") + bytes([tx.y_parity])
+    try:
+        pub = PublicKey.from_signature_and_message(sig, signing_hash(tx), hasher=None)
+    except Exception as exc:  # coincurve raises plain Exception on a bad signature
+        raise DecodeError(f"signature: cannot recover the sender ({exc})") from exc
+    return keccak(pub.format(compressed=False)[1:])[12:]
