@@ -1,0 +1,102 @@
+"""Binary Merkle trees over keccak256, as RFC 9162 section 2.1 defines them
+(the Certificate Transparency v2 tree), with keccak256 for SHA-256:
+
+    leaf_hash(d)   = keccak256(0x00 ++ d)
+    node_hash(l,r) = keccak256(0x01 ++ l ++ r)
+    MTH(D[n])      = node_hash(MTH(D[0:k]), MTH(D[k:n])), k the largest power of two < n
+
+The empty tree's root is 32 zero bytes (RFC 9162 uses the hash of nothing;
+zero is cheaper to check on-chain and no non-empty tree can produce it).
+An inclusion proof is the RFC's audit path; verifying it needs the leaf's
+index and the tree size, which our headers and namespace leaves commit to,
+so a proof can never be replayed at another position.
+The same verifier is written in Solidity (contracts/SharedSeqLib.sol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .hashing import keccak
+from .types import ZERO_HASH
+
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return keccak(LEAF_PREFIX + data)
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return keccak(NODE_PREFIX + left + right)
+
+
+def _split(n: int) -> int:
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def _root_of_hashes(hashes: Sequence[bytes]) -> bytes:
+    # Bottom-up: pair neighbours, carry an odd last node up unchanged. This
+    # gives the same tree as the RFC's recursive split for every size.
+    level = list(hashes)
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """MTH over the leaf data items (not yet hashed)."""
+    if not leaves:
+        return ZERO_HASH
+    return _root_of_hashes([leaf_hash(d) for d in leaves])
+
+
+def inclusion_proof(leaves: Sequence[bytes], index: int) -> tuple[bytes, ...]:
+    """The RFC 9162 audit path PATH(index, D[n]) for leaf `index`."""
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf {index} not in a tree of {len(leaves)}")
+    hashes = [leaf_hash(d) for d in leaves]
+    path: list[bytes] = []
+    _path(hashes, index, path)
+    return tuple(path)
+
+
+def _path(hashes: list[bytes], m: int, out: list[bytes]) -> None:
+    n = len(hashes)
+    if n <= 1:
+        return
+    k = _split(n)
+    if m < k:
+        _path(hashes[:k], m, out)
+        out.append(_root_of_hashes(hashes[k:]))
+    else:
+        _path(hashes[k:], m - k, out)
+        out.append(_root_of_hashes(hashes[:k]))
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2: does `leaf` sit at `index` of a `size`-leaf tree with `root`?"""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf_hash(leaf)
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
