@@ -1,0 +1,59 @@
+"""The core's configuration: registered rollups and limits (plain values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .policy import AdmissionPolicy
+from .types import RollupId
+
+
+@dataclass(frozen=True, slots=True)
+class RollupInfo:
+    """A registered rollup: its id (= chain id), name, admission policy,
+    batch format (rollup_adapters registry name) and block time."""
+
+    rollup_id: RollupId
+    name: str
+    policy: AdmissionPolicy
+    batch_format: str = "opstack"
+    block_time_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits and backpressure bounds.
+
+    `max_block_bytes` caps the payload bytes of one shared block (Astria
+    allows 256,000 B of rollup data a block; we default higher, since calldata
+    batches are split by the adapters). Admitted work never exceeds
+    `max_pending_blocks` unsealed blocks: past that, submissions get
+    RESOURCE_EXHAUSTED instead of growing memory. `dedupe_window` is how many
+    recent sealed transaction hashes are remembered for duplicate detection.
+    """
+
+    max_tx_bytes: int = 128 * 1024
+    max_bundle_legs: int = 16
+    max_bundle_bytes: int = 512 * 1024
+    max_block_bytes: int = 1_000_000
+    max_block_txs: int = 20_000
+    max_pending_blocks: int = 64
+    dedupe_window: int = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    rollups: tuple[RollupInfo, ...]
+    limits: Limits = field(default_factory=Limits)
+    slot_ms: int = 100
+
+    def __post_init__(self) -> None:
+        ids = [r.rollup_id for r in self.rollups]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate rollup ids in {ids}")
+        if self.limits.max_bundle_bytes > self.limits.max_block_bytes:
+            raise ValueError("max_bundle_bytes must not exceed max_block_bytes")
+        if self.limits.max_tx_bytes > self.limits.max_block_bytes:
+            raise ValueError("max_tx_bytes must not exceed max_block_bytes")
+        if self.slot_ms <= 0:
+            raise ValueError("slot_ms must be positive")

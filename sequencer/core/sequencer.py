@@ -1,0 +1,269 @@
+"""The ordering core: admission, FCFS placement, slot sealing, receipts.
+
+Sans-IO and deterministic (h11 style): the shell hands in transactions and
+the current time, and gets back plain values: `submit` → an `Admission` (the
+records to make durable, and the signed receipts to release once they are),
+`seal` → a `SharedBlock` to append to the log. The core never awaits.
+
+Placement happens at admission, which is what lets a receipt name its height
+and index before the block seals: transactions fill the newest pending block
+in arrival order (FCFS); one that does not fit opens the next height. A
+bundle is placed whole in one block, its legs appended consecutively to each
+rollup's namespace, so they are contiguous; a bundle that does not fit moves
+whole to the next block. Pending blocks seal one per slot, oldest first, so
+the block at a receipted height holds the transaction at the receipted index:
+receipts are never broken. `restore` replays the durable records after a
+restart to rebuild exactly the same pending blocks.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sequencer.errors import AlreadyExists, BadInput, Critical, NotFound, Overloaded, TooLarge
+
+from .commitments import bundles_root, namespaces_root
+from .config import CoreConfig, RollupInfo
+from .signing import Signer, block_hash
+from .types import (
+    ZERO_HASH,
+    BlockHeader,
+    Bundle,
+    BundlePlacement,
+    Hash32,
+    Namespace,
+    Receipt,
+    RollupId,
+    SharedBlock,
+    Transaction,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedTx:
+    """The durable record of one admitted transaction and its promised place.
+
+    Legs of a bundle are consecutive records sharing `bundle_hash`."""
+
+    height: int
+    rollup_id: RollupId
+    index: int
+    payload: bytes
+    tx_hash: Hash32
+    bundle_hash: Hash32 | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What `submit` returns: records to persist, then receipts to release."""
+
+    records: tuple[AdmittedTx, ...]
+    receipts: tuple[Receipt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last sealed block (or the state before genesis: height -1)."""
+
+    height: int = -1
+    block_hash: Hash32 = ZERO_HASH
+    timestamp_ms: int = 0
+    l1_origin: tuple[int, Hash32] = (0, ZERO_HASH)
+
+
+@dataclass(slots=True)
+class _PendingBlock:
+    height: int
+    namespaces: dict[RollupId, list[bytes]] = field(default_factory=dict)
+    bundles: list[BundlePlacement] = field(default_factory=list)
+    hashes: list[Hash32] = field(default_factory=list)
+    payload_bytes: int = 0
+    tx_count: int = 0
+
+    def fits(self, n_txs: int, n_bytes: int, cfg: CoreConfig) -> bool:
+        return (
+            self.tx_count + n_txs <= cfg.limits.max_block_txs
+            and self.payload_bytes + n_bytes <= cfg.limits.max_block_bytes
+        )
+
+    def append(self, rollup_id: RollupId, payload: bytes, tx_hash: Hash32) -> int:
+        txs = self.namespaces.setdefault(rollup_id, [])
+        txs.append(payload)
+        self.hashes.append(tx_hash)
+        self.payload_bytes += len(payload)
+        self.tx_count += 1
+        return len(txs) - 1
+
+
+class SequencerCore:
+    """The shared sequencer's state machine. See the module docstring."""
+
+    def __init__(self, config: CoreConfig, signer: Signer, head: Head | None = None) -> None:
+        self.config = config
+        self.signer = signer
+        self.rollups: dict[RollupId, RollupInfo] = {r.rollup_id: r for r in config.rollups}
+        self.head = head or Head()
+        self._pending: deque[_PendingBlock] = deque()
+        self._pending_hashes: dict[Hash32, tuple[int, RollupId, int]] = {}
+        self._recent: OrderedDict[Hash32, None] = OrderedDict()
+
+    # -- queries ---------------------------------------------------------
+
+    @property
+    def next_height(self) -> int:
+        return self.head.height + 1
+
+    @property
+    def pending_blocks(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pending_txs(self) -> int:
+        return len(self._pending_hashes)
+
+    def pending_position(self, tx_hash: Hash32) -> tuple[int, RollupId, int] | None:
+        """(height, rollup_id, index) of an admitted transaction not yet sealed."""
+        return self._pending_hashes.get(tx_hash)
+
+    # -- admission -------------------------------------------------------
+
+    def validate(self, tx: Transaction) -> None:
+        """Check one transaction against its rollup's policy and the limits."""
+        rollup = self.rollups.get(tx.rollup_id)
+        if rollup is None:
+            raise NotFound(f"unknown rollup {tx.rollup_id}; registered: {sorted(self.rollups)}")
+        limit = self.config.limits.max_tx_bytes
+        if len(tx.payload) > limit:
+            raise TooLarge(f"payload: {len(tx.payload)} bytes, over the {limit}-byte transaction limit")
+        rollup.policy.check(tx.payload)
+
+    def _check_new(self, tx_hash: Hash32) -> None:
+        if tx_hash in self._pending_hashes or tx_hash in self._recent:
+            raise AlreadyExists(f"transaction 0x{tx_hash.hex()} was already submitted")
+
+    def _block_for(self, n_txs: int, n_bytes: int) -> _PendingBlock:
+        if self._pending and self._pending[-1].fits(n_txs, n_bytes, self.config):
+            return self._pending[-1]
+        if len(self._pending) >= self.config.limits.max_pending_blocks:
+            raise Overloaded(
+                f"mempool full: {len(self._pending)} blocks waiting to seal; retry after the next slot"
+            )
+        height = self._pending[-1].height + 1 if self._pending else self.next_height
+        block = _PendingBlock(height)
+        self._pending.append(block)
+        return block
+
+    def submit(self, tx: Transaction, now_ms: int) -> Admission:
+        """Admit one transaction: validate, dedupe, place FCFS, sign its receipt."""
+        self.validate(tx)
+        self._check_new(tx.tx_hash)
+        block = self._block_for(1, len(tx.payload))
+        record = self._place(block, tx, None)
+        return Admission((record,), (self._receipt(record),))
+
+    def submit_bundle(self, bundle: Bundle, now_ms: int) -> Admission:
+        """Admit a bundle all-or-nothing: every leg valid, all in one block."""
+        legs = bundle.legs
+        limits = self.config.limits
+        if not legs:
+            raise BadInput("bundle: no legs")
+        if len(legs) > limits.max_bundle_legs:
+            raise TooLarge(f"bundle: {len(legs)} legs, over the limit of {limits.max_bundle_legs}")
+        size = sum(len(t.payload) for t in legs)
+        if size > limits.max_bundle_bytes:
+            raise TooLarge(f"bundle: {size} bytes, over the {limits.max_bundle_bytes}-byte bundle limit")
+        seen: set[Hash32] = set()
+        for i, leg in enumerate(legs):
+            try:
+                self.validate(leg)
+                self._check_new(leg.tx_hash)
+                if leg.tx_hash in seen:
+                    raise AlreadyExists(f"transaction 0x{leg.tx_hash.hex()} appears twice in the bundle")
+            except BadInput as exc:
+                raise type(exc)(f"bundle leg {i}: {exc}") from exc
+            seen.add(leg.tx_hash)
+        block = self._block_for(len(legs), size)
+        records = tuple(self._place(block, leg, bundle.bundle_hash) for leg in legs)
+        block.bundles.append(BundlePlacement(bundle.bundle_hash, tuple((r.rollup_id, r.index) for r in records)))
+        return Admission(records, tuple(self._receipt(r) for r in records))
+
+    def _place(self, block: _PendingBlock, tx: Transaction, bundle_hash: Hash32 | None) -> AdmittedTx:
+        index = block.append(tx.rollup_id, tx.payload, tx.tx_hash)
+        self._pending_hashes[tx.tx_hash] = (block.height, tx.rollup_id, index)
+        return AdmittedTx(block.height, tx.rollup_id, index, tx.payload, tx.tx_hash, bundle_hash)
+
+    def _receipt(self, r: AdmittedTx) -> Receipt:
+        sig = self.signer.sign_receipt(r.rollup_id, r.tx_hash, r.height, r.index)
+        return Receipt(r.rollup_id, r.tx_hash, r.height, r.index, sig)
+
+    # -- sealing ---------------------------------------------------------
+
+    def slot_start(self, now_ms: int) -> int:
+        return now_ms - now_ms % self.config.slot_ms
+
+    def seal(self, now_ms: int, l1_origin: tuple[int, Hash32] | None = None) -> SharedBlock:
+        """Seal the next height: the oldest pending block, or an empty one.
+
+        The timestamp is the slot's start, kept strictly increasing; the L1
+        origin never goes backwards."""
+        block = self._pending.popleft() if self._pending else _PendingBlock(self.next_height)
+        if block.height != self.next_height:
+            raise Critical(f"pending block {block.height} is not the next height {self.next_height}")
+        origin = l1_origin if l1_origin and l1_origin[0] >= self.head.l1_origin[0] else self.head.l1_origin
+        namespaces = tuple(Namespace(rid, tuple(txs)) for rid, txs in sorted(block.namespaces.items()))
+        header = BlockHeader(
+            height=block.height,
+            parent_hash=self.head.block_hash,
+            timestamp_ms=max(self.slot_start(now_ms), self.head.timestamp_ms + 1),
+            l1_origin_number=origin[0],
+            l1_origin_hash=origin[1],
+            namespaces_root=namespaces_root(namespaces),
+            namespace_count=len(namespaces),
+            bundles_root=bundles_root(block.bundles),
+        )
+        sealed = SharedBlock(header, self.signer.sign_header(header), namespaces, tuple(block.bundles))
+        self.head = Head(header.height, block_hash(header), header.timestamp_ms, origin)
+        for h in block.hashes:
+            self._pending_hashes.pop(h, None)
+            self._recent[h] = None
+        while len(self._recent) > self.config.limits.dedupe_window:
+            self._recent.popitem(last=False)
+        return sealed
+
+    # -- recovery --------------------------------------------------------
+
+    def restore(self, head: Head, records: Sequence[AdmittedTx], recent_hashes: Sequence[Hash32] = ()) -> None:
+        """Rebuild state after a restart from the log: the last sealed block,
+        the admitted-but-unsealed records in admission order, and the hashes
+        of recently sealed transactions (for dedupe)."""
+        self.head = head
+        self._pending.clear()
+        self._pending_hashes.clear()
+        self._recent = OrderedDict.fromkeys(recent_hashes)
+        i = 0
+        while i < len(records):
+            r = records[i]
+            group = [r]
+            if r.bundle_hash is not None:
+                while i + len(group) < len(records) and records[i + len(group)].bundle_hash == r.bundle_hash:
+                    group.append(records[i + len(group)])
+            i += len(group)
+            self._restore_group(group)
+
+    def _restore_group(self, group: list[AdmittedTx]) -> None:
+        height = group[0].height
+        while not self._pending or self._pending[-1].height < height:
+            nxt = self._pending[-1].height + 1 if self._pending else self.next_height
+            self._pending.append(_PendingBlock(nxt))
+        block = self._pending[-1]
+        if block.height != height:
+            raise Critical(f"log records out of order: height {height} after {block.height}")
+        for r in group:
+            index = block.append(r.rollup_id, r.payload, r.tx_hash)
+            if index != r.index:
+                raise Critical(f"log record {r.tx_hash.hex()} promised index {r.index}, replay gives {index}")
+            self._pending_hashes[r.tx_hash] = (height, r.rollup_id, index)
+        if group[0].bundle_hash is not None:
+            block.bundles.append(BundlePlacement(group[0].bundle_hash, tuple((r.rollup_id, r.index) for r in group)))
