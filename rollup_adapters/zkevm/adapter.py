@@ -1,0 +1,183 @@
+# Mapping (rollup blocks <-> L1 payloads, in L1 order):
+#   RollupBlock k        -> one L2 block: changeL2Block(delta seconds since block k-1, indexL1InfoTree)
+#                           ++ one tx entry per transaction; blocks fill batches of <= max_batch_bytes
+#   RollupBlock k.forced -> forced batches (<= max_forced_batch_bytes each), placed just before the
+#                           batch that holds block k; returned as ForcedBatchPayload (a tagged bytes)
+"""The zkEVM (Etrog) batch format as the registry sees it.
+
+`encode_blocks` returns every payload in the order L1 must see it. Forced
+batches travel by a different contract call (`forceBatch`, then
+`sequenceForceBatches`) than sequenced batches (`sequenceBatches`), so they
+come back as `ForcedBatchPayload`, a bytes subclass the caller can tell apart
+with `is_forced`; `decode_blocks` reads that tag, or the payload indices in
+`config["forced"]` when the payloads were stored as plain bytes. Forced txs
+read from a forced batch belong to the next L2 block decoded.
+
+The format carries neither the rollup block number nor the L1 origin, and
+keeps time in whole seconds: decoded blocks are numbered from
+`config["first_number"]` (0), timed from `config["prev_timestamp_ms"]` (0)
+plus the deltas, and get the L1 origin (0, zero hash).
+
+Config keys: max_batch_bytes (120000), max_forced_batch_bytes (5000),
+prev_timestamp_ms (the time of the L2 block before the first; default the
+first block's own second, so its delta is 0), index_l1_info_tree (an int, or
+a mapping from block number to index; default 0), effective_percentage (255),
+first_number, forced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from rollup_adapters.base import RollupBlock
+from sequencer.core.types import ZERO_HASH
+from sequencer.errors import BadInput, DecodeError, TooLarge
+
+from .batch_v2 import (
+    MAX_BATCH_BYTES,
+    MAX_FORCED_BATCH_BYTES,
+    L2Block,
+    decode_batch_v2,
+    decode_forced_batch,
+    encode_batch_v2,
+    encode_forced_batch,
+    encode_l2_block,
+)
+from .json_view import batch_from_json, batch_to_json, forced_batch_from_json, forced_batch_to_json
+from .l2_block_change import L2BlockChange
+from .tx_entry import FULL_EFFECTIVE_PERCENTAGE, BatchTx, batch_tx_from_raw, encode_tx_entry
+
+BATCH_LAYER = "batch"
+FORCED_BATCH_LAYER = "forced-batch"
+
+
+class ForcedBatchPayload(bytes):
+    """The data of a forced batch (for `forceBatch`), as opposed to a sequenced batch."""
+
+    __slots__ = ()
+
+
+def is_forced(payload: bytes) -> bool:
+    return isinstance(payload, ForcedBatchPayload)
+
+
+class ZkEvmFormat:
+    """Polygon zkEVM Etrog (fork 7+) batch v2, registered as "zkevm"."""
+
+    name = "zkevm"
+    layers = (BATCH_LAYER, FORCED_BATCH_LAYER)
+
+    def encode_blocks(self, blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
+        return list(encode_payloads(blocks, config))
+
+    def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
+        return decode_payloads(payloads, config)
+
+    def decode_json(self, data: bytes, layer: str | None) -> dict[str, Any]:
+        if check_layer(layer) == FORCED_BATCH_LAYER:
+            return forced_batch_to_json(decode_forced_batch(data))
+        return batch_to_json(decode_batch_v2(data))
+
+    def encode_json(self, doc: dict[str, Any], layer: str | None) -> bytes:
+        if check_layer(layer) == FORCED_BATCH_LAYER:
+            return encode_forced_batch(forced_batch_from_json(doc))
+        return encode_batch_v2(batch_from_json(doc))
+
+
+def check_layer(layer: str | None) -> str:
+    if layer is None:
+        return BATCH_LAYER
+    if layer not in ZkEvmFormat.layers:
+        raise BadInput(f"unknown layer {layer!r}; zkevm layers: {', '.join(ZkEvmFormat.layers)}")
+    return layer
+
+
+def encode_payloads(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> Iterator[bytes]:
+    """Sequenced batches filled block by block, each forced batch just before
+    the batch holding its block."""
+    max_bytes = config.get("max_batch_bytes", MAX_BATCH_BYTES)
+    ep = config.get("effective_percentage", FULL_EFFECTIVE_PERCENTAGE)
+    pending = b""
+    for block, change in zip(blocks, block_changes(blocks, config), strict=True):
+        txs = tuple(batch_tx_from_raw(raw, ep) for raw in block.transactions)
+        data = encode_l2_block(L2Block(change, txs))
+        if len(data) > max_bytes:
+            raise TooLarge(f"block {block.number}: {len(data)} bytes do not fit in a {max_bytes}-byte batch")
+        if block.forced or len(pending) + len(data) > max_bytes:
+            if pending:
+                yield pending
+            pending = b""
+        yield from encode_forced_payloads(block, config)
+        pending += data
+    if pending:
+        yield pending
+
+
+def encode_forced_payloads(block: RollupBlock, config: dict[str, Any]) -> Iterator[ForcedBatchPayload]:
+    """The block's forced txs in as few forced batches as the limit allows."""
+    max_bytes = config.get("max_forced_batch_bytes", MAX_FORCED_BATCH_BYTES)
+    ep = config.get("effective_percentage", FULL_EFFECTIVE_PERCENTAGE)
+    pending = b""
+    for raw in block.forced:
+        entry = encode_tx_entry(batch_tx_from_raw(raw, ep))
+        if len(entry) > max_bytes:
+            raise TooLarge(f"block {block.number}: a forced tx of {len(entry)} bytes exceeds {max_bytes}")
+        if len(pending) + len(entry) > max_bytes:
+            yield ForcedBatchPayload(pending)
+            pending = b""
+        pending += entry
+    if pending:
+        yield ForcedBatchPayload(pending)
+
+
+def block_changes(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> Iterator[L2BlockChange]:
+    """changeL2Block per block: whole seconds since the previous L2 block."""
+    if not blocks:
+        return
+    prev_ms = config.get("prev_timestamp_ms", blocks[0].timestamp_ms)
+    prev = prev_ms // 1000
+    index = config.get("index_l1_info_tree", 0)
+    for block in blocks:
+        second = block.timestamp_ms // 1000
+        if second < prev:
+            raise BadInput(f"block {block.number}: timestamp {block.timestamp_ms} ms is before the previous block")
+        leaf = index.get(block.number, 0) if isinstance(index, Mapping) else index
+        yield L2BlockChange(second - prev, leaf)
+        prev = second
+
+
+def decode_payloads(payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
+    forced_at = set(config.get("forced", ()))
+    max_bytes = config.get("max_batch_bytes", MAX_BATCH_BYTES)
+    max_forced = config.get("max_forced_batch_bytes", MAX_FORCED_BATCH_BYTES)
+    number = config.get("first_number", 0)
+    second = config.get("prev_timestamp_ms", 0) // 1000
+    forced: list[bytes] = []
+    out: list[RollupBlock] = []
+    for i, payload in enumerate(payloads):
+        if is_forced(payload) or i in forced_at:
+            forced.extend(raw_txs(decode_forced_batch(payload, max_forced).txs))
+            continue
+        for block in decode_batch_v2(payload, max_bytes).blocks:
+            second += block.change.delta_timestamp
+            out.append(rollup_block(number, second, raw_txs(block.txs), tuple(forced)))
+            number, forced = number + 1, []
+    if forced:
+        raise DecodeError(f"forced-batch: {len(forced)} forced txs with no later L2 block to hold them")
+    return out
+
+
+def raw_txs(txs: Sequence[BatchTx]) -> tuple[bytes, ...]:
+    return tuple(tx.raw for tx in txs)
+
+
+def rollup_block(number: int, second: int, txs: tuple[bytes, ...], forced: tuple[bytes, ...]) -> RollupBlock:
+    return RollupBlock(
+        number=number,
+        timestamp_ms=second * 1000,
+        l1_origin_number=0,
+        l1_origin_hash=ZERO_HASH,
+        transactions=txs,
+        forced=forced,
+    )
