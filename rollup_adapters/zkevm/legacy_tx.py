@@ -3,12 +3,12 @@
 #   v = 27 + yParity                      (pre-EIP-155, no chain id)
 #   v = chainId * 2 + 35 + yParity        (EIP-155)
 #   typed_tx  = type[1] (0x00..0x7f) ++ ...  (EIP-2718; not carried by zkEVM batches)
-"""Raw signed legacy transactions, read and written exactly.
+"""Raw signed legacy transactions as the zkEVM batch sees them.
 
-A small internal codec until the shared `sequencer/core/evm_tx.py` lands; it
-checks what exact round trips need (canonical integers, 9 fields, a 0- or
-20-byte `to`) so that encode(decode(raw)) == raw and the keccak hash survives.
-Field meanings: Ethereum yellow paper section 4.2 and EIP-155.
+Parsing and re-encoding are the shared strict codec's (sequencer/core/evm_tx.py:
+canonical RLP, minimal integers, 20-byte `to`, low-s), so encode(decode(raw))
+== raw and the keccak hash survives the trip through a batch. This module
+narrows it to what a tx entry can hold: legacy only, chain id a uint64.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import rlp
 
+from sequencer.core.evm_tx import LEGACY, EvmTransaction, decode_transaction, encode_transaction
 from sequencer.errors import DecodeError
 
 LEGACY_ONLY = "zkEVM batches carry only legacy transactions"
@@ -58,6 +59,52 @@ class SignedLegacyTx:
         return self.chain_id * 2 + EIP155_V_BASE + self.y_parity
 
 
+def decode_legacy_tx(raw: bytes) -> SignedLegacyTx:
+    """Parse a raw signed legacy transaction; typed envelopes are refused."""
+    if raw and raw[0] < 0x80:
+        raise DecodeError(f"transaction: typed (EIP-2718 type 0x{raw[0]:02x}); {LEGACY_ONLY}")
+    tx = decode_transaction(raw)
+    if tx.tx_type != LEGACY:
+        raise DecodeError(f"transaction: type {tx.tx_type}; {LEGACY_ONLY}")
+    # The tx entry stores the chain id as a uint64 (zkevm-node reads it as one).
+    if tx.chain_id is not None and tx.chain_id >= 2**64:
+        raise DecodeError(f"v: chain id {tx.chain_id} does not fit in a uint64")
+    return SignedLegacyTx(
+        nonce=tx.nonce,
+        gas_price=tx.gas_price,
+        gas=tx.gas,
+        to=tx.to,
+        value=tx.value,
+        data=tx.data,
+        chain_id=tx.chain_id,
+        y_parity=tx.y_parity,
+        r=tx.r.to_bytes(32, "big"),
+        s=tx.s.to_bytes(32, "big"),
+    )
+
+
+def encode_legacy_tx(tx: SignedLegacyTx) -> bytes:
+    return encode_transaction(
+        EvmTransaction(
+            tx_type=LEGACY,
+            chain_id=tx.chain_id,
+            nonce=tx.nonce,
+            gas_price=tx.gas_price,
+            max_priority_fee=tx.gas_price,
+            max_fee=tx.gas_price,
+            gas=tx.gas,
+            to=tx.to,
+            value=tx.value,
+            data=tx.data,
+            access_list=(),
+            y_parity=tx.y_parity,
+            r=int.from_bytes(tx.r, "big"),
+            s=int.from_bytes(tx.s, "big"),
+            v=tx.v,
+        )
+    )
+
+
 def decode_uint(field: str, raw: bytes, max_bytes: int) -> int:
     """A canonical RLP integer: no leading zero byte, at most `max_bytes`."""
     if raw[:1] == b"\x00":
@@ -82,56 +129,3 @@ def decode_rlp_fields(field: str, raw: bytes) -> list[bytes]:
     if not isinstance(items, list) or any(not isinstance(item, bytes) for item in items):
         raise DecodeError(f"{field}: expected a list of byte strings")
     return items
-
-
-def split_v(v: int) -> tuple[int | None, int]:
-    """(chain id or None, yParity) from a legacy v."""
-    if v in (PRE_EIP155_V, PRE_EIP155_V + 1):
-        return None, v - PRE_EIP155_V
-    if v < EIP155_V_BASE:
-        raise DecodeError(f"v: {v} is neither 27/28 nor an EIP-155 value")
-    chain_id, parity = divmod(v - EIP155_V_BASE, 2)
-    # The batch entry stores the chain id as a uint64 (zkevm-node reads it as one).
-    if chain_id >= 2**64:
-        raise DecodeError(f"v: chain id {chain_id} does not fit in a uint64")
-    return chain_id, parity
-
-
-def decode_legacy_tx(raw: bytes) -> SignedLegacyTx:
-    """Parse a raw signed legacy transaction; typed envelopes are refused."""
-    if not raw:
-        raise DecodeError("transaction: empty")
-    if raw[0] < 0x80:
-        raise DecodeError(f"transaction: typed (EIP-2718 type 0x{raw[0]:02x}); {LEGACY_ONLY}")
-    fields = decode_rlp_fields("transaction", raw)
-    if len(fields) != 9:
-        raise DecodeError(f"transaction: {len(fields)} RLP fields, a signed legacy tx has 9")
-    chain_id, parity = split_v(decode_uint("v", fields[6], U256_BYTES))
-    return SignedLegacyTx(
-        nonce=decode_uint("nonce", fields[0], U64_BYTES),
-        gas_price=decode_uint("gas_price", fields[1], U256_BYTES),
-        gas=decode_uint("gas", fields[2], U64_BYTES),
-        to=decode_address("to", fields[3]),
-        value=decode_uint("value", fields[4], U256_BYTES),
-        data=fields[5],
-        chain_id=chain_id,
-        y_parity=parity,
-        r=decode_uint("r", fields[7], U256_BYTES).to_bytes(32, "big"),
-        s=decode_uint("s", fields[8], U256_BYTES).to_bytes(32, "big"),
-    )
-
-
-def encode_legacy_tx(tx: SignedLegacyTx) -> bytes:
-    return rlp.encode(
-        [
-            tx.nonce,
-            tx.gas_price,
-            tx.gas,
-            tx.to or b"",
-            tx.value,
-            tx.data,
-            tx.v,
-            int.from_bytes(tx.r, "big"),
-            int.from_bytes(tx.s, "big"),
-        ]
-    )
