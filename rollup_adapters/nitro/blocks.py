@@ -1,0 +1,214 @@
+"""Rollup blocks <-> Nitro batches: the batch poster's job and its inverse (arbnode/batch_poster.go).
+
+    batch  = 0x00 ++ brotli(segment_stream)                              (payload; sequencer_message.py)
+    stream = block_segments*
+    block_segments = [advance_timestamp(delta_s)] [advance_l1_block(delta)]   when the block moves them
+                     delayed_message * len(block.forced)                      forced txs, via the delayed inbox
+                     l2_message(Batch[SignedTx(tx) for tx in block.transactions])
+
+Decisions (each documented where it matters):
+- Block boundary: every rollup block is exactly one L2-message segment of kind Batch, even an empty one
+  (`00 03`); Nitro makes one L2 block per L2 message, so an empty Batch is an empty block and the
+  decoder sees every block. Any L2-message segment (e.g. a bare SignedTx) decodes as one block.
+- Time: Nitro timestamps are whole seconds, `timestamp_ms // 1000`; decoding gives `seconds * 1000`.
+  Like the poster, timestamp and L1 block start at 0 in every batch, so each batch's first block
+  advances by its absolute values; neither may go backwards (BadInput).
+- L1 origin: `l1_origin_number` is the message's L1 block number. The format carries no L1 hash:
+  decoding takes `config["l1_origin_hashes"][number]` when given, else the zero hash.
+- Forced transactions live in the delayed inbox, not in the batch: a delayed segment only says "read
+  the next one". Decoding takes them, in order, from `config["delayed_inbox"]` (raw txs, the first being
+  delayed message `config["delayed_messages_read"]`); `after_delayed_messages` counts them.
+- Block numbers are not carried: decoded blocks are numbered from `config["first_block_number"]`
+  (default 0) in order.
+- Batches are cut between blocks, never inside one, at `config["max_tx_bytes"]` (default 120,000)
+  payload bytes, compressed with `config["brotli_quality"]` / `config["brotli_lgwin"]` (11 / 22).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rollup_adapters.base import RollupBlock
+from sequencer.core.evm_tx import decode_transaction
+from sequencer.core.types import ZERO_HASH
+from sequencer.errors import BadInput, DecodeError, TooLarge
+
+from .compression import DEFAULT_LGWIN, DEFAULT_QUALITY
+from .l2_message import L2Batch, SignedTx, decode_l2_message, encode_l2_message, signed_transactions
+from .limits import MAX_DECOMPRESSED_LEN, MAX_L2_MESSAGE_SIZE, MAX_SEGMENTS_PER_SEQUENCER_MESSAGE
+from .segments import (
+    AdvanceL1BlockSegment,
+    AdvanceTimestampSegment,
+    DelayedMessageSegment,
+    L2MessageSegment,
+    Segment,
+    encode_segments,
+)
+from .sequencer_message import SequencerHeader, decode_payload, encode_brotli_payload
+
+DEFAULT_MAX_TX_BYTES = 120_000
+"""Default payload budget per batch, under the poster's MaxSize for calldata batches."""
+
+
+@dataclass(frozen=True, slots=True)
+class SequencerBatch:
+    """One batch as the poster submits it: the header the inbox will build, and the calldata payload."""
+
+    header: SequencerHeader
+    data: bytes
+    block_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    max_bytes: int
+    quality: int
+    lgwin: int
+    delayed_start: int
+
+
+def _settings(config: dict[str, Any]) -> _Settings:
+    return _Settings(
+        max_bytes=int(config.get("max_tx_bytes", DEFAULT_MAX_TX_BYTES)),
+        quality=int(config.get("brotli_quality", DEFAULT_QUALITY)),
+        lgwin=int(config.get("brotli_lgwin", DEFAULT_LGWIN)),
+        delayed_start=int(config.get("delayed_messages_read", 0)),
+    )
+
+
+def _block_message(block: RollupBlock) -> bytes:
+    """The block's one L2 message: a Batch of SignedTx, checked so the decoder will accept it."""
+    for i, tx in enumerate(block.transactions):
+        try:
+            decode_transaction(tx)
+        except DecodeError as exc:
+            raise BadInput(f"block {block.number} transaction {i}: not a signed EVM transaction: {exc}") from exc
+    message = encode_l2_message(L2Batch(tuple(SignedTx(tx) for tx in block.transactions)))
+    if len(message) > MAX_L2_MESSAGE_SIZE:
+        raise TooLarge(f"block {block.number}: L2 message of {len(message)} bytes over {MAX_L2_MESSAGE_SIZE}")
+    return message
+
+
+def _check_order(blocks: Sequence[RollupBlock]) -> None:
+    for prev, cur in zip(blocks, blocks[1:], strict=False):
+        if cur.timestamp_ms // 1000 < prev.timestamp_ms // 1000:
+            raise BadInput(f"block {cur.number}: timestamp goes backwards; Nitro time only advances")
+        if cur.l1_origin_number < prev.l1_origin_number:
+            raise BadInput(f"block {cur.number}: L1 origin goes backwards; Nitro L1 block only advances")
+
+
+def _batch_segments(blocks: Sequence[RollupBlock], messages: Sequence[bytes]) -> list[Segment]:
+    """Segments of one batch; time and L1 block restart at 0 (the reader resets them per batch)."""
+    segments: list[Segment] = []
+    timestamp = l1_block = 0
+    for block, message in zip(blocks, messages, strict=True):
+        seconds = block.timestamp_ms // 1000
+        if seconds != timestamp:
+            segments.append(AdvanceTimestampSegment(seconds - timestamp))
+            timestamp = seconds
+        if block.l1_origin_number != l1_block:
+            segments.append(AdvanceL1BlockSegment(block.l1_origin_number - l1_block))
+            l1_block = block.l1_origin_number
+        segments.extend(DelayedMessageSegment() for _ in block.forced)
+        segments.append(L2MessageSegment(message))
+    return segments
+
+
+def _largest_fit(count: int, fits: Callable[[int], bytes | None]) -> tuple[int, bytes]:
+    """Largest k in 1..count with fits(k) not None (probe doubling, then bisect): O(log n) compressions."""
+    best = fits(1)
+    if best is None:
+        raise TooLarge("a single block does not fit in one batch")
+    lo, hi = 1, 2
+    while hi <= count and (payload := fits(hi)) is not None:
+        lo, best, hi = hi, payload, hi * 2
+    hi = min(hi, count + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (payload := fits(mid)) is not None:
+            lo, best = mid, payload
+        else:
+            hi = mid
+    return lo, best
+
+
+def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[SequencerBatch]:
+    """Pack blocks, in order, into as few batches as the size budget allows."""
+    s = _settings(config)
+    _check_order(blocks)
+    messages = [_block_message(b) for b in blocks]
+    out: list[SequencerBatch] = []
+    delayed = s.delayed_start
+    start = 0
+    while start < len(blocks):
+        def fits(k: int, start: int = start) -> bytes | None:
+            segments = _batch_segments(blocks[start : start + k], messages[start : start + k])
+            if len(segments) > MAX_SEGMENTS_PER_SEQUENCER_MESSAGE:
+                return None
+            if len(encode_segments(segments)) > MAX_DECOMPRESSED_LEN:
+                return None
+            payload = encode_brotli_payload(segments, s.quality, s.lgwin)
+            return payload if len(payload) <= s.max_bytes else None
+
+        try:
+            k, payload = _largest_fit(len(blocks) - start, fits)
+        except TooLarge as exc:
+            raise TooLarge(f"block {blocks[start].number}: {exc} of {s.max_bytes} bytes") from None
+        chunk = blocks[start : start + k]
+        delayed += sum(len(b.forced) for b in chunk)
+        header = SequencerHeader(
+            min_timestamp=chunk[0].timestamp_ms // 1000,
+            max_timestamp=chunk[-1].timestamp_ms // 1000,
+            min_l1_block=chunk[0].l1_origin_number,
+            max_l1_block=chunk[-1].l1_origin_number,
+            after_delayed_messages=delayed,
+        )
+        out.append(SequencerBatch(header, payload, k))
+        start += k
+    return out
+
+
+def encode_blocks(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
+    """The batch poster's calldata `data` arguments (no 40-byte header)."""
+    return [b.data for b in encode_batches(blocks, config)]
+
+
+def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
+    """Inverse of `encode_blocks` (see the module docstring for numbering, hashes and forced txs)."""
+    number = int(config.get("first_block_number", 0))
+    inbox = config.get("delayed_inbox")
+    hashes = config.get("l1_origin_hashes") or {}
+    delayed_read = 0
+    pending: list[bytes] = []
+    out: list[RollupBlock] = []
+    for p_index, payload in enumerate(payloads):
+        batch = decode_payload(payload)
+        if batch.needs_reader is not None:
+            raise DecodeError(f"payload[{p_index}]: needs a {batch.needs_reader} reader to get its data")
+        timestamp = l1_block = 0
+        for s_index, segment in enumerate(batch.segments):
+            field = f"payload[{p_index}].segment[{s_index}]"
+            match segment:
+                case AdvanceTimestampSegment(delta):
+                    timestamp += delta
+                case AdvanceL1BlockSegment(delta):
+                    l1_block += delta
+                case DelayedMessageSegment():
+                    if inbox is None or delayed_read >= len(inbox):
+                        raise DecodeError(f"{field}: reads delayed message {delayed_read}, not in config delayed_inbox")
+                    pending.append(bytes(inbox[delayed_read]))
+                    delayed_read += 1
+                case L2MessageSegment(l2_message):
+                    txs = signed_transactions(decode_l2_message(l2_message, field), field)
+                    out.append(RollupBlock(
+                        number=number, timestamp_ms=timestamp * 1000, l1_origin_number=l1_block,
+                        l1_origin_hash=hashes.get(l1_block, ZERO_HASH), transactions=tuple(txs),
+                        forced=tuple(pending),
+                    ))
+                    number += 1
+                    pending = []
+    if pending:
+        raise DecodeError(f"delayed_message: {len(pending)} delayed reads after the last L2 message")
+    return out
