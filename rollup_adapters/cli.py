@@ -1,0 +1,130 @@
+"""`sharedseq batch decode|encode`: the operator's view of rollup batches.
+
+    sharedseq batch decode --format {opstack,nitro,zkevm} [--layer L] FILE
+    sharedseq batch encode --format {opstack,nitro,zkevm} [--layer L] [--out OUT] FILE.json
+
+FILE holds raw bytes or hex text (0x optional, whitespace ignored); `-` reads
+stdin. decode prints the format's `decode_json` (indent 2); encode prints
+0x-prefixed hex, or writes raw bytes to OUT. Exit codes: 0 done, 1 malformed
+input (one line on stderr: the field and offset from the DecodeError), 2 usage
+(unknown layer: the line lists the format's layers).
+
+`add_batch_commands` plugs into any argparse subparsers; each leaf parser sets
+`func`, a `(args) -> int` exit code. Also runnable as
+`python -m rollup_adapters.cli batch decode ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sequencer.errors import BadInput
+
+from .base import BatchFormat
+from .registry import NAMES, get_format
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+
+HEX_TEXT = re.compile(rb"(?:0x)?(?:[0-9a-fA-F]{2})*")
+
+
+def add_batch_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `batch decode` and `batch encode` to `subparsers`; returns the `batch` parser."""
+    batch = subparsers.add_parser("batch", help="decode or encode rollup batch payloads")
+    commands = batch.add_subparsers(dest="batch_command", required=True)
+
+    decode = commands.add_parser("decode", help="payload bytes -> JSON")
+    add_common(decode)
+    decode.add_argument("file", metavar="FILE", help="raw bytes or hex text; - for stdin")
+    decode.set_defaults(func=run_decode)
+
+    encode = commands.add_parser("encode", help="JSON -> payload bytes")
+    add_common(encode)
+    encode.add_argument("file", metavar="FILE.json", help="the JSON document; - for stdin")
+    encode.add_argument("--out", metavar="OUT", help="write raw bytes here instead of printing hex")
+    encode.set_defaults(func=run_encode)
+    return batch
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", required=True, choices=NAMES, help="batch format")
+    parser.add_argument("--layer", help="the format's layer (default: its first)")
+
+
+def read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    return Path(name).read_bytes()
+
+
+def payload_bytes(data: bytes) -> bytes:
+    """Hex text when the whole input reads as hex (whitespace aside), else raw bytes."""
+    text = b"".join(data.split())
+    if text and HEX_TEXT.fullmatch(text):
+        return bytes.fromhex(text.removeprefix(b"0x").decode())
+    return data
+
+
+def load_format(args: argparse.Namespace) -> BatchFormat | None:
+    """The format, or None after reporting a layer it does not have."""
+    fmt = get_format(args.format)
+    if args.layer is not None and args.layer not in fmt.layers:
+        fail(f"unknown layer {args.layer!r} for {args.format}; layers: {', '.join(fmt.layers)}")
+        return None
+    return fmt
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    fmt = load_format(args)
+    if fmt is None:
+        return EXIT_USAGE
+    try:
+        doc = fmt.decode_json(payload_bytes(read_input(args.file)), args.layer)
+    except (BadInput, OSError) as exc:
+        return fail(exc)
+    print(json.dumps(doc, indent=2))
+    return EXIT_OK
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    fmt = load_format(args)
+    if fmt is None:
+        return EXIT_USAGE
+    try:
+        doc = json.loads(read_input(args.file))
+        data = fmt.encode_json(doc, args.layer)
+        if args.out:
+            Path(args.out).write_bytes(data)
+        else:
+            print("0x" + data.hex())
+    except json.JSONDecodeError as exc:
+        return fail(f"json: {exc.msg} at {exc.pos}")
+    except (BadInput, OSError) as exc:
+        return fail(exc)
+    return EXIT_OK
+
+
+def fail(message: object) -> int:
+    """Report on one stderr line; the exit code for malformed input."""
+    print(" ".join(str(message).split()), file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sharedseq")
+    add_batch_commands(parser.add_subparsers(dest="command", required=True))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on usage errors and --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
