@@ -1,0 +1,1 @@
+"""OP Stack batch format (work in progress; FORMAT follows)."""

@@ -1,0 +1,283 @@
+"""Channels: frames reassembled by channel id, then a compressed stream of RLP batches
+(derivation.md "Channel Format"; fjord/derivation.md "Brotli Channel Compression";
+op-node/rollup/derive/channel.go, channel_in_reader.go).
+
+    channel_data       = frame_data(0) ++ frame_data(1) ++ ... ++ frame_data(last)
+    channel_data       = zlib_stream                       first byte & 0x0F in {8, 15}
+                       | 0x01 ++ brotli_stream             channel version byte (Fjord)
+    decompressed       = rlp_string(batch) ++ rlp_string(batch) ++ ...   <= MAX_RLP_BYTES_PER_CHANNEL
+
+Assembly follows channel.go AddFrame: frames may arrive out of order; a duplicate frame
+number, a second closing frame, or a frame numbered at or above the closing frame of a
+closed channel is dropped; a closing frame prunes frames above it. A channel is ready when
+it is closed and frames 0..last are all present.
+
+Decompression is incremental and bounded: the output never grows past the limit, and
+batches read before the stream breaks (truncated, corrupt, or over the limit) are kept,
+as op-node's ChannelInReader keeps them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import brotli
+
+from sequencer.errors import DecodeError
+
+from .frames import MAX_FRAME_LEN, Frame
+from .wire import encode_rlp, rlp_header
+
+MAX_RLP_BYTES_PER_CHANNEL = 10_000_000
+"""Bound on the decompressed RLP bytes of one channel (Fjord value; derivation.md
+"Protocol Parameters", fjord/derivation.md)."""
+
+CHANNEL_VERSION_BROTLI = 0x01
+"""Channel version byte that marks a brotli stream (fjord/derivation.md)."""
+
+ZLIB_CM8, ZLIB_CM15 = 8, 15
+"""Low nibble of a zlib stream's first byte (CM); 15 is reserved but routed to zlib too."""
+
+_CHUNK = 16 * 1024
+"""Compressed bytes fed to the decompressor per step; bounds work between size checks."""
+
+
+# --- assembly ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChannelBuilder:
+    """A channel being assembled (channel.go `Channel`): mutable while frames arrive."""
+
+    channel_id: bytes
+    frames: dict[int, Frame] = field(default_factory=dict)
+    closed: bool = False
+    end_frame_number: int = 0
+    highest_frame_number: int = 0
+
+    def add_frame(self, frame: Frame) -> str | None:
+        """Add `frame`; returns why it was dropped, or None if it was kept."""
+        if frame.channel_id != self.channel_id:
+            return "frame belongs to another channel"
+        if frame.is_last and self.closed:
+            return "closing frame for an already closed channel"
+        if frame.frame_number in self.frames:
+            return "duplicate frame"
+        if self.closed and frame.frame_number >= self.end_frame_number:
+            return "frame number at or above the closing frame"
+        if frame.is_last:
+            self.end_frame_number = frame.frame_number
+            self.closed = True
+            if self.end_frame_number < self.highest_frame_number:
+                # A closing frame prunes frames numbered at or above it.
+                self.frames = {n: f for n, f in self.frames.items() if n < self.end_frame_number}
+                self.highest_frame_number = self.end_frame_number
+        self.highest_frame_number = max(self.highest_frame_number, frame.frame_number)
+        self.frames[frame.frame_number] = frame
+        return None
+
+    def is_ready(self) -> bool:
+        return self.closed and len(self.frames) == self.end_frame_number + 1 and all(
+            i in self.frames for i in range(self.end_frame_number + 1)
+        )
+
+    def data(self) -> bytes:
+        """The channel's compressed bytes; only valid once ready."""
+        if not self.is_ready():
+            raise ValueError("channel is not ready")
+        return b"".join(self.frames[i].data for i in range(self.end_frame_number + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A complete channel: its id and its compressed data, frames concatenated in order."""
+
+    channel_id: bytes
+    data: bytes
+
+
+def assemble_channels(frames: Iterable[Frame]) -> tuple[list[Channel], list[bytes]]:
+    """Feed frames in L1 order; returns (ready channels in the order they completed,
+    ids of channels still incomplete). Invalid frames are dropped like op-node does."""
+    open_channels: dict[bytes, ChannelBuilder] = {}
+    ready: list[Channel] = []
+    for frame in frames:
+        builder = open_channels.setdefault(frame.channel_id, ChannelBuilder(frame.channel_id))
+        if builder.add_frame(frame) is None and builder.is_ready():
+            ready.append(Channel(frame.channel_id, builder.data()))
+            del open_channels[frame.channel_id]
+    return ready, list(open_channels)
+
+
+def split_into_frames(channel_id: bytes, data: bytes, max_frame_data: int) -> list[Frame]:
+    """Cut compressed channel data into frames of at most `max_frame_data` bytes each."""
+    if not 0 < max_frame_data <= MAX_FRAME_LEN:
+        raise ValueError(f"max_frame_data must be in 1..{MAX_FRAME_LEN}")
+    chunks = [data[i : i + max_frame_data] for i in range(0, len(data), max_frame_data)] or [b""]
+    if len(chunks) > 2**16:
+        raise ValueError(f"channel needs {len(chunks)} frames, more than 65536")
+    return [Frame(channel_id, i, c, i == len(chunks) - 1) for i, c in enumerate(chunks)]
+
+
+# --- compression ---------------------------------------------------------------------------------
+
+
+def encode_channel(batches: Sequence[bytes], compression: str = "brotli", level: int | None = None) -> bytes:
+    """Compress encoded batches (each `batch_version ++ content`) into channel data."""
+    stream = encode_batch_stream(batches)
+    if len(stream) > MAX_RLP_BYTES_PER_CHANNEL:
+        raise ValueError(f"channel RLP bytes {len(stream)} exceed {MAX_RLP_BYTES_PER_CHANNEL}")
+    if compression == "zlib":
+        return zlib.compress(stream, 9 if level is None else level)
+    if compression == "brotli":
+        q = 10 if level is None else level
+        return bytes([CHANNEL_VERSION_BROTLI]) + brotli.compress(stream, quality=q, lgwin=22)
+    raise ValueError(f"unknown compression {compression!r} (zlib or brotli)")
+
+
+def encode_batch_stream(batches: Sequence[bytes]) -> bytes:
+    """Each batch as an RLP byte string, back to back."""
+    return b"".join(encode_rlp(b) for b in batches)
+
+
+@dataclass(frozen=True, slots=True)
+class Decompressed:
+    """A channel's decompressed bytes (at most the limit) and how the stream ended.
+
+    `error` is None when the stream ended cleanly within the limit; otherwise it says why
+    decompression stopped ("truncated", "corrupt: ...", "over limit"), and `data` holds
+    what was produced before that point.
+    """
+
+    compression: str
+    data: bytes
+    error: str | None
+
+
+def compression_of(data: bytes) -> str:
+    """zlib or brotli, from the first byte (channel.go BatchReader)."""
+    if not data:
+        raise DecodeError("channel_version: empty channel at offset 0")
+    first = data[0]
+    if first & 0x0F in (ZLIB_CM8, ZLIB_CM15):
+        return "zlib"
+    if first == CHANNEL_VERSION_BROTLI:
+        return "brotli"
+    raise DecodeError(f"channel_version: unknown compression type byte {first:#04x} at offset 0")
+
+
+def decompress_channel(data: bytes, limit: int = MAX_RLP_BYTES_PER_CHANNEL) -> Decompressed:
+    """Decompress channel data incrementally, never holding more than `limit` bytes."""
+    compression = compression_of(data)
+    if compression == "zlib":
+        out, error = _bounded(_ZlibStep, data, limit)
+    else:
+        out, error = _bounded(_BrotliStep, data[1:], limit)
+    return Decompressed(compression, out, error)
+
+
+class _ZlibStep:
+    """One zlib stream; `feed` returns output, at most `room` bytes past what it had."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj()
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        # Output stops at `room`; reaching it means the stream exceeds the caller's limit,
+        # so the unconsumed tail is never needed.
+        return self._d.decompress(chunk, room)
+
+    @property
+    def finished(self) -> bool:
+        return self._d.eof
+
+
+class _BrotliStep:
+    """One brotli stream; output is capped per call by output_buffer_limit."""
+
+    def __init__(self) -> None:
+        self._d = brotli.Decompressor()
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        out = bytearray(self._d.process(chunk, output_buffer_limit=room))
+        while len(out) <= room and not self._d.is_finished() and not self._d.can_accept_more_data():
+            out += self._d.process(b"", output_buffer_limit=room - len(out) + 1)
+        return bytes(out)
+
+    @property
+    def finished(self) -> bool:
+        return self._d.is_finished()
+
+
+def _bounded(make: Callable[[], _ZlibStep | _BrotliStep], data: bytes, limit: int) -> tuple[bytes, str | None]:
+    """Run a decompressor over `data` in chunks, checking the output size after each step.
+
+    If a chunk is corrupt, the chunk is replayed byte by byte on a fresh decompressor so
+    that output produced before the bad byte is kept (Python drops a failing call's output).
+    """
+    dec = make()
+    out = bytearray()
+    pos = 0
+    while pos < len(data) and not dec.finished:
+        chunk = data[pos : pos + _CHUNK]
+        try:
+            out += dec.feed(chunk, limit + 1 - len(out))
+        except (zlib.error, brotli.error) as exc:
+            return _salvage(make, data, pos, limit, f"corrupt: {exc}")
+        pos += len(chunk)
+        if len(out) > limit:
+            return bytes(out[:limit]), "over limit"
+    if not dec.finished:
+        return bytes(out), "truncated"
+    return bytes(out), None
+
+
+def _salvage(make: Callable[[], _ZlibStep | _BrotliStep], data: bytes, bad: int, limit: int, why: str):
+    dec = make()
+    out = bytearray(dec.feed(data[:bad], limit + 1)) if bad else bytearray()
+    for i in range(bad, min(bad + _CHUNK, len(data))):
+        try:
+            out += dec.feed(data[i : i + 1], limit + 1 - len(out))
+        except (zlib.error, brotli.error):
+            break
+        if len(out) > limit:
+            return bytes(out[:limit]), "over limit"
+    return bytes(out), why
+
+
+# --- batches in the stream -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRead:
+    """What a channel yields: its encoded batches in order (each `batch_version ++ content`),
+    and why reading stopped early, if it did (then the batches before that point are kept)."""
+
+    compression: str
+    batches: tuple[bytes, ...]
+    error: str | None
+
+
+def read_batch_stream(stream: bytes, stream_error: str | None = None) -> tuple[tuple[bytes, ...], str | None]:
+    """Split decompressed bytes into RLP byte strings, stopping at the first bad item."""
+    batches: list[bytes] = []
+    pos = 0
+    while pos < len(stream):
+        try:
+            is_list, start, end = rlp_header(stream, pos, "batch")
+        except DecodeError as exc:
+            return tuple(batches), stream_error or str(exc)
+        if is_list:
+            return tuple(batches), f"batch: expected an RLP byte string, got a list at offset {pos}"
+        batches.append(bytes(stream[start:end]))
+        pos = end
+    return tuple(batches), stream_error
+
+
+def decode_channel(data: bytes, limit: int = MAX_RLP_BYTES_PER_CHANNEL) -> ChannelRead:
+    """Channel data -> the encoded batches it carries (ChannelInReader)."""
+    d = decompress_channel(data, limit)
+    batches, error = read_batch_stream(d.data, d.error)
+    return ChannelRead(d.compression, batches, error)
