@@ -14,7 +14,15 @@ from rollup_adapters.base import RollupBlock
 
 from .blocks import SequencerBatch, decode_blocks, encode_batches, encode_blocks
 from .json_view import LAYERS, decode_json, encode_json
-from .l2_message import L2Batch, L2Message, OpaqueL2Message, SignedTx, UnsignedTx, decode_l2_message, encode_l2_message
+from .l2_message import (
+    L2Batch,
+    L2Message,
+    OpaqueL2Message,
+    SignedTx,
+    UnsignedTx,
+    decode_l2_message,
+    encode_l2_message,
+)
 from .segments import (
     AdvanceL1BlockSegment,
     AdvanceTimestampSegment,
@@ -58,9 +66,31 @@ class NitroFormat:
 FORMAT = NitroFormat()
 
 __all__ = [
-    "FORMAT", "AdvanceL1BlockSegment", "AdvanceTimestampSegment", "BatchPayload", "DelayedMessageSegment",
-    "L2Batch", "L2Message", "L2MessageSegment", "NitroFormat", "OpaqueL2Message", "Segment", "SequencerBatch",
-    "SequencerHeader", "SequencerMessage", "SignedTx", "UnsignedTx", "decode_blocks", "decode_l2_message",
-    "decode_payload", "decode_segments", "decode_sequencer_message", "encode_batches", "encode_blocks",
-    "encode_l2_message", "encode_payload", "encode_segments", "encode_sequencer_message",
+    "FORMAT",
+    "AdvanceL1BlockSegment",
+    "AdvanceTimestampSegment",
+    "BatchPayload",
+    "DelayedMessageSegment",
+    "L2Batch",
+    "L2Message",
+    "L2MessageSegment",
+    "NitroFormat",
+    "OpaqueL2Message",
+    "Segment",
+    "SequencerBatch",
+    "SequencerHeader",
+    "SequencerMessage",
+    "SignedTx",
+    "UnsignedTx",
+    "decode_blocks",
+    "decode_l2_message",
+    "decode_payload",
+    "decode_segments",
+    "decode_sequencer_message",
+    "encode_batches",
+    "encode_blocks",
+    "encode_l2_message",
+    "encode_payload",
+    "encode_segments",
+    "encode_sequencer_message",
 ]

@@ -2,8 +2,8 @@
 
     batch  = 0x00 ++ brotli(segment_stream)                              (payload; sequencer_message.py)
     stream = block_segments*
-    block_segments = [advance_timestamp(delta_s)] [advance_l1_block(delta)]   when the block moves them
-                     delayed_message * len(block.forced)                      forced txs, via the delayed inbox
+    block_segments = [advance_timestamp(delta_s)] [advance_l1_block(delta)]  when the block moves them
+                     delayed_message * len(block.forced)         forced txs, via the delayed inbox
                      l2_message(Batch[SignedTx(tx) for tx in block.transactions])
 
 Decisions (each documented where it matters):
@@ -84,7 +84,9 @@ def _block_message(block: RollupBlock) -> bytes:
         try:
             decode_transaction(tx)
         except DecodeError as exc:
-            raise BadInput(f"block {block.number} transaction {i}: not a signed EVM transaction: {exc}") from exc
+            raise BadInput(
+                f"block {block.number} transaction {i}: not a signed EVM transaction: {exc}"
+            ) from exc
     message = encode_l2_message(L2Batch(tuple(SignedTx(tx) for tx in block.transactions)))
     if len(message) > MAX_L2_MESSAGE_SIZE:
         raise TooLarge(f"block {block.number}: L2 message of {len(message)} bytes over {MAX_L2_MESSAGE_SIZE}")
@@ -143,6 +145,7 @@ def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> lis
     delayed = s.delayed_start
     start = 0
     while start < len(blocks):
+
         def fits(k: int, start: int = start) -> bytes | None:
             segments = _batch_segments(blocks[start : start + k], messages[start : start + k])
             if len(segments) > MAX_SEGMENTS_PER_SEQUENCER_MESSAGE:
@@ -197,16 +200,23 @@ def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[Rol
                     l1_block += delta
                 case DelayedMessageSegment():
                     if inbox is None or delayed_read >= len(inbox):
-                        raise DecodeError(f"{field}: reads delayed message {delayed_read}, not in config delayed_inbox")
+                        raise DecodeError(
+                            f"{field}: reads delayed message {delayed_read}, not in config delayed_inbox"
+                        )
                     pending.append(bytes(inbox[delayed_read]))
                     delayed_read += 1
                 case L2MessageSegment(l2_message):
                     txs = signed_transactions(decode_l2_message(l2_message, field), field)
-                    out.append(RollupBlock(
-                        number=number, timestamp_ms=timestamp * 1000, l1_origin_number=l1_block,
-                        l1_origin_hash=hashes.get(l1_block, ZERO_HASH), transactions=tuple(txs),
-                        forced=tuple(pending),
-                    ))
+                    out.append(
+                        RollupBlock(
+                            number=number,
+                            timestamp_ms=timestamp * 1000,
+                            l1_origin_number=l1_block,
+                            l1_origin_hash=hashes.get(l1_block, ZERO_HASH),
+                            transactions=tuple(txs),
+                            forced=tuple(pending),
+                        )
+                    )
                     number += 1
                     pending = []
     if pending:

@@ -9,7 +9,8 @@
             | {"kind": "l2_message", [brotli: true, compressed: hex], **l2_message}
     l2_message = {"l2_kind": "batch", "messages": [l2_message, ...]}
                | {"l2_kind": "signed_tx", "raw": hex, "tx": {chain_id, nonce, to, value, hash, type}}
-               | {"l2_kind": "unsigned_user_tx" | "contract_tx", gas_limit, max_fee_per_gas, [nonce], to, value, data}
+               | {"l2_kind": "unsigned_user_tx" | "contract_tx",
+                  gas_limit, max_fee_per_gas, [nonce], to, value, data}
                | {"l2_kind": "nonmutating_call" | "heartbeat" | "signed_compressed_tx", "data": hex}
 A payload that is not a brotli batch adds "header_byte" and, as they apply, "needs_reader", "data" and
 "warnings"; an empty payload has "header_byte": null. Hex is 0x-prefixed, integers are JSON numbers.
@@ -85,12 +86,21 @@ def l2_message_to_json(msg: L2Message) -> dict[str, Any]:
             return {"l2_kind": "batch", "messages": [l2_message_to_json(m) for m in messages]}
         case SignedTx(raw):
             tx = msg.decoded()
-            summary = {"type": tx.tx_type, "chain_id": tx.chain_id, "nonce": tx.nonce,
-                       "to": _hex(tx.to) if tx.to is not None else None, "value": tx.value, "hash": _hex(tx.hash)}
+            summary = {
+                "type": tx.tx_type,
+                "chain_id": tx.chain_id,
+                "nonce": tx.nonce,
+                "to": _hex(tx.to) if tx.to is not None else None,
+                "value": tx.value,
+                "hash": _hex(tx.hash),
+            }
             return {"l2_kind": "signed_tx", "raw": _hex(raw), "tx": summary}
         case UnsignedTx():
-            doc: dict[str, Any] = {"l2_kind": "contract_tx" if msg.nonce is None else "unsigned_user_tx",
-                                   "gas_limit": msg.gas_limit, "max_fee_per_gas": msg.max_fee_per_gas}
+            doc: dict[str, Any] = {
+                "l2_kind": "contract_tx" if msg.nonce is None else "unsigned_user_tx",
+                "gas_limit": msg.gas_limit,
+                "max_fee_per_gas": msg.max_fee_per_gas,
+            }
             if msg.nonce is not None:
                 doc["nonce"] = msg.nonce
             doc.update(to=_hex(msg.to) if msg.to else None, value=msg.value, data=_hex(msg.data))
@@ -116,8 +126,14 @@ def l2_message_from_json(doc: Any, field: str = "l2_message") -> L2Message:
         if to is not None and len(to) != 20:
             raise DecodeError(f"{field}.to: expected 20 bytes")
         nonce = _uint(doc, "nonce", field) if kind == "unsigned_user_tx" else None
-        return UnsignedTx(_uint(doc, "gas_limit", field), _uint(doc, "max_fee_per_gas", field), nonce, to,
-                          _uint(doc, "value", field), _unhex(doc.get("data", "0x"), f"{field}.data"))
+        return UnsignedTx(
+            _uint(doc, "gas_limit", field),
+            _uint(doc, "max_fee_per_gas", field),
+            nonce,
+            to,
+            _uint(doc, "value", field),
+            _unhex(doc.get("data", "0x"), f"{field}.data"),
+        )
     if kind in _OPAQUE_KINDS:
         return OpaqueL2Message(_OPAQUE_KINDS[kind], _unhex(doc.get("data"), f"{field}.data"))
     raise DecodeError(f"{field}.l2_kind: unknown {kind!r}")

@@ -124,8 +124,13 @@ def _read_words(body: bytes, names: tuple[str, ...], field: str) -> tuple[list[i
 
 
 def _decode_unsigned(kind: int, body: bytes, field: str) -> UnsignedTx:
-    names = ("gas_limit", "max_fee_per_gas") + (("nonce",) if kind == KIND_UNSIGNED_USER_TX else ()) + (
-        "to", "value",
+    names = (
+        ("gas_limit", "max_fee_per_gas")
+        + (("nonce",) if kind == KIND_UNSIGNED_USER_TX else ())
+        + (
+            "to",
+            "value",
+        )
     )
     words, calldata = _read_words(body, names, field)
     values = dict(zip(names, words, strict=True))
@@ -136,8 +141,9 @@ def _decode_unsigned(kind: int, body: bytes, field: str) -> UnsignedTx:
         # AddressFrom256FromReader drops the high 12 bytes; refusing them keeps decode/encode exact.
         raise DecodeError(f"{field}.to: address word has non-zero high bytes")
     to = values["to"].to_bytes(20, "big") if values["to"] else None
-    return UnsignedTx(values["gas_limit"], values["max_fee_per_gas"], values.get("nonce"), to, values["value"],
-                      calldata)
+    return UnsignedTx(
+        values["gas_limit"], values["max_fee_per_gas"], values.get("nonce"), to, values["value"], calldata
+    )
 
 
 def _decode_batch(body: bytes, field: str, depth: int) -> L2Batch:
@@ -151,7 +157,9 @@ def _decode_batch(body: bytes, field: str, depth: int) -> L2Batch:
             raise DecodeError(f"{sub}.length: truncated at {offset + 1}")
         (length,) = struct.unpack_from(">Q", body, offset)
         if length > MAX_L2_MESSAGE_SIZE:
-            raise DecodeError(f"{sub}.length: {length} over the {MAX_L2_MESSAGE_SIZE}-byte limit at {offset + 1}")
+            raise DecodeError(
+                f"{sub}.length: {length} over the {MAX_L2_MESSAGE_SIZE}-byte limit at {offset + 1}"
+            )
         start = offset + 8
         if start + length > len(body):
             raise DecodeError(f"{sub}: truncated at {start + 1} (needs {length} bytes)")

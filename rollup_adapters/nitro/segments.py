@@ -112,12 +112,16 @@ def encode_segments(segments: list[Segment] | tuple[Segment, ...]) -> bytes:
 def decode_segments(stream: bytes) -> tuple[Segment, ...]:
     """Parse a whole decompressed segment stream; no leftover bytes, at most the reference's limits."""
     if len(stream) > MAX_DECOMPRESSED_LEN:
-        raise DecodeError(f"segments: stream of {len(stream)} bytes over the {MAX_DECOMPRESSED_LEN}-byte limit")
+        raise DecodeError(
+            f"segments: stream of {len(stream)} bytes over the {MAX_DECOMPRESSED_LEN}-byte limit"
+        )
     out: list[Segment] = []
     offset = 0
     while offset < len(stream):
         if len(out) >= MAX_SEGMENTS_PER_SEQUENCER_MESSAGE:
-            raise DecodeError(f"segments: more than {MAX_SEGMENTS_PER_SEQUENCER_MESSAGE} segments at {offset}")
+            raise DecodeError(
+                f"segments: more than {MAX_SEGMENTS_PER_SEQUENCER_MESSAGE} segments at {offset}"
+            )
         field = f"segment[{len(out)}]@{offset}"
         raw, offset = decode_rlp_bytes(stream, offset, field, MAX_DECOMPRESSED_LEN)
         out.append(decode_segment(raw, field))

@@ -82,8 +82,11 @@ class SequencerMessage:
 
 def encode_header(header: SequencerHeader) -> bytes:
     fields = (
-        header.min_timestamp, header.max_timestamp, header.min_l1_block,
-        header.max_l1_block, header.after_delayed_messages,
+        header.min_timestamp,
+        header.max_timestamp,
+        header.min_l1_block,
+        header.max_l1_block,
+        header.after_delayed_messages,
     )
     if not all(0 <= f <= U64_MAX for f in fields):
         raise ValueError(f"sequencer header field out of u64 range: {header}")
@@ -106,7 +109,9 @@ def encode_brotli_payload(
     return bytes([BROTLI_MESSAGE_HEADER_BYTE]) + compress(stream, quality, lgwin)
 
 
-def encode_payload(payload: BatchPayload, quality: int = DEFAULT_QUALITY, lgwin: int = DEFAULT_LGWIN) -> bytes:
+def encode_payload(
+    payload: BatchPayload, quality: int = DEFAULT_QUALITY, lgwin: int = DEFAULT_LGWIN
+) -> bytes:
     """Inverse of `decode_payload` (brotli batches are recompressed with the given settings)."""
     if payload.header_byte is None:
         return b""
@@ -121,7 +126,9 @@ def decode_payload(payload: bytes) -> BatchPayload:
         return BatchPayload(None, warnings=("empty sequencer message",))
     hb, rest = payload[0], payload[1:]
     if hb & L1_AUTHENTICATED_MESSAGE_HEADER_FLAG and hb & ~KNOWN_HEADER_BITS & 0xFF:
-        raise DecodeError(f"header_byte: unsupported authenticated header byte {hb:#04x} at 0: node out of date")
+        raise DecodeError(
+            f"header_byte: unsupported authenticated header byte {hb:#04x} at 0: node out of date"
+        )
     if hb == BROTLI_MESSAGE_HEADER_BYTE:
         stream = decompress(rest, MAX_DECOMPRESSED_LEN, "payload.brotli")
         return BatchPayload(hb, decode_segments(stream))
