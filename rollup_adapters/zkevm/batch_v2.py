@@ -89,15 +89,15 @@ def decode_batch_v2(data: bytes, max_bytes: int = MAX_BATCH_BYTES) -> BatchV2:
     change: L2BlockChange | None = None
     txs: list[BatchTx] = []
     offset = 0
+    if data and data[0] != CHANGE_L2_BLOCK:
+        # A tx list without a block marker is a forced or a pre-Etrog batch.
+        raise DecodeError(f"changeL2Block: batch v2 must start with 0x0b, found 0x{data[0]:02x} at 0")
     while offset < len(data):
-        start = offset
         item, offset = next_batch_item(data, offset)
         if isinstance(item, L2BlockChange):
             if change is not None:
                 blocks.append(L2Block(change, tuple(txs)))
             change, txs = item, []
-        elif change is None:
-            raise DecodeError(f"changeL2Block: batch v2 must start with 0x0b, found a tx at {start}")
         else:
             txs.append(item)
     if change is not None:
