@@ -33,7 +33,7 @@ from .l2_message import (
     decode_l2_message,
     encode_l2_message,
 )
-from .limits import MAX_L2_MESSAGE_SIZE, SEQUENCER_HEADER_LEN
+from .limits import MAX_L2_BATCH_DEPTH, MAX_L2_MESSAGE_SIZE, SEQUENCER_HEADER_LEN
 from .segments import (
     AdvanceL1BlockSegment,
     AdvanceTimestampSegment,
@@ -110,15 +110,19 @@ def l2_message_to_json(msg: L2Message) -> dict[str, Any]:
     raise TypeError(f"not an L2 message: {msg!r}")
 
 
-def l2_message_from_json(doc: Any, field: str = "l2_message") -> L2Message:
+def l2_message_from_json(doc: Any, field: str = "l2_message", depth: int = 0) -> L2Message:
     if not isinstance(doc, dict):
         raise DecodeError(f"{field}: expected an object")
+    if depth > MAX_L2_BATCH_DEPTH:
+        raise DecodeError(f"{field}: L2 message batches have a max depth of {MAX_L2_BATCH_DEPTH}")
     kind = doc.get("l2_kind")
     if kind == "batch":
         subs = doc.get("messages")
         if not isinstance(subs, list):
             raise DecodeError(f"{field}.messages: expected a list")
-        return L2Batch(tuple(l2_message_from_json(m, f"{field}.messages[{i}]") for i, m in enumerate(subs)))
+        return L2Batch(
+            tuple(l2_message_from_json(m, f"{field}.messages[{i}]", depth + 1) for i, m in enumerate(subs))
+        )
     if kind == "signed_tx":
         return SignedTx(_unhex(doc.get("raw"), f"{field}.raw"))
     if kind in ("unsigned_user_tx", "contract_tx"):
