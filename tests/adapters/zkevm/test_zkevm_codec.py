@@ -36,43 +36,49 @@ def legacy(chain_id: int | None = None, to: bytes | None = TO, data: bytes = b""
     return SignedLegacyTx(0, 1, 21000, to, 0, data, chain_id, parity, R, S)
 
 
+def wire(*fields: str) -> str:
+    """Hex of the fields in order; one argument per wire field keeps the tables readable."""
+    return "".join(fields)
+
+
+TO_HEX = "94" + "11" * 20
 # (name, value, wire hex): encode(value) == bytes and decode(bytes) == value.
 BLOCK_CHANGE_CASES = [
-    ("zero", L2BlockChange(0, 0), "0b0000000000000000"),
-    ("z1 first", L2BlockChange(123, 456), "0b0000007b000001c8"),
-    ("max", L2BlockChange(2**32 - 1, 2**32 - 1), "0bffffffffffffffff"),
+    ("zero", L2BlockChange(0, 0), wire("0b", "00000000", "00000000")),
+    ("z1 first", L2BlockChange(123, 456), wire("0b", "0000007b", "000001c8")),
+    ("max", L2BlockChange(2**32 - 1, 2**32 - 1), wire("0b", "ffffffff", "ffffffff")),
 ]
 
 TX_ENTRY_CASES = [
     (
         "pre-EIP-155: 6 fields",
         BatchTx(legacy(), 0x00),
-        "dc800182520894" + "11" * 20 + "8080" + SIG + "1c00",
+        wire("dc", "80", "01", "825208", TO_HEX, "80", "80", SIG, "1c", "00"),
     ),
     (
         "EIP-155 chain 1001: chainId, 0, 0 appended",
         BatchTx(legacy(chain_id=1001, parity=0)),
-        "e1800182520894" + "11" * 20 + "80808203e98080" + SIG + "1bff",
+        wire("e1", "80", "01", "825208", TO_HEX, "80", "80", "8203e9", "80", "80", SIG, "1b", "ff"),
     ),
     (
         "EIP-155 chain 0 keeps 9 fields (IsPreEIP155Tx looks at v)",
         BatchTx(legacy(chain_id=0, parity=0), 0x7F),
-        "df800182520894" + "11" * 20 + "8080808080" + SIG + "1b7f",
+        wire("df", "80", "01", "825208", TO_HEX, "80", "80", "80", "80", "80", SIG, "1b", "7f"),
     ),
     (
         "contract creation: empty to",
         BatchTx(legacy(chain_id=1001, to=None, data=b"\x60\x00")),
-        "cf800182520880808260008203e98080" + SIG + "1cff",
+        wire("cf", "80", "01", "825208", "80", "80", "826000", "8203e9", "80", "80", SIG, "1c", "ff"),
     ),
 ]
 
 BATCH_CASES = [
     ("empty", BatchV2(()), ""),
-    ("one empty block", BatchV2((L2Block(L2BlockChange(1, 2)),)), "0b0000000100000002"),
+    ("one empty block", BatchV2((L2Block(L2BlockChange(1, 2)),)), wire("0b", "00000001", "00000002")),
     (
         "block, tx, empty block",
         BatchV2((L2Block(L2BlockChange(0, 0), (TX_ENTRY_CASES[1][1],)), L2Block(L2BlockChange(2, 0)))),
-        "0b" + "00" * 8 + TX_ENTRY_CASES[1][2] + "0b0000000200000000",
+        wire("0b", "00000000", "00000000", TX_ENTRY_CASES[1][2], "0b", "00000002", "00000000"),
     ),
 ]
 
@@ -139,21 +145,21 @@ def test_typed_transactions_are_refused(tx_type: int) -> None:
 
 
 ENTRY = TX_ENTRY_CASES[1][2]
-TAIL = SIG + "1bff"
-BODY = "800182520894" + "11" * 20 + "8080"
+TAIL = wire(SIG, "1b", "ff")
+BODY = wire("80", "01", "825208", TO_HEX, "80", "80")
 
 # (name, batch hex after one block header, error message prefix)
 ERROR_CASES = [
     ("not an rlp list", "7f", "tx.rlp: first byte 0x7f"),
-    ("list runs past the end", "e180", "tx.rlp: list of 34 bytes truncated at 9"),
-    ("non-canonical long header (f801)", "f80180" + TAIL, "tx.rlp: Long list prefix"),
-    ("7 fields", "dd" + BODY + "80" + TAIL, "tx.rlp: 7 fields"),
-    ("nested list field", "dc" + BODY[:-2] + "c0" + TAIL, "tx.rlp: expected a list of byte strings"),
-    ("nonzero after chainId", "e1" + BODY + "8203e90180" + TAIL, "tx.rlp: the two fields after chainId"),
-    ("leading zero nonce", "dc00" + BODY[2:] + TAIL, "tx.nonce: integer has a leading zero"),
-    ("9-byte chainId", "e8" + BODY + "89" + "01" * 9 + "8080" + TAIL, "tx.chainId: 9 bytes"),
-    ("19-byte to", "db800182520893" + "11" * 19 + "8080" + TAIL, "tx.to: 19 bytes"),
-    ("v not 27/28", ENTRY[:-4] + "25ff", "tx.v: 0x25"),
+    ("list runs past the end", wire("e1", "80"), "tx.rlp: list of 34 bytes truncated at 9"),
+    ("non-canonical long header (f801)", wire("f801", "80", TAIL), "tx.rlp: Long list prefix"),
+    ("7 fields", wire("dd", BODY, "80", TAIL), "tx.rlp: 7 fields"),
+    ("nested list field", wire("dc", BODY[:-2], "c0", TAIL), "tx.rlp: expected a list of byte strings"),
+    ("nonzero after chainId", wire("e1", BODY, "8203e9", "01", "80", TAIL), "tx.rlp: the two fields after chainId"),
+    ("leading zero nonce", wire("dc", "00", BODY[2:], TAIL), "tx.nonce: integer has a leading zero"),
+    ("9-byte chainId", wire("e8", BODY, "89", "01" * 9, "80", "80", TAIL), "tx.chainId: 9 bytes"),
+    ("19-byte to", wire("db", "80", "01", "825208", "93", "11" * 19, "80", "80", TAIL), "tx.to: 19 bytes"),
+    ("v not 27/28", wire(ENTRY[:-4], "25", "ff"), "tx.v: 0x25"),
     ("r truncated", ENTRY[: 2 * 34 + 20], "tx.r: truncated at 43"),
     ("s truncated", ENTRY[: 2 * (34 + 32) + 2], "tx.s: truncated at 75"),
     ("v missing", ENTRY[:-4], "tx.v: truncated at 107"),
