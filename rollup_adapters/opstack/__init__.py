@@ -1,1 +1,73 @@
-"""OP Stack batch format (work in progress; FORMAT follows)."""
+"""OP Stack batch format: batcher transactions, frames, channels, singular and span batches,
+and the version-0 blob encoding (ethereum-optimism/specs protocol/derivation.md,
+delta/span-batches.md, ecotone/derivation.md, fjord/derivation.md).
+
+Stages, outermost first: blob.py -> frames.py -> channel.py -> batches.py -> span_batch.py ->
+span_txs.py; blocks.py runs the whole pipeline and json_view.py is the operator's view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rollup_adapters.base import RollupBlock
+
+from .batches import SingularBatch, decode_batch, decode_singular_batch, encode_batch, encode_singular_batch
+from .blob import BLOB_SIZE, MAX_BLOB_DATA_SIZE, decode_blob, encode_blob
+from .blocks import channel_id_for, decode_blocks, encode_blocks
+from .channel import (
+    MAX_RLP_BYTES_PER_CHANNEL,
+    Channel,
+    ChannelRead,
+    assemble_channels,
+    decode_channel,
+    decompress_channel,
+    encode_channel,
+)
+from .frames import (
+    MAX_FRAME_LEN,
+    Frame,
+    decode_batcher_tx,
+    decode_frames,
+    encode_batcher_tx,
+    encode_frames,
+    force_close_tx_data,
+)
+from .json_view import LAYERS, decode_json, encode_json
+from .span_batch import MAX_SPAN_BATCH_ELEMENT_COUNT, SpanBatch, decode_span_batch, encode_span_batch
+from .span_txs import SpanBatchTxs, SpanTxData
+
+__all__ = [
+    "BLOB_SIZE", "FORMAT", "LAYERS", "MAX_BLOB_DATA_SIZE", "MAX_FRAME_LEN", "MAX_RLP_BYTES_PER_CHANNEL",
+    "MAX_SPAN_BATCH_ELEMENT_COUNT", "Channel", "ChannelRead", "Frame", "OpStackFormat", "SingularBatch",
+    "SpanBatch", "SpanBatchTxs", "SpanTxData", "assemble_channels", "channel_id_for", "decode_batch",
+    "decode_batcher_tx", "decode_blob", "decode_blocks", "decode_channel", "decode_frames", "decode_json",
+    "decode_singular_batch", "decode_span_batch", "decompress_channel", "encode_batch", "encode_batcher_tx",
+    "encode_blob", "encode_blocks", "encode_channel", "encode_frames", "encode_json", "encode_singular_batch",
+    "encode_span_batch", "force_close_tx_data",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OpStackFormat:
+    """The OP Stack entry of the batch-format registry (rollup_adapters/base.py BatchFormat)."""
+
+    name: str = "opstack"
+    layers: tuple[str, ...] = LAYERS
+
+    def encode_blocks(self, blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
+        return encode_blocks(blocks, config)
+
+    def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
+        return decode_blocks(payloads, config)
+
+    def decode_json(self, data: bytes, layer: str | None) -> dict[str, Any]:
+        return decode_json(data, layer)
+
+    def encode_json(self, doc: dict[str, Any], layer: str | None) -> bytes:
+        return encode_json(doc, layer)
+
+
+FORMAT = OpStackFormat()

@@ -1,0 +1,173 @@
+"""The operator's JSON view of OP Stack batcher data, by layer (`sharedseq batch decode|encode`).
+
+    {"frames":  [{"channel_id", "frame_number", "data_length", "is_last", "data"}],   (frame layers)
+     "batches": [{"type": "singular", "parent_hash", "epoch_number", "epoch_hash", "timestamp",
+                  "tx_count", "transactions"}
+                 | {"type": "span", "rel_timestamp", "l1_origin_num", "parent_check",
+                    "l1_origin_check", "block_count", "block_tx_counts", "tx_count",
+                    "origin_bits", "txs": [{"type", "nonce", "gas", "to", "y_parity", "r", "s",
+                                            "protected", "tx_data"}]}]}
+
+Layers, from outermost: blob -> batcher-tx -> frame -> channel -> span-batch | singular-batch.
+`span-batch` input is the raw body (prefix ++ payload, no version byte); `singular-batch` input
+is the RLP list, optionally preceded by its 0x00 version byte. Hex strings are 0x-prefixed.
+`batches` lists the batches of complete channels only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sequencer.errors import DecodeError
+
+from .batches import SingularBatch, decode_batch, decode_singular_batch, encode_batch, encode_singular_batch
+from .blob import decode_blob, encode_blob
+from .channel import assemble_channels, decode_channel, encode_channel
+from .frames import Frame, decode_batcher_tx, decode_frames, encode_batcher_tx, encode_frames
+from .span_batch import SpanBatch, decode_span_batch, encode_span_batch
+from .span_txs import LEGACY_TX_TYPE, SpanBatchTxs, tx_type_of
+from .wire import bits_from_list, bits_to_list, hex0x, unhex
+
+LAYERS = ("batcher-tx", "frame", "channel", "span-batch", "singular-batch", "blob")
+
+
+# --- decode --------------------------------------------------------------------------------------
+
+
+def decode_json(data: bytes, layer: str | None) -> dict[str, Any]:
+    layer = layer or LAYERS[0]
+    if layer == "blob":
+        return _frames_view(decode_batcher_tx(decode_blob(data)))
+    if layer == "batcher-tx":
+        return _frames_view(decode_batcher_tx(data))
+    if layer == "frame":
+        return _frames_view(decode_frames(data))
+    if layer == "channel":
+        return {"batches": [batch_json(decode_batch(b)) for b in decode_channel(data).batches]}
+    if layer == "span-batch":
+        return {"batches": [batch_json(decode_span_batch(data))]}
+    if layer == "singular-batch":
+        body, base = (data[1:], 1) if data[:1] == b"\x00" else (data, 0)
+        return {"batches": [batch_json(decode_singular_batch(body, base))]}
+    raise DecodeError(f"layer: unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
+
+
+def _frames_view(frames: tuple[Frame, ...]) -> dict[str, Any]:
+    ready, _ = assemble_channels(frames)
+    batches = [batch_json(decode_batch(b)) for ch in ready for b in decode_channel(ch.data).batches]
+    return {"frames": [frame_json(f) for f in frames], "batches": batches}
+
+
+def frame_json(f: Frame) -> dict[str, Any]:
+    return {"channel_id": hex0x(f.channel_id), "frame_number": f.frame_number, "data_length": len(f.data),
+            "is_last": f.is_last, "data": hex0x(f.data)}
+
+
+def batch_json(batch: SingularBatch | SpanBatch) -> dict[str, Any]:
+    if isinstance(batch, SingularBatch):
+        return {
+            "type": "singular", "parent_hash": hex0x(batch.parent_hash), "epoch_number": batch.epoch_number,
+            "epoch_hash": hex0x(batch.epoch_hash), "timestamp": batch.timestamp,
+            "tx_count": len(batch.transactions), "transactions": [hex0x(t) for t in batch.transactions],
+        }
+    return {
+        "type": "span", "rel_timestamp": batch.rel_timestamp, "l1_origin_num": batch.l1_origin_num,
+        "parent_check": hex0x(batch.parent_check), "l1_origin_check": hex0x(batch.l1_origin_check),
+        "block_count": batch.block_count, "block_tx_counts": list(batch.block_tx_counts),
+        "tx_count": batch.txs.count, "origin_bits": bits_to_list(batch.origin_bits, batch.block_count),
+        "txs": _span_txs_json(batch.txs),
+    }
+
+
+def _span_txs_json(txs: SpanBatchTxs) -> list[dict[str, Any]]:
+    out = []
+    to_idx = legacy_idx = 0
+    for i, data in enumerate(txs.tx_datas):
+        to = None
+        if not (txs.contract_creation_bits >> i) & 1:
+            to = hex0x(txs.tx_tos[to_idx])
+            to_idx += 1
+        protected = None
+        if tx_type_of(data) == LEGACY_TX_TYPE:
+            protected = bool((txs.protected_bits >> legacy_idx) & 1)
+            legacy_idx += 1
+        r, s = txs.tx_sigs[i]
+        out.append({
+            "type": tx_type_of(data), "nonce": txs.tx_nonces[i], "gas": txs.tx_gases[i], "to": to,
+            "y_parity": (txs.y_parity_bits >> i) & 1, "r": hex(r), "s": hex(s), "protected": protected,
+            "tx_data": hex0x(data),
+        })
+    return out
+
+
+# --- encode --------------------------------------------------------------------------------------
+
+
+def encode_json(doc: dict[str, Any], layer: str | None) -> bytes:
+    """The inverse of decode_json; frame layers need each frame's "data"."""
+    layer = layer or LAYERS[0]
+    try:
+        return _encode(doc, layer)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise DecodeError(f"json: cannot encode layer {layer}: {type(exc).__name__}: {exc}") from exc
+
+
+def _encode(doc: dict[str, Any], layer: str) -> bytes:
+    if layer == "blob":
+        return encode_blob(_encode(doc, "batcher-tx"))
+    if layer == "batcher-tx":
+        return encode_batcher_tx(_frames_from_json(doc["frames"]))
+    if layer == "frame":
+        return encode_frames(_frames_from_json(doc["frames"]))
+    if layer == "channel":
+        batches = [encode_batch(batch_from_json(b)) for b in doc["batches"]]
+        return encode_channel(batches, doc.get("compression", "brotli"))
+    if layer == "span-batch":
+        batch = batch_from_json(doc["batches"][0])
+        if not isinstance(batch, SpanBatch):
+            raise ValueError("span-batch layer needs a span batch")
+        return encode_span_batch(batch)
+    if layer == "singular-batch":
+        batch = batch_from_json(doc["batches"][0])
+        if not isinstance(batch, SingularBatch):
+            raise ValueError("singular-batch layer needs a singular batch")
+        return encode_singular_batch(batch)
+    raise DecodeError(f"layer: unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
+
+
+def _frames_from_json(items: list[dict[str, Any]]) -> list[Frame]:
+    frames = []
+    for i, f in enumerate(items):
+        data = unhex(f["data"], f"frames[{i}].data")
+        if "data_length" in f and f["data_length"] != len(data):
+            raise ValueError(f"frames[{i}]: data_length {f['data_length']} != len(data) {len(data)}")
+        frames.append(Frame(unhex(f["channel_id"], f"frames[{i}].channel_id"), int(f["frame_number"]),
+                            data, bool(f["is_last"])))
+    return frames
+
+
+def batch_from_json(b: dict[str, Any]) -> SingularBatch | SpanBatch:
+    if b["type"] == "singular":
+        return SingularBatch(
+            unhex(b["parent_hash"], "parent_hash"), int(b["epoch_number"]), unhex(b["epoch_hash"], "epoch_hash"),
+            int(b["timestamp"]), tuple(unhex(t, "transactions") for t in b["transactions"]),
+        )
+    if b["type"] != "span":
+        raise ValueError(f"unknown batch type {b['type']!r}")
+    txs = b["txs"]
+    legacy = [t for t in txs if int(t["type"]) == LEGACY_TX_TYPE]
+    span_txs = SpanBatchTxs(
+        contract_creation_bits=bits_from_list([t["to"] is None for t in txs]),
+        y_parity_bits=bits_from_list([int(t["y_parity"]) for t in txs]),
+        tx_sigs=tuple((int(t["r"], 16), int(t["s"], 16)) for t in txs),
+        tx_tos=tuple(unhex(t["to"], "to") for t in txs if t["to"] is not None),
+        tx_datas=tuple(unhex(t["tx_data"], "tx_data") for t in txs),
+        tx_nonces=tuple(int(t["nonce"]) for t in txs),
+        tx_gases=tuple(int(t["gas"]) for t in txs),
+        protected_bits=bits_from_list([bool(t["protected"]) for t in legacy]),
+    )
+    return SpanBatch(
+        int(b["rel_timestamp"]), int(b["l1_origin_num"]), unhex(b["parent_check"], "parent_check"),
+        unhex(b["l1_origin_check"], "l1_origin_check"), bits_from_list(b["origin_bits"]),
+        tuple(int(c) for c in b["block_tx_counts"]), span_txs,
+    )
