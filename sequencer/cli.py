@@ -1,0 +1,153 @@
+"""The `sharedseq` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from sequencer.errors import BadInput, SharedSeqError
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import anyio
+
+    from sequencer.config import load_config
+    from sequencer.logs import setup_logging
+    from sequencer.service.server import serve_forever
+
+    cfg = load_config(args.config)
+    setup_logging(cfg.log_format, args.log_level)
+    anyio.run(serve_forever, cfg, backend="asyncio")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from sequencer.keys import write_key
+
+    address = write_key(Path(args.out), overwrite=args.force)
+    print(json.dumps({"key_file": str(args.out), "address": _hex(address)}))
+    return 0
+
+
+def _payload(args: argparse.Namespace) -> bytes:
+    text = Path(args.file).read_text() if args.file else args.payload
+    if text is None:
+        raise BadInput("give --payload HEX or --file F")
+    try:
+        return bytes.fromhex("".join(text.split()).removeprefix("0x"))
+    except ValueError:
+        raise BadInput("payload: not hex") from None
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import grpc
+
+    from sharedseq.v1 import sequencer_pb2 as pb
+    from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(args.server) as ch:
+        stub = pb_grpc.SequencerServiceStub(ch)
+        try:
+            resp = stub.SubmitTransaction(pb.SubmitTransactionRequest(
+                transaction=pb.Transaction(rollup_id=args.rollup, payload=_payload(args))), timeout=args.timeout)
+        except grpc.RpcError as exc:
+            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    r = resp.receipt
+    print(json.dumps({"rollup_id": r.rollup_id, "tx_hash": _hex(r.tx_hash), "height": r.height, "index": r.index,
+                      "signature": _hex(r.signature)}))
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    import grpc
+
+    from sharedseq.v1 import sequencer_pb2 as pb
+    from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(args.server) as ch:
+        stub = pb_grpc.SequencerServiceStub(ch)
+        stream = stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=args.rollup, from_height=args.from_height))
+        try:
+            for n, resp in enumerate(stream):
+                b = resp.block
+                h = b.signed_header.header
+                print(json.dumps({"height": h.height, "timestamp_ms": h.timestamp_ms,
+                                  "block_hash": _hex(b.signed_header.block_hash),
+                                  "txs": [_hex(t) for t in b.transactions]}), flush=True)
+                if args.count and n + 1 >= args.count:
+                    break
+        except grpc.RpcError as exc:
+            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+# Subcommands contributed by other packages, each with an `add_*_commands(subparsers)`.
+PLUGINS = (
+    ("rollup_adapters.cli", "add_batch_commands"),
+    ("deploy.cli", "add_deploy_commands"),
+    ("deploy.devnet_cli", "add_devnet_commands"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="sharedseq", description="A shared sequencer for rollups.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the sequencer")
+    p.add_argument("--config", required=True, help="TOML config (see deploy/sequencer.sample.toml)")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("keygen", help="create a sequencer signing key file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("submit", help="submit one transaction")
+    p.add_argument("--server", default="127.0.0.1:50051")
+    p.add_argument("--rollup", type=int, required=True)
+    p.add_argument("--payload", help="hex bytes")
+    p.add_argument("--file", help="file holding hex bytes")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("tail", help="follow a rollup's namespace")
+    p.add_argument("--server", default="127.0.0.1:50051")
+    p.add_argument("--rollup", type=int, required=True)
+    p.add_argument("--from", dest="from_height", type=int, default=0)
+    p.add_argument("--count", type=int, default=0, help="stop after N blocks (0: follow forever)")
+    p.set_defaults(func=cmd_tail)
+
+    for module, fn in PLUGINS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        getattr(mod, fn)(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SharedSeqError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

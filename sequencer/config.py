@@ -1,0 +1,93 @@
+"""The service configuration file (TOML). deploy/sequencer.sample.toml documents every option."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sequencer.core.config import CoreConfig, Limits, RollupInfo
+from sequencer.core.policy import make_policy
+from sequencer.core.signing import Domain
+from sequencer.errors import BadInput
+
+FORMAT_POLICIES = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
+"""Default admission policy per batch format: zkEVM batches carry only legacy transactions."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Everything `sharedseq serve` needs."""
+
+    core: CoreConfig
+    domain: Domain
+    listen: str = "127.0.0.1:50051"
+    data_dir: Path = Path("var/sequencer")
+    key_file: Path = Path("var/sequencer.key")
+    metrics_listen: str = "127.0.0.1:9464"
+    max_message_bytes: int = 4 * 1024 * 1024
+    log_format: str = "json"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "log.sqlite3"
+
+
+def _address(value: str, key: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 20:
+        raise BadInput(f"{key}: expected a 20-byte hex address, got {value!r}")
+    return raw
+
+
+def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
+    """Build the configuration from a parsed TOML document; paths relative to `base`."""
+    seq = doc.get("sequencer", {})
+    dom = doc.get("domain", {})
+    lim = doc.get("limits", {})
+    unknown = set(lim) - set(Limits.__dataclass_fields__)
+    if unknown:
+        raise BadInput(f"limits: unknown option(s) {sorted(unknown)}")
+    rollups = []
+    for i, r in enumerate(doc.get("rollups", [])):
+        try:
+            rid, name = int(r["id"]), str(r["name"])
+        except KeyError as exc:
+            raise BadInput(f"rollups[{i}]: missing {exc.args[0]!r}") from None
+        fmt = r.get("format", "opstack")
+        policy = make_policy(r.get("policy", FORMAT_POLICIES.get(fmt, "evm")), rid)
+        rollups.append(RollupInfo(rid, name, policy, fmt, int(r.get("block_time_ms", 1000))))
+    if not rollups:
+        raise BadInput("rollups: at least one [[rollups]] table is needed")
+    try:
+        core = CoreConfig(tuple(rollups), Limits(**lim), int(seq.get("slot_ms", 100)))
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    return ServiceConfig(
+        core=core,
+        domain=Domain(int(dom.get("chain_id", 31337)),
+                      _address(dom.get("verifying_contract", "0x" + "00" * 20), "domain.verifying_contract")),
+        listen=seq.get("listen", "127.0.0.1:50051"),
+        data_dir=base / seq.get("data_dir", "var/sequencer"),
+        key_file=base / seq.get("key_file", "var/sequencer.key"),
+        metrics_listen=seq.get("metrics_listen", "127.0.0.1:9464"),
+        max_message_bytes=int(seq.get("max_message_bytes", 4 * 1024 * 1024)),
+        log_format=seq.get("log_format", "json"),
+        extra={k: v for k, v in doc.items() if k not in ("sequencer", "domain", "limits", "rollups")},
+    )
+
+
+def load_config(path: str | Path) -> ServiceConfig:
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"config file {p} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"config file {p}: {exc}") from exc
+    return parse_config(doc, p.parent)

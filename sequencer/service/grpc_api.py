@@ -1,0 +1,173 @@
+"""The gRPC servicer: thin. Convert the request (from_proto), call the node,
+convert back (to_proto); errors become statuses in one place (errors.py)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import grpc
+
+from sequencer.core.commitments import prove_namespace
+from sequencer.core.types import SharedBlock
+from sequencer.errors import BadInput, NotFound, SharedSeqError
+from sharedseq.v1 import sequencer_pb2 as pb
+from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
+
+from . import convert
+from .errors import reason_of, status_of
+from .node import SequencerNode, Ticket
+
+log = logging.getLogger("sharedseq.api")
+T = TypeVar("T")
+
+STREAM_WINDOW = 512
+"""Responses a StreamSubmit may have outstanding before the server stops reading."""
+
+
+def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(fn)
+    async def wrapper(self: SequencerServicer, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await fn(self, request, context)
+        except SharedSeqError as exc:
+            await self._abort(context, exc)
+            raise AssertionError("unreachable") from exc
+
+    return wrapper
+
+
+class SequencerServicer(pb_grpc.SequencerServiceServicer):
+    def __init__(self, node: SequencerNode) -> None:
+        self.node = node
+
+    async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+        code, message = status_of(exc)
+        self.node.metrics.rejected.labels(reason_of(exc)).inc()
+        await context.abort(code, message)
+
+    def _rollup(self, rollup_id: int) -> None:
+        if rollup_id not in self.node.core.rollups:
+            raise NotFound(f"unknown rollup {rollup_id}; registered: {sorted(self.node.core.rollups)}")
+
+    # -- submission --------------------------------------------------------
+
+    @_unary
+    async def SubmitTransaction(self, request: pb.SubmitTransactionRequest, context: Any) -> Any:
+        tx = convert.transaction_from_proto(request.transaction)
+        receipts = await self.node.admit_transaction(tx).wait()
+        return pb.SubmitTransactionResponse(receipt=convert.receipt_to_proto(receipts[0]))
+
+    @_unary
+    async def SubmitBundle(self, request: pb.SubmitBundleRequest, context: Any) -> Any:
+        bundle = convert.bundle_from_proto(request.bundle)
+        receipts = await self.node.admit_bundle(bundle).wait()
+        return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash)
+
+    def _admit_item(self, req: pb.StreamSubmitRequest) -> Ticket:
+        which = req.WhichOneof("item")
+        if which == "transaction":
+            return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
+        if which == "bundle":
+            return self.node.admit_bundle(convert.bundle_from_proto(req.bundle))
+        raise BadInput("item: neither a transaction nor a bundle")
+
+    async def StreamSubmit(self, request_iterator: AsyncIterator[pb.StreamSubmitRequest], context: Any) -> None:
+        # The reader admits in arrival order and queues tickets; the writer
+        # answers in the same order once each is durable. The bounded queue
+        # is the flow control: when full, reading stops and HTTP/2 pushes back.
+        send, receive = anyio.create_memory_object_stream[tuple[int, Ticket | SharedSeqError]](STREAM_WINDOW)
+
+        async def reader() -> None:
+            async with send:
+                async for req in request_iterator:
+                    try:
+                        item: Ticket | SharedSeqError = self._admit_item(req)
+                    except SharedSeqError as exc:
+                        self.node.metrics.rejected.labels(reason_of(exc)).inc()
+                        item = exc
+                    await send.send((req.request_id, item))
+
+        async def writer() -> None:
+            async with receive:
+                async for request_id, item in receive:
+                    resp = pb.StreamSubmitResponse(request_id=request_id)
+                    try:
+                        if isinstance(item, SharedSeqError):
+                            raise item
+                        resp.receipts.extend(convert.receipts_to_proto(await item.wait()))
+                    except SharedSeqError as exc:
+                        code, message = status_of(exc)
+                        resp.error.CopyFrom(pb.Error(code=code.value[0], message=message))
+                    await context.write(resp)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            tg.start_soon(writer)
+
+    # -- blocks ------------------------------------------------------------
+
+    async def SubscribeBlocks(self, request: pb.SubscribeBlocksRequest, context: Any) -> None:
+        try:
+            self._rollup(request.rollup_id)
+        except SharedSeqError as exc:
+            await self._abort(context, exc)
+        self.node.metrics.subscribers.inc()
+        try:
+            async for block in self.node.follow(request.from_height):
+                await context.write(pb.SubscribeBlocksResponse(block=self._rollup_block(block, request.rollup_id)))
+        finally:
+            self.node.metrics.subscribers.dec()
+
+    def _rollup_block(self, block: SharedBlock, rollup_id: int) -> pb.RollupBlock:
+        return convert.rollup_block_to_proto(block, rollup_id, prove_namespace(block.namespaces, rollup_id))
+
+    async def _sealed(self, height: int) -> SharedBlock:
+        block = await self.node.get_block(height)
+        if block is None:
+            raise NotFound(f"block {height} is not sealed yet (sealed height {self.node.durable_height})")
+        return block
+
+    @_unary
+    async def GetBlock(self, request: pb.GetBlockRequest, context: Any) -> Any:
+        return pb.GetBlockResponse(block=convert.block_to_proto(await self._sealed(request.height)))
+
+    @_unary
+    async def GetRollupBlock(self, request: pb.GetRollupBlockRequest, context: Any) -> Any:
+        self._rollup(request.rollup_id)
+        block = await self._sealed(request.height)
+        return pb.GetRollupBlockResponse(block=self._rollup_block(block, request.rollup_id))
+
+    @_unary
+    async def GetTransaction(self, request: pb.GetTransactionRequest, context: Any) -> Any:
+        tx_hash = bytes(request.tx_hash)
+        if len(tx_hash) != 32:
+            raise BadInput(f"tx_hash: must be 32 bytes, got {len(tx_hash)}")
+        pending = self.node.core.pending_position(tx_hash)
+        if pending is not None:
+            height, rollup_id, index = pending
+            return pb.GetTransactionResponse(status=pb.TRANSACTION_STATUS_PRECONFIRMED, rollup_id=rollup_id,
+                                             height=height, index=index)
+        loc = await anyio.to_thread.run_sync(self.node.log.find_tx, tx_hash)
+        if loc is None:
+            raise NotFound(f"transaction 0x{tx_hash.hex()} is unknown")
+        status = pb.TRANSACTION_STATUS_FIRM if loc.height <= self.node.firm_height else pb.TRANSACTION_STATUS_SEALED
+        return pb.GetTransactionResponse(status=status, rollup_id=loc.rollup_id, height=loc.height, index=loc.index,
+                                         bundle_hash=loc.bundle_hash or b"")
+
+    @_unary
+    async def ListRollups(self, request: pb.ListRollupsRequest, context: Any) -> Any:
+        rollups = sorted(self.node.core.rollups.values(), key=lambda r: r.rollup_id)
+        return pb.ListRollupsResponse(rollups=[convert.rollup_info_to_proto(r) for r in rollups])
+
+    @_unary
+    async def GetSequencerInfo(self, request: pb.GetSequencerInfoRequest, context: Any) -> Any:
+        signer = self.node.core.signer
+        return pb.GetSequencerInfoResponse(
+            sequencer_address=signer.address, domain_chain_id=signer.domain.chain_id,
+            domain_verifying_contract=signer.domain.verifying_contract, slot_ms=self.node.core.config.slot_ms,
+            sealed_height=self.node.durable_height, firm_height=self.node.firm_height,
+        )

@@ -1,0 +1,32 @@
+"""Prometheus metrics (served on the metrics endpoint by the server)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """The sequencer's metrics, in their own registry (tests make many)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.admitted = Counter("sharedseq_admitted_total", "Transactions admitted", ["rollup"], registry=r)
+        self.rejected = Counter("sharedseq_rejected_total", "Submissions rejected", ["reason"], registry=r)
+        self.bundles = Counter("sharedseq_bundles_total", "Bundles admitted", registry=r)
+        self.height = Gauge("sharedseq_block_height", "Height of the last sealed, durable block", registry=r)
+        self.firm_height = Gauge("sharedseq_firm_height", "Height of the last block firm on L1", registry=r)
+        self.pending_txs = Gauge("sharedseq_pending_txs", "Admitted transactions not sealed yet", registry=r)
+        self.seal_seconds = Histogram(
+            "sharedseq_seal_seconds", "Time to seal, sign and persist a block", registry=r,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.receipt_seconds = Histogram(
+            "sharedseq_receipt_latency_seconds", "Submission to durable signed receipt", registry=r,
+            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
+        )
+        self.commit_batch = Histogram(
+            "sharedseq_group_commit_records", "Records per group commit", registry=r,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
+        )
+        self.subscribers = Gauge("sharedseq_subscribers", "Open block subscriptions", registry=r)

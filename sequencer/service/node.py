@@ -1,0 +1,241 @@
+"""The sequencer node: the async shell around the sans-IO core.
+
+It owns the core, the block log, the slot clock and the subscribers:
+- `admit_*` runs the core synchronously (placement is decided at once) and
+  queues the records for the group-commit writer; the caller awaits the
+  returned `Ticket`, which completes when the records are durable;
+- the writer task drains everything queued meanwhile into one SQLite
+  transaction (group commit), in queue order, and completes the tickets;
+- the clock task seals one block per slot, persists it through the same
+  queue (so a block is never durable before its records) and then publishes
+  it to subscribers;
+- `follow` yields a rollup's blocks from any height: from the log, then live.
+A write failure is fatal: the in-memory state may be ahead of the disk, so
+the node stops rather than hand out receipts it cannot keep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskStatus
+
+from sequencer.core.sequencer import Admission, AdmittedTx, SequencerCore
+from sequencer.core.types import Bundle, Hash32, Receipt, SharedBlock, Transaction
+from sequencer.errors import Critical, SharedSeqError, Temporary
+from sequencer.store.sqlite_log import BlockLog
+
+from .metrics import Metrics
+
+log = logging.getLogger("sharedseq.node")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class Ticket:
+    """Receipts that become valid once their records are durable."""
+
+    receipts: tuple[Receipt, ...]
+    started: float
+    done: anyio.Event = field(default_factory=anyio.Event)
+    error: BaseException | None = None
+
+    async def wait(self) -> tuple[Receipt, ...]:
+        await self.done.wait()
+        if self.error is not None:
+            raise Temporary("the sequencer could not persist the transaction; it was not admitted") from self.error
+        return self.receipts
+
+
+@dataclass(slots=True)
+class _Batch:
+    records: list[AdmittedTx] = field(default_factory=list)
+    blocks: list[SharedBlock] = field(default_factory=list)
+    tickets: list[Ticket] = field(default_factory=list)
+
+
+class SequencerNode:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        core: SequencerCore,
+        block_log: BlockLog,
+        *,
+        metrics: Metrics | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        cache_blocks: int = 1024,
+    ) -> None:
+        self.core = core
+        self.log = block_log
+        self.metrics = metrics or Metrics()
+        self.clock_ms = clock_ms
+        self.l1_origin: tuple[int, Hash32] | None = None
+        self.durable_height = core.head.height
+        self.firm_height = -1
+        self._cache: deque[SharedBlock] = deque(maxlen=cache_blocks)
+        self._queue = _Batch()
+        self._work = anyio.Event()
+        self._new_block = anyio.Event()
+        self._running = False
+        self._fatal: BaseException | None = None
+
+    @classmethod
+    def open(cls, core: SequencerCore, block_log: BlockLog, **kw: object) -> SequencerNode:
+        """Resume from the log: the same head, the same pending placements."""
+        state = block_log.load_state(recent=min(core.config.limits.dedupe_window, 1_000_000))
+        core.restore(state.head, state.pending, state.recent_hashes)
+        node = cls(core, block_log, **kw)  # type: ignore[arg-type]
+        fh = block_log.get_meta("firm_height")
+        node.firm_height = int(fh.decode()) if fh else -1
+        log.info("log opened: sealed height %d, %d admitted transactions pending",
+                 state.head.height, len(state.pending))
+        return node
+
+    # -- submission --------------------------------------------------------
+
+    def _check_running(self) -> None:
+        if self._fatal is not None:
+            raise Temporary("the sequencer is stopping after a storage failure")
+
+    def _enqueue(self, adm: Admission, started: float) -> Ticket:
+        ticket = Ticket(adm.receipts, started)
+        self._queue.records.extend(adm.records)
+        self._queue.tickets.append(ticket)
+        self._work.set()
+        for r in adm.records:
+            self.metrics.admitted.labels(str(r.rollup_id)).inc()
+        return ticket
+
+    def admit_transaction(self, tx: Transaction) -> Ticket:
+        """Admit one transaction (raises BadInput/Overloaded); await the ticket."""
+        self._check_running()
+        started = time.perf_counter()
+        return self._enqueue(self.core.submit(tx, self.clock_ms()), started)
+
+    def admit_bundle(self, bundle: Bundle) -> Ticket:
+        self._check_running()
+        started = time.perf_counter()
+        ticket = self._enqueue(self.core.submit_bundle(bundle, self.clock_ms()), started)
+        self.metrics.bundles.inc()
+        return ticket
+
+    async def submit(self, tx: Transaction) -> Receipt:
+        return (await self.admit_transaction(tx).wait())[0]
+
+    async def submit_bundle(self, bundle: Bundle) -> tuple[Receipt, ...]:
+        return await self.admit_bundle(bundle).wait()
+
+    # -- the tasks ----------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the writer and the slot clock until cancelled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._writer)
+            tg.start_soon(self._clock)
+            self._running = True
+            task_status.started()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._work.wait()
+            self._work = anyio.Event()
+            batch, self._queue = self._queue, _Batch()
+            if not batch.records and not batch.blocks:
+                continue
+            try:
+                await anyio.to_thread.run_sync(self.log.append, batch.records, batch.blocks)
+            except BaseException as exc:
+                self._fatal = exc
+                for t in batch.tickets:
+                    t.error = exc
+                    t.done.set()
+                raise Critical(f"block log write failed: {exc}") from exc
+            now = time.perf_counter()
+            self.metrics.commit_batch.observe(len(batch.records))
+            for t in batch.tickets:
+                self.metrics.receipt_seconds.observe(now - t.started)
+                t.done.set()
+
+    async def _clock(self) -> None:
+        slot = self.core.config.slot_ms
+        while True:
+            now = self.clock_ms()
+            await anyio.sleep((slot - now % slot) / 1000)
+            await self.seal_now()
+
+    async def seal_now(self) -> SharedBlock:
+        """Seal the next block, persist it, then publish it."""
+        started = time.perf_counter()
+        block = self.core.seal(self.clock_ms(), self.l1_origin)
+        ticket = Ticket((), started)
+        self._queue.blocks.append(block)
+        self._queue.tickets.append(ticket)
+        self._work.set()
+        await ticket.wait()
+        self._publish(block)
+        self.metrics.seal_seconds.observe(time.perf_counter() - started)
+        return block
+
+    def _publish(self, block: SharedBlock) -> None:
+        self._cache.append(block)
+        self.durable_height = block.height
+        self.metrics.height.set(block.height)
+        self.metrics.pending_txs.set(self.core.pending_txs)
+        ev, self._new_block = self._new_block, anyio.Event()
+        ev.set()
+
+    def mark_firm(self, height: int) -> None:
+        """Record that blocks up to `height` are committed on L1."""
+        if height > self.firm_height:
+            self.firm_height = height
+            self.log.set_meta("firm_height", str(height).encode())
+            self.metrics.firm_height.set(height)
+
+    # -- reads ----------------------------------------------------------------
+
+    def _cached(self, height: int) -> SharedBlock | None:
+        if self._cache and self._cache[0].height <= height <= self._cache[-1].height:
+            return self._cache[height - self._cache[0].height]
+        return None
+
+    async def get_block(self, height: int) -> SharedBlock | None:
+        if height > self.durable_height:
+            return None
+        return self._cached(height) or await anyio.to_thread.run_sync(self.log.read_block, height)
+
+    async def read_range(self, first: int, last: int) -> Sequence[SharedBlock]:
+        cached = self._cached(first)
+        if cached is not None:
+            return [cached]
+        return await anyio.to_thread.run_sync(self.log.read_blocks, first, min(last, first + 255))
+
+    async def follow(self, from_height: int) -> AsyncIterator[SharedBlock]:
+        """Every sealed block from `from_height` on, each once, in order, forever.
+
+        Holds at most one chunk of blocks: a slow reader is paced by its
+        own consumption (gRPC flow control), never buffered without bound."""
+        h = from_height
+        while True:
+            if h <= self.durable_height:
+                for b in await self.read_range(h, self.durable_height):
+                    if b.height != h:
+                        raise Critical(f"log returned height {b.height}, expected {h}")
+                    yield b
+                    h += 1
+                continue
+            ev = self._new_block
+            if h > self.durable_height:
+                await ev.wait()
+
+    def status_error(self) -> SharedSeqError | None:
+        return Temporary("stopping") if self._fatal else None

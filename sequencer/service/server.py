@@ -1,0 +1,101 @@
+"""Run the sequencer: the node, the gRPC server (with health and
+reflection), and the metrics endpoint, under one anyio task group."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from sequencer.config import ServiceConfig
+from sequencer.core.sequencer import SequencerCore
+from sequencer.core.signing import Signer
+from sequencer.keys import read_key
+from sequencer.store.sqlite_log import BlockLog
+from sharedseq.v1 import sequencer_pb2 as pb
+from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
+
+from .grpc_api import SequencerServicer
+from .metrics import Metrics
+from .node import SequencerNode
+
+log = logging.getLogger("sharedseq.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SequencerService"].full_name
+
+
+@dataclass(slots=True)
+class RunningServer:
+    node: SequencerNode
+    server: grpc.aio.Server
+    port: int
+    metrics_port: int | None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def build_node(cfg: ServiceConfig, metrics: Metrics | None = None) -> SequencerNode:
+    signer = Signer(read_key(cfg.key_file), cfg.domain)
+    core = SequencerCore(cfg.core, signer)
+    return SequencerNode.open(core, BlockLog(cfg.log_path), metrics=metrics)
+
+
+@asynccontextmanager
+async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> AsyncIterator[RunningServer]:
+    """Start everything; yield once serving; stop cleanly on exit."""
+    node = node or build_node(cfg)
+    options = [
+        ("grpc.max_receive_message_length", cfg.max_message_bytes),
+        ("grpc.max_send_message_length", cfg.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.aio.server(options=options)
+    pb_grpc.add_SequencerServiceServicer_to_server(SequencerServicer(node), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(cfg.listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {cfg.listen}")
+    metrics_port = None
+    if cfg.metrics_listen:
+        host, _, mport = cfg.metrics_listen.rpartition(":")
+        httpd, _thread = start_http_server(int(mport), host, registry=node.metrics.registry)
+        metrics_port = httpd.server_port
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(node.run)
+            await server.start()
+            for name in ("", SERVICE_NAME):
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+            log.info("serving on %s:%d (sequencer 0x%s, sealed height %d)", cfg.listen.rpartition(":")[0], port,
+                     node.core.signer.address.hex(), node.durable_height)
+            try:
+                yield RunningServer(node, server, port, metrics_port)
+            finally:
+                await health_servicer.enter_graceful_shutdown()
+                with anyio.CancelScope(shield=True):
+                    await server.stop(grace=1.0)
+                tg.cancel_scope.cancel()
+    finally:
+        if cfg.metrics_listen:
+            httpd.shutdown()
+        node.log.close()
+
+
+async def serve_forever(cfg: ServiceConfig) -> None:
+    """`sharedseq serve`: run until SIGINT or SIGTERM."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with running(cfg):
+            async for sig in signals:
+                log.info("received %s, stopping", signal.Signals(sig).name)
+                break
