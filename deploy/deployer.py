@@ -1,0 +1,479 @@
+"""Deploy the L1 contracts and keep a manifest of what was deployed.
+
+    manifest = deploy_all(w3, deployer_key, config)          # fresh deployment
+    manifest, sent = ensure_deployed(w3, key, config, path)  # idempotent: verify, converge, or deploy
+
+Order: RollupRegistry(owner) → SequencerInbox(owner, registry, forceInclusionDelay)
+→ SequencerBond(owner, inbox, reporterShareBps, withdrawalDelay); then the sequencer signer and the
+batcher poster are authorised on the inbox and every `[[rollups]]` entry is registered.
+
+Config (TOML, every key but `rollups` optional):
+
+    [l1]
+    force_inclusion_delay = 50        # L1 blocks before a forced tx is overdue
+    reporter_share_bps = 5000         # reporter's share of a slashed bond
+    withdrawal_delay = 100            # L1 blocks a bond withdrawal waits
+    bond_wei = 0                      # deposited from the deployer on a fresh deployment
+
+    [sequencer]
+    address = "0x..."                 # the signing key's address, or
+    key_file = "sequencer.key"        # a file holding the hex private key (relative to the config)
+
+    [batcher]
+    address = "0x..."                 # the poster; or key_file; default: the deployer
+
+    [[rollups]]
+    id = 901                          # the rollup's chain id (uint64)
+    name = "op-devnet"
+    format = "opstack"                # "opstack" | "nitro" | "zkevm"
+    block_time_ms = 2000
+    genesis_time_ms = 0               # optional
+    operator = "0x..."                # optional, default: the deployer
+
+The registry stores config = abi.encode(uint64 block_time_ms, uint64 genesis_time_ms) and the format as
+left-aligned ASCII in a bytes32. Transactions are signed locally with eth_account and sent raw.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from contracts import load_artifact
+from contracts.compile import artifacts_fresh, compile_all, write_artifacts
+
+CONTRACT_NAMES = ("RollupRegistry", "SequencerInbox", "SequencerBond")
+FORMATS = ("opstack", "nitro", "zkevm")
+MANIFEST_VERSION = 1
+
+
+class DeployError(RuntimeError):
+    """A deployment step failed, or a manifest does not match the chain."""
+
+
+# ---------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True, slots=True)
+class RollupSpec:
+    """One `[[rollups]]` entry."""
+
+    id: int
+    name: str
+    format: str
+    block_time_ms: int
+    operator: str | None = None
+    genesis_time_ms: int = 0
+
+    def format_bytes32(self) -> bytes:
+        return self.format.encode().ljust(32, b"\x00")
+
+    def config_bytes(self) -> bytes:
+        return abi_encode(["uint64", "uint64"], [self.block_time_ms, self.genesis_time_ms])
+
+
+@dataclass(frozen=True, slots=True)
+class DeployConfig:
+    """What to deploy: parameters, the sequencer signer, the batcher, the rollups."""
+
+    rollups: tuple[RollupSpec, ...]
+    sequencer_address: str | None = None
+    batcher_address: str | None = None
+    force_inclusion_delay: int = 50
+    reporter_share_bps: int = 5000
+    withdrawal_delay: int = 100
+    bond_wei: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> DeployConfig:
+        l1 = data.get("l1", {})
+        rollups = []
+        for i, r in enumerate(data.get("rollups", [])):
+            try:
+                spec = RollupSpec(
+                    id=int(r["id"]),
+                    name=str(r.get("name", f"rollup-{r['id']}")),
+                    format=str(r["format"]),
+                    block_time_ms=int(r["block_time_ms"]),
+                    operator=_checksum(r["operator"]) if r.get("operator") else None,
+                    genesis_time_ms=int(r.get("genesis_time_ms", 0)),
+                )
+            except KeyError as exc:
+                raise DeployError(f"rollups[{i}]: missing key {exc.args[0]!r}") from exc
+            if spec.format not in FORMATS:
+                raise DeployError(f"rollups[{i}]: format {spec.format!r} not one of {', '.join(FORMATS)}")
+            if not 0 < spec.id < 2**64:
+                raise DeployError(f"rollups[{i}]: id must be a non-zero uint64")
+            rollups.append(spec)
+        ids = [r.id for r in rollups]
+        if len(set(ids)) != len(ids):
+            raise DeployError("rollups: duplicate id")
+        return cls(
+            rollups=tuple(rollups),
+            sequencer_address=_address_from(data.get("sequencer", {}), base_dir, "sequencer"),
+            batcher_address=_address_from(data.get("batcher", {}), base_dir, "batcher"),
+            force_inclusion_delay=int(l1.get("force_inclusion_delay", 50)),
+            reporter_share_bps=int(l1.get("reporter_share_bps", 5000)),
+            withdrawal_delay=int(l1.get("withdrawal_delay", 100)),
+            bond_wei=int(l1.get("bond_wei", 0)),
+        )
+
+
+def load_config(path: str | Path) -> DeployConfig:
+    """Parse a deploy TOML file (key files resolve relative to it)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DeployError(f"{path}: {exc}") from exc
+    return DeployConfig.from_dict(data, path.parent)
+
+
+def read_key_file(path: str | Path) -> bytes:
+    """A 32-byte private key stored as hex (0x optional) in a text file."""
+    text = Path(path).read_text().strip()
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError as exc:
+        raise DeployError(f"{path}: not a hex private key") from exc
+    if len(key) != 32:
+        raise DeployError(f"{path}: a private key is 32 bytes, got {len(key)}")
+    return key
+
+
+def _checksum(addr: str) -> str:
+    try:
+        return to_checksum_address(addr)
+    except ValueError as exc:
+        raise DeployError(f"not an address: {addr!r}") from exc
+
+
+def _address_from(table: dict[str, Any], base_dir: Path | None, what: str) -> str | None:
+    if table.get("address"):
+        return _checksum(table["address"])
+    key_file = table.get("key_file")
+    if key_file:
+        p = Path(key_file)
+        if not p.is_absolute() and base_dir is not None:
+            p = base_dir / p
+        return Account.from_key(read_key_file(p)).address
+    return None
+
+
+# ---------------------------------------------------------------------------- manifest
+
+
+@dataclass(slots=True)
+class ContractRecord:
+    """One deployed contract."""
+
+    address: str
+    block: int
+    tx_hash: str
+    code_hash: str  # keccak of the runtime code on chain
+    artifact_hash: str  # keccak of the artifact's creation bytecode
+    source_hash: str
+
+
+@dataclass(slots=True)
+class Manifest:
+    """What `deploy` wrote: chain, contracts, signer, poster, rollups and parameters."""
+
+    chain_id: int
+    deployer: str
+    contracts: dict[str, ContractRecord]
+    signers: list[str]
+    posters: list[str]
+    rollups: list[dict[str, Any]]
+    params: dict[str, int]
+    version: int = MANIFEST_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def address(self, name: str) -> str:
+        return self.contracts[name].address
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        d = json.loads(text)
+        d["contracts"] = {k: ContractRecord(**v) for k, v in d["contracts"].items()}
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Manifest:
+        try:
+            return cls.from_json(Path(path).read_text())
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise DeployError(f"{path}: not a deploy manifest ({exc})") from exc
+
+
+# ---------------------------------------------------------------------------- transactions
+
+
+class Sender:
+    """Signs transactions locally with eth_account and sends them raw, one after the other."""
+
+    def __init__(self, w3: Web3, key: bytes, log: Callable[[str], None] = lambda _m: None) -> None:
+        self.w3 = w3
+        self.account = Account.from_key(key)
+        self.chain_id = w3.eth.chain_id
+        self.log = log
+        self.sent = 0
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def send(self, tx: dict[str, Any], what: str) -> Any:
+        tx = dict(tx)
+        tx.setdefault("from", self.address)
+        tx.setdefault("value", 0)
+        tx["chainId"] = self.chain_id
+        tx["nonce"] = self.w3.eth.get_transaction_count(self.address, "pending")
+        base = self.w3.eth.get_block("latest")["baseFeePerGas"]
+        tip = self.w3.to_wei(1, "gwei")
+        tx["maxPriorityFeePerGas"] = tip
+        tx["maxFeePerGas"] = 2 * base + tip
+        tx.pop("gasPrice", None)
+        if "gas" not in tx:
+            tx["gas"] = int(self.w3.eth.estimate_gas(tx) * 1.2) + 10_000
+        signed = self.account.sign_transaction(tx)
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        self.sent += 1
+        if receipt["status"] != 1:
+            raise DeployError(f"{what}: transaction {tx_hash.hex()} reverted")
+        self.log(f"  {what}: block {receipt['blockNumber']}, gas {receipt['gasUsed']}")
+        return receipt
+
+    def transact(self, fn: Any, what: str, value: int = 0) -> Any:
+        """Send a contract function call (web3 ContractFunction) and wait for its receipt."""
+        return self.send(_without_gas(fn.build_transaction({"from": self.address, "value": value})), what)
+
+
+def _without_gas(tx: dict[str, Any]) -> dict[str, Any]:
+    tx = dict(tx)
+    for k in ("gas", "nonce", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+        tx.pop(k, None)
+    return tx
+
+
+def contract_at(w3: Web3, name: str, address: str) -> Any:
+    """A web3 contract object for a deployed contract."""
+    return w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name)["abi"])
+
+
+def _masked_runtime(code: bytes, artifact: dict) -> bytes:
+    """Runtime code with the immutable slots zeroed, as solc leaves them in the artifact."""
+    out = bytearray(code)
+    for refs in artifact.get("immutableReferences", {}).values():
+        for ref in refs:
+            out[ref["start"]: ref["start"] + ref["length"]] = b"\x00" * ref["length"]
+    return bytes(out)
+
+
+def _artifact_hash(artifact: dict) -> str:
+    return "0x" + keccak(hexstr=artifact["bytecode"]).hex()
+
+
+# ---------------------------------------------------------------------------- deploy
+
+
+def ensure_artifacts(log: Callable[[str], None] = lambda _m: None) -> None:
+    """Compile the contracts if the committed artifacts do not match the sources."""
+    if not artifacts_fresh():
+        log("compiling contracts (artifacts missing or stale)")
+        write_artifacts(compile_all())
+
+
+def _deploy_contract(w3: Web3, sender: Sender, name: str, *args: Any) -> ContractRecord:
+    art = load_artifact(name)
+    factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    tx = _without_gas(factory.constructor(*args).build_transaction({"from": sender.address}))
+    receipt = sender.send(tx, f"deploy {name}")
+    address = receipt["contractAddress"]
+    code = bytes(w3.eth.get_code(address))
+    if _masked_runtime(code, art) != bytes.fromhex(art["deployedBytecode"][2:]):
+        raise DeployError(f"{name}: deployed code at {address} does not match the artifact")
+    return ContractRecord(
+        address=address,
+        block=receipt["blockNumber"],
+        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        code_hash="0x" + keccak(code).hex(),
+        artifact_hash=_artifact_hash(art),
+        source_hash=art["sourceHash"],
+    )
+
+
+def _rollup_record(spec: RollupSpec, operator: str) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "format": spec.format,
+        "block_time_ms": spec.block_time_ms,
+        "genesis_time_ms": spec.genesis_time_ms,
+        "operator": operator,
+    }
+
+
+def deploy_all(w3: Web3, deployer_key: bytes, config: DeployConfig | dict[str, Any],
+               log: Callable[[str], None] = lambda _m: None) -> Manifest:
+    """Deploy registry, inbox and bond; authorise signer and poster; register the rollups."""
+    if isinstance(config, dict):
+        config = DeployConfig.from_dict(config)
+    ensure_artifacts(log)
+    sender = Sender(w3, deployer_key, log)
+    me = sender.address
+    signer = config.sequencer_address
+    if signer is None:
+        raise DeployError("config: [sequencer] needs `address` or `key_file` (the header signing key)")
+    poster = config.batcher_address or me
+    log(f"deploying to chain {sender.chain_id} from {me}")
+    records = {
+        "RollupRegistry": _deploy_contract(w3, sender, "RollupRegistry", me),
+    }
+    records["SequencerInbox"] = _deploy_contract(
+        w3, sender, "SequencerInbox", me, records["RollupRegistry"].address, config.force_inclusion_delay
+    )
+    records["SequencerBond"] = _deploy_contract(
+        w3, sender, "SequencerBond", me, records["SequencerInbox"].address, config.reporter_share_bps,
+        config.withdrawal_delay,
+    )
+    manifest = Manifest(
+        chain_id=sender.chain_id,
+        deployer=me,
+        contracts=records,
+        signers=[signer],
+        posters=[poster],
+        rollups=[_rollup_record(r, r.operator or me) for r in config.rollups],
+        params={
+            "force_inclusion_delay": config.force_inclusion_delay,
+            "reporter_share_bps": config.reporter_share_bps,
+            "withdrawal_delay": config.withdrawal_delay,
+        },
+    )
+    _converge(w3, sender, manifest)
+    if config.bond_wei:
+        bond = contract_at(w3, "SequencerBond", records["SequencerBond"].address)
+        sender.transact(bond.functions.deposit(), f"bond deposit {config.bond_wei} wei", value=config.bond_wei)
+    return manifest
+
+
+def _converge(w3: Web3, sender: Sender | None, manifest: Manifest) -> list[str]:
+    """Bring signers, posters and registrations to what the manifest says.
+
+    With `sender=None` nothing is sent: the differences are returned instead.
+    """
+    inbox = contract_at(w3, "SequencerInbox", manifest.address("SequencerInbox"))
+    registry = contract_at(w3, "RollupRegistry", manifest.address("RollupRegistry"))
+    todo: list[tuple[str, Any]] = []
+    for s in manifest.signers:
+        if not inbox.functions.isSigner(s).call():
+            todo.append((f"add signer {s}", inbox.functions.setSigner(s, True)))
+    for p in manifest.posters:
+        if not inbox.functions.isPoster(p).call():
+            todo.append((f"add poster {p}", inbox.functions.setPoster(p, True)))
+    for r in manifest.rollups:
+        spec = RollupSpec(r["id"], r["name"], r["format"], r["block_time_ms"], r["operator"], r["genesis_time_ms"])
+        want = (spec.format_bytes32(), _checksum(r["operator"]), spec.name, spec.config_bytes())
+        args = (spec.id, *want)
+        if not registry.functions.isRegistered(spec.id).call():
+            todo.append((f"register rollup {spec.id} ({spec.name}, {spec.format})", registry.functions.register(*args)))
+            continue
+        fmt, operator, _paused, name, cfg = registry.functions.getRollup(spec.id).call()
+        if (bytes(fmt), _checksum(operator), name, bytes(cfg)) != want:
+            todo.append((f"update rollup {spec.id} ({spec.name})", registry.functions.update(*args)))
+    if sender is None:
+        return [what for what, _ in todo]
+    for what, fn in todo:
+        sender.transact(fn, what)
+    return [what for what, _ in todo]
+
+
+def verify_manifest(w3: Web3, manifest: Manifest) -> list[str]:
+    """Problems that make the manifest unusable on this chain (empty list: code matches)."""
+    problems = []
+    chain_id = w3.eth.chain_id
+    if chain_id != manifest.chain_id:
+        return [f"manifest is for chain {manifest.chain_id}, the RPC serves chain {chain_id}"]
+    for name in CONTRACT_NAMES:
+        rec = manifest.contracts.get(name)
+        if rec is None:
+            problems.append(f"{name}: not in the manifest")
+            continue
+        code = bytes(w3.eth.get_code(to_checksum_address(rec.address)))
+        if not code:
+            problems.append(f"{name}: no code at {rec.address}")
+            continue
+        if "0x" + keccak(code).hex() != rec.code_hash:
+            problems.append(f"{name}: code hash at {rec.address} differs from the manifest")
+        art = load_artifact(name)
+        if _artifact_hash(art) != rec.artifact_hash:
+            problems.append(f"{name}: the artifact changed since this manifest was written (redeploy)")
+        elif _masked_runtime(code, art) != bytes.fromhex(art["deployedBytecode"][2:]):
+            problems.append(f"{name}: code at {rec.address} does not match the artifact")
+    return problems
+
+
+def manifest_for_config(manifest: Manifest, config: DeployConfig) -> Manifest:
+    """The manifest updated with the config's signer, poster and rollups (addresses unchanged)."""
+    signers = list(manifest.signers)
+    if config.sequencer_address and config.sequencer_address not in signers:
+        signers.append(config.sequencer_address)
+    posters = list(manifest.posters)
+    if config.batcher_address and config.batcher_address not in posters:
+        posters.append(config.batcher_address)
+    by_id = {r["id"]: r for r in manifest.rollups}
+    for spec in config.rollups:
+        by_id[spec.id] = _rollup_record(spec, spec.operator or manifest.deployer)
+    return Manifest(
+        chain_id=manifest.chain_id, deployer=manifest.deployer, contracts=manifest.contracts, signers=signers,
+        posters=posters, rollups=[by_id[k] for k in sorted(by_id)], params=manifest.params,
+        version=manifest.version, extra=manifest.extra,
+    )
+
+
+def ensure_deployed(w3: Web3, deployer_key: bytes, config: DeployConfig, manifest_path: str | Path | None,
+                    log: Callable[[str], None] = lambda _m: None) -> tuple[Manifest, int]:
+    """Deploy, or verify an existing manifest and converge registrations; returns (manifest, txs sent).
+
+    With an existing manifest whose contracts match the chain and whose registrations match the
+    config, no transaction is sent.
+    """
+    path = Path(manifest_path) if manifest_path else None
+    if path is None or not path.exists():
+        sender_before = w3.eth.get_transaction_count(Account.from_key(deployer_key).address)
+        manifest = deploy_all(w3, deployer_key, config, log)
+        if path is not None:
+            manifest.save(path)
+        sent = w3.eth.get_transaction_count(Account.from_key(deployer_key).address) - sender_before
+        return manifest, sent
+    ensure_artifacts(log)
+    manifest = Manifest.load(path)
+    problems = verify_manifest(w3, manifest)
+    if problems:
+        raise DeployError(f"{path} does not match the chain:\n  " + "\n  ".join(problems))
+    wanted = manifest_for_config(manifest, config)
+    pending = _converge(w3, None, wanted)
+    if not pending:
+        log(f"{path}: contracts and registrations verified on chain {manifest.chain_id}; nothing to do")
+        return manifest, 0
+    sender = Sender(w3, deployer_key, log)
+    log(f"{path}: contracts verified; {len(pending)} change(s) to apply")
+    _converge(w3, sender, wanted)
+    wanted.save(path)
+    return wanted, sender.sent
