@@ -119,14 +119,21 @@ def _batch_segments(blocks: Sequence[RollupBlock], messages: Sequence[bytes]) ->
 
 
 def _largest_fit(count: int, fits: Callable[[int], bytes | None]) -> tuple[int, bytes]:
-    """Largest k in 1..count with fits(k) not None (probe doubling, then bisect): O(log n) compressions."""
+    """Largest k in 1..count with fits(k) not None: probe doubling (capped at count), then bisect, so a
+    batch costs O(log n) compressions. Compressed size grows with k only roughly; taking the largest k
+    found keeps every emitted batch within budget, if perhaps a block short of the fullest."""
     best = fits(1)
     if best is None:
         raise TooLarge("a single block does not fit in one batch")
-    lo, hi = 1, 2
-    while hi <= count and (payload := fits(hi)) is not None:
-        lo, best, hi = hi, payload, hi * 2
-    hi = min(hi, count + 1)
+    lo, hi = 1, count + 1
+    probe = 2
+    while lo < count:
+        probe = min(probe, count)
+        payload = fits(probe)
+        if payload is None:
+            hi = probe
+            break
+        lo, best, probe = probe, payload, probe * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if (payload := fits(mid)) is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import struct
 
 import pytest
-from nitro_testkit import TX1, TX2
+from nitro_testkit import TX1, TX2, signed_pool
 
+from rollup_adapters.base import RollupBlock
 from rollup_adapters.nitro import (
+    FORMAT,
     AdvanceL1BlockSegment,
     AdvanceTimestampSegment,
     BatchPayload,
@@ -27,9 +29,10 @@ from rollup_adapters.nitro import (
     encode_segments,
     encode_sequencer_message,
 )
+from rollup_adapters.nitro.blocks import _largest_fit
 from rollup_adapters.nitro.compression import compress
 from rollup_adapters.nitro.rlp_bytes import decode_rlp_uint, encode_rlp_uint
-from sequencer.errors import DecodeError
+from sequencer.errors import BadInput, DecodeError, TooLarge
 
 
 def u64(n: int) -> bytes:
@@ -236,3 +239,70 @@ def test_batch_depth_limit() -> None:
     assert isinstance(decode_l2_message(_nested(16)), L2Batch)  # batches at depths 0..15
     with pytest.raises(DecodeError, match="max depth of 16"):
         decode_l2_message(_nested(17))
+
+
+# Rollup blocks: inputs the encoder refuses, payloads decode_blocks refuses.
+def _block(number: int, seconds: int, l1: int, txs=(), forced=()) -> RollupBlock:
+    return RollupBlock(number, seconds * 1000, l1, b"\x00" * 32, tuple(txs), tuple(forced))
+
+
+BLOCK_ENCODE_ERRORS = [
+    ("time_backwards", [_block(0, 10, 1), _block(1, 9, 1)], BadInput, "timestamp goes backwards"),
+    ("l1_backwards", [_block(0, 10, 2), _block(1, 10, 1)], BadInput, "L1 origin goes backwards"),
+    ("not_a_signed_tx", [_block(0, 10, 1, [b"\x02\xc0"])], BadInput, "not a signed EVM transaction"),
+    ("block_over_budget", [_block(0, 10, 1, signed_pool()[:4])], TooLarge, "does not fit"),
+    ("l2_message_over_limit", [_block(0, 10, 1, [TX1] * 2700)], TooLarge, "L2 message"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "blocks", "error", "match"), BLOCK_ENCODE_ERRORS, ids=[c[0] for c in BLOCK_ENCODE_ERRORS]
+)
+def test_encode_blocks_errors(name: str, blocks, error, match: str) -> None:
+    with pytest.raises(error, match=match):
+        FORMAT.encode_blocks(blocks, {"max_tx_bytes": 200})
+
+
+def _payload(*segments) -> bytes:
+    return encode_payload(BatchPayload(0, segments))
+
+
+BLOCK_DECODE_ERRORS = [
+    ("no_delayed_inbox", [_payload(DelayedMessageSegment(), L2MessageSegment(b"\x03"))], "delayed_inbox"),
+    ("trailing_delayed", [_payload(L2MessageSegment(b"\x03"), DelayedMessageSegment())], "delayed"),
+    ("needs_anytrust", [b"\x80" + b"\x00" * 40], "needs a anytrust reader"),
+    (
+        "unsigned_tx_block",
+        [_payload(L2MessageSegment(encode_l2_message(UnsignedTx(1, 1, 1, None, 0, b""))))],
+        "no signed transaction",
+    ),
+    ("bad_l2_message", [_payload(L2MessageSegment(b"\x05"))], "unknown L2 message kind"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "payloads", "match"), BLOCK_DECODE_ERRORS, ids=[c[0] for c in BLOCK_DECODE_ERRORS]
+)
+def test_decode_blocks_errors(name: str, payloads, match: str) -> None:
+    with pytest.raises(DecodeError, match=match):
+        FORMAT.decode_blocks(payloads, {})
+
+
+def test_decode_blocks_skips_empty_batches_like_the_reference() -> None:
+    assert FORMAT.decode_blocks([b"", b"\x80", b"\x07\x07"], {}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "needs", "empty"), HEADER_BYTE_CASES, ids=[c[0] for c in HEADER_BYTE_CASES]
+)
+def test_header_byte_case_json_view(name: str, payload: bytes, needs: str | None, empty: bool) -> None:
+    doc = FORMAT.decode_json(payload, "payload")
+    assert doc["segments"] == [] and doc.get("needs_reader") == needs and bool(doc.get("warnings")) == empty
+    assert FORMAT.encode_json(doc, "payload") == payload
+
+
+@pytest.mark.parametrize("count", range(1, 12))
+def test_largest_fit_finds_the_largest_fitting_prefix(count: int) -> None:
+    for cap in range(1, count + 2):
+        k, _ = _largest_fit(count, lambda k, cap=cap: b"x" if k <= cap else None)
+        assert k == min(cap, count)
