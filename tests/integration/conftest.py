@@ -1,0 +1,24 @@
+"""Fixtures for real-network tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from seq_helpers import Wallet
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def wallet() -> Wallet:
+    return Wallet()
+
+
+@pytest.fixture
+def tx_for(wallet: Wallet) -> Callable[[int], bytes]:
+    """A valid transaction for a rollup id (legacy for the zkEVM rollup)."""
+    return lambda rid: wallet.transfer(rid, kind=0 if rid == 903 else 2)
