@@ -7,7 +7,6 @@ l2_message (batch, signed tx, ...); blocks maps rollup blocks onto them, json_vi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rollup_adapters.base import RollupBlock
@@ -43,9 +42,9 @@ from .sequencer_message import (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class NitroFormat:
-    """The registry entry "nitro" (rollup_adapters/base.py, BatchFormat)."""
+    """The registry entry "nitro" (rollup_adapters/base.py, BatchFormat). Stateless: every setting comes
+    in through `config`."""
 
     name: str = "nitro"
     layers: tuple[str, ...] = LAYERS

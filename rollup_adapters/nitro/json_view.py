@@ -2,7 +2,8 @@
 
     layer "sequencer-message": {"header": {min_timestamp, max_timestamp, min_l1_block, max_l1_block,
                                            after_delayed_messages}, "segments": [segment, ...]}
-    layer "payload":           {"segments": [...]}            (starts at the header byte; no "header")
+    layer "payload":           {"segments": [...]}            (starts at the header byte; no "header";
+                                                               what encode_blocks returns)
     layer "segments":          {"segments": [...]}            (the uncompressed segment stream)
     segment = {"kind": "advance_timestamp" | "advance_l1_block", "delta": n}
             | {"kind": "delayed_message"}
@@ -53,8 +54,8 @@ from .sequencer_message import (
 )
 
 LAYERS = ("sequencer-message", "payload", "segments")
-DEFAULT_LAYER = "payload"
-"""What encode_blocks returns, so the natural input of `batch decode`."""
+DEFAULT_LAYER = LAYERS[0]
+"""A layer of None means the first, as `sharedseq batch --layer` documents (encode_blocks gives "payload")."""
 
 _HEADER_KEYS = ("min_timestamp", "max_timestamp", "min_l1_block", "max_l1_block", "after_delayed_messages")
 _OPAQUE_KINDS = {name: kind for kind, name in OPAQUE_KIND_NAMES.items()}

@@ -107,7 +107,7 @@ def test_json_round_trip_every_layer(header: SequencerHeader, segs: list) -> Non
     full = encode_sequencer_message(header, payload)
     for layer, data in (("segments", stream), ("payload", payload), ("sequencer-message", full)):
         assert FORMAT.encode_json(FORMAT.decode_json(data, layer), layer) == data
-    assert FORMAT.decode_json(payload, None) == FORMAT.decode_json(payload, "payload")
+    assert FORMAT.decode_json(full, None) == FORMAT.decode_json(full, "sequencer-message")
 
 
 def random_blocks(rng: random.Random, count: int) -> list[RollupBlock]:
