@@ -58,3 +58,31 @@ class Wallet:
             tx = {**base, "type": 2, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 10**9}
         self.nonce += 1
         return bytes(self.account.sign_transaction(tx).raw_transaction)
+
+
+def write_config_toml(tmp: Path, port: int, extra_rollups: str = "", slot_ms: int = 50) -> Path:
+    """A config file for a sequencer run as a separate process."""
+    key = tmp / "seq.key"
+    if not key.exists():
+        write_key(key)
+    rollups = "".join(
+        f'\n[[rollups]]\nid = {r["id"]}\nname = "{r["name"]}"\nformat = "{r["format"]}"\n'
+        f'block_time_ms = {r["block_time_ms"]}\n'
+        for r in ROLLUPS
+    )
+    text = f"""
+[sequencer]
+listen = "127.0.0.1:{port}"
+data_dir = "data"
+key_file = "seq.key"
+slot_ms = {slot_ms}
+metrics_listen = ""
+log_format = "json"
+
+[domain]
+chain_id = 31337
+verifying_contract = "0x{"ab" * 20}"
+{rollups}{extra_rollups}"""
+    path = tmp / "sequencer.toml"
+    path.write_text(text)
+    return path
