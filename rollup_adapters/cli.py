@@ -63,7 +63,11 @@ def read_input(name: str) -> bytes:
 
 
 def payload_bytes(data: bytes) -> bytes:
-    """Hex text when the whole input reads as hex (whitespace aside), else raw bytes."""
+    """Hex text when the whole input reads as hex (whitespace aside), else raw bytes.
+
+    A raw payload made only of ASCII hex digits and whitespace would be read
+    as hex; real batches start with a version or marker byte outside that set.
+    """
     text = b"".join(data.split())
     if text and HEX_TEXT.fullmatch(text):
         return bytes.fromhex(text.removeprefix(b"0x").decode())
@@ -74,7 +78,7 @@ def load_format(args: argparse.Namespace) -> BatchFormat | None:
     """The format, or None after reporting a layer it does not have."""
     fmt = get_format(args.format)
     if args.layer is not None and args.layer not in fmt.layers:
-        fail(f"unknown layer {args.layer!r} for {args.format}; layers: {', '.join(fmt.layers)}")
+        report(f"unknown layer {args.layer!r} for {args.format}; layers: {', '.join(fmt.layers)}")
         return None
     return fmt
 
@@ -109,9 +113,14 @@ def run_encode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def fail(message: object) -> int:
-    """Report on one stderr line; the exit code for malformed input."""
+def report(message: object) -> None:
+    """One stderr line, whatever the message holds."""
     print(" ".join(str(message).split()), file=sys.stderr)
+
+
+def fail(message: object) -> int:
+    """Report malformed input; its exit code."""
+    report(message)
     return EXIT_BAD_INPUT
 
 

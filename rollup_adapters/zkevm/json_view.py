@@ -18,7 +18,7 @@ from typing import Any
 from sequencer.errors import BadInput
 
 from .batch_v2 import BatchV2, ForcedBatchV2, L2Block
-from .l2_block_change import L2BlockChange
+from .l2_block_change import U32_MAX, L2BlockChange
 from .legacy_tx import PRE_EIP155_V, SignedLegacyTx
 from .tx_entry import BatchTx
 
@@ -73,8 +73,8 @@ def forced_batch_from_json(doc: Any) -> ForcedBatchV2:
 
 def block_from_json(doc: Any, path: str) -> L2Block:
     change = L2BlockChange(
-        json_int(doc, "delta_timestamp", path, 2**32 - 1),
-        json_int(doc, "index_l1_info_tree", path, 2**32 - 1),
+        json_int(doc, "delta_timestamp", path, U32_MAX),
+        json_int(doc, "index_l1_info_tree", path, U32_MAX),
     )
     txs = json_list(doc, "txs", path)
     return L2Block(change, tuple(tx_from_json(tx, f"{path}.txs[{i}]") for i, tx in enumerate(txs)))

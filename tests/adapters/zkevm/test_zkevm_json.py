@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from test_zkevm_properties import batches, forced_batches
 
 from rollup_adapters.zkevm import FORMAT, BatchV2, ForcedBatchV2, encode_batch_v2, encode_forced_batch
@@ -72,12 +72,14 @@ def test_vectors_round_trip_through_json(data: bytes, layer: str) -> None:
     assert FORMAT.encode_json(doc, layer) == data
 
 
+@settings(derandomize=True)
 @given(batches)
 def test_any_batch_round_trips_through_json(batch: BatchV2) -> None:
     data = encode_batch_v2(batch)
     assert FORMAT.encode_json(json.loads(json.dumps(FORMAT.decode_json(data, "batch"))), "batch") == data
 
 
+@settings(derandomize=True)
 @given(forced_batches)
 def test_any_forced_batch_round_trips_through_json(batch: ForcedBatchV2) -> None:
     data = encode_forced_batch(batch, max_bytes=10**6)
