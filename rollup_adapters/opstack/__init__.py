@@ -9,7 +9,6 @@ span_txs.py; blocks.py runs the whole pipeline and json_view.py is the operator'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rollup_adapters.base import RollupBlock
@@ -50,9 +49,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
 class OpStackFormat:
-    """The OP Stack entry of the batch-format registry (rollup_adapters/base.py BatchFormat)."""
+    """The OP Stack entry of the batch-format registry (rollup_adapters/base.py BatchFormat).
+
+    A plain class with class attributes, so it satisfies the protocol's settable `name`/`layers`.
+    """
 
     name: str = "opstack"
     layers: tuple[str, ...] = LAYERS

@@ -224,6 +224,12 @@ def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[Rol
             raise BadInput("config chain_id is needed to rebuild span-batch transactions")
         txs = transactions_from_span_txs(batch.txs, int(config.get("chain_id", 0)))
         origins = batch.origin_numbers()
+        known_last = hashes.get(origins[-1])
+        if known_last is not None and known_last[:20] != batch.l1_origin_check:
+            raise DecodeError(
+                f"l1_origin_check: {batch.l1_origin_check.hex()} does not match the configured hash of "
+                f"L1 block {origins[-1]}"
+            )
         pos = 0
         for i, count in enumerate(batch.block_tx_counts):
             ts = genesis + batch.rel_timestamp + i * block_time

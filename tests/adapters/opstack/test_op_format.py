@@ -202,3 +202,10 @@ def test_fuzz_mutated_payload(where, value):
         FORMAT.decode_blocks([bytes(data)], CONFIG)
     except DecodeError:
         pass
+
+
+def test_l1_origin_check_mismatch_with_config():
+    blocks = [block(0, 1)]
+    config = {**CONFIG, "l1_origin_hashes": {1: b"\xee" * 32}}
+    with pytest.raises(DecodeError, match="l1_origin_check"):
+        FORMAT.decode_blocks(FORMAT.encode_blocks(blocks, CONFIG), config)
