@@ -273,3 +273,19 @@ def test_fuzz_mutated_v7(where, value, cut):
         transactions_from_span_txs(batch.txs, CHAIN_ID)
     except DecodeError:
         pass
+
+
+def test_huge_declared_counts_fail_fast():
+    """Counts at the cap with no data behind them fail at the first missing field, allocating nothing."""
+    from rollup_adapters.opstack.wire import encode_uvarint
+
+    cap = 10_000_000
+    head = bytes.fromhex(SPAN_PREFIX) + encode_uvarint(cap)
+    with pytest.raises(DecodeError, match="origin_bits: truncated at offset 45"):
+        decode_span_batch(head)
+    with_bits = head + bytes((cap + 7) // 8)
+    with pytest.raises(DecodeError, match="block_tx_counts: truncated uvarint"):
+        decode_span_batch(with_bits + b"\x00" * 1000)
+    one_block = bytes.fromhex(SPAN_PREFIX) + b"\x01\x00" + encode_uvarint(cap)
+    with pytest.raises(DecodeError, match="contract_creation_bits: truncated"):
+        decode_span_batch(one_block)
