@@ -281,7 +281,7 @@ def test_huge_declared_counts_fail_fast():
 
     cap = 10_000_000
     head = bytes.fromhex(SPAN_PREFIX) + encode_uvarint(cap)
-    with pytest.raises(DecodeError, match="origin_bits: truncated at offset 45"):
+    with pytest.raises(DecodeError, match="origin_bits: truncated at offset 46"):
         decode_span_batch(head)
     with_bits = head + bytes((cap + 7) // 8)
     with pytest.raises(DecodeError, match="block_tx_counts: truncated uvarint"):
