@@ -74,13 +74,13 @@ def test_extraneous_data_everywhere_after_length():
         assert expected in str(exc.value), pos
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.binary(max_size=2000) | st.integers(0, MAX_BLOB_DATA_SIZE).map(lambda n: b"\xa5" * n))
 def test_round_trip(data):
     assert decode_blob(encode_blob(data)) == data
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(st.binary(max_size=300), st.lists(st.tuples(st.integers(0, BLOB_SIZE - 1), st.integers(0, 255)),
                                           max_size=4))
 def test_fuzz_mutated(data, edits):
@@ -93,7 +93,7 @@ def test_fuzz_mutated(data, edits):
         pass
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(st.binary(max_size=64))
 def test_fuzz_arbitrary_prefix(prefix):
     try:
