@@ -165,6 +165,8 @@ def _rlp_list(body: bytes, count: int, what: str) -> list:
         items = rlp.decode(body, strict=True)
     except rlp.exceptions.DecodingError as exc:
         raise DecodeError(f"{what}: malformed RLP ({exc})") from exc
+    except RecursionError as exc:  # pyrlp recurses once per nesting level
+        raise DecodeError(f"{what}: malformed RLP (lists nested too deep)") from exc
     if not isinstance(items, list):
         raise DecodeError(f"{what}: expected an RLP list")
     if len(items) != count:
