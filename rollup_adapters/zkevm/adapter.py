@@ -13,15 +13,17 @@ with `is_forced`; `decode_blocks` reads that tag, or the payload indices in
 `config["forced"]` when the payloads were stored as plain bytes. Forced txs
 read from a forced batch belong to the next L2 block decoded.
 
-The format carries neither the rollup block number nor the L1 origin, and
-keeps time in whole seconds: decoded blocks are numbered from
+The format carries neither the rollup block number nor the L1 origin hash,
+and keeps time in whole seconds: decoded blocks are numbered from
 `config["first_number"]` (0), timed from `config["prev_timestamp_ms"]` (0)
-plus the deltas, and get the L1 origin (0, zero hash).
+plus the deltas. The L1 origin number rides in indexL1InfoTree: our
+sequencer's L1 info tree has one leaf per L1 block, so a block's leaf index
+is its L1 origin's number (the hash comes back as zero).
 
 Config keys: max_batch_bytes (120000), max_forced_batch_bytes (5000),
 prev_timestamp_ms (the time of the L2 block before the first; default the
 first block's own second, so its delta is 0), index_l1_info_tree (an int, or
-a mapping from block number to index; default 0), effective_percentage (255),
+a mapping from block number to index; default each block's L1 origin number), effective_percentage (255),
 first_number, forced.
 """
 
@@ -137,12 +139,15 @@ def block_changes(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> Iter
         return
     prev_ms = config.get("prev_timestamp_ms", blocks[0].timestamp_ms)
     prev = prev_ms // 1000
-    index = config.get("index_l1_info_tree", 0)
+    index = config.get("index_l1_info_tree")
     for block in blocks:
         second = block.timestamp_ms // 1000
         if second < prev:
             raise BadInput(f"block {block.number}: timestamp {block.timestamp_ms} ms is before the previous block")
-        leaf = index.get(block.number, 0) if isinstance(index, Mapping) else index
+        if index is None:
+            leaf = block.l1_origin_number
+        else:
+            leaf = index.get(block.number, 0) if isinstance(index, Mapping) else index
         yield L2BlockChange(second - prev, leaf)
         prev = second
 
@@ -161,7 +166,7 @@ def decode_payloads(payloads: Sequence[bytes], config: dict[str, Any]) -> list[R
             continue
         for block in decode_batch_v2(payload, max_bytes).blocks:
             second += block.change.delta_timestamp
-            out.append(rollup_block(number, second, raw_txs(block.txs), tuple(forced)))
+            out.append(rollup_block(number, second, raw_txs(block.txs), tuple(forced), block.change.index_l1_info_tree))
             number, forced = number + 1, []
     if forced:
         raise DecodeError(f"forced-batch: {len(forced)} forced txs with no later L2 block to hold them")
@@ -172,11 +177,13 @@ def raw_txs(txs: Sequence[BatchTx]) -> tuple[bytes, ...]:
     return tuple(tx.raw for tx in txs)
 
 
-def rollup_block(number: int, second: int, txs: tuple[bytes, ...], forced: tuple[bytes, ...]) -> RollupBlock:
+def rollup_block(
+    number: int, second: int, txs: tuple[bytes, ...], forced: tuple[bytes, ...], l1_origin: int = 0
+) -> RollupBlock:
     return RollupBlock(
         number=number,
         timestamp_ms=second * 1000,
-        l1_origin_number=0,
+        l1_origin_number=l1_origin,
         l1_origin_hash=ZERO_HASH,
         transactions=txs,
         forced=forced,

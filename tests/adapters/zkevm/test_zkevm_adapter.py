@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import rlp
 from eth_account import Account
@@ -103,7 +105,17 @@ def test_deltas_and_info_tree_index_from_config() -> None:
     (payload,) = FORMAT.encode_blocks(blocks, config)
     changes = [block.change for block in decode_batch_v2(payload).blocks]
     assert [(c.delta_timestamp, c.index_l1_info_tree) for c in changes] == [(3, 0), (0, 42), (7, 0), (93, 7)]
-    assert FORMAT.decode_blocks([payload], {"prev_timestamp_ms": 97_000, "first_number": 5}) == blocks
+    decoded = FORMAT.decode_blocks([payload], {"prev_timestamp_ms": 97_000, "first_number": 5})
+    # indexL1InfoTree carries the L1 origin number back (leaf index = L1 block number).
+    assert [b.l1_origin_number for b in decoded] == [0, 42, 0, 7]
+    assert [replace(b, l1_origin_number=0) for b in decoded] == blocks
+
+
+def test_l1_origin_number_rides_in_the_info_tree_index() -> None:
+    blocks = [replace(b, l1_origin_number=n) for b, n in
+              zip(rollup_blocks([100, 101, 102], [[], [POOL[0]], []], [[]] * 3, 0), (10, 11, 11), strict=True)]
+    (payload,) = FORMAT.encode_blocks(blocks, {})
+    assert FORMAT.decode_blocks([payload], {"prev_timestamp_ms": 100_000}) == blocks
 
 
 def test_first_block_defaults_to_delta_zero_and_sub_seconds_are_floored() -> None:
