@@ -1,0 +1,136 @@
+"""deploy: fresh anvil → deploy → manifest; a second run verifies and sends nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from contracts import load_artifact
+from contracts.compile import REPO_ROOT, artifacts_fresh
+from deploy.anvil import start_anvil
+from deploy.cli import main as cli_main
+from deploy.deployer import DeployError, Manifest, contract_at, ensure_deployed, load_config
+
+CONFIG = """
+[l1]
+force_inclusion_delay = 12
+bond_wei = 5000
+
+[sequencer]
+key_file = "sequencer.key"
+
+[batcher]
+address = "{batcher}"
+
+[[rollups]]
+id = 901
+name = "op-devnet"
+format = "opstack"
+block_time_ms = 2000
+operator = "{operator}"
+
+[[rollups]]
+id = 902
+name = "nitro-devnet"
+format = "nitro"
+block_time_ms = 250
+"""
+
+
+@pytest.fixture(scope="module")
+def chain():
+    with start_anvil(chain_id=31338) as a:
+        yield a
+
+
+@pytest.fixture
+def config_file(tmp_path, chain):
+    (tmp_path / "sequencer.key").write_text("0x" + chain.accounts[1].key.hex() + "\n")
+    path = tmp_path / "deploy.toml"
+    path.write_text(CONFIG.format(batcher=chain.accounts[2].address, operator=chain.accounts[3].address))
+    return path
+
+
+def test_artifacts_are_committed_and_fresh():
+    assert artifacts_fresh()
+    proc = subprocess.run([sys.executable, "-m", "contracts.compile", "--check"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("RollupRegistry", "SequencerInbox", "SequencerBond"):
+        art = load_artifact(name)
+        assert art["abi"] and art["bytecode"].startswith("0x") and len(art["deployedBytecode"]) > 100
+
+
+def test_deploy_then_rerun_is_noop(chain, config_file, tmp_path):
+    w3 = Web3(Web3.HTTPProvider(chain.url))
+    key = chain.accounts[0].key
+    me = Account.from_key(key).address
+    manifest_path = tmp_path / "manifest.json"
+    config = load_config(config_file)
+    manifest, sent = ensure_deployed(w3, key, config, manifest_path)
+    assert manifest_path.exists() and sent == 8  # 3 deploys, signer, poster, 2 rollups, bond deposit
+    data = json.loads(manifest_path.read_text())
+    assert data["chain_id"] == 31338 and set(data["contracts"]) == {"RollupRegistry", "SequencerInbox",
+                                                                    "SequencerBond"}
+    assert [r["id"] for r in data["rollups"]] == [901, 902]
+    inbox = contract_at(w3, "SequencerInbox", manifest.address("SequencerInbox"))
+    assert inbox.functions.isSigner(chain.accounts[1].address).call()
+    assert inbox.functions.isPoster(chain.accounts[2].address).call()
+    assert inbox.functions.forceInclusionDelay().call() == 12
+    registry = contract_at(w3, "RollupRegistry", manifest.address("RollupRegistry"))
+    assert registry.functions.getRollup(901).call()[1] == chain.accounts[3].address
+    bond = contract_at(w3, "SequencerBond", manifest.address("SequencerBond"))
+    assert bond.functions.bond().call() == 5000
+
+    nonce, head = w3.eth.get_transaction_count(me), w3.eth.block_number
+    again, sent = ensure_deployed(w3, key, config, manifest_path)
+    assert sent == 0 and w3.eth.get_transaction_count(me) == nonce and w3.eth.block_number == head
+    assert {k: v.address for k, v in again.contracts.items()} == {k: v.address for k, v in manifest.contracts.items()}
+    assert manifest_path.read_text() == manifest.to_json()
+
+    # Through the CLI with --rpc-url and a key file: verified, nothing sent.
+    key_file = tmp_path / "deployer.key"
+    key_file.write_text(key.hex())
+    rc = cli_main(["deploy", "--config", str(config_file), "--rpc-url", chain.url, "--key-file", str(key_file),
+                   "--manifest", str(manifest_path)])
+    assert rc == 0 and w3.eth.get_transaction_count(me) == nonce
+
+    # A new rollup in the config converges with exactly one transaction; addresses stay.
+    config_file.write_text(config_file.read_text() + '\n[[rollups]]\nid = 903\nname = "zk"\nformat = "zkevm"\n'
+                           'block_time_ms = 1000\n')
+    updated, sent = ensure_deployed(w3, key, load_config(config_file), manifest_path)
+    assert sent == 1 and registry.functions.isRegistered(903).call()
+    assert updated.address("SequencerInbox") == manifest.address("SequencerInbox")
+    assert [r["id"] for r in Manifest.load(manifest_path).rollups] == [901, 902, 903]
+
+
+def test_manifest_for_another_chain_rejected(config_file, tmp_path):
+    with start_anvil(chain_id=31339) as other:
+        w3 = Web3(Web3.HTTPProvider(other.url))
+        manifest_path = tmp_path / "m.json"
+        ensure_deployed(w3, other.accounts[0].key, load_config(config_file), manifest_path)
+    with start_anvil(chain_id=31339) as fresh:  # same chain id, but a new chain: no code there
+        w3 = Web3(Web3.HTTPProvider(fresh.url))
+        with pytest.raises(DeployError, match="no code"):
+            ensure_deployed(w3, fresh.accounts[0].key, load_config(config_file), manifest_path)
+    with start_anvil(chain_id=31340) as third:
+        w3 = Web3(Web3.HTTPProvider(third.url))
+        with pytest.raises(DeployError, match="chain"):
+            ensure_deployed(w3, third.accounts[0].key, load_config(config_file), manifest_path)
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rollups]]\nid = 1\nname = "x"\nformat = "cosmos"\nblock_time_ms = 1\n')
+    with pytest.raises(DeployError, match="format"):
+        load_config(bad)
+    bad.write_text('[[rollups]]\nid = 1\nformat = "nitro"\n')
+    with pytest.raises(DeployError, match="block_time_ms"):
+        load_config(bad)
+    assert load_config(Path(REPO_ROOT) / "deploy" / "l1.example.toml").rollups[2].format == "zkevm"
