@@ -11,6 +11,7 @@ from sequencer.core.config import CoreConfig, Limits, RollupInfo
 from sequencer.core.policy import make_policy
 from sequencer.core.signing import Domain
 from sequencer.errors import BadInput
+from sequencer.l1.origin import L1Config
 
 FORMAT_POLICIES = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
 """Default admission policy per batch format: zkEVM batches carry only legacy transactions."""
@@ -28,6 +29,7 @@ class ServiceConfig:
     metrics_listen: str = "127.0.0.1:9464"
     max_message_bytes: int = 4 * 1024 * 1024
     log_format: str = "json"
+    l1: L1Config | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,7 +70,13 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         core = CoreConfig(tuple(rollups), Limits(**lim), int(seq.get("slot_ms", 100)))
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
+    l1 = doc.get("l1", {})
+    l1_cfg = None
+    if l1.get("rpc_url"):
+        l1_cfg = L1Config(str(l1["rpc_url"]), l1.get("inbox") or None, int(l1.get("poll_ms", 1000)),
+                          int(l1.get("lag", 0)))
     return ServiceConfig(
+        l1=l1_cfg,
         core=core,
         domain=Domain(int(dom.get("chain_id", 31337)),
                       _address(dom.get("verifying_contract", "0x" + "00" * 20), "domain.verifying_contract")),
@@ -78,7 +86,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         metrics_listen=seq.get("metrics_listen", "127.0.0.1:9464"),
         max_message_bytes=int(seq.get("max_message_bytes", 4 * 1024 * 1024)),
         log_format=seq.get("log_format", "json"),
-        extra={k: v for k, v in doc.items() if k not in ("sequencer", "domain", "limits", "rollups")},
+        extra={k: v for k, v in doc.items() if k not in ("sequencer", "domain", "limits", "rollups", "l1")},
     )
 
 

@@ -19,6 +19,7 @@ from sequencer.config import ServiceConfig
 from sequencer.core.sequencer import SequencerCore
 from sequencer.core.signing import Signer
 from sequencer.keys import read_key
+from sequencer.l1.origin import follow_l1
 from sequencer.store.sqlite_log import BlockLog
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
@@ -74,6 +75,8 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(node.run)
+            if cfg.l1 is not None:
+                tg.start_soon(follow_l1, node, cfg.l1)
             await server.start()
             for name in ("", SERVICE_NAME):
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
