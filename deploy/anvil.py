@@ -25,13 +25,15 @@ from pathlib import Path
 
 from eth_account import Account
 
+from sequencer.errors import SharedSeqError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 """anvil's default dev mnemonic; accounts are m/44'/60'/0'/0/i, each funded with 10000 ETH."""
 DEFAULT_ACCOUNTS = 10
 
 
-class AnvilError(RuntimeError):
+class AnvilError(SharedSeqError):
     """anvil could not be found or did not come up in time."""
 
 

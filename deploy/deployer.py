@@ -41,23 +41,26 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
+from web3.types import TxParams
 
 from contracts import load_artifact
 from contracts.compile import artifacts_fresh, compile_all, write_artifacts
+from sequencer.errors import SharedSeqError
 
 CONTRACT_NAMES = ("RollupRegistry", "SequencerInbox", "SequencerBond")
 FORMATS = ("opstack", "nitro", "zkevm")
 MANIFEST_VERSION = 1
 
 
-class DeployError(RuntimeError):
-    """A deployment step failed, or a manifest does not match the chain."""
+class DeployError(SharedSeqError):
+    """A deployment step failed, the config is wrong, or a manifest does not match the chain."""
 
 
 # ---------------------------------------------------------------------------- config
@@ -235,7 +238,7 @@ class Sender:
         self.sent = 0
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.account.address
 
     def send(self, tx: dict[str, Any], what: str) -> Any:
@@ -250,7 +253,7 @@ class Sender:
         tx["maxFeePerGas"] = 2 * base + tip
         tx.pop("gasPrice", None)
         if "gas" not in tx:
-            tx["gas"] = int(self.w3.eth.estimate_gas(tx) * 1.2) + 10_000
+            tx["gas"] = int(self.w3.eth.estimate_gas(cast(TxParams, tx)) * 1.2) + 10_000
         signed = self.account.sign_transaction(tx)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)

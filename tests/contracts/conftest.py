@@ -14,21 +14,15 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from contracts import load_artifact
+from contracts.calls import header_tuple, window_proof
 from deploy.anvil import start_anvil
 from deploy.deployer import CONTRACT_NAMES, DeployConfig, Manifest, contract_at, deploy_all
 from sequencer.core.commitments import namespaces_root
-from sequencer.core.merkle import inclusion_proof, merkle_root
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace
 
 ROLLUPS = (901, 902, 903)
 FORCE_DELAY = 5
-
-
-def header_tuple(h: BlockHeader) -> tuple:
-    """A BlockHeader as the ABI tuple of SharedSeqLib.BlockHeader."""
-    return (h.height, h.parent_hash, h.timestamp_ms, h.l1_origin_number, h.l1_origin_hash, h.namespaces_root,
-            h.namespace_count, h.bundles_root)
 
 
 def _error_selectors() -> dict[str, str]:
@@ -114,11 +108,7 @@ class L1:
 
     def window(self, headers: list[BlockHeader], signer: Signer | None = None) -> tuple:
         """The WindowProof tuple for consecutive `headers`, last one signed."""
-        hashes = [block_hash(h) for h in headers]
-        n = len(hashes)
-        sig = (signer or self.sequencer).sign_header(headers[-1])
-        return (header_tuple(headers[0]), list(inclusion_proof(hashes, 0)), header_tuple(headers[-1]), sig,
-                list(inclusion_proof(hashes, n - 1)), n, merkle_root(hashes))
+        return window_proof(headers, (signer or self.sequencer).sign_header(headers[-1]))
 
     def post(self, headers: list[BlockHeader], rollup_ids=(901,), batches=(b"batch",), forced=None, **kw) -> Any:
         forced = list(forced) if forced is not None else [self.inbox.functions.forcedRead(r).call() for r in rollup_ids]

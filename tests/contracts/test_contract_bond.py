@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from contracts.calls import absence_neighbours, namespace_leaf_tuple
 from sequencer.core.commitments import namespace_leaves, namespaces_root, prove_namespace, tx_root
 from sequencer.core.hashing import keccak
 from sequencer.core.merkle import inclusion_proof
@@ -34,8 +35,7 @@ def block_at(l1, height, namespaces):
 
 
 def ns_leaf(namespaces, rollup_id):
-    p = prove_namespace(namespaces, rollup_id)
-    return (p.leaf_index, rollup_id, p.tx_root, p.tx_count, list(p.path))
+    return namespace_leaf_tuple(prove_namespace(namespaces, rollup_id))
 
 
 def test_equivocation_slashes_and_pays_reporter(l1):
@@ -157,7 +157,7 @@ def test_broken_receipt_namespace_absent(l1):
     def neighbours(rid):
         p = prove_namespace(namespaces, rid)
         assert not p.present
-        return [(i, r, t, c, list(path)) for i, r, t, c, path in p.neighbours]
+        return absence_neighbours(p)
 
     # Present rollup: bracketing cannot be proven.
     r901 = (901, keccak(b"a"), 3100, 0)
