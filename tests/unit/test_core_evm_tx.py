@@ -172,12 +172,11 @@ def _malformed_cases() -> list[tuple[str, bytes, str]]:
         # high s: the same signature with s' = n - s is valid math but not EIP-2
         bad = list(fields)
         s = int.from_bytes(fields[POS[t]["s"]], "big")
-        bad[POS[t]["s"]] = rlp.encode(SECP256K1_N - s)[1:] if SECP256K1_N - s >= 0x80 else bytes([SECP256K1_N - s])
+        bad[POS[t]["s"]] = (SECP256K1_N - s).to_bytes(32, "big").lstrip(b"\x00")
         cases.append((f"{name}-high-s", join(prefix, bad), "s: signature value out of range or not low-s"))
     _, legacy = split(raw_of(0))
     for v in (0, 26, 29, 34):
         bad = list(legacy)
-        bad[6] = rlp.encode(v)[1:] if v else b""
         bad[6] = bytes([v]) if v else b""
         cases.append((f"legacy-v-{v}", join(b"", bad), "v: invalid legacy v value"))
     prefix, typed = split(raw_of(2))
