@@ -27,16 +27,15 @@ contract SequencerInbox is Owned {
         bytes32 blocksRoot;
     }
 
-    /// @notice A recorded window.
-    /// @param batchesHash keccak256(abi.encode(uint64[] rollupIds, bytes32[] batchHashes)).
+    /// @notice A recorded window (4 storage slots; the per-rollup hashes and the signer are in the event).
+    /// @param batchesHash keccak256(abi.encode(uint64[] rollupIds, bytes32[] batchHashes)) of the posting.
     struct Window {
         uint64 firstHeight;
         uint64 lastHeight;
+        uint64 l1Block;
         bytes32 lastBlockHash;
         bytes32 blocksRoot;
         bytes32 batchesHash;
-        uint64 l1Block;
-        address signer;
     }
 
     /// @notice A queued forced transaction; its bytes are in the ForcedTxEnqueued event's calldata.
@@ -67,7 +66,6 @@ contract SequencerInbox is Owned {
 
     address[] private _signers;
     Window[] private _windows;
-    mapping(uint256 => mapping(uint64 => bytes32)) private _batchHash;
     mapping(uint64 => ForcedTx[]) private _forced;
 
     /// @notice The caller is not an authorised poster.
@@ -105,13 +103,13 @@ contract SequencerInbox is Owned {
     event SignerSet(address indexed signer, bool allowed);
     /// @notice A poster was added (true) or removed (false).
     event PosterSet(address indexed poster, bool allowed);
-    /// @notice A window was recorded; blocks firstHeight..lastHeight are firm.
+    /// @notice A window was recorded; blocks window.firstHeight..window.lastHeight are firm.
+    ///         batchHashes[i] is keccak256 of the batch of rollupIds[i]; `signer` signed the last header;
+    ///         forcedRead[i] is the rollup's forced-queue read position after this window.
     event WindowPosted(
         uint256 indexed windowIndex,
-        uint64 firstHeight,
-        uint64 lastHeight,
-        bytes32 lastBlockHash,
-        bytes32 blocksRoot,
+        Window window,
+        address signer,
         uint64[] rollupIds,
         bytes32[] batchHashes,
         uint64[] forcedRead
@@ -186,24 +184,20 @@ contract SequencerInbox is Owned {
         if (rollupIds.length != batches.length || rollupIds.length != forcedRead_.length) revert LengthMismatch();
         (bytes32 lastHash, address signer) = _checkWindow(w);
         windowIndex = _windows.length;
-        bytes32[] memory hashes = _recordBatches(windowIndex, rollupIds, batches, forcedRead_);
+        bytes32[] memory hashes = _hashBatches(rollupIds, batches, forcedRead_);
         _checkNoOverdue();
-        _windows.push(
-            Window({
-                firstHeight: w.first.height,
-                lastHeight: w.last.height,
-                lastBlockHash: lastHash,
-                blocksRoot: w.blocksRoot,
-                batchesHash: keccak256(abi.encode(rollupIds, hashes)),
-                l1Block: uint64(block.number),
-                signer: signer
-            })
-        );
-        nextHeight = w.last.height + 1;
+        Window memory win = Window({
+            firstHeight: w.first.height,
+            lastHeight: w.last.height,
+            l1Block: uint64(block.number),
+            lastBlockHash: lastHash,
+            blocksRoot: w.blocksRoot,
+            batchesHash: keccak256(abi.encode(rollupIds, hashes))
+        });
+        _windows.push(win);
+        nextHeight = win.lastHeight + 1;
         lastBlockHash = lastHash;
-        emit WindowPosted(
-            windowIndex, w.first.height, w.last.height, lastHash, w.blocksRoot, rollupIds, hashes, forcedRead_
-        );
+        emit WindowPosted(windowIndex, win, signer, rollupIds, hashes, forcedRead_);
     }
 
     function _checkWindow(WindowProof calldata w) private view returns (bytes32 lastHash, address signer) {
@@ -228,8 +222,7 @@ contract SequencerInbox is Owned {
         if (signer == address(0) || !isSigner[signer]) revert UnknownSigner(signer);
     }
 
-    function _recordBatches(
-        uint256 windowIndex,
+    function _hashBatches(
         uint64[] calldata rollupIds,
         bytes[] calldata batches,
         uint64[] calldata forcedRead_
@@ -242,9 +235,7 @@ contract SequencerInbox is Owned {
             previous = id;
             if (!registry.isActive(id)) revert RollupNotActive(id);
             _advanceForcedRead(id, forcedRead_[i]);
-            bytes32 h = keccak256(batches[i]);
-            hashes[i] = h;
-            _batchHash[windowIndex][id] = h;
+            hashes[i] = keccak256(batches[i]);
         }
     }
 
@@ -280,11 +271,15 @@ contract SequencerInbox is Owned {
         return _windows[index];
     }
 
-    /// @notice keccak256 of the batch `rollupId` posted in window `windowIndex` (zero if none).
-    /// @param windowIndex The window index.
-    /// @param rollupId The rollup.
-    function batchHash(uint256 windowIndex, uint64 rollupId) external view returns (bytes32) {
-        return _batchHash[windowIndex][rollupId];
+    /// @notice Window.batchesHash for a posting: keccak256(abi.encode(rollupIds, batchHashes)).
+    /// @param rollupIds The posting's rollup ids.
+    /// @param batchHashes keccak256 of each rollup's batch.
+    function batchesCommitment(uint64[] calldata rollupIds, bytes32[] calldata batchHashes)
+        external
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(rollupIds, batchHashes));
     }
 
     /// @notice The height of the last firm block; meaningful only when nextHeight > 0.

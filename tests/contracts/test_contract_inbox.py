@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak
 
@@ -22,20 +23,24 @@ def test_first_window_signed_in_python_is_accepted(l1):
     receipt = l1.ok(l1.post(headers, (901, 902, 903), batches), l1.poster)
     GAS["postWindow(4 blocks, 3 batches)"] = receipt["gasUsed"]
     ev = l1.inbox.events.WindowPosted().process_receipt(receipt)[0]["args"]
-    assert ev["windowIndex"] == 0 and (ev["firstHeight"], ev["lastHeight"]) == (0, 3)
-    assert bytes(ev["lastBlockHash"]) == block_hash(headers[-1])
-    assert bytes(ev["blocksRoot"]) == merkle_root([block_hash(h) for h in headers])
+    win = ev["window"]
+    assert ev["windowIndex"] == 0 and (win["firstHeight"], win["lastHeight"]) == (0, 3)
+    assert bytes(win["lastBlockHash"]) == block_hash(headers[-1])
+    assert bytes(win["blocksRoot"]) == merkle_root([block_hash(h) for h in headers])
     assert [bytes(b) for b in ev["batchHashes"]] == [keccak(b) for b in batches]
     assert list(ev["rollupIds"]) == [901, 902, 903]
     assert l1.inbox.functions.nextHeight().call() == 4
     assert l1.inbox.functions.firmHeight().call() == 3
     assert bytes(l1.inbox.functions.lastBlockHash().call()) == block_hash(headers[-1])
     assert l1.inbox.functions.windowCount().call() == 1
-    w = l1.inbox.functions.getWindow(0).call()
-    assert (w[0], w[1], bytes(w[2])) == (0, 3, block_hash(headers[-1]))
-    assert w[6].lower() == "0x" + l1.sequencer.address.hex()
-    assert bytes(l1.inbox.functions.batchHash(0, 903).call()) == keccak(b"zk batch")
-    assert bytes(l1.inbox.functions.batchHash(0, 904).call()) == ZERO_HASH
+    assert ev["signer"].lower() == "0x" + l1.sequencer.address.hex()
+    first, last, l1_block, last_hash, root, batches_hash = l1.inbox.functions.getWindow(0).call()
+    assert (first, last, l1_block, bytes(last_hash)) == (0, 3, receipt["blockNumber"], block_hash(headers[-1]))
+    assert bytes(root) == bytes(win["blocksRoot"]) and bytes(batches_hash) == bytes(win["batchesHash"])
+    assert bytes(batches_hash) == keccak(abi_encode(["uint64[]", "bytes32[]"], [[901, 902, 903],
+                                                                                [keccak(b) for b in batches]]))
+    assert bytes(l1.inbox.functions.batchesCommitment([901, 902, 903], [keccak(b) for b in batches]).call()) == \
+        bytes(batches_hash)
 
 
 def test_windows_chain_one_after_another(l1):
@@ -174,7 +179,7 @@ def test_window_views_and_out_of_range(l1):
     assert l1.revert(l1.inbox.functions.getWindow(count), l1.outsider.address) == "OutOfRange"
     last = l1.inbox.functions.getWindow(count - 1).call()
     assert last[1] == l1.inbox.functions.firmHeight().call()
-    assert bytes(last[2]) == bytes(l1.inbox.functions.lastBlockHash().call())
+    assert bytes(last[3]) == bytes(l1.inbox.functions.lastBlockHash().call())
     # A single-block window has an empty proof and its root is the leaf hash of the block hash.
     headers = l1.next_headers(1)
     w = l1.window(headers)
