@@ -134,3 +134,23 @@ def test_config_errors(tmp_path):
     with pytest.raises(DeployError, match="block_time_ms"):
         load_config(bad)
     assert load_config(Path(REPO_ROOT) / "deploy" / "l1.example.toml").rollups[2].format == "zkevm"
+
+
+def test_anvil_accounts_and_cleanup():
+    with start_anvil(chain_id=31341) as a:
+        assert a.url == f"http://127.0.0.1:{a.port}"
+        assert [x.lower() for x in a.rpc("eth_accounts")] == [acct.address.lower() for acct in a.accounts]
+        assert Account.from_key(a.accounts[0].key).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        a.mine(3)
+        assert int(a.rpc("eth_blockNumber"), 16) == 3
+        proc = a.proc
+    assert proc.poll() is not None  # the process group was killed on exit
+
+
+def test_cli_without_rpc_url_starts_local_anvil(config_file):
+    proc = subprocess.run([sys.executable, "-m", "deploy.cli", "deploy", "--config", str(config_file), "--exit"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "started a local anvil at http://127.0.0.1:" in proc.stderr
+    manifest = Manifest.from_json(proc.stdout)
+    assert manifest.chain_id == 31337 and [r["id"] for r in manifest.rollups] == [901, 902]
