@@ -1,0 +1,177 @@
+"""The rollup node: configuration, heads, executed blocks, and the run loop.
+
+    node = RollupNode(NodeConfig(sequencer="127.0.0.1:50051", l1_rpc=url, inbox=addr, rollup_id=901, mode="soft"))
+    async with anyio.create_task_group() as tg:
+        await tg.start(node.run)
+
+`mode="soft"` follows the sequencer stream (soft.py), `mode="firm"` reads L1 alone (firm.py). Both
+execute rollup blocks on the node's own engine (engine.py) and record one ExecutedBlock per rollup
+block; the HTTP API (api.py) serves the heads and those records.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from rollup_adapters.base import RollupBlock, RollupTiming
+
+from .engine import Engine, ExecutedBlock, check_block_time
+from .errors import NodeConfigError
+
+log = logging.getLogger("sharedseq.rollup_node")
+
+MODES = ("soft", "firm")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """What a node needs. `sequencer` is the gRPC address (soft mode); `l1_rpc` and `inbox` locate the
+    inbox (firm mode, and the forced queue in soft mode). `api_port=None` runs no HTTP API, 0 picks a
+    free port."""
+
+    rollup_id: int
+    mode: str
+    sequencer: str | None = None
+    l1_rpc: str | None = None
+    inbox: str | None = None
+    api_port: int | None = 0
+    poll_ms: int = 100
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise NodeConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.mode == "soft" and not self.sequencer:
+            raise NodeConfigError("soft mode needs the sequencer's gRPC address")
+        if self.mode == "firm" and not (self.l1_rpc and self.inbox):
+            raise NodeConfigError("firm mode needs the L1 RPC URL and the inbox address")
+
+
+class RollupNode:
+    """One rollup's node. The follower sets `fmt` and `timing` before the first block, then calls
+    `execute` for each rollup block in order."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.rollup_id = config.rollup_id
+        self.fmt: str | None = None
+        self.timing: RollupTiming | None = None
+        self.engine: Engine | None = None
+        self.blocks: dict[int, ExecutedBlock] = {}
+        self.head: ExecutedBlock | None = None
+        self.soft_head: int | None = None
+        self.firm_head: int | None = None
+        self.error: str | None = None
+        self.api_port: int | None = None
+        self._lock = threading.Lock()
+        self._changed = anyio.Event()
+
+    # ---------------------------------------------------------------- set-up by the follower
+
+    def configure(self, fmt: str, block_time_ms: int, genesis_ms: int = 0) -> None:
+        """The rollup's batch format and clock (from ListRollups or the L1 registry)."""
+        check_block_time(block_time_ms)
+        if genesis_ms != 0:
+            raise NodeConfigError(f"rollup {self.rollup_id}: genesis {genesis_ms} ms; derivation uses genesis 0")
+        if self.timing is not None and (self.fmt, self.timing.block_time_ms) != (fmt, block_time_ms):
+            raise NodeConfigError(f"rollup {self.rollup_id}: format/block time changed to {fmt}/{block_time_ms}")
+        self.fmt = fmt
+        self.timing = RollupTiming(0, block_time_ms)
+
+    async def start_engine(self, first_number: int) -> None:
+        if self.engine is not None:
+            return
+        assert self.timing is not None
+        engine = Engine(self.rollup_id, self.timing.block_time_ms, first_number)
+        await anyio.to_thread.run_sync(engine.start)
+        self.engine = engine
+
+    # ---------------------------------------------------------------- execution
+
+    async def execute(self, block: RollupBlock) -> ExecutedBlock:
+        """Execute one rollup block on the engine and record it as the new head."""
+        assert self.engine is not None
+        done = await anyio.to_thread.run_sync(self.engine.apply_block, block)
+        with self._lock:
+            self.blocks[done.number] = done
+            self.head = done
+            if self.config.mode == "soft":
+                self.soft_head = done.number
+            else:
+                self.firm_head = done.number
+        log.info("rollup %d %s block %d: %d txs (%d forced), state root %s", self.rollup_id, self.config.mode,
+                 done.number, done.tx_count, done.forced_count, done.state_root)
+        self._changed.set()
+        self._changed = anyio.Event()
+        return done
+
+    async def wait_for(self, number: int, timeout: float) -> ExecutedBlock:
+        """Wait until rollup block `number` is executed (for tests and tools)."""
+        with anyio.fail_after(timeout):
+            while number not in self.blocks:
+                if self.error:
+                    raise RuntimeError(f"rollup node {self.rollup_id} stopped: {self.error}")
+                await self._changed.wait()
+        return self.blocks[number]
+
+    # ---------------------------------------------------------------- views (API)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            head = self.head
+            return {
+                "rollup_id": self.rollup_id, "format": self.fmt, "mode": self.config.mode,
+                "head": None if head is None else {"number": head.number, "timestamp": head.timestamp_ms // 1000,
+                                                   "state_root": head.state_root,
+                                                   "engine_block_hash": head.engine_block_hash},
+                "firm_head": self.firm_head, "soft_head": self.soft_head,
+                "engine_url": None if self.engine is None or self.engine.anvil is None else self.engine.url,
+                "error": self.error,
+            }
+
+    def block_view(self, number: int) -> dict[str, Any] | None:
+        with self._lock:
+            b = self.blocks.get(number)
+        if b is None:
+            return None
+        return {"number": b.number, "timestamp": b.timestamp_ms // 1000, "state_root": b.state_root,
+                "engine_block_hash": b.engine_block_hash, "engine_number": b.engine_number, "tx_count": b.tx_count,
+                "forced_count": b.forced_count, "shared_heights": list(b.shared_heights)}
+
+    # ---------------------------------------------------------------- run
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[RollupNode] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled or until a check fails (then raise: the node stops loudly)."""
+        from .api import start_api
+
+        api = start_api(self, self.config.api_port) if self.config.api_port is not None else None
+        if api is not None:
+            self.api_port = api.server_port
+        try:
+            async with anyio.create_task_group() as tg:
+                if self.config.mode == "soft":
+                    from .soft import SoftFollower
+
+                    tg.start_soon(SoftFollower(self).run)
+                else:
+                    from .firm import FirmFollower
+
+                    tg.start_soon(FirmFollower(self).run)
+                task_status.started(self)
+        except BaseException as exc:
+            if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.error("rollup node %d (%s) stopped: %s", self.rollup_id, self.config.mode, self.error)
+                self._changed.set()
+            raise
+        finally:
+            if api is not None:
+                api.shutdown()
+                api.server_close()
+            if self.engine is not None:
+                self.engine.stop()
