@@ -169,8 +169,9 @@ class SequencerCore:
         limits = self.config.limits
         if not legs:
             raise BadInput("bundle: no legs")
-        if len(legs) > limits.max_bundle_legs:
-            raise TooLarge(f"bundle: {len(legs)} legs, over the limit of {limits.max_bundle_legs}")
+        max_legs = min(limits.max_bundle_legs, limits.max_block_txs)  # all legs go in one block
+        if len(legs) > max_legs:
+            raise TooLarge(f"bundle: {len(legs)} legs, over the limit of {max_legs}")
         size = sum(len(t.payload) for t in legs)
         if size > limits.max_bundle_bytes:
             raise TooLarge(f"bundle: {size} bytes, over the {limits.max_bundle_bytes}-byte bundle limit")
