@@ -1,0 +1,252 @@
+"""Three local rollups on one L1, for the rollup-node tests and the devnet.
+
+    async with devnet(tmp_path) as net:           # L1 anvil + contracts + in-process sequencer
+        soft = await net.start_node(901, "soft")  # a RollupNode with its own engine
+        firm = await net.start_node(901, "firm")
+        await net.start_poster()                  # posts windows to L1 (sequencer/l1/windows.py planner)
+        receipt = await net.submit(901, raw_tx)
+
+Everything binds 127.0.0.1; every anvil runs in its own process group and is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import grpc
+import rlp
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from deploy.anvil import Anvil, dev_accounts, free_port, start_anvil
+from deploy.deployer import Sender, contract_at, deploy_all
+from rollup_node.node import NodeConfig, RollupNode
+from sequencer.config import ServiceConfig, parse_config
+from sequencer.keys import write_key
+from sequencer.l1.windows import L1View, PostedRollup, WindowParams, genesis_cursors, plan_window
+from sequencer.service.server import RunningServer, running
+from sharedseq.v1 import sequencer_pb2 as pb
+from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
+
+log = logging.getLogger("sharedseq.testkit")
+
+ROLLUPS = (
+    {"id": 901, "name": "op", "format": "opstack", "block_time_ms": 1000},
+    {"id": 902, "name": "nitro", "format": "nitro", "block_time_ms": 1000},
+    {"id": 903, "name": "zkevm", "format": "zkevm", "block_time_ms": 1000},
+)
+ROLLUP_IDS = tuple(r["id"] for r in ROLLUPS)
+L1_CHAIN_ID = 31337
+SLOT_MS = 50
+WINDOW_MS = 1000
+FORCE_INCLUSION_DELAY = 4
+DEPLOYER = 0
+"""L1 dev account that deploys and posts windows."""
+L1_USER = 1
+"""L1 dev account that enqueues forced transactions."""
+
+STORE_INIT_CODE = bytes.fromhex("6007600c60003960076000f3" + "60003560005500")
+"""A tiny contract: init copies the 7-byte runtime `sstore(0, calldataload(0))` and returns it."""
+
+
+def rollup_tx(rid: int, key: bytes, nonce: int, *, to: str | None = "0x" + "22" * 20, value: int = 0,
+              data: bytes = b"", gas: int = 21_000) -> bytes:
+    """A raw signed tx for rollup `rid` (legacy on zkEVM, EIP-1559 elsewhere)."""
+    tx: dict[str, Any] = {"nonce": nonce, "gas": gas, "value": value, "data": data, "chainId": rid}
+    if to is not None:
+        tx["to"] = to_checksum_address(to)
+    if rid == 903:
+        tx["gasPrice"] = 3 * 10**9
+    else:
+        tx.update(type=2, maxFeePerGas=3 * 10**9, maxPriorityFeePerGas=10**9)
+    return bytes(Account.sign_transaction(tx, key).raw_transaction)
+
+
+def create_address(sender: str, nonce: int) -> str:
+    return to_checksum_address(keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:])
+
+
+@dataclass
+class Devnet:
+    """The running pieces; see `devnet()`."""
+
+    tmp: Path
+    l1: Anvil
+    w3: Web3
+    inbox: str
+    cfg: ServiceConfig
+    tg: Any
+    server: RunningServer | None = None
+    nodes: list[RollupNode] = field(default_factory=list)
+    posted: int = 0
+    _stop: anyio.Event | None = None
+    _stopped: anyio.Event | None = None
+
+    @property
+    def sequencer_address(self) -> str:
+        return f"127.0.0.1:{self.cfg.listen.rpartition(':')[2]}"
+
+    # ---------------------------------------------------------------- sequencer
+
+    async def _serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        self._stop, self._stopped = anyio.Event(), anyio.Event()
+        try:
+            async with running(self.cfg) as srv:
+                self.server = srv
+                task_status.started(srv)
+                await self._stop.wait()
+        finally:
+            self.server = None
+            self._stopped.set()
+
+    async def start_sequencer(self) -> RunningServer:
+        return await self.tg.start(self._serve)
+
+    async def stop_sequencer(self) -> None:
+        assert self._stop is not None and self._stopped is not None
+        self._stop.set()
+        await self._stopped.wait()
+
+    async def submit(self, rid: int, payload: bytes) -> pb.Receipt:
+        async with grpc.aio.insecure_channel(self.sequencer_address) as ch:
+            resp = await pb_grpc.SequencerServiceStub(ch).SubmitTransaction(
+                pb.SubmitTransactionRequest(transaction=pb.Transaction(rollup_id=rid, payload=payload)), timeout=10)
+        return resp.receipt
+
+    async def submit_bundle(self, legs: Sequence[tuple[int, bytes]]) -> list[pb.Receipt]:
+        async with grpc.aio.insecure_channel(self.sequencer_address) as ch:
+            resp = await pb_grpc.SequencerServiceStub(ch).SubmitBundle(pb.SubmitBundleRequest(
+                bundle=pb.Bundle(legs=[pb.Transaction(rollup_id=r, payload=p) for r, p in legs])), timeout=10)
+        return list(resp.receipts)
+
+    # ---------------------------------------------------------------- nodes
+
+    async def start_node(self, rid: int, mode: str) -> RollupNode:
+        node = RollupNode(NodeConfig(rollup_id=rid, mode=mode, sequencer=self.sequencer_address,
+                                     l1_rpc=self.l1.url, inbox=self.inbox, api_port=0, poll_ms=50))
+        self.nodes.append(node)
+        await self.tg.start(node.run)
+        return node
+
+    # ---------------------------------------------------------------- L1
+
+    def enqueue_forced(self, rid: int, data: bytes) -> int:
+        """inbox.enqueueForced from L1 dev account L1_USER; returns the deadline."""
+        sender = Sender(self.w3, dev_accounts()[L1_USER].key)
+        receipt = sender.transact(contract_at(self.w3, "SequencerInbox", self.inbox).functions.enqueueForced(
+            rid, data), f"enqueueForced({rid})")
+        inbox = contract_at(self.w3, "SequencerInbox", self.inbox)
+        ev = inbox.events.ForcedTxEnqueued().process_receipt(receipt)[0]["args"]
+        return int(ev["deadline"])
+
+    async def start_poster(self) -> None:
+        self.tg.start_soon(self._post_windows)
+
+    async def _post_windows(self) -> None:
+        """A minimal batcher: plan_window over the sealed blocks, postWindow from the deployer."""
+        params = WindowParams(tuple(PostedRollup(r["id"], r["format"], r["block_time_ms"]) for r in ROLLUPS),
+                              window_ms=WINDOW_MS)
+        inbox = contract_at(self.w3, "SequencerInbox", self.inbox)
+        sender = Sender(self.w3, dev_accounts()[DEPLOYER].key)
+        buffer: list = []
+        cursors = None
+        next_height = 0
+        while True:
+            await anyio.sleep(0.1)
+            srv = self.server
+            if srv is None:
+                continue
+            while next_height <= srv.node.durable_height:
+                b = await srv.node.get_block(next_height)
+                if b is None:
+                    break
+                buffer.append(b)
+                next_height += 1
+            if not buffer:
+                continue
+            if cursors is None:
+                cursors = genesis_cursors(params, buffer[0])
+            view = await anyio.to_thread.run_sync(self._l1_view, inbox)
+            plan = plan_window(params, buffer, cursors, view)
+            if plan is None:
+                continue
+            fn = inbox.functions.postWindow(plan.proof, list(plan.rollup_ids), list(plan.batches),
+                                            list(plan.forced_read))
+            try:
+                await anyio.to_thread.run_sync(sender.transact, fn, f"postWindow {plan.first_height}..")
+            except Exception as exc:  # noqa: BLE001 - e.g. ForcedTxOverdue until the origin catches up
+                log.warning("postWindow %d..%d refused: %s", plan.first_height, plan.last_height, exc)
+                continue
+            cursors = dict(plan.cursors)
+            buffer = buffer[plan.block_count:]
+            self.posted += 1
+
+    def _l1_view(self, inbox: Any) -> L1View:
+        head = int(self.w3.eth.block_number)
+        forced: dict[int, list] = {}
+        reads: dict[int, int] = {}
+        from rollup_node.l1 import InboxReader
+
+        reader = InboxReader(self.l1.url, self.inbox)
+        for rid in ROLLUP_IDS:
+            forced[rid] = reader.forced_txs(rid, 0, head)
+            reads[rid] = int(inbox.functions.forcedRead(rid).call())
+        return L1View(head, forced, reads)
+
+
+@asynccontextmanager
+async def devnet(tmp: Path, *, sequencer: bool = True) -> AsyncIterator[Devnet]:
+    """L1 anvil, contracts (force_inclusion_delay FORCE_INCLUSION_DELAY), sequencer signing for the inbox."""
+    key_path = tmp / "seq.key"
+    seq_address = "0x" + write_key(key_path).hex()
+    with start_anvil(chain_id=L1_CHAIN_ID) as l1:
+        w3 = Web3(Web3.HTTPProvider(l1.url))
+        manifest = await anyio.to_thread.run_sync(lambda: deploy_all(w3, dev_accounts()[DEPLOYER].key, {
+            "l1": {"force_inclusion_delay": FORCE_INCLUSION_DELAY}, "sequencer": {"address": seq_address},
+            "rollups": list(ROLLUPS)}))
+        inbox = manifest.address("SequencerInbox")
+        cfg = parse_config({
+            "sequencer": {"listen": f"127.0.0.1:{free_port()}", "data_dir": str(tmp / "data"),
+                          "key_file": str(key_path), "metrics_listen": "", "slot_ms": SLOT_MS, "log_format": "text"},
+            "domain": {"chain_id": L1_CHAIN_ID, "verifying_contract": inbox},
+            "l1": {"rpc_url": l1.url, "inbox": inbox, "poll_ms": 100},
+            "rollups": list(ROLLUPS),
+        }, tmp)
+        async with anyio.create_task_group() as tg:
+            net = Devnet(tmp, l1, w3, inbox, cfg, tg)
+            if sequencer:
+                await net.start_sequencer()
+            try:
+                yield net
+            finally:
+                tg.cancel_scope.cancel()
+
+
+async def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll `predicate()` until truthy (returned) or fail after `timeout` seconds."""
+    with anyio.move_on_after(timeout):
+        while True:
+            value = predicate()
+            if value:
+                return value
+            await anyio.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def block_covering(node: RollupNode, height: int, timeout: float = 20.0):
+    """The executed rollup block (soft node) whose window holds shared block `height`."""
+    return await wait_until(lambda: next((b for b in node.blocks.values() if height in b.shared_heights), None),
+                            timeout, f"rollup {node.rollup_id} to cover shared height {height}")
+
+
+def engine_w3(node: RollupNode) -> Web3:
+    assert node.engine is not None
+    return Web3(Web3.HTTPProvider(node.engine.url))
