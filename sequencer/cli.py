@@ -97,6 +97,7 @@ PLUGINS = (
     ("rollup_adapters.cli", "add_batch_commands"),
     ("deploy.cli", "add_deploy_commands"),
     ("deploy.devnet_cli", "add_devnet_commands"),
+    ("sequencer.l1.cli", "add_batcher_commands"),
 )
 
 

@@ -1,0 +1,42 @@
+"""`sharedseq batcher --config FILE`: post the sequencer's blocks to the SequencerInbox on L1.
+
+The `[batcher]` table is documented option by option in deploy/batcher.sample.toml.
+Runs until SIGINT / SIGTERM; every posting is logged as one structured line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+
+def add_batcher_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `batcher` subcommand to a CLI's subparsers (sets `func`)."""
+    p = subparsers.add_parser("batcher", help="post sealed blocks to L1 (the batcher)", description=__doc__)
+    p.add_argument("--config", required=True, help="TOML with a [batcher] table (see deploy/batcher.sample.toml)")
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", default="json", choices=("json", "text"))
+    p.set_defaults(func=run_batcher)
+
+
+def run_batcher(args: argparse.Namespace) -> int:
+    """Entry point of `batcher`; returns the exit code (errors of the project hierarchy map in sequencer/cli)."""
+    import anyio
+
+    from sequencer.logs import setup_logging
+
+    from .batcher import Batcher, load_batcher_config
+
+    cfg = load_batcher_config(args.config)
+    setup_logging(args.log_format, args.log_level)
+
+    async def main() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                await tg.start(Batcher(cfg).run)
+                async for _ in signals:
+                    tg.cancel_scope.cancel()
+                    break
+
+    anyio.run(main, backend="asyncio")
+    return 0
