@@ -40,5 +40,5 @@ def decode_block(data: bytes) -> SharedBlock:
             tuple(Namespace(_u(rid), tuple(txs)) for rid, txs in namespaces),
             tuple(BundlePlacement(bh, tuple((_u(r), _u(i)) for r, i in legs)) for bh, legs in bundles),
         )
-    except (rlp.exceptions.DecodingError, ValueError, IndexError) as exc:
+    except (rlp.exceptions.DecodingError, ValueError, IndexError, TypeError) as exc:
         raise Critical(f"block log is corrupt: {exc}") from exc

@@ -1,0 +1,66 @@
+"""The block log's RLP encoding of sealed blocks (sequencer/store/codec.py)."""
+
+from __future__ import annotations
+
+import pytest
+import rlp
+from core_testkit import make_core
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sequencer.core.types import BlockHeader, Bundle, BundlePlacement, Namespace, SharedBlock, Transaction
+from sequencer.errors import Critical
+from sequencer.store.codec import decode_block, encode_block
+
+U64 = st.integers(0, 2**64 - 1)
+H32 = st.binary(min_size=32, max_size=32)
+
+HEADERS = st.builds(BlockHeader, U64, H32, U64, U64, H32, H32, st.integers(0, 2**32 - 1), H32)
+NAMESPACES = st.dictionaries(U64, st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=4),
+                             max_size=4).map(lambda d: tuple(Namespace(k, tuple(v)) for k, v in sorted(d.items())))
+PLACEMENTS = st.lists(st.builds(BundlePlacement, H32, st.lists(st.tuples(U64, st.integers(0, 2**32 - 1)),
+                                                               min_size=1, max_size=3).map(tuple)), max_size=3)
+BLOCKS = st.builds(SharedBlock, HEADERS, st.binary(min_size=65, max_size=65), NAMESPACES, PLACEMENTS.map(tuple))
+
+
+def test_layout() -> None:
+    core = make_core()
+    core.submit(Transaction(2, b"x"), 0)
+    core.submit_bundle(Bundle((Transaction(1, b"y"), Transaction(2, b"z"))), 0)
+    block = core.seal(100)
+    h = block.header
+    header, sig, namespaces, bundles = rlp.decode(encode_block(block))
+    assert header[1] == h.parent_hash and header[5] == h.namespaces_root and len(header) == 8
+    assert sig == block.signature
+    assert namespaces == [[b"\x01", [b"y"]], [b"\x02", [b"x", b"z"]]]
+    assert bundles == [[block.bundles[0].bundle_hash, [[b"\x01", b""], [b"\x02", b"\x01"]]]]
+    assert decode_block(encode_block(block)) == block
+
+
+@settings(max_examples=150, deadline=None)
+@given(BLOCKS)
+def test_round_trip(block: SharedBlock) -> None:
+    data = encode_block(block)
+    assert decode_block(data) == block
+    assert encode_block(decode_block(data)) == data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x01\x02", b"\xc0", b"\xc4\x01\x02\x03\x04", b"\xc4\xc0\xc0\xc0\xc0", b"\xc5\xc1\xc0\x80\xc0\xc0"],
+)
+def test_corrupt_bodies_are_critical(data: bytes) -> None:
+    # regression: b"\xc4\x01\x02\x03\x04" (a 4-list of bytes) raised a bare TypeError
+    with pytest.raises(Critical, match="block log is corrupt"):
+        decode_block(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200) | BLOCKS.map(encode_block).flatmap(
+    lambda d: st.tuples(st.just(d), st.integers(0, len(d) - 1), st.integers(0, 255)).map(
+        lambda t: t[0][: t[1]] + bytes([t[2]]) + t[0][t[1] + 1:])))
+def test_fuzz_decode_raises_only_critical(data: bytes) -> None:
+    try:
+        decode_block(data)
+    except Critical:
+        pass

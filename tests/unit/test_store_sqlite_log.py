@@ -1,0 +1,169 @@
+"""The SQLite block log (sequencer/store/sqlite_log.py) and its block codec
+(sequencer/store/codec.py), with a real core producing the blocks."""
+
+from __future__ import annotations
+
+import pytest
+from core_testkit import make_config, make_core, make_signer
+
+from sequencer.core.sequencer import Head, SequencerCore
+from sequencer.core.signing import block_hash
+from sequencer.core.types import Bundle, SharedBlock, Transaction
+from sequencer.store.sqlite_log import BlockLog, TxLocation, iter_heights
+
+BIG = (2**63 + 5, 2**64 - 1)
+ROLLUPS = (1, 2) + BIG
+
+
+def tx(rollup_id: int, payload: bytes) -> Transaction:
+    return Transaction(rollup_id, payload)
+
+
+@pytest.fixture
+def log(tmp_path):
+    log = BlockLog(tmp_path / "log" / "sharedseq.db")
+    yield log
+    log.close()
+
+
+def test_records_then_block(log: BlockLog) -> None:
+    core = make_core(ROLLUPS)
+    a = core.submit(tx(1, b"a"), 0)
+    b = core.submit_bundle(Bundle((tx(2, b"b"), tx(BIG[0], b"c"), tx(2, b"d"))), 0)
+    c = core.submit(tx(BIG[1], b"e"), 0)
+    records = a.records + b.records + c.records
+    log.append(records, [])
+    state = log.load_state()
+    assert state.head == Head()
+    assert state.pending == records  # in admission order, uint64 ids intact
+    assert state.recent_hashes == ()
+    assert log.head_height() == -1 and log.read_block(0) is None
+
+    block = core.seal(1_000, (7, b"\x07" * 32))
+    log.append([], [block])
+    state = log.load_state()
+    assert state.head == core.head == Head(0, block_hash(block.header), 1_000, (7, b"\x07" * 32))
+    assert state.pending == ()
+    assert sorted(state.recent_hashes) == sorted(r.tx_hash for r in records)
+    assert log.head_height() == 0
+    assert log.read_block(0) == block
+    assert log.read_block(0).namespace(BIG[1]).transactions == (b"e",)
+    assert log.find_tx(records[0].tx_hash) == TxLocation(0, 1, 0, None)
+    assert log.find_tx(records[2].tx_hash) == TxLocation(0, BIG[0], 0, b.records[0].bundle_hash)
+    assert log.find_tx(records[3].tx_hash) == TxLocation(0, 2, 1, b.records[0].bundle_hash)
+    assert log.find_tx(records[4].tx_hash) == TxLocation(0, BIG[1], 0, None)
+    assert log.find_tx(b"\x00" * 32) is None
+
+
+def test_pending_across_heights_and_partial_seal(log: BlockLog) -> None:
+    core = make_core(max_block_txs=2)
+    records = []
+    for i in range(5):
+        records += core.submit(tx(1 + i % 2, b"p%d" % i), 0).records
+    log.append(records[:3], [])
+    log.append(records[3:], [core.seal(100)])  # one commit: new records and block 0
+    state = log.load_state()
+    assert state.head.height == 0
+    assert state.pending == tuple(records[2:])
+    assert [r.height for r in state.pending] == [1, 1, 2]
+    assert log.find_tx(records[2].tx_hash) is None
+
+
+def test_read_blocks_in_order(log: BlockLog) -> None:
+    core = make_core()
+    blocks = []
+    for i in range(6):
+        adm = core.submit(tx(1 + i % 3, b"x%d" % i), 0)
+        block = core.seal(100 * (i + 1))
+        log.append(adm.records, [block])
+        blocks.append(block)
+    assert log.read_blocks(0, 5) == blocks
+    assert log.read_blocks(2, 3) == blocks[2:4]
+    assert log.read_blocks(4, 100) == blocks[4:]
+    assert log.read_blocks(7, 9) == []
+    # the newest `recent` hashes, oldest first
+    assert log.load_state(recent=2).recent_hashes == (Transaction(2, b"x4").tx_hash, Transaction(3, b"x5").tx_hash)
+
+
+def test_failed_append_writes_nothing(log: BlockLog) -> None:
+    core = make_core()
+    adm = core.submit(tx(1, b"a"), 0)
+    block = core.seal(100)
+    log.append(adm.records, [block])
+    with pytest.raises(Exception):  # noqa: B017 - sqlite3.IntegrityError: height 0 again
+        log.append(core.submit(tx(1, b"b"), 100).records, [block])
+    assert log.load_state().pending == ()
+
+
+def test_meta_and_in_memory_log() -> None:
+    log = BlockLog(":memory:")
+    try:
+        assert log.get_meta("k") is None
+        log.set_meta("k", b"v1")
+        log.set_meta("k", b"v2")
+        assert log.get_meta("k") == b"v2"
+    finally:
+        log.close()
+
+
+def test_iter_heights() -> None:
+    assert list(iter_heights(0, 9, 4)) == [(0, 3), (4, 7), (8, 9)]
+    assert list(iter_heights(5, 5, 4)) == [(5, 5)]
+    assert list(iter_heights(6, 5, 4)) == []
+
+
+# -- restart ------------------------------------------------------------------------
+
+STEPS = [("tx", 1, b"a"), ("tx", 2, b"b"), ("bundle", ((1, b"c"), (2, b"d"))), ("seal", 100), ("tx", 1, b"e"),
+         ("tx", 2, b"f"), ("tx", 1, b"g"), ("bundle", ((2, b"h"), (1, b"i"), (2, b"j"))), ("tx", 2, b"k"),
+         ("seal", 100), ("tx", 1, b"l"), ("restart",), ("tx", 1, b"a"), ("tx", 2, b"m"), ("seal", 100),
+         ("restart",), ("seal", 100), ("bundle", ((1, b"n"),)), ("restart",), ("seal", 100), ("seal", 100),
+         ("tx", 2, b"o"), ("seal", 100)]
+
+
+def run(steps, path) -> list[SharedBlock]:
+    """Drive a core and (if `path`) a log the way the service does; restart on ("restart",)."""
+    config = make_config(max_block_txs=3, max_block_bytes=100, max_tx_bytes=50, max_bundle_bytes=100)
+    core = SequencerCore(config, make_signer())
+    log = BlockLog(path) if path else None
+    now, sealed = 0, []
+    for step in steps:
+        if step[0] == "restart":
+            if log is None:
+                continue
+            log.close()
+            log = BlockLog(path)
+            state = log.load_state()
+            core = SequencerCore(config, make_signer())
+            core.restore(state.head, state.pending, state.recent_hashes)
+            continue
+        try:
+            if step[0] == "tx":
+                records = core.submit(tx(step[1], step[2]), now).records
+            elif step[0] == "bundle":
+                records = core.submit_bundle(Bundle(tuple(tx(r, p) for r, p in step[1])), now).records
+            else:
+                now += step[1]
+                block = core.seal(now)
+                sealed.append(block)
+                if log:
+                    log.append([], [block])
+                continue
+        except Exception as exc:
+            sealed.append(type(exc).__name__)  # the rejection is part of the behaviour
+            continue
+        if log:
+            log.append(records, [])
+    if log:
+        assert log.read_blocks(0, 10**6) == [b for b in sealed if isinstance(b, SharedBlock)]
+        log.close()
+    return sealed
+
+
+def test_restart_seals_the_same_blocks(tmp_path) -> None:
+    interrupted = run(STEPS, tmp_path / "a.db")
+    uninterrupted = run(STEPS, None)
+    assert "AlreadyExists" in uninterrupted  # b"a" again: dedupe survives the restart too
+    assert interrupted == uninterrupted
+    hashes = [block_hash(b.header) for b in interrupted if isinstance(b, SharedBlock)]
+    assert len(hashes) == len(set(hashes)) == 7
