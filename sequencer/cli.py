@@ -98,6 +98,7 @@ PLUGINS = (
     ("deploy.cli", "add_deploy_commands"),
     ("deploy.devnet_cli", "add_devnet_commands"),
     ("sequencer.l1.cli", "add_batcher_commands"),
+    ("rollup_node.cli", "add_rollup_node_commands"),
 )
 
 
