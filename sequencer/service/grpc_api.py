@@ -6,13 +6,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
 import grpc
 
 from sequencer.core.commitments import prove_namespace
-from sequencer.core.types import SharedBlock
+from sequencer.core.types import Receipt, SharedBlock, Transaction
 from sequencer.errors import BadInput, NotFound, SharedSeqError
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
@@ -38,6 +39,14 @@ def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
             raise AssertionError("unreachable") from exc
 
     return wrapper
+
+
+@dataclass(slots=True)
+class ListTicket:
+    """A TransactionList's admission: one durability ticket, one result per item."""
+
+    ticket: Ticket
+    results: list[Receipt | SharedSeqError]
 
 
 class SequencerServicer(pb_grpc.SequencerServiceServicer):
@@ -67,25 +76,49 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         receipts = await self.node.admit_bundle(bundle).wait()
         return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash)
 
-    def _admit_item(self, req: pb.StreamSubmitRequest) -> Ticket:
+    def _admit_item(self, req: pb.StreamSubmitRequest) -> Ticket | ListTicket:
         which = req.WhichOneof("item")
         if which == "transaction":
             return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
         if which == "bundle":
             return self.node.admit_bundle(convert.bundle_from_proto(req.bundle))
-        raise BadInput("item: neither a transaction nor a bundle")
+        if which == "transactions":
+            txs: list[Transaction | SharedSeqError] = []
+            for i, t in enumerate(req.transactions.transactions):
+                try:
+                    txs.append(convert.transaction_from_proto(t, f"transactions[{i}]"))
+                except SharedSeqError as exc:
+                    txs.append(exc)
+            return ListTicket(*self.node.admit_list(txs))
+        raise BadInput("item: neither a transaction, a bundle nor a transaction list")
+
+    async def _answer(self, resp: pb.StreamSubmitResponse, item: Ticket | ListTicket | SharedSeqError) -> None:
+        if isinstance(item, SharedSeqError):
+            raise item
+        if isinstance(item, Ticket):
+            resp.receipts.extend(convert.receipts_to_proto(await item.wait()))
+            return
+        await item.ticket.wait()
+        for r in item.results:
+            if isinstance(r, SharedSeqError):
+                self.node.metrics.rejected.labels(reason_of(r)).inc()
+                code, message = status_of(r)
+                resp.results.append(pb.ItemResult(error=pb.Error(code=code.value[0], message=message)))
+            else:
+                resp.results.append(pb.ItemResult(receipt=convert.receipt_to_proto(r)))
 
     async def StreamSubmit(self, request_iterator: AsyncIterator[pb.StreamSubmitRequest], context: Any) -> None:
         # The reader admits in arrival order and queues tickets; the writer
         # answers in the same order once each is durable. The bounded queue
         # is the flow control: when full, reading stops and HTTP/2 pushes back.
-        send, receive = anyio.create_memory_object_stream[tuple[int, Ticket | SharedSeqError]](STREAM_WINDOW)
+        send, receive = anyio.create_memory_object_stream[tuple[int, Ticket | ListTicket | SharedSeqError]](
+            STREAM_WINDOW)
 
         async def reader() -> None:
             async with send:
                 async for req in request_iterator:
                     try:
-                        item: Ticket | SharedSeqError = self._admit_item(req)
+                        item: Ticket | ListTicket | SharedSeqError = self._admit_item(req)
                     except SharedSeqError as exc:
                         self.node.metrics.rejected.labels(reason_of(exc)).inc()
                         item = exc
@@ -96,9 +129,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
                 async for request_id, item in receive:
                     resp = pb.StreamSubmitResponse(request_id=request_id)
                     try:
-                        if isinstance(item, SharedSeqError):
-                            raise item
-                        resp.receipts.extend(convert.receipts_to_proto(await item.wait()))
+                        await self._answer(resp, item)
                     except SharedSeqError as exc:
                         code, message = status_of(exc)
                         resp.error.CopyFrom(pb.Error(code=code.value[0], message=message))

@@ -129,6 +129,30 @@ class SequencerNode:
         self.metrics.bundles.inc()
         return ticket
 
+    def admit_list(self, txs: Sequence[Transaction | SharedSeqError]) -> tuple[Ticket, list[Receipt | SharedSeqError]]:
+        """Admit independent transactions in order; one ticket covers all admitted ones.
+
+        Items that are already errors (refused while converting) pass through."""
+        self._check_running()
+        started = time.perf_counter()
+        now = self.clock_ms()
+        records: list[AdmittedTx] = []
+        receipts: list[Receipt] = []
+        results: list[Receipt | SharedSeqError] = []
+        for tx in txs:
+            if isinstance(tx, SharedSeqError):
+                results.append(tx)
+                continue
+            try:
+                adm = self.core.submit(tx, now)
+            except SharedSeqError as exc:
+                results.append(exc)
+                continue
+            records.extend(adm.records)
+            receipts.extend(adm.receipts)
+            results.append(adm.receipts[0])
+        return self._enqueue(Admission(tuple(records), tuple(receipts)), started), results
+
     async def submit(self, tx: Transaction) -> Receipt:
         return (await self.admit_transaction(tx).wait())[0]
 

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csharedseq/v1/sequencer.proto\x12\x0csharedseq.v1\"1\n\x0bTransaction\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"_\n\x07Receipt\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0f\n\x07tx_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\r\n\x05index\x18\x04 \x01(\r\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"\xc2\x01\n\x0b\x42lockHeader\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x13\n\x0bparent_hash\x18\x02 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x03 \x01(\x04\x12\x18\n\x10l1_origin_number\x18\x04 \x01(\x04\x12\x16\n\x0el1_origin_hash\x18\x05 \x01(\x0c\x12\x17\n\x0fnamespaces_root\x18\x06 \x01(\x0c\x12\x17\n\x0fnamespace_count\x18\x07 \x01(\r\x12\x14\n\x0c\x62undles_root\x18\x08 \x01(\x0c\"`\n\x0cSignedHeader\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.BlockHeader\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x12\n\nblock_hash\x18\x03 \x01(\x0c\"4\n\tNamespace\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x14\n\x0ctransactions\x18\x02 \x03(\x0c\"O\n\x0f\x42undlePlacement\x12\x13\n\x0b\x62undle_hash\x18\x01 \x01(\x0c\x12\'\n\x04legs\x18\x02 \x03(\x0b\x32\x19.sharedseq.v1.LegPosition\"/\n\x0bLegPosition\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\r\"\x97\x01\n\x05\x42lock\x12\x31\n\rsigned_header\x18\x01 \x01(\x0b\x32\x1a.sharedseq.v1.SignedHeader\x12+\n\nnamespaces\x18\x02 \x03(\x0b\x32\x17.sharedseq.v1.Namespace\x12.\n\x07\x62undles\x18\x03 \x03(\x0b\x32\x1d.sharedseq.v1.BundlePlacement\"l\n\x12NamespaceLeafProof\x12\x12\n\nleaf_index\x18\x01 \x01(\r\x12\x11\n\trollup_id\x18\x02 \x01(\x04\x12\x0f\n\x07tx_root\x18\x03 \x01(\x0c\x12\x10\n\x08tx_count\x18\x04 \x01(\r\x12\x0c\n\x04path\x18\x05 \x03(\x0c\"\xa2\x01\n\x0eNamespaceProof\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x17\n\x0fnamespace_count\x18\x02 \x01(\r\x12.\n\x04leaf\x18\x03 \x01(\x0b\x32 .sharedseq.v1.NamespaceLeafProof\x12\x34\n\nneighbours\x18\x04 \x03(\x0b\x32 .sharedseq.v1.NamespaceLeafProof\"\xc6\x01\n\x0bRollupBlock\x12\x31\n\rsigned_header\x18\x01 \x01(\x0b\x32\x1a.sharedseq.v1.SignedHeader\x12\x11\n\trollup_id\x18\x02 \x01(\x04\x12\x14\n\x0ctransactions\x18\x03 \x03(\x0c\x12+\n\x05proof\x18\x04 \x01(\x0b\x32\x1c.sharedseq.v1.NamespaceProof\x12.\n\x07\x62undles\x18\x05 \x03(\x0b\x32\x1d.sharedseq.v1.BundlePlacement\"1\n\x06\x42undle\x12\'\n\x04legs\x18\x01 \x03(\x0b\x32\x19.sharedseq.v1.Transaction\"J\n\x18SubmitTransactionRequest\x12.\n\x0btransaction\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.Transaction\"C\n\x19SubmitTransactionResponse\x12&\n\x07receipt\x18\x01 \x01(\x0b\x32\x15.sharedseq.v1.Receipt\";\n\x13SubmitBundleRequest\x12$\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x14.sharedseq.v1.Bundle\"T\n\x14SubmitBundleResponse\x12\'\n\x08receipts\x18\x01 \x03(\x0b\x32\x15.sharedseq.v1.Receipt\x12\x13\n\x0b\x62undle_hash\x18\x02 \x01(\x0c\"\x8b\x01\n\x13StreamSubmitRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x30\n\x0btransaction\x18\x02 \x01(\x0b\x32\x19.sharedseq.v1.TransactionH\x00\x12&\n\x06\x62undle\x18\x03 \x01(\x0b\x32\x14.sharedseq.v1.BundleH\x00\x42\x06\n\x04item\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"w\n\x14StreamSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\'\n\x08receipts\x18\x02 \x03(\x0b\x32\x15.sharedseq.v1.Receipt\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.sharedseq.v1.Error\"@\n\x16SubscribeBlocksRequest\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x13\n\x0b\x66rom_height\x18\x02 \x01(\x04\"C\n\x17SubscribeBlocksResponse\x12(\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.RollupBlock\"!\n\x0fGetBlockRequest\x12\x0e\n\x06height\x18\x01 \x01(\x04\"6\n\x10GetBlockResponse\x12\"\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x13.sharedseq.v1.Block\":\n\x15GetRollupBlockRequest\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0e\n\x06height\x18\x02 \x01(\x04\"B\n\x16GetRollupBlockResponse\x12(\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.RollupBlock\"(\n\x15GetTransactionRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\"\x90\x01\n\x16GetTransactionResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.sharedseq.v1.TransactionStatus\x12\x11\n\trollup_id\x18\x02 \x01(\x04\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\r\n\x05index\x18\x04 \x01(\r\x12\x13\n\x0b\x62undle_hash\x18\x05 \x01(\x0c\"\x14\n\x12ListRollupsRequest\"j\n\nRollupInfo\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61tch_format\x18\x04 \x01(\t\x12\x15\n\rblock_time_ms\x18\x05 \x01(\x04\"@\n\x13ListRollupsResponse\x12)\n\x07rollups\x18\x01 \x03(\x0b\x32\x18.sharedseq.v1.RollupInfo\"\x19\n\x17GetSequencerInfoRequest\"\xae\x01\n\x18GetSequencerInfoResponse\x12\x19\n\x11sequencer_address\x18\x01 \x01(\x0c\x12\x17\n\x0f\x64omain_chain_id\x18\x02 \x01(\x04\x12!\n\x19\x64omain_verifying_contract\x18\x03 \x01(\x0c\x12\x0f\n\x07slot_ms\x18\x04 \x01(\x04\x12\x15\n\rsealed_height\x18\x05 \x01(\x03\x12\x13\n\x0b\x66irm_height\x18\x06 \x01(\x03*\x98\x01\n\x11TransactionStatus\x12\"\n\x1eTRANSACTION_STATUS_UNSPECIFIED\x10\x00\x12#\n\x1fTRANSACTION_STATUS_PRECONFIRMED\x10\x01\x12\x1d\n\x19TRANSACTION_STATUS_SEALED\x10\x02\x12\x1b\n\x17TRANSACTION_STATUS_FIRM\x10\x03\x32\xc8\x06\n\x10SequencerService\x12\x64\n\x11SubmitTransaction\x12&.sharedseq.v1.SubmitTransactionRequest\x1a\'.sharedseq.v1.SubmitTransactionResponse\x12U\n\x0cSubmitBundle\x12!.sharedseq.v1.SubmitBundleRequest\x1a\".sharedseq.v1.SubmitBundleResponse\x12Y\n\x0cStreamSubmit\x12!.sharedseq.v1.StreamSubmitRequest\x1a\".sharedseq.v1.StreamSubmitResponse(\x01\x30\x01\x12`\n\x0fSubscribeBlocks\x12$.sharedseq.v1.SubscribeBlocksRequest\x1a%.sharedseq.v1.SubscribeBlocksResponse0\x01\x12I\n\x08GetBlock\x12\x1d.sharedseq.v1.GetBlockRequest\x1a\x1e.sharedseq.v1.GetBlockResponse\x12[\n\x0eGetRollupBlock\x12#.sharedseq.v1.GetRollupBlockRequest\x1a$.sharedseq.v1.GetRollupBlockResponse\x12[\n\x0eGetTransaction\x12#.sharedseq.v1.GetTransactionRequest\x1a$.sharedseq.v1.GetTransactionResponse\x12R\n\x0bListRollups\x12 .sharedseq.v1.ListRollupsRequest\x1a!.sharedseq.v1.ListRollupsResponse\x12\x61\n\x10GetSequencerInfo\x12%.sharedseq.v1.GetSequencerInfoRequest\x1a&.sharedseq.v1.GetSequencerInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csharedseq/v1/sequencer.proto\x12\x0csharedseq.v1\"1\n\x0bTransaction\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"_\n\x07Receipt\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0f\n\x07tx_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\r\n\x05index\x18\x04 \x01(\r\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"\xc2\x01\n\x0b\x42lockHeader\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x13\n\x0bparent_hash\x18\x02 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x03 \x01(\x04\x12\x18\n\x10l1_origin_number\x18\x04 \x01(\x04\x12\x16\n\x0el1_origin_hash\x18\x05 \x01(\x0c\x12\x17\n\x0fnamespaces_root\x18\x06 \x01(\x0c\x12\x17\n\x0fnamespace_count\x18\x07 \x01(\r\x12\x14\n\x0c\x62undles_root\x18\x08 \x01(\x0c\"`\n\x0cSignedHeader\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.BlockHeader\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x12\n\nblock_hash\x18\x03 \x01(\x0c\"4\n\tNamespace\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x14\n\x0ctransactions\x18\x02 \x03(\x0c\"O\n\x0f\x42undlePlacement\x12\x13\n\x0b\x62undle_hash\x18\x01 \x01(\x0c\x12\'\n\x04legs\x18\x02 \x03(\x0b\x32\x19.sharedseq.v1.LegPosition\"/\n\x0bLegPosition\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\r\"\x97\x01\n\x05\x42lock\x12\x31\n\rsigned_header\x18\x01 \x01(\x0b\x32\x1a.sharedseq.v1.SignedHeader\x12+\n\nnamespaces\x18\x02 \x03(\x0b\x32\x17.sharedseq.v1.Namespace\x12.\n\x07\x62undles\x18\x03 \x03(\x0b\x32\x1d.sharedseq.v1.BundlePlacement\"l\n\x12NamespaceLeafProof\x12\x12\n\nleaf_index\x18\x01 \x01(\r\x12\x11\n\trollup_id\x18\x02 \x01(\x04\x12\x0f\n\x07tx_root\x18\x03 \x01(\x0c\x12\x10\n\x08tx_count\x18\x04 \x01(\r\x12\x0c\n\x04path\x18\x05 \x03(\x0c\"\xa2\x01\n\x0eNamespaceProof\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x17\n\x0fnamespace_count\x18\x02 \x01(\r\x12.\n\x04leaf\x18\x03 \x01(\x0b\x32 .sharedseq.v1.NamespaceLeafProof\x12\x34\n\nneighbours\x18\x04 \x03(\x0b\x32 .sharedseq.v1.NamespaceLeafProof\"\xc6\x01\n\x0bRollupBlock\x12\x31\n\rsigned_header\x18\x01 \x01(\x0b\x32\x1a.sharedseq.v1.SignedHeader\x12\x11\n\trollup_id\x18\x02 \x01(\x04\x12\x14\n\x0ctransactions\x18\x03 \x03(\x0c\x12+\n\x05proof\x18\x04 \x01(\x0b\x32\x1c.sharedseq.v1.NamespaceProof\x12.\n\x07\x62undles\x18\x05 \x03(\x0b\x32\x1d.sharedseq.v1.BundlePlacement\"1\n\x06\x42undle\x12\'\n\x04legs\x18\x01 \x03(\x0b\x32\x19.sharedseq.v1.Transaction\"J\n\x18SubmitTransactionRequest\x12.\n\x0btransaction\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.Transaction\"C\n\x19SubmitTransactionResponse\x12&\n\x07receipt\x18\x01 \x01(\x0b\x32\x15.sharedseq.v1.Receipt\";\n\x13SubmitBundleRequest\x12$\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x14.sharedseq.v1.Bundle\"T\n\x14SubmitBundleResponse\x12\'\n\x08receipts\x18\x01 \x03(\x0b\x32\x15.sharedseq.v1.Receipt\x12\x13\n\x0b\x62undle_hash\x18\x02 \x01(\x0c\"\xc2\x01\n\x13StreamSubmitRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x30\n\x0btransaction\x18\x02 \x01(\x0b\x32\x19.sharedseq.v1.TransactionH\x00\x12&\n\x06\x62undle\x18\x03 \x01(\x0b\x32\x14.sharedseq.v1.BundleH\x00\x12\x35\n\x0ctransactions\x18\x04 \x01(\x0b\x32\x1d.sharedseq.v1.TransactionListH\x00\x42\x06\n\x04item\"B\n\x0fTransactionList\x12/\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x19.sharedseq.v1.Transaction\"X\n\nItemResult\x12&\n\x07receipt\x18\x01 \x01(\x0b\x32\x15.sharedseq.v1.Receipt\x12\"\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.sharedseq.v1.Error\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa2\x01\n\x14StreamSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\'\n\x08receipts\x18\x02 \x03(\x0b\x32\x15.sharedseq.v1.Receipt\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.sharedseq.v1.Error\x12)\n\x07results\x18\x04 \x03(\x0b\x32\x18.sharedseq.v1.ItemResult\"@\n\x16SubscribeBlocksRequest\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x13\n\x0b\x66rom_height\x18\x02 \x01(\x04\"C\n\x17SubscribeBlocksResponse\x12(\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.RollupBlock\"!\n\x0fGetBlockRequest\x12\x0e\n\x06height\x18\x01 \x01(\x04\"6\n\x10GetBlockResponse\x12\"\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x13.sharedseq.v1.Block\":\n\x15GetRollupBlockRequest\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0e\n\x06height\x18\x02 \x01(\x04\"B\n\x16GetRollupBlockResponse\x12(\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x19.sharedseq.v1.RollupBlock\"(\n\x15GetTransactionRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\"\x90\x01\n\x16GetTransactionResponse\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.sharedseq.v1.TransactionStatus\x12\x11\n\trollup_id\x18\x02 \x01(\x04\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\r\n\x05index\x18\x04 \x01(\r\x12\x13\n\x0b\x62undle_hash\x18\x05 \x01(\x0c\"\x14\n\x12ListRollupsRequest\"j\n\nRollupInfo\x12\x11\n\trollup_id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61tch_format\x18\x04 \x01(\t\x12\x15\n\rblock_time_ms\x18\x05 \x01(\x04\"@\n\x13ListRollupsResponse\x12)\n\x07rollups\x18\x01 \x03(\x0b\x32\x18.sharedseq.v1.RollupInfo\"\x19\n\x17GetSequencerInfoRequest\"\xae\x01\n\x18GetSequencerInfoResponse\x12\x19\n\x11sequencer_address\x18\x01 \x01(\x0c\x12\x17\n\x0f\x64omain_chain_id\x18\x02 \x01(\x04\x12!\n\x19\x64omain_verifying_contract\x18\x03 \x01(\x0c\x12\x0f\n\x07slot_ms\x18\x04 \x01(\x04\x12\x15\n\rsealed_height\x18\x05 \x01(\x03\x12\x13\n\x0b\x66irm_height\x18\x06 \x01(\x03*\x98\x01\n\x11TransactionStatus\x12\"\n\x1eTRANSACTION_STATUS_UNSPECIFIED\x10\x00\x12#\n\x1fTRANSACTION_STATUS_PRECONFIRMED\x10\x01\x12\x1d\n\x19TRANSACTION_STATUS_SEALED\x10\x02\x12\x1b\n\x17TRANSACTION_STATUS_FIRM\x10\x03\x32\xc8\x06\n\x10SequencerService\x12\x64\n\x11SubmitTransaction\x12&.sharedseq.v1.SubmitTransactionRequest\x1a\'.sharedseq.v1.SubmitTransactionResponse\x12U\n\x0cSubmitBundle\x12!.sharedseq.v1.SubmitBundleRequest\x1a\".sharedseq.v1.SubmitBundleResponse\x12Y\n\x0cStreamSubmit\x12!.sharedseq.v1.StreamSubmitRequest\x1a\".sharedseq.v1.StreamSubmitResponse(\x01\x30\x01\x12`\n\x0fSubscribeBlocks\x12$.sharedseq.v1.SubscribeBlocksRequest\x1a%.sharedseq.v1.SubscribeBlocksResponse0\x01\x12I\n\x08GetBlock\x12\x1d.sharedseq.v1.GetBlockRequest\x1a\x1e.sharedseq.v1.GetBlockResponse\x12[\n\x0eGetRollupBlock\x12#.sharedseq.v1.GetRollupBlockRequest\x1a$.sharedseq.v1.GetRollupBlockResponse\x12[\n\x0eGetTransaction\x12#.sharedseq.v1.GetTransactionRequest\x1a$.sharedseq.v1.GetTransactionResponse\x12R\n\x0bListRollups\x12 .sharedseq.v1.ListRollupsRequest\x1a!.sharedseq.v1.ListRollupsResponse\x12\x61\n\x10GetSequencerInfo\x12%.sharedseq.v1.GetSequencerInfoRequest\x1a&.sharedseq.v1.GetSequencerInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sharedseq.v1.sequencer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSACTIONSTATUS']._serialized_start=2893
-  _globals['_TRANSACTIONSTATUS']._serialized_end=3045
+  _globals['_TRANSACTIONSTATUS']._serialized_start=3150
+  _globals['_TRANSACTIONSTATUS']._serialized_end=3302
   _globals['_TRANSACTION']._serialized_start=46
   _globals['_TRANSACTION']._serialized_end=95
   _globals['_RECEIPT']._serialized_start=97
@@ -66,37 +66,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITBUNDLERESPONSE']._serialized_start=1560
   _globals['_SUBMITBUNDLERESPONSE']._serialized_end=1644
   _globals['_STREAMSUBMITREQUEST']._serialized_start=1647
-  _globals['_STREAMSUBMITREQUEST']._serialized_end=1786
-  _globals['_ERROR']._serialized_start=1788
-  _globals['_ERROR']._serialized_end=1826
-  _globals['_STREAMSUBMITRESPONSE']._serialized_start=1828
-  _globals['_STREAMSUBMITRESPONSE']._serialized_end=1947
-  _globals['_SUBSCRIBEBLOCKSREQUEST']._serialized_start=1949
-  _globals['_SUBSCRIBEBLOCKSREQUEST']._serialized_end=2013
-  _globals['_SUBSCRIBEBLOCKSRESPONSE']._serialized_start=2015
-  _globals['_SUBSCRIBEBLOCKSRESPONSE']._serialized_end=2082
-  _globals['_GETBLOCKREQUEST']._serialized_start=2084
-  _globals['_GETBLOCKREQUEST']._serialized_end=2117
-  _globals['_GETBLOCKRESPONSE']._serialized_start=2119
-  _globals['_GETBLOCKRESPONSE']._serialized_end=2173
-  _globals['_GETROLLUPBLOCKREQUEST']._serialized_start=2175
-  _globals['_GETROLLUPBLOCKREQUEST']._serialized_end=2233
-  _globals['_GETROLLUPBLOCKRESPONSE']._serialized_start=2235
-  _globals['_GETROLLUPBLOCKRESPONSE']._serialized_end=2301
-  _globals['_GETTRANSACTIONREQUEST']._serialized_start=2303
-  _globals['_GETTRANSACTIONREQUEST']._serialized_end=2343
-  _globals['_GETTRANSACTIONRESPONSE']._serialized_start=2346
-  _globals['_GETTRANSACTIONRESPONSE']._serialized_end=2490
-  _globals['_LISTROLLUPSREQUEST']._serialized_start=2492
-  _globals['_LISTROLLUPSREQUEST']._serialized_end=2512
-  _globals['_ROLLUPINFO']._serialized_start=2514
-  _globals['_ROLLUPINFO']._serialized_end=2620
-  _globals['_LISTROLLUPSRESPONSE']._serialized_start=2622
-  _globals['_LISTROLLUPSRESPONSE']._serialized_end=2686
-  _globals['_GETSEQUENCERINFOREQUEST']._serialized_start=2688
-  _globals['_GETSEQUENCERINFOREQUEST']._serialized_end=2713
-  _globals['_GETSEQUENCERINFORESPONSE']._serialized_start=2716
-  _globals['_GETSEQUENCERINFORESPONSE']._serialized_end=2890
-  _globals['_SEQUENCERSERVICE']._serialized_start=3048
-  _globals['_SEQUENCERSERVICE']._serialized_end=3888
+  _globals['_STREAMSUBMITREQUEST']._serialized_end=1841
+  _globals['_TRANSACTIONLIST']._serialized_start=1843
+  _globals['_TRANSACTIONLIST']._serialized_end=1909
+  _globals['_ITEMRESULT']._serialized_start=1911
+  _globals['_ITEMRESULT']._serialized_end=1999
+  _globals['_ERROR']._serialized_start=2001
+  _globals['_ERROR']._serialized_end=2039
+  _globals['_STREAMSUBMITRESPONSE']._serialized_start=2042
+  _globals['_STREAMSUBMITRESPONSE']._serialized_end=2204
+  _globals['_SUBSCRIBEBLOCKSREQUEST']._serialized_start=2206
+  _globals['_SUBSCRIBEBLOCKSREQUEST']._serialized_end=2270
+  _globals['_SUBSCRIBEBLOCKSRESPONSE']._serialized_start=2272
+  _globals['_SUBSCRIBEBLOCKSRESPONSE']._serialized_end=2339
+  _globals['_GETBLOCKREQUEST']._serialized_start=2341
+  _globals['_GETBLOCKREQUEST']._serialized_end=2374
+  _globals['_GETBLOCKRESPONSE']._serialized_start=2376
+  _globals['_GETBLOCKRESPONSE']._serialized_end=2430
+  _globals['_GETROLLUPBLOCKREQUEST']._serialized_start=2432
+  _globals['_GETROLLUPBLOCKREQUEST']._serialized_end=2490
+  _globals['_GETROLLUPBLOCKRESPONSE']._serialized_start=2492
+  _globals['_GETROLLUPBLOCKRESPONSE']._serialized_end=2558
+  _globals['_GETTRANSACTIONREQUEST']._serialized_start=2560
+  _globals['_GETTRANSACTIONREQUEST']._serialized_end=2600
+  _globals['_GETTRANSACTIONRESPONSE']._serialized_start=2603
+  _globals['_GETTRANSACTIONRESPONSE']._serialized_end=2747
+  _globals['_LISTROLLUPSREQUEST']._serialized_start=2749
+  _globals['_LISTROLLUPSREQUEST']._serialized_end=2769
+  _globals['_ROLLUPINFO']._serialized_start=2771
+  _globals['_ROLLUPINFO']._serialized_end=2877
+  _globals['_LISTROLLUPSRESPONSE']._serialized_start=2879
+  _globals['_LISTROLLUPSRESPONSE']._serialized_end=2943
+  _globals['_GETSEQUENCERINFOREQUEST']._serialized_start=2945
+  _globals['_GETSEQUENCERINFOREQUEST']._serialized_end=2970
+  _globals['_GETSEQUENCERINFORESPONSE']._serialized_start=2973
+  _globals['_GETSEQUENCERINFORESPONSE']._serialized_end=3147
+  _globals['_SEQUENCERSERVICE']._serialized_start=3305
+  _globals['_SEQUENCERSERVICE']._serialized_end=4145
 # @@protoc_insertion_point(module_scope)

@@ -177,14 +177,30 @@ class SubmitBundleResponse(_message.Message):
     def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., bundle_hash: _Optional[bytes] = ...) -> None: ...
 
 class StreamSubmitRequest(_message.Message):
-    __slots__ = ("request_id", "transaction", "bundle")
+    __slots__ = ("request_id", "transaction", "bundle", "transactions")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     transaction: Transaction
     bundle: Bundle
-    def __init__(self, request_id: _Optional[int] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., bundle: _Optional[_Union[Bundle, _Mapping]] = ...) -> None: ...
+    transactions: TransactionList
+    def __init__(self, request_id: _Optional[int] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., bundle: _Optional[_Union[Bundle, _Mapping]] = ..., transactions: _Optional[_Union[TransactionList, _Mapping]] = ...) -> None: ...
+
+class TransactionList(_message.Message):
+    __slots__ = ("transactions",)
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
+    def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ...) -> None: ...
+
+class ItemResult(_message.Message):
+    __slots__ = ("receipt", "error")
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    receipt: Receipt
+    error: Error
+    def __init__(self, receipt: _Optional[_Union[Receipt, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message")
@@ -195,14 +211,16 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class StreamSubmitResponse(_message.Message):
-    __slots__ = ("request_id", "receipts", "error")
+    __slots__ = ("request_id", "receipts", "error", "results")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
     error: Error
-    def __init__(self, request_id: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    results: _containers.RepeatedCompositeFieldContainer[ItemResult]
+    def __init__(self, request_id: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
 
 class SubscribeBlocksRequest(_message.Message):
     __slots__ = ("rollup_id", "from_height")

@@ -106,8 +106,10 @@ class SequencerServiceServicer:
 
     def StreamSubmit(self, request_iterator, context):
         """High-volume submission: one response per request, in request order, each
-        either receipts or an error. The server stops reading when too many
-        responses are outstanding (HTTP/2 flow control pushes back on the client).
+        either receipts or an error. A request may carry a list of independent
+        transactions (each admitted or refused on its own, answered one result
+        each), which saves per-message overhead. The server stops reading when
+        too many responses are outstanding (HTTP/2 flow control pushes back).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -253,3 +253,31 @@ async def test_health_and_reflection(client: Client) -> None:
         names = {s.name for s in r.list_services_response.service}
         assert {"sharedseq.v1.SequencerService", "grpc.health.v1.Health"} <= names
         break
+
+
+async def test_stream_submit_transaction_lists(client: Client, tx_for) -> None:  # noqa: ANN001
+    lists = [[tx_for((901, 902, 903)[j % 3]) for j in range(25)] for _ in range(20)]
+
+    async def requests():  # noqa: ANN202
+        for i, payloads in enumerate(lists):
+            txs = [pb.Transaction(rollup_id=(901, 902, 903)[j % 3], payload=p) for j, p in enumerate(payloads)]
+            if i == 5:  # a duplicate and a malformed item inside a list are refused alone
+                txs[3] = pb.Transaction(rollup_id=txs[2].rollup_id, payload=txs[2].payload)
+                txs[7] = pb.Transaction(rollup_id=902, payload=b"\x02junk")
+            yield pb.StreamSubmitRequest(request_id=i, transactions=pb.TransactionList(transactions=txs))
+
+    n = 0
+    async for resp in client.stub.StreamSubmit(requests()):
+        assert resp.request_id == n and len(resp.results) == 25
+        for j, res in enumerate(resp.results):
+            if n == 5 and j == 3:
+                assert res.error.code == grpc.StatusCode.ALREADY_EXISTS.value[0]
+            elif n == 5 and j == 7:
+                assert res.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "malformed" in res.error.message
+            else:
+                client.check_receipt(res.receipt, lists[n][j])
+        n += 1
+    assert n == 20
+    last = resp.results[-1].receipt
+    block = await client.rollup_block(last.rollup_id, last.height)
+    assert block.transactions[last.index] == lists[-1][-1]
