@@ -55,6 +55,7 @@ class ExecutedBlock:
     forced_count: int
     refused: int
     shared_heights: tuple[int, ...]
+    l1_origin_number: int
 
 
 class Engine:
@@ -127,7 +128,8 @@ class Engine:
         return ExecutedBlock(
             number=block.number, timestamp_ms=block.timestamp_ms, engine_number=want,
             engine_block_hash=head["hash"], state_root=head["stateRoot"], tx_count=len(head["transactions"]),
-            forced_count=len(block.forced), refused=refused, shared_heights=tuple(block.shared_heights))
+            forced_count=len(block.forced), refused=refused, shared_heights=tuple(block.shared_heights),
+            l1_origin_number=block.l1_origin_number)
 
     def __enter__(self) -> Engine:
         return self.start()

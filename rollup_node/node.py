@@ -68,6 +68,7 @@ class RollupNode:
         self.firm_head: int | None = None
         self.error: str | None = None
         self.api_port: int | None = None
+        self.follower: Any = None
         self._lock = threading.Lock()
         self._changed = anyio.Event()
 
@@ -141,7 +142,8 @@ class RollupNode:
             return None
         return {"number": b.number, "timestamp": b.timestamp_ms // 1000, "state_root": b.state_root,
                 "engine_block_hash": b.engine_block_hash, "engine_number": b.engine_number, "tx_count": b.tx_count,
-                "forced_count": b.forced_count, "shared_heights": list(b.shared_heights)}
+                "forced_count": b.forced_count, "shared_heights": list(b.shared_heights),
+                "l1_origin_number": b.l1_origin_number}
 
     # ---------------------------------------------------------------- run
 
@@ -157,11 +159,12 @@ class RollupNode:
                 if self.config.mode == "soft":
                     from .soft import SoftFollower
 
-                    tg.start_soon(SoftFollower(self).run)
+                    self.follower = SoftFollower(self)
                 else:
                     from .firm import FirmFollower
 
-                    tg.start_soon(FirmFollower(self).run)
+                    self.follower = FirmFollower(self)
+                tg.start_soon(self.follower.run)
                 task_status.started(self)
         except BaseException as exc:
             if not isinstance(exc, anyio.get_cancelled_exc_class()):

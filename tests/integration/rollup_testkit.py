@@ -12,6 +12,10 @@ Everything binds 127.0.0.1; every anvil runs in its own process group and is sto
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +30,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
-from deploy.anvil import Anvil, dev_accounts, free_port, start_anvil
+from deploy.anvil import REPO_ROOT, Anvil, dev_accounts, free_port, start_anvil
 from deploy.deployer import Sender, contract_at, deploy_all
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import ServiceConfig, parse_config
@@ -87,6 +91,10 @@ class Devnet:
     server: RunningServer | None = None
     nodes: list[RollupNode] = field(default_factory=list)
     posted: int = 0
+    batcher: Any = None
+    process: bool = False
+    proc: subprocess.Popen | None = None
+    _node_scopes: dict = field(default_factory=dict)
     _stop: anyio.Event | None = None
     _stopped: anyio.Event | None = None
 
@@ -107,13 +115,47 @@ class Devnet:
             self.server = None
             self._stopped.set()
 
-    async def start_sequencer(self) -> RunningServer:
-        return await self.tg.start(self._serve)
+    async def start_sequencer(self) -> None:
+        """In process (sequencer.service.server.running), or with `process=True` of devnet() as
+        `sharedseq serve` in its own process group."""
+        if not self.process:
+            await self.tg.start(self._serve)
+            return
+        config = self.tmp / "sequencer.toml"
+        if not config.exists():
+            config.write_text(sequencer_toml(self.cfg, self.inbox, self.l1.url))
+        log_file = (self.tmp / "sequencer.log").open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "sequencer.cli", "serve", "--config", str(config)],
+                                     stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True, cwd=REPO_ROOT)
+        log_file.close()
+
+        async def up() -> bool:
+            try:
+                await self.sealed_height()
+                return True
+            except grpc.aio.AioRpcError:
+                return False
+
+        with anyio.fail_after(20):
+            while not await up():
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"sequencer exited: {(self.tmp / 'sequencer.log').read_text()[-2000:]}")
+                await anyio.sleep(0.05)
 
     async def stop_sequencer(self) -> None:
-        assert self._stop is not None and self._stopped is not None
-        self._stop.set()
-        await self._stopped.wait()
+        """Stop the sequencer (in a subprocess: SIGKILL, a crash)."""
+        if not self.process:
+            assert self._stop is not None and self._stopped is not None
+            self._stop.set()
+            await self._stopped.wait()
+            return
+        kill_group(self.proc)
+
+    async def sealed_height(self) -> int:
+        async with grpc.aio.insecure_channel(self.sequencer_address) as ch:
+            info = await pb_grpc.SequencerServiceStub(ch).GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=2)
+        return int(info.sealed_height)
 
     async def submit(self, rid: int, payload: bytes) -> pb.Receipt:
         async with grpc.aio.insecure_channel(self.sequencer_address) as ch:
@@ -133,8 +175,21 @@ class Devnet:
         node = RollupNode(NodeConfig(rollup_id=rid, mode=mode, sequencer=self.sequencer_address,
                                      l1_rpc=self.l1.url, inbox=self.inbox, api_port=0, poll_ms=50))
         self.nodes.append(node)
-        await self.tg.start(node.run)
+        scope = anyio.CancelScope()
+        self._node_scopes[id(node)] = scope
+
+        async def run_node(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+            with scope:
+                await node.run(task_status=task_status)
+
+        await self.tg.start(run_node)
         return node
+
+    async def stop_node(self, node: RollupNode) -> None:
+        """Stop a node; its engine (anvil) is killed with it, so its state is gone."""
+        self._node_scopes.pop(id(node)).cancel()
+        await wait_until(lambda: node.engine is None or node.engine.anvil is None
+                         or node.engine.anvil.proc.poll() is not None, 10, "the node's engine to stop")
 
     # ---------------------------------------------------------------- L1
 
@@ -147,8 +202,18 @@ class Devnet:
         ev = inbox.events.ForcedTxEnqueued().process_receipt(receipt)[0]["args"]
         return int(ev["deadline"])
 
-    async def start_poster(self) -> None:
-        self.tg.start_soon(self._post_windows)
+    async def start_poster(self, *, batcher: bool = True) -> None:
+        """Post windows to L1: the project's Batcher (sequencer/l1/batcher.py), or with `batcher=False`
+        the minimal in-test poster below (same planner, no fee management)."""
+        if not batcher:
+            self.tg.start_soon(self._post_windows)
+            return
+        from sequencer.l1.batcher import Batcher, BatcherConfig
+
+        self.batcher = Batcher(BatcherConfig(sequencer=self.sequencer_address, l1_rpc_url=self.l1.url,
+                                             inbox=self.inbox, key=dev_accounts()[DEPLOYER].key,
+                                             window_ms=WINDOW_MS, poll_ms=100, max_backoff_s=1.0))
+        await self.tg.start(self.batcher.run)
 
     async def _post_windows(self) -> None:
         """A minimal batcher: plan_window over the sealed blocks, postWindow from the deployer."""
@@ -202,8 +267,40 @@ class Devnet:
         return L1View(head, forced, reads)
 
 
+def kill_group(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def sequencer_toml(cfg: ServiceConfig, inbox: str, l1_url: str) -> str:
+    rollups = "".join(f'\n[[rollups]]\nid = {r["id"]}\nname = "{r["name"]}"\nformat = "{r["format"]}"\n'
+                      f'block_time_ms = {r["block_time_ms"]}\n' for r in ROLLUPS)
+    return f"""[sequencer]
+listen = "{cfg.listen}"
+data_dir = "{cfg.data_dir}"
+key_file = "{cfg.key_file}"
+slot_ms = {SLOT_MS}
+metrics_listen = ""
+log_format = "text"
+
+[domain]
+chain_id = {L1_CHAIN_ID}
+verifying_contract = "{inbox}"
+
+[l1]
+rpc_url = "{l1_url}"
+inbox = "{inbox}"
+poll_ms = 100
+{rollups}"""
+
+
 @asynccontextmanager
-async def devnet(tmp: Path, *, sequencer: bool = True) -> AsyncIterator[Devnet]:
+async def devnet(tmp: Path, *, sequencer: bool = True, process: bool = False) -> AsyncIterator[Devnet]:
     """L1 anvil, contracts (force_inclusion_delay FORCE_INCLUSION_DELAY), sequencer signing for the inbox."""
     key_path = tmp / "seq.key"
     seq_address = "0x" + write_key(key_path).hex()
@@ -221,13 +318,14 @@ async def devnet(tmp: Path, *, sequencer: bool = True) -> AsyncIterator[Devnet]:
             "rollups": list(ROLLUPS),
         }, tmp)
         async with anyio.create_task_group() as tg:
-            net = Devnet(tmp, l1, w3, inbox, cfg, tg)
-            if sequencer:
-                await net.start_sequencer()
+            net = Devnet(tmp, l1, w3, inbox, cfg, tg, process=process)
             try:
+                if sequencer:
+                    await net.start_sequencer()
                 yield net
             finally:
                 tg.cancel_scope.cancel()
+                kill_group(net.proc)
 
 
 async def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
