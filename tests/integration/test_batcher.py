@@ -1,0 +1,316 @@
+"""The batcher against a real anvil L1 (contracts from deploy_all) and a real in-process sequencer.
+
+The sequencer's EIP-712 domain is the deployed inbox, its key the registered signer, and it
+follows the L1 for its blocks' L1 origin, so the inbox verifies every posted signature and rule F
+sees real L1 block numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+from seq_helpers import Wallet, config_doc
+from web3 import Web3
+
+from contracts.calls import window_proof
+from deploy.anvil import Anvil, start_anvil
+from deploy.deployer import contract_at, deploy_all
+from rollup_adapters.derivation import Cursor, ForcedTx, decode_window_batch
+from sequencer.config import parse_config
+from sequencer.core.signing import block_hash
+from sequencer.core.types import SharedBlock, Transaction
+from sequencer.errors import SharedSeqError
+from sequencer.keys import write_key
+from sequencer.l1.batcher import Batcher, BatcherConfig
+from sequencer.l1.rpc import revert_name
+from sequencer.service.server import RunningServer, running
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(90)]
+
+ROLLUPS = [
+    {"id": 901, "name": "op", "format": "opstack", "block_time_ms": 1000},
+    {"id": 902, "name": "nitro", "format": "nitro", "block_time_ms": 1000},
+    {"id": 903, "name": "zkevm", "format": "zkevm", "block_time_ms": 1000},
+]
+FORMATS = {r["id"]: r["format"] for r in ROLLUPS}
+FORCE_DELAY = 5
+
+
+async def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `pred` until true or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await anyio.sleep(0.02)
+
+
+@dataclass
+class Devnet:
+    anvil: Anvil
+    w3: Web3
+    inbox: Any
+    srv: RunningServer
+    poster_key: bytes
+    user: Any
+    tg: anyio.abc.TaskGroup
+    wallets: dict[int, Wallet] = field(default_factory=dict)
+    sent: int = 0
+
+    @property
+    def sealed(self) -> int:
+        return self.srv.node.durable_height
+
+    def batcher_config(self, l1_url: str | None = None, **kw: Any) -> BatcherConfig:
+        opts = {"window_ms": 1000, "poll_ms": 50, "bump_after_s": 5.0, "max_backoff_s": 0.4, "rpc_timeout_s": 2.0}
+        opts.update(kw)
+        return BatcherConfig(self.srv.address, l1_url or self.anvil.url, self.inbox.address, self.poster_key, **opts)
+
+    async def traffic(self) -> None:
+        """Keep submitting transactions to all three rollups until cancelled."""
+        while True:
+            for rid in FORMATS:
+                w = self.wallets.setdefault(rid, Wallet())
+                try:
+                    await self.srv.node.submit(Transaction(rid, w.transfer(rid, kind=0 if rid == 903 else 2)))
+                    self.sent += 1
+                except SharedSeqError:
+                    pass
+            await anyio.sleep(0.01)
+
+    async def block(self, height: int) -> SharedBlock:
+        b = await self.srv.node.get_block(height)
+        assert b is not None
+        return b
+
+    def transact(self, fn: Any, account: Any) -> Any:
+        tx = fn.build_transaction({"from": account.address, "gas": 3_000_000, "maxFeePerGas": 0,
+                                   "maxPriorityFeePerGas": 0})
+        base = self.w3.eth.get_block("latest")["baseFeePerGas"]
+        tx.update(nonce=self.w3.eth.get_transaction_count(account.address, "pending"),
+                  maxFeePerGas=2 * base + 10**9, maxPriorityFeePerGas=10**9)
+        h = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=10)
+        assert receipt["status"] == 1
+        return receipt
+
+
+@asynccontextmanager
+async def devnet(tmp: Path, slot_ms: int = 20) -> AsyncIterator[Devnet]:
+    from eth_account import Account
+
+    with start_anvil() as anvil:
+        w3 = Web3(Web3.HTTPProvider(anvil.url))
+        owner, seq, poster, user = anvil.accounts[:4]
+        manifest = deploy_all(w3, owner.key, {
+            "l1": {"force_inclusion_delay": FORCE_DELAY},
+            "sequencer": {"address": seq.address},
+            "batcher": {"address": poster.address},
+            "rollups": ROLLUPS,
+        })
+        inbox = contract_at(w3, "SequencerInbox", manifest.address("SequencerInbox"))
+        write_key(tmp / "seq.key", seq.key)
+        doc = config_doc(tmp, slot_ms=slot_ms)
+        doc["domain"] = {"chain_id": anvil.chain_id, "verifying_contract": inbox.address}
+        doc["rollups"] = ROLLUPS
+        doc["l1"] = {"rpc_url": anvil.url, "inbox": inbox.address, "poll_ms": 100}
+        async with running(parse_config(doc, tmp)) as srv, anyio.create_task_group() as tg:
+            net = Devnet(anvil, w3, inbox, srv, poster.key, Account.from_key(user.key), tg)
+            yield net
+            tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def batcher_running(cfg: BatcherConfig) -> AsyncIterator[Batcher]:
+    b = Batcher(cfg)
+    async with anyio.create_task_group() as tg:
+        await tg.start(b.run)
+        yield b
+        tg.cancel_scope.cancel()
+
+
+def forced_queue(net: Devnet, rid: int) -> list[ForcedTx]:
+    out = []
+    for seq in range(net.inbox.functions.forcedQueueLength(rid).call()):
+        logs = net.inbox.events.ForcedTxEnqueued().get_logs(from_block=0, argument_filters={"rollupId": rid,
+                                                                                             "seq": seq})
+        a = logs[0]["args"]
+        out.append(ForcedTx(rid, seq, bytes(a["data"]), a["l1Block"], a["deadline"]))
+    return out
+
+
+async def check_l1(net: Devnet) -> dict[int, list[bytes]]:
+    """Everything posted on L1 is exactly the sequencer's chain; returns the forced txs each rollup's batches carry.
+
+    Windows are contiguous from height 0, each height once; every batch decodes (as a firm rollup
+    node would, from L1 calldata alone plus the forced queue) to that rollup's namespace
+    transactions of those heights; nextHeight / lastBlockHash are the sequencer's.
+    """
+    events = net.inbox.events.WindowPosted().get_logs(from_block=0)
+    assert [e["args"]["windowIndex"] for e in events] == list(range(len(events)))
+    assert events, "nothing posted"
+    queues = {rid: forced_queue(net, rid) for rid in FORMATS}
+    block0 = await net.block(0)
+    cursors = {rid: Cursor(block0.header.timestamp_ms // 1000) for rid in FORMATS}
+    carried: dict[int, list[bytes]] = {rid: [] for rid in FORMATS}
+    expected_first = 0
+    for e in events:
+        win = e["args"]["window"]
+        assert win["firstHeight"] == expected_first, "windows must be contiguous, each height once"
+        blocks = [await net.block(h) for h in range(win["firstHeight"], win["lastHeight"] + 1)]
+        assert bytes(win["lastBlockHash"]) == block_hash(blocks[-1].header)
+        tx = net.w3.eth.get_transaction(e["transactionHash"])
+        _fn, args = net.inbox.decode_function_input(tx["input"])
+        assert list(args["rollupIds"]) == sorted(FORMATS)
+        for rid, batch in zip(args["rollupIds"], args["batches"], strict=True):
+            decoded = decode_window_batch(FORMATS[rid], rid, 1000, bytes(batch), cursors[rid], queues[rid])
+            got = [t for b in decoded for t in b.transactions]
+            want = [t for b in blocks for t in b.namespace(rid).transactions]
+            assert got == want, f"rollup {rid}, window {e['args']['windowIndex']}"
+            carried[rid].extend(t for b in decoded for t in b.forced)
+            cursors[rid] = cursors[rid].after(decoded)
+        expected_first = win["lastHeight"] + 1
+    assert net.inbox.functions.nextHeight().call() == expected_first
+    assert bytes(net.inbox.functions.lastBlockHash().call()) == block_hash((await net.block(expected_first - 1)).header)
+    return carried
+
+
+async def test_posts_every_window_in_order_and_l1_matches(tmp_path: Path) -> None:
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        async with batcher_running(net.batcher_config()) as b:
+            await wait_for(lambda: net.sealed >= 320 and b.firm_height >= 300, 40, "300 firm blocks")
+        posted = b.posted
+        assert len(posted) >= 6
+        assert [p.first_height for p in posted[1:]] == [p.last_height + 1 for p in posted[:-1]]
+        carried = await check_l1(net)
+        assert not any(carried.values())
+        assert net.sent > 300
+
+
+async def test_restart_posts_nothing_twice_and_skips_nothing(tmp_path: Path) -> None:
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        runs = []
+        for i in range(3):
+            async with batcher_running(net.batcher_config()) as b:
+                runs.append(b)
+                target = net.sealed + 60
+                await wait_for(lambda b=b, t=target: b.firm_height >= t, 20, f"run {i} to post")
+                if i == 1:  # cancel in the middle of the next posting, whatever it is doing
+                    await wait_for(lambda b=b: len(b.posted) >= 2, 20, "a second posting")
+            # The sequencer keeps sealing while the batcher is down.
+            await wait_for(lambda h=net.sealed: net.sealed >= h + 30, 10, "more blocks")
+        starts = [r.posted[0].first_height for r in runs]
+        for prev, nxt in zip(runs, runs[1:], strict=False):
+            assert nxt.posted[0].first_height == prev.posted[-1].last_height + 1
+        assert starts[0] == 0
+        await check_l1(net)
+
+
+class Forwarder:
+    """A TCP forwarder 127.0.0.1:port -> anvil that can be stopped (connections refused) and restarted."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._scope: anyio.CancelScope | None = None
+
+    async def _pipe(self, src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
+        try:
+            async for chunk in src:
+                await dst.send(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+        finally:
+            await dst.aclose()
+
+    async def _handle(self, client: anyio.abc.SocketStream) -> None:
+        async with client:
+            try:
+                upstream = await anyio.connect_tcp("127.0.0.1", self.target_port)
+            except OSError:
+                return
+            async with upstream, anyio.create_task_group() as tg:
+                tg.start_soon(self._pipe, client, upstream)
+                tg.start_soon(self._pipe, upstream, client)
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self.port)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            task_status.started()
+            async with listener:
+                await listener.serve(self._handle)
+
+    def stop(self) -> None:
+        assert self._scope is not None
+        self._scope.cancel()
+
+
+async def test_catches_up_after_the_l1_rpc_was_unreachable(tmp_path: Path) -> None:
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        fwd = Forwarder(net.anvil.port)
+        await net.tg.start(fwd.serve)
+        async with batcher_running(net.batcher_config(f"http://127.0.0.1:{fwd.port}")) as b:
+            await wait_for(lambda: len(b.posted) >= 2, 20, "postings through the forwarder")
+            fwd.stop()
+            down_at = net.sealed
+            await wait_for(lambda: net.sealed >= down_at + 120, 20, "blocks sealed while L1 is unreachable")
+            stuck = len(b.posted)
+            assert stuck <= 3  # at most the posting already on its way
+            await net.tg.start(fwd.serve)  # same port, anvil kept its state
+            target = net.sealed
+            await wait_for(lambda: b.firm_height >= target, 30, "catching up")
+        assert len(b.posted) > stuck
+        await check_l1(net)
+
+
+async def test_forced_tx_after_its_deadline_is_read_and_carried(tmp_path: Path) -> None:
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        async with batcher_running(net.batcher_config()) as b:
+            await wait_for(lambda: len(b.posted) >= 1, 20, "a first posting")
+        # Batcher down: a user forces a tx into 902 and 903; the sequencer ignores the queue.
+        forced = {902: Wallet().transfer(902), 903: Wallet().transfer(903, kind=0)}
+        for rid, data in forced.items():
+            net.transact(net.inbox.functions.enqueueForced(rid, data), net.user)
+        net.anvil.mine(FORCE_DELAY + 1)
+        head = net.w3.eth.block_number
+        await wait_for(lambda: net.srv.node.l1_origin[0] >= head, 10, "the sequencer to see the L1 head")
+        await wait_for(lambda h=net.sealed: net.sealed >= h + 5, 10, "blocks on the new origin")
+
+        # Without reading the overdue entries, the next window would revert.
+        start = net.inbox.functions.nextHeight().call()
+        blocks = [await net.block(h) for h in range(start, start + 3)]
+        proof = window_proof([x.header for x in blocks], blocks[-1].signature)
+        poster = net.anvil.accounts[2].address
+        ids = sorted(FORMATS)
+
+        def call(read: list[int]) -> str | None:
+            try:
+                net.inbox.functions.postWindow(proof, ids, [b""] * 3, read).call({"from": poster})
+            except Exception as exc:  # noqa: BLE001 - the revert's custom error is what we check
+                data = getattr(exc, "data", None)
+                return revert_name(data if isinstance(data, str) else None) or repr(exc)
+            return None
+
+        assert call([0, 0, 0]) == "ForcedTxOverdue"
+        assert call([0, 1, 1]) is None
+
+        async with batcher_running(net.batcher_config()) as b:
+            target = net.sealed
+            await wait_for(lambda: b.firm_height >= target, 20, "posting past the deadline")
+        assert [net.inbox.functions.forcedRead(r).call() for r in ids] == [0, 1, 1]
+        carried = await check_l1(net)
+        assert carried == {901: [], 902: [forced[902]], 903: [forced[903]]}
