@@ -267,4 +267,4 @@ class SequencerCore:
                 raise Critical(f"log record {r.tx_hash.hex()} promised index {r.index}, replay gives {index}")
             self._pending_hashes[r.tx_hash] = (height, r.rollup_id, index)
         if group[0].bundle_hash is not None:
-            pass
+            block.bundles.append(BundlePlacement(group[0].bundle_hash, tuple((r.rollup_id, r.index) for r in group)))
