@@ -115,8 +115,11 @@ class BatchFormat(Protocol):
     operator's view used by `sharedseq batch decode|encode`.
     """
 
-    name: str
-    layers: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def layers(self) -> tuple[str, ...]: ...
 
     def encode_blocks(self, blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
         ...

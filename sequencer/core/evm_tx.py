@@ -210,7 +210,9 @@ def _decode_typed(tx_type: int, raw: bytes) -> EvmTransaction:
     extra = rest[5:-3]
     y_parity, r, s = _parity(rest[-3]), _int(rest[-2], "r"), _int(rest[-1], "s")
     _check_signature(r, s)
-    blob_fee, blob_hashes, auths = 0, (), ()
+    blob_fee = 0
+    blob_hashes: tuple[bytes, ...] = ()
+    auths: tuple[Authorization, ...] = ()
     to_addr = _to(to)
     if tx_type == BLOB:
         blob_fee = _int(extra[0], "max_fee_per_blob_gas")

@@ -15,7 +15,8 @@ from .evm_tx import LEGACY, TX_TYPE_NAMES, decode_transaction, recover_sender
 
 
 class AdmissionPolicy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def check(self, payload: bytes) -> None: ...
 
