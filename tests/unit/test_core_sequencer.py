@@ -368,7 +368,7 @@ class CoreMachine(RuleBasedStateMachine):
         assert self.core.pending_txs == 0
 
 
-CoreMachine.TestCase.settings = settings(max_examples=120, stateful_step_count=40, deadline=None)
+CoreMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
 TestCoreMachine = CoreMachine.TestCase
 
 
