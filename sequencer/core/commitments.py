@@ -95,12 +95,16 @@ def prove_namespace(namespaces: Sequence[Namespace], rollup_id: RollupId) -> Nam
     return NamespaceProof(rollup_id, n, merkle_root([]), 0, -1, (), neighbours)
 
 
-def verify_namespace(proof: NamespaceProof, payloads: Sequence[bytes], root: Hash32, namespace_count: int) -> bool:
+def verify_namespace(proof: NamespaceProof, payloads: Sequence[bytes], root: Hash32, namespace_count: int,
+                     *, rollup_id: RollupId | None = None) -> bool:
     """Check that `payloads` are exactly the rollup's transactions under `root`.
 
-    `root` and `namespace_count` come from a header whose signature the caller checked.
+    `root` and `namespace_count` come from a header whose signature the caller
+    checked; pass `rollup_id` so a proof about another rollup is refused.
     """
     if proof.namespace_count != namespace_count:
+        return False
+    if rollup_id is not None and proof.rollup_id != rollup_id:
         return False
     if proof.present:
         return (

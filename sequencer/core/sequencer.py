@@ -156,14 +156,30 @@ class SequencerCore:
         return block
 
     def submit(self, tx: Transaction, now_ms: int) -> Admission:
-        """Admit one transaction: validate, dedupe, place FCFS, sign its receipt."""
-        self.validate(tx)
-        self._check_new(tx.tx_hash)
-        block = self._block_for(1, len(tx.payload))
-        record = self._place(block, tx, None)
-        return Admission((record,), (self._receipt(record),))
+        """Admit one transaction and sign its receipt (see `admit`)."""
+        records = self.admit(tx, now_ms)
+        return Admission(records, self.sign_receipts(records))
 
     def submit_bundle(self, bundle: Bundle, now_ms: int) -> Admission:
+        """Admit a bundle and sign its receipts (see `admit_bundle`)."""
+        records = self.admit_bundle(bundle, now_ms)
+        return Admission(records, self.sign_receipts(records))
+
+    def admit(self, tx: Transaction, now_ms: int, *, validated: bool = False) -> tuple[AdmittedTx, ...]:
+        """Admit one transaction: validate (unless the caller already did, e.g.
+        in a worker thread), dedupe, place FCFS. Receipts are signed apart
+        (`sign_receipts`), so the shell can sign off the event loop."""
+        if not validated:
+            self.validate(tx)
+        self._check_new(tx.tx_hash)
+        block = self._block_for(1, len(tx.payload))
+        return (self._place(block, tx, None),)
+
+    def sign_receipts(self, records: Sequence[AdmittedTx]) -> tuple[Receipt, ...]:
+        """Sign the preconfirmations of admitted records. Pure: safe in any thread."""
+        return tuple(self._receipt(r) for r in records)
+
+    def admit_bundle(self, bundle: Bundle, now_ms: int) -> tuple[AdmittedTx, ...]:
         """Admit a bundle all-or-nothing: every leg valid, all in one block."""
         legs = bundle.legs
         limits = self.config.limits
@@ -188,7 +204,7 @@ class SequencerCore:
         block = self._block_for(len(legs), size)
         records = tuple(self._place(block, leg, bundle.bundle_hash) for leg in legs)
         block.bundles.append(BundlePlacement(bundle.bundle_hash, tuple((r.rollup_id, r.index) for r in records)))
-        return Admission(records, tuple(self._receipt(r) for r in records))
+        return records
 
     def _place(self, block: _PendingBlock, tx: Transaction, bundle_hash: Hash32 | None) -> AdmittedTx:
         index = block.append(tx.rollup_id, tx.payload, tx.tx_hash)

@@ -13,7 +13,7 @@ import anyio
 import grpc
 
 from sequencer.core.commitments import prove_namespace
-from sequencer.core.types import Receipt, SharedBlock, Transaction
+from sequencer.core.types import SharedBlock, Transaction
 from sequencer.errors import BadInput, NotFound, SharedSeqError
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
@@ -46,7 +46,7 @@ class ListTicket:
     """A TransactionList's admission: one durability ticket, one result per item."""
 
     ticket: Ticket
-    results: list[Receipt | SharedSeqError]
+    results: list[int | SharedSeqError]
 
 
 class SequencerServicer(pb_grpc.SequencerServiceServicer):
@@ -98,14 +98,14 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         if isinstance(item, Ticket):
             resp.receipts.extend(convert.receipts_to_proto(await item.wait()))
             return
-        await item.ticket.wait()
+        receipts = await item.ticket.wait()
         for r in item.results:
             if isinstance(r, SharedSeqError):
                 self.node.metrics.rejected.labels(reason_of(r)).inc()
                 code, message = status_of(r)
                 resp.results.append(pb.ItemResult(error=pb.Error(code=code.value[0], message=message)))
             else:
-                resp.results.append(pb.ItemResult(receipt=convert.receipt_to_proto(r)))
+                resp.results.append(pb.ItemResult(receipt=convert.receipt_to_proto(receipts[r])))
 
     async def StreamSubmit(self, request_iterator: AsyncIterator[pb.StreamSubmitRequest], context: Any) -> None:
         # The reader admits in arrival order and queues tickets; the writer

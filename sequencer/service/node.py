@@ -26,7 +26,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
-from sequencer.core.sequencer import Admission, AdmittedTx, SequencerCore
+from sequencer.core.sequencer import AdmittedTx, SequencerCore
 from sequencer.core.types import Bundle, Hash32, Receipt, SharedBlock, Transaction
 from sequencer.errors import Critical, SharedSeqError, Temporary
 from sequencer.store.sqlite_log import BlockLog
@@ -42,12 +42,16 @@ def wall_clock_ms() -> int:
 
 @dataclass(slots=True)
 class Ticket:
-    """Receipts that become valid once their records are durable."""
+    """Admitted records; their signed receipts arrive once the records are durable.
 
-    receipts: tuple[Receipt, ...]
+    Receipts are signed by the writer, in its worker thread beside the
+    SQLite commit, so signing never runs on the event loop."""
+
+    records: tuple[AdmittedTx, ...]
     started: float
     done: anyio.Event = field(default_factory=anyio.Event)
     error: BaseException | None = None
+    receipts: tuple[Receipt, ...] = ()
 
     async def wait(self) -> tuple[Receipt, ...]:
         await self.done.wait()
@@ -88,6 +92,7 @@ class SequencerNode:
         self._new_block = anyio.Event()
         self._running = False
         self._fatal: BaseException | None = None
+        self._admitted = {rid: self.metrics.admitted.labels(str(rid)) for rid in core.rollups}
 
     @classmethod
     def open(cls, core: SequencerCore, block_log: BlockLog, **kw: object) -> SequencerNode:
@@ -107,51 +112,49 @@ class SequencerNode:
         if self._fatal is not None:
             raise Temporary("the sequencer is stopping after a storage failure")
 
-    def _enqueue(self, adm: Admission, started: float) -> Ticket:
-        ticket = Ticket(adm.receipts, started)
-        self._queue.records.extend(adm.records)
+    def _enqueue(self, records: tuple[AdmittedTx, ...], started: float) -> Ticket:
+        ticket = Ticket(records, started)
+        self._queue.records.extend(records)
         self._queue.tickets.append(ticket)
         self._work.set()
-        for r in adm.records:
-            self.metrics.admitted.labels(str(r.rollup_id)).inc()
+        for r in records:
+            self._admitted[r.rollup_id].inc()
         return ticket
 
     def admit_transaction(self, tx: Transaction) -> Ticket:
         """Admit one transaction (raises BadInput/Overloaded); await the ticket."""
         self._check_running()
         started = time.perf_counter()
-        return self._enqueue(self.core.submit(tx, self.clock_ms()), started)
+        return self._enqueue(self.core.admit(tx, self.clock_ms()), started)
 
     def admit_bundle(self, bundle: Bundle) -> Ticket:
         self._check_running()
         started = time.perf_counter()
-        ticket = self._enqueue(self.core.submit_bundle(bundle, self.clock_ms()), started)
+        ticket = self._enqueue(self.core.admit_bundle(bundle, self.clock_ms()), started)
         self.metrics.bundles.inc()
         return ticket
 
-    def admit_list(self, txs: Sequence[Transaction | SharedSeqError]) -> tuple[Ticket, list[Receipt | SharedSeqError]]:
+    def admit_list(self, txs: Sequence[Transaction | SharedSeqError]) -> tuple[Ticket, list[int | SharedSeqError]]:
         """Admit independent transactions in order; one ticket covers all admitted ones.
 
-        Items that are already errors (refused while converting) pass through."""
+        Each result is the index of the item's receipt in the ticket, or its
+        error. Items that are already errors (refused while converting) pass through."""
         self._check_running()
         started = time.perf_counter()
         now = self.clock_ms()
         records: list[AdmittedTx] = []
-        receipts: list[Receipt] = []
-        results: list[Receipt | SharedSeqError] = []
+        results: list[int | SharedSeqError] = []
         for tx in txs:
             if isinstance(tx, SharedSeqError):
                 results.append(tx)
                 continue
             try:
-                adm = self.core.submit(tx, now)
+                records.extend(self.core.admit(tx, now))
             except SharedSeqError as exc:
                 results.append(exc)
                 continue
-            records.extend(adm.records)
-            receipts.extend(adm.receipts)
-            results.append(adm.receipts[0])
-        return self._enqueue(Admission(tuple(records), tuple(receipts)), started), results
+            results.append(len(records) - 1)
+        return self._enqueue(tuple(records), started), results
 
     async def submit(self, tx: Transaction) -> Receipt:
         return (await self.admit_transaction(tx).wait())[0]
@@ -177,7 +180,7 @@ class SequencerNode:
             if not batch.records and not batch.blocks:
                 continue
             try:
-                await anyio.to_thread.run_sync(self.log.append, batch.records, batch.blocks)
+                receipts = await anyio.to_thread.run_sync(self._persist, batch)
             except BaseException as exc:
                 self._fatal = exc
                 for t in batch.tickets:
@@ -186,9 +189,18 @@ class SequencerNode:
                 raise Critical(f"block log write failed: {exc}") from exc
             now = time.perf_counter()
             self.metrics.commit_batch.observe(len(batch.records))
+            i = 0
             for t in batch.tickets:
+                t.receipts = receipts[i:i + len(t.records)]
+                i += len(t.records)
                 self.metrics.receipt_seconds.observe(now - t.started)
                 t.done.set()
+
+    def _persist(self, batch: _Batch) -> tuple[Receipt, ...]:
+        """Worker thread: sign the batch's receipts, then commit it (one SQLite transaction)."""
+        receipts = self.core.sign_receipts(batch.records)
+        self.log.append(batch.records, batch.blocks)
+        return receipts
 
     async def _clock(self) -> None:
         slot = self.core.config.slot_ms

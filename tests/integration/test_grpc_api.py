@@ -51,7 +51,8 @@ class Client:
         assert b.signed_header.block_hash == block_hash(header)
         assert recover_signer(self.domain, header_struct_hash(header), b.signed_header.signature) == self.address
         proof = convert.proof_from_proto(b.proof)
-        assert verify_namespace(proof, list(b.transactions), header.namespaces_root, header.namespace_count)
+        assert verify_namespace(proof, list(b.transactions), header.namespaces_root, header.namespace_count,
+                                rollup_id=b.rollup_id)
 
 
 @pytest.fixture
