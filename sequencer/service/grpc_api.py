@@ -76,7 +76,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         receipts = await self.node.admit_bundle(bundle).wait()
         return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash)
 
-    def _admit_item(self, req: pb.StreamSubmitRequest) -> Ticket | ListTicket:
+    async def _admit_item(self, req: pb.StreamSubmitRequest) -> Ticket | ListTicket:
         which = req.WhichOneof("item")
         if which == "transaction":
             return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
@@ -89,7 +89,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
                     txs.append(convert.transaction_from_proto(t, f"transactions[{i}]"))
                 except SharedSeqError as exc:
                     txs.append(exc)
-            return ListTicket(*self.node.admit_list(txs))
+            return ListTicket(*await self.node.admit_list_checked(txs))
         raise BadInput("item: neither a transaction, a bundle nor a transaction list")
 
     async def _answer(self, resp: pb.StreamSubmitResponse, item: Ticket | ListTicket | SharedSeqError) -> None:
@@ -118,7 +118,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
             async with send:
                 async for req in request_iterator:
                     try:
-                        item: Ticket | ListTicket | SharedSeqError = self._admit_item(req)
+                        item: Ticket | ListTicket | SharedSeqError = await self._admit_item(req)
                     except SharedSeqError as exc:
                         self.node.metrics.rejected.labels(reason_of(exc)).inc()
                         item = exc
