@@ -360,3 +360,14 @@ async def test_bumps_fees_when_not_mined(tmp_path: Path, caplog: pytest.LogCaptu
             target = net.sealed
             await wait_for(lambda: b.firm_height >= target and len(b.posted) > n, 30, "mined after the bump")
         await check_l1(net)
+
+
+async def test_two_batchers_racing_never_post_a_height_twice(tmp_path: Path) -> None:
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        async with batcher_running(net.batcher_config()) as a, batcher_running(net.batcher_config()) as b:
+            target = net.sealed + 200
+            await wait_for(lambda: min(a.firm_height, b.firm_height) >= target, 30, "both to see the blocks firm")
+        mine = sorted((p.first_height, p.last_height) for p in a.posted + b.posted)
+        assert [f for f, _ in mine[1:]] == [last + 1 for _, last in mine[:-1]]  # the two never overlap
+        await check_l1(net)

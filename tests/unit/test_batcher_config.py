@@ -1,0 +1,48 @@
+"""The batcher's `[batcher]` config table and the sample file that documents it."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from sequencer.errors import BadInput
+from sequencer.l1.batcher import KEY_ENV, BatcherConfig, load_batcher_config
+
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "batcher.sample.toml"
+INBOX = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def test_sample_documents_every_option_and_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = tomllib.loads(SAMPLE.read_text())["batcher"]
+    fields = set(BatcherConfig.__dataclass_fields__) - {"inbox", "key"}
+    assert fields <= set(doc), f"undocumented: {fields - set(doc)}"
+    (tmp_path / "m.json").write_text(json.dumps({"contracts": {"SequencerInbox": {"address": INBOX.lower()}}}))
+    monkeypatch.setenv(KEY_ENV, "0x" + "11" * 32)
+    cfg = BatcherConfig.from_dict({"batcher": {**{k: v for k, v in doc.items() if k != "key_file"},
+                                               "manifest": "m.json"}}, tmp_path)
+    assert cfg.inbox == INBOX and cfg.key == b"\x11" * 32 and cfg.window_ms == 2000 and cfg.confirmations == 0
+    assert "11" * 32 not in repr(cfg)
+
+
+def test_key_file_and_inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    (tmp_path / "k").write_text("22" * 32 + "\n")
+    (tmp_path / "b.toml").write_text(f'[batcher]\nsequencer = "127.0.0.1:1"\nl1_rpc_url = "http://127.0.0.1:2"\n'
+                                     f'inbox = "{INBOX}"\nkey_file = "k"\nwindow_ms = 1000\nbump_after_s = 3\n')
+    cfg = load_batcher_config(tmp_path / "b.toml")
+    assert cfg.key == b"\x22" * 32 and cfg.window_ms == 1000 and cfg.bump_after_s == 3.0
+
+
+@pytest.mark.parametrize("table", [
+    {"sequencer": "a", "l1_rpc_url": "b", "key_file": "k"},                         # no inbox
+    {"sequencer": "a", "l1_rpc_url": "b", "inbox": INBOX},                          # no key
+    {"sequencer": "a", "l1_rpc_url": "b", "inbox": INBOX, "key_file": "k", "windw_ms": 5},  # typo
+])
+def test_bad_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: dict) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    (tmp_path / "k").write_text("33" * 32)
+    with pytest.raises(BadInput):
+        BatcherConfig.from_dict({"batcher": table}, tmp_path)
