@@ -7,7 +7,9 @@ The I/O shell around the pure planner (windows.py). Each round it
 2. if that is not where it left off (first start, a restart, another poster, an L1 reorg), rebuilds
    its per-rollup cursors by re-deriving from height 0: every WindowPosted event's blocks are read
    from the sequencer, their last block hash checked against L1, and the cut replayed until the
-   batches hash to what L1 recorded (windows.replay_window). No local state file;
+   batches hash to what L1 recorded (windows.replay_window). With `state_file` set, an SQLite
+   cache of the cursors after each window (state.py) lets it start from the latest window whose
+   cached row equals what L1 recorded, and re-derive only the windows after it;
 3. reads new ForcedTxEnqueued events and the inbox's forcedRead;
 4. reads sealed blocks from nextHeight over gRPC (GetBlock) and asks the planner for a window;
 5. posts it (calldata): preflight with eth_estimateGas (a revert WrongFirstHeight / WrongParent means
@@ -57,6 +59,7 @@ from .rpc import (
     decode_forced,
     decode_window_posted,
 )
+from .state import CursorCache
 from .windows import (
     DEFAULT_MAX_WINDOW_BYTES,
     DEFAULT_WINDOW_MS,
@@ -108,21 +111,28 @@ class BatcherConfig:
     max_backoff_s: float = 30.0
     rpc_timeout_s: float = 5.0
     gas_margin: float = 1.2
+    state_file: str | None = None
+    from_block: int = 0
+    log_chunk_blocks: int = 10_000
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any], base: Path = Path(".")) -> BatcherConfig:
         t = doc.get("batcher", doc)
         known = {"sequencer", "l1_rpc_url", "inbox", "manifest", "key_file", "window_ms", "max_window_bytes",
-                 "confirmations", "bump_after_s", "poll_ms", "max_backoff_s", "rpc_timeout_s", "gas_margin"}
+                 "confirmations", "bump_after_s", "poll_ms", "max_backoff_s", "rpc_timeout_s", "gas_margin",
+                 "state_file", "from_block", "log_chunk_blocks"}
         unknown = set(t) - known
         if unknown:
             raise BadInput(f"[batcher]: unknown option(s) {', '.join(sorted(unknown))}")
         inbox = t.get("inbox")
+        from_block = int(t.get("from_block", 0))
         if not inbox and t.get("manifest"):
             path = base / t["manifest"]
             try:
-                inbox = json.loads(path.read_text())["contracts"]["SequencerInbox"]["address"]
-            except (OSError, ValueError, KeyError) as exc:
+                record = json.loads(path.read_text())["contracts"]["SequencerInbox"]
+                inbox = record["address"]
+                from_block = int(t.get("from_block", record.get("block", 0)))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise BadInput(f"[batcher] manifest {path}: no SequencerInbox address ({exc})") from exc
         if not inbox:
             raise BadInput("[batcher]: give `inbox` (address) or `manifest` (deploy manifest JSON)")
@@ -140,10 +150,12 @@ class BatcherConfig:
         for k in ("sequencer", "l1_rpc_url"):
             if not t.get(k):
                 raise BadInput(f"[batcher]: `{k}` is required")
-        opts = {k: t[k] for k in ("window_ms", "max_window_bytes", "confirmations", "poll_ms") if k in t}
+        opts = {k: t[k] for k in ("window_ms", "max_window_bytes", "confirmations", "poll_ms", "log_chunk_blocks")
+                if k in t}
+        state_file = str(base / t["state_file"]) if t.get("state_file") else None
         fopts = {k: float(t[k]) for k in ("bump_after_s", "max_backoff_s", "rpc_timeout_s", "gas_margin") if k in t}
         return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), to_checksum_address(inbox), key,
-                   **{k: int(v) for k, v in opts.items()}, **fopts)
+                   **{k: int(v) for k, v in opts.items()}, **fopts, state_file=state_file, from_block=from_block)
 
 
 def load_batcher_config(path: str | Path) -> BatcherConfig:
@@ -199,6 +211,7 @@ class Batcher:
         self._chain_id = 0
         self._rpc: L1Rpc | None = None
         self._stub: Any = None
+        self._cache: CursorCache | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -209,24 +222,33 @@ class Batcher:
                                           options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
             self._rpc = rpc
             self._stub = pb_grpc.SequencerServiceStub(channel)
-            await self._retrying(self._connect)
-            _event(logging.INFO, "batcher.started", poster=self.address, inbox=self.cfg.inbox,
-                   rollups=[r.rollup_id for r in self.params.rollups] if self.params else [])
-            task_status.started()
-            failures = 0
-            while True:
-                try:
-                    posted = await self._round()
-                    failures = 0
-                except (Temporary, grpc.aio.AioRpcError) as exc:
-                    failures += 1
-                    delay = self._backoff(failures)
-                    _event(logging.WARNING, "batcher.retry", error=_describe(exc), attempt=failures,
-                           retry_in_s=round(delay, 2))
-                    await anyio.sleep(delay)
-                    continue
-                if not posted:
-                    await anyio.sleep(self.cfg.poll_ms / 1000)
+            if self.cfg.state_file:
+                self._cache = CursorCache(self.cfg.state_file)
+            try:
+                await self._serve(task_status)
+            finally:
+                if self._cache is not None:
+                    self._cache.close()
+
+    async def _serve(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+        await self._retrying(self._connect)
+        _event(logging.INFO, "batcher.started", poster=self.address, inbox=self.cfg.inbox,
+               rollups=[r.rollup_id for r in self.params.rollups] if self.params else [])
+        task_status.started()
+        failures = 0
+        while True:
+            try:
+                posted = await self._round()
+                failures = 0
+            except (Temporary, grpc.aio.AioRpcError) as exc:
+                failures += 1
+                delay = self._backoff(failures)
+                _event(logging.WARNING, "batcher.retry", error=_describe(exc), attempt=failures,
+                       retry_in_s=round(delay, 2))
+                await anyio.sleep(delay)
+                continue
+            if not posted:
+                await anyio.sleep(self.cfg.poll_ms / 1000)
 
     def _backoff(self, failures: int) -> float:
         return min(self.cfg.poll_ms / 1000 * 2 ** min(failures, 20), self.cfg.max_backoff_s)
@@ -328,7 +350,8 @@ class Batcher:
         """Rebuild the cursors from height 0, window by window, as L1 recorded them at `head`."""
         assert self._rpc is not None and self.params is not None
         count, next_height, last_hash = await self._read_inbox(head)
-        logs = await self._rpc.get_logs(self.cfg.inbox, WINDOW_POSTED_TOPIC, 0, head)
+        logs = await self._rpc.get_logs(self.cfg.inbox, WINDOW_POSTED_TOPIC, self.cfg.from_block, head,
+                                        self.cfg.log_chunk_blocks)
         windows = sorted((decode_window_posted(x) for x in logs), key=lambda w: w.index)
         if [w.index for w in windows] != list(range(count)):
             raise L1Unavailable(f"WindowPosted logs ({len(windows)}) do not match windowCount {count}")
@@ -337,7 +360,14 @@ class Batcher:
         await self._scan_forced(head)
         cursors: dict[RollupId, Cursor] | None = None
         expected = 0
-        for w in windows:
+        cached = 0
+        if self._cache is not None:
+            for w in reversed(windows):
+                hit = self._cache.matching(w.index, w.first_height, w.last_height, w.last_block_hash, w.batch_hashes)
+                if hit is not None:
+                    cursors, expected, cached = hit, w.last_height + 1, w.index + 1
+                    break
+        for w in windows[cached:]:
             if w.first_height != expected:
                 raise Critical(f"inbox window {w.index} starts at {w.first_height}, expected {expected}")
             blocks = await self._read_range(w.first_height, w.last_height)
@@ -354,18 +384,22 @@ class Batcher:
                                f"reproduced with window_ms={self.params.window_ms}")
             cursors = replayed
             expected = w.last_height + 1
+            if self._cache is not None:
+                self._cache.put(w.index, w.first_height, w.last_height, w.last_block_hash, w.batch_hashes, cursors)
         if expected != next_height:
             raise L1Unavailable(f"inbox nextHeight {next_height} does not follow its windows ({expected})")
         self._state = _Synced(count, next_height, last_hash, cursors)
         for h in [h for h in self._blocks if h < next_height]:
             del self._blocks[h]
-        _event(logging.INFO, "batcher.synced", windows=count, next_height=next_height, l1_block=head)
+        _event(logging.INFO, "batcher.synced", windows=count, from_cache=cached, replayed=count - cached,
+               next_height=next_height, l1_block=head)
 
     async def _scan_forced(self, head: int) -> None:
         assert self._rpc is not None
         if head <= self._forced_scanned:
             return
-        logs = await self._rpc.get_logs(self.cfg.inbox, FORCED_TOPIC, self._forced_scanned + 1, head)
+        start = max(self._forced_scanned + 1, self.cfg.from_block)
+        logs = await self._rpc.get_logs(self.cfg.inbox, FORCED_TOPIC, start, head, self.cfg.log_chunk_blocks)
         for f in sorted((decode_forced(x) for x in logs), key=lambda f: (f.rollup_id, f.seq)):
             q = self._forced.setdefault(f.rollup_id, [])
             if f.seq == len(q):
@@ -442,6 +476,9 @@ class Batcher:
         max_fee, tip = await self._fees()
         tx = {"type": 2, "chainId": self._chain_id, "nonce": nonce, "to": self.cfg.inbox, "data": data, "value": 0,
               "gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
+        if plan.batch_bytes > self.cfg.max_window_bytes:
+            _event(logging.WARNING, "batcher.oversized_window", first=plan.first_height, batch_bytes=plan.batch_bytes,
+                   max_window_bytes=self.cfg.max_window_bytes)
         _event(logging.INFO, "batcher.posting", first=plan.first_height, last=plan.last_height,
                batch_bytes=plan.batch_bytes, calldata_bytes=len(data) // 2 - 1, nonce=nonce, gas=gas,
                forced_read=list(plan.forced_read))
@@ -487,6 +524,9 @@ class Batcher:
         for h in [h for h in self._blocks if h <= plan.last_height]:
             del self._blocks[h]
         self._unconfirmed.append((receipt["transactionHash"], mined_in))
+        if self._cache is not None:
+            self._cache.put(index, plan.first_height, plan.last_height, plan.headers_hash,
+                            [keccak(b) for b in plan.batches], plan.cursors)
         result = PostResult(index, plan.first_height, plan.last_height, receipt["transactionHash"], mined_in,
                             int(receipt["gasUsed"], 16), len(data) // 2 - 1, plan.batch_bytes)
         self.posted.append(result)

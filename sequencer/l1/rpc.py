@@ -77,9 +77,15 @@ class L1Rpc:
         tag = hex(block) if isinstance(block, int) else block
         return bytes.fromhex(str(await self.call("eth_call", [{"to": to, "data": data}, tag]))[2:])
 
-    async def get_logs(self, address: str, topic0: bytes, from_block: int, to_block: int) -> list[dict[str, Any]]:
-        return list(await self.call("eth_getLogs", [{"address": address, "topics": ["0x" + topic0.hex()],
-                                                     "fromBlock": hex(from_block), "toBlock": hex(to_block)}]))
+    async def get_logs(self, address: str, topic0: bytes, from_block: int, to_block: int,
+                       chunk: int = 10_000) -> list[dict[str, Any]]:
+        """eth_getLogs over [from_block, to_block], `chunk` blocks per request (providers cap the range)."""
+        out: list[dict[str, Any]] = []
+        for lo in range(from_block, to_block + 1, chunk):
+            hi = min(lo + chunk - 1, to_block)
+            out.extend(await self.call("eth_getLogs", [{"address": address, "topics": ["0x" + topic0.hex()],
+                                                        "fromBlock": hex(lo), "toBlock": hex(hi)}]))
+        return out
 
 
 # ---------------------------------------------------------------------------- the inbox ABI

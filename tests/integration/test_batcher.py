@@ -197,23 +197,30 @@ async def test_posts_every_window_in_order_and_l1_matches(tmp_path: Path) -> Non
         assert net.sent > 300
 
 
-async def test_restart_posts_nothing_twice_and_skips_nothing(tmp_path: Path) -> None:
+async def test_restart_posts_nothing_twice_and_skips_nothing(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="sharedseq.batcher")
+    state = str(tmp_path / "batcher-state.sqlite")
     async with devnet(tmp_path) as net:
         net.tg.start_soon(net.traffic)
         runs = []
-        for i in range(3):
-            async with batcher_running(net.batcher_config()) as b:
+        # Run 0 re-derives from height 0, run 1 too (empty cache, which it fills), run 2 from the cache.
+        for i, state_file in enumerate((None, state, state)):
+            caplog.clear()
+            async with batcher_running(net.batcher_config(state_file=state_file)) as b:
                 runs.append(b)
                 target = net.sealed + 60
                 await wait_for(lambda b=b, t=target: b.firm_height >= t, 20, f"run {i} to post")
                 if i == 1:  # cancel in the middle of the next posting, whatever it is doing
                     await wait_for(lambda b=b: len(b.posted) >= 2, 20, "a second posting")
+            synced = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("event") == "batcher.synced"]
+            assert synced[0]["from_cache"] == (synced[0]["windows"] if i == 2 else 0)
+            assert i == 0 or synced[0]["windows"] > 0
             # The sequencer keeps sealing while the batcher is down.
             await wait_for(lambda h=net.sealed: net.sealed >= h + 30, 10, "more blocks")
-        starts = [r.posted[0].first_height for r in runs]
         for prev, nxt in zip(runs, runs[1:], strict=False):
             assert nxt.posted[0].first_height == prev.posted[-1].last_height + 1
-        assert starts[0] == 0
+        assert runs[0].posted[0].first_height == 0
         await check_l1(net)
 
 
