@@ -7,7 +7,11 @@ sees real L1 block numbers.
 
 from __future__ import annotations
 
+import json
 import logging
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -377,4 +381,30 @@ async def test_two_batchers_racing_never_post_a_height_twice(tmp_path: Path) -> 
             await wait_for(lambda: min(a.firm_height, b.firm_height) >= target, 30, "both to see the blocks firm")
         mine = sorted((p.first_height, p.last_height) for p in a.posted + b.posted)
         assert [f for f, _ in mine[1:]] == [last + 1 for _, last in mine[:-1]]  # the two never overlap
+        await check_l1(net)
+
+
+async def test_cli_posts_and_stops_on_sigterm(tmp_path: Path) -> None:
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        (tmp_path / "poster.key").write_text("0x" + net.poster_key.hex())
+        (tmp_path / "batcher.toml").write_text(
+            f'[batcher]\nsequencer = "{net.srv.address}"\nl1_rpc_url = "{net.anvil.url}"\n'
+            f'inbox = "{net.inbox.address}"\nkey_file = "poster.key"\nwindow_ms = 1000\npoll_ms = 50\n')
+        proc = subprocess.Popen([sys.executable, "-m", "sequencer.cli", "batcher", "--config",
+                                 str(tmp_path / "batcher.toml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=Path(__file__).resolve().parents[2])
+        try:
+            await wait_for(lambda: net.inbox.functions.windowCount().call() >= 2 or proc.poll() is not None, 30,
+                           "the CLI batcher to post")
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            proc.send_signal(signal.SIGTERM)
+            await wait_for(lambda: proc.poll() is not None, 10, "the CLI to exit")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        out, err = proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        events = [json.loads(line).get("event") for line in err.decode().splitlines() if line.startswith("{")]
+        assert "batcher.started" in events and "batcher.posted" in events
         await check_l1(net)
