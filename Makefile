@@ -38,8 +38,9 @@ contracts: install
 contracts-check: install
 	$(PY) -m contracts.compile --check
 
+# RUN_ARGS: extra flags for `sharedseq devnet`, e.g. RUN_ARGS=--free-ports
 run: install
-	$(BIN)/sharedseq devnet --config $(CONFIG)
+	$(BIN)/sharedseq devnet --config $(CONFIG) $(RUN_ARGS)
 
 test: install proto-check contracts-check
 	$(BIN)/ruff check .
@@ -49,7 +50,7 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(PY_STAMP)
-	$(BIN)/mypy sequencer rollup_adapters deploy contracts
+	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
 
 bench: install
 	$(PY) -m sequencer.bench

@@ -206,7 +206,7 @@ class SequencerNode:
                 continue
             try:
                 receipts = await anyio.to_thread.run_sync(self._persist, batch)
-            except BaseException as exc:
+            except Exception as exc:  # cancellation (shutdown) is not a storage failure
                 self._fatal = exc
                 for t in batch.tickets:
                     t.error = exc

@@ -1,0 +1,229 @@
+"""The local devnet: L1, contracts, sequencer, batcher and three rollup nodes, in one process.
+
+`sharedseq devnet --config deploy/devnet.toml` (what `make run` does) starts, in order, an anvil
+L1, the contracts (deploy_all), the sequencer (signing for the deployed inbox, following the L1),
+the batcher, and a soft node per rollup (plus a firm node per rollup when `firm_nodes`). It prints
+progress while starting, one line `devnet ready: ...` with the endpoints, then a live view of
+heights, firm/soft lag and latency. Ctrl-C (or SIGTERM) stops everything: every anvil runs in its
+own process group and is killed on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from web3 import Web3
+
+from deploy.anvil import dev_accounts, free_port, start_anvil
+from deploy.deployer import deploy_all
+from rollup_node.node import NodeConfig, RollupNode
+from sequencer.config import parse_config
+from sequencer.keys import write_key
+from sequencer.l1.batcher import Batcher, BatcherConfig
+from sequencer.service.server import RunningServer, running
+
+log = logging.getLogger("sharedseq.devnet")
+DEPLOYER, BATCHER = 0, 2
+"""anvil dev accounts: 0 deploys, 2 posts windows; the others are left for users and the demo."""
+
+
+@dataclass(frozen=True, slots=True)
+class DevnetConfig:
+    workdir: Path
+    rollups: tuple[dict[str, Any], ...]
+    l1_chain_id: int = 31337
+    l1_port: int = 8545
+    l1_block_time: float = 1
+    sequencer_port: int = 50051
+    metrics_port: int = 9464
+    slot_ms: int = 100
+    window_ms: int = 2000
+    force_inclusion_delay: int = 10
+    node_api_port: int = 8601
+    firm_nodes: bool = True
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> DevnetConfig:
+        p = Path(path)
+        doc = tomllib.loads(p.read_text())
+        d = dict(doc.get("devnet", {}))
+        d.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        workdir = Path(d.pop("workdir", "var/devnet"))
+        if not workdir.is_absolute():
+            workdir = (p.parent / workdir).resolve()
+        return cls(workdir=workdir, rollups=tuple(doc.get("rollups", [])), **d)
+
+
+def _port(p: int) -> int:
+    return p if p else free_port()
+
+
+@dataclass
+class Devnet:
+    """The running devnet (handed to `on_ready`)."""
+
+    config: DevnetConfig
+    l1_url: str = ""
+    manifest: dict[str, Any] = field(default_factory=dict)
+    server: RunningServer | None = None
+    batcher: Batcher | None = None
+    soft: dict[int, RollupNode] = field(default_factory=dict)
+    firm: dict[int, RollupNode] = field(default_factory=dict)
+
+    @property
+    def inbox(self) -> str:
+        return str(self.manifest["contracts"]["SequencerInbox"]["address"])
+
+    @property
+    def sequencer(self) -> str:
+        assert self.server is not None
+        return self.server.address
+
+    def endpoints(self) -> dict[str, Any]:
+        return {
+            "l1_rpc": self.l1_url,
+            "sequencer": self.sequencer,
+            "metrics": f"http://127.0.0.1:{self.server.metrics_port}/metrics" if self.server else None,
+            "inbox": self.inbox,
+            "nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.soft.items()},
+            "firm_nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.firm.items()},
+            "engines": {str(rid): n.engine.url for rid, n in self.soft.items() if n.engine is not None},
+        }
+
+    def status_line(self) -> str:
+        assert self.server is not None
+        node = self.server.node
+        sealed, firm = node.durable_height, node.firm_height
+        p50, p99 = _histogram_quantiles(node.metrics.receipt_seconds, (0.5, 0.99))
+        parts = [f"shared {sealed} firm {firm} (lag {sealed - firm})",
+                 f"preconf p50 {p50 * 1000:.1f}ms p99 {p99 * 1000:.1f}ms"]
+        for rid, n in sorted(self.soft.items()):
+            f = self.firm.get(rid)
+            soft_head = n.head.engine_number if n.head else "-"
+            firm_head = f.head.engine_number if f is not None and f.head else "-"
+            parts.append(f"{rid}: block {soft_head} firm {firm_head}")
+        return " | ".join(parts)
+
+
+def _histogram_quantiles(hist: Any, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """Quantiles from a prometheus Histogram's buckets (upper bounds)."""
+    buckets: list[tuple[float, float]] = []
+    for metric in hist.collect():
+        for s in metric.samples:
+            if s.name.endswith("_bucket"):
+                buckets.append((float(s.labels["le"]), s.value))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0
+    out = []
+    for q in qs:
+        bound = 0.0
+        for le, count in buckets:
+            if total and count >= q * total:
+                bound = le if le != float("inf") else buckets[-2][0]
+                break
+        out.append(bound)
+    return tuple(out)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
+                     on_ready: Callable[[Devnet], Any] | None = None, live_every_s: float = 2.0) -> None:
+    """Start everything, call `on_ready`, print the live view until cancelled."""
+    net = Devnet(cfg)
+    if cfg.workdir.exists():
+        shutil.rmtree(cfg.workdir)
+    cfg.workdir.mkdir(parents=True)
+    accounts = dev_accounts()
+    say(f"[1/6] starting the L1 (anvil, chain {cfg.l1_chain_id}) ...")
+    with start_anvil(chain_id=cfg.l1_chain_id, port=_port(cfg.l1_port), block_time=cfg.l1_block_time) as l1:
+        net.l1_url = l1.url
+        say(f"      L1 on {l1.url}")
+        say("[2/6] deploying the contracts ...")
+        seq_key_file = cfg.workdir / "sequencer.key"
+        seq_address = "0x" + write_key(seq_key_file).hex()
+        deploy_doc = {
+            "l1": {"force_inclusion_delay": cfg.force_inclusion_delay},
+            "sequencer": {"address": Web3.to_checksum_address(seq_address)},
+            "batcher": {"address": accounts[BATCHER].address},
+            "rollups": list(cfg.rollups),
+        }
+        w3 = Web3(Web3.HTTPProvider(l1.url))
+        manifest = await anyio.to_thread.run_sync(
+            lambda: deploy_all(w3, accounts[DEPLOYER].key, deploy_doc, log=lambda m: say(f"      {m}")))
+        manifest.save(cfg.workdir / "manifest.json")
+        net.manifest = json.loads((cfg.workdir / "manifest.json").read_text())
+        say(f"      SequencerInbox at {net.inbox}")
+        say("[3/6] starting the sequencer ...")
+        seq_doc = {
+            "sequencer": {"listen": f"127.0.0.1:{_port(cfg.sequencer_port)}", "data_dir": "sequencer",
+                          "key_file": str(seq_key_file), "slot_ms": cfg.slot_ms,
+                          "metrics_listen": f"127.0.0.1:{_port(cfg.metrics_port)}", "log_format": "text"},
+            "domain": {"chain_id": cfg.l1_chain_id, "verifying_contract": net.inbox},
+            "l1": {"rpc_url": l1.url, "inbox": net.inbox, "poll_ms": 500},
+            "rollups": list(cfg.rollups),
+        }
+        seq_cfg = parse_config(seq_doc, cfg.workdir)
+        async with running(seq_cfg) as server, anyio.create_task_group() as tg:
+            net.server = server
+            say(f"      sequencer on {server.address}, slot {cfg.slot_ms} ms")
+            say("[4/6] starting the batcher ...")
+            net.batcher = Batcher(BatcherConfig(sequencer=server.address, l1_rpc_url=l1.url, inbox=net.inbox,
+                                                key=accounts[BATCHER].key, window_ms=cfg.window_ms,
+                                                poll_ms=250))
+            await tg.start(net.batcher.run)
+            say(f"[5/6] starting {len(cfg.rollups)} rollup nodes ...")
+            for i, r in enumerate(cfg.rollups):
+                rid = int(r["id"])
+                api = cfg.node_api_port + i if cfg.node_api_port else 0
+                node = await tg.start(RollupNode(NodeConfig(rid, "soft", sequencer=server.address, l1_rpc=l1.url,
+                                                            inbox=net.inbox, api_port=api)).run)
+                net.soft[rid] = node
+                say(f"      {r['name']} ({r['format']}, chain {rid}): soft node API http://127.0.0.1:{node.api_port}")
+                if cfg.firm_nodes:
+                    net.firm[rid] = await tg.start(RollupNode(NodeConfig(rid, "firm", l1_rpc=l1.url,
+                                                                         inbox=net.inbox, api_port=0)).run)
+            say("[6/6] waiting for the first rollup blocks ...")
+            with anyio.fail_after(60):
+                while not all(n.head for n in net.soft.values()):
+                    await anyio.sleep(0.1)
+            (cfg.workdir / "endpoints.json").write_text(json.dumps(net.endpoints(), indent=2))
+            say("devnet ready: " + json.dumps(net.endpoints()))
+            say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")
+            if on_ready is not None:
+                on_ready(net)
+            while True:
+                await anyio.sleep(live_every_s)
+                say(time.strftime("%H:%M:%S ") + net.status_line())
+
+
+async def _main(cfg: DevnetConfig) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_devnet, cfg)
+            async for sig in signals:
+                print(f"\n{signal.Signals(sig).name}: stopping the devnet ...", flush=True)
+                tg.cancel_scope.cancel()
+                break
+    print("devnet stopped", flush=True)
+
+
+def main_devnet(config: str, overrides: dict[str, Any]) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = DevnetConfig.load(config, overrides)
+    anyio.run(_main, cfg, backend="asyncio")
+    return 0
