@@ -5,6 +5,10 @@
     layer "payload":           {"segments": [...]}            (starts at the header byte; no "header";
                                                                what encode_blocks returns)
     layer "segments":          {"segments": [...]}            (the uncompressed segment stream)
+    layer "calldata":          {"call": {"function", "selector", "sequence_number", "after_delayed_messages_read",
+                                         "gas_refunder", ["prev_message_count", "new_message_count"]},
+                                "segments": [...], ...}       (a SequencerInbox call, selector first; the payload
+                                                               view of its `data`; a blob call has "segments": [])
     segment = {"kind": "advance_timestamp" | "advance_l1_block", "delta": n}
             | {"kind": "delayed_message"}
             | {"kind": "l2_message", [brotli: true, compressed: hex], **l2_message}
@@ -13,6 +17,10 @@
                | {"l2_kind": "unsigned_user_tx" | "contract_tx",
                   gas_limit, max_fee_per_gas, [nonce], to, value, data}
                | {"l2_kind": "nonmutating_call" | "heartbeat" | "signed_compressed_tx", "data": hex}
+               | {"l2_kind": "undecoded", "kind": n | null, "error": text, "raw": hex}
+    A batch whose last bytes do not frame a sub-message adds "trailing": hex (the reference ignores them).
+    An L2 message the reference would not parse is reported as "undecoded" and the rest is still read
+    (l2_message.read_l2_message; arbos/parse_l2.go, arbos/block_processor.go).
 A payload that is not a brotli batch adds "header_byte" and, as they apply, "needs_reader", "data" and
 "warnings"; an empty payload has "header_byte": null. Hex is 0x-prefixed, integers are JSON numbers.
 """
@@ -23,6 +31,7 @@ from typing import Any
 
 from sequencer.errors import DecodeError
 
+from .calldata import FUNCTIONS, InboxCall, decode_inbox_call, encode_inbox_call
 from .compression import DEFAULT_LGWIN, DEFAULT_QUALITY, compress, decompress
 from .l2_message import (
     OPAQUE_KIND_NAMES,
@@ -30,9 +39,10 @@ from .l2_message import (
     L2Message,
     OpaqueL2Message,
     SignedTx,
+    UndecodedL2Message,
     UnsignedTx,
-    decode_l2_message,
     encode_l2_message,
+    read_l2_message,
 )
 from .limits import MAX_L2_BATCH_DEPTH, MAX_L2_MESSAGE_SIZE, SEQUENCER_HEADER_LEN
 from .segments import (
@@ -53,7 +63,7 @@ from .sequencer_message import (
     encode_payload,
 )
 
-LAYERS = ("sequencer-message", "payload", "segments")
+LAYERS = ("sequencer-message", "payload", "segments", "calldata")
 DEFAULT_LAYER = LAYERS[0]
 """A layer of None means the first, as `sharedseq batch --layer` documents (encode_blocks gives "payload")."""
 
@@ -82,9 +92,15 @@ def _uint(doc: dict[str, Any], key: str, field: str) -> int:
 
 
 def l2_message_to_json(msg: L2Message) -> dict[str, Any]:
+    doc: dict[str, Any]
     match msg:
-        case L2Batch(messages):
-            return {"l2_kind": "batch", "messages": [l2_message_to_json(m) for m in messages]}
+        case L2Batch(messages, trailing):
+            doc = {"l2_kind": "batch", "messages": [l2_message_to_json(m) for m in messages]}
+            if trailing:
+                doc["trailing"] = _hex(trailing)
+            return doc
+        case UndecodedL2Message(raw, error):
+            return {"l2_kind": "undecoded", "kind": raw[0] if raw else None, "error": error, "raw": _hex(raw)}
         case SignedTx(raw):
             tx = msg.decoded()
             summary = {
@@ -97,7 +113,7 @@ def l2_message_to_json(msg: L2Message) -> dict[str, Any]:
             }
             return {"l2_kind": "signed_tx", "raw": _hex(raw), "tx": summary}
         case UnsignedTx():
-            doc: dict[str, Any] = {
+            doc = {
                 "l2_kind": "contract_tx" if msg.nonce is None else "unsigned_user_tx",
                 "gas_limit": msg.gas_limit,
                 "max_fee_per_gas": msg.max_fee_per_gas,
@@ -122,8 +138,11 @@ def l2_message_from_json(doc: Any, field: str = "l2_message", depth: int = 0) ->
         if not isinstance(subs, list):
             raise DecodeError(f"{field}.messages: expected a list")
         return L2Batch(
-            tuple(l2_message_from_json(m, f"{field}.messages[{i}]", depth + 1) for i, m in enumerate(subs))
+            tuple(l2_message_from_json(m, f"{field}.messages[{i}]", depth + 1) for i, m in enumerate(subs)),
+            _unhex(doc.get("trailing", "0x"), f"{field}.trailing"),
         )
+    if kind == "undecoded":
+        return UndecodedL2Message(_unhex(doc.get("raw"), f"{field}.raw"), str(doc.get("error", "")))
     if kind == "signed_tx":
         return SignedTx(_unhex(doc.get("raw"), f"{field}.raw"))
     if kind in ("unsigned_user_tx", "contract_tx"):
@@ -156,7 +175,7 @@ def segment_to_json(segment: Segment, field: str) -> dict[str, Any]:
             doc: dict[str, Any] = {"kind": "l2_message"}
             if compressed is not None:
                 doc.update(brotli=True, compressed=_hex(compressed))
-            doc.update(l2_message_to_json(decode_l2_message(l2_message, field)))
+            doc.update(l2_message_to_json(read_l2_message(l2_message, field)))
             return doc
     raise TypeError(f"not a segment: {segment!r}")
 
@@ -236,6 +255,8 @@ def decode_json(data: bytes, layer: str | None) -> dict[str, Any]:
         doc = {"header": {k: getattr(header, k) for k in _HEADER_KEYS}}
         doc.update(payload_to_json(decode_payload(data[SEQUENCER_HEADER_LEN:])))
         return doc
+    if layer == "calldata":
+        return _calldata_to_json(decode_inbox_call(data))
     raise DecodeError(f"layer: unknown {layer!r}; known: {', '.join(LAYERS)}")
 
 
@@ -254,6 +275,42 @@ def encode_json(doc: dict[str, Any], layer: str | None) -> bytes:
                 raise DecodeError("header: expected an object")
             header = SequencerHeader(*(_uint(header_doc, k, "header") for k in _HEADER_KEYS))
             return encode_header(header) + encode_payload(payload_from_json(doc))
+        if layer == "calldata":
+            return encode_inbox_call(_calldata_from_json(doc))
     except ValueError as exc:  # an out-of-range value met by an encoder
         raise DecodeError(f"document: {exc}") from exc
     raise DecodeError(f"layer: unknown {layer!r}; known: {', '.join(LAYERS)}")
+
+
+def _calldata_to_json(call: InboxCall) -> dict[str, Any]:
+    fields: dict[str, Any] = {"function": call.function.name, "selector": _hex(call.selector)}
+    for name, value in call.args.items():
+        fields[name] = _hex(value) if isinstance(value, bytes) else value
+    doc: dict[str, Any] = {"call": fields}
+    if call.data is None:
+        doc["segments"] = []
+        doc["data_in_blobs"] = True
+    else:
+        doc.update(payload_to_json(decode_payload(call.data)))
+    return doc
+
+
+def _calldata_from_json(doc: dict[str, Any]) -> InboxCall:
+    call = doc.get("call")
+    if not isinstance(call, dict):
+        raise DecodeError("call: expected an object")
+    selector = _unhex(call.get("selector"), "call.selector")
+    if selector not in FUNCTIONS:
+        raise DecodeError(f"call.selector: unknown {call.get('selector')}")
+    args: dict[str, int | bytes] = {}
+    data = None
+    for name in FUNCTIONS[selector].args:
+        if name == "data":
+            data = encode_payload(payload_from_json(doc))
+        elif name == "gas_refunder":
+            args[name] = _unhex(call.get(name), f"call.{name}")
+            if len(args[name]) != 20:
+                raise DecodeError(f"call.{name}: expected 20 bytes")
+        else:
+            args[name] = _uint(call, name, "call")
+    return InboxCall(selector, args, data)

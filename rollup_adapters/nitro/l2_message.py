@@ -12,7 +12,15 @@
     w = 32-byte big-endian word; `to` is an address in the low 20 bytes (zero word = contract creation)
 
 Every sub-message length is capped at MaxL2MessageSize before it is sliced. Kinds 5 and 8 are reserved
-and, with any unknown kind, refused.
+and, with any unknown kind, refused by `decode_l2_message`.
+
+`read_l2_message` is the lenient reading for the operator's view of real batches. It follows what the
+reference does with a message it cannot parse (arbos/parse_l2.go parseL2Message returns an error, and
+arbos/block_processor.go ProduceBlock logs it and makes a block with no transactions): the message is
+kept whole as an `UndecodedL2Message` and the rest of the batch is still read. Inside a kind-3 batch,
+a sub-message whose length prefix or body cannot be read ends the batch ("an error here means there
+are no further messages in the batch", parse_l2.go, util.BytestringFromReader); those bytes are kept
+as the batch's `trailing` so the message re-encodes byte for byte.
 """
 
 from __future__ import annotations
@@ -73,12 +81,26 @@ class OpaqueL2Message:
 
 @dataclass(frozen=True, slots=True)
 class L2Batch:
-    """Kind 3: sub-messages, each parsed as an L2 message one level deeper."""
+    """Kind 3: sub-messages, each parsed as an L2 message one level deeper.
+
+    `trailing` holds bytes after the last whole sub-message, which the reference ignores; only the
+    lenient `read_l2_message` produces them.
+    """
 
     messages: tuple[L2Message, ...]
+    trailing: bytes = b""
 
 
-L2Message = SignedTx | UnsignedTx | OpaqueL2Message | L2Batch
+@dataclass(frozen=True, slots=True)
+class UndecodedL2Message:
+    """A whole L2 message (kind byte included) the reference would not turn into transactions:
+    an unknown kind, a signed tx that does not decode, a malformed unsigned tx. `error` says why."""
+
+    raw: bytes
+    error: str = ""
+
+
+L2Message = SignedTx | UnsignedTx | OpaqueL2Message | L2Batch | UndecodedL2Message
 
 
 def _word(value: int, field: str) -> bytes:
@@ -102,12 +124,15 @@ def encode_l2_message(msg: L2Message) -> bytes:
     match msg:
         case SignedTx(raw):
             return bytes([KIND_SIGNED_TX]) + raw
-        case L2Batch(messages):
+        case L2Batch(messages, trailing):
             parts = [bytes([KIND_BATCH])]
             for sub in messages:
                 body = encode_l2_message(sub)
                 parts.append(struct.pack(">Q", len(body)) + body)
+            parts.append(trailing)
             return b"".join(parts)
+        case UndecodedL2Message(raw):
+            return raw
         case UnsignedTx():
             return _encode_unsigned(msg)
         case OpaqueL2Message(kind, body):
@@ -188,6 +213,32 @@ def decode_l2_message(data: bytes, field: str = "l2_message", depth: int = 0) ->
     if kind in OPAQUE_KIND_NAMES:
         return OpaqueL2Message(kind, body)
     raise DecodeError(f"{field}.kind: unknown L2 message kind {kind} at 0")
+
+
+def read_l2_message(data: bytes, field: str = "l2_message", depth: int = 0) -> L2Message:
+    """Parse one L2 message as the reference's block producer treats it: never raises DecodeError;
+    what cannot be parsed is returned as an `UndecodedL2Message` (see the module docstring)."""
+    if not data or len(data) > MAX_L2_MESSAGE_SIZE or data[0] != KIND_BATCH:
+        try:
+            return decode_l2_message(data, field, depth)
+        except DecodeError as exc:
+            return UndecodedL2Message(data, str(exc))
+    if depth >= MAX_L2_BATCH_DEPTH:
+        return UndecodedL2Message(data, f"{field}: L2 message batches have a max depth of {MAX_L2_BATCH_DEPTH}")
+    body = data[1:]
+    messages: list[L2Message] = []
+    offset = 0
+    while offset < len(body):
+        if len(body) - offset < 8:
+            break
+        (length,) = struct.unpack_from(">Q", body, offset)
+        start = offset + 8
+        if length > MAX_L2_MESSAGE_SIZE or start + length > len(body):
+            break
+        messages.append(read_l2_message(body[start : start + length], f"{field}.messages[{len(messages)}]",
+                                        depth + 1))
+        offset = start + length
+    return L2Batch(tuple(messages), body[offset:])
 
 
 def signed_transactions(msg: L2Message, field: str = "l2_message") -> list[bytes]:
