@@ -17,7 +17,7 @@
                | {"l2_kind": "unsigned_user_tx" | "contract_tx",
                   gas_limit, max_fee_per_gas, [nonce], to, value, data}
                | {"l2_kind": "nonmutating_call" | "heartbeat" | "signed_compressed_tx", "data": hex}
-               | {"l2_kind": "undecoded", "kind": n | null, "error": text, "raw": hex}
+               | {"l2_kind": "undecoded", "message_kind": n | null, "error": text, "raw": hex}
     A batch whose last bytes do not frame a sub-message adds "trailing": hex (the reference ignores them).
     An L2 message the reference would not parse is reported as "undecoded" and the rest is still read
     (l2_message.read_l2_message; arbos/parse_l2.go, arbos/block_processor.go).
@@ -100,7 +100,7 @@ def l2_message_to_json(msg: L2Message) -> dict[str, Any]:
                 doc["trailing"] = _hex(trailing)
             return doc
         case UndecodedL2Message(raw, error):
-            return {"l2_kind": "undecoded", "kind": raw[0] if raw else None, "error": error, "raw": _hex(raw)}
+            return {"l2_kind": "undecoded", "message_kind": raw[0] if raw else None, "error": error, "raw": _hex(raw)}
         case SignedTx(raw):
             tx = msg.decoded()
             summary = {

@@ -90,8 +90,10 @@ def decode_batch_v2(data: bytes, max_bytes: int = MAX_BATCH_BYTES) -> BatchV2:
     txs: list[BatchTx] = []
     offset = 0
     if data and data[0] != CHANGE_L2_BLOCK:
-        # A tx list without a block marker is a forced or a pre-Etrog batch.
-        raise DecodeError(f"changeL2Block: batch v2 must start with 0x0b, found 0x{data[0]:02x} at 0")
+        # A tx list without a block marker is a forced or a pre-Etrog batch (zkevm-node state/encoding_batch_v2.go
+        # ErrBatchV2DontStartWithChangeL2Block). Forks 5-6 have the forced-batch layout; say so to the operator.
+        hint = " (a forced or pre-Etrog batch? try --layer forced-batch)" if data[0] >= 0xC0 else ""
+        raise DecodeError(f"changeL2Block: batch v2 must start with 0x0b, found 0x{data[0]:02x} at 0{hint}")
     while offset < len(data):
         item, offset = next_batch_item(data, offset)
         if isinstance(item, L2BlockChange):
