@@ -36,6 +36,33 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tls_gen(args: argparse.Namespace) -> int:
+    from sequencer.service.security import generate_dev_pki
+
+    files = generate_dev_pki(Path(args.out), tuple(args.client))
+    print(json.dumps({k: str(v) for k, v in files.items()}))
+    return 0
+
+
+def _channel(args: argparse.Namespace):  # noqa: ANN202 - grpc.Channel
+    import grpc
+
+    if not args.tls_ca:
+        return grpc.insecure_channel(args.server)
+    from sequencer.service.security import client_credentials
+
+    creds = client_credentials(Path(args.tls_ca), Path(args.tls_cert) if args.tls_cert else None,
+                               Path(args.tls_key) if args.tls_key else None)
+    return grpc.secure_channel(args.server, creds)
+
+
+def _client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default="127.0.0.1:50051")
+    p.add_argument("--tls-ca", help="CA certificate (PEM): connect with TLS")
+    p.add_argument("--tls-cert", help="client certificate (PEM), for mutual TLS")
+    p.add_argument("--tls-key", help="client key (PEM), for mutual TLS")
+
+
 def _payload(args: argparse.Namespace) -> bytes:
     text = Path(args.file).read_text() if args.file else args.payload
     if text is None:
@@ -52,7 +79,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from sharedseq.v1 import sequencer_pb2 as pb
     from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-    with grpc.insecure_channel(args.server) as ch:
+    with _channel(args) as ch:
         stub = pb_grpc.SequencerServiceStub(ch)
         try:
             resp = stub.SubmitTransaction(pb.SubmitTransactionRequest(
@@ -72,7 +99,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     from sharedseq.v1 import sequencer_pb2 as pb
     from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-    with grpc.insecure_channel(args.server) as ch:
+    with _channel(args) as ch:
         stub = pb_grpc.SequencerServiceStub(ch)
         stream = stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=args.rollup, from_height=args.from_height))
         try:
@@ -116,8 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_keygen)
 
+    p = sub.add_parser("tls-gen", help="make a development CA, server and client certificates")
+    p.add_argument("--out", required=True, help="folder for the PEM files")
+    p.add_argument("--client", action="append", default=[], help="client certificate common name (repeatable)")
+    p.set_defaults(func=cmd_tls_gen)
+
     p = sub.add_parser("submit", help="submit one transaction")
-    p.add_argument("--server", default="127.0.0.1:50051")
+    _client_args(p)
     p.add_argument("--rollup", type=int, required=True)
     p.add_argument("--payload", help="hex bytes")
     p.add_argument("--file", help="file holding hex bytes")
@@ -125,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("tail", help="follow a rollup's namespace")
-    p.add_argument("--server", default="127.0.0.1:50051")
+    _client_args(p)
     p.add_argument("--rollup", type=int, required=True)
     p.add_argument("--from", dest="from_height", type=int, default=0)
     p.add_argument("--count", type=int, default=0, help="stop after N blocks (0: follow forever)")

@@ -12,6 +12,7 @@ from sequencer.core.policy import make_policy
 from sequencer.core.signing import Domain
 from sequencer.errors import BadInput
 from sequencer.l1.origin import L1Config
+from sequencer.service.security import TlsConfig
 
 FORMAT_POLICIES = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
 """Default admission policy per batch format: zkEVM batches carry only legacy transactions."""
@@ -30,6 +31,9 @@ class ServiceConfig:
     max_message_bytes: int = 4 * 1024 * 1024
     log_format: str = "json"
     l1: L1Config | None = None
+    tls: TlsConfig | None = None
+    rate_limit_tx_per_s: float = 0.0
+    rate_limit_burst: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -75,8 +79,19 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
     if l1.get("rpc_url"):
         l1_cfg = L1Config(str(l1["rpc_url"]), l1.get("inbox") or None, int(l1.get("poll_ms", 1000)),
                           int(l1.get("lag", 0)))
+    tls = doc.get("tls", {})
+    tls_cfg = None
+    if tls.get("cert_file"):
+        if not tls.get("key_file"):
+            raise BadInput("tls: cert_file needs key_file")
+        tls_cfg = TlsConfig(base / tls["cert_file"], base / tls["key_file"],
+                            base / tls["client_ca_file"] if tls.get("client_ca_file") else None)
+    rate = float(seq.get("rate_limit_tx_per_s", 0))
     return ServiceConfig(
         l1=l1_cfg,
+        tls=tls_cfg,
+        rate_limit_tx_per_s=rate,
+        rate_limit_burst=float(seq.get("rate_limit_burst", rate)),
         core=core,
         domain=Domain(int(dom.get("chain_id", 31337)),
                       _address(dom.get("verifying_contract", "0x" + "00" * 20), "domain.verifying_contract")),
@@ -86,7 +101,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         metrics_listen=seq.get("metrics_listen", "127.0.0.1:9464"),
         max_message_bytes=int(seq.get("max_message_bytes", 4 * 1024 * 1024)),
         log_format=seq.get("log_format", "json"),
-        extra={k: v for k, v in doc.items() if k not in ("sequencer", "domain", "limits", "rollups", "l1")},
+        extra={k: v for k, v in doc.items() if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls")},
     )
 
 

@@ -21,6 +21,7 @@ from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 from . import convert
 from .errors import reason_of, status_of
 from .node import SequencerNode, Ticket
+from .security import RateLimiter, client_identity
 
 log = logging.getLogger("sharedseq.api")
 T = TypeVar("T")
@@ -50,8 +51,9 @@ class ListTicket:
 
 
 class SequencerServicer(pb_grpc.SequencerServiceServicer):
-    def __init__(self, node: SequencerNode) -> None:
+    def __init__(self, node: SequencerNode, limiter: RateLimiter | None = None) -> None:
         self.node = node
+        self.limiter = limiter or RateLimiter(0, 0)
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
         code, message = status_of(exc)
@@ -66,18 +68,22 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
 
     @_unary
     async def SubmitTransaction(self, request: pb.SubmitTransactionRequest, context: Any) -> Any:
+        self.limiter.take(client_identity(context))
         tx = convert.transaction_from_proto(request.transaction)
         receipts = await self.node.admit_transaction(tx).wait()
         return pb.SubmitTransactionResponse(receipt=convert.receipt_to_proto(receipts[0]))
 
     @_unary
     async def SubmitBundle(self, request: pb.SubmitBundleRequest, context: Any) -> Any:
+        self.limiter.take(client_identity(context), max(1, len(request.bundle.legs)))
         bundle = convert.bundle_from_proto(request.bundle)
         receipts = await self.node.admit_bundle(bundle).wait()
         return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash)
 
-    async def _admit_item(self, req: pb.StreamSubmitRequest) -> Ticket | ListTicket:
+    async def _admit_item(self, req: pb.StreamSubmitRequest, client: str) -> Ticket | ListTicket:
         which = req.WhichOneof("item")
+        cost = {"bundle": len(req.bundle.legs), "transactions": len(req.transactions.transactions)}.get(which, 1)
+        self.limiter.take(client, max(1, cost))
         if which == "transaction":
             return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
         if which == "bundle":
@@ -114,11 +120,13 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         send, receive = anyio.create_memory_object_stream[tuple[int, Ticket | ListTicket | SharedSeqError]](
             STREAM_WINDOW)
 
+        client = client_identity(context)
+
         async def reader() -> None:
             async with send:
                 async for req in request_iterator:
                     try:
-                        item: Ticket | ListTicket | SharedSeqError = await self._admit_item(req)
+                        item: Ticket | ListTicket | SharedSeqError = await self._admit_item(req, client)
                     except SharedSeqError as exc:
                         self.node.metrics.rejected.labels(reason_of(exc)).inc()
                         item = exc

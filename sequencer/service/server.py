@@ -27,6 +27,7 @@ from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 from .grpc_api import SequencerServicer
 from .metrics import Metrics
 from .node import SequencerNode
+from .security import RateLimiter, server_credentials
 
 log = logging.getLogger("sharedseq.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SequencerService"].full_name
@@ -60,11 +61,15 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.aio.server(options=options)
-    pb_grpc.add_SequencerServiceServicer_to_server(SequencerServicer(node), server)
+    limiter = RateLimiter(cfg.rate_limit_tx_per_s, cfg.rate_limit_burst)
+    pb_grpc.add_SequencerServiceServicer_to_server(SequencerServicer(node, limiter), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(cfg.listen)
+    if cfg.tls is not None:
+        port = server.add_secure_port(cfg.listen, server_credentials(cfg.tls))
+    else:
+        port = server.add_insecure_port(cfg.listen)
     if port == 0:
         raise OSError(f"cannot listen on {cfg.listen}")
     metrics_port = None
