@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from web3 import Web3
+if TYPE_CHECKING:
+    from web3 import Web3
 
-from .deployer import DeployError, ensure_deployed, load_config, read_key_file
+
 
 KEY_ENV = "SHAREDSEQ_DEPLOYER_KEY"
 
@@ -38,6 +40,8 @@ def _log(msg: str) -> None:
 
 
 def _deployer_key(args: argparse.Namespace) -> bytes | None:
+    from .deployer import DeployError, read_key_file
+
     if args.key_file:
         return read_key_file(args.key_file)
     env = os.environ.get(KEY_ENV)
@@ -54,6 +58,10 @@ def _deployer_key(args: argparse.Namespace) -> bytes | None:
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Entry point of `deploy`; returns the exit code."""
+    from web3 import Web3
+
+    from .deployer import DeployError, load_config
+
     try:
         config = load_config(args.config)
         key = _deployer_key(args)
@@ -82,6 +90,8 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 
 def _deploy(w3: Web3, key: bytes, config, args: argparse.Namespace) -> None:
+    from .deployer import ensure_deployed
+
     manifest, sent = ensure_deployed(w3, key, config, args.manifest, log=_log)
     for name, rec in manifest.contracts.items():
         _log(f"{name:15} {rec.address} (block {rec.block})")
