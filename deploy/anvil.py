@@ -23,7 +23,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eth_account import Account
 
 from sequencer.errors import SharedSeqError
 
@@ -51,6 +50,8 @@ _accounts_cache: dict[int, tuple[DevAccount, ...]] = {}
 def dev_accounts(count: int = DEFAULT_ACCOUNTS) -> tuple[DevAccount, ...]:
     """The first `count` accounts of anvil's default mnemonic."""
     if count not in _accounts_cache:
+        from eth_account import Account  # slow to import; only needed here
+
         Account.enable_unaudited_hdwallet_features()
         accts = []
         for i in range(count):
