@@ -23,7 +23,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from sequencer.errors import SharedSeqError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
