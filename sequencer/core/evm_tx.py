@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rlp
 from coincurve import PublicKey
 
 from sequencer.errors import DecodeError
 
+from . import rlp_codec as rlp
 from .hashing import keccak
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -162,11 +162,9 @@ def decode_transaction(raw: bytes) -> EvmTransaction:
 
 def _rlp_list(body: bytes, count: int, what: str) -> list:
     try:
-        items = rlp.decode(body, strict=True)
-    except rlp.exceptions.DecodingError as exc:
+        items = rlp.decode(body)
+    except DecodeError as exc:
         raise DecodeError(f"{what}: malformed RLP ({exc})") from exc
-    except RecursionError as exc:  # pyrlp recurses once per nesting level
-        raise DecodeError(f"{what}: malformed RLP (lists nested too deep)") from exc
     if not isinstance(items, list):
         raise DecodeError(f"{what}: expected an RLP list")
     if len(items) != count:

@@ -1,0 +1,96 @@
+"""Recursive Length Prefix (Ethereum Yellow Paper, appendix B), strict and small.
+
+    item   = string | list
+    string = [0x00..0x7f]                                  (one byte, itself)
+           | (0x80 + len) ++ bytes                         (len <= 55)
+           | (0xb7 + len_of_len) ++ len ++ bytes           (len > 55)
+    list   = (0xc0 + len) ++ items | (0xf7 + len_of_len) ++ len ++ items
+
+Decoding is canonical only: a single byte below 0x80 must stand alone, short
+forms must be used below 56 bytes, lengths have no leading zeros, nesting is
+bounded, and nothing may follow the top item. This is the hot path of
+admission (every EVM transaction is decoded and re-encoded for its signing
+hash), and the general-purpose `rlp` package spends most of its time
+inferring types; this module does only bytes, ints and lists.
+"""
+
+from __future__ import annotations
+
+from sequencer.errors import DecodeError
+
+MAX_DEPTH = 16
+Item = bytes | list["Item"]
+
+
+def encode_int(n: int) -> bytes:
+    """The minimal big-endian bytes of a non-negative int (0 → b"")."""
+    return n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+
+
+def _prefix(length: int, short: int, long: int) -> bytes:
+    if length <= 55:
+        return bytes([short + length])
+    ll = encode_int(length)
+    return bytes([long + len(ll)]) + ll
+
+
+def encode(item: bytes | int | list) -> bytes:
+    """RLP of bytes, a non-negative int, or a (nested) list of those."""
+    if isinstance(item, int):
+        item = encode_int(item)
+    if isinstance(item, bytes | bytearray):
+        if len(item) == 1 and item[0] < 0x80:
+            return bytes(item)
+        return _prefix(len(item), 0x80, 0xB7) + item
+    payload = b"".join(encode(x) for x in item)
+    return _prefix(len(payload), 0xC0, 0xF7) + payload
+
+
+def _header(data: bytes, pos: int, end: int) -> tuple[bool, int, int]:
+    """(is_list, payload_start, payload_end) of the item at `pos`."""
+    if pos >= end:
+        raise DecodeError(f"rlp: truncated at offset {pos}")
+    b = data[pos]
+    if b < 0x80:
+        return False, pos, pos + 1
+    if b <= 0xB7:
+        n, start, is_list = b - 0x80, pos + 1, False
+        if n == 1 and start < end and data[start] < 0x80:
+            raise DecodeError(f"rlp: non-canonical single byte at offset {pos}")
+    elif b <= 0xBF or 0xF8 <= b:
+        ll = b - (0xB7 if b <= 0xBF else 0xF7)
+        if pos + 1 + ll > end:
+            raise DecodeError(f"rlp: truncated length at offset {pos}")
+        if data[pos + 1] == 0:
+            raise DecodeError(f"rlp: length with leading zero at offset {pos}")
+        n = int.from_bytes(data[pos + 1:pos + 1 + ll], "big")
+        if n <= 55:
+            raise DecodeError(f"rlp: long form for a short length at offset {pos}")
+        start, is_list = pos + 1 + ll, b >= 0xF8
+    else:
+        n, start, is_list = b - 0xC0, pos + 1, True
+    if start + n > end:
+        raise DecodeError(f"rlp: item at offset {pos} runs past the end")
+    return is_list, start, start + n
+
+
+def _decode(data: bytes, pos: int, end: int, depth: int) -> tuple[Item, int]:
+    is_list, start, stop = _header(data, pos, end)
+    if not is_list:
+        return data[start:stop], stop
+    if depth >= MAX_DEPTH:
+        raise DecodeError(f"rlp: lists nested deeper than {MAX_DEPTH} at offset {pos}")
+    items: list[Item] = []
+    p = start
+    while p < stop:
+        item, p = _decode(data, p, stop, depth + 1)
+        items.append(item)
+    return items, stop
+
+
+def decode(data: bytes) -> Item:
+    """Decode exactly one item spanning all of `data`."""
+    item, end = _decode(data, 0, len(data), 0)
+    if end != len(data):
+        raise DecodeError(f"rlp: {len(data) - end} trailing bytes at offset {end}")
+    return item
