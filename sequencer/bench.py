@@ -140,22 +140,27 @@ def ingest(seq: Sequencer, txs: list[bytes], per_message: int) -> tuple[float, i
     return ok / (time.perf_counter() - t), ok
 
 
-def latency_at_rate(seq: Sequencer, txs: list[bytes], rate: float) -> list[float]:
-    """Offer `rate` tx/s on one stream; latency = receipt time - send time."""
+def latency_at_rate(seq: Sequencer, txs: list[bytes], rate: float, per_message: int = 1) -> list[float]:
+    """Offer `rate` tx/s on one stream, `per_message` a message; latency = receipt time - send time."""
     sent: dict[int, float] = {}
     lat: list[float] = []
 
     def requests():  # noqa: ANN202
         start = time.perf_counter()
-        for i, p in enumerate(txs):
-            due = start + i / rate
+        for n, i in enumerate(range(0, len(txs), per_message)):
+            due = start + n * per_message / rate
             while (now := time.perf_counter()) < due:
                 time.sleep(min(0.0005, due - now))
             sent[i] = time.perf_counter()
-            yield pb.StreamSubmitRequest(request_id=i, transaction=pb.Transaction(rollup_id=902, payload=p))
+            chunk = [pb.Transaction(rollup_id=902, payload=p) for p in txs[i:i + per_message]]
+            if per_message == 1:
+                yield pb.StreamSubmitRequest(request_id=i, transaction=chunk[0])
+            else:
+                yield pb.StreamSubmitRequest(request_id=i, transactions=pb.TransactionList(transactions=chunk))
 
     for r in seq.stub.StreamSubmit(requests()):
-        lat.append(time.perf_counter() - sent[r.request_id])
+        took = time.perf_counter() - sent[r.request_id]
+        lat.extend([took] * max(1, len(r.results)))
     return lat
 
 
@@ -227,8 +232,15 @@ def main(argv: list[str] | None = None) -> int:
             out["ingest_receipts"] = ok
             out["ingest_vs_recover_ceiling"] = round(tps / out["ceiling_secp256k1_recover_per_s"], 3)
             out["ingest_vs_grpc_ceiling"] = round(tps / out["ceiling_grpc_stream_empty_msgs_per_s"], 3)
-            print(f"latency at {args.rate:.0f} tx/s ...", file=sys.stderr)
-            lat = latency_at_rate(seq, lat_txs, args.rate)
+            single_rate = min(args.rate, 2000.0)
+            print(f"latency at {single_rate:.0f} tx/s, one transaction a message ...", file=sys.stderr)
+            lat = latency_at_rate(seq, lat_txs[:int(single_rate * 3)], single_rate)
+            out["preconf_latency_single_at_rate"] = single_rate
+            out["preconf_latency_single_p50_ms"] = round(statistics.median(lat) * 1000, 2)
+            out["preconf_latency_single_p99_ms"] = round(pct(lat, 0.99) * 1000, 2)
+            print(f"latency at {args.rate:.0f} tx/s, 5 transactions a message ...", file=sys.stderr)
+            lat = latency_at_rate(seq, make_txs(int(args.rate * 4), 902), args.rate, 5)
+            out["preconf_latency_at_rate"] = args.rate
             out["preconf_latency_p50_ms"] = round(statistics.median(lat) * 1000, 2)
             out["preconf_latency_p99_ms"] = round(pct(lat, 0.99) * 1000, 2)
             print("block delivery to three subscribers ...", file=sys.stderr)
