@@ -38,5 +38,15 @@ def run_batcher(args: argparse.Namespace) -> int:
                     tg.cancel_scope.cancel()
                     break
 
-    anyio.run(main, backend="asyncio")
+    try:
+        anyio.run(main, backend="asyncio")
+    except BaseExceptionGroup as group:
+        raise _first_leaf(group) from group
     return 0
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first project error in a task group's exception group (for the CLI's exit-code mapping)."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
