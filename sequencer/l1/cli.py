@@ -30,13 +30,17 @@ def run_batcher(args: argparse.Namespace) -> int:
     cfg = load_batcher_config(args.config)
     setup_logging(args.log_format, args.log_level)
 
-    async def main() -> None:
+    async def stop_on_signal(scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with anyio.create_task_group() as tg:
-                await tg.start(Batcher(cfg).run)
-                async for _ in signals:
-                    tg.cancel_scope.cancel()
-                    break
+            async for _ in signals:
+                scope.cancel()
+                return
+
+    async def main() -> None:
+        # The signal watcher runs from the start: the batcher may still be retrying its first connection.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_on_signal, tg.cancel_scope)
+            await Batcher(cfg).run()
 
     try:
         anyio.run(main, backend="asyncio")
