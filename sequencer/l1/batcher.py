@@ -177,6 +177,18 @@ class _Synced:
     cursors: dict[RollupId, Cursor] | None  # None until block 0 is sealed
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """Our posting transaction not yet mined: the plan, the tx fields, every hash sent for its nonce."""
+
+    plan: WindowPlan
+    tx: dict[str, Any]
+    sent: list[str]
+    sent_at: float
+    window_index: int
+    calldata_bytes: int
+
+
 @dataclass(frozen=True, slots=True)
 class PostResult:
     """A window this batcher got mined."""
@@ -212,6 +224,7 @@ class Batcher:
         self._rpc: L1Rpc | None = None
         self._stub: Any = None
         self._cache: CursorCache | None = None
+        self._inflight: _InFlight | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -285,6 +298,11 @@ class Batcher:
         """Read L1, sync, plan, and post at most one window. True if a window was posted."""
         rpc = self._rpc
         assert rpc is not None and self.params is not None
+        if self._inflight is not None:  # an L1 failure interrupted the wait for our last posting
+            _event(logging.INFO, "batcher.resume_wait", nonce=self._inflight.tx["nonce"],
+                   first=self._inflight.plan.first_height)
+            await self._await_inflight()
+            return True
         head = await rpc.block_number()
         chain = await self._read_inbox(head)
         await self._check_unconfirmed(head)
@@ -482,12 +500,22 @@ class Batcher:
         _event(logging.INFO, "batcher.posting", first=plan.first_height, last=plan.last_height,
                batch_bytes=plan.batch_bytes, calldata_bytes=len(data) // 2 - 1, nonce=nonce, gas=gas,
                forced_read=list(plan.forced_read))
-        sent: list[str] = []
+        fl = _InFlight(plan, tx, [], time.monotonic(), self._state.window_count, len(data) // 2 - 1)
+        await self._send(tx, fl.sent)
+        self._inflight = fl
+        await self._await_inflight()
+
+    async def _await_inflight(self) -> None:
+        """Wait for our posting to be mined, bumping fees and resending as needed; then advance the state.
+
+        An L1 failure while waiting leaves the posting in flight: the next round resumes waiting on the
+        same nonce instead of posting the window again."""
+        rpc = self._rpc
+        fl = self._inflight
+        assert rpc is not None and fl is not None
+        tx, sent, nonce = fl.tx, fl.sent, fl.tx["nonce"]
         receipt = None
-        sent_at = time.monotonic()
-        await self._send(tx, sent)
         while receipt is None:
-            await anyio.sleep(self.cfg.poll_ms / 1000 / 4)
             receipt = await self._find_receipt(sent)
             if receipt is not None:
                 break
@@ -496,10 +524,11 @@ class Batcher:
                 receipt = await self._find_receipt(sent)  # mined between the two reads?
                 if receipt is None:
                     _event(logging.WARNING, "batcher.nonce_taken", nonce=nonce)
+                    self._inflight = None
                     self._state = None
                     raise PostingStale(f"nonce {nonce} was used by another transaction")
                 break
-            if time.monotonic() - sent_at >= self.cfg.bump_after_s:
+            if time.monotonic() - fl.sent_at >= self.cfg.bump_after_s:
                 market_fee, market_tip = await self._fees()
                 tx["maxPriorityFeePerGas"] = max(math.ceil(tx["maxPriorityFeePerGas"] * BUMP_NUM / BUMP_DEN) + 1,
                                                  market_tip)
@@ -508,18 +537,20 @@ class Batcher:
                 _event(logging.INFO, "batcher.bump", nonce=nonce, max_fee=tx["maxFeePerGas"],
                        tip=tx["maxPriorityFeePerGas"])
                 await self._send(tx, sent)
-                sent_at = time.monotonic()
+                fl.sent_at = time.monotonic()
             elif not await self._any_known(sent):
                 _event(logging.WARNING, "batcher.dropped", nonce=nonce, resending=sent[-1])
                 await self._send(tx, sent)
+            await anyio.sleep(self.cfg.poll_ms / 1000 / 4)
+        self._inflight = None
+        plan = fl.plan
         status = int(receipt["status"], 16)
         mined_in = int(receipt["blockNumber"], 16)
         if status != 1:
             _event(logging.WARNING, "batcher.reverted", tx=receipt["transactionHash"], l1_block=mined_in)
             self._state = None
             raise PostingStale(f"postWindow {receipt['transactionHash']} reverted in block {mined_in}")
-        st = self._state
-        index = st.window_count
+        index = fl.window_index
         self._state = _Synced(index + 1, plan.last_height + 1, plan.headers_hash, dict(plan.cursors))
         for h in [h for h in self._blocks if h <= plan.last_height]:
             del self._blocks[h]
@@ -528,7 +559,7 @@ class Batcher:
             self._cache.put(index, plan.first_height, plan.last_height, plan.headers_hash,
                             [keccak(b) for b in plan.batches], plan.cursors)
         result = PostResult(index, plan.first_height, plan.last_height, receipt["transactionHash"], mined_in,
-                            int(receipt["gasUsed"], 16), len(data) // 2 - 1, plan.batch_bytes)
+                            int(receipt["gasUsed"], 16), fl.calldata_bytes, plan.batch_bytes)
         self.posted.append(result)
         _event(logging.INFO, "batcher.posted", window=index, first=plan.first_height, last=plan.last_height,
                tx=result.tx_hash, l1_block=mined_in, gas=result.gas_used, batch_bytes=plan.batch_bytes)

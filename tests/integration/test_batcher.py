@@ -275,8 +275,11 @@ async def test_catches_up_after_the_l1_rpc_was_unreachable(tmp_path: Path, caplo
         net.tg.start_soon(net.traffic)
         fwd = Forwarder(net.anvil.port)
         await net.tg.start(fwd.serve)
-        async with batcher_running(net.batcher_config(f"http://127.0.0.1:{fwd.port}")) as b:
+        async with batcher_running(net.batcher_config(f"http://127.0.0.1:{fwd.port}", bump_after_s=60)) as b:
             await wait_for(lambda: len(b.posted) >= 2, 20, "postings through the forwarder")
+            # Cut the L1 off while a posting waits in the mempool (automine off).
+            net.anvil.rpc("evm_setAutomine", [False])
+            await wait_for(lambda: b._inflight is not None, 10, "a posting in flight")
             fwd.stop()
             down_at = net.sealed
             await wait_for(lambda: net.sealed >= down_at + 120, 20, "blocks sealed while L1 is unreachable")
@@ -284,9 +287,18 @@ async def test_catches_up_after_the_l1_rpc_was_unreachable(tmp_path: Path, caplo
             await wait_for(lambda: any(getattr(r, "fields", {}).get("event") == "batcher.retry"
                                        for r in caplog.records), 10, "a logged retry")
             await net.tg.start(fwd.serve)  # same port, anvil kept its state
+            await wait_for(lambda: any(getattr(r, "fields", {}).get("event") == "batcher.resume_wait"
+                                       for r in caplog.records), 10, "the batcher back on its pending posting")
+            pending = net.w3.eth.get_block("pending", full_transactions=True)["transactions"]
+            assert len([t for t in pending if t["from"] == net.anvil.accounts[2].address]) == 1
+            net.anvil.rpc("evm_setAutomine", [True])
+            net.anvil.mine(1)
             target = net.sealed
             await wait_for(lambda: b.firm_height >= target, 30, "catching up")
         assert len(b.posted) > stuck
+        # It resumed waiting on the same nonce: not one transaction wasted on a duplicate posting.
+        poster = net.anvil.accounts[2].address
+        assert net.w3.eth.get_transaction_count(poster) == net.inbox.functions.windowCount().call()
         await check_l1(net)
 
 
