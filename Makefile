@@ -44,6 +44,7 @@ run: install
 
 test: install proto-check contracts-check
 	$(BIN)/ruff check .
+	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
 	$(BIN)/pytest -q
 
 lint: $(PY_STAMP)

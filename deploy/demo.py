@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 from eth_account import Account
+from hexbytes import HexBytes
 from web3 import Web3
 
 from deploy.anvil import dev_accounts
@@ -42,7 +43,7 @@ class Rollup:
         self.format = status["format"]
         self.w3 = Web3(Web3.HTTPProvider(status["engine_url"]))
         self.account = Account.from_key(dev_accounts()[USER].key)
-        self.nonce = self.w3.eth.get_transaction_count(self.account.address)
+        self.nonce: int = int(self.w3.eth.get_transaction_count(self.account.address))
 
     def tx(self, *, to: str | None, value: int = 0, data: bytes = b"", gas: int = 21_000) -> bytes:
         tx: dict[str, Any] = {"nonce": self.nonce, "gas": gas, "value": value, "data": data, "chainId": self.rid}
@@ -59,7 +60,7 @@ class Rollup:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                return self.w3.eth.get_transaction_receipt(tx_hash)
+                return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
             except Exception:  # noqa: BLE001 - not mined yet
                 time.sleep(0.2)
         raise TimeoutError(f"rollup {self.rid}: tx 0x{tx_hash.hex()} not executed within {timeout}s")
@@ -112,7 +113,7 @@ def run_demo(endpoints: dict[str, Any], say: Any = print) -> bool:
         times = set()
         for r, x, d in zip(rollups, resp.receipts, dests, strict=True):
             rcpt = r.wait_receipt(x.tx_hash)
-            ts = r.w3.eth.get_block(rcpt.blockNumber).timestamp
+            ts = r.w3.eth.get_block(rcpt.blockNumber)["timestamp"]
             times.add(ts)
             check(rcpt.status == 1 and r.w3.eth.get_balance(Web3.to_checksum_address(d)) == 7,
                   f"rollup {r.rid}: leg executed in rollup block {rcpt.blockNumber} (t={ts})")

@@ -308,8 +308,9 @@ def _calldata_from_json(doc: dict[str, Any]) -> InboxCall:
         if name == "data":
             data = encode_payload(payload_from_json(doc))
         elif name == "gas_refunder":
-            args[name] = _unhex(call.get(name), f"call.{name}")
-            if len(args[name]) != 20:
+            refunder = _unhex(call.get(name), f"call.{name}")
+            args[name] = refunder
+            if len(refunder) != 20:
                 raise DecodeError(f"call.{name}: expected 20 bytes")
         else:
             args[name] = _uint(call, name, "call")

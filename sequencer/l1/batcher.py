@@ -154,8 +154,10 @@ class BatcherConfig:
                 if k in t}
         state_file = str(base / t["state_file"]) if t.get("state_file") else None
         fopts = {k: float(t[k]) for k in ("bump_after_s", "max_backoff_s", "rpc_timeout_s", "gas_margin") if k in t}
+        kwargs: dict[str, Any] = {k: int(v) for k, v in opts.items()}
+        kwargs.update(fopts)
         return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), to_checksum_address(inbox), key,
-                   **{k: int(v) for k, v in opts.items()}, **fopts, state_file=state_file, from_block=from_block)
+                   **kwargs, state_file=state_file, from_block=from_block)
 
 
 def load_batcher_config(path: str | Path) -> BatcherConfig:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 from eth_account import Account
@@ -62,7 +63,7 @@ async def bench(args: argparse.Namespace) -> list[PostResult]:
             "rollups": ROLLUPS,
             "l1": {"rpc_url": anvil.url, "inbox": inbox, "poll_ms": 200},
         }
-        users = {r["id"]: Account.create() for r in ROLLUPS}
+        users: dict[int, Any] = {int(str(r["id"])): Account.create() for r in ROLLUPS}
         nonces = dict.fromkeys(users, 0)
         async with running(parse_config(doc, tmp)) as srv, anyio.create_task_group() as tg:
 
