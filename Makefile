@@ -53,8 +53,10 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
 
+# Throughput and latency of the sequencer, then L1 gas per posted block and per batch byte.
 bench: install
 	$(PY) -m sequencer.bench
+	$(PY) -m sequencer.l1.bench_gas
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis var
