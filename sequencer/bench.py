@@ -191,6 +191,41 @@ def delivery(seq: Sequencer, seconds: float = 5.0) -> list[float]:
     return lags
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def soak(seq: Sequencer, seconds: float, rate: float = 3000.0) -> list[float]:
+    """Offer `rate` tx/s in lists of 50 for `seconds`; sample the server's RSS (MB) every 5 s."""
+    samples: list[float] = []
+    key = PrivateKey(os.urandom(32))
+    stop_at = time.monotonic() + seconds
+
+    def requests():  # noqa: ANN202
+        nonce = 0
+        start = time.perf_counter()
+        next_sample = time.monotonic()
+        while time.monotonic() < stop_at:
+            if time.monotonic() >= next_sample:
+                samples.append(rss_mb(seq.proc.pid))
+                next_sample += 5
+            due = start + nonce / rate
+            while (now := time.perf_counter()) < due:
+                time.sleep(min(0.002, due - now))
+            rid = ROLLUPS[(nonce // 50) % 3]
+            chunk = [pb.Transaction(rollup_id=rid, payload=sign_eip1559(key, rid, nonce + i)) for i in range(50)]
+            yield pb.StreamSubmitRequest(request_id=nonce, transactions=pb.TransactionList(transactions=chunk))
+            nonce += 50
+
+    for _ in seq.stub.StreamSubmit(requests()):
+        pass
+    samples.append(rss_mb(seq.proc.pid))
+    return samples
+
+
 def restart_time(workdir: Path, n_txs: int) -> float:
     from sequencer.config import parse_config
     from sequencer.service.server import build_node
@@ -209,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--txs", type=int, default=30_000, help="transactions for the ingest run")
     ap.add_argument("--rate", type=float, default=5000.0, help="offered rate for the latency run")
+    ap.add_argument("--soak", type=float, default=60.0, help="seconds of sustained load while sampling memory")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     out: dict[str, float | int] = {}
@@ -247,6 +283,14 @@ def main(argv: list[str] | None = None) -> int:
             lags = delivery(seq)
             out["delivery_after_seal_p50_ms"] = round(statistics.median(lags) * 1000, 2)
             out["delivery_after_seal_p99_ms"] = round(pct(lags, 0.99) * 1000, 2)
+            if args.soak > 0:
+                print(f"soak: {args.soak:.0f} s at 3000 tx/s, sampling memory ...", file=sys.stderr)
+                rss = soak(seq, args.soak)
+                third = max(1, len(rss) // 3)
+                out["soak_seconds"] = args.soak
+                out["soak_rss_first_third_mb"] = round(max(rss[:third]), 1)
+                out["soak_rss_last_third_mb"] = round(max(rss[-third:]), 1)
+                out["soak_rss_max_mb"] = round(max(rss), 1)
         finally:
             seq.close()
         out["restart_seconds"] = round(restart_time(workdir, args.txs), 3)
