@@ -12,7 +12,7 @@ rollup blocks covering that instant on every rollup, and stay contiguous.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -132,3 +132,15 @@ class BatchFormat(Protocol):
 
     def encode_json(self, doc: dict[str, Any], layer: str | None) -> bytes:
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """A batch format assembled from its pure stage functions: the usual registry entry."""
+
+    name: str
+    layers: tuple[str, ...]
+    encode_blocks: Callable[[Sequence[RollupBlock], dict[str, Any]], list[bytes]]
+    decode_blocks: Callable[[Sequence[bytes], dict[str, Any]], list[RollupBlock]]
+    decode_json: Callable[[bytes, str | None], dict[str, Any]]
+    encode_json: Callable[[dict[str, Any], str | None], bytes]

@@ -6,10 +6,7 @@ l2_message (batch, signed tx, ...); blocks maps rollup blocks onto them, json_vi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from rollup_adapters.base import RollupBlock
+from rollup_adapters.base import Codec
 
 from .blocks import SequencerBatch, decode_blocks, encode_batches, encode_blocks
 from .json_view import LAYERS, decode_json, encode_json
@@ -41,28 +38,7 @@ from .sequencer_message import (
     encode_sequencer_message,
 )
 
-
-class NitroFormat:
-    """The registry entry "nitro" (rollup_adapters/base.py, BatchFormat). Stateless: every setting comes
-    in through `config`."""
-
-    name: str = "nitro"
-    layers: tuple[str, ...] = LAYERS
-
-    def encode_blocks(self, blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
-        return encode_blocks(blocks, config)
-
-    def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
-        return decode_blocks(payloads, config)
-
-    def decode_json(self, data: bytes, layer: str | None) -> dict[str, Any]:
-        return decode_json(data, layer)
-
-    def encode_json(self, doc: dict[str, Any], layer: str | None) -> bytes:
-        return encode_json(doc, layer)
-
-
-FORMAT = NitroFormat()
+FORMAT = Codec("nitro", LAYERS, encode_blocks, decode_blocks, decode_json, encode_json)
 
 __all__ = [
     "FORMAT",
@@ -73,7 +49,6 @@ __all__ = [
     "L2Batch",
     "L2Message",
     "L2MessageSegment",
-    "NitroFormat",
     "OpaqueL2Message",
     "Segment",
     "SequencerBatch",

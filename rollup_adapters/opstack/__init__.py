@@ -8,10 +8,7 @@ span_txs.py; blocks.py runs the whole pipeline and json_view.py is the operator'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from rollup_adapters.base import RollupBlock
+from rollup_adapters.base import Codec
 
 from .batches import SingularBatch, decode_batch, decode_singular_batch, encode_batch, encode_singular_batch
 from .blob import BLOB_SIZE, MAX_BLOB_DATA_SIZE, decode_blob, encode_blob
@@ -40,7 +37,7 @@ from .span_txs import SpanBatchTxs, SpanTxData
 
 __all__ = [
     "BLOB_SIZE", "FORMAT", "LAYERS", "MAX_BLOB_DATA_SIZE", "MAX_FRAME_LEN", "MAX_RLP_BYTES_PER_CHANNEL",
-    "MAX_SPAN_BATCH_ELEMENT_COUNT", "Channel", "ChannelRead", "Frame", "OpStackFormat", "SingularBatch",
+    "MAX_SPAN_BATCH_ELEMENT_COUNT", "Channel", "ChannelRead", "Frame", "SingularBatch",
     "SpanBatch", "SpanBatchTxs", "SpanTxData", "assemble_channels", "channel_id_for", "decode_batch",
     "decode_batcher_tx", "decode_blob", "decode_blocks", "decode_channel", "decode_frames", "decode_json",
     "decode_singular_batch", "decode_span_batch", "decompress_channel", "encode_batch", "encode_batcher_tx",
@@ -49,26 +46,4 @@ __all__ = [
 ]
 
 
-class OpStackFormat:
-    """The OP Stack entry of the batch-format registry (rollup_adapters/base.py BatchFormat).
-
-    A plain class with class attributes, so it satisfies the protocol's settable `name`/`layers`.
-    """
-
-    name: str = "opstack"
-    layers: tuple[str, ...] = LAYERS
-
-    def encode_blocks(self, blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
-        return encode_blocks(blocks, config)
-
-    def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
-        return decode_blocks(payloads, config)
-
-    def decode_json(self, data: bytes, layer: str | None) -> dict[str, Any]:
-        return decode_json(data, layer)
-
-    def encode_json(self, doc: dict[str, Any], layer: str | None) -> bytes:
-        return encode_json(doc, layer)
-
-
-FORMAT = OpStackFormat()
+FORMAT = Codec("opstack", LAYERS, encode_blocks, decode_blocks, decode_json, encode_json)
