@@ -77,7 +77,7 @@ class SequencerNode:
         *,
         metrics: Metrics | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
-        cache_blocks: int = 1024,
+        cache_blocks: int = 256,
     ) -> None:
         self.core = core
         self.log = block_log
