@@ -61,6 +61,7 @@ from .rpc import (
 )
 from .state import CursorCache
 from .windows import (
+    DEFAULT_CATCH_UP_PERIODS,
     DEFAULT_MAX_WINDOW_BYTES,
     DEFAULT_WINDOW_MS,
     L1View,
@@ -68,9 +69,9 @@ from .windows import (
     WindowParams,
     WindowPlan,
     genesis_cursors,
+    max_window_end,
     plan_window,
     replay_window,
-    window_end,
 )
 
 log = logging.getLogger("sharedseq.batcher")
@@ -105,6 +106,7 @@ class BatcherConfig:
     key: bytes = field(repr=False)
     window_ms: int = DEFAULT_WINDOW_MS
     max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES
+    catch_up_periods: int = DEFAULT_CATCH_UP_PERIODS
     confirmations: int = 0
     bump_after_s: float = 30.0
     poll_ms: int = 500
@@ -119,6 +121,7 @@ class BatcherConfig:
     def from_dict(cls, doc: dict[str, Any], base: Path = Path(".")) -> BatcherConfig:
         t = doc.get("batcher", doc)
         known = {"sequencer", "l1_rpc_url", "inbox", "manifest", "key_file", "window_ms", "max_window_bytes",
+                 "catch_up_periods",
                  "confirmations", "bump_after_s", "poll_ms", "max_backoff_s", "rpc_timeout_s", "gas_margin",
                  "state_file", "from_block", "log_chunk_blocks"}
         unknown = set(t) - known
@@ -150,8 +153,8 @@ class BatcherConfig:
         for k in ("sequencer", "l1_rpc_url"):
             if not t.get(k):
                 raise BadInput(f"[batcher]: `{k}` is required")
-        opts = {k: t[k] for k in ("window_ms", "max_window_bytes", "confirmations", "poll_ms", "log_chunk_blocks")
-                if k in t}
+        opts = {k: t[k] for k in ("window_ms", "max_window_bytes", "catch_up_periods", "confirmations", "poll_ms",
+                                  "log_chunk_blocks") if k in t}
         state_file = str(base / t["state_file"]) if t.get("state_file") else None
         fopts = {k: float(t[k]) for k in ("bump_after_s", "max_backoff_s", "rpc_timeout_s", "gas_margin") if k in t}
         kwargs: dict[str, Any] = {k: int(v) for k, v in opts.items()}
@@ -292,7 +295,7 @@ class Batcher:
         resp = await self._stub.ListRollups(pb.ListRollupsRequest(), timeout=self.cfg.rpc_timeout_s)
         rollups = tuple(sorted((PostedRollup(r.rollup_id, r.batch_format, r.block_time_ms) for r in resp.rollups),
                                key=lambda r: r.rollup_id))
-        self.params = WindowParams(rollups, self.cfg.window_ms, self.cfg.max_window_bytes)
+        self.params = WindowParams(rollups, self.cfg.window_ms, self.cfg.max_window_bytes, self.cfg.catch_up_periods)
 
     # ------------------------------------------------------------------ one round
 
@@ -464,7 +467,7 @@ class Batcher:
                 break
             out.append(b)
             if end is None:
-                end = window_end(self.params, b)
+                end = max_window_end(self.params, b)
             if b.header.timestamp_ms >= end:
                 break
         return out

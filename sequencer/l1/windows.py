@@ -11,7 +11,15 @@ height h (the inbox's nextHeight), whose block has timestamp t_h, ends at a cut 
 and covers the blocks h.. with timestamp < T. T is final once a sealed block with timestamp >= T
 exists. The posting closes at E (by time), or earlier by size: when the batch data up to the
 latest final cut would exceed `max_window_bytes`, it closes at the latest cut that fits (at the
-first cut if none fits: a window holds at least one block). Per rollup, with its cursor c:
+first cut if none fits: a window holds at least one block).
+
+A batcher that fell behind (an L1 slower than the windows, say 12 s blocks and 2 s windows, or
+after downtime) catches up by merging: E moves to the latest boundary already passed by a sealed
+block, at most `catch_up_periods` windows after the first, then back to the first boundary after
+the last block it covers, so a posted window's cut is found again from its own blocks
+(`replay_window`). Merged or not, the rollups get the same blocks.
+
+Per rollup, with its cursor c:
 
     blocks  = group_rollup_blocks(window, rid, RollupTiming(0, bt), first_number=c.next_number,
                                   last_number=(T - 1) // bt, prev_origin=c.prev_l1_origin)
@@ -42,6 +50,8 @@ DEFAULT_WINDOW_MS = 2000
 """Posting window length in shared-block time, milliseconds."""
 DEFAULT_MAX_WINDOW_BYTES = 100_000
 """Batch data (all rollups) above which a posting closes early, bytes."""
+DEFAULT_CATCH_UP_PERIODS = 6
+"""Windows one posting may merge when the batcher is behind (6 x 2 s covers a 12 s L1 block)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,7 @@ class WindowParams:
     rollups: tuple[PostedRollup, ...]
     window_ms: int = DEFAULT_WINDOW_MS
     max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES
+    catch_up_periods: int = DEFAULT_CATCH_UP_PERIODS
 
     def __post_init__(self) -> None:
         if not self.rollups:
@@ -67,8 +78,8 @@ class WindowParams:
         ids = [r.rollup_id for r in self.rollups]
         if ids != sorted(set(ids)):
             raise BadInput("batcher: rollups must be sorted by id without duplicates")
-        if self.window_ms <= 0 or self.max_window_bytes <= 0:
-            raise BadInput("batcher: window_ms and max_window_bytes must be positive")
+        if self.window_ms <= 0 or self.max_window_bytes <= 0 or self.catch_up_periods <= 0:
+            raise BadInput("batcher: window_ms, max_window_bytes and catch_up_periods must be positive")
         for r in self.rollups:
             if r.block_time_ms <= 0 or self.window_ms % r.block_time_ms:
                 raise BadInput(f"batcher: window_ms {self.window_ms} is not a multiple of rollup {r.rollup_id}'s "
@@ -127,13 +138,29 @@ def window_end(params: WindowParams, first: SharedBlock) -> int:
     return (first.header.timestamp_ms // params.window_ms + 1) * params.window_ms
 
 
+def max_window_end(params: WindowParams, first: SharedBlock) -> int:
+    """The furthest a posting starting at `first` may reach when catching up."""
+    return window_end(params, first) + (params.catch_up_periods - 1) * params.window_ms
+
+
+def posting_end(params: WindowParams, blocks: Sequence[SharedBlock]) -> int:
+    """E for a posting starting at blocks[0], given the sealed blocks known (see the module docstring)."""
+    w = params.window_ms
+    end = window_end(params, blocks[0])
+    latest = min(blocks[-1].header.timestamp_ms // w * w, max_window_end(params, blocks[0]))
+    if latest > end:
+        last_member = max(b.header.timestamp_ms for b in blocks if b.header.timestamp_ms < latest)
+        end = (last_member // w + 1) * w
+    return end
+
+
 def candidate_cuts(params: WindowParams, blocks: Sequence[SharedBlock]) -> list[int]:
     """The final cut times T (ascending) a posting starting at blocks[0] may end at, given these sealed blocks."""
     if not blocks:
         return []
     step = params.cut_step_ms
     t0 = blocks[0].header.timestamp_ms
-    limit = min(window_end(params, blocks[0]), blocks[-1].header.timestamp_ms // step * step)
+    limit = min(posting_end(params, blocks), blocks[-1].header.timestamp_ms // step * step)
     return list(range((t0 // step + 1) * step, limit + 1, step))
 
 
@@ -189,7 +216,7 @@ def plan_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Ma
     cuts = candidate_cuts(params, blocks)
     if not cuts:
         return None
-    end = window_end(params, blocks[0])
+    end = posting_end(params, blocks)
     encoded = {cuts[-1]: encode_cut(params, blocks, cursors, l1.forced, cuts[-1])}
     if encoded[cuts[-1]].size <= params.max_window_bytes:
         if cuts[-1] != end:
@@ -240,7 +267,7 @@ def replay_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: 
     """
     step = params.cut_step_ms
     t_last = blocks[-1].header.timestamp_ms
-    end = window_end(params, blocks[0])
+    end = (t_last // params.window_ms + 1) * params.window_ms  # closed by time: the boundary after its last block
     cuts = [end, *range(end - step, t_last, -step)]
     for cut in cuts:
         enc = encode_cut(params, blocks, cursors, forced, cut)

@@ -57,8 +57,9 @@ def chain(times: Sequence[int], txs_per_block: int = 1, size: int = 0, origin_ev
     return out
 
 
-def params(window_ms: int = 2000, max_bytes: int = 100_000) -> WindowParams:
-    return WindowParams(ROLLUPS, window_ms, max_bytes)
+def params(window_ms: int = 2000, max_bytes: int = 100_000, catch_up: int = 1) -> WindowParams:
+    """Postings of one window each unless `catch_up` > 1 (the tables plan with every block already sealed)."""
+    return WindowParams(ROLLUPS, window_ms, max_bytes, catch_up)
 
 
 def post_all(p: WindowParams, blocks: list[SharedBlock], l1: L1View = NO_L1):  # noqa: ANN201
@@ -106,6 +107,31 @@ def test_time_boundaries(times: list[int], expected: list[tuple[int, int]]) -> N
     assert [(x.first_height, x.last_height) for x in plans] == expected
     for x in plans:
         assert x.end_ms % p.window_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        ([0, 500, 2100, 3900, 4000, 4100], [(0, 3)]),                   # behind: two windows merge into one
+        ([300, 2300, 9000, 9100, 10_000], [(0, 3)]),                     # the gap inside is posted as empty blocks
+        ([0, 2000, 4000, 6000, 8000, 10_000, 12_000, 14_000], [(0, 5), (6, 6)]),  # at most 6 windows a posting
+    ],
+)
+def test_catching_up_merges_windows(times: list[int], expected: list[tuple[int, int]]) -> None:
+    p = params(catch_up=6)
+    blocks = chain(times)
+    plans, cursors = post_all(p, blocks)
+    assert [(x.first_height, x.last_height) for x in plans] == expected
+    # Each merged posting is found again from its own blocks (what a restarted batcher does).
+    start_cursors = genesis_cursors(p, blocks[0])
+    for x in plans:
+        window = blocks[x.first_height:x.last_height + 1]
+        replayed = replay_window(p, window, start_cursors, {}, [keccak(b) for b in x.batches], keccak)
+        assert replayed == dict(x.cursors)
+        start_cursors = replayed
+    # Merged or not, the rollups get the same blocks.
+    _, one_by_one = post_all(params(catch_up=1), blocks)
+    assert cursors == one_by_one
 
 
 def test_candidate_cuts_are_multiples_of_the_block_time_lcm() -> None:
