@@ -9,7 +9,8 @@ import {SharedSeqLib} from "./SharedSeqLib.sol";
 /// @notice Makes shared blocks firm on L1. Each posting window covers consecutive shared blocks:
 ///         it carries the signed header of the window's last block, the Merkle root (RFC 9162,
 ///         leaves = block hashes in height order) of the window's block hashes, and per rollup the
-///         batch data covering the window (calldata, hashed and recorded). Windows follow one another
+///         batch data covering the window (calldata, hashed and recorded; or EIP-4844 blobs, whose
+///         versioned hashes are recorded: postWindowBlobs). Windows follow one another
 ///         without gaps or forks. The inbox also holds the forced-inclusion queue: anyone enqueues a
 ///         rollup transaction; once its deadline passes, no window can be posted until the sequencer
 ///         reports it read, and rollup nodes include it whatever the sequencer does.
@@ -82,6 +83,9 @@ contract SequencerInbox is Owned {
     error WrongLastHeight(uint64 expected, uint64 got);
     /// @notice The first (0) or last (1) header is not proven in the window root.
     error InvalidWindowProof(uint8 which);
+    /// @notice A postWindowBlobs transaction carries `got` blobs (at least) where blobCounts need `expected`
+    ///         (or a rollup was given zero blobs).
+    error WrongBlobCount(uint256 expected, uint256 got);
     /// @notice Parallel arrays differ in length.
     error LengthMismatch();
     /// @notice Rollup ids in a posting must be strictly increasing.
@@ -104,7 +108,8 @@ contract SequencerInbox is Owned {
     /// @notice A poster was added (true) or removed (false).
     event PosterSet(address indexed poster, bool allowed);
     /// @notice A window was recorded; blocks window.firstHeight..window.lastHeight are firm.
-    ///         batchHashes[i] is keccak256 of the batch of rollupIds[i]; `signer` signed the last header;
+    ///         batchHashes[i] is keccak256 of the batch of rollupIds[i] (postWindow) or its blobs' versioned
+    ///         hash(es) (postWindowBlobs, see there); `signer` signed the last header;
     ///         forcedRead[i] is the rollup's forced-queue read position after this window.
     event WindowPosted(
         uint256 indexed windowIndex,
@@ -182,9 +187,67 @@ contract SequencerInbox is Owned {
         uint64[] calldata forcedRead_
     ) external onlyPoster returns (uint256 windowIndex) {
         if (rollupIds.length != batches.length || rollupIds.length != forcedRead_.length) revert LengthMismatch();
+        bytes32[] memory hashes = new bytes32[](rollupIds.length);
+        for (uint256 i = 0; i < rollupIds.length; i++) {
+            hashes[i] = keccak256(batches[i]);
+        }
+        return _recordWindow(w, rollupIds, hashes, forcedRead_);
+    }
+
+    /// @notice Record a posting window whose batches travel in this transaction's EIP-4844 blobs.
+    ///         Rollup i's batch is the concatenation of the version-0 decoded contents of the next
+    ///         blobCounts[i] blobs (in order: rollup 0's blobs first). Its recorded batch hash is the
+    ///         blob's versioned hash (`blobhash`) when blobCounts[i] == 1, else keccak256 of its
+    ///         blobs' versioned hashes packed in order. The transaction must carry exactly
+    ///         sum(blobCounts) blobs. Same checks and WindowPosted event as postWindow.
+    /// @param w The first and last headers of the window with their proofs in `w.blocksRoot`.
+    /// @param rollupIds Rollups with a batch in this posting, strictly increasing, each active.
+    /// @param blobCounts Per rollup, how many blobs carry its batch (at least 1).
+    /// @param forcedRead_ Per rollup, forced transactions the sequencer has included so far (monotonic).
+    /// @return windowIndex The new window's index.
+    function postWindowBlobs(
+        WindowProof calldata w,
+        uint64[] calldata rollupIds,
+        uint256[] calldata blobCounts,
+        uint64[] calldata forcedRead_
+    ) external onlyPoster returns (uint256 windowIndex) {
+        if (rollupIds.length != blobCounts.length || rollupIds.length != forcedRead_.length) revert LengthMismatch();
+        bytes32[] memory hashes = new bytes32[](rollupIds.length);
+        uint256 next = 0;
+        for (uint256 i = 0; i < rollupIds.length; i++) {
+            uint256 n = blobCounts[i];
+            if (n == 0) revert WrongBlobCount(next + 1, next);
+            if (n == 1) {
+                hashes[i] = _blobhash(next);
+            } else {
+                bytes32[] memory vh = new bytes32[](n);
+                for (uint256 j = 0; j < n; j++) {
+                    vh[j] = _blobhash(next + j);
+                }
+                hashes[i] = keccak256(abi.encodePacked(vh));
+            }
+            next += n;
+        }
+        if (blobhash(next) != bytes32(0)) revert WrongBlobCount(next, next + 1);
+        return _recordWindow(w, rollupIds, hashes, forcedRead_);
+    }
+
+    /// @dev The versioned hash of blob `index`; reverts if the transaction has no such blob.
+    function _blobhash(uint256 index) private view returns (bytes32 h) {
+        h = blobhash(index);
+        if (h == bytes32(0)) revert WrongBlobCount(index + 1, index);
+    }
+
+    /// @dev The checks and the record shared by postWindow and postWindowBlobs.
+    function _recordWindow(
+        WindowProof calldata w,
+        uint64[] calldata rollupIds,
+        bytes32[] memory hashes,
+        uint64[] calldata forcedRead_
+    ) private returns (uint256 windowIndex) {
         (bytes32 lastHash, address signer) = _checkWindow(w);
         windowIndex = _windows.length;
-        bytes32[] memory hashes = _hashBatches(rollupIds, batches, forcedRead_);
+        _checkRollups(rollupIds, forcedRead_);
         _checkNoOverdue();
         Window memory win = Window({
             firstHeight: w.first.height,
@@ -222,12 +285,7 @@ contract SequencerInbox is Owned {
         if (signer == address(0) || !isSigner[signer]) revert UnknownSigner(signer);
     }
 
-    function _hashBatches(
-        uint64[] calldata rollupIds,
-        bytes[] calldata batches,
-        uint64[] calldata forcedRead_
-    ) private returns (bytes32[] memory hashes) {
-        hashes = new bytes32[](rollupIds.length);
+    function _checkRollups(uint64[] calldata rollupIds, uint64[] calldata forcedRead_) private {
         uint64 previous = 0;
         for (uint256 i = 0; i < rollupIds.length; i++) {
             uint64 id = rollupIds[i];
@@ -235,7 +293,6 @@ contract SequencerInbox is Owned {
             previous = id;
             if (!registry.isActive(id)) revert RollupNotActive(id);
             _advanceForcedRead(id, forcedRead_[i]);
-            hashes[i] = keccak256(batches[i]);
         }
     }
 
