@@ -1,5 +1,11 @@
 """Reading the inbox on L1: the forced-inclusion queue and the posted windows.
 
+A window's batches come from its postWindow calldata, or, for postWindowBlobs, from the
+transaction's EIP-4844 blobs: fetched by versioned hash with anvil's `anvil_getBlobByHash`, each
+checked (KZG commitment -> 0x01 ++ sha256(commitment)[1:]) against the transaction's
+blobVersionedHashes, grouped per rollup by the calldata's blobCounts, checked against the event's
+batch hashes and decoded (contracts/blobs.py: version-0 encoding, a rollup's blobs concatenated).
+
 Both followers use it from a worker thread (web3's HTTP provider is blocking). Events are read in
 (block, log index) order; a rollup's forced queue is checked to be gap-free (seq 0, 1, 2, ...).
 """
@@ -13,9 +19,11 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
+from contracts import blobs as blob_codec
 from contracts import load_artifact
 from rollup_adapters.derivation import ForcedTx
 from sequencer.core.types import BlockHeader
+from sequencer.errors import DecodeError
 
 from .errors import VerificationError
 
@@ -87,17 +95,23 @@ class InboxReader:
                 raise VerificationError(f"window {ev['windowIndex']}: posted by a call not sent to the inbox "
                                         f"(tx {lg['transactionHash'].hex()}); only direct postWindow calls are read")
             fn, params = self.inbox.decode_function_input(tx["input"])
-            if fn.fn_name != "postWindow":
-                raise VerificationError(f"window {ev['windowIndex']}: transaction calls {fn.fn_name}, not postWindow")
             w = params["w"]
             ids = tuple(int(r) for r in params["rollupIds"])
-            batches = tuple(bytes(b) for b in params["batches"])
             if ids != tuple(int(r) for r in ev["rollupIds"]):
                 raise VerificationError(f"window {ev['windowIndex']}: calldata rollup ids differ from the event's")
-            for rid, data, h in zip(ids, batches, ev["batchHashes"], strict=True):
-                if keccak(data) != bytes(h):
-                    raise VerificationError(f"window {ev['windowIndex']}: batch of rollup {rid} does not hash to "
-                                            f"the recorded batch hash")
+            hashes = [bytes(h) for h in ev["batchHashes"]]
+            if fn.fn_name == "postWindow":
+                batches = tuple(bytes(b) for b in params["batches"])
+                for rid, data, h in zip(ids, batches, hashes, strict=True):
+                    if keccak(data) != h:
+                        raise VerificationError(f"window {ev['windowIndex']}: batch of rollup {rid} does not hash "
+                                                f"to the recorded batch hash")
+            elif fn.fn_name == "postWindowBlobs":
+                batches = self._blob_batches(int(ev["windowIndex"]), tx, ids, [int(n) for n in params["blobCounts"]],
+                                             hashes)
+            else:
+                raise VerificationError(f"window {ev['windowIndex']}: transaction calls {fn.fn_name}, "
+                                        f"not postWindow / postWindowBlobs")
             first = _header(w[0] if not isinstance(w, dict) else tuple(w["first"].values()))
             last = _header(w[2] if not isinstance(w, dict) else tuple(w["last"].values()))
             win = ev["window"]
@@ -106,6 +120,38 @@ class InboxReader:
             out.append(PostedWindow(int(ev["windowIndex"]), int(lg["blockNumber"]), first, last, ids, batches,
                                     tuple(int(x) for x in ev["forcedRead"])))
         return out
+
+
+    def blob(self, vh: bytes) -> bytes:
+        """One blob by versioned hash from the L1 node (anvil_getBlobByHash), checked against the hash."""
+        reply = self.w3.provider.make_request("anvil_getBlobByHash", ["0x" + vh.hex()])  # type: ignore[arg-type]
+        if "error" in reply:
+            raise VerificationError(f"blob 0x{vh.hex()}: the L1 node cannot serve blobs: {reply['error']}")
+        result = reply.get("result")
+        if not result:
+            raise VerificationError(f"blob 0x{vh.hex()}: not available from the L1 node")
+        data = bytes.fromhex(str(result).removeprefix("0x"))
+        if len(data) != blob_codec.BLOB_SIZE or blob_codec.blob_versioned_hash(data) != vh:
+            raise VerificationError(f"blob 0x{vh.hex()}: content does not match its versioned hash")
+        return data
+
+    def _blob_batches(self, index: int, tx: Any, ids: tuple[int, ...], counts: list[int],
+                      hashes: list[bytes]) -> tuple[bytes, ...]:
+        versioned = [bytes(h) for h in (tx.get("blobVersionedHashes") or [])]
+        if len(counts) != len(ids) or sum(counts) != len(versioned) or any(n < 1 for n in counts):
+            raise VerificationError(f"window {index}: blobCounts {counts} do not match the {len(versioned)} blobs")
+        out = []
+        off = 0
+        for rid, n, h in zip(ids, counts, hashes, strict=True):
+            mine = versioned[off:off + n]
+            off += n
+            if blob_codec.batch_hash(mine) != h:
+                raise VerificationError(f"window {index}: blobs of rollup {rid} do not match the recorded batch hash")
+            try:
+                out.append(blob_codec.unpack_batch([self.blob(v) for v in mine]))
+            except DecodeError as exc:
+                raise VerificationError(f"window {index}: blobs of rollup {rid} do not decode: {exc}") from exc
+        return tuple(out)
 
 
 class ForcedQueue:

@@ -15,6 +15,10 @@ The I/O shell around the pure planner (windows.py). Each round it
 5. posts it (calldata): preflight with eth_estimateGas (a revert WrongFirstHeight / WrongParent means
    someone else posted: re-read and continue), pending nonce, EIP-1559 fees from the L1, fee bump
    (+12.5% and at least the market) when not mined after `bump_after_s`, resend when dropped.
+   With `use_blobs`, the batches go in EIP-4844 blobs instead (postWindowBlobs, a type-3 transaction;
+   contracts/blobs.py has the layout): max_fee_per_blob_gas is eth_blobBaseFee x blob_fee_margin,
+   and a resubmission doubles all three fees (geth's blob pool wants +100%). A posting that would
+   need more than MAX_BLOBS_PER_TX blobs goes as calldata.
 
 `firm_height` is nextHeight - 1 read at L1 block head - confirmations. A posted window whose receipt
 disappears before it has `confirmations` blocks on top triggers a re-read (step 2). L1 or sequencer
@@ -40,6 +44,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from contracts import blobs as blob_codec
 from rollup_adapters.derivation import Cursor, ForcedTx
 from sequencer.core.hashing import keccak
 from sequencer.core.signing import block_hash
@@ -116,6 +121,8 @@ class BatcherConfig:
     state_file: str | None = None
     from_block: int = 0
     log_chunk_blocks: int = 10_000
+    use_blobs: bool = False
+    blob_fee_margin: float = 2.0
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any], base: Path = Path(".")) -> BatcherConfig:
@@ -123,7 +130,7 @@ class BatcherConfig:
         known = {"sequencer", "l1_rpc_url", "inbox", "manifest", "key_file", "window_ms", "max_window_bytes",
                  "catch_up_periods",
                  "confirmations", "bump_after_s", "poll_ms", "max_backoff_s", "rpc_timeout_s", "gas_margin",
-                 "state_file", "from_block", "log_chunk_blocks"}
+                 "state_file", "from_block", "log_chunk_blocks", "use_blobs", "blob_fee_margin"}
         unknown = set(t) - known
         if unknown:
             raise BadInput(f"[batcher]: unknown option(s) {', '.join(sorted(unknown))}")
@@ -156,9 +163,14 @@ class BatcherConfig:
         opts = {k: t[k] for k in ("window_ms", "max_window_bytes", "catch_up_periods", "confirmations", "poll_ms",
                                   "log_chunk_blocks") if k in t}
         state_file = str(base / t["state_file"]) if t.get("state_file") else None
-        fopts = {k: float(t[k]) for k in ("bump_after_s", "max_backoff_s", "rpc_timeout_s", "gas_margin") if k in t}
+        fopts = {k: float(t[k]) for k in ("bump_after_s", "max_backoff_s", "rpc_timeout_s", "gas_margin",
+                                          "blob_fee_margin") if k in t}
         kwargs: dict[str, Any] = {k: int(v) for k, v in opts.items()}
         kwargs.update(fopts)
+        if "use_blobs" in t:
+            if not isinstance(t["use_blobs"], bool):
+                raise BadInput("[batcher]: `use_blobs` must be true or false")
+            kwargs["use_blobs"] = t["use_blobs"]
         return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), to_checksum_address(inbox), key,
                    **kwargs, state_file=state_file, from_block=from_block)
 
@@ -192,6 +204,9 @@ class _InFlight:
     sent_at: float
     window_index: int
     calldata_bytes: int
+    blobs: list[bytes] = field(default_factory=list)
+    commitments: list[bytes] = field(default_factory=list)
+    batch_hashes: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +221,8 @@ class PostResult:
     gas_used: int
     calldata_bytes: int
     batch_bytes: int
+    blob_count: int = 0
+    blob_gas_used: int = 0
 
 
 class Batcher:
@@ -402,6 +419,9 @@ class Batcher:
             if w.rollup_ids != ids:
                 raise Critical(f"inbox window {w.index} posts rollups {w.rollup_ids}, the sequencer has {ids}")
             replayed = replay_window(self.params, blocks, cursors, self._forced, w.batch_hashes, keccak)
+            if replayed is None:  # posted with postWindowBlobs: the hashes are the blobs' versioned hashes
+                replayed = await anyio.to_thread.run_sync(replay_window, self.params, blocks, cursors, self._forced,
+                                                          w.batch_hashes, blob_codec.batch_blob_hash)
             if replayed is None:
                 raise Critical(f"inbox window {w.index} (heights {w.first_height}..{w.last_height}) cannot be "
                                f"reproduced with window_ms={self.params.window_ms}")
@@ -485,11 +505,36 @@ class Batcher:
         tip = max(tip, 1)
         return 2 * base + tip, tip
 
+    async def _blob_fee(self) -> int:
+        assert self._rpc is not None
+        return max(1, math.ceil(int(await self._rpc.call("eth_blobBaseFee"), 16) * self.cfg.blob_fee_margin))
+
     async def _post(self, plan: WindowPlan, head: int) -> None:
         rpc = self._rpc
         assert rpc is not None and self._state is not None
-        data = calldata("postWindow", plan.proof, list(plan.rollup_ids), list(plan.batches), list(plan.forced_read))
-        call = {"from": self.address, "to": self.cfg.inbox, "data": data}
+        blobs: list[bytes] = []
+        commitments: list[bytes] = []
+        versioned: list[bytes] = []
+        counts: list[int] = []
+        if self.cfg.use_blobs:
+            counts = [blob_codec.blob_count(b) for b in plan.batches]
+            if sum(counts) > blob_codec.MAX_BLOBS_PER_TX:
+                _event(logging.WARNING, "batcher.too_many_blobs", first=plan.first_height, blobs=sum(counts),
+                       max_blobs=blob_codec.MAX_BLOBS_PER_TX, fallback="calldata")
+                counts = []
+        if counts:
+            blobs, counts = blob_codec.pack_batches(plan.batches)
+            commitments = await anyio.to_thread.run_sync(lambda: [blob_codec.commitment(b) for b in blobs])
+            versioned = [blob_codec.versioned_hash(c) for c in commitments]
+            data = calldata("postWindowBlobs", plan.proof, list(plan.rollup_ids), counts, list(plan.forced_read))
+            blob_fee = await self._blob_fee()
+            call: dict[str, Any] = {"from": self.address, "to": self.cfg.inbox, "data": data,
+                                    "blobVersionedHashes": ["0x" + h.hex() for h in versioned],
+                                    "maxFeePerBlobGas": hex(blob_fee)}
+        else:
+            data = calldata("postWindow", plan.proof, list(plan.rollup_ids), list(plan.batches),
+                            list(plan.forced_read))
+            call = {"from": self.address, "to": self.cfg.inbox, "data": data}
         try:
             gas = int(int(await rpc.call("eth_estimateGas", [call]), 16) * self.cfg.gas_margin) + 20_000
         except RpcError as exc:
@@ -499,14 +544,23 @@ class Batcher:
         max_fee, tip = await self._fees()
         tx = {"type": 2, "chainId": self._chain_id, "nonce": nonce, "to": self.cfg.inbox, "data": data, "value": 0,
               "gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
+        batch_hashes = [keccak(b) for b in plan.batches]
+        if blobs:
+            tx.update(type=3, maxFeePerBlobGas=blob_fee, blobVersionedHashes=versioned)
+            off = 0
+            batch_hashes = []
+            for n in counts:
+                batch_hashes.append(blob_codec.batch_hash(versioned[off:off + n]))
+                off += n
         if plan.batch_bytes > self.cfg.max_window_bytes:
             _event(logging.WARNING, "batcher.oversized_window", first=plan.first_height, batch_bytes=plan.batch_bytes,
                    max_window_bytes=self.cfg.max_window_bytes)
         _event(logging.INFO, "batcher.posting", first=plan.first_height, last=plan.last_height,
-               batch_bytes=plan.batch_bytes, calldata_bytes=len(data) // 2 - 1, nonce=nonce, gas=gas,
-               forced_read=list(plan.forced_read))
-        fl = _InFlight(plan, tx, [], time.monotonic(), self._state.window_count, len(data) // 2 - 1)
-        await self._send(tx, fl.sent)
+               batch_bytes=plan.batch_bytes, calldata_bytes=len(data) // 2 - 1, blobs=len(blobs), nonce=nonce,
+               gas=gas, forced_read=list(plan.forced_read))
+        fl = _InFlight(plan, tx, [], time.monotonic(), self._state.window_count, len(data) // 2 - 1, blobs,
+                       commitments, batch_hashes)
+        await self._send(tx, fl.sent, fl)
         self._inflight = fl
         await self._await_inflight()
 
@@ -535,17 +589,19 @@ class Batcher:
                 break
             if time.monotonic() - fl.sent_at >= self.cfg.bump_after_s:
                 market_fee, market_tip = await self._fees()
-                tx["maxPriorityFeePerGas"] = max(math.ceil(tx["maxPriorityFeePerGas"] * BUMP_NUM / BUMP_DEN) + 1,
-                                                 market_tip)
-                tx["maxFeePerGas"] = max(math.ceil(tx["maxFeePerGas"] * BUMP_NUM / BUMP_DEN) + 1, market_fee,
+                num, den = (2, 1) if fl.blobs else (BUMP_NUM, BUMP_DEN)
+                tx["maxPriorityFeePerGas"] = max(math.ceil(tx["maxPriorityFeePerGas"] * num / den) + 1, market_tip)
+                tx["maxFeePerGas"] = max(math.ceil(tx["maxFeePerGas"] * num / den) + 1, market_fee,
                                          2 * tx["maxPriorityFeePerGas"])
+                if fl.blobs:
+                    tx["maxFeePerBlobGas"] = max(2 * tx["maxFeePerBlobGas"] + 1, await self._blob_fee())
                 _event(logging.INFO, "batcher.bump", nonce=nonce, max_fee=tx["maxFeePerGas"],
-                       tip=tx["maxPriorityFeePerGas"])
-                await self._send(tx, sent)
+                       tip=tx["maxPriorityFeePerGas"], max_blob_fee=tx.get("maxFeePerBlobGas"))
+                await self._send(tx, sent, fl)
                 fl.sent_at = time.monotonic()
             elif not await self._any_known(sent):
                 _event(logging.WARNING, "batcher.dropped", nonce=nonce, resending=sent[-1])
-                await self._send(tx, sent)
+                await self._send(tx, sent, fl)
             await anyio.sleep(self.cfg.poll_ms / 1000 / 4)
         self._inflight = None
         plan = fl.plan
@@ -561,13 +617,15 @@ class Batcher:
             del self._blocks[h]
         self._unconfirmed.append((receipt["transactionHash"], mined_in))
         if self._cache is not None:
-            self._cache.put(index, plan.first_height, plan.last_height, plan.headers_hash,
-                            [keccak(b) for b in plan.batches], plan.cursors)
+            self._cache.put(index, plan.first_height, plan.last_height, plan.headers_hash, fl.batch_hashes,
+                            plan.cursors)
         result = PostResult(index, plan.first_height, plan.last_height, receipt["transactionHash"], mined_in,
-                            int(receipt["gasUsed"], 16), fl.calldata_bytes, plan.batch_bytes)
+                            int(receipt["gasUsed"], 16), fl.calldata_bytes, plan.batch_bytes, len(fl.blobs),
+                            int(receipt.get("blobGasUsed") or "0x0", 16))
         self.posted.append(result)
         _event(logging.INFO, "batcher.posted", window=index, first=plan.first_height, last=plan.last_height,
-               tx=result.tx_hash, l1_block=mined_in, gas=result.gas_used, batch_bytes=plan.batch_bytes)
+               tx=result.tx_hash, l1_block=mined_in, gas=result.gas_used, batch_bytes=plan.batch_bytes,
+               blobs=result.blob_count, blob_gas=result.blob_gas_used)
 
     def _on_revert(self, exc: RpcError, plan: WindowPlan) -> None:
         if exc.revert in ("WrongFirstHeight", "WrongParent"):
@@ -579,12 +637,14 @@ class Batcher:
             _event(logging.ERROR, "batcher.would_revert", first=plan.first_height, revert=exc.revert,
                    detail=_describe_revert(exc))
 
-    async def _send(self, tx: dict[str, Any], sent: list[str]) -> None:
+    async def _send(self, tx: dict[str, Any], sent: list[str], fl: _InFlight | None = None) -> None:
         assert self._rpc is not None
-        raw = self.account.sign_transaction(tx).raw_transaction
-        h = "0x" + keccak(bytes(raw)).hex()
+        raw = bytes(self.account.sign_transaction(tx).raw_transaction)
+        h = "0x" + keccak(raw).hex()
+        if fl is not None and fl.blobs:  # the network form carries the blobs, commitments and proofs
+            raw, _ = await anyio.to_thread.run_sync(blob_codec.blob_tx_network_form, raw, fl.blobs, fl.commitments)
         try:
-            await self._rpc.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+            await self._rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
         except RpcError as exc:
             msg = exc.message.lower()
             if "insufficient funds" in msg:

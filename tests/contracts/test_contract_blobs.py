@@ -8,7 +8,6 @@ from eth_utils import keccak
 
 from contracts import blobs as B
 from sequencer.core.signing import block_hash
-
 from sequencer.l1.rpc import revert_name
 
 GAS: dict[str, tuple[int, int]] = {}

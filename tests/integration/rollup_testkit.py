@@ -208,9 +208,10 @@ class Devnet:
         ev = inbox.events.ForcedTxEnqueued().process_receipt(receipt)[0]["args"]
         return int(ev["deadline"])
 
-    async def start_poster(self, *, batcher: bool = True) -> None:
+    async def start_poster(self, *, batcher: bool = True, use_blobs: bool = False) -> None:
         """Post windows to L1: the project's Batcher (sequencer/l1/batcher.py), or with `batcher=False`
-        the minimal in-test poster below (same planner, no fee management)."""
+        the minimal in-test poster below (same planner, no fee management). `use_blobs`: the Batcher
+        posts EIP-4844 blobs (postWindowBlobs)."""
         if not batcher:
             self.tg.start_soon(self._post_windows)
             return
@@ -218,7 +219,8 @@ class Devnet:
 
         self.batcher = Batcher(BatcherConfig(sequencer=self.sequencer_address, l1_rpc_url=self.l1.url,
                                              inbox=self.inbox, key=dev_accounts()[DEPLOYER].key,
-                                             window_ms=WINDOW_MS, poll_ms=100, max_backoff_s=1.0))
+                                             window_ms=WINDOW_MS, poll_ms=100, max_backoff_s=1.0,
+                                             use_blobs=use_blobs))
         await self.tg.start(self.batcher.run)
 
     async def _post_windows(self) -> None:

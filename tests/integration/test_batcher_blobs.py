@@ -1,0 +1,80 @@
+"""The batcher with use_blobs=true on anvil: windows go to L1 as EIP-4844 blobs (postWindowBlobs,
+type-3 transactions), firm nodes read them back (anvil_getBlobByHash) and derive the soft nodes' state;
+a restarted batcher re-derives its cursors from the blob windows and carries on."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from rollup_testkit import DEPLOYER, ROLLUP_IDS, WINDOW_MS, block_covering, devnet, engine_w3, rollup_tx, wait_until
+
+from contracts import blobs as blob_codec
+from deploy.anvil import dev_accounts
+from sequencer.l1.batcher import Batcher, BatcherConfig
+from sequencer.l1.rpc import INBOX
+
+pytestmark = pytest.mark.anyio
+
+SINK = "0x" + "22" * 20
+
+
+async def test_blob_windows_firm_equals_soft(tmp_path) -> None:
+    alice = dev_accounts()[4]
+    async with devnet(tmp_path) as net:
+        soft = {rid: await net.start_node(rid, "soft") for rid in ROLLUP_IDS}
+        firm = {rid: await net.start_node(rid, "firm") for rid in ROLLUP_IDS}
+        await net.start_poster(use_blobs=True)
+        last = {}
+        for i in range(3):
+            for rid in ROLLUP_IDS:
+                last[rid] = (await net.submit(rid, rollup_tx(rid, alice.key, i, value=i + 1))).height
+            await wait_until(lambda: all(any(last[r] in b.shared_heights for b in soft[r].blocks.values())
+                                         for r in ROLLUP_IDS), 20, "soft nodes")
+        for rid in ROLLUP_IDS:
+            target = (await block_covering(soft[rid], last[rid])).number
+            await firm[rid].wait_for(target, timeout=30)
+            common = sorted(set(firm[rid].blocks) & set(soft[rid].blocks))
+            assert common and common[0] == min(soft[rid].blocks) and common[-1] >= target
+            for n in common:
+                f, s = firm[rid].blocks[n], soft[rid].blocks[n]
+                assert (f.state_root, f.engine_block_hash, f.tx_count) == (s.state_root, s.engine_block_hash,
+                                                                          s.tx_count), (rid, n)
+            assert engine_w3(firm[rid]).eth.get_balance(SINK) == 6
+        await wait_until(lambda: len(net.batcher.posted) >= 3, 30, "three blob windows")
+        posted = list(net.batcher.posted)
+        for p in posted:
+            assert p.blob_count == len(ROLLUP_IDS) and p.blob_gas_used == p.blob_count * blob_codec.GAS_PER_BLOB
+            tx = net.w3.eth.get_transaction(p.tx_hash)
+            assert tx["type"] == 3 and len(tx["blobVersionedHashes"]) == p.blob_count
+            fn, _ = INBOX.decode_function_input(tx["input"])
+            assert fn.fn_name == "postWindowBlobs"
+
+
+async def test_restarted_batcher_replays_blob_windows(tmp_path) -> None:
+    alice = dev_accounts()[5]
+    async with devnet(tmp_path) as net:
+        firm = await net.start_node(ROLLUP_IDS[0], "firm")
+        soft = await net.start_node(ROLLUP_IDS[0], "soft")
+
+        def config() -> BatcherConfig:
+            return BatcherConfig(sequencer=net.sequencer_address, l1_rpc_url=net.l1.url, inbox=net.inbox,
+                                 key=dev_accounts()[DEPLOYER].key, window_ms=WINDOW_MS, poll_ms=100,
+                                 max_backoff_s=1.0, use_blobs=True)
+
+        first = Batcher(config())
+        async with anyio.create_task_group() as tg:
+            await tg.start(first.run)
+            await net.submit(ROLLUP_IDS[0], rollup_tx(ROLLUP_IDS[0], alice.key, 0, value=1))
+            await wait_until(lambda: len(first.posted) >= 2, 30, "two blob windows")
+            tg.cancel_scope.cancel()
+        second = Batcher(config())
+        async with anyio.create_task_group() as tg:
+            await tg.start(second.run)
+            h = (await net.submit(ROLLUP_IDS[0], rollup_tx(ROLLUP_IDS[0], alice.key, 1, value=2))).height
+            await wait_until(lambda: second.firm_height >= h, 30, "the restarted batcher's windows")
+            tg.cancel_scope.cancel()
+        assert second.posted and second.posted[0].window_index == first.posted[-1].window_index + 1
+        assert all(p.blob_count > 0 for p in second.posted)
+        target = (await block_covering(soft, h)).number
+        await firm.wait_for(target, timeout=30)
+        assert firm.blocks[target].state_root == soft.blocks[target].state_root
