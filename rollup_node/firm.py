@@ -2,7 +2,8 @@
 
 Reads the inbox's WindowPosted events in order (window index 0, 1, 2, ...), takes each posting's
 batches from its postWindow calldata (decoded with the inbox ABI, each checked against the batch
-hash the event recorded), and decodes this rollup's batch with derivation.decode_window_batch,
+hash the event recorded) or, for postWindowBlobs, from the transaction's blobs (l1.py), and
+decodes this rollup's batch with derivation.decode_window_batch,
 carrying the Cursor from window to window. The first window's first rollup block number is the
 rollup window of its first header's timestamp (shared block 0), exactly where the soft follower
 starts. Rule F is applied by decode_window_batch with the forced queue read from L1 up to the

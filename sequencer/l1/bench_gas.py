@@ -3,7 +3,9 @@
 Starts a local anvil, deploys the contracts (deploy_all), runs a sequencer in-process whose domain
 is the inbox, submits EIP-1559 / legacy transfers to three rollups (OP Stack, Nitro, zkEVM, block
 time 1000 ms), runs the batcher until N windows are posted, and prints gas per window, per posted
-shared block and per byte of batch data (and of calldata).
+shared block and per byte of batch data (and of calldata). With --blobs (default) it runs the same
+traffic again with the batcher's use_blobs and prints one more line: gas and blob gas per window of
+the EIP-4844 postings (postWindowBlobs).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _transfer(acct: Account, chain_id: int, nonce: int) -> bytes:
     return bytes(acct.sign_transaction(tx).raw_transaction)
 
 
-async def bench(args: argparse.Namespace) -> list[PostResult]:
+async def bench(args: argparse.Namespace, use_blobs: bool = False) -> list[PostResult]:
     with tempfile.TemporaryDirectory(prefix="bench-gas-") as tmpdir, start_anvil() as anvil:
         tmp = Path(tmpdir)
         w3 = Web3(Web3.HTTPProvider(anvil.url))
@@ -80,7 +82,7 @@ async def bench(args: argparse.Namespace) -> list[PostResult]:
 
             tg.start_soon(traffic)
             cfg = BatcherConfig(srv.address, anvil.url, inbox, poster.key, window_ms=args.window_ms,
-                                max_window_bytes=args.max_window_bytes, poll_ms=50)
+                                max_window_bytes=args.max_window_bytes, poll_ms=50, use_blobs=use_blobs)
             batcher = Batcher(cfg)
             await tg.start(batcher.run)
             deadline = time.monotonic() + args.timeout
@@ -113,6 +115,20 @@ def report(posted: list[PostResult], args: argparse.Namespace) -> dict:
     return summary
 
 
+def report_blobs(posted: list[PostResult]) -> dict:
+    """One line for the blob postings: gas (execution) and blob gas per window."""
+    n = len(posted)
+    summary = {
+        "blob_windows": n, "gas_per_window": round(sum(p.gas_used for p in posted) / n),
+        "blob_gas_per_window": round(sum(p.blob_gas_used for p in posted) / n),
+        "blobs_per_window": round(sum(p.blob_count for p in posted) / n, 2),
+        "batch_bytes_per_window": round(sum(p.batch_bytes for p in posted) / n),
+        "calldata_bytes_per_window": round(sum(p.calldata_bytes for p in posted) / n),
+    }
+    print("blobs:", json.dumps(summary))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sequencer.l1.bench_gas", description=__doc__)
     ap.add_argument("--windows", type=int, default=10, help="windows to post (after the first)")
@@ -121,13 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-window-bytes", type=int, default=100_000)
     ap.add_argument("--txs-per-slot", type=int, default=2, help="transfers per slot and rollup")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--blobs", action=argparse.BooleanOptionalAction, default=True,
+                    help="also post the same traffic as EIP-4844 blobs and print their gas and blob gas")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # The first window starts at block 0 mid-second and holds fewer blocks: post one more and drop it.
     args.windows += 1
     posted = anyio.run(bench, args, backend="asyncio")[1:]
+    blob_posted = anyio.run(bench, args, True, backend="asyncio")[1:] if args.blobs else []
     args.windows -= 1
     report(posted, args)
+    if blob_posted:
+        report_blobs(blob_posted)
     return 0
 
 
