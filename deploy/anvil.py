@@ -79,6 +79,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def rpc(url: str, method: str, params: list | None = None, timeout: float = 2.0):
     """One JSON-RPC call; returns `result`, raises AnvilError on an RPC error."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
@@ -156,6 +166,9 @@ def start_anvil(
     last_error = ""
     for _ in range(attempts):
         p = port if port is not None else free_port()
+        if port is not None and not port_is_free(p):
+            # Another process (often another devnet's anvil) would answer our readiness probe.
+            raise AnvilError(f"port {p} on 127.0.0.1 is already in use (another devnet?); pick a free port")
         args = [binary, "--host", "127.0.0.1", "--port", str(p), "--chain-id", str(chain_id),
                 "--accounts", str(DEFAULT_ACCOUNTS), "--mnemonic", DEFAULT_MNEMONIC]
         if block_time is not None:

@@ -25,10 +25,11 @@ from typing import Any
 import anyio
 from web3 import Web3
 
-from deploy.anvil import dev_accounts, free_port, start_anvil
+from deploy.anvil import AnvilError, dev_accounts, free_port, port_is_free, start_anvil
 from deploy.deployer import deploy_all
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import parse_config
+from sequencer.errors import SharedSeqError
 from sequencer.keys import write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig
 from sequencer.service.server import RunningServer, running
@@ -140,13 +141,44 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+MARKER = ".sharedseq-devnet"
+"""Written in the work folder, so a later start wipes only folders a devnet made."""
+
+
+class DevnetError(SharedSeqError):
+    """The devnet cannot start as configured (busy port, foreign work folder)."""
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """Empty the work folder, refusing any non-empty folder this devnet did not create."""
+    if workdir.exists():
+        if not workdir.is_dir():
+            raise DevnetError(f"workdir {workdir} is not a folder")
+        if any(workdir.iterdir()) and not (workdir / MARKER).exists():
+            raise DevnetError(f"refusing to wipe {workdir}: it is not empty and was not made by a devnet "
+                              f"(no {MARKER}); choose another --workdir")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / MARKER).write_text("made by `sharedseq devnet`; wiped at each start\n")
+
+
+def check_ports(cfg: DevnetConfig) -> None:
+    """Fail before starting anything if a configured port is taken."""
+    ports = {"l1_port": cfg.l1_port, "sequencer_port": cfg.sequencer_port, "metrics_port": cfg.metrics_port}
+    if cfg.node_api_port:
+        ports |= {f"node_api_port+{i}": cfg.node_api_port + i for i in range(len(cfg.rollups))}
+    busy = [f"{name} {p}" for name, p in ports.items() if p and not port_is_free(p)]
+    if busy:
+        raise DevnetError(f"port(s) in use on 127.0.0.1: {', '.join(busy)} (another devnet?); "
+                          "stop it or run with --free-ports")
+
+
 async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
                      on_ready: Callable[[Devnet], Any] | None = None, live_every_s: float = 2.0) -> None:
     """Start everything, call `on_ready`, print the live view until cancelled."""
     net = Devnet(cfg)
-    if cfg.workdir.exists():
-        shutil.rmtree(cfg.workdir)
-    cfg.workdir.mkdir(parents=True)
+    prepare_workdir(cfg.workdir)
+    check_ports(cfg)
     accounts = dev_accounts()
     say(f"[1/6] starting the L1 (anvil, chain {cfg.l1_chain_id}) ...")
     with start_anvil(chain_id=cfg.l1_chain_id, port=_port(cfg.l1_port), block_time=cfg.l1_block_time) as l1:
@@ -205,13 +237,17 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")
             if on_ready is not None:
                 on_ready(net)
-            while True:
-                await anyio.sleep(live_every_s)
-                say(time.strftime("%H:%M:%S ") + net.status_line())
+            try:
+                while True:
+                    await anyio.sleep(live_every_s)
+                    say(time.strftime("%H:%M:%S ") + net.status_line())
+            finally:
+                (cfg.workdir / "endpoints.json").unlink(missing_ok=True)
 
 
 async def _main(cfg: DevnetConfig) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGHUP too: closing the terminal must stop the chains, not orphan them.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with anyio.create_task_group() as tg:
             tg.start_soon(run_devnet, cfg)
             async for sig in signals:
@@ -224,6 +260,20 @@ async def _main(cfg: DevnetConfig) -> None:
 def main_devnet(config: str, overrides: dict[str, Any]) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = DevnetConfig.load(config, overrides)
-    anyio.run(_main, cfg, backend="asyncio")
+    try:
+        cfg = DevnetConfig.load(config, overrides)
+        anyio.run(_main, cfg, backend="asyncio")
+    except BaseException as exc:  # noqa: BLE001 - one line for the operator, not a traceback
+        leaf = _leaf(exc)
+        if isinstance(leaf, SharedSeqError | AnvilError | OSError | TimeoutError):
+            print(f"devnet: {leaf}", file=sys.stderr, flush=True)
+            return 1
+        raise
     return 0
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

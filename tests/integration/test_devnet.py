@@ -63,3 +63,37 @@ def test_make_run_then_demo_then_ctrl_c(tmp_path: Path) -> None:
     assert "devnet stopped" in (tmp_path / "devnet.out").read_text()
     urls = [endpoints["l1_rpc"], *endpoints["engines"].values()]
     assert not any(_alive(u) for u in urls), "a chain is still running after Ctrl-C"
+
+
+def test_workdir_is_wiped_only_when_a_devnet_made_it(tmp_path: Path) -> None:
+    from deploy.devnet import MARKER, DevnetError, prepare_workdir
+
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("keep")
+    with pytest.raises(DevnetError, match="refusing to wipe"):
+        prepare_workdir(foreign)
+    assert (foreign / "keep.txt").read_text() == "keep"
+    ours = tmp_path / "devnet"
+    prepare_workdir(ours)
+    (ours / "old.log").write_text("x")
+    prepare_workdir(ours)
+    assert sorted(p.name for p in ours.iterdir()) == [MARKER]
+
+
+def test_busy_ports_fail_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+
+    from deploy.devnet import DevnetConfig, DevnetError, check_ports
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        cfg = DevnetConfig(workdir=tmp_path, rollups=({"id": 901},), l1_port=busy, sequencer_port=0,
+                           metrics_port=0, node_api_port=0)
+        with pytest.raises(DevnetError, match=f"l1_port {busy}"):
+            check_ports(cfg)
+        cfg_free = DevnetConfig(workdir=tmp_path, rollups=({"id": 901},), l1_port=0, sequencer_port=0,
+                                metrics_port=0, node_api_port=0)
+        check_ports(cfg_free)
