@@ -39,7 +39,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_tls_gen(args: argparse.Namespace) -> int:
     from sequencer.service.security import generate_dev_pki
 
-    files = generate_dev_pki(Path(args.out), tuple(args.client))
+    out = Path(args.out)
+    if (out / "ca.pem").exists() and not args.force:
+        raise BadInput(f"{out} already holds a CA; refusing to replace it (certificates issued from it would "
+                       "stop working): use --force or another --out")
+    files = generate_dev_pki(out, tuple(args.client))
     print(json.dumps({k: str(v) for k, v in files.items()}))
     return 0
 
@@ -47,12 +51,19 @@ def cmd_tls_gen(args: argparse.Namespace) -> int:
 def _channel(args: argparse.Namespace):  # noqa: ANN202 - grpc.Channel
     import grpc
 
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise BadInput("--tls-cert and --tls-key go together (a client certificate needs its key)")
     if not args.tls_ca:
+        if args.tls_cert:
+            raise BadInput("--tls-cert needs --tls-ca (the CA that signed the server's certificate)")
         return grpc.insecure_channel(args.server)
     from sequencer.service.security import client_credentials
 
-    creds = client_credentials(Path(args.tls_ca), Path(args.tls_cert) if args.tls_cert else None,
-                               Path(args.tls_key) if args.tls_key else None)
+    try:
+        creds = client_credentials(Path(args.tls_ca), Path(args.tls_cert) if args.tls_cert else None,
+                                   Path(args.tls_key) if args.tls_key else None)
+    except OSError as exc:
+        raise BadInput(f"cannot read {exc.filename}: {exc.strerror}") from None
     return grpc.secure_channel(args.server, creds)
 
 
@@ -64,9 +75,13 @@ def _client_args(p: argparse.ArgumentParser) -> None:
 
 
 def _payload(args: argparse.Namespace) -> bytes:
-    text = Path(args.file).read_text() if args.file else args.payload
-    if text is None:
-        raise BadInput("give --payload HEX or --file F")
+    if args.file:
+        try:
+            text = Path(args.file).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--file {args.file}: cannot read it as hex text ({exc})") from None
+    else:
+        text = args.payload
     try:
         return bytes.fromhex("".join(text.split()).removeprefix("0x"))
     except ValueError:
@@ -146,13 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tls-gen", help="make a development CA, server and client certificates")
     p.add_argument("--out", required=True, help="folder for the PEM files")
     p.add_argument("--client", action="append", default=[], help="client certificate common name (repeatable)")
+    p.add_argument("--force", action="store_true", help="replace an existing CA in --out")
     p.set_defaults(func=cmd_tls_gen)
 
     p = sub.add_parser("submit", help="submit one transaction")
     _client_args(p)
     p.add_argument("--rollup", type=int, required=True)
-    p.add_argument("--payload", help="hex bytes")
-    p.add_argument("--file", help="file holding hex bytes")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--payload", help="hex bytes")
+    src.add_argument("--file", help="file holding hex bytes")
     p.add_argument("--timeout", type=float, default=10.0)
     p.set_defaults(func=cmd_submit)
 

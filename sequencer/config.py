@@ -51,21 +51,47 @@ def _address(value: str, key: str) -> bytes:
     return raw
 
 
+KNOWN = {
+    "sequencer": {"listen", "data_dir", "key_file", "slot_ms", "metrics_listen", "max_message_bytes", "log_format",
+                  "rate_limit_tx_per_s", "rate_limit_burst"},
+    "domain": {"chain_id", "verifying_contract"},
+    "limits": set(Limits.__dataclass_fields__),
+    "l1": {"rpc_url", "inbox", "poll_ms", "lag"},
+    "tls": {"cert_file", "key_file", "client_ca_file"},
+    "rollups": {"id", "name", "format", "policy", "block_time_ms", "operator", "genesis_time_ms"},
+}
+"""Options of each table; a typo is an error, not a silently ignored setting. Other top-level
+tables (e.g. [batcher] or [devnet] sharing the file) are left to their readers."""
+
+
+def _check_known(table: str, values: dict[str, Any]) -> None:
+    unknown = set(values) - KNOWN[table]
+    if unknown:
+        raise BadInput(f"[{table}]: unknown option(s) {', '.join(sorted(unknown))}; "
+                       f"known: {', '.join(sorted(KNOWN[table]))}")
+
+
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
     """Build the configuration from a parsed TOML document; paths relative to `base`."""
+    from rollup_adapters.registry import NAMES as FORMATS
+
     seq = doc.get("sequencer", {})
     dom = doc.get("domain", {})
     lim = doc.get("limits", {})
-    unknown = set(lim) - set(Limits.__dataclass_fields__)
-    if unknown:
-        raise BadInput(f"limits: unknown option(s) {sorted(unknown)}")
+    for table in ("sequencer", "domain", "limits", "l1", "tls"):
+        _check_known(table, doc.get(table, {}))
     rollups = []
     for i, r in enumerate(doc.get("rollups", [])):
+        _check_known("rollups", r)
         try:
             rid, name = int(r["id"]), str(r["name"])
         except KeyError as exc:
             raise BadInput(f"rollups[{i}]: missing {exc.args[0]!r}") from None
         fmt = r.get("format", "opstack")
+        if fmt not in FORMATS:
+            raise BadInput(f"rollups[{i}].format: unknown batch format {fmt!r}; known: {', '.join(FORMATS)}")
+        if fmt == "opstack" and int(r.get("block_time_ms", 1000)) % 1000:
+            raise BadInput(f"rollups[{i}].block_time_ms: OP Stack block times are whole seconds")
         policy = make_policy(r.get("policy", FORMAT_POLICIES.get(fmt, "evm")), rid)
         rollups.append(RollupInfo(rid, name, policy, fmt, int(r.get("block_time_ms", 1000))))
     if not rollups:
@@ -87,11 +113,15 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         tls_cfg = TlsConfig(base / tls["cert_file"], base / tls["key_file"],
                             base / tls["client_ca_file"] if tls.get("client_ca_file") else None)
     rate = float(seq.get("rate_limit_tx_per_s", 0))
+    burst = float(seq.get("rate_limit_burst", rate))
+    if rate > 0 and burst < 1:
+        raise BadInput("sequencer.rate_limit_burst: must be at least 1 (and at least the largest bundle or "
+                       "transaction list a client sends) when rate_limit_tx_per_s is set")
     return ServiceConfig(
         l1=l1_cfg,
         tls=tls_cfg,
         rate_limit_tx_per_s=rate,
-        rate_limit_burst=float(seq.get("rate_limit_burst", rate)),
+        rate_limit_burst=burst,
         core=core,
         domain=Domain(int(dom.get("chain_id", 31337)),
                       _address(dom.get("verifying_contract", "0x" + "00" * 20), "domain.verifying_contract")),

@@ -25,6 +25,8 @@ def write_key(path: Path, secret: bytes | None = None, *, overwrite: bool = Fals
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise BadInput(f"key file {path} exists; refusing to overwrite it") from None
+    except OSError as exc:
+        raise BadInput(f"cannot write key file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w") as f:
         f.write(secret.hex() + "\n")
     return address_of(secret)

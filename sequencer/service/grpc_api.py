@@ -36,7 +36,7 @@ def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         try:
             return await fn(self, request, context)
         except SharedSeqError as exc:
-            await self._abort(context, exc)
+            await self._abort(context, exc, submission=fn.__name__.startswith("Submit"))
             raise AssertionError("unreachable") from exc
 
     return wrapper
@@ -55,9 +55,12 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         self.node = node
         self.limiter = limiter or RateLimiter(0, 0)
 
-    async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, *, submission: bool) -> None:
+        """End the call with the error's status; only refused submissions count as rejected
+        (a batcher polling GetBlock for the next height is not a rejection)."""
         code, message = status_of(exc)
-        self.node.metrics.rejected.labels(reason_of(exc)).inc()
+        if submission:
+            self.node.metrics.rejected.labels(reason_of(exc)).inc()
         await context.abort(code, message)
 
     def _rollup(self, rollup_id: int) -> None:
@@ -153,7 +156,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         try:
             self._rollup(request.rollup_id)
         except SharedSeqError as exc:
-            await self._abort(context, exc)
+            await self._abort(context, exc, submission=False)
         self.node.metrics.subscribers.inc()
         try:
             async for block in self.node.follow(request.from_height):

@@ -103,6 +103,8 @@ class SequencerNode:
         node = cls(core, block_log, **kw)  # type: ignore[arg-type]
         fh = block_log.get_meta("firm_height")
         node.firm_height = int(fh.decode()) if fh else -1
+        node.metrics.firm_height.set(node.firm_height)
+        node.metrics.height.set(node.durable_height)
         log.info("log opened: sealed height %d, %d admitted transactions pending",
                  state.head.height, len(state.pending))
         return node
@@ -218,7 +220,8 @@ class SequencerNode:
             for t in batch.tickets:
                 t.receipts = receipts[i:i + len(t.records)]
                 i += len(t.records)
-                self.metrics.receipt_seconds.observe(now - t.started)
+                if t.records:  # block tickets carry none: their time is seal time, not receipt latency
+                    self.metrics.receipt_seconds.observe(now - t.started)
                 t.done.set()
 
     def _persist(self, batch: _Batch) -> tuple[Receipt, ...]:

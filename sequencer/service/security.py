@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sequencer.errors import BadInput, Overloaded
+from sequencer.errors import BadInput, Overloaded, TooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,9 @@ class RateLimiter:
         """Spend `cost` tokens or raise Overloaded."""
         if self.rate <= 0:
             return
+        if cost > self.burst:
+            raise TooLarge(f"rate limit: a request of {cost} transactions is over the burst of {self.burst:g} "
+                           "a client may send at once; split it")
         now = self.clock()
         tokens, last = self._buckets.get(client, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)

@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 from sequencer.config import ServiceConfig
 from sequencer.core.sequencer import SequencerCore
 from sequencer.core.signing import Signer
+from sequencer.errors import BadInput
 from sequencer.keys import read_key
 from sequencer.l1.origin import follow_l1
 from sequencer.store.sqlite_log import BlockLog
@@ -51,10 +52,7 @@ def build_node(cfg: ServiceConfig, metrics: Metrics | None = None) -> SequencerN
     return SequencerNode.open(core, BlockLog(cfg.log_path), metrics=metrics)
 
 
-@asynccontextmanager
-async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> AsyncIterator[RunningServer]:
-    """Start everything; yield once serving; stop cleanly on exit."""
-    node = node or build_node(cfg)
+def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     options = [
         ("grpc.max_receive_message_length", cfg.max_message_bytes),
         ("grpc.max_send_message_length", cfg.max_message_bytes),
@@ -66,17 +64,36 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    if cfg.tls is not None:
-        port = server.add_secure_port(cfg.listen, server_credentials(cfg.tls))
-    else:
-        port = server.add_insecure_port(cfg.listen)
+    try:
+        if cfg.tls is not None:
+            port = server.add_secure_port(cfg.listen, server_credentials(cfg.tls))
+        else:
+            port = server.add_insecure_port(cfg.listen)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {cfg.listen}")
-    metrics_port = None
-    if cfg.metrics_listen:
-        host, _, mport = cfg.metrics_listen.rpartition(":")
-        httpd, _thread = start_http_server(int(mport), host, registry=node.metrics.registry)
-        metrics_port = httpd.server_port
+        raise BadInput(f"cannot listen on {cfg.listen} (address in use or not available)")
+    return server, port, health_servicer
+
+
+@asynccontextmanager
+async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> AsyncIterator[RunningServer]:
+    """Start everything; yield once serving; stop cleanly on exit."""
+    node = node or build_node(cfg)
+    httpd = None
+    try:
+        server, port, health_servicer = _grpc_server(cfg, node)
+        metrics_port = None
+        if cfg.metrics_listen:
+            host, _, mport = cfg.metrics_listen.rpartition(":")
+            try:
+                httpd, _thread = start_http_server(int(mport), host, registry=node.metrics.registry)
+            except OSError as exc:
+                raise BadInput(f"cannot listen on {cfg.metrics_listen} for metrics: {exc.strerror}") from None
+            metrics_port = httpd.server_port
+    except BaseException:
+        node.log.close()
+        raise
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(node.run)
@@ -95,9 +112,10 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
                     await server.stop(grace=1.0)
                 tg.cancel_scope.cancel()
     finally:
-        if cfg.metrics_listen:
+        if httpd is not None:
             httpd.shutdown()
         node.log.close()
+        log.info("stopped at sealed height %d", node.durable_height)
 
 
 async def serve_forever(cfg: ServiceConfig) -> None:

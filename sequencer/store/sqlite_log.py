@@ -14,6 +14,8 @@ connection and one reader connection (WAL lets readers run beside the writer).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -23,6 +25,7 @@ from pathlib import Path
 from sequencer.core.sequencer import AdmittedTx, Head
 from sequencer.core.signing import block_hash
 from sequencer.core.types import Hash32, SharedBlock
+from sequencer.errors import BadInput
 
 from .codec import decode_block, encode_block
 
@@ -43,6 +46,18 @@ CREATE TABLE IF NOT EXISTS txs (
 CREATE INDEX IF NOT EXISTS txs_height ON txs(height);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
+
+
+def _lock(path: Path) -> int:
+    """Hold an exclusive lock for the process's lifetime: two sequencers appending to one log
+    would break every promise it holds."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise BadInput(f"the block log {path.with_suffix('')} is in use by another sequencer process") from None
+    return fd
 
 
 def _i64(u: int) -> int:
@@ -78,8 +93,10 @@ class BlockLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._lock_fd: int | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock(Path(self.path + ".lock"))
         self._w = self._connect()
         self._w.executescript(SCHEMA)
         self._r = self._connect() if self.path != ":memory:" else self._w
@@ -97,6 +114,9 @@ class BlockLog:
             if self._r is not self._w:
                 self._r.close()
             self._w.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
 
     # -- writes -----------------------------------------------------------
 

@@ -282,3 +282,21 @@ async def test_stream_submit_transaction_lists(client: Client, tx_for) -> None: 
     last = resp.results[-1].receipt
     block = await client.rollup_block(last.rollup_id, last.height)
     assert block.transactions[last.index] == lists[-1][-1]
+
+
+async def test_rejections_count_submissions_not_reads(client: Client, tx_for) -> None:  # noqa: ANN001
+    metrics = client.srv.node.metrics
+
+    def rejected(reason: str) -> float:
+        return metrics.registry.get_sample_value("sharedseq_rejected_total", {"reason": reason}) or 0.0
+
+    await _code(client.stub.GetBlock(pb.GetBlockRequest(height=10**9)))
+    assert rejected("not_found") == 0
+    await _code(client.stub.SubmitTransaction(pb.SubmitTransactionRequest(
+        transaction=pb.Transaction(rollup_id=4242, payload=tx_for(901)))))
+    assert rejected("not_found") == 1
+    before = metrics.registry.get_sample_value("sharedseq_receipt_latency_seconds_count") or 0
+    await client.submit(901, tx_for(901))
+    await client.wait_height(client.srv.node.durable_height + 2)
+    # Sealed blocks do not count as receipts: one submission, one latency sample.
+    assert metrics.registry.get_sample_value("sharedseq_receipt_latency_seconds_count") == before + 1

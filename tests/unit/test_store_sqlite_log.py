@@ -169,3 +169,16 @@ def test_restart_seals_the_same_blocks(tmp_path) -> None:
     assert interrupted == uninterrupted
     hashes = [block_hash(b.header) for b in interrupted if isinstance(b, SharedBlock)]
     assert len(hashes) == len(set(hashes)) == 7
+
+
+def test_one_process_at_a_time_holds_a_log(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+
+    from sequencer.errors import BadInput
+    from sequencer.store.sqlite_log import BlockLog
+
+    first = BlockLog(tmp_path / "log.sqlite3")
+    with pytest.raises(BadInput, match="in use by another sequencer"):
+        BlockLog(tmp_path / "log.sqlite3")
+    first.close()
+    BlockLog(tmp_path / "log.sqlite3").close()
