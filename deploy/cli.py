@@ -1,6 +1,6 @@
 """`sharedseq deploy`: deploy (or verify) the L1 contracts from a TOML config.
 
-    sharedseq deploy --config deploy/devnet.toml [--rpc-url URL] [--key-file F] [--manifest OUT.json]
+    sharedseq deploy --config deploy/l1.example.toml [--rpc-url URL] [--key-file F] [--manifest OUT.json]
 
 The deployer key comes from --key-file, else $SHAREDSEQ_DEPLOYER_KEY (hex). Without --rpc-url a local
 anvil is started on 127.0.0.1 (its first dev account deploys unless a key is given) and kept running
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from web3 import Web3
-
 
 
 KEY_ENV = "SHAREDSEQ_DEPLOYER_KEY"
@@ -58,6 +58,7 @@ def _deployer_key(args: argparse.Namespace) -> bytes | None:
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Entry point of `deploy`; returns the exit code."""
+    import requests
     from web3 import Web3
 
     from .deployer import DeployError, load_config
@@ -69,7 +70,10 @@ def run_deploy(args: argparse.Namespace) -> int:
             if key is None:
                 raise DeployError(f"no deployer key: pass --key-file or set ${KEY_ENV}")
             w3 = Web3(Web3.HTTPProvider(args.rpc_url))
-            _deploy(w3, key, config, args)
+            try:
+                _deploy(w3, key, config, args)
+            except requests.exceptions.ConnectionError as exc:
+                raise DeployError(f"cannot reach {args.rpc_url}: {connection_reason(exc)}") from exc
             return 0
         from .anvil import start_anvil
 
@@ -87,6 +91,28 @@ def run_deploy(args: argparse.Namespace) -> int:
     except DeployError as exc:
         _log(f"deploy: {exc}")
         return 1
+
+
+def connection_reason(exc: BaseException) -> str:
+    """The root cause of a requests/urllib3 connection error, e.g. "Connection refused" (not the whole
+    "HTTPConnectionPool(...): Max retries exceeded ..." chain)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            return cur.strerror
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            cur = reason
+            continue
+        args = getattr(cur, "args", ())
+        if args and isinstance(args[0], BaseException):
+            cur = args[0]
+            continue
+        cur = cur.__cause__ or cur.__context__
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
+    return match.group(1).strip() if match else str(exc)
 
 
 def _deploy(w3: Web3, key: bytes, config, args: argparse.Namespace) -> None:

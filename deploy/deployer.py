@@ -367,6 +367,7 @@ def deploy_all(w3: Web3, deployer_key: bytes, config: DeployConfig | dict[str, A
             "force_inclusion_delay": config.force_inclusion_delay,
             "reporter_share_bps": config.reporter_share_bps,
             "withdrawal_delay": config.withdrawal_delay,
+            "bond_wei": config.bond_wei,
         },
     )
     _converge(w3, sender, manifest)
@@ -450,12 +451,26 @@ def manifest_for_config(manifest: Manifest, config: DeployConfig) -> Manifest:
     )
 
 
+def param_differences(manifest: Manifest, config: DeployConfig) -> list[str]:
+    """The config's [l1] parameters that differ from those the manifest was deployed with. A manifest
+    without a parameter (e.g. `bond_wei` in older manifests) is not compared on it."""
+    wanted = {
+        "force_inclusion_delay": config.force_inclusion_delay,
+        "reporter_share_bps": config.reporter_share_bps,
+        "withdrawal_delay": config.withdrawal_delay,
+        "bond_wei": config.bond_wei,
+    }
+    return [f"{name}: config has {value}, deployed with {manifest.params[name]}"
+            for name, value in wanted.items() if name in manifest.params and int(manifest.params[name]) != value]
+
+
 def ensure_deployed(w3: Web3, deployer_key: bytes, config: DeployConfig, manifest_path: str | Path | None,
                     log: Callable[[str], None] = lambda _m: None) -> tuple[Manifest, int]:
     """Deploy, or verify an existing manifest and converge registrations; returns (manifest, txs sent).
 
     With an existing manifest whose contracts match the chain and whose registrations match the
-    config, no transaction is sent.
+    config, no transaction is sent. The config's [l1] parameters must equal the manifest's (they are
+    fixed at deployment); a difference is a DeployError listing each one.
     """
     path = Path(manifest_path) if manifest_path else None
     if path is None or not path.exists():
@@ -467,6 +482,13 @@ def ensure_deployed(w3: Web3, deployer_key: bytes, config: DeployConfig, manifes
         return manifest, sent
     ensure_artifacts(log)
     manifest = Manifest.load(path)
+    changed = param_differences(manifest, config)
+    if changed:
+        raise DeployError(
+            f"{path}: the config's [l1] settings differ from the deployment:\n  " + "\n  ".join(changed)
+            + "\nforce_inclusion_delay, reporter_share_bps and withdrawal_delay are fixed when the contracts are "
+              "deployed (and the bond is deposited only then): deploy afresh with a new --manifest, or restore "
+              "the deployed values in the config")
     problems = verify_manifest(w3, manifest)
     if problems:
         raise DeployError(f"{path} does not match the chain:\n  " + "\n  ".join(problems))

@@ -18,6 +18,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from contracts import blobs as blob_codec
 from contracts import load_artifact
@@ -25,7 +26,7 @@ from rollup_adapters.derivation import ForcedTx
 from sequencer.core.types import BlockHeader
 from sequencer.errors import DecodeError
 
-from .errors import VerificationError
+from .errors import NodeConfigError, VerificationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +179,18 @@ class ForcedQueue:
 
 
 def read_rollup_spec(reader: InboxReader, rollup_id: int) -> tuple[str, int, int]:
-    """(format, block_time_ms, genesis_time_ms) of a rollup from the RollupRegistry behind the inbox."""
-    registry_addr = reader.inbox.functions.registry().call()
+    """(format, block_time_ms, genesis_time_ms) of a rollup from the RollupRegistry behind the inbox.
+    No contract at the inbox address, or a rollup the registry does not know, is a NodeConfigError."""
+    if not bytes(reader.w3.eth.get_code(reader.address)):
+        raise NodeConfigError(f"no contract at inbox {reader.address} on the L1 (wrong --inbox or --l1-rpc?)")
+    try:
+        registry_addr = reader.inbox.functions.registry().call()
+    except (BadFunctionCallOutput, ContractLogicError) as exc:
+        raise NodeConfigError(f"{reader.address} does not answer as a SequencerInbox ({exc})") from exc
     registry = reader.w3.eth.contract(address=registry_addr, abi=load_artifact("RollupRegistry")["abi"])
+    if not registry.functions.isRegistered(rollup_id).call():
+        raise NodeConfigError(f"rollup {rollup_id} is not registered in the RollupRegistry {registry_addr} "
+                              f"behind inbox {reader.address}")
     fmt, _operator, _paused, _name, cfg = registry.functions.getRollup(rollup_id).call()
     block_time_ms, genesis_ms = abi_decode(["uint64", "uint64"], bytes(cfg))
     return bytes(fmt).rstrip(b"\x00").decode(), int(block_time_ms), int(genesis_ms)

@@ -12,6 +12,7 @@ block; the HTTP API (api.py) serves the heads and those records.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -22,18 +23,19 @@ import anyio.to_thread
 from rollup_adapters.base import RollupBlock, RollupTiming
 
 from .engine import Engine, ExecutedBlock, check_block_time
-from .errors import NodeConfigError
+from .errors import NodeConfigError, describe_error, leaf_exceptions
 
 log = logging.getLogger("sharedseq.rollup_node")
 
 MODES = ("soft", "firm")
+DEFAULT_KEEP_BLOCKS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     """What a node needs. `sequencer` is the gRPC address (soft mode); `l1_rpc` and `inbox` locate the
     inbox (firm mode, and the forced queue in soft mode). `api_port=None` runs no HTTP API, 0 picks a
-    free port."""
+    free port. `keep_blocks` is how many of the most recent executed blocks stay in memory (and on the API)."""
 
     rollup_id: int
     mode: str
@@ -42,6 +44,7 @@ class NodeConfig:
     inbox: str | None = None
     api_port: int | None = 0
     poll_ms: int = 100
+    keep_blocks: int = DEFAULT_KEEP_BLOCKS
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -50,6 +53,10 @@ class NodeConfig:
             raise NodeConfigError("soft mode needs the sequencer's gRPC address")
         if self.mode == "firm" and not (self.l1_rpc and self.inbox):
             raise NodeConfigError("firm mode needs the L1 RPC URL and the inbox address")
+        if self.inbox is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", self.inbox):
+            raise NodeConfigError(f"inbox {self.inbox!r} is not an address (0x and 40 hex digits)")
+        if self.keep_blocks < 1:
+            raise NodeConfigError(f"keep_blocks must be at least 1, got {self.keep_blocks}")
 
 
 class RollupNode:
@@ -63,6 +70,9 @@ class RollupNode:
         self.timing: RollupTiming | None = None
         self.engine: Engine | None = None
         self.blocks: dict[int, ExecutedBlock] = {}
+        """The most recent `config.keep_blocks` executed blocks by rollup number (older ones are dropped)."""
+        self.oldest_kept: int | None = None
+        """Lowest rollup block number still in `blocks` once some were dropped (None: none dropped)."""
         self.head: ExecutedBlock | None = None
         self.soft_head: int | None = None
         self.firm_head: int | None = None
@@ -100,6 +110,9 @@ class RollupNode:
         done = await anyio.to_thread.run_sync(self.engine.apply_block, block)
         with self._lock:
             self.blocks[done.number] = done
+            while len(self.blocks) > self.config.keep_blocks:
+                del self.blocks[next(iter(self.blocks))]  # insertion order is number order
+                self.oldest_kept = next(iter(self.blocks))
             self.head = done
             if self.config.mode == "soft":
                 self.soft_head = done.number
@@ -115,6 +128,8 @@ class RollupNode:
         """Wait until rollup block `number` is executed (for tests and tools)."""
         with anyio.fail_after(timeout):
             while number not in self.blocks:
+                if self.is_evicted(number):
+                    raise KeyError(f"rollup block {number} is older than the retained window")
                 if self.error:
                     raise RuntimeError(f"rollup node {self.rollup_id} stopped: {self.error}")
                 await self._changed.wait()
@@ -122,15 +137,40 @@ class RollupNode:
 
     # ---------------------------------------------------------------- views (API)
 
+    def is_evicted(self, number: int) -> bool:
+        """Whether rollup block `number` was executed but dropped from memory (older than the kept window)."""
+        return self.oldest_kept is not None and number < self.oldest_kept
+
+    def _engine_offset(self) -> int | None:
+        """rollup number - engine number (constant: one engine block per rollup block); None before a block."""
+        head = self.head
+        return None if head is None else head.number - head.engine_number
+
+    def engine_to_rollup(self, engine_number: int) -> int | None:
+        """The rollup block number of engine block `engine_number` (None before the first block)."""
+        with self._lock:
+            offset = self._engine_offset()
+        return None if offset is None else engine_number + offset
+
     def status(self) -> dict[str, Any]:
         with self._lock:
             head = self.head
+            offset = self._engine_offset()
+
+            def engine_of(n: int | None) -> int | None:
+                return None if n is None or offset is None else n - offset
+
             return {
                 "rollup_id": self.rollup_id, "format": self.fmt, "mode": self.config.mode,
-                "head": None if head is None else {"number": head.number, "timestamp": head.timestamp_ms // 1000,
+                "head": None if head is None else {"number": head.number, "engine_number": head.engine_number,
+                                                   "timestamp": head.timestamp_ms // 1000,
                                                    "state_root": head.state_root,
                                                    "engine_block_hash": head.engine_block_hash},
                 "firm_head": self.firm_head, "soft_head": self.soft_head,
+                "firm_head_engine_number": engine_of(self.firm_head),
+                "soft_head_engine_number": engine_of(self.soft_head),
+                "oldest_kept": self.oldest_kept if self.oldest_kept is not None else next(iter(self.blocks), None),
+                "keep_blocks": self.config.keep_blocks,
                 "engine_url": None if self.engine is None or self.engine.anvil is None else self.engine.url,
                 "error": self.error,
             }
@@ -151,9 +191,19 @@ class RollupNode:
         """Run until cancelled or until a check fails (then raise: the node stops loudly)."""
         from .api import start_api
 
-        api = start_api(self, self.config.api_port) if self.config.api_port is not None else None
-        if api is not None:
-            self.api_port = api.server_port
+        try:
+            if self.config.api_port is not None:
+                try:
+                    api = start_api(self, self.config.api_port)
+                except OSError as exc:
+                    raise NodeConfigError(f"cannot serve the HTTP API on 127.0.0.1:{self.config.api_port}: "
+                                          f"{exc.strerror or exc}") from exc
+                self.api_port = api.server_port
+            else:
+                api = None
+        except BaseException as exc:
+            self._stopped(exc)
+            raise
         try:
             async with anyio.create_task_group() as tg:
                 if self.config.mode == "soft":
@@ -167,10 +217,7 @@ class RollupNode:
                 tg.start_soon(self.follower.run)
                 task_status.started(self)
         except BaseException as exc:
-            if not isinstance(exc, anyio.get_cancelled_exc_class()):
-                self.error = f"{type(exc).__name__}: {exc}"
-                log.error("rollup node %d (%s) stopped: %s", self.rollup_id, self.config.mode, self.error)
-                self._changed.set()
+            self._stopped(exc)
             raise
         finally:
             if api is not None:
@@ -178,3 +225,12 @@ class RollupNode:
                 api.server_close()
             if self.engine is not None:
                 self.engine.stop()
+
+    def _stopped(self, exc: BaseException) -> None:
+        """Record why the node stopped (the leaf errors, not their exception group) unless it was cancelled."""
+        cancelled = anyio.get_cancelled_exc_class()
+        if all(isinstance(leaf, cancelled) for leaf in leaf_exceptions(exc)):
+            return
+        self.error = describe_error(exc, self.config.l1_rpc)
+        log.error("rollup node %d (%s) stopped: %s", self.rollup_id, self.config.mode, self.error)
+        self._changed.set()

@@ -142,13 +142,20 @@ class BatcherConfig:
                 record = json.loads(path.read_text())["contracts"]["SequencerInbox"]
                 inbox = record["address"]
                 from_block = int(t.get("from_block", record.get("block", 0)))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except OSError as exc:
+                raise BadInput(f"[batcher] manifest {path}: cannot read it ({exc.strerror or exc})") from exc
+            except (ValueError, KeyError, TypeError) as exc:
                 raise BadInput(f"[batcher] manifest {path}: no SequencerInbox address ({exc})") from exc
         if not inbox:
             raise BadInput("[batcher]: give `inbox` (address) or `manifest` (deploy manifest JSON)")
         key_text = os.environ.get(KEY_ENV)
         if t.get("key_file"):
-            key_text = (base / t["key_file"]).read_text()
+            key_path = base / str(t["key_file"])
+            try:
+                key_text = key_path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise BadInput(f"[batcher] key_file {key_path}: cannot read the poster key ({reason})") from exc
         if not key_text:
             raise BadInput(f"[batcher]: give `key_file` or set ${KEY_ENV}")
         try:
@@ -171,7 +178,11 @@ class BatcherConfig:
             if not isinstance(t["use_blobs"], bool):
                 raise BadInput("[batcher]: `use_blobs` must be true or false")
             kwargs["use_blobs"] = t["use_blobs"]
-        return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), to_checksum_address(inbox), key,
+        try:
+            inbox_address = to_checksum_address(inbox)
+        except (ValueError, TypeError) as exc:
+            raise BadInput(f"[batcher]: inbox {inbox!r} is not an address") from exc
+        return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), inbox_address, key,
                    **kwargs, state_file=state_file, from_block=from_block)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 
 
 def add_batcher_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +24,16 @@ def run_batcher(args: argparse.Namespace) -> int:
     """Entry point of `batcher`; returns the exit code (errors of the project hierarchy map in sequencer/cli)."""
     import anyio
 
+    from sequencer.errors import BadInput
     from sequencer.logs import setup_logging
 
     from .batcher import Batcher, load_batcher_config
 
-    cfg = load_batcher_config(args.config)
+    try:
+        cfg = load_batcher_config(args.config)
+    except BadInput as exc:  # a config error: one line, no traceback
+        print(f"batcher: {exc}", file=sys.stderr)
+        return 1
     setup_logging(args.log_format, args.log_level)
 
     async def stop_on_signal(scope: anyio.CancelScope) -> None:

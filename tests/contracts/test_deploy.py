@@ -154,3 +154,54 @@ def test_cli_without_rpc_url_starts_local_anvil(config_file):
     assert "started a local anvil at http://127.0.0.1:" in proc.stderr
     manifest = Manifest.from_json(proc.stdout)
     assert manifest.chain_id == 31337 and [r["id"] for r in manifest.rollups] == [901, 902]
+
+
+def test_rerun_with_changed_l1_settings_is_refused(chain, config_file, tmp_path):
+    w3 = Web3(Web3.HTTPProvider(chain.url))
+    key = chain.accounts[0].key
+    manifest_path = tmp_path / "manifest.json"
+    manifest, _ = ensure_deployed(w3, key, load_config(config_file), manifest_path)
+    assert manifest.params == {"force_inclusion_delay": 12, "reporter_share_bps": 5000, "withdrawal_delay": 100,
+                               "bond_wei": 5000}
+    me = Account.from_key(key).address
+    nonce = w3.eth.get_transaction_count(me)
+    text = config_file.read_text()
+    config_file.write_text(text.replace("force_inclusion_delay = 12\n",
+                                        "force_inclusion_delay = 30\nwithdrawal_delay = 7\n"))
+    with pytest.raises(DeployError) as err:
+        ensure_deployed(w3, key, load_config(config_file), manifest_path)
+    msg = str(err.value)
+    assert [line.strip() for line in msg.splitlines() if line.startswith("  ")] == [
+        "force_inclusion_delay: config has 30, deployed with 12", "withdrawal_delay: config has 7, deployed with 100"]
+    assert "fixed" in msg and "new --manifest" in msg
+    assert w3.eth.get_transaction_count(me) == nonce
+    # a manifest written before bond_wei was recorded is not compared on it
+    data = json.loads(manifest_path.read_text())
+    del data["params"]["bond_wei"]
+    manifest_path.write_text(json.dumps(data))
+    config_file.write_text(text.replace("bond_wei = 5000", "bond_wei = 1"))
+    assert ensure_deployed(w3, key, load_config(config_file), manifest_path)[1] == 0
+    config_file.write_text(text.replace("bond_wei = 5000", "reporter_share_bps = 100"))
+    with pytest.raises(DeployError, match="reporter_share_bps: config has 100, deployed with 5000"):
+        ensure_deployed(w3, key, load_config(config_file), manifest_path)
+
+
+def test_cli_unreachable_rpc_url_is_one_line(config_file, tmp_path):
+    from deploy.anvil import free_port
+
+    key_file = tmp_path / "deployer.key"
+    key_file.write_text("11" * 32)
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run([sys.executable, "-m", "deploy.cli", "deploy", "--config", str(config_file), "--rpc-url",
+                           url, "--key-file", str(key_file), "--manifest", str(tmp_path / "m.json")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"deploy: cannot reach {url}: Connection refused\n", proc.stderr
+
+
+def test_cli_help_names_the_example_config():
+    from deploy import cli
+
+    assert "--config deploy/l1.example.toml" in (cli.__doc__ or "")
+    assert (Path(REPO_ROOT) / "deploy" / "l1.example.toml").exists()
+    assert "devnet.toml" not in (cli.__doc__ or "")

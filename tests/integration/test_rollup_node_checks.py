@@ -156,3 +156,134 @@ async def test_cli_firm_node_process(tmp_path) -> None:
                 kill_group(proc)
                 log_file.close()
         assert proc.returncode == 0, (tmp_path / "node.log").read_text()[-2000:]
+
+
+# ---------------------------------------------------------------- why the node stopped; API numbering and memory
+
+
+class FakeEngine:
+    """Stands in for the anvil engine: block n mines as engine block n - first + 1."""
+
+    anvil = None
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+
+    def apply_block(self, block):
+        from rollup_node.engine import ExecutedBlock
+
+        return ExecutedBlock(block, 1000 * block, block - self.first + 1, f"0x{block:064x}", f"0x{block:064x}",
+                             0, 0, 0, (), 0)
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.anyio
+async def test_api_engine_numbering_and_retained_window() -> None:
+    node = RollupNode(NodeConfig(rollup_id=RID, mode="soft", sequencer="127.0.0.1:1", api_port=None,
+                                 keep_blocks=3))
+    node.engine = FakeEngine(first=100)  # type: ignore[assignment]
+    from rollup_node.api import start_api
+
+    api = start_api(node, 0)
+    try:
+        port = api.server_port
+        code, body = get_json(port, "/block/engine/1")
+        assert code == 404 and "no rollup block executed yet" in body["error"]
+        for n in range(100, 106):
+            await node.execute(n)  # type: ignore[arg-type]
+        assert sorted(node.blocks) == [103, 104, 105] and node.oldest_kept == 103
+        code, st = get_json(port, "/status")
+        assert code == 200 and st["head"]["number"] == 105 and st["head"]["engine_number"] == 6
+        assert st["soft_head"] == 105 and st["soft_head_engine_number"] == 6 and st["firm_head_engine_number"] is None
+        assert st["oldest_kept"] == 103 and st["keep_blocks"] == 3
+        code, view = get_json(port, "/block/engine/5")
+        assert code == 200 and view["number"] == 104 and view["engine_number"] == 5
+        assert get_json(port, "/block/104")[1] == view
+        code, body = get_json(port, "/block/101")
+        assert code == 404 and "older than the retained window" in body["error"] and "103" in body["error"]
+        code, body = get_json(port, "/block/engine/2")
+        assert code == 404 and "older than the retained window" in body["error"]
+        code, body = get_json(port, "/block/106")
+        assert code == 404 and "not executed" in body["error"]
+        assert get_json(port, "/block/engine/x")[0] == 400
+    finally:
+        api.shutdown()
+        api.server_close()
+    with pytest.raises(KeyError, match="retained window"):
+        await node.wait_for(100, timeout=1)
+    with pytest.raises(NodeConfigError, match="keep_blocks"):
+        NodeConfig(rollup_id=RID, mode="soft", sequencer="127.0.0.1:1", keep_blocks=0)
+    assert NodeConfig(rollup_id=RID, mode="soft", sequencer="127.0.0.1:1").keep_blocks == 10_000
+
+
+def test_error_descriptions_unwrap_exception_groups() -> None:
+    import requests
+
+    from rollup_node.errors import describe_error, leaf_exceptions
+
+    inner = NodeConfigError("rollup 7 is not registered with the sequencer")
+    group = BaseExceptionGroup("unhandled errors in a TaskGroup", [ExceptionGroup("x", [inner])])
+    assert leaf_exceptions(group) == [inner]
+    assert describe_error(group) == "rollup 7 is not registered with the sequencer"
+    try:
+        requests.get(f"http://127.0.0.1:{free_port()}", timeout=2)
+    except requests.exceptions.ConnectionError as exc:
+        conn = exc
+    assert describe_error(ExceptionGroup("g", [conn]), "http://l1") == ("cannot reach the L1 RPC http://l1: "
+                                                                        "Connection refused")
+
+
+@pytest.mark.anyio
+async def test_node_error_is_the_real_error_not_the_group() -> None:
+    import anyio
+
+    node = RollupNode(NodeConfig(rollup_id=RID, mode="firm", l1_rpc=f"http://127.0.0.1:{free_port()}",
+                                 inbox="0x" + "11" * 20, api_port=None))
+    with pytest.raises(BaseException):  # noqa: B017 - the group or the error, as anyio raises it
+        async with anyio.create_task_group() as tg:
+            await tg.start(node.run)
+    assert node.error is not None and "ExceptionGroup" not in node.error and "TaskGroup" not in node.error
+    assert node.error.startswith("cannot reach the L1 RPC http://127.0.0.1:") and "Connection refused" in node.error
+
+
+def run_cli_node(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sequencer.cli", "rollup-node", "--mode", "firm", "--log-level",
+                           "critical", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cli_reports_why_it_stopped_in_one_line() -> None:
+    inbox = "0x" + "11" * 20
+    dead_l1 = f"http://127.0.0.1:{free_port()}"
+    proc = run_cli_node("--l1-rpc", dead_l1, "--inbox", "0x12", "--rollup", "901")
+    assert (proc.returncode, proc.stderr) == (1, "rollup-node: inbox '0x12' is not an address (0x and 40 hex "
+                                                 "digits)\n")
+    proc = run_cli_node("--l1-rpc", dead_l1, "--inbox", inbox, "--rollup", "901")
+    assert proc.returncode == 1
+    assert proc.stderr == f"rollup-node: cannot reach the L1 RPC {dead_l1}: Connection refused\n"
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_cli_node("--l1-rpc", dead_l1, "--inbox", inbox, "--rollup", "901", "--api-port", str(port))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr == f"rollup-node: cannot serve the HTTP API on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.anyio
+async def test_unknown_rollup_and_wrong_inbox_are_named(tmp_path) -> None:
+    async with devnet(tmp_path, sequencer=False) as net:
+        for rid, inbox, want in ((999, net.inbox, "rollup 999 is not registered in the RollupRegistry"),
+                                 (901, "0x" + "11" * 20, "no contract at inbox")):
+            proc = await anyio_run_cli("--l1-rpc", net.l1.url, "--inbox", inbox, "--rollup", str(rid))
+            assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+            assert proc.stderr.startswith("rollup-node: ") and want in proc.stderr and proc.stderr.count("\n") == 1
+
+
+async def anyio_run_cli(*args: str) -> subprocess.CompletedProcess:
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(lambda: run_cli_node(*args))

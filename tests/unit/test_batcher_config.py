@@ -47,3 +47,30 @@ def test_bad_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: dict
     (tmp_path / "k").write_text("33" * 32)
     with pytest.raises(BadInput):
         BatcherConfig.from_dict({"batcher": table}, tmp_path)
+
+
+def test_missing_key_file_or_manifest_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    table = {"sequencer": "a", "l1_rpc_url": "b", "inbox": INBOX, "key_file": "missing.key"}
+    with pytest.raises(BadInput, match=r"key_file .*missing\.key.*No such file"):
+        BatcherConfig.from_dict({"batcher": table}, tmp_path)
+    (tmp_path / "k").write_text("33" * 32)
+    table = {"sequencer": "a", "l1_rpc_url": "b", "manifest": "gone.json", "key_file": "k"}
+    with pytest.raises(BadInput, match=r"manifest .*gone\.json.*cannot read"):
+        BatcherConfig.from_dict({"batcher": table}, tmp_path)
+    table = {"sequencer": "a", "l1_rpc_url": "b", "inbox": "0x12", "key_file": "k"}
+    with pytest.raises(BadInput, match="not an address"):
+        BatcherConfig.from_dict({"batcher": table}, tmp_path)
+
+
+def test_batcher_cli_reports_a_config_error_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from sequencer.cli import main
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    (tmp_path / "b.toml").write_text(f'[batcher]\nsequencer = "127.0.0.1:1"\nl1_rpc_url = "http://127.0.0.1:2"\n'
+                                     f'inbox = "{INBOX}"\nkey_file = "no-such.key"\n')
+    assert main(["batcher", "--config", str(tmp_path / "b.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("batcher: ") and "no-such.key" in err
+    assert "Traceback" not in err
