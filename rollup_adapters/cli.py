@@ -1,6 +1,7 @@
 """`sharedseq batch decode|encode`: the operator's view of rollup batches.
 
     sharedseq batch decode --format {opstack,nitro,zkevm} [--layer L] FILE
+    sharedseq batch decode --format F --posting [--rollup ID] FILE
     sharedseq batch encode --format {opstack,nitro,zkevm} [--layer L] [--out OUT] FILE.json
 
 FILE holds raw bytes or hex text (0x optional, whitespace ignored); `-` reads
@@ -8,6 +9,12 @@ stdin. decode prints the format's `decode_json` (indent 2); encode prints
 0x-prefixed hex, or writes raw bytes to OUT. Exit codes: 0 done, 1 malformed
 input (one line on stderr: the field and offset from the DecodeError), 2 usage
 (unknown layer: the line lists the format's layers).
+
+`--posting` reads what our batcher puts on L1: FILE is the input data of a
+SequencerInbox.postWindow transaction (then `--rollup` picks the rollup), or
+one rollup's batch from it, the container `rlp([payloads, forced_indices])`
+(rollup_adapters/derivation.py); each payload is decoded at the layer the
+batcher posts (OP batcher-tx, Nitro payload, zkEVM batch or forced-batch).
 
 `add_batch_commands` plugs into any argparse subparsers; each leaf parser sets
 `func`, a `(args) -> int` exit code. Also runnable as
@@ -41,6 +48,9 @@ def add_batch_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
     decode = commands.add_parser("decode", help="payload bytes -> JSON")
     add_common(decode)
     decode.add_argument("file", metavar="FILE", help="raw bytes or hex text; - for stdin")
+    decode.add_argument("--posting", action="store_true",
+                        help="FILE is a postWindow transaction's input, or one rollup's batch from it")
+    decode.add_argument("--rollup", type=int, help="with --posting and a whole postWindow input: the rollup")
     decode.set_defaults(func=run_decode)
 
     encode = commands.add_parser("encode", help="JSON -> payload bytes")
@@ -83,12 +93,45 @@ def load_format(args: argparse.Namespace) -> BatchFormat | None:
     return fmt
 
 
+POSTED_LAYER = {"opstack": "batcher-tx", "nitro": "payload", "zkevm": "batch"}
+"""The layer each format's payloads have inside a posting (what the adapters' encode_blocks returns)."""
+
+
+def decode_posting(fmt_name: str, fmt: BatchFormat, data: bytes, rollup: int | None) -> dict[str, object]:
+    """The operator's view of one rollup's batch in a postWindow posting."""
+    from .derivation import decode_container, post_window_batch
+
+    if len(data) >= 4 and data[:4] == post_window_selector():
+        if rollup is None:
+            raise BadInput("--rollup: this is a whole postWindow input; say which rollup's batch to decode")
+        data = post_window_batch(data, rollup)
+    payloads, forced = decode_container(data)
+    views = []
+    for i, payload in enumerate(payloads):
+        layer = "forced-batch" if i in forced else POSTED_LAYER[fmt_name]
+        views.append({"layer": layer, **fmt.decode_json(payload, layer)})
+    return {"payloads": views, "forced_indices": sorted(forced)}
+
+
+def post_window_selector() -> bytes:
+    from sequencer.core.hashing import keccak
+
+    sig = ("postWindow(((uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32),bytes32[],"
+           "(uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32),bytes,bytes32[],uint64,bytes32),"
+           "uint64[],bytes[],uint64[])")
+    return keccak(sig.encode())[:4]
+
+
 def run_decode(args: argparse.Namespace) -> int:
     fmt = load_format(args)
     if fmt is None:
         return EXIT_USAGE
     try:
-        doc = fmt.decode_json(payload_bytes(read_input(args.file)), args.layer)
+        data = payload_bytes(read_input(args.file))
+        if args.posting:
+            doc = decode_posting(args.format, fmt, data, args.rollup)
+        else:
+            doc = fmt.decode_json(data, args.layer)
     except (BadInput, OSError) as exc:
         return fail(exc)
     print(json.dumps(doc, indent=2))

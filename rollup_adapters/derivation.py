@@ -109,18 +109,41 @@ def encode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, block
     return rlp.encode([[bytes(p) for p in payloads], forced_idx])
 
 
-def decode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, data: bytes, cursor: Cursor,
-                        forced_queue: Sequence[ForcedTx] = ()) -> list[RollupBlock]:
-    """Inverse of encode_window_batch: the rollup blocks of one window, with
-    `forced` set by rule F (and checked against the format where it carries them)."""
+def decode_container(data: bytes) -> tuple[list[bytes], set[int]]:
+    """Split a window batch (rule 3) into its payloads and the indices of forced batches."""
     try:
-        items = rlp.decode(data, strict=True)
-        payloads, idx = items
-        forced_idx = [int.from_bytes(i, "big") for i in idx]
+        payloads, idx = rlp.decode(data, strict=True)
+        forced = {int.from_bytes(i, "big") for i in idx}
         if not isinstance(payloads, list) or not all(isinstance(p, bytes) for p in payloads):
             raise DecodeError("window batch: payloads must be a list of byte strings")
     except (rlp.exceptions.DecodingError, ValueError, TypeError) as exc:
         raise DecodeError(f"window batch: malformed container ({exc})") from exc
+    if any(i >= len(payloads) for i in forced):
+        raise DecodeError("window batch: a forced index points past the payloads")
+    return payloads, forced
+
+
+def post_window_batch(calldata: bytes, rollup_id: RollupId) -> bytes:
+    """One rollup's batch (the container) from the input data of a SequencerInbox.postWindow call."""
+    from eth_abi import decode as abi_decode
+
+    header = "(uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32)"
+    proof = f"({header},bytes32[],{header},bytes,bytes32[],uint64,bytes32)"
+    try:
+        _, rollup_ids, batches, _ = abi_decode([proof, "uint64[]", "bytes[]", "uint64[]"], calldata[4:])
+    except Exception as exc:  # noqa: BLE001 - eth_abi raises several unrelated types
+        raise DecodeError(f"postWindow input: cannot ABI-decode it ({exc})") from exc
+    if rollup_id not in rollup_ids:
+        raise DecodeError(f"postWindow input: no batch for rollup {rollup_id} (rollups: {list(rollup_ids)})")
+    return bytes(batches[list(rollup_ids).index(rollup_id)])
+
+
+def decode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, data: bytes, cursor: Cursor,
+                        forced_queue: Sequence[ForcedTx] = ()) -> list[RollupBlock]:
+    """Inverse of encode_window_batch: the rollup blocks of one window, with
+    `forced` set by rule F (and checked against the format where it carries them)."""
+    payloads, forced = decode_container(data)
+    forced_idx = sorted(forced)
     config = adapter_config(fmt, rollup_id, block_time_ms, cursor, forced_queue)
     if fmt == "zkevm":
         config["forced"] = forced_idx
