@@ -109,7 +109,8 @@ def run_demo(endpoints: dict[str, Any], say: Any = print) -> bool:
                 for r, d in zip(rollups, dests, strict=True)]
         resp = stub.SubmitBundle(pb.SubmitBundleRequest(bundle=pb.Bundle(legs=legs)), timeout=10)
         heights = {x.height for x in resp.receipts}
-        say(f"  bundle 0x{resp.bundle_hash.hex()[:16]}… preconfirmed: all legs at shared height {heights}")
+        where = ", ".join(str(h) for h in sorted(heights))
+        say(f"  bundle 0x{resp.bundle_hash.hex()[:16]}… preconfirmed: legs at shared height {where}")
         times = set()
         for r, x, d in zip(rollups, resp.receipts, dests, strict=True):
             rcpt = r.wait_receipt(x.tx_hash)
@@ -126,9 +127,16 @@ def run_demo(endpoints: dict[str, Any], say: Any = print) -> bool:
 
 
 def main_demo(endpoints_file: str) -> int:
-    endpoints = json.loads(Path(endpoints_file).read_text())
+    try:
+        endpoints = json.loads(Path(endpoints_file).read_text())
+    except (OSError, ValueError) as exc:
+        print(f"demo: cannot read {endpoints_file} ({exc}); is the devnet running (make run)?", file=sys.stderr)
+        return 1
     try:
         return 0 if run_demo(endpoints, say=lambda s: print(s, flush=True)) else 1
-    except (grpc.RpcError, TimeoutError, OSError) as exc:
-        print(f"demo failed: {exc}", file=sys.stderr)
-        return 1
+    except grpc.RpcError as exc:
+        print(f"demo failed: sequencer {endpoints.get('sequencer')}: {exc.code().name}: {exc.details()}",
+              file=sys.stderr)
+    except (TimeoutError, OSError) as exc:
+        print(f"demo failed: {exc} (is the devnet at {endpoints_file} still running?)", file=sys.stderr)
+    return 1
