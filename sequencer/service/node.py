@@ -36,6 +36,10 @@ from .metrics import Metrics
 log = logging.getLogger("sharedseq.node")
 
 
+OFFLOAD_MIN_ITEMS = 16
+"""Lists shorter than this are checked on the loop: the thread hop would cost more than it saves."""
+
+
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -156,6 +160,8 @@ class SequencerNode:
         worker thread first: coincurve releases the GIL, so they use another
         core while the event loop serves the network. Order is kept: the
         placement happens after, on the loop, in list order."""
+        if len(txs) < OFFLOAD_MIN_ITEMS:
+            return self.admit_list(txs)
         checked = await anyio.to_thread.run_sync(self._validate_all, txs, limiter=self._validators)
         return self.admit_list(checked, validated=True)
 
