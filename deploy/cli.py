@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -61,6 +60,8 @@ def run_deploy(args: argparse.Namespace) -> int:
     import requests
     from web3 import Web3
 
+    from sequencer.errors import connection_reason
+
     from .deployer import DeployError, load_config
 
     try:
@@ -91,28 +92,6 @@ def run_deploy(args: argparse.Namespace) -> int:
     except DeployError as exc:
         _log(f"deploy: {exc}")
         return 1
-
-
-def connection_reason(exc: BaseException) -> str:
-    """The root cause of a requests/urllib3 connection error, e.g. "Connection refused" (not the whole
-    "HTTPConnectionPool(...): Max retries exceeded ..." chain)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.strerror:
-            return cur.strerror
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, BaseException):
-            cur = reason
-            continue
-        args = getattr(cur, "args", ())
-        if args and isinstance(args[0], BaseException):
-            cur = args[0]
-            continue
-        cur = cur.__cause__ or cur.__context__
-    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
-    return match.group(1).strip() if match else str(exc)
 
 
 def _deploy(w3: Web3, key: bytes, config, args: argparse.Namespace) -> None:

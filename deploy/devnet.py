@@ -29,7 +29,7 @@ from deploy.anvil import AnvilError, dev_accounts, free_port, port_is_free, star
 from deploy.deployer import deploy_all
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import parse_config
-from sequencer.errors import SharedSeqError
+from sequencer.errors import SharedSeqError, leaf_exceptions
 from sequencer.keys import write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig
 from sequencer.service.server import RunningServer, running
@@ -264,16 +264,9 @@ def main_devnet(config: str, overrides: dict[str, Any]) -> int:
         cfg = DevnetConfig.load(config, overrides)
         anyio.run(_main, cfg, backend="asyncio")
     except BaseException as exc:  # noqa: BLE001 - one line for the operator, not a traceback
-        leaf = _leaf(exc)
+        leaf = leaf_exceptions(exc)[0]
         if isinstance(leaf, SharedSeqError | AnvilError | OSError | TimeoutError):
             print(f"devnet: {leaf}", file=sys.stderr, flush=True)
             return 1
         raise
     return 0
-
-
-def _leaf(exc: BaseException) -> BaseException:
-    """The first real error inside (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
+from sequencer.errors import BadInput, Critical, SharedSeqError, connection_reason, leaf_exceptions
 
-from sequencer.errors import BadInput, Critical, SharedSeqError
+__all__ = ["EngineError", "NodeConfigError", "VerificationError", "connection_reason", "leaf_exceptions"]
 
 
 class NodeConfigError(BadInput):
@@ -18,35 +18,6 @@ class VerificationError(Critical):
 
 class EngineError(Critical):
     """The execution engine did something the node did not ask for (wrong block number, timestamp)."""
-
-
-def leaf_exceptions(exc: BaseException) -> list[BaseException]:
-    """The real errors inside (nested) exception groups, in order; `exc` itself if it is not a group."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in leaf_exceptions(sub)]
-    return [exc]
-
-
-def connection_reason(exc: BaseException) -> str:
-    """The root cause of a requests/urllib3 connection error ("Connection refused"), not the whole
-    "HTTPConnectionPool(...): Max retries exceeded ..." text."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.strerror:
-            return cur.strerror
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, BaseException):
-            cur = reason
-            continue
-        args = getattr(cur, "args", ())
-        if args and isinstance(args[0], BaseException):
-            cur = args[0]
-            continue
-        cur = cur.__cause__ or cur.__context__
-    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
-    return match.group(1).strip() if match else str(exc)
 
 
 def is_connection_error(exc: BaseException) -> bool:

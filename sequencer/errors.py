@@ -13,6 +13,8 @@ status (sequencer/service/errors.py) or a process exit code (the CLI).
 
 from __future__ import annotations
 
+import re
+
 
 class SharedSeqError(Exception):
     """Root of every error this project raises on purpose."""
@@ -49,3 +51,34 @@ class Overloaded(Temporary):
 
 class Critical(SharedSeqError):
     """A fault that must stop the service."""
+
+
+def leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    """The real errors inside (nested) exception groups, in order; `exc` itself if it is not a group.
+
+    Task groups wrap whatever failed; an operator should read the failure, not the wrapper."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in leaf_exceptions(sub)]
+    return [exc]
+
+
+def connection_reason(exc: BaseException) -> str:
+    """The root cause of a connection error ("Connection refused"), not the whole
+    "HTTPConnectionPool(...): Max retries exceeded ..." chain that HTTP clients build."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            return cur.strerror
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            cur = reason
+            continue
+        args = getattr(cur, "args", ())
+        if args and isinstance(args[0], BaseException):
+            cur = args[0]
+            continue
+        cur = cur.__cause__ or cur.__context__
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
+    return match.group(1).strip() if match else str(exc)

@@ -24,7 +24,7 @@ def run_batcher(args: argparse.Namespace) -> int:
     """Entry point of `batcher`; returns the exit code (errors of the project hierarchy map in sequencer/cli)."""
     import anyio
 
-    from sequencer.errors import BadInput
+    from sequencer.errors import BadInput, leaf_exceptions
     from sequencer.logs import setup_logging
 
     from .batcher import Batcher, load_batcher_config
@@ -51,12 +51,5 @@ def run_batcher(args: argparse.Namespace) -> int:
     try:
         anyio.run(main, backend="asyncio")
     except BaseExceptionGroup as group:
-        raise _first_leaf(group) from group
+        raise leaf_exceptions(group)[0] from group
     return 0
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    """The first project error in a task group's exception group (for the CLI's exit-code mapping)."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
