@@ -81,6 +81,10 @@ def payload_bytes(data: bytes) -> bytes:
     text = b"".join(data.split())
     if text and HEX_TEXT.fullmatch(text):
         return bytes.fromhex(text.removeprefix(b"0x").decode())
+    if text.startswith(b"0x"):  # meant as hex, but something in it is not
+        bad = next((i for i, c in enumerate(text[2:], 2) if chr(c) not in "0123456789abcdefABCDEF"), len(text))
+        what = "an odd number of hex digits" if bad == len(text) else f"{chr(text[bad])!r} at character {bad}"
+        raise BadInput(f"hex input: {what}")
     return data
 
 

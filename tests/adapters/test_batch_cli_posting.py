@@ -67,3 +67,11 @@ def test_a_posting_needs_the_rollup_and_names_the_missing_one(tmp_path, capsys) 
     assert "--rollup" in capsys.readouterr().err
     assert main(["batch", "decode", "--format", "nitro", "--posting", "--rollup", "7", str(f)]) == 1
     assert "no batch for rollup 7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "message"), [("0x0g12", "'g' at character 3"), ("0x012", "odd number")])
+def test_hex_typos_are_named(text: str, message: str, tmp_path, capsys) -> None:  # noqa: ANN001
+    f = tmp_path / "bad.hex"
+    f.write_text(text)
+    assert main(["batch", "decode", "--format", "zkevm", str(f)]) == 1
+    assert message in capsys.readouterr().err
