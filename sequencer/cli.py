@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from sequencer.errors import BadInput, SharedSeqError
 
@@ -67,6 +68,19 @@ def _channel(args: argparse.Namespace):  # noqa: ANN202 - grpc.Channel
     return grpc.secure_channel(args.server, creds)
 
 
+def _rpc_error(exc: Any, args: argparse.Namespace) -> str:
+    """One line for a failed call, with a hint where the usual cause is known."""
+    import grpc
+
+    line = f"error: {exc.code().name}: {exc.details()}"
+    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+        if args.tls_ca and not args.tls_cert:
+            line += " (if the server requires client certificates, pass --tls-cert and --tls-key)"
+        elif not args.tls_ca:
+            line += f" (is the sequencer running at {args.server}? if it uses TLS, pass --tls-ca)"
+    return line
+
+
 def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default="127.0.0.1:50051")
     p.add_argument("--tls-ca", help="CA certificate (PEM): connect with TLS")
@@ -100,7 +114,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             resp = stub.SubmitTransaction(pb.SubmitTransactionRequest(
                 transaction=pb.Transaction(rollup_id=args.rollup, payload=_payload(args))), timeout=args.timeout)
         except grpc.RpcError as exc:
-            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            print(_rpc_error(exc, args), file=sys.stderr)
             return 1
     r = resp.receipt
     print(json.dumps({"rollup_id": r.rollup_id, "tx_hash": _hex(r.tx_hash), "height": r.height, "index": r.index,
@@ -127,7 +141,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 if args.count and n + 1 >= args.count:
                     break
         except grpc.RpcError as exc:
-            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            print(_rpc_error(exc, args), file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 0

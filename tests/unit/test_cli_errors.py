@@ -43,3 +43,9 @@ def test_keygen_refuses_to_overwrite_and_reports_unwritable(capsys: pytest.Captu
     assert main(["keygen", "--out", str(tmp_path / "k")]) == 1
     assert main(["keygen", "--out", str(tmp_path), "--force"]) == 1
     assert "cannot write key file" in capsys.readouterr().err
+
+
+def test_unreachable_sequencer_gets_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["submit", "--server", "127.0.0.1:1", "--rollup", "901", "--payload", "0x01", "--timeout", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: UNAVAILABLE") and "is the sequencer running at 127.0.0.1:1" in err
