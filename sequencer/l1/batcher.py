@@ -591,7 +591,13 @@ class Batcher:
                 break
             mined_nonce = int(await rpc.call("eth_getTransactionCount", [self.address, "latest"]), 16)
             if mined_nonce > nonce:
-                receipt = await self._find_receipt(sent)  # mined between the two reads?
+                # Mined between the two reads, or the node counts the nonce before it serves the
+                # receipt (anvil under load does): look again for a while before calling it taken.
+                deadline = time.monotonic() + self.cfg.rpc_timeout_s
+                receipt = await self._find_receipt(sent)
+                while receipt is None and time.monotonic() < deadline:
+                    await anyio.sleep(0.05)
+                    receipt = await self._find_receipt(sent)
                 if receipt is None:
                     _event(logging.WARNING, "batcher.nonce_taken", nonce=nonce)
                     self._inflight = None

@@ -147,11 +147,11 @@ class BlockLog:
             " VALUES (?,?,?,?,?,?)",
             (h.height, block_hash(h), h.timestamp_ms, h.l1_origin_number, h.l1_origin_hash, encode_block(b)),
         )
-        rows = c.execute(
-            "SELECT tx_hash, rollup_id, idx, bundle_hash FROM admitted WHERE height = ?", (h.height,)
-        ).fetchall()
-        c.executemany("INSERT OR IGNORE INTO txs(tx_hash, height, rollup_id, idx, bundle_hash) VALUES (?,?,?,?,?)",
-                      [(th, h.height, rid, idx, bh) for th, rid, idx, bh in rows])
+        # One statement each, run inside SQLite: a row-by-row copy through Python would hand the GIL
+        # back and forth hundreds of times per block, and wait on the event loop's thread each time.
+        c.execute("INSERT OR IGNORE INTO txs(tx_hash, height, rollup_id, idx, bundle_hash)"
+                  " SELECT tx_hash, height, rollup_id, idx, bundle_hash FROM admitted WHERE height = ?",
+                  (h.height,))
         c.execute("DELETE FROM admitted WHERE height <= ?", (h.height,))
 
     def set_meta(self, key: str, value: bytes) -> None:
