@@ -130,7 +130,15 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
     with _channel(args) as ch:
         stub = pb_grpc.SequencerServiceStub(ch)
-        stream = stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=args.rollup, from_height=args.from_height))
+        try:
+            start = args.from_height
+            if start is None:  # follow from the next block, like `tail -f`
+                info = stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=10)
+                start = info.sealed_height + 1
+        except grpc.RpcError as exc:
+            print(_rpc_error(exc, args), file=sys.stderr)
+            return 1
+        stream = stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=args.rollup, from_height=start))
         try:
             for n, resp in enumerate(stream):
                 b = resp.block
@@ -190,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tail", help="follow a rollup's namespace")
     _client_args(p)
     p.add_argument("--rollup", type=int, required=True)
-    p.add_argument("--from", dest="from_height", type=int, default=0)
+    p.add_argument("--from", dest="from_height", type=int, default=None,
+                   help="first height (default: the next block to be sealed; 0 replays everything)")
     p.add_argument("--count", type=int, default=0, help="stop after N blocks (0: follow forever)")
     p.set_defaults(func=cmd_tail)
 
