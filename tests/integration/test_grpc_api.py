@@ -300,3 +300,19 @@ async def test_rejections_count_submissions_not_reads(client: Client, tx_for) ->
     await client.wait_height(client.srv.node.durable_height + 2)
     # Sealed blocks do not count as receipts: one submission, one latency sample.
     assert metrics.registry.get_sample_value("sharedseq_receipt_latency_seconds_count") == before + 1
+
+
+async def test_tail_command_follows_from_the_next_block_or_replays(client: Client, capsys) -> None:  # noqa: ANN001
+    import json
+
+    import anyio.to_thread
+
+    from sequencer.cli import main
+
+    await client.wait_height(3)
+    sealed = client.srv.node.durable_height
+    args = ["tail", "--server", client.srv.address, "--rollup", "902", "--count", "1"]
+    assert await anyio.to_thread.run_sync(main, args) == 0
+    assert json.loads(capsys.readouterr().out)["height"] > sealed
+    assert await anyio.to_thread.run_sync(main, [*args, "--from", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["height"] == 0
