@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from rollup_testkit import DEPLOYER, ROLLUP_IDS, WINDOW_MS, block_covering, devnet, engine_w3, rollup_tx, wait_until
+from rollup_testkit import (
+    DEPLOYER,
+    ROLLUP_IDS,
+    WINDOW_MS,
+    block_covering,
+    check_firm_equals_soft,
+    devnet,
+    rollup_tx,
+    wait_until,
+)
 
 from contracts import blobs as blob_codec
 from deploy.anvil import dev_accounts
@@ -19,27 +28,8 @@ SINK = "0x" + "22" * 20
 
 
 async def test_blob_windows_firm_equals_soft(tmp_path) -> None:
-    alice = dev_accounts()[4]
     async with devnet(tmp_path) as net:
-        soft = {rid: await net.start_node(rid, "soft") for rid in ROLLUP_IDS}
-        firm = {rid: await net.start_node(rid, "firm") for rid in ROLLUP_IDS}
-        await net.start_poster(use_blobs=True)
-        last = {}
-        for i in range(3):
-            for rid in ROLLUP_IDS:
-                last[rid] = (await net.submit(rid, rollup_tx(rid, alice.key, i, value=i + 1))).height
-            await wait_until(lambda: all(any(last[r] in b.shared_heights for b in soft[r].blocks.values())
-                                         for r in ROLLUP_IDS), 20, "soft nodes")
-        for rid in ROLLUP_IDS:
-            target = (await block_covering(soft[rid], last[rid])).number
-            await firm[rid].wait_for(target, timeout=30)
-            common = sorted(set(firm[rid].blocks) & set(soft[rid].blocks))
-            assert common and common[0] == min(soft[rid].blocks) and common[-1] >= target
-            for n in common:
-                f, s = firm[rid].blocks[n], soft[rid].blocks[n]
-                assert (f.state_root, f.engine_block_hash, f.tx_count) == (s.state_root, s.engine_block_hash,
-                                                                          s.tx_count), (rid, n)
-            assert engine_w3(firm[rid]).eth.get_balance(SINK) == 6
+        await check_firm_equals_soft(net, dev_accounts()[4].key, use_blobs=True)
         await wait_until(lambda: len(net.batcher.posted) >= 3, 30, "three blob windows")
         posted = list(net.batcher.posted)
         for p in posted:

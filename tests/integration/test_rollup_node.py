@@ -8,11 +8,11 @@ from rollup_testkit import (
     ROLLUP_IDS,
     STORE_INIT_CODE,
     block_covering,
+    check_firm_equals_soft,
     create_address,
     devnet,
     engine_w3,
     rollup_tx,
-    wait_until,
 )
 
 from deploy.anvil import dev_accounts
@@ -73,26 +73,5 @@ async def test_transfers_contracts_and_bundle(tmp_path) -> None:
 
 async def test_derivation_equivalence(tmp_path) -> None:
     """(c) a firm node (L1 only) has the soft node's state root at every firm rollup block."""
-    alice = dev_accounts()[4]
     async with devnet(tmp_path) as net:
-        soft = {rid: await net.start_node(rid, "soft") for rid in ROLLUP_IDS}
-        firm = {rid: await net.start_node(rid, "firm") for rid in ROLLUP_IDS}
-        await net.start_poster()
-        last = {}
-        for i in range(3):
-            for rid in ROLLUP_IDS:
-                last[rid] = (await net.submit(rid, rollup_tx(rid, alice.key, i, value=i + 1))).height
-            await wait_until(lambda: all(any(last[r] in b.shared_heights for b in soft[r].blocks.values())
-                                         for r in ROLLUP_IDS), 20, "soft nodes")
-        for rid in ROLLUP_IDS:
-            target = (await block_covering(soft[rid], last[rid])).number
-            await firm[rid].wait_for(target, timeout=30)
-            assert firm[rid].firm_head >= target
-            common = sorted(set(firm[rid].blocks) & set(soft[rid].blocks))
-            assert common and common[0] == min(soft[rid].blocks) and common[-1] >= target
-            for n in common:
-                f, s = firm[rid].blocks[n], soft[rid].blocks[n]
-                assert (f.state_root, f.engine_block_hash, f.tx_count) == (s.state_root, s.engine_block_hash,
-                                                                          s.tx_count), (rid, n)
-            w3 = engine_w3(firm[rid])
-            assert w3.eth.get_balance(SINK) == 6
+        await check_firm_equals_soft(net, dev_accounts()[4].key)
