@@ -94,7 +94,6 @@ class SequencerNode:
         self._queue = _Batch()
         self._work = anyio.Event()
         self._new_block = anyio.Event()
-        self._running = False
         self._fatal: BaseException | None = None
         self._validators = anyio.CapacityLimiter(2)
         self._admitted = {rid: self.metrics.admitted.labels(str(rid)) for rid in core.rollups}
@@ -202,7 +201,6 @@ class SequencerNode:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._writer)
             tg.start_soon(self._clock)
-            self._running = True
             task_status.started()
 
     async def _writer(self) -> None:
@@ -306,6 +304,3 @@ class SequencerNode:
             ev = self._new_block
             if h > self.durable_height:
                 await ev.wait()
-
-    def status_error(self) -> SharedSeqError | None:
-        return Temporary("stopping") if self._fatal else None

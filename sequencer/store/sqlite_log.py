@@ -18,7 +18,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,11 +211,3 @@ class BlockLog:
                 "SELECT tx_hash FROM txs ORDER BY height DESC LIMIT ?", (recent,))]
         hashes.reverse()
         return LogState(head, pending, tuple(hashes))
-
-
-def iter_heights(first: int, last: int, step: int) -> Iterable[tuple[int, int]]:
-    """Split first..last into chunks of at most `step` heights."""
-    h = first
-    while h <= last:
-        yield h, min(last, h + step - 1)
-        h += step

@@ -11,7 +11,7 @@ from core_testkit import make_config, make_core, make_signer
 from sequencer.core.sequencer import Head, SequencerCore
 from sequencer.core.signing import block_hash
 from sequencer.core.types import Bundle, SharedBlock, Transaction
-from sequencer.store.sqlite_log import BlockLog, TxLocation, iter_heights
+from sequencer.store.sqlite_log import BlockLog, TxLocation
 
 BIG = (2**63 + 5, 2**64 - 1)
 ROLLUPS = (1, 2) + BIG
@@ -106,12 +106,6 @@ def test_meta_and_in_memory_log() -> None:
         assert log.get_meta("k") == b"v2"
     finally:
         log.close()
-
-
-def test_iter_heights() -> None:
-    assert list(iter_heights(0, 9, 4)) == [(0, 3), (4, 7), (8, 9)]
-    assert list(iter_heights(5, 5, 4)) == [(5, 5)]
-    assert list(iter_heights(6, 5, 4)) == []
 
 
 # -- restart ------------------------------------------------------------------------
