@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +28,8 @@ log = logging.getLogger("sharedseq.api")
 T = TypeVar("T")
 
 STREAM_WINDOW = 512
+VIEW_CACHE = 1024
+"""Recent (height, rollup) views kept for subscribers that follow the head together."""
 """Responses a StreamSubmit may have outstanding before the server stops reading."""
 
 
@@ -54,6 +57,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
     def __init__(self, node: SequencerNode, limiter: RateLimiter | None = None) -> None:
         self.node = node
         self.limiter = limiter or RateLimiter(0, 0)
+        self._views: OrderedDict[tuple[int, int], pb.RollupBlock] = OrderedDict()
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, *, submission: bool) -> None:
         """End the call with the error's status; only refused submissions count as rejected
@@ -165,7 +169,16 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
             self.node.metrics.subscribers.dec()
 
     def _rollup_block(self, block: SharedBlock, rollup_id: int) -> pb.RollupBlock:
-        return convert.rollup_block_to_proto(block, rollup_id, prove_namespace(block.namespaces, rollup_id))
+        """The rollup's view of a block. Built once per (height, rollup) and shared: every live
+        subscriber of a rollup asks for the same message, and a proof hashes the whole block."""
+        key = (block.height, rollup_id)
+        msg = self._views.get(key)
+        if msg is None:
+            msg = convert.rollup_block_to_proto(block, rollup_id, prove_namespace(block.namespaces, rollup_id))
+            self._views[key] = msg
+            if len(self._views) > VIEW_CACHE:
+                self._views.popitem(last=False)
+        return msg
 
     async def _sealed(self, height: int) -> SharedBlock:
         block = await self.node.get_block(height)
