@@ -27,6 +27,36 @@ library SharedSeqLib {
         uint32 index;
     }
 
+    /// @notice A posting window the sequencer signs (EIP-712 struct `Window`): consecutive shared blocks
+    ///         firstHeight..lastHeight, whose block hashes (in height order) are the leaves of the RFC 9162
+    ///         tree `blocksRoot`; `parentHash` is the first block's parent (the previous window's
+    ///         lastBlockHash, zero for height 0); `lastBlockHash` is leaf lastHeight - firstHeight.
+    ///         Timestamps are the first and last headers' (Unix ms); the L1 origin is the last header's
+    ///         (origins never decrease along the chain). `rollupsHash` = keccak256(abi.encode(uint64[]
+    ///         rollupIds, bytes32[] batchHashes, uint64[] forcedTo)) of the posting; `witnessHash` =
+    ///         keccak256(witness), the posting's header witness (sequencer/core/window.py).
+    struct Window {
+        uint64 firstHeight;
+        uint64 lastHeight;
+        bytes32 parentHash;
+        bytes32 lastBlockHash;
+        bytes32 blocksRoot;
+        uint64 firstTimestamp;
+        uint64 lastTimestamp;
+        uint64 l1OriginNumber;
+        bytes32 l1OriginHash;
+        bytes32 rollupsHash;
+        bytes32 witnessHash;
+    }
+
+    /// @notice One group commit's receipts (EIP-712 struct `PreconfirmationBatch`): the RFC 9162 root over
+    ///         `count` leaves, leaf i = hashStruct(Preconfirmation) of receipt i (32 bytes). One signature
+    ///         per batch; each receipt carries its leaf index and audit path.
+    struct ReceiptBatch {
+        bytes32 receiptsRoot;
+        uint32 count;
+    }
+
     /// @notice One namespace leaf `(rollupId, txRoot, txCount)` with its position and audit path.
     struct NamespaceLeaf {
         uint256 index;
@@ -46,6 +76,13 @@ library SharedSeqLib {
     );
     bytes32 internal constant RECEIPT_TYPEHASH =
         keccak256("Preconfirmation(uint64 rollupId,bytes32 txHash,uint64 height,uint32 index)");
+    bytes32 internal constant WINDOW_TYPEHASH = keccak256(
+        "Window(uint64 firstHeight,uint64 lastHeight,bytes32 parentHash,bytes32 lastBlockHash,bytes32 blocksRoot,"
+        "uint64 firstTimestamp,uint64 lastTimestamp,uint64 l1OriginNumber,bytes32 l1OriginHash,bytes32 rollupsHash,"
+        "bytes32 witnessHash)"
+    );
+    bytes32 internal constant RECEIPT_BATCH_TYPEHASH =
+        keccak256("PreconfirmationBatch(bytes32 receiptsRoot,uint32 count)");
 
     /// @dev secp256k1n / 2: signatures with a larger s are malleable copies (EIP-2).
     uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -75,6 +112,40 @@ library SharedSeqLib {
     /// @notice hashStruct(Preconfirmation).
     function hashReceipt(Receipt memory r) internal pure returns (bytes32) {
         return keccak256(abi.encode(RECEIPT_TYPEHASH, r.rollupId, r.txHash, r.height, r.index));
+    }
+
+    /// @notice hashStruct(Window).
+    function hashWindow(Window memory w) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                WINDOW_TYPEHASH,
+                w.firstHeight,
+                w.lastHeight,
+                w.parentHash,
+                w.lastBlockHash,
+                w.blocksRoot,
+                w.firstTimestamp,
+                w.lastTimestamp,
+                w.l1OriginNumber,
+                w.l1OriginHash,
+                w.rollupsHash,
+                w.witnessHash
+            )
+        );
+    }
+
+    /// @notice hashStruct(PreconfirmationBatch).
+    function hashReceiptBatch(ReceiptBatch memory b) internal pure returns (bytes32) {
+        return keccak256(abi.encode(RECEIPT_BATCH_TYPEHASH, b.receiptsRoot, b.count));
+    }
+
+    /// @notice Window.rollupsHash of a posting.
+    function rollupsHash(uint64[] memory rollupIds, bytes32[] memory batchHashes, uint64[] memory forcedTo)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(rollupIds, batchHashes, forcedTo));
     }
 
     /// @notice keccak256(0x1901 ++ domainSeparator ++ structHash).

@@ -6,6 +6,10 @@ Structs (EIP-712 `encodeType`):
     BlockHeader(uint64 height,bytes32 parentHash,uint64 timestamp,uint64 l1OriginNumber,
                 bytes32 l1OriginHash,bytes32 namespacesRoot,uint32 namespaceCount,bytes32 bundlesRoot)
     Preconfirmation(uint64 rollupId,bytes32 txHash,uint64 height,uint32 index)
+    PreconfirmationBatch(bytes32 receiptsRoot,uint32 count)
+    Window(uint64 firstHeight,uint64 lastHeight,bytes32 parentHash,bytes32 lastBlockHash,
+           bytes32 blocksRoot,uint64 firstTimestamp,uint64 lastTimestamp,uint64 l1OriginNumber,
+           bytes32 l1OriginHash,bytes32 rollupsHash,bytes32 witnessHash)
 digest = keccak256(0x1901 ++ domainSeparator ++ hashStruct(message)); the
 signature is r ++ s ++ v, v in {27, 28}, s low (EIP-2), so Solidity's
 `ecrecover` and eth-account both recover it. A block's hash is the
@@ -30,7 +34,15 @@ HEADER_TYPE = (
     b"bytes32 l1OriginHash,bytes32 namespacesRoot,uint32 namespaceCount,bytes32 bundlesRoot)"
 )
 RECEIPT_TYPE = b"Preconfirmation(uint64 rollupId,bytes32 txHash,uint64 height,uint32 index)"
+RECEIPT_BATCH_TYPE = b"PreconfirmationBatch(bytes32 receiptsRoot,uint32 count)"
+WINDOW_TYPE = (
+    b"Window(uint64 firstHeight,uint64 lastHeight,bytes32 parentHash,bytes32 lastBlockHash,bytes32 blocksRoot,"
+    b"uint64 firstTimestamp,uint64 lastTimestamp,uint64 l1OriginNumber,bytes32 l1OriginHash,bytes32 rollupsHash,"
+    b"bytes32 witnessHash)"
+)
 DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE)
+RECEIPT_BATCH_TYPEHASH = keccak(RECEIPT_BATCH_TYPE)
+WINDOW_TYPEHASH = keccak(WINDOW_TYPE)
 HEADER_TYPEHASH = keccak(HEADER_TYPE)
 RECEIPT_TYPEHASH = keccak(RECEIPT_TYPE)
 
@@ -76,6 +88,11 @@ block_hash = header_struct_hash
 
 def receipt_struct_hash(rollup_id: int, tx_hash: Hash32, height: int, index: int) -> Hash32:
     return keccak(RECEIPT_TYPEHASH + _word(rollup_id) + tx_hash + _word(height) + _word(index))
+
+
+def receipt_batch_struct_hash(receipts_root: Hash32, count: int) -> Hash32:
+    """hashStruct(PreconfirmationBatch): what one group commit's signature covers."""
+    return keccak(RECEIPT_BATCH_TYPEHASH + receipts_root + _word(count))
 
 
 def typed_digest(domain: Domain, struct_hash: Hash32) -> Hash32:
