@@ -193,7 +193,8 @@ def decode_witness(data: bytes, max_blocks: int = MAX_WITNESS_BLOCKS) -> tuple[W
         header = BlockHeader(_int(h[0], f"block {n} height"), _hash(h[1], f"block {n} parent_hash"),
                              _int(h[2], f"block {n} timestamp_ms"), _int(h[3], f"block {n} l1_origin_number"),
                              _hash(h[4], f"block {n} l1_origin_hash"), _hash(h[5], f"block {n} namespaces_root"),
-                             _int(h[6], f"block {n} namespace_count", 2**32 - 1), _hash(h[7], f"block {n} bundles_root"))
+                             _int(h[6], f"block {n} namespace_count", 2**32 - 1),
+                             _hash(h[7], f"block {n} bundles_root"))
         leaves = []
         for k, leaf in enumerate(_list(e[1], f"block {n} leaves", MAX_WITNESS_NAMESPACES)):
             fields = _list(leaf, f"block {n} leaf {k}", 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from core_testkit import make_core
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +22,6 @@ from sequencer.core.window import (
     window_struct_hash,
 )
 from sequencer.errors import DecodeError
-
-from core_testkit import make_core
 
 
 def sealed_blocks(n: int = 5):
