@@ -120,6 +120,11 @@ class SequencerNode:
 
     def _enqueue(self, records: tuple[AdmittedTx, ...], started: float) -> Ticket:
         ticket = Ticket(records, started)
+        if not records:
+            # Nothing to make durable (a list that admitted nothing): answer at once. Queued, it
+            # would wait for a commit that an idle writer never runs, and hold up its stream.
+            ticket.done.set()
+            return ticket
         self._queue.records.extend(records)
         self._queue.tickets.append(ticket)
         self._work.set()
@@ -209,6 +214,8 @@ class SequencerNode:
             self._work = anyio.Event()
             batch, self._queue = self._queue, _Batch()
             if not batch.records and not batch.blocks:
+                for t in batch.tickets:  # none should be here (see _enqueue); never leave one waiting
+                    t.done.set()
                 continue
             try:
                 receipts = await anyio.to_thread.run_sync(self._persist, batch)
