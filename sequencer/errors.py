@@ -53,6 +53,11 @@ class Critical(SharedSeqError):
     """A fault that must stop the service."""
 
 
+class StorageFault(Critical):
+    """The block log cannot be written (disk full, I/O error): the service stops serving and the
+    process exits with its own code (cli.EXIT_STORAGE_FAULT). The message names the real cause."""
+
+
 def leaf_exceptions(exc: BaseException) -> list[BaseException]:
     """The real errors inside (nested) exception groups, in order; `exc` itself if it is not a group.
 

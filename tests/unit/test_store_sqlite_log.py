@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 from core_testkit import make_config, make_core, make_signer
@@ -11,6 +10,7 @@ from core_testkit import make_config, make_core, make_signer
 from sequencer.core.sequencer import Head, SequencerCore
 from sequencer.core.signing import block_hash
 from sequencer.core.types import Bundle, SharedBlock, Transaction
+from sequencer.errors import StorageFault
 from sequencer.store.sqlite_log import BlockLog, TxLocation
 
 BIG = (2**63 + 5, 2**64 - 1)
@@ -92,7 +92,7 @@ def test_failed_append_writes_nothing(log: BlockLog) -> None:
     adm = core.submit(tx(1, b"a"), 0)
     block = core.seal(100)
     log.append(adm.records, [block])
-    with pytest.raises(sqlite3.IntegrityError):  # height 0 again: the whole append rolls back
+    with pytest.raises(StorageFault, match="UNIQUE constraint"):  # height 0 again: the whole append rolls back
         log.append(core.submit(tx(1, b"b"), 100).records, [block])
     assert log.load_state().pending == ()
 
