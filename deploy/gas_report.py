@@ -12,10 +12,10 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from contracts.calls import header_tuple, window_proof
 from sequencer.core.commitments import namespaces_root
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace
+from sequencer.l1.inbox import header_tuple, window_proof
 
 from .anvil import start_anvil
 from .deployer import DeployConfig, RollupSpec, Sender, contract_at, deploy_all

@@ -4,7 +4,7 @@ A window's batches come from its postWindow calldata, or, for postWindowBlobs, f
 transaction's EIP-4844 blobs: fetched by versioned hash with anvil's `anvil_getBlobByHash`, each
 checked (KZG commitment -> 0x01 ++ sha256(commitment)[1:]) against the transaction's
 blobVersionedHashes, grouped per rollup by the calldata's blobCounts, checked against the event's
-batch hashes and decoded (contracts/blobs.py: version-0 encoding, a rollup's blobs concatenated).
+batch hashes and decoded (sequencer/l1/blobs.py: version-0 encoding, a rollup's blobs concatenated).
 
 Both followers use it from a worker thread (web3's HTTP provider is blocking). Events are read in
 (block, log index) order; a rollup's forced queue is checked to be gap-free (seq 0, 1, 2, ...).
@@ -20,11 +20,11 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
-from contracts import blobs as blob_codec
 from contracts import load_artifact
 from rollup_adapters.derivation import ForcedTx
 from sequencer.core.types import BlockHeader
 from sequencer.errors import DecodeError
+from sequencer.l1 import blobs as blob_codec
 
 from .errors import NodeConfigError, VerificationError
 

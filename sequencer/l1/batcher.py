@@ -16,7 +16,7 @@ The I/O shell around the pure planner (windows.py). Each round it
    someone else posted: re-read and continue), pending nonce, EIP-1559 fees from the L1, fee bump
    (+12.5% and at least the market) when not mined after `bump_after_s`, resend when dropped.
    With `use_blobs`, the batches go in EIP-4844 blobs instead (postWindowBlobs, a type-3 transaction;
-   contracts/blobs.py has the layout): max_fee_per_blob_gas is eth_blobBaseFee x blob_fee_margin,
+   sequencer/l1/blobs.py has the layout): max_fee_per_blob_gas is eth_blobBaseFee x blob_fee_margin,
    and a resubmission doubles all three fees (geth's blob pool wants +100%). A posting that would
    need more than MAX_BLOBS_PER_TX blobs goes as calldata.
 
@@ -40,11 +40,9 @@ from typing import Any
 
 import anyio
 import grpc
-from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from contracts import blobs as blob_codec
 from rollup_adapters.derivation import Cursor, ForcedTx
 from sequencer.core.hashing import keccak
 from sequencer.core.signing import block_hash
@@ -54,16 +52,9 @@ from sequencer.service.convert import block_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-from .rpc import (
-    FORCED_TOPIC,
-    WINDOW_POSTED_TOPIC,
-    L1Rpc,
-    L1Unavailable,
-    RpcError,
-    calldata,
-    decode_forced,
-    decode_window_posted,
-)
+from . import blobs as blob_codec
+from .client import L1Client, L1Unavailable, RpcError
+from .inbox import calldata, decode_forced, describe_revert, event_topic, posted_window
 from .state import CursorCache
 from .windows import (
     DEFAULT_CATCH_UP_PERIODS,
@@ -254,7 +245,7 @@ class Batcher:
         self._forced_scanned = -1
         self._unconfirmed: list[tuple[str, int]] = []  # (tx hash, L1 block) of our recent postings
         self._chain_id = 0
-        self._rpc: L1Rpc | None = None
+        self._rpc: L1Client | None = None
         self._stub: Any = None
         self._cache: CursorCache | None = None
         self._inflight: _InFlight | None = None
@@ -263,7 +254,7 @@ class Batcher:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Post windows until cancelled. Signals started once it knows the rollups and the L1."""
-        async with L1Rpc(self.cfg.l1_rpc_url, self.cfg.rpc_timeout_s) as rpc, \
+        async with L1Client(self.cfg.l1_rpc_url, self.cfg.rpc_timeout_s) as rpc, \
                 grpc.aio.insecure_channel(self.cfg.sequencer,
                                           options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
             self._rpc = rpc
@@ -401,9 +392,9 @@ class Batcher:
         """Rebuild the cursors from height 0, window by window, as L1 recorded them at `head`."""
         assert self._rpc is not None and self.params is not None
         count, next_height, last_hash = await self._read_inbox(head)
-        logs = await self._rpc.get_logs(self.cfg.inbox, WINDOW_POSTED_TOPIC, self.cfg.from_block, head,
+        logs = await self._rpc.get_logs(self.cfg.inbox, [event_topic("WindowPosted")], self.cfg.from_block, head,
                                         self.cfg.log_chunk_blocks)
-        windows = sorted((decode_window_posted(x) for x in logs), key=lambda w: w.index)
+        windows = sorted((posted_window(x) for x in logs), key=lambda w: w.index)
         if [w.index for w in windows] != list(range(count)):
             raise L1Unavailable(f"WindowPosted logs ({len(windows)}) do not match windowCount {count}")
         self._forced_scanned = -1
@@ -453,7 +444,8 @@ class Batcher:
         if head <= self._forced_scanned:
             return
         start = max(self._forced_scanned + 1, self.cfg.from_block)
-        logs = await self._rpc.get_logs(self.cfg.inbox, FORCED_TOPIC, start, head, self.cfg.log_chunk_blocks)
+        logs = await self._rpc.get_logs(self.cfg.inbox, [event_topic("ForcedTxEnqueued")], start, head,
+                                        self.cfg.log_chunk_blocks)
         for f in sorted((decode_forced(x) for x in logs), key=lambda f: (f.rollup_id, f.seq)):
             q = self._forced.setdefault(f.rollup_id, [])
             if f.seq == len(q):
@@ -697,12 +689,4 @@ def _describe(exc: BaseException) -> str:
 
 
 def _describe_revert(exc: RpcError) -> str:
-    if not exc.data or exc.revert is None:
-        return exc.message
-    from .rpc import INBOX
-
-    for item in INBOX.abi:
-        if item["type"] == "error" and item["name"] == exc.revert:
-            args = abi_decode([i["type"] for i in item["inputs"]], bytes.fromhex(exc.data[10:]))
-            return f"{exc.revert}{tuple(args)}"
-    return exc.revert
+    return describe_revert(exc.data) or exc.revert or exc.message

@@ -39,12 +39,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from contracts.calls import WindowTuple, window_proof
 from rollup_adapters.base import RollupBlock, RollupTiming, group_rollup_blocks
 from rollup_adapters.derivation import Cursor, ForcedTx, encode_window_batch, place_forced
 from sequencer.core.signing import block_hash
 from sequencer.core.types import Hash32, RollupId, SharedBlock
 from sequencer.errors import BadInput
+
+from .inbox import LegacyWindowTuple as WindowTuple
+from .inbox import window_proof
 
 DEFAULT_WINDOW_MS = 2000
 """Posting window length in shared-block time, milliseconds."""

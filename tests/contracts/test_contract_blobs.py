@@ -6,9 +6,9 @@ from typing import Any
 
 from eth_utils import keccak
 
-from contracts import blobs as B
 from sequencer.core.signing import block_hash
-from sequencer.l1.rpc import revert_name
+from sequencer.l1 import blobs as B
+from sequencer.l1.inbox import revert_name
 
 GAS: dict[str, tuple[int, int]] = {}
 

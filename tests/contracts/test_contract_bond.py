@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from contracts.calls import absence_neighbours, namespace_leaf_tuple
 from sequencer.core.commitments import namespace_leaves, namespaces_root, prove_namespace, tx_root
 from sequencer.core.hashing import keccak
 from sequencer.core.merkle import inclusion_proof
 from sequencer.core.signing import Signer
 from sequencer.core.types import Namespace
+from sequencer.l1.inbox import absence_neighbours, namespace_leaf_tuple
 
 BOND = 10**18
 

@@ -25,7 +25,6 @@ import pytest
 from seq_helpers import Wallet, config_doc
 from web3 import Web3
 
-from contracts.calls import window_proof
 from deploy.anvil import Anvil, start_anvil
 from deploy.deployer import contract_at, deploy_all
 from rollup_adapters.derivation import Cursor, ForcedTx, decode_window_batch
@@ -35,7 +34,7 @@ from sequencer.core.types import SharedBlock, Transaction
 from sequencer.errors import SharedSeqError
 from sequencer.keys import write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig
-from sequencer.l1.rpc import revert_name
+from sequencer.l1.inbox import revert_name, window_proof
 from sequencer.service.server import RunningServer, running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(90)]

@@ -17,10 +17,10 @@ from rollup_testkit import (
     wait_until,
 )
 
-from contracts import blobs as blob_codec
 from deploy.anvil import dev_accounts
+from sequencer.l1 import blobs as blob_codec
 from sequencer.l1.batcher import Batcher, BatcherConfig
-from sequencer.l1.rpc import INBOX
+from sequencer.l1.inbox import decode_call
 
 pytestmark = pytest.mark.anyio
 
@@ -36,8 +36,8 @@ async def test_blob_windows_firm_equals_soft(tmp_path) -> None:
             assert p.blob_count == len(ROLLUP_IDS) and p.blob_gas_used == p.blob_count * blob_codec.GAS_PER_BLOB
             tx = net.w3.eth.get_transaction(p.tx_hash)
             assert tx["type"] == 3 and len(tx["blobVersionedHashes"]) == p.blob_count
-            fn, _ = INBOX.decode_function_input(tx["input"])
-            assert fn.fn_name == "postWindowBlobs"
+            fn, _ = decode_call(bytes(tx["input"]))
+            assert fn == "postWindowBlobs"
 
 
 async def test_restarted_batcher_replays_blob_windows(tmp_path) -> None:
