@@ -112,7 +112,9 @@ class BatchFormat(Protocol):
     `encode_blocks` turns rollup blocks into the L1 payloads that carry them
     (each one L1 transaction's data, split at the format's size limits);
     `decode_blocks` is its inverse. `decode_json` / `encode_json` are the
-    operator's view used by `sharedseq batch decode|encode`.
+    operator's view used by `sharedseq batch decode|encode`; a format may take
+    `options` (OP Stack: the rollup config and L1 time that pick the fork), and
+    is called without them when the operator gives none.
     """
 
     @property
@@ -127,10 +129,10 @@ class BatchFormat(Protocol):
     def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
         ...
 
-    def decode_json(self, data: bytes, layer: str | None) -> dict[str, Any]:
+    def decode_json(self, data: bytes, layer: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
         ...
 
-    def encode_json(self, doc: dict[str, Any], layer: str | None) -> bytes:
+    def encode_json(self, doc: dict[str, Any], layer: str | None, options: dict[str, Any] | None = None) -> bytes:
         ...
 
 
@@ -142,5 +144,5 @@ class Codec:
     layers: tuple[str, ...]
     encode_blocks: Callable[[Sequence[RollupBlock], dict[str, Any]], list[bytes]]
     decode_blocks: Callable[[Sequence[bytes], dict[str, Any]], list[RollupBlock]]
-    decode_json: Callable[[bytes, str | None], dict[str, Any]]
-    encode_json: Callable[[dict[str, Any], str | None], bytes]
+    decode_json: Callable[..., dict[str, Any]]
+    encode_json: Callable[..., bytes]

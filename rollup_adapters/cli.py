@@ -4,6 +4,11 @@
     sharedseq batch decode --format F --posting [--rollup ID] FILE
     sharedseq batch encode --format {opstack,nitro,zkevm} [--layer L] [--out OUT] FILE.json
 
+OP Stack only: `--rollup-config SOURCE` (an op-node rollup.json file, or op-mainnet /
+op-sepolia built in) and `--l1-timestamp T` (the time of the L1 block that carries the data)
+pick the fork whose rules apply (opstack/chain_spec.py); decode then names the fork. Without
+them every fork is active.
+
 FILE holds raw bytes or hex text (0x optional, whitespace ignored); `-` reads
 stdin. decode prints the format's `decode_json` (indent 2); encode prints
 0x-prefixed hex, or writes raw bytes to OUT. Exit codes: 0 done, 1 malformed
@@ -64,6 +69,28 @@ def add_batch_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=NAMES, help="batch format")
     parser.add_argument("--layer", help="the format's layer (default: its first)")
+    parser.add_argument("--rollup-config", metavar="SOURCE",
+                        help="opstack: op-node rollup.json file, or op-mainnet / op-sepolia (built in)")
+    parser.add_argument("--l1-timestamp", type=int, metavar="T",
+                        help="opstack: time of the L1 block carrying the data; picks the fork")
+
+
+FORK_OPTION_FORMATS = ("opstack",)
+"""Formats whose decode and encode take fork options (rollup config, L1 time)."""
+
+
+def fork_options(args: argparse.Namespace) -> dict[str, object] | None:
+    """The decode/encode options from --rollup-config / --l1-timestamp, or None if neither."""
+    source, t = getattr(args, "rollup_config", None), getattr(args, "l1_timestamp", None)
+    if source is None and t is None:
+        return None
+    if args.format not in FORK_OPTION_FORMATS:
+        raise BadInput(f"--rollup-config and --l1-timestamp apply to {', '.join(FORK_OPTION_FORMATS)} only")
+    if t is not None and not 0 <= t < 2**64:
+        raise BadInput(f"--l1-timestamp: {t} is not a uint64 time in seconds")
+    from .opstack.chain_spec import load_rollup_config
+
+    return {"rollup_config": None if source is None else load_rollup_config(source), "l1_timestamp": t}
 
 
 def read_input(name: str) -> bytes:
@@ -101,7 +128,8 @@ POSTED_LAYER = {"opstack": "batcher-tx", "nitro": "payload", "zkevm": "batch"}
 """The layer each format's payloads have inside a posting (what the adapters' encode_blocks returns)."""
 
 
-def decode_posting(fmt_name: str, fmt: BatchFormat, data: bytes, rollup: int | None) -> dict[str, object]:
+def decode_posting(fmt_name: str, fmt: BatchFormat, data: bytes, rollup: int | None,
+                   options: dict[str, object] | None = None) -> dict[str, object]:
     """The operator's view of one rollup's batch in a postWindow posting."""
     from .derivation import decode_container, post_window_batch
 
@@ -113,7 +141,8 @@ def decode_posting(fmt_name: str, fmt: BatchFormat, data: bytes, rollup: int | N
     views = []
     for i, payload in enumerate(payloads):
         layer = "forced-batch" if i in forced else POSTED_LAYER[fmt_name]
-        views.append({"layer": layer, **fmt.decode_json(payload, layer)})
+        doc = fmt.decode_json(payload, layer) if options is None else fmt.decode_json(payload, layer, options)
+        views.append({"layer": layer, **doc})
     return {"payloads": views, "forced_indices": sorted(forced)}
 
 
@@ -131,11 +160,14 @@ def run_decode(args: argparse.Namespace) -> int:
     if fmt is None:
         return EXIT_USAGE
     try:
+        options = fork_options(args)
         data = payload_bytes(read_input(args.file))
         if args.posting:
-            doc = decode_posting(args.format, fmt, data, args.rollup)
-        else:
+            doc = decode_posting(args.format, fmt, data, args.rollup, options)
+        elif options is None:
             doc = fmt.decode_json(data, args.layer)
+        else:
+            doc = fmt.decode_json(data, args.layer, options)
     except (BadInput, OSError) as exc:
         return fail(exc)
     print(json.dumps(doc, indent=2))
@@ -147,8 +179,9 @@ def run_encode(args: argparse.Namespace) -> int:
     if fmt is None:
         return EXIT_USAGE
     try:
+        options = fork_options(args)
         doc = json.loads(read_input(args.file))
-        data = fmt.encode_json(doc, args.layer)
+        data = fmt.encode_json(doc, args.layer) if options is None else fmt.encode_json(doc, args.layer, options)
         if args.out:
             Path(args.out).write_bytes(data)
         else:

@@ -3,7 +3,9 @@ and the version-0 blob encoding (ethereum-optimism/specs protocol/derivation.md,
 delta/span-batches.md, ecotone/derivation.md, fjord/derivation.md).
 
 Stages, outermost first: blob.py -> frames.py -> channel.py -> batches.py -> span_batch.py ->
-span_txs.py; blocks.py runs the whole pipeline and json_view.py is the operator's view.
+span_txs.py; chain_spec.py holds the forks and their limits (op-node rollup configs),
+pipeline.py runs the stages with op-node's rules for broken data, blocks.py turns blocks into
+payloads and back, and json_view.py is the operator's view.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from rollup_adapters.base import Codec
 from .batches import SingularBatch, decode_batch, decode_singular_batch, encode_batch, encode_singular_batch
 from .blob import BLOB_SIZE, MAX_BLOB_DATA_SIZE, decode_blob, encode_blob
 from .blocks import channel_id_for, decode_blocks, encode_blocks
+from .chain_spec import OP_MAINNET, OP_SEPOLIA, RollupConfig, load_rollup_config, parse_rollup_config
 from .channel import (
     MAX_RLP_BYTES_PER_CHANNEL,
     Channel,
@@ -32,11 +35,14 @@ from .frames import (
     force_close_tx_data,
 )
 from .json_view import LAYERS, decode_json, encode_json
+from .pipeline import Derived, ForkContext, Skip, derive_batches
 from .span_batch import MAX_SPAN_BATCH_ELEMENT_COUNT, SpanBatch, decode_span_batch, encode_span_batch
 from .span_txs import SpanBatchTxs, SpanTxData
 
 __all__ = [
-    "BLOB_SIZE", "FORMAT", "LAYERS", "MAX_BLOB_DATA_SIZE", "MAX_FRAME_LEN", "MAX_RLP_BYTES_PER_CHANNEL",
+    "BLOB_SIZE", "FORMAT", "OP_MAINNET", "OP_SEPOLIA", "Derived", "ForkContext", "RollupConfig", "Skip",
+    "derive_batches", "load_rollup_config", "parse_rollup_config",
+    "LAYERS", "MAX_BLOB_DATA_SIZE", "MAX_FRAME_LEN", "MAX_RLP_BYTES_PER_CHANNEL",
     "MAX_SPAN_BATCH_ELEMENT_COUNT", "Channel", "ChannelRead", "Frame", "SingularBatch",
     "SpanBatch", "SpanBatchTxs", "SpanTxData", "assemble_channels", "channel_id_for", "decode_batch",
     "decode_batcher_tx", "decode_blob", "decode_blocks", "decode_channel", "decode_frames", "decode_json",

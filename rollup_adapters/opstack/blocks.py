@@ -5,6 +5,12 @@
     decode: payloads -> frames -> channels (op-node assembly rules) -> batches -> RollupBlocks
 
 Config keys (all optional unless noted):
+    rollup_config     chain_spec.RollupConfig, an op-node rollup.json dict, or a built-in name
+                      (op-mainnet, op-sepolia): the forks, and the defaults of the next three
+                      keys; without it every fork is active from genesis (chain_spec.py)
+    l1_timestamp      L1 inclusion time (seconds) that picks the fork; decode default: every
+                      fork of the config active; encode default: the last block's timestamp
+                      (a batch is posted after its blocks, so that fork is active when it lands)
     chain_id          L2 chain id; needed to rebuild span-batch transactions (decode) and
                       checked against protected transactions (encode; inferred if absent)
     genesis_timestamp L2 genesis time in seconds (default 0); rel_timestamp counts from it
@@ -12,8 +18,8 @@ Config keys (all optional unless noted):
     parent_hash       32 bytes (default zero): the L2 parent hash written to parent_check /
                       parent_hash. Our sequencer orders transactions but does not execute
                       them, so it never knows an L2 block hash; the batch carries this value.
-    batch_type        "span" (default) or "singular"
-    compression       "brotli" (default, Fjord channel version 0x01) or "zlib"
+    batch_type        "span" (default from Delta) or "singular" (default before Delta)
+    compression       "brotli" (default from Fjord, channel version 0x01) or "zlib" (before)
     max_tx_bytes      upper bound on one payload (default 120,000; calldata)
     channel_seed      bytes or str mixed into channel ids (default empty)
     prev_l1_origin_number  origin of the block before the first one, to set origin bit 0
@@ -24,6 +30,11 @@ OP Stack block time is whole seconds and every slot has a block, so the blocks g
 consecutive windows with timestamps on whole seconds. Forced transactions have no separate
 place in OP batcher data (OP forced inclusion is deposits, derived from L1), so they are
 written first in their block's list and decode back as ordinary transactions.
+
+The encoder refuses what the target fork does not allow (pipeline.check_encodable). The
+decoder keeps what op-node keeps (pipeline.py): a bad batch keeps the batches before it and
+skips the rest of its channel; `decode_blocks` raises only for a payload whose frames do
+not parse and for configuration problems.
 """
 
 from __future__ import annotations
@@ -37,9 +48,11 @@ from sequencer.core.hashing import keccak
 from sequencer.core.types import ZERO_HASH
 from sequencer.errors import BadInput, DecodeError, TooLarge
 
-from .batches import SingularBatch, decode_batch, encode_batch
-from .channel import MAX_RLP_BYTES_PER_CHANNEL, assemble_channels, decode_channel, encode_channel, split_into_frames
-from .frames import FRAME_OVERHEAD, MAX_FRAME_LEN, decode_batcher_tx, encode_batcher_tx
+from .batches import SingularBatch, encode_batch
+from .chain_spec import LATEST, RollupConfig, all_forks_at_genesis, load_rollup_config, parse_rollup_config
+from .channel import encode_channel, split_into_frames
+from .frames import FRAME_OVERHEAD, MAX_FRAME_LEN, encode_batcher_tx
+from .pipeline import ForkContext, NotAllowed, check_encodable, derive_batches
 from .span_batch import MAX_SPAN_BATCH_ELEMENT_COUNT, SpanBatch
 from .span_txs import EMPTY_TXS, span_txs_from_transactions, transactions_from_span_txs
 
@@ -55,6 +68,29 @@ def channel_id_for(first_block: int, seed: bytes) -> bytes:
 def _seed(config: dict[str, Any]) -> bytes:
     seed = config.get("channel_seed", b"")
     return seed.encode() if isinstance(seed, str) else bytes(seed)
+
+
+def rollup_config_of(config: dict[str, Any]) -> RollupConfig:
+    """config["rollup_config"] as a RollupConfig (module doc); all forks at genesis without it."""
+    rc = config.get("rollup_config")
+    if rc is None:
+        return all_forks_at_genesis(l2_chain_id=int(config.get("chain_id") or 0),
+                                    genesis_l2_time=int(config.get("genesis_timestamp", 0)),
+                                    block_time=int(config.get("block_time", 2)))
+    if isinstance(rc, RollupConfig):
+        return rc
+    if isinstance(rc, str):
+        return load_rollup_config(rc)
+    return parse_rollup_config(rc)
+
+
+def _with_rollup_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """chain_id, genesis_timestamp and block_time from the rollup config where not given."""
+    if config.get("rollup_config") is None:
+        return config
+    rc = rollup_config_of(config)
+    return {"chain_id": rc.l2_chain_id, "genesis_timestamp": rc.genesis_l2_time, "block_time": rc.block_time,
+            **config}
 
 
 def _timing(config: dict[str, Any]) -> tuple[int, int]:
@@ -131,32 +167,44 @@ def _span_batch(run: list[RollupBlock], prev_origin: int | None, parent: bytes, 
     )
 
 
+def encode_context(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> ForkContext:
+    """The fork the batches are encoded for (module doc: l1_timestamp)."""
+    t = config.get("l1_timestamp")
+    if t is None:
+        t = max(b.timestamp_ms // 1000 for b in blocks) if blocks else LATEST
+    return ForkContext(rollup_config_of(config), int(t))
+
+
 def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[tuple[int, bytes]]:
     """Blocks -> encoded batches (`batch_version ++ content`), each with its first block number."""
+    config = _with_rollup_defaults(config)
+    ctx = encode_context(blocks, config)
+    batch_type = config.get("batch_type", "span" if ctx.active("delta") else "singular")
     genesis, block_time = _timing(config)
     _check_blocks(blocks, genesis, block_time)
     parent = bytes(config.get("parent_hash", ZERO_HASH))
     if len(parent) != 32:
         raise BadInput("parent_hash must be 32 bytes")
-    if config.get("batch_type", "span") == "singular":
-        return [
-            (b.number, encode_batch(SingularBatch(parent, b.l1_origin_number, b.l1_origin_hash,
-                                                  b.timestamp_ms // 1000, tuple(_block_txs(b)))))
-            for b in blocks
-        ]
-    if config.get("batch_type", "span") != "span":
-        raise BadInput(f"batch_type must be 'span' or 'singular', got {config.get('batch_type')!r}")
-    chain_id = _chain_id(blocks, config)
-    out = []
-    prev: int | None = config.get("prev_l1_origin_number")
-    for run in _span_runs(blocks):
-        try:
-            batch = _span_batch(run, prev, parent, genesis, chain_id)
-        except DecodeError as exc:
-            raise BadInput(f"block {run[0].number}..{run[-1].number}: {exc}") from exc
-        out.append((run[0].number, encode_batch(batch)))
-        prev = run[-1].l1_origin_number
-    return out
+    typed: list[tuple[int, SingularBatch | SpanBatch]] = []
+    if batch_type == "singular":
+        typed = [(b.number, SingularBatch(parent, b.l1_origin_number, b.l1_origin_hash, b.timestamp_ms // 1000,
+                                          tuple(_block_txs(b)))) for b in blocks]
+    elif batch_type == "span":
+        chain_id = _chain_id(blocks, config)
+        prev: int | None = config.get("prev_l1_origin_number")
+        for run in _span_runs(blocks):
+            try:
+                typed.append((run[0].number, _span_batch(run, prev, parent, genesis, chain_id)))
+            except DecodeError as exc:
+                raise BadInput(f"block {run[0].number}..{run[-1].number}: {exc}") from exc
+            prev = run[-1].l1_origin_number
+    else:
+        raise BadInput(f"batch_type must be 'span' or 'singular', got {batch_type!r}")
+    try:
+        check_encodable([b for _, b in typed], [], None, ctx)
+    except NotAllowed as exc:
+        raise BadInput(f"rollup config {ctx.config.name}: {exc}") from exc
+    return [(first, encode_batch(b)) for first, b in typed]
 
 
 def encode_blocks(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
@@ -167,26 +215,31 @@ def encode_blocks(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list
     frame_data = min(max_tx - 1 - FRAME_OVERHEAD, MAX_FRAME_LEN)
     if frame_data < 1:
         raise BadInput(f"max_tx_bytes {max_tx} leaves no room for frame data")
-    compression = config.get("compression", "brotli")
+    ctx = encode_context(blocks, _with_rollup_defaults(config))
+    compression = config.get("compression", "brotli" if ctx.active("fjord") else "zlib")
     if compression not in ("brotli", "zlib"):
         raise BadInput(f"compression must be 'brotli' or 'zlib', got {compression!r}")
+    if compression == "brotli" and not ctx.active("fjord"):
+        raise BadInput(f"rollup config {ctx.config.name}: compression brotli needs Fjord; the fork at "
+                       f"{ctx.l1_time} is {ctx.fork} (use zlib)")
     payloads: list[bytes] = []
-    for first, group in _channel_groups(encode_batches(blocks, config)):
-        data = encode_channel(group, compression)
+    for first, group in _channel_groups(encode_batches(blocks, config), ctx.max_rlp_bytes):
+        data = encode_channel(group, compression, limit=ctx.max_rlp_bytes)
         for frame in split_into_frames(channel_id_for(first, _seed(config)), data, frame_data):
             payloads.append(encode_batcher_tx([frame]))
     return payloads
 
 
-def _channel_groups(batches: list[tuple[int, bytes]]) -> list[tuple[int, list[bytes]]]:
-    """Pack batches into channels under MAX_RLP_BYTES_PER_CHANNEL (RLP header allowance 9 bytes)."""
+def _channel_groups(batches: list[tuple[int, bytes]], limit: int) -> list[tuple[int, list[bytes]]]:
+    """Pack batches into channels under the fork's MaxRLPBytesPerChannel `limit` (RLP header
+    allowance 9 bytes)."""
     groups: list[tuple[int, list[bytes]]] = []
     size = 0
     for first, batch in batches:
         cost = len(batch) + 9
-        if cost > MAX_RLP_BYTES_PER_CHANNEL:
-            raise TooLarge(f"batch starting at block {first} is {len(batch)} bytes, over the channel limit")
-        if not groups or size + cost > MAX_RLP_BYTES_PER_CHANNEL:
+        if cost > limit:
+            raise TooLarge(f"batch starting at block {first} is {len(batch)} bytes, over the channel limit {limit}")
+        if not groups or size + cost > limit:
             groups.append((first, []))
             size = 0
         groups[-1][1].append(batch)
@@ -194,28 +247,26 @@ def _channel_groups(batches: list[tuple[int, bytes]]) -> list[tuple[int, list[by
     return groups
 
 
-def decode_payload_batches(payloads: Sequence[bytes]) -> list[bytes]:
-    """Payloads -> the encoded batches of every complete channel, in completion order."""
-    frames = [f for p in payloads for f in decode_batcher_tx(p)]
-    ready, _incomplete = assemble_channels(frames)
-    out: list[bytes] = []
-    for ch in ready:
-        out.extend(decode_channel(ch.data).batches)
-    return out
+def decode_context(config: dict[str, Any]) -> ForkContext:
+    t = config.get("l1_timestamp")
+    return ForkContext(rollup_config_of(config), LATEST if t is None else int(t))
 
 
 def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
     """Batcher payloads -> RollupBlocks, transactions in order, timestamps back in ms.
 
-    A malformed payload raises DecodeError; a channel whose stream breaks keeps the batches
-    read before the break (op-node ChannelInReader). Span-batch blocks get full L1 origin
+    A payload whose frames do not parse raises DecodeError; a channel whose stream breaks or
+    holds a bad batch keeps the batches read before it (op-node ChannelInReader), and batches
+    op-node drops alone are left out (pipeline.py). Span-batch blocks get full L1 origin
     hashes only from config["l1_origin_hashes"]; otherwise ZERO_HASH (see module doc).
     """
+    config = _with_rollup_defaults(config)
     genesis, block_time = _timing(config)
     hashes: dict[int, bytes] = {int(k): bytes(v) for k, v in config.get("l1_origin_hashes", {}).items()}
     blocks: list[RollupBlock] = []
-    for raw in decode_payload_batches(payloads):
-        batch = decode_batch(raw)
+    derived = derive_batches(payloads, decode_context(config), strict_payloads=True)
+    for kept in derived.batches:
+        batch = kept.batch
         if isinstance(batch, SingularBatch):
             blocks.append(_block(batch.timestamp, genesis, block_time, batch.epoch_number,
                                  batch.epoch_hash, batch.transactions))

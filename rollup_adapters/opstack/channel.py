@@ -10,7 +10,13 @@ op-node/rollup/derive/channel.go, channel_in_reader.go).
 Assembly follows channel.go AddFrame: frames may arrive out of order; a duplicate frame
 number, a second closing frame, or a frame numbered at or above the closing frame of a
 closed channel is dropped; a closing frame prunes frames above it. A channel is ready when
-it is closed and frames 0..last are all present.
+it is closed and frames 0..last are all present. Before Holocene many channels are open at
+once (channel_bank.go: the bank drops its oldest channel while the frames it holds, plus 200
+bytes per frame, exceed MaxChannelBankSize). From Holocene (holocene/derivation.md) frames
+of one batcher transaction are pruned to ordered runs (frame_queue.go pruneFrameQueue) and
+one channel is assembled at a time (channel_assembler.go): frames in order, a frame 0 opens
+a new channel and drops an unfinished one, a channel past MaxRLPBytesPerChannel is dropped.
+Channel timeouts count L1 blocks, which batcher data does not carry; they are not applied.
 
 Decompression is incremental and bounded: the output never grows past the limit, and
 batches read before the stream breaks (truncated, corrupt, or over the limit) are kept,
@@ -31,8 +37,12 @@ from .frames import MAX_FRAME_LEN, Frame
 from .wire import encode_rlp, rlp_header
 
 MAX_RLP_BYTES_PER_CHANNEL = 10_000_000
-"""Bound on the decompressed RLP bytes of one channel (Fjord value; derivation.md
-"Protocol Parameters", fjord/derivation.md)."""
+"""Bound on the decompressed RLP bytes of one channel before Fjord (chain_spec.go
+maxRLPBytesPerChannelBedrock); from Fjord it is 100,000,000 (chain_spec.py selects it).
+The default of the functions below that take a `limit`."""
+
+FRAME_SIZE_OVERHEAD = 200
+"""What a frame counts for in channel and bank sizes besides its data (params.go frameOverhead)."""
 
 CHANNEL_VERSION_BROTLI = 0x01
 """Channel version byte that marks a brotli stream (fjord/derivation.md)."""
@@ -56,9 +66,14 @@ class ChannelBuilder:
     closed: bool = False
     end_frame_number: int = 0
     highest_frame_number: int = 0
+    in_order: bool = False
+    size: int = 0
 
     def add_frame(self, frame: Frame) -> str | None:
-        """Add `frame`; returns why it was dropped, or None if it was kept."""
+        """Add `frame`; returns why it was dropped, or None if it was kept.
+
+        `in_order` (Holocene, channel.go requireInOrder): frame numbers must come 0, 1, 2, ...
+        """
         if frame.channel_id != self.channel_id:
             return "frame belongs to another channel"
         if frame.is_last and self.closed:
@@ -67,15 +82,19 @@ class ChannelBuilder:
             return "duplicate frame"
         if self.closed and frame.frame_number >= self.end_frame_number:
             return "frame number at or above the closing frame"
+        if self.in_order and frame.frame_number != len(self.frames):
+            return f"frame out of order (Holocene): expected {len(self.frames)}, got {frame.frame_number}"
         if frame.is_last:
             self.end_frame_number = frame.frame_number
             self.closed = True
             if self.end_frame_number < self.highest_frame_number:
                 # A closing frame prunes frames numbered at or above it.
                 self.frames = {n: f for n, f in self.frames.items() if n < self.end_frame_number}
+                self.size = sum(len(f.data) + FRAME_SIZE_OVERHEAD for f in self.frames.values())
                 self.highest_frame_number = self.end_frame_number
         self.highest_frame_number = max(self.highest_frame_number, frame.frame_number)
         self.frames[frame.frame_number] = frame
+        self.size += len(frame.data) + FRAME_SIZE_OVERHEAD
         return None
 
     def is_ready(self) -> bool:
@@ -111,6 +130,117 @@ def assemble_channels(frames: Iterable[Frame]) -> tuple[list[Channel], list[byte
     return ready, list(open_channels)
 
 
+@dataclass(frozen=True, slots=True)
+class FrameDrop:
+    """A frame op-node ignores (it logs and goes on): which one, and why."""
+
+    channel_id: bytes
+    frame_number: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """Channels assembled from batcher transactions: ready ones in the order they completed,
+    the ids of channels still open at the end, and every frame or channel dropped on the way."""
+
+    ready: tuple[Channel, ...]
+    incomplete: tuple[bytes, ...]
+    dropped: tuple[FrameDrop, ...]
+
+
+def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int) -> Assembly:
+    """Pre-Holocene assembly (channel_bank.go IngestFrame, prune): channels open side by side,
+    each ready channel is read and removed; while the frames held (plus 200 bytes each) exceed
+    `max_bank_size`, the oldest open channel is dropped."""
+    open_channels: dict[bytes, ChannelBuilder] = {}
+    ready: list[Channel] = []
+    dropped: list[FrameDrop] = []
+    for frames in txs:
+        for frame in frames:
+            builder = open_channels.setdefault(frame.channel_id, ChannelBuilder(frame.channel_id))
+            why = builder.add_frame(frame)
+            if why is not None:
+                dropped.append(FrameDrop(frame.channel_id, frame.frame_number, why))
+                continue
+            total = sum(b.size for b in open_channels.values())
+            while total > max_bank_size:
+                oldest = next(iter(open_channels))
+                pruned = open_channels.pop(oldest)
+                total -= pruned.size
+                dropped.append(FrameDrop(oldest, -1, f"channel bank over {max_bank_size} bytes: oldest channel "
+                                                    f"pruned (channel_bank.go prune)"))
+            if frame.channel_id in open_channels and builder.is_ready():
+                ready.append(Channel(frame.channel_id, builder.data()))
+                del open_channels[frame.channel_id]
+    return Assembly(tuple(ready), tuple(open_channels), tuple(dropped))
+
+
+def prune_frame_queue(frames: Sequence[Frame]) -> tuple[list[Frame], list[FrameDrop]]:
+    """Holocene frame queue (frame_queue.go pruneFrameQueue), over one batcher transaction's
+    frames: within a channel frames must follow one another and stop at the closing frame; a
+    frame 0 of another channel drops the unclosed frames before it; a non-first frame of a new
+    channel is dropped."""
+    out = list(frames)
+    dropped: list[FrameDrop] = []
+    i = 0
+    while i < len(out) - 1:
+        cur, nxt = out[i], out[i + 1]
+        if cur.channel_id == nxt.channel_id:
+            if cur.is_last or nxt.frame_number != cur.frame_number + 1:
+                what = "after the closing frame" if cur.is_last else f"out of order after frame {cur.frame_number}"
+                dropped.append(FrameDrop(nxt.channel_id, nxt.frame_number, f"frame {what} (Holocene frame queue)"))
+                del out[i + 1]
+                continue
+        elif nxt.frame_number == 0 and not cur.is_last:
+            dropped.append(FrameDrop(cur.channel_id, cur.frame_number,
+                                     "unclosed channel replaced by a new frame 0 (Holocene frame queue)"))
+            del out[i]
+            i = max(i - 1, 0)  # the frame before may now be followed by the new frame 0 as well
+            continue
+        elif nxt.frame_number != 0:
+            dropped.append(FrameDrop(nxt.channel_id, nxt.frame_number,
+                                     "non-first frame of a new channel (Holocene frame queue)"))
+            del out[i + 1]
+            continue
+        i += 1
+    return out, dropped
+
+
+def holocene_channels(txs: Iterable[Sequence[Frame]], max_rlp_bytes: int) -> Assembly:
+    """Holocene assembly (channel_assembler.go NextData): each transaction's frames pruned by
+    `prune_frame_queue`, then one channel at a time, frames in order."""
+    current: ChannelBuilder | None = None
+    ready: list[Channel] = []
+    dropped: list[FrameDrop] = []
+    for tx_frames in txs:
+        frames, pruned = prune_frame_queue(tx_frames)
+        dropped.extend(pruned)
+        for frame in frames:
+            if frame.frame_number == 0:
+                if current is not None:
+                    dropped.append(FrameDrop(current.channel_id, -1,
+                                             "unfinished channel dropped by a new frame 0 (Holocene)"))
+                current = ChannelBuilder(frame.channel_id, in_order=True)
+            elif current is None:
+                dropped.append(FrameDrop(frame.channel_id, frame.frame_number,
+                                         "non-first frame without an open channel (Holocene)"))
+                continue
+            why = current.add_frame(frame)
+            if why is not None:
+                dropped.append(FrameDrop(frame.channel_id, frame.frame_number, why))
+                continue
+            if current.size > max_rlp_bytes:
+                dropped.append(FrameDrop(current.channel_id, -1,
+                                         f"channel over {max_rlp_bytes} bytes dropped (channel_assembler.go)"))
+                current = None
+                continue
+            if frame.is_last:
+                ready.append(Channel(current.channel_id, current.data()))
+                current = None
+    return Assembly(tuple(ready), () if current is None else (current.channel_id,), tuple(dropped))
+
+
 def split_into_frames(channel_id: bytes, data: bytes, max_frame_data: int) -> list[Frame]:
     """Cut compressed channel data into frames of at most `max_frame_data` bytes each."""
     if not 0 < max_frame_data <= MAX_FRAME_LEN:
@@ -124,11 +254,13 @@ def split_into_frames(channel_id: bytes, data: bytes, max_frame_data: int) -> li
 # --- compression ---------------------------------------------------------------------------------
 
 
-def encode_channel(batches: Sequence[bytes], compression: str = "brotli", level: int | None = None) -> bytes:
-    """Compress encoded batches (each `batch_version ++ content`) into channel data."""
+def encode_channel(batches: Sequence[bytes], compression: str = "brotli", level: int | None = None,
+                   limit: int = MAX_RLP_BYTES_PER_CHANNEL) -> bytes:
+    """Compress encoded batches (each `batch_version ++ content`) into channel data;
+    `limit` is the target fork's MaxRLPBytesPerChannel."""
     stream = encode_batch_stream(batches)
-    if len(stream) > MAX_RLP_BYTES_PER_CHANNEL:
-        raise ValueError(f"channel RLP bytes {len(stream)} exceed {MAX_RLP_BYTES_PER_CHANNEL}")
+    if len(stream) > limit:
+        raise ValueError(f"channel RLP bytes {len(stream)} exceed {limit}")
     if compression == "zlib":
         return zlib.compress(stream, 9 if level is None else level)
     if compression == "brotli":
@@ -156,21 +288,23 @@ class Decompressed:
     error: str | None
 
 
-def compression_of(data: bytes) -> str:
-    """zlib or brotli, from the first byte (channel.go BatchReader)."""
+def compression_of(data: bytes, allow_brotli: bool = True) -> str:
+    """zlib or brotli, from the first byte (channel.go BatchReader); brotli only from Fjord."""
     if not data:
         raise DecodeError("channel_version: empty channel at offset 0")
     first = data[0]
     if first & 0x0F in (ZLIB_CM8, ZLIB_CM15):
         return "zlib"
     if first == CHANNEL_VERSION_BROTLI:
+        if not allow_brotli:
+            raise DecodeError("channel_version: brotli channel (0x01) before Fjord at offset 0")
         return "brotli"
     raise DecodeError(f"channel_version: unknown compression type byte {first:#04x} at offset 0")
 
 
-def decompress_channel(data: bytes, limit: int = MAX_RLP_BYTES_PER_CHANNEL) -> Decompressed:
+def decompress_channel(data: bytes, limit: int = MAX_RLP_BYTES_PER_CHANNEL, allow_brotli: bool = True) -> Decompressed:
     """Decompress channel data incrementally, never holding more than `limit` bytes."""
-    compression = compression_of(data)
+    compression = compression_of(data, allow_brotli)
     if compression == "zlib":
         out, error = _bounded(_ZlibStep, data, limit)
     else:
@@ -258,6 +392,9 @@ class ChannelRead:
     compression: str
     batches: tuple[bytes, ...]
     error: str | None
+    leftover: int = 0
+    """Decompressed bytes after the last whole batch: 0 when a truncated stream was cut exactly
+    between batches, so that nothing readable was lost."""
 
 
 def read_batch_stream(stream: bytes, stream_error: str | None = None) -> tuple[tuple[bytes, ...], str | None]:
@@ -276,8 +413,9 @@ def read_batch_stream(stream: bytes, stream_error: str | None = None) -> tuple[t
     return tuple(batches), stream_error
 
 
-def decode_channel(data: bytes, limit: int = MAX_RLP_BYTES_PER_CHANNEL) -> ChannelRead:
+def decode_channel(data: bytes, limit: int = MAX_RLP_BYTES_PER_CHANNEL, allow_brotli: bool = True) -> ChannelRead:
     """Channel data -> the encoded batches it carries (ChannelInReader)."""
-    d = decompress_channel(data, limit)
+    d = decompress_channel(data, limit, allow_brotli)
     batches, error = read_batch_stream(d.data, d.error)
-    return ChannelRead(d.compression, batches, error)
+    used = sum(len(encode_rlp(b)) for b in batches)
+    return ChannelRead(d.compression, batches, error, len(d.data) - used)

@@ -11,7 +11,13 @@
 Layers, from outermost: blob -> batcher-tx -> frame -> channel -> span-batch | singular-batch.
 `span-batch` input is the raw body (prefix ++ payload, no version byte); `singular-batch` input
 is the RLP list, optionally preceded by its 0x00 version byte. Hex strings are 0x-prefixed.
-`batches` lists the batches of complete channels only.
+`batches` lists the batches op-node keeps from complete channels (pipeline.py); when it drops
+anything, `"skipped": [{"stage", "where", "reason"}]` says what and why. With options
+(`rollup_config`: a chain_spec.RollupConfig, `l1_timestamp`: the L1 inclusion time in seconds)
+the rules are that fork's and `"fork"` names it; without, every fork is active.
+
+Encoding refuses what the fork at the options' time does not allow (brotli before Fjord, span
+batches before Delta, set-code transactions before Isthmus, a channel over its RLP limit).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from typing import Any
 
 from sequencer.errors import DecodeError
 
-from .batches import SingularBatch, decode_batch, decode_singular_batch, encode_batch, encode_singular_batch
+from .batches import SingularBatch, decode_singular_batch, encode_batch, encode_singular_batch
 from .blob import decode_blob, encode_blob
-from .channel import assemble_channels, decode_channel, encode_channel
+from .chain_spec import LATEST, RollupConfig
+from .channel import encode_channel
 from .frames import Frame, decode_batcher_tx, decode_frames, encode_batcher_tx, encode_frames
-from .span_batch import SpanBatch, decode_span_batch, encode_span_batch
+from .pipeline import DEFAULT_CONTEXT, ForkContext, Skip, batch_check, check_encodable, derive_from_frames, read_channel
+from .span_batch import SpanBatch, encode_span_batch, read_span_batch
 from .span_txs import LEGACY_TX_TYPE, SpanBatchTxs, tx_type_of
 from .wire import bits_from_list, bits_to_list, hex0x, unhex
 
@@ -34,28 +42,50 @@ LAYERS = ("batcher-tx", "frame", "channel", "span-batch", "singular-batch", "blo
 # --- decode --------------------------------------------------------------------------------------
 
 
-def decode_json(data: bytes, layer: str | None) -> dict[str, Any]:
+def fork_context(options: dict[str, Any] | None) -> ForkContext:
+    """The rules the options select: `rollup_config` and `l1_timestamp` (module doc)."""
+    if not options:
+        return DEFAULT_CONTEXT
+    config = options.get("rollup_config") or DEFAULT_CONTEXT.config
+    if not isinstance(config, RollupConfig):
+        raise DecodeError("options: rollup_config must be a RollupConfig")
+    t = options.get("l1_timestamp")
+    return ForkContext(config, LATEST if t is None else int(t))
+
+
+def decode_json(data: bytes, layer: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     layer = layer or LAYERS[0]
-    if layer == "blob":
-        return _frames_view(decode_batcher_tx(decode_blob(data)))
-    if layer == "batcher-tx":
-        return _frames_view(decode_batcher_tx(data))
-    if layer == "frame":
-        return _frames_view(decode_frames(data))
-    if layer == "channel":
-        return {"batches": [batch_json(decode_batch(b)) for b in decode_channel(data).batches]}
-    if layer == "span-batch":
-        return {"batches": [batch_json(decode_span_batch(data))]}
-    if layer == "singular-batch":
+    ctx = fork_context(options)
+    skipped: list[Skip] = []
+    if layer in ("blob", "batcher-tx", "frame"):
+        if layer == "frame":
+            frames = decode_frames(data)
+        else:
+            frames = decode_batcher_tx(decode_blob(data) if layer == "blob" else data)
+        derived = derive_from_frames([frames], ctx, skipped)
+        doc: dict[str, Any] = {"frames": [frame_json(f) for f in frames],
+                               "batches": [batch_json(k.batch) for k in derived.batches]}
+    elif layer == "channel":
+        doc = {"batches": [batch_json(k.batch) for k in read_channel(b"", data, ctx, skipped)]}
+    elif layer == "span-batch":
+        span, end = read_span_batch(data)
+        if end < len(data):
+            skipped.append(Skip("batch", "span batch", f"{len(data) - end} trailing bytes after the span batch "
+                                                        "ignored (RawSpanBatch.decode)"))
+        why = batch_check(span, ctx)
+        if why is not None:
+            skipped.append(Skip("batch", "span batch", f"op-node would drop this batch: {why}"))
+        doc = {"batches": [batch_json(span)]}
+    elif layer == "singular-batch":
         body, base = (data[1:], 1) if data[:1] == b"\x00" else (data, 0)
-        return {"batches": [batch_json(decode_singular_batch(body, base))]}
-    raise DecodeError(f"layer: unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
-
-
-def _frames_view(frames: tuple[Frame, ...]) -> dict[str, Any]:
-    ready, _ = assemble_channels(frames)
-    batches = [batch_json(decode_batch(b)) for ch in ready for b in decode_channel(ch.data).batches]
-    return {"frames": [frame_json(f) for f in frames], "batches": batches}
+        doc = {"batches": [batch_json(decode_singular_batch(body, base))]}
+    else:
+        raise DecodeError(f"layer: unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
+    if skipped:
+        doc["skipped"] = [s.to_json() for s in skipped]
+    if options:
+        doc["fork"] = ctx.fork
+    return doc
 
 
 def frame_json(f: Frame) -> dict[str, Any]:
@@ -103,34 +133,40 @@ def _span_txs_json(txs: SpanBatchTxs) -> list[dict[str, Any]]:
 # --- encode --------------------------------------------------------------------------------------
 
 
-def encode_json(doc: dict[str, Any], layer: str | None) -> bytes:
+def encode_json(doc: dict[str, Any], layer: str | None, options: dict[str, Any] | None = None) -> bytes:
     """The inverse of decode_json; frame layers need each frame's "data"."""
     layer = layer or LAYERS[0]
+    ctx = fork_context(options)
     try:
-        return _encode(doc, layer)
+        return _encode(doc, layer, ctx)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise DecodeError(f"json: cannot encode layer {layer}: {type(exc).__name__}: {exc}") from exc
 
 
-def _encode(doc: dict[str, Any], layer: str) -> bytes:
+def _encode(doc: dict[str, Any], layer: str, ctx: ForkContext) -> bytes:
     if layer == "blob":
-        return encode_blob(_encode(doc, "batcher-tx"))
+        return encode_blob(_encode(doc, "batcher-tx", ctx))
     if layer == "batcher-tx":
         return encode_batcher_tx(_frames_from_json(doc["frames"]))
     if layer == "frame":
         return encode_frames(_frames_from_json(doc["frames"]))
     if layer == "channel":
-        batches = [encode_batch(batch_from_json(b)) for b in doc["batches"]]
-        return encode_channel(batches, doc.get("compression", "brotli"))
+        typed = [batch_from_json(b) for b in doc["batches"]]
+        compression = doc.get("compression", "brotli" if ctx.active("fjord") else "zlib")
+        encoded = [encode_batch(b) for b in typed]
+        check_encodable(typed, encoded, compression, ctx)
+        return encode_channel(encoded, compression, limit=ctx.max_rlp_bytes)
     if layer == "span-batch":
         batch = batch_from_json(doc["batches"][0])
         if not isinstance(batch, SpanBatch):
             raise ValueError("span-batch layer needs a span batch")
+        check_encodable([batch], [], None, ctx)
         return encode_span_batch(batch)
     if layer == "singular-batch":
         batch = batch_from_json(doc["batches"][0])
         if not isinstance(batch, SingularBatch):
             raise ValueError("singular-batch layer needs a singular batch")
+        check_encodable([batch], [], None, ctx)
         return encode_singular_batch(batch)
     raise DecodeError(f"layer: unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
 

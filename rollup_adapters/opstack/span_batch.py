@@ -13,7 +13,11 @@ op-node/rollup/derive/span_batch.go).
     block_tx_counts = uvarint * block_count     sum <= MAX_SPAN_BATCH_ELEMENT_COUNT
     txs             = see span_txs.py
 
-Trailing bytes after the txs are rejected.
+`decode_span_batch` is strict: trailing bytes after the txs are rejected and every tx_data is
+checked field by field. Inside a channel op-node is looser, and `lenient=True` follows it:
+RawSpanBatch.decode reads the prefix and payload from a bytes.Reader and never looks at what
+is left, and span_batch_txs.go decodeTxDatas only frames each tx_data as an RLP list (its
+fields are checked when the batch is derived, spanBatchTxs.fullTxs).
 """
 
 from __future__ import annotations
@@ -81,8 +85,19 @@ def encode_span_batch(batch: SpanBatch) -> bytes:
     ])
 
 
-def decode_span_batch(data: bytes, base: int = 0) -> SpanBatch:
-    """prefix ++ payload -> SpanBatch; every count is capped before anything is read for it."""
+def decode_span_batch(data: bytes, base: int = 0, *, lenient: bool = False) -> SpanBatch:
+    """prefix ++ payload -> SpanBatch; every count is capped before anything is read for it.
+
+    `lenient`: trailing bytes ignored and tx_data fields left unchecked, as in a channel (above).
+    """
+    batch, end = read_span_batch(data, base, lenient=lenient)
+    if not lenient and end != len(data):
+        raise DecodeError(f"span_batch: {len(data) - end} leftover bytes at offset {base + end}")
+    return batch
+
+
+def read_span_batch(data: bytes, base: int = 0, *, lenient: bool = False) -> tuple[SpanBatch, int]:
+    """Read one span batch from the start of `data`; returns it and how many bytes it took."""
     r = Reader(data, base)
     rel_timestamp = r.uvarint("rel_timestamp")
     l1_origin_num = r.uvarint("l1_origin_num")
@@ -104,6 +119,6 @@ def decode_span_batch(data: bytes, base: int = 0) -> SpanBatch:
         if c > MAX_SPAN_BATCH_ELEMENT_COUNT or total > MAX_SPAN_BATCH_ELEMENT_COUNT:
             raise DecodeError(f"block_tx_counts: too many transactions at offset {at}")
         counts.append(c)
-    txs = decode_span_txs(r, total)
-    r.expect_end("span_batch")
-    return SpanBatch(rel_timestamp, l1_origin_num, parent_check, l1_origin_check, origin_bits, tuple(counts), txs)
+    txs = decode_span_txs(r, total, check_tx_data=not lenient)
+    batch = SpanBatch(rel_timestamp, l1_origin_num, parent_check, l1_origin_check, origin_bits, tuple(counts), txs)
+    return batch, r.pos

@@ -189,8 +189,12 @@ def encode_span_txs(txs: SpanBatchTxs) -> bytes:
     ])
 
 
-def decode_span_txs(r: Reader, total: int) -> SpanBatchTxs:
-    """Read the txs section for `total` transactions (span_batch_txs.go decode)."""
+def decode_span_txs(r: Reader, total: int, *, check_tx_data: bool = True) -> SpanBatchTxs:
+    """Read the txs section for `total` transactions (span_batch_txs.go decode).
+
+    `check_tx_data=False` frames each tx_data as op-node's ReadTxData does and leaves its fields
+    to `check_span_txs` (derivation time, span_batch_txs.go fullTxs).
+    """
     creation_bits = r.bits(total, "contract_creation_bits")
     y_parity_bits = r.bits(total, "y_parity_bits")
     sigs = []
@@ -209,12 +213,28 @@ def decode_span_txs(r: Reader, total: int) -> SpanBatchTxs:
         if not is_list:
             raise DecodeError(f"tx_datas: transaction payload must be an RLP list at offset {at}")
         datas.append(prefix + raw)
-        decode_span_tx_data(prefix + raw, at)  # validate the fields now, not at derivation
+        if check_tx_data:
+            decode_span_tx_data(prefix + raw, at)
     nonces = tuple(r.uvarint("tx_nonces") for _ in range(total))
     gases = tuple(r.uvarint("tx_gases") for _ in range(total))
     legacy = sum(1 for d in datas if tx_type_of(d) == LEGACY_TX_TYPE)
     protected_bits = r.bits(legacy, "protected_bits")
     return SpanBatchTxs(creation_bits, y_parity_bits, tuple(sigs), tos, tuple(datas), nonces, gases, protected_bits)
+
+
+def check_span_txs(txs: SpanBatchTxs) -> None:
+    """What op-node checks when it derives a span batch's transactions (span_batch_txs.go
+    fullTxs, span_batch_tx.go UnmarshalBinary/convertToFullTx): every tx_data decodes to a
+    supported type, there is a `to` for each non-creation, and set-code transactions have one."""
+    to_idx = 0
+    for i, raw in enumerate(txs.tx_datas):
+        d = decode_span_tx_data(raw)
+        if not (txs.contract_creation_bits >> i) & 1:
+            if to_idx >= len(txs.tx_tos):
+                raise DecodeError(f"tx_tos: not enough addresses for transaction {i}")
+            to_idx += 1
+        elif d.tx_type == SET_CODE_TX_TYPE:
+            raise DecodeError(f"tx_tos: set-code transaction {i} has no destination")
 
 
 # --- full transactions <-> columns ---------------------------------------------------------------
