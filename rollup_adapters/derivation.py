@@ -1,21 +1,50 @@
 """Rules every party derives identically: the batcher when it encodes, the
-soft node from the sequencer stream, the firm node from L1 alone.
+soft node from the sequencer stream, the firm node from L1 alone
+(docs/settlement.md sections 4 and 5).
 
 1. Rollup blocks: `base.group_rollup_blocks` by each rollup's block time,
    genesis at Unix time 0, so rollup block k covers [k*bt, (k+1)*bt) ms.
-2. Forced inclusion (rule F): a forced transaction queued on L1 for a rollup
-   (SequencerInbox.enqueueForced, with `deadline` = L1 block + delay) is
-   applied at the start of the first rollup block whose L1 origin number is
-   at or past its deadline, in queue order, whatever the sequencer does. If
-   the sequencer already included the same transaction earlier, the EVM
-   refuses the replay (nonce), so the effect happens once.
-3. Posting container: a window carries one byte string per rollup,
+2. Forced inclusion (rule F, `place_forced`): forced entry e of rollup R,
+   enqueued on L1 at block E_e (SequencerInbox.enqueueForced), is applied at
+   the start of the first rollup block of R whose L1 origin number is
+   >= E_e, in queue order. A posting window covering R applies exactly the
+   entries [previous forcedTo, forcedTo): every entry enqueued at or before
+   the window's L1 origin (the inbox computes forcedTo that way; the last
+   rollup block of a window carries the window's origin, so rule F and the
+   inbox agree). `RollupBlock.forced` holds every entry rule F applies in
+   that block, in queue order, skipped ones included.
+3. Skip rule (`forced_refusal`): an entry the rollup's admission policy
+   refuses is skipped: it counts as applied (it moves forcedTo and the
+   cursor) and has no effect. The policy is fixed by the batch format, with
+   chain id = rollup id: opstack and nitro take a signed EVM transaction of
+   any envelope (EvmPolicy), zkevm only a legacy EIP-155 one (its batches
+   carry nothing else); the entry must also fit the format
+   (`MAX_FORCED_TX_BYTES`, and for zkevm its tx entry in one forced batch).
+   Every node executes `admitted_forced(...)` only, and the encoder never
+   sees a skipped entry where the format would have to encode it, so junk
+   cannot halt the batcher or a node. What the formats carry:
+   - opstack: nothing (an OP node reads forced transactions from L1, as
+     deposits); rule F alone places them.
+   - nitro: one delayed-message read per applied entry, skipped ones
+     included, so `after_delayed_messages` counts exactly the entries
+     applied, as Nitro's own accounting does (Nitro reads an invalid delayed
+     message and makes no transaction of it).
+   - zkevm: one forced-batch tx entry per admitted entry only; a skipped
+     entry has no forced batch (it cannot be encoded in one). The window's
+     forcedTo still counts it.
+   If the sequencer already included a forced transaction earlier, the EVM
+   refuses the replay (nonce), so its effect happens once.
+4. Posting container: a window carries one byte string per rollup,
    `rlp([payloads, forced_indices])`: the adapter's payloads in L1 order,
    each byte-exact in the rollup's format, and the indices of those that are
    forced batches (zkEVM); `forced_indices` is empty for other formats.
-   OP Stack batches carry no forced transactions (an OP node reads them from
-   L1 as it reads deposits); Nitro carries them as delayed-message reads,
-   zkEVM as forced batches.
+5. Firm check (`check_batch_against_witness`): the decoded blocks of one
+   window must be exactly what the signed witness says: rollup blocks
+   grouped from the witness headers by `group_rollup_blocks`, each block's
+   transactions (forced ones excluded) split over its shared blocks by the
+   tx counts of the rollup's namespace leaves, each share rebuilding its
+   leaf's tx root, and a shared block without a leaf for the rollup giving
+   nothing. L1 origins are taken from the signed headers.
 """
 
 from __future__ import annotations
@@ -26,30 +55,62 @@ from typing import Any
 
 import rlp
 
-from sequencer.core.types import ZERO_HASH, Hash32, RollupId
-from sequencer.errors import DecodeError
+from sequencer.core.commitments import tx_root
+from sequencer.core.policy import EvmPolicy
+from sequencer.core.types import ZERO_HASH, Hash32, RollupId, SharedBlock
+from sequencer.core.window import WitnessBlock
+from sequencer.errors import BadInput, DecodeError
 
-from .base import RollupBlock
+from .base import RollupBlock, RollupTiming, group_rollup_blocks
 from .registry import get_format
 from .zkevm.adapter import is_forced as is_forced_batch
+from .zkevm.batch_v2 import MAX_FORCED_BATCH_BYTES
+from .zkevm.tx_entry import batch_tx_from_raw, encode_tx_entry
 
 FORMATS_CARRYING_FORCED = frozenset({"nitro", "zkevm"})
+
+FORCED_POLICY_TYPES: dict[str, frozenset[int]] = {
+    "opstack": frozenset({0, 1, 2, 4}),
+    "nitro": frozenset({0, 1, 2, 4}),
+    "zkevm": frozenset({0}),
+}
+"""EIP-2718 envelopes a forced entry may use per format (the same as sequencer/config.py's default
+policies: "evm" for opstack and nitro, "evm-legacy" for zkevm)."""
+
+MAX_FORCED_TX_BYTES: dict[str, int] = {
+    "opstack": 131_072,
+    "nitro": 131_072,
+    "zkevm": MAX_FORCED_BATCH_BYTES,
+}
+"""The format's own limit on one forced entry, in bytes (the registry's maxForcedTxBytes for a rollup
+must not exceed it). opstack / nitro: the inbox's historical MAX_FORCED_TX_BYTES, under Nitro's
+MAX_L2_MESSAGE_SIZE (256 KiB); zkevm: PolygonRollupBaseEtrog `_MAX_FORCE_BATCH_BYTE_LENGTH`, and the
+re-encoded tx entry must fit one forced batch too."""
+
+
+class DerivationError(BadInput):
+    """Posted data contradicts what derivation requires: a batch that does not match the signed
+    witness, or forced entries that disagree with rule F. The message names the rollup block and,
+    where it matters, the shared height."""
 
 
 @dataclass(frozen=True, slots=True)
 class ForcedTx:
-    """A forced transaction from the inbox's ForcedTxEnqueued event."""
+    """A forced transaction from the inbox's ForcedTxEnqueued event: position `seq` in its rollup's
+    queue, enqueued at L1 block `l1_block` (E in rule F). `deadline` is what the pre-settlement inbox
+    logged; rule F does not read it."""
 
     rollup_id: RollupId
     seq: int
     data: bytes
     l1_block: int
-    deadline: int
+    deadline: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where one rollup's derivation stands between two posting windows."""
+    """Where one rollup's derivation stands between two posting windows. `forced_applied` is the
+    number of forced entries rule F has applied (skipped ones included): the previous forcedTo."""
 
     next_number: int
     prev_timestamp_ms: int | None = None
@@ -64,19 +125,63 @@ class Cursor:
                       self.forced_applied + sum(len(b.forced) for b in blocks))
 
 
+# ---------------------------------------------------------------------------- rule F and the skip rule
+
+
+def forced_refusal(fmt: str, rollup_id: RollupId, data: bytes) -> str | None:
+    """Why rollup `rollup_id` (format `fmt`) skips forced entry `data`, or None if it applies it (rule 3)."""
+    if fmt not in MAX_FORCED_TX_BYTES:
+        raise DecodeError(f"format: unknown batch format {fmt!r}")
+    limit = MAX_FORCED_TX_BYTES[fmt]
+    if not 1 <= len(data) <= limit:
+        return f"{len(data)} bytes, the {fmt} format takes 1..{limit}"
+    try:
+        EvmPolicy(rollup_id, FORCED_POLICY_TYPES[fmt]).check(data)
+    except BadInput as exc:
+        return str(exc)
+    if fmt == "zkevm":
+        try:
+            entry = encode_tx_entry(batch_tx_from_raw(data))
+        except BadInput as exc:  # DecodeError included: the policy's decoder is not the format's
+            return f"not a zkEVM batch transaction: {exc}"
+        if len(entry) > MAX_FORCED_BATCH_BYTES:
+            return f"its tx entry of {len(entry)} bytes does not fit a {MAX_FORCED_BATCH_BYTES}-byte forced batch"
+    return None
+
+
+def admitted_forced(fmt: str, rollup_id: RollupId, forced: Sequence[bytes]) -> tuple[bytes, ...]:
+    """The forced entries of a block that take effect (rule 3): what a node executes, in order."""
+    return tuple(f for f in forced if forced_refusal(fmt, rollup_id, f) is None)
+
+
 def place_forced(blocks: Sequence[RollupBlock], queue: Sequence[ForcedTx], applied: int) -> list[RollupBlock]:
-    """Rule F: fill each block's `forced` from the queue (ordered by seq), starting at `applied`."""
+    """Rule F: each block's `forced` from the queue (ordered by seq), starting at position `applied`:
+    the entries not yet applied whose enqueue block is at or before the block's L1 origin."""
     out = []
     i = applied
     for b in blocks:
         take = []
-        while i < len(queue) and queue[i].deadline <= b.l1_origin_number:
+        while i < len(queue) and queue[i].l1_block <= b.l1_origin_number:
             if queue[i].seq != i:
                 raise ValueError(f"forced queue out of order: seq {queue[i].seq} at position {i}")
+            if i > 0 and queue[i].l1_block < queue[i - 1].l1_block:
+                raise ValueError(f"forced queue out of order: entry {i} enqueued before entry {i - 1}")
             take.append(queue[i].data)
             i += 1
         out.append(replace(b, forced=tuple(take)))
     return out
+
+
+def forced_to_after(queue: Sequence[ForcedTx], l1_origin_number: int) -> int:
+    """forcedTo of a window with L1 origin `l1_origin_number`: the entries enqueued at or before it
+    (what the inbox computes, docs/settlement.md section 3)."""
+    n = 0
+    while n < len(queue) and queue[n].l1_block <= l1_origin_number:
+        n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------- encoding and decoding
 
 
 def adapter_config(fmt: str, rollup_id: RollupId, block_time_ms: int, cursor: Cursor,
@@ -99,18 +204,27 @@ def adapter_config(fmt: str, rollup_id: RollupId, block_time_ms: int, cursor: Cu
     raise DecodeError(f"format: unknown batch format {fmt!r}")
 
 
+def _format_forced(fmt: str, rollup_id: RollupId, forced: Sequence[bytes]) -> tuple[bytes, ...]:
+    """The forced entries of a block as the format carries them (rule 3)."""
+    if fmt == "nitro":
+        return tuple(forced)
+    if fmt == "zkevm":
+        return admitted_forced(fmt, rollup_id, forced)
+    return ()
+
+
 def encode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, blocks: Sequence[RollupBlock],
                         cursor: Cursor) -> bytes:
-    """One rollup's batch data for a posting window (the container of rule 3)."""
-    if fmt not in FORMATS_CARRYING_FORCED:
-        blocks = [replace(b, forced=()) for b in blocks]
+    """One rollup's batch data for a posting window (the container of rule 4). `blocks` come from
+    place_forced; skipped forced entries are left out where the format would have to encode them."""
+    blocks = [replace(b, forced=_format_forced(fmt, rollup_id, b.forced)) for b in blocks]
     payloads = get_format(fmt).encode_blocks(blocks, adapter_config(fmt, rollup_id, block_time_ms, cursor))
     forced_idx = [i for i, p in enumerate(payloads) if is_forced_batch(p)]
     return rlp.encode([[bytes(p) for p in payloads], forced_idx])
 
 
 def decode_container(data: bytes) -> tuple[list[bytes], set[int]]:
-    """Split a window batch (rule 3) into its payloads and the indices of forced batches."""
+    """Split a window batch (rule 4) into its payloads and the indices of forced batches."""
     try:
         payloads, idx = rlp.decode(data, strict=True)
         forced = {int.from_bytes(i, "big") for i in idx}
@@ -121,8 +235,6 @@ def decode_container(data: bytes) -> tuple[list[bytes], set[int]]:
     if any(i >= len(payloads) for i in forced):
         raise DecodeError("window batch: a forced index points past the payloads")
     return payloads, forced
-
-
 def post_window_batch(calldata: bytes, rollup_id: RollupId) -> bytes:
     """One rollup's batch (the container) from the input data of a SequencerInbox.postWindow call."""
     from eth_abi import decode as abi_decode
@@ -139,19 +251,89 @@ def post_window_batch(calldata: bytes, rollup_id: RollupId) -> bytes:
 
 
 def decode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, data: bytes, cursor: Cursor,
-                        forced_queue: Sequence[ForcedTx] = ()) -> list[RollupBlock]:
-    """Inverse of encode_window_batch: the rollup blocks of one window, with
-    `forced` set by rule F (and checked against the format where it carries them)."""
+                        forced_queue: Sequence[ForcedTx] = (),
+                        witness: Sequence[WitnessBlock] | None = None) -> list[RollupBlock]:
+    """Inverse of encode_window_batch: the rollup blocks of one window, with `forced` set by rule F
+    (and checked against what the format carries of them).
+
+    With `witness` (the window's verified witness, firm node), the blocks are first checked against
+    it (`check_batch_against_witness`) and carry the signed headers' L1 origins, so rule F follows
+    what the sequencer signed, not what the batch says."""
     payloads, forced = decode_container(data)
-    forced_idx = sorted(forced)
     config = adapter_config(fmt, rollup_id, block_time_ms, cursor, forced_queue)
     if fmt == "zkevm":
-        config["forced"] = forced_idx
+        config["forced"] = sorted(forced)
     decoded = get_format(fmt).decode_blocks(payloads, config)
+    if witness is not None:
+        decoded = check_batch_against_witness(decoded, witness, rollup_id, RollupTiming(0, block_time_ms), cursor)
     placed = place_forced(decoded, forced_queue, cursor.forced_applied)
-    if fmt in FORMATS_CARRYING_FORCED:
-        for d, p in zip(decoded, placed, strict=True):
-            if d.forced != p.forced:
-                raise DecodeError(f"block {d.number}: batch carries {len(d.forced)} forced txs, rule F gives "
-                                  f"{len(p.forced)}")
+    for d, p in zip(decoded, placed, strict=True):
+        carried = _format_forced(fmt, rollup_id, p.forced)
+        if fmt in FORMATS_CARRYING_FORCED and tuple(d.forced) != carried:
+            raise DerivationError(f"rollup {rollup_id} block {d.number}: batch carries {len(d.forced)} forced "
+                                  f"entries, rule F gives {len(carried)} (of {len(p.forced)} applied)")
     return placed
+
+
+# ---------------------------------------------------------------------------- firm check against the witness
+
+
+def witness_rollup_blocks(witness: Sequence[WitnessBlock], rollup_id: RollupId, timing: RollupTiming, cursor: Cursor,
+                          last_number: int) -> list[RollupBlock]:
+    """The rollup blocks cursor.next_number..last_number the signed witness implies, without their
+    transactions: numbers, timestamps, L1 origins and shared heights, grouped exactly as
+    base.group_rollup_blocks groups sealed blocks."""
+    shells = [SharedBlock(w.header, b"", ()) for w in witness]
+    try:
+        return group_rollup_blocks(shells, rollup_id, timing, first_number=cursor.next_number,
+                                   last_number=last_number, prev_origin=cursor.prev_l1_origin)
+    except BadInput as exc:
+        raise DerivationError(f"rollup {rollup_id}: the batch's blocks {cursor.next_number}..{last_number} do not "
+                              f"cover the window's shared blocks: {exc}") from exc
+
+
+def check_batch_against_witness(blocks: Sequence[RollupBlock], witness: Sequence[WitnessBlock], rollup_id: RollupId,
+                                timing: RollupTiming, cursor: Cursor) -> list[RollupBlock]:
+    """Rule 5: `blocks` (one window's batch of rollup `rollup_id`, decoded) against the window's
+    verified witness. Returns the blocks with the signed L1 origins and shared heights; raises
+    DerivationError naming the rollup block (and shared height) where the batch is not what the
+    sequencer signed."""
+    if not blocks:
+        raise DerivationError(f"rollup {rollup_id}: the batch holds no block; the window covers "
+                              f"{len(witness)} shared blocks")
+    expected = witness_rollup_blocks(witness, rollup_id, timing, cursor, blocks[-1].number)
+    if len(expected) != len(blocks):
+        raise DerivationError(f"rollup {rollup_id}: the batch holds {len(blocks)} blocks, numbered "
+                              f"{blocks[0].number}..{blocks[-1].number}; blocks {cursor.next_number}.."
+                              f"{blocks[-1].number} were due")
+    leaves = {w.header.height: w.leaf(rollup_id) for w in witness}
+    out = []
+    for got, want in zip(blocks, expected, strict=True):
+        where = f"rollup {rollup_id} block {want.number}"
+        if got.number != want.number:
+            raise DerivationError(f"{where}: the batch has block {got.number} in its place")
+        if got.timestamp_ms // 1000 != want.timestamp_ms // 1000:
+            raise DerivationError(f"{where}: batch timestamp {got.timestamp_ms} ms, the block's window starts at "
+                                  f"{want.timestamp_ms} ms")
+        if got.l1_origin_number != want.l1_origin_number:
+            raise DerivationError(f"{where}: batch L1 origin {got.l1_origin_number}, the signed headers give "
+                                  f"{want.l1_origin_number}")
+        txs = got.transactions
+        pos = 0
+        for height in want.shared_heights:
+            leaf = leaves[height]
+            count = leaf.tx_count if leaf is not None else 0
+            share = txs[pos:pos + count]
+            if len(share) != count:
+                raise DerivationError(f"{where}, shared height {height}: the signed leaf counts {count} "
+                                      f"transactions, the batch has {len(share)} left")
+            if leaf is not None and tx_root(share) != leaf.tx_root:
+                raise DerivationError(f"{where}, shared height {height}: the batch's transactions do not rebuild "
+                                      f"the signed tx root")
+            pos += count
+        if pos != len(txs):
+            raise DerivationError(f"{where}: the batch has {len(txs)} transactions, the signed leaves of shared "
+                                  f"heights {list(want.shared_heights)} count {pos}")
+        out.append(replace(got, l1_origin_number=want.l1_origin_number, l1_origin_hash=want.l1_origin_hash,
+                           shared_heights=want.shared_heights))
+    return out
