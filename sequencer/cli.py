@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sequencer.errors import BadInput, SharedSeqError
+from sequencer.errors import BadInput, SharedSeqError, StorageFault, leaf_exceptions
+
+EXIT_STORAGE_FAULT = 74
+"""`serve` exit code when the block log cannot be written or has no room (EX_IOERR in sysexits.h):
+apart from 1 (bad config or input), so a supervisor can tell "free disk space" from "fix the config"
+instead of restarting into the same fault."""
 
 
 def _hex(data: bytes) -> str:
@@ -25,7 +30,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     setup_logging(cfg.log_format, args.log_level)
-    anyio.run(serve_forever, cfg, backend="asyncio")
+    try:
+        anyio.run(serve_forever, cfg, backend="asyncio")
+    except BaseException as exc:  # task groups wrap the real error: report that, in one line
+        leaves = leaf_exceptions(exc)
+        fault = next((e for e in leaves if isinstance(e, StorageFault)), None)
+        if fault is not None:
+            print(f"error: storage fault: {fault} (exit code {EXIT_STORAGE_FAULT})", file=sys.stderr)
+            return EXIT_STORAGE_FAULT
+        known = next((e for e in leaves if isinstance(e, SharedSeqError)), None)
+        if known is not None and known is not exc:
+            raise known from None
+        raise
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,7 +12,6 @@ from typing import Any, TypeVar
 import anyio
 import grpc
 
-from sequencer.core.commitments import prove_namespace
 from sequencer.core.types import SharedBlock, Transaction
 from sequencer.errors import BadInput, NotFound, SharedSeqError
 from sharedseq.v1 import sequencer_pb2 as pb
@@ -23,13 +21,12 @@ from . import convert
 from .errors import reason_of, status_of
 from .node import SequencerNode, Ticket
 from .security import RateLimiter, client_identity
+from .views import RollupViews
 
 log = logging.getLogger("sharedseq.api")
 T = TypeVar("T")
 
 STREAM_WINDOW = 512
-VIEW_CACHE = 1024
-"""Recent (height, rollup) views kept for subscribers that follow the head together."""
 """Responses a StreamSubmit may have outstanding before the server stops reading."""
 
 
@@ -54,10 +51,11 @@ class ListTicket:
 
 
 class SequencerServicer(pb_grpc.SequencerServiceServicer):
-    def __init__(self, node: SequencerNode, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, node: SequencerNode, limiter: RateLimiter | None = None,
+                 views: RollupViews | None = None) -> None:
         self.node = node
         self.limiter = limiter or RateLimiter(0, 0)
-        self._views: OrderedDict[tuple[int, int], pb.RollupBlock] = OrderedDict()
+        self.views = views or RollupViews(node)
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, *, submission: bool) -> None:
         """End the call with the error's status; only refused submissions count as rejected
@@ -161,24 +159,10 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
             self._rollup(request.rollup_id)
         except SharedSeqError as exc:
             await self._abort(context, exc, submission=False)
-        self.node.metrics.subscribers.inc()
         try:
-            async for block in self.node.follow(request.from_height):
-                await context.write(pb.SubscribeBlocksResponse(block=self._rollup_block(block, request.rollup_id)))
-        finally:
-            self.node.metrics.subscribers.dec()
-
-    def _rollup_block(self, block: SharedBlock, rollup_id: int) -> pb.RollupBlock:
-        """The rollup's view of a block. Built once per (height, rollup) and shared: every live
-        subscriber of a rollup asks for the same message, and a proof hashes the whole block."""
-        key = (block.height, rollup_id)
-        msg = self._views.get(key)
-        if msg is None:
-            msg = convert.rollup_block_to_proto(block, rollup_id, prove_namespace(block.namespaces, rollup_id))
-            self._views[key] = msg
-            if len(self._views) > VIEW_CACHE:
-                self._views.popitem(last=False)
-        return msg
+            await self.views.subscribe(request.rollup_id, request.from_height, context)
+        except SharedSeqError as exc:
+            await self._abort(context, exc, submission=False)
 
     async def _sealed(self, height: int) -> SharedBlock:
         block = await self.node.get_block(height)
@@ -193,8 +177,10 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
     @_unary
     async def GetRollupBlock(self, request: pb.GetRollupBlockRequest, context: Any) -> Any:
         self._rollup(request.rollup_id)
-        block = await self._sealed(request.height)
-        return pb.GetRollupBlockResponse(block=self._rollup_block(block, request.rollup_id))
+        view = await self.views.view(request.height, request.rollup_id)
+        if view is None:
+            raise NotFound(f"block {request.height} is not sealed yet (sealed height {self.node.durable_height})")
+        return pb.GetRollupBlockResponse(block=view)
 
     @_unary
     async def GetTransaction(self, request: pb.GetTransactionRequest, context: Any) -> Any:
@@ -206,7 +192,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
             height, rollup_id, index = pending
             return pb.GetTransactionResponse(status=pb.TRANSACTION_STATUS_PRECONFIRMED, rollup_id=rollup_id,
                                              height=height, index=index)
-        loc = await anyio.to_thread.run_sync(self.node.log.find_tx, tx_hash)
+        loc = await self.node.read(self.node.log.find_tx, tx_hash)
         if loc is None:
             raise NotFound(f"transaction 0x{tx_hash.hex()} is unknown")
         status = pb.TRANSACTION_STATUS_FIRM if loc.height <= self.node.firm_height else pb.TRANSACTION_STATUS_SEALED

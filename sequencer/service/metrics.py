@@ -30,3 +30,10 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
         )
         self.subscribers = Gauge("sharedseq_subscribers", "Open block subscriptions", registry=r)
+        self.subscribers_cut = Counter(
+            "sharedseq_subscribers_cut_total", "Subscriptions cut off for not reading (RESOURCE_EXHAUSTED)",
+            registry=r)
+        self.client_limited = Counter(
+            "sharedseq_client_limited_total", "Requests refused by a per-client limit", ["limit"], registry=r)
+        self.storage_faults = Counter(
+            "sharedseq_storage_faults_total", "Block log writes that failed (the service stops)", registry=r)

@@ -9,18 +9,26 @@ It owns the core, the block log, the slot clock and the subscribers:
 - the clock task seals one block per slot, persists it through the same
   queue (so a block is never durable before its records) and then publishes
   it to subscribers;
-- `follow` yields a rollup's blocks from any height: from the log, then live.
+- reads (`read`) run on the node's own bounded thread pool, each thread with
+  its own SQLite connection; the writer has its own thread and connection,
+  so no number of readers can hold up a commit (rollup views and replays:
+  views.py).
 A write failure is fatal: the in-memory state may be ahead of the disk, so
-the node stops rather than hand out receipts it cannot keep.
+the node stops rather than hand out receipts it cannot keep. It tells
+`on_fatal` first (the server turns health NOT_SERVING), then raises the
+StorageFault that names the cause.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -28,12 +36,20 @@ from anyio.abc import TaskStatus
 
 from sequencer.core.sequencer import AdmittedTx, SequencerCore
 from sequencer.core.types import Bundle, Hash32, Receipt, SharedBlock, Transaction
-from sequencer.errors import Critical, SharedSeqError, Temporary
+from sequencer.errors import Critical, SharedSeqError, StorageFault, Temporary
 from sequencer.store.sqlite_log import BlockLog
 
 from .metrics import Metrics
 
 log = logging.getLogger("sharedseq.node")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+READ_THREADS = 2
+"""Threads for log reads (replays, GetBlock, GetTransaction). Bounded, and apart from the writer's
+thread: readers queue behind each other, never in front of a commit."""
+BLOCK_CACHE_BYTES = 32 * 1024 * 1024
+"""Recent sealed blocks kept in memory, by payload bytes (not count: a block can be 1 MB)."""
 
 
 OFFLOAD_MIN_ITEMS = 16
@@ -69,6 +85,7 @@ class _Batch:
     records: list[AdmittedTx] = field(default_factory=list)
     blocks: list[SharedBlock] = field(default_factory=list)
     tickets: list[Ticket] = field(default_factory=list)
+    meta: dict[str, bytes] = field(default_factory=dict)
 
 
 class SequencerNode:
@@ -81,7 +98,8 @@ class SequencerNode:
         *,
         metrics: Metrics | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
-        cache_blocks: int = 256,
+        block_cache_bytes: int = BLOCK_CACHE_BYTES,
+        read_threads: int = READ_THREADS,
     ) -> None:
         self.core = core
         self.log = block_log
@@ -90,7 +108,14 @@ class SequencerNode:
         self.l1_origin: tuple[int, Hash32] | None = None
         self.durable_height = core.head.height
         self.firm_height = -1
-        self._cache: deque[SharedBlock] = deque(maxlen=cache_blocks)
+        self._cache: deque[tuple[SharedBlock, int]] = deque()
+        self._cache_bytes = 0
+        self._cache_max = block_cache_bytes
+        self._reads = ThreadPoolExecutor(read_threads, thread_name_prefix="sharedseq-read")
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-writer")
+        self._prepare_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-seal")
+        self.on_fatal: Callable[[BaseException], Awaitable[None]] | None = None
+        """Called once, before the writer raises, when the log cannot be written."""
         self._queue = _Batch()
         self._work = anyio.Event()
         self._new_block = anyio.Event()
@@ -113,6 +138,25 @@ class SequencerNode:
         return node
 
     # -- submission --------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the read and write threads, then close the log."""
+        for pool in (self._reads, self._prepare_thread, self._write_thread):
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.log.close()
+
+    async def read(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a blocking read on the node's read pool (never anyio's default one, never the loop)."""
+        return await asyncio.wrap_future(self._reads.submit(fn, *args, **kwargs))
+
+    @staticmethod
+    async def _on_thread(pool: ThreadPoolExecutor, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn` on `pool` and wait for it even if cancelled: a commit half-awaited at shutdown
+        would have the log closed under it."""
+        fut = pool.submit(fn, *args, **kwargs)
+        with anyio.CancelScope(shield=True):
+            result = await asyncio.wrap_future(fut)
+        return result
 
     def _check_running(self) -> None:
         if self._fatal is not None:
@@ -213,18 +257,25 @@ class SequencerNode:
             await self._work.wait()
             self._work = anyio.Event()
             batch, self._queue = self._queue, _Batch()
-            if not batch.records and not batch.blocks:
+            if not batch.records and not batch.blocks and not batch.meta:
                 for t in batch.tickets:  # none should be here (see _enqueue); never leave one waiting
                     t.done.set()
                 continue
             try:
-                receipts = await anyio.to_thread.run_sync(self._persist, batch)
+                receipts = await self._on_thread(self._write_thread, self._persist, batch)
             except Exception as exc:  # cancellation (shutdown) is not a storage failure
                 self._fatal = exc
                 for t in batch.tickets:
                     t.error = exc
                     t.done.set()
-                raise Critical(f"block log write failed: {exc}") from exc
+                # A storage fault names SQLite's reason; anything else here is a bug, named as such
+                # (and not given the storage fault's exit code: freeing disk space would not fix it).
+                fault = exc if isinstance(exc, StorageFault) else Critical(f"group commit failed: {exc!r}")
+                log.critical("%s; stopping", fault)
+                if self.on_fatal is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self.on_fatal(fault)
+                raise fault from exc
             now = time.perf_counter()
             self.metrics.commit_batch.observe(len(batch.records))
             i = 0
@@ -238,7 +289,7 @@ class SequencerNode:
     def _persist(self, batch: _Batch) -> tuple[Receipt, ...]:
         """Worker thread: sign the batch's receipts, then commit it (one SQLite transaction)."""
         receipts = self.core.sign_receipts(batch.records)
-        self.log.append(batch.records, batch.blocks)
+        self.log.append(batch.records, batch.blocks, batch.meta)
         return receipts
 
     async def _clock(self) -> None:
@@ -252,6 +303,9 @@ class SequencerNode:
         """Seal the next block, persist it, then publish it."""
         started = time.perf_counter()
         block = self.core.seal(self.clock_ms(), self.l1_origin)
+        # Hash every namespace for the stored leaves on a thread of its own, in parallel with the
+        # commits of receipts: on the writer's thread it would delay each of them behind it.
+        await self._on_thread(self._prepare_thread, self.log.prepare_block, block)
         ticket = Ticket((), started)
         self._queue.blocks.append(block)
         self._queue.tickets.append(ticket)
@@ -262,7 +316,11 @@ class SequencerNode:
         return block
 
     def _publish(self, block: SharedBlock) -> None:
-        self._cache.append(block)
+        size = sum(len(t) for ns in block.namespaces for t in ns.transactions) + 512
+        self._cache.append((block, size))
+        self._cache_bytes += size
+        while len(self._cache) > 1 and self._cache_bytes > self._cache_max:
+            self._cache_bytes -= self._cache.popleft()[1]
         self.durable_height = block.height
         self.metrics.height.set(block.height)
         self.metrics.pending_txs.set(self.core.pending_txs)
@@ -273,41 +331,24 @@ class SequencerNode:
         """Record that blocks up to `height` are committed on L1."""
         if height > self.firm_height:
             self.firm_height = height
-            self.log.set_meta("firm_height", str(height).encode())
+            # Through the writer's next commit: a write here would run SQLite on the event loop.
+            self._queue.meta["firm_height"] = str(height).encode()
+            self._work.set()
             self.metrics.firm_height.set(height)
 
     # -- reads ----------------------------------------------------------------
 
     def _cached(self, height: int) -> SharedBlock | None:
-        if self._cache and self._cache[0].height <= height <= self._cache[-1].height:
-            return self._cache[height - self._cache[0].height]
+        if self._cache and self._cache[0][0].height <= height <= self._cache[-1][0].height:
+            return self._cache[height - self._cache[0][0].height][0]
         return None
 
     async def get_block(self, height: int) -> SharedBlock | None:
         if height > self.durable_height:
             return None
-        return self._cached(height) or await anyio.to_thread.run_sync(self.log.read_block, height)
+        return self._cached(height) or await self.read(self.log.read_block, height)
 
-    async def read_range(self, first: int, last: int) -> Sequence[SharedBlock]:
-        cached = self._cached(first)
-        if cached is not None:
-            return [cached]
-        return await anyio.to_thread.run_sync(self.log.read_blocks, first, min(last, first + 255))
-
-    async def follow(self, from_height: int) -> AsyncIterator[SharedBlock]:
-        """Every sealed block from `from_height` on, each once, in order, forever.
-
-        Holds at most one chunk of blocks: a slow reader is paced by its
-        own consumption (gRPC flow control), never buffered without bound."""
-        h = from_height
-        while True:
-            if h <= self.durable_height:
-                for b in await self.read_range(h, self.durable_height):
-                    if b.height != h:
-                        raise Critical(f"log returned height {b.height}, expected {h}")
-                    yield b
-                    h += 1
-                continue
-            ev = self._new_block
-            if h > self.durable_height:
-                await ev.wait()
+    async def wait_for_height(self, height: int) -> None:
+        """Return once the block at `height` is sealed and durable."""
+        while height > self.durable_height:
+            await self._new_block.wait()

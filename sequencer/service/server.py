@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import anyio
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from sequencer.config import ServiceConfig
@@ -29,6 +28,7 @@ from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 from .grpc_api import SequencerServicer
 from .metrics import Metrics
 from .node import SequencerNode
+from .reflection_v1 import enable_reflection
 from .security import RateLimiter, server_credentials
 
 log = logging.getLogger("sharedseq.server")
@@ -48,9 +48,17 @@ class RunningServer:
 
 
 def build_node(cfg: ServiceConfig, metrics: Metrics | None = None) -> SequencerNode:
+    """Open the log (refusing a disk without room for two full blocks, so a restart on a still-full
+    disk stops at once with the reason, instead of serving until its first seal fails)."""
     signer = Signer(read_key(cfg.key_file), cfg.domain)
     core = SequencerCore(cfg.core, signer)
-    return SequencerNode.open(core, BlockLog(cfg.log_path), metrics=metrics)
+    block_log = BlockLog(cfg.log_path)
+    try:
+        block_log.check_space(2 * cfg.core.limits.max_block_bytes + 1024 * 1024)
+        return SequencerNode.open(core, block_log, metrics=metrics)
+    except BaseException:
+        block_log.close()
+        raise
 
 
 def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
@@ -64,7 +72,7 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Serv
     pb_grpc.add_SequencerServiceServicer_to_server(SequencerServicer(node, limiter), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
     try:
         if cfg.tls is not None:
             port = server.add_secure_port(cfg.listen, server_credentials(cfg.tls))
@@ -93,8 +101,16 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
                 raise BadInput(f"cannot listen on {cfg.metrics_listen} for metrics: {exc.strerror}") from None
             metrics_port = httpd.server_port
     except BaseException:
-        node.log.close()
+        node.close()
         raise
+
+    async def not_serving(fault: BaseException) -> None:
+        # Before the process stops: a load balancer or supervisor reads the state, not the crash.
+        node.metrics.storage_faults.inc()
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    node.on_fatal = not_serving
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(node.run)
@@ -115,7 +131,7 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
     finally:
         if httpd is not None:
             httpd.shutdown()
-        node.log.close()
+        node.close()
         log.info("stopped at sealed height %d", node.durable_height)
 
 

@@ -140,6 +140,7 @@ class BlockLog:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._prepared: dict[int, bytes] = {}
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -241,12 +242,18 @@ class BlockLog:
         for key, value in meta.items():
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def prepare_block(self, b: SharedBlock) -> None:
+        """Encode the block's shared row (it hashes every payload for the leaves) ahead of `append`,
+        on any thread: the commit that follows then only writes bytes."""
+        self._prepared[b.height] = encode_block_row(b)
+
     def _append_block(self, c: sqlite3.Connection, b: SharedBlock) -> None:
         h = b.header
+        row = self._prepared.pop(h.height, None) or encode_block_row(b)
         c.execute(
             "INSERT INTO blocks(height, block_hash, timestamp_ms, l1_origin_number, l1_origin_hash, body)"
             " VALUES (?,?,?,?,?,?)",
-            (h.height, block_hash(h), h.timestamp_ms, h.l1_origin_number, h.l1_origin_hash, encode_block_row(b)),
+            (h.height, block_hash(h), h.timestamp_ms, h.l1_origin_number, h.l1_origin_hash, row),
         )
         c.executemany("INSERT INTO namespaces(height, rollup_id, txs) VALUES (?,?,?)",
                       [(h.height, _i64(ns.rollup_id), encode_namespace_row(ns)) for ns in b.namespaces])

@@ -1,0 +1,192 @@
+"""Rollup views: what SubscribeBlocks streams and GetRollupBlock answers (design.md section 4,
+flow 3: "the stream replays from the log, then follows live, with backpressure").
+
+A view is one block as one rollup sees it: the signed header, its own
+transactions, their namespace proof, and its bundles. Memory and threads are
+bounded by configuration, never by what subscribers do:
+
+- every view is read and built on the node's read pool (`SequencerNode.read`):
+  the log returns only the rollup's own payloads and the block's namespace
+  leaves (`BlockLog.read_rollup`), and the proof is built from the leaves
+  (`core.views`), so neither SQLite nor hashing runs on the event loop;
+- a replay reads chunks of at most `chunk_bytes`, and at most
+  `replay_bytes // chunk_bytes` chunks are held at once by all replays
+  together: a replay that would need more waits for a slot;
+- views of the newest `live_heights` blocks are kept in an LRU cache bounded
+  by `cache_bytes` and built once for every live subscriber of the rollup
+  (concurrent requests for one view share one build). Replays read around
+  the cache and never insert into it, so they cannot evict the live views;
+- a subscriber holds at most one chunk in the server plus what HTTP/2 flow
+  control lets in flight; one that leaves a write unsent for `stall_s` (it
+  stopped reading) is cut off with RESOURCE_EXHAUSTED naming the height to
+  resume from, and frees its chunk;
+- at most `max_subscribers` subscriptions are open at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import grpc
+
+from sequencer.core.types import Namespace, SharedBlock
+from sequencer.core.views import prove_namespace_from_leaves
+from sequencer.errors import Overloaded
+from sequencer.store.sqlite_log import RollupSlice
+from sharedseq.v1 import sequencer_pb2 as pb
+
+from . import convert
+from .node import SequencerNode
+
+
+@dataclass(frozen=True, slots=True)
+class ViewLimits:
+    """Bounds of the subscription service (see the module docstring); [subscribers] in the config."""
+
+    cache_bytes: int = 32 * 1024 * 1024
+    live_heights: int = 64
+    chunk_bytes: int = 512 * 1024
+    replay_bytes: int = 64 * 1024 * 1024
+    stall_s: float = 10.0
+    max_subscribers: int = 1024
+
+
+class ViewCache:
+    """An LRU map (height, rollup_id) -> view, bounded by the views' encoded bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._views: OrderedDict[tuple[int, int], tuple[pb.RollupBlock, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __contains__(self, key: tuple[int, int]) -> bool:
+        return key in self._views
+
+    def get(self, key: tuple[int, int]) -> pb.RollupBlock | None:
+        hit = self._views.get(key)
+        if hit is None:
+            return None
+        self._views.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: tuple[int, int], view: pb.RollupBlock, size: int) -> None:
+        if key in self._views:
+            return
+        self._views[key] = (view, size)
+        self.bytes += size
+        while len(self._views) > 1 and self.bytes > self.max_bytes:
+            _, (_, old) = self._views.popitem(last=False)
+            self.bytes -= old
+
+
+def build_views(slices: list[RollupSlice], rollup_id: int) -> list[tuple[pb.RollupBlock, int]]:
+    """Read-pool thread: each slice's view and its encoded size."""
+    out = []
+    for s in slices:
+        proof = prove_namespace_from_leaves(s.row.leaves, rollup_id)
+        namespaces = (Namespace(rollup_id, s.transactions),) if s.transactions else ()
+        block = SharedBlock(s.row.header, s.row.signature, namespaces, s.row.bundles)
+        view = convert.rollup_block_to_proto(block, rollup_id, proof)
+        out.append((view, view.ByteSize()))
+    return out
+
+
+class RollupViews:
+    """See the module docstring."""
+
+    def __init__(self, node: SequencerNode, limits: ViewLimits | None = None) -> None:
+        self.node = node
+        self.limits = limits or ViewLimits()
+        self.cache = ViewCache(self.limits.cache_bytes)
+        self._building: dict[tuple[int, int], asyncio.Future[pb.RollupBlock]] = {}
+        self._replay_slots = anyio.Semaphore(max(1, self.limits.replay_bytes // self.limits.chunk_bytes))
+        self._subscribers = 0
+
+    def _read(self, rollup_id: int, first: int, last: int) -> list[tuple[pb.RollupBlock, int]]:
+        return build_views(self.node.log.read_rollup(rollup_id, first, last, self.limits.chunk_bytes), rollup_id)
+
+    def _live_from(self) -> int:
+        return self.node.durable_height - self.limits.live_heights + 1
+
+    async def view(self, height: int, rollup_id: int) -> pb.RollupBlock | None:
+        """The rollup's view of a sealed block, or None if not sealed yet."""
+        if height > self.node.durable_height:
+            return None
+        key = (height, rollup_id)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        if height < self._live_from():  # an old block: built for this caller alone
+            return (await self.node.read(self._read, rollup_id, height, height))[0][0]
+        pending = self._building.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[pb.RollupBlock] = asyncio.get_running_loop().create_future()
+        self._building[key] = fut
+        try:
+            view, size = (await self.node.read(self._read, rollup_id, height, height))[0]
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters re-raise it, nobody else must log it
+            raise
+        finally:
+            del self._building[key]
+        self.cache.put(key, view, size)
+        fut.set_result(view)
+        return view
+
+    async def follow(self, rollup_id: int, from_height: int) -> AsyncIterator[pb.RollupBlock]:
+        """Every view from `from_height` on, each once, in order, forever: replayed from the log in
+        byte-bounded chunks, then live from the cache."""
+        h = from_height
+        while True:
+            await self.node.wait_for_height(h)
+            live_from = self._live_from()
+            if h >= live_from:
+                view = await self.view(h, rollup_id)
+                assert view is not None
+                yield view
+                h += 1
+                continue
+            async with self._replay_slots:
+                chunk = await self.node.read(self._read, rollup_id, h, live_from - 1)
+                for view, _size in chunk:
+                    if view.signed_header.header.height != h:
+                        raise AssertionError(f"log returned height {view.signed_header.header.height}, expected {h}")
+                    yield view
+                    h += 1
+                del chunk
+
+    async def subscribe(self, rollup_id: int, from_height: int, context: Any) -> None:
+        """Serve one SubscribeBlocks call until the client leaves (or stops reading)."""
+        if self._subscribers >= self.limits.max_subscribers:
+            raise Overloaded(f"subscriptions: the server's limit of {self.limits.max_subscribers} open "
+                             "subscriptions is reached; retry later")
+        self._subscribers += 1
+        self.node.metrics.subscribers.inc()
+        try:
+            stream = self.follow(rollup_id, from_height)
+            try:
+                async for view in stream:
+                    with anyio.move_on_after(self.limits.stall_s) as waited:
+                        await context.write(pb.SubscribeBlocksResponse(block=view))
+                    if waited.cancelled_caught:
+                        self.node.metrics.subscribers_cut.inc()
+                        height = view.signed_header.header.height
+                        await context.abort(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"subscriber not reading: block {height} waited {self.limits.stall_s:g}s to be sent; "
+                            f"resume with from_height={height}")
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
+        finally:
+            self._subscribers -= 1
+            self.node.metrics.subscribers.dec()
