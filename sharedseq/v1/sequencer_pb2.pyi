@@ -311,17 +311,35 @@ class GetSequencerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetSequencerInfoResponse(_message.Message):
-    __slots__ = ("sequencer_address", "domain_chain_id", "domain_verifying_contract", "slot_ms", "sealed_height", "firm_height")
+    __slots__ = ("sequencer_address", "domain_chain_id", "domain_verifying_contract", "slot_ms", "sealed_height", "firm_height", "client_limits")
     SEQUENCER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_VERIFYING_CONTRACT_FIELD_NUMBER: _ClassVar[int]
     SLOT_MS_FIELD_NUMBER: _ClassVar[int]
     SEALED_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     FIRM_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
     sequencer_address: bytes
     domain_chain_id: int
     domain_verifying_contract: bytes
     slot_ms: int
     sealed_height: int
     firm_height: int
-    def __init__(self, sequencer_address: _Optional[bytes] = ..., domain_chain_id: _Optional[int] = ..., domain_verifying_contract: _Optional[bytes] = ..., slot_ms: _Optional[int] = ..., sealed_height: _Optional[int] = ..., firm_height: _Optional[int] = ...) -> None: ...
+    client_limits: ClientLimits
+    def __init__(self, sequencer_address: _Optional[bytes] = ..., domain_chain_id: _Optional[int] = ..., domain_verifying_contract: _Optional[bytes] = ..., slot_ms: _Optional[int] = ..., sealed_height: _Optional[int] = ..., firm_height: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ...) -> None: ...
+
+class ClientLimits(_message.Message):
+    __slots__ = ("keyed_by", "tx_per_s", "burst", "max_streams", "max_pending_txs", "max_pending_bytes")
+    KEYED_BY_FIELD_NUMBER: _ClassVar[int]
+    TX_PER_S_FIELD_NUMBER: _ClassVar[int]
+    BURST_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PENDING_TXS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PENDING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    keyed_by: str
+    tx_per_s: float
+    burst: float
+    max_streams: int
+    max_pending_txs: int
+    max_pending_bytes: int
+    def __init__(self, keyed_by: _Optional[str] = ..., tx_per_s: _Optional[float] = ..., burst: _Optional[float] = ..., max_streams: _Optional[int] = ..., max_pending_txs: _Optional[int] = ..., max_pending_bytes: _Optional[int] = ...) -> None: ...
