@@ -56,6 +56,8 @@ class ExecutedBlock:
     refused: int
     shared_heights: tuple[int, ...]
     l1_origin_number: int
+    forced_skipped: int = 0
+    """Forced entries rule F applied here that the skip rule skipped (no effect; rollup_adapters/derivation.py)."""
 
 
 class Engine:

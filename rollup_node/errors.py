@@ -23,7 +23,25 @@ class EngineError(Critical):
 def is_connection_error(exc: BaseException) -> bool:
     import requests
 
-    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
+    from sequencer.l1.client import L1Unavailable
+
+    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | L1Unavailable)
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """Why a connection failed, in the OS's words ("Connection refused"): aiohttp wraps the OSError
+    in one whose strerror is its own ("Connect call failed (...)"), so the errno is asked first."""
+    import os
+
+    cur: BaseException | None = exc
+    seen: set[int] = set()
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        inner = getattr(cur, "os_error", None)
+        if isinstance(inner, OSError) and inner.errno:
+            return os.strerror(inner.errno)
+        cur = cur.__cause__ or cur.__context__
+    return connection_reason(exc)
 
 
 def is_operator_error(exc: BaseException) -> bool:
@@ -37,7 +55,7 @@ def describe_error(exc: BaseException, l1_rpc: str | None = None) -> str:
     for leaf in leaf_exceptions(exc):
         if is_connection_error(leaf):
             where = f" {l1_rpc}" if l1_rpc else ""
-            parts.append(f"cannot reach the L1 RPC{where}: {connection_reason(leaf)}")
+            parts.append(f"cannot reach the L1 RPC{where}: {unreachable_reason(leaf)}")
         elif isinstance(leaf, SharedSeqError):
             parts.append(str(leaf) or type(leaf).__name__)
         else:

@@ -1,14 +1,27 @@
-"""The firm follower: rollup blocks from L1 alone.
+"""The firm follower: rollup blocks from L1 alone, and only what the sequencer signed
+(docs/settlement.md section 5).
 
-Reads the inbox's WindowPosted events in order (window index 0, 1, 2, ...), takes each posting's
-batches from its postWindow calldata (decoded with the inbox ABI, each checked against the batch
-hash the event recorded) or, for postWindowBlobs, from the transaction's blobs (l1.py), and
-decodes this rollup's batch with derivation.decode_window_batch,
-carrying the Cursor from window to window. The first window's first rollup block number is the
-rollup window of its first header's timestamp (shared block 0), exactly where the soft follower
-starts. Rule F is applied by decode_window_batch with the forced queue read from L1 up to the
-posting's L1 block (every block's L1 origin is at or before it). Blocks are executed in order;
-any gap, overlap or decode failure stops the node.
+Reads the postings in order (window index 0, 1, 2, ...; rollup_node/l1.py over the L1 layer, which
+takes each posting's calldata or blobs, from a contract poster's call trace too, and checks every
+batch against its recorded hash). For each window:
+
+1. heights and parents: it starts at the height after the previous window's last (0 first) and
+   its parent is the previous window's last block hash;
+2. the window signature: it recovers (EIP-712, domain = L1 chain id and inbox) to the signer the
+   event names, and that key could sign the window when it landed (SequencerKeys record,
+   l1.may_sign_window); the node checks this itself rather than trusting the inbox;
+3. the witness: sequencer.core.window.verify_witness (hash, heights, parent chain, origins, blocks
+   root, every block's leaves strictly sorted and rebuilding its namespaces root and count);
+4. the rollup's batch: decoded and checked against the witness block by block
+   (derivation.check_batch_against_witness: each rollup block's transactions split over its shared
+   blocks by the tx counts of the rollup's leaves, each share rebuilding its leaf's tx root, no
+   transaction where the rollup has no leaf), with the signed headers' L1 origins;
+5. rule F from those origins (forced queue read up to the window's origin), and the window's
+   forcedTo must equal the entries rule F applied;
+6. a window that does not list the rollup gives it no block; if the sequencer signed transactions
+   of the rollup in it, they are not on L1 and the node stops.
+Any failure raises VerificationError naming the window (and the rollup block) and stops the node:
+nothing the sequencer did not sign is executed.
 """
 
 from __future__ import annotations
@@ -16,15 +29,15 @@ from __future__ import annotations
 import logging
 
 import anyio
-import anyio.to_thread
 
-from rollup_adapters.derivation import Cursor, decode_window_batch
-from sequencer.core.signing import block_hash
+from rollup_adapters.derivation import Cursor, DerivationError, decode_window_batch
+from sequencer.core.signing import Domain, recover_signer
 from sequencer.core.types import ZERO_HASH
+from sequencer.core.window import WitnessBlock, verify_witness, window_struct_hash
 from sequencer.errors import DecodeError
 
 from .errors import VerificationError
-from .l1 import ForcedQueue, InboxReader, PostedWindow, read_rollup_spec
+from .l1 import ForcedQueue, KeyBook, NodeL1, PostedWindow, may_sign_window
 from .node import RollupNode
 
 log = logging.getLogger("sharedseq.rollup_node.firm")
@@ -35,53 +48,105 @@ class FirmFollower:
         self.node = node
         self.rid = node.rollup_id
         assert node.config.l1_rpc and node.config.inbox
-        self.reader = InboxReader(node.config.l1_rpc, node.config.inbox)
-        self.forced = ForcedQueue(self.reader, self.rid)
+        self.l1 = NodeL1(node.config.l1_rpc, node.config.inbox)
+        self.keys = KeyBook(self.l1)
+        self.forced = ForcedQueue(self.l1, self.rid)
+        self.domain: Domain | None = None
         self.scanned = -1
         self.next_window = 0
+        self.next_height = 0
         self.prev_last_hash = ZERO_HASH
         self.cursor: Cursor | None = None
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.l1.close()
+
+    async def _run(self) -> None:
         if self.node.timing is None:
-            fmt, bt, genesis = await anyio.to_thread.run_sync(read_rollup_spec, self.reader, self.rid)
+            fmt, bt, genesis = await self.l1.rollup_spec(self.rid)
             self.node.configure(fmt, bt, genesis)
+        self.domain = Domain(await self.l1.client.chain_id(), bytes.fromhex(self.l1.address[2:]))
         poll = self.node.config.poll_ms / 1000
         while True:
-            head = await anyio.to_thread.run_sync(self.reader.head)
+            head = await self.l1.head()
             if head > self.scanned:
-                windows = await anyio.to_thread.run_sync(self.reader.windows, self.scanned + 1, head)
-                for w in windows:
+                for w in await self.l1.windows(self.scanned + 1, head):
                     await self.on_window(w)
                 self.scanned = head
             await anyio.sleep(poll)
+
+    async def check_signature(self, w: PostedWindow) -> None:
+        """Step 2: the window's signature is by a key that could sign it when it landed."""
+        assert self.domain is not None
+        if w.signature is None:
+            raise VerificationError(f"window {w.index}: the posting carries no window signature")
+        try:
+            signer = recover_signer(self.domain, window_struct_hash(w.window), w.signature)
+        except ValueError as exc:
+            raise VerificationError(f"window {w.index}: bad window signature ({exc})") from exc
+        if "0x" + signer.hex() != w.signer.lower():
+            raise VerificationError(f"window {w.index}: signature recovers to 0x{signer.hex()}, the inbox "
+                                    f"recorded {w.signer}")
+        rec = await self.keys.record(signer)
+        if not may_sign_window(rec, w.first_height, w.last_height, w.l1_block):
+            rec = await self.keys.record(signer, fresh=True)
+        if not may_sign_window(rec, w.first_height, w.last_height, w.l1_block):
+            raise VerificationError(f"window {w.index}: signer 0x{signer.hex()} could not sign heights "
+                                    f"{w.first_height}..{w.last_height} at L1 block {w.l1_block} ({rec})")
+
+    def check_witness(self, w: PostedWindow) -> tuple[WitnessBlock, ...]:
+        """Step 3."""
+        if w.witness is None:
+            raise VerificationError(f"window {w.index}: the posting carries no witness")
+        try:
+            return verify_witness(w.window, w.witness)
+        except DecodeError as exc:
+            raise VerificationError(f"window {w.index}: {exc}") from exc
 
     async def on_window(self, w: PostedWindow) -> None:
         assert self.node.fmt is not None and self.node.timing is not None
         if w.index != self.next_window:
             raise VerificationError(f"expected window {self.next_window}, L1 has {w.index}")
-        if w.first.parent_hash != self.prev_last_hash:
+        if w.first_height != self.next_height:
+            raise VerificationError(f"window {w.index}: starts at height {w.first_height}, not {self.next_height}")
+        if w.window.parent_hash != self.prev_last_hash:
             raise VerificationError(f"window {w.index}: first block's parent is not the previous window's last")
+        await self.check_signature(w)
+        witness = self.check_witness(w)
         if self.cursor is None:
-            if w.first.height != 0:
-                raise VerificationError(f"window 0 starts at height {w.first.height}, not 0")
-            self.cursor = Cursor(self.node.timing.window_of(w.first.timestamp_ms))
+            self.cursor = Cursor(self.node.timing.window_of(w.window.first_timestamp_ms))
             await self.node.start_engine(self.cursor.next_number)
         data = w.batch_of(self.rid)
-        self.next_window += 1
-        self.prev_last_hash = block_hash(w.last)
         if data is None:
+            if self.rid in w.rollup_ids:
+                raise VerificationError(f"window {w.index}: its batches were not read from L1")
+            signed = [(b.header.height, leaf.tx_count) for b in witness if (leaf := b.leaf(self.rid)) is not None]
+            if any(n for _, n in signed):
+                raise VerificationError(f"window {w.index} leaves out rollup {self.rid}, yet the sequencer signed "
+                                        f"transactions of it at heights {[h for h, n in signed if n]}")
+            self._advance(w)
             return
-        queue = await anyio.to_thread.run_sync(self.forced.read_to, w.l1_block)
-        bt = self.node.timing.block_time_ms
+        queue = await self.forced.read_to(w.window.l1_origin_number)
         try:
-            blocks = decode_window_batch(self.node.fmt, self.rid, bt, data, self.cursor, list(queue))
-        except (DecodeError, ValueError) as exc:
-            raise VerificationError(f"window {w.index}: batch of rollup {self.rid} does not decode: {exc}") from exc
-        for i, b in enumerate(blocks):
-            if b.number != self.cursor.next_number + i:
-                raise VerificationError(f"window {w.index}: rollup block {b.number} where "
-                                        f"{self.cursor.next_number + i} was due")
+            blocks = decode_window_batch(self.node.fmt, self.rid, self.node.timing.block_time_ms, data, self.cursor,
+                                         list(queue), witness)
+        except (DecodeError, DerivationError, ValueError) as exc:
+            raise VerificationError(f"window {w.index}: batch of rollup {self.rid} refused: {exc}") from exc
+        after = self.cursor.after(blocks)
+        forced_to = w.forced_to_of(self.rid)
+        if after.forced_applied != forced_to:
+            raise VerificationError(f"window {w.index}: forcedTo {forced_to} for rollup {self.rid}, rule F applies "
+                                    f"entries {self.cursor.forced_applied}..{after.forced_applied}")
+        self._advance(w)
         for b in blocks:
             await self.node.execute(b)
-        self.cursor = self.cursor.after(blocks)
+        self.cursor = after
+
+    def _advance(self, w: PostedWindow) -> None:
+        self.next_window += 1
+        self.next_height = w.last_height + 1
+        self.prev_last_hash = w.last_block_hash

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from rollup_adapters.base import RollupBlock, RollupTiming
+from rollup_adapters.derivation import admitted_forced
 
 from .engine import Engine, ExecutedBlock, check_block_time
 from .errors import NodeConfigError, describe_error, leaf_exceptions
@@ -105,9 +106,14 @@ class RollupNode:
     # ---------------------------------------------------------------- execution
 
     async def execute(self, block: RollupBlock) -> ExecutedBlock:
-        """Execute one rollup block on the engine and record it as the new head."""
-        assert self.engine is not None
-        done = await anyio.to_thread.run_sync(self.engine.apply_block, block)
+        """Execute one rollup block on the engine and record it as the new head.
+
+        `block.forced` holds every forced entry rule F applies here; only those the skip rule admits
+        (derivation.admitted_forced) reach the engine, the others count as applied with no effect."""
+        assert self.engine is not None and self.fmt is not None
+        admitted = admitted_forced(self.fmt, self.rollup_id, block.forced)
+        done = await anyio.to_thread.run_sync(self.engine.apply_block, replace(block, forced=admitted))
+        done = replace(done, forced_skipped=len(block.forced) - len(admitted))
         with self._lock:
             self.blocks[done.number] = done
             while len(self.blocks) > self.config.keep_blocks:
@@ -118,8 +124,8 @@ class RollupNode:
                 self.soft_head = done.number
             else:
                 self.firm_head = done.number
-        log.info("rollup %d %s block %d: %d txs (%d forced), state root %s", self.rollup_id, self.config.mode,
-                 done.number, done.tx_count, done.forced_count, done.state_root)
+        log.info("rollup %d %s block %d: %d txs (%d forced, %d forced skipped), state root %s", self.rollup_id,
+                 self.config.mode, done.number, done.tx_count, done.forced_count, done.forced_skipped, done.state_root)
         self._changed.set()
         self._changed = anyio.Event()
         return done
@@ -182,8 +188,8 @@ class RollupNode:
             return None
         return {"number": b.number, "timestamp": b.timestamp_ms // 1000, "state_root": b.state_root,
                 "engine_block_hash": b.engine_block_hash, "engine_number": b.engine_number, "tx_count": b.tx_count,
-                "forced_count": b.forced_count, "shared_heights": list(b.shared_heights),
-                "l1_origin_number": b.l1_origin_number}
+                "forced_count": b.forced_count, "forced_skipped": b.forced_skipped,
+                "shared_heights": list(b.shared_heights), "l1_origin_number": b.l1_origin_number}
 
     # ---------------------------------------------------------------- run
 

@@ -1,16 +1,21 @@
 """The soft follower: the sequencer stream, verified, grouped into rollup blocks, executed.
 
 For each shared block of SubscribeBlocks(rollup_id, from_height):
-1. the header signature recovers to the sequencer address under its EIP-712 domain (GetSequencerInfo);
+1. the header signature (EIP-712, the inbox's domain) recovers to a key that is accountable for the
+   block's height in the SequencerKeys contract the inbox names (l1.accountable_for), so a lie in
+   the header is slashable; with no L1 configured, to the address GetSequencerInfo reports;
 2. heights follow one another and each parent_hash is the previous header's block hash (zero at 0);
-3. the namespace proof shows the transactions are exactly the rollup's under namespaces_root.
+3. the namespace proof shows the transactions are exactly the rollup's under namespaces_root
+   (verify_namespace: a present namespace's proof carries its neighbours, showing sorted leaves).
 Any failure raises VerificationError and stops the node: nothing unverified is executed.
 
 Grouping is base.group_rollup_blocks's, done incrementally: shared blocks wait in `pending` until a
 later shared block falls in a later rollup window; then every window from the first pending one up
 to (not including) the new block's window is emitted, empty gap windows included, with L1 origin the
 last shared block's origin in the window or the previous one. Rule F (derivation.place_forced) fills
-each block's forced txs from the inbox queue, read from L1 up to the blocks' L1 origin first.
+each block's forced entries from the inbox queue, read from L1 up to the blocks' signed L1 origins
+first; the node executes the admitted ones (node.execute, the skip rule). The firm node derives the
+same blocks from the same signed origins, so soft and firm state roots stay equal.
 
 Disconnects and sequencer restarts: reconnect with backoff and resubscribe from the next height; the
 pending blocks and the cursor stay in memory, so nothing is missed or applied twice.
@@ -21,11 +26,10 @@ from __future__ import annotations
 import logging
 
 import anyio
-import anyio.to_thread
 import grpc
 
 from rollup_adapters.base import group_rollup_blocks
-from rollup_adapters.derivation import place_forced
+from rollup_adapters.derivation import ForcedTx, place_forced
 from sequencer.core.commitments import verify_namespace
 from sequencer.core.signing import Domain, block_hash, recover_signer
 from sequencer.core.types import ZERO_HASH, Hash32, Namespace, SharedBlock
@@ -34,7 +38,7 @@ from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 from .errors import NodeConfigError, VerificationError
-from .l1 import ForcedQueue, InboxReader
+from .l1 import ForcedQueue, KeyBook, NodeL1, accountable_for
 from .node import RollupNode
 
 log = logging.getLogger("sharedseq.rollup_node.soft")
@@ -50,8 +54,10 @@ class SoftFollower:
         self.node = node
         self.rid = node.rollup_id
         cfg = node.config
-        self.reader = InboxReader(cfg.l1_rpc, cfg.inbox) if cfg.l1_rpc and cfg.inbox else None
-        self.forced = ForcedQueue(self.reader, self.rid)
+        self.l1 = NodeL1(cfg.l1_rpc, cfg.inbox) if cfg.l1_rpc and cfg.inbox else None
+        self.keys = KeyBook(self.l1) if self.l1 is not None else None
+        self.l1_head = 0
+        self.forced = ForcedQueue(self.l1, self.rid)
         self.domain: Domain | None = None
         self.sequencer_address: bytes | None = None
         self.next_height = 0
@@ -63,6 +69,14 @@ class SoftFollower:
         self.reconnects = 0
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self.l1 is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.l1.close()
+
+    async def _run(self) -> None:
         backoff = BACKOFF_MIN
         while True:
             try:
@@ -92,16 +106,24 @@ class SoftFollower:
         if not mine:
             raise NodeConfigError(f"rollup {self.rid} is not registered with the sequencer")
         self.node.configure(mine[0].batch_format, mine[0].block_time_ms)
-        self.sequencer_address = bytes(info.sequencer_address)
-        self.domain = Domain(info.domain_chain_id, bytes(info.domain_verifying_contract))
+        domain = Domain(info.domain_chain_id, bytes(info.domain_verifying_contract))
         inbox = self.node.config.inbox
-        if inbox and bytes.fromhex(inbox.removeprefix("0x")) != self.domain.verifying_contract:
-            raise NodeConfigError(f"sequencer signs for inbox 0x{self.domain.verifying_contract.hex()}, node "
+        if inbox and bytes.fromhex(inbox.removeprefix("0x")) != domain.verifying_contract:
+            raise NodeConfigError(f"sequencer signs for inbox 0x{domain.verifying_contract.hex()}, node "
                                   f"configured with {self.node.config.inbox}")
+        if self.l1 is not None:
+            chain = await self.l1.client.chain_id()
+            if chain != domain.chain_id:
+                raise NodeConfigError(f"sequencer signs for L1 chain {domain.chain_id}, the L1 RPC is chain {chain}")
+        else:
+            self.sequencer_address = bytes(info.sequencer_address)  # no L1: the sequencer's word is all there is
+        self.domain = domain
 
-    def verify(self, msg: pb.RollupBlock) -> SharedBlock:
-        """Check one streamed block; return it as a SharedBlock holding only this rollup's namespace."""
-        assert self.domain is not None and self.sequencer_address is not None
+    def verify(self, msg: pb.RollupBlock) -> tuple[SharedBlock, bytes]:
+        """Check one streamed block; return it as a SharedBlock holding only this rollup's namespace, and
+        the address its signature recovers to (checked here against `sequencer_address` when set; against
+        the L1 keys by `check_key`)."""
+        assert self.domain is not None
         header = header_from_proto(msg.signed_header.header)
         sig = bytes(msg.signed_header.signature)
         h = block_hash(header)
@@ -114,7 +136,7 @@ class SoftFollower:
             signer = recover_signer(self.domain, h, sig)
         except ValueError as exc:
             raise VerificationError(f"block {header.height}: bad signature ({exc})") from exc
-        if signer != self.sequencer_address:
+        if self.sequencer_address is not None and signer != self.sequencer_address:
             raise VerificationError(f"block {header.height}: signed by 0x{signer.hex()}, not the sequencer "
                                     f"0x{self.sequencer_address.hex()}")
         if msg.rollup_id != self.rid or msg.proof.rollup_id != self.rid:
@@ -122,10 +144,26 @@ class SoftFollower:
         txs = tuple(bytes(t) for t in msg.transactions)
         if not verify_namespace(proof_from_proto(msg.proof), txs, header.namespaces_root, header.namespace_count):
             raise VerificationError(f"block {header.height}: namespace proof does not verify against the header")
-        return SharedBlock(header, sig, (Namespace(self.rid, txs),) if txs else ())
+        return SharedBlock(header, sig, (Namespace(self.rid, txs),) if txs else ()), signer
+
+    async def check_key(self, signer: bytes, height: int) -> None:
+        """Step 1 against L1: the signer is accountable for `height` (re-read once before refusing)."""
+        assert self.keys is not None and self.l1 is not None
+        rec = await self.keys.record(signer)
+        if rec.retired_at:
+            self.l1_head = await self.l1.head()
+        if accountable_for(rec, height, self.l1_head):
+            return
+        rec = await self.keys.record(signer, fresh=True)
+        self.l1_head = await self.l1.head()
+        if not accountable_for(rec, height, self.l1_head):
+            raise VerificationError(f"block {height}: signed by 0x{signer.hex()}, which the SequencerKeys contract "
+                                    f"does not hold accountable for height {height} ({rec})")
 
     async def on_block(self, msg: pb.RollupBlock) -> None:
-        block = self.verify(msg)
+        block, signer = self.verify(msg)
+        if self.keys is not None:
+            await self.check_key(signer, block.height)
         timing = self.node.timing
         assert timing is not None
         k = timing.window_of(block.header.timestamp_ms)
@@ -156,11 +194,14 @@ class SoftFollower:
         self.prev_origin = (blocks[-1].l1_origin_number, blocks[-1].l1_origin_hash)
         self.pending = []
 
-    async def _forced_queue_to(self, l1_block: int):
+    async def _forced_queue_to(self, l1_block: int) -> list[ForcedTx]:
         """The forced queue with every L1 event up to `l1_block` read (waits for L1 to get there)."""
-        if self.reader is None or l1_block <= self.forced.read_through:
+        if self.l1 is None or l1_block <= self.forced.read_through:
             return self.forced.items
-        with anyio.fail_after(60):
-            while await anyio.to_thread.run_sync(self.reader.head) < l1_block:
-                await anyio.sleep(self.node.config.poll_ms / 1000)
-        return await anyio.to_thread.run_sync(self.forced.read_to, l1_block)
+        try:
+            with anyio.fail_after(60):
+                while await self.l1.head() < l1_block:
+                    await anyio.sleep(self.node.config.poll_ms / 1000)
+        except TimeoutError as exc:
+            raise VerificationError(f"signed L1 origin {l1_block} is not on the L1 after 60 s") from exc
+        return await self.forced.read_to(l1_block)

@@ -40,6 +40,7 @@ from sequencer.errors import Critical, SharedSeqError, StorageFault, Temporary
 from sequencer.store.sqlite_log import BlockLog
 
 from .metrics import Metrics
+from .security import CLIENT, ClientShares
 
 log = logging.getLogger("sharedseq.node")
 P = ParamSpec("P")
@@ -115,6 +116,8 @@ class SequencerNode:
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-writer")
         self._prepare_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-seal")
         self.on_fatal: Callable[[BaseException], Awaitable[None]] | None = None
+        self.shares = ClientShares(0, 0)
+        """Each client's share of the pending blocks (security.py); the server sets the caps."""
         """Called once, before the writer raises, when the log cannot be written."""
         self._queue = _Batch()
         self._work = anyio.Event()
@@ -172,18 +175,22 @@ class SequencerNode:
         self._queue.records.extend(records)
         self._queue.tickets.append(ticket)
         self._work.set()
+        client = CLIENT.get()
         for r in records:
             self._admitted[r.rollup_id].inc()
+            self.shares.add(client, r.height, 1, len(r.payload))
         return ticket
 
     def admit_transaction(self, tx: Transaction) -> Ticket:
         """Admit one transaction (raises BadInput/Overloaded); await the ticket."""
         self._check_running()
+        self.shares.check(CLIENT.get(), 1, len(tx.payload))
         started = time.perf_counter()
         return self._enqueue(self.core.admit(tx, self.clock_ms()), started)
 
     def admit_bundle(self, bundle: Bundle) -> Ticket:
         self._check_running()
+        self.shares.check(CLIENT.get(), len(bundle.legs), sum(len(leg.payload) for leg in bundle.legs))
         started = time.perf_counter()
         ticket = self._enqueue(self.core.admit_bundle(bundle, self.clock_ms()), started)
         self.metrics.bundles.inc()
@@ -221,6 +228,8 @@ class SequencerNode:
         Each result is the index of the item's receipt in the ticket, or its
         error. Items that are already errors (refused while converting) pass through."""
         self._check_running()
+        admissible = [t for t in txs if isinstance(t, Transaction)]
+        self.shares.check(CLIENT.get(), len(admissible), sum(len(t.payload) for t in admissible))
         started = time.perf_counter()
         now = self.clock_ms()
         records: list[AdmittedTx] = []
@@ -321,6 +330,7 @@ class SequencerNode:
         self._cache_bytes += size
         while len(self._cache) > 1 and self._cache_bytes > self._cache_max:
             self._cache_bytes -= self._cache.popleft()[1]
+        self.shares.sealed(block.height)
         self.durable_height = block.height
         self.metrics.height.set(block.height)
         self.metrics.pending_txs.set(self.core.pending_txs)

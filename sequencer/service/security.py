@@ -5,20 +5,35 @@ requires client certificates signed by that CA (mutual TLS for operators).
 `generate_dev_pki` makes a throwaway CA, server and client certificates for
 the devnet and tests (`sharedseq tls-gen`).
 
-Rate limits: a token bucket per client, keyed by the client certificate's
-common name under mutual TLS, else by the peer address. Each transaction
-costs one token (a bundle one per leg); an empty bucket answers
-RESOURCE_EXHAUSTED for that request alone.
+Per-client limits, on by default (design.md section 8: "rate limits per
+client"), each answering RESOURCE_EXHAUSTED for the request it refuses:
+- a token bucket per client: each transaction costs one token (a bundle one
+  per leg, a list one per item);
+- at most `max_streams` open streams (StreamSubmit, SubscribeBlocks) per client;
+- at most a `share` of one block's capacity (transactions and bytes) admitted
+  and not sealed yet per client (`ClientShares`), so a client flooding valid
+  transactions from fresh keys gets its share of each block and of the
+  pending blocks, never all of them.
+A client is its certificate's common name under mutual TLS, else its IPv4
+address or its IPv6 /64 (one host holds a whole /64 and can rotate through
+it). The bucket map is bounded (`max_clients`): past it the least recently
+seen client's bucket is dropped, in constant time.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime
+import inspect
 import ipaddress
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -53,27 +68,84 @@ def client_credentials(ca_file: Path, cert_file: Path | None = None, key_file: P
                                         certificate_chain=cert)
 
 
+DEFAULT_RATE_TX_PER_S = 10_000.0
+"""Per-client rate when the config sets none: half of what the whole service ingests on 2 cores
+(design.md section 8), so one client alone cannot take all of it. 0 in the config turns it off."""
+DEFAULT_MAX_STREAMS = 16
+"""Open streams per client when the config sets none."""
+DEFAULT_SHARE = 0.25
+"""Share of one block's capacity a client may hold admitted and unsealed, by default."""
+IPV6_PREFIX = 64
+KEYED_BY = f"x509 common name under mutual TLS, else IPv4 address or IPv6 /{IPV6_PREFIX}"
+
+CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("sharedseq_client", default=None)
+"""The calling client's identity, set for each call by `ClientInterceptor` (the node reads it to
+count each client's share of the pending blocks)."""
+
+
+def peer_identity(peer: str) -> str:
+    """A gRPC peer string as a client key: "ipv4:1.2.3.4:5555" -> "ipv4:1.2.3.4",
+    "ipv6:[2001:db8:1:2::9]:5555" -> "ipv6:2001:db8:1:2::/64" (an IPv4-mapped IPv6 address counts
+    as its IPv4 address). The port changes per connection, the client does not."""
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return peer or "unknown"
+    rest = urllib.parse.unquote(rest)  # grpc writes "ipv6:%5B::1%5D:5555"
+    host = rest[1:rest.index("]")] if rest.startswith("[") and "]" in rest else rest.rsplit(":", 1)[0]
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return peer
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv4Address):
+        return f"ipv4:{addr}"
+    return f"ipv6:{ipaddress.ip_network(f'{addr}/{IPV6_PREFIX}', strict=False)}"
+
+
 def client_identity(context: grpc.aio.ServicerContext) -> str:
-    """The client's certificate common name under mutual TLS, else its IP address."""
+    """The client's certificate common name under mutual TLS, else its IPv4 address or IPv6 /64."""
     auth = context.auth_context() or {}
     names = auth.get("x509_common_name")
     if names:
         return "cn:" + names[0].decode(errors="replace")
-    peer = context.peer() or "unknown"
-    # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555": the port changes per connection, the client does not.
-    return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+    return peer_identity(context.peer() or "unknown")
 
 
 class RateLimiter:
-    """Token buckets per client: `rate` tokens a second, up to `burst`. Bounded in memory:
-    buckets idle long enough to be full again are dropped."""
+    """Per-client limits: token buckets (`rate` tokens a second, up to `burst`) and open streams
+    (`max_streams`, 0 for no cap). Bounded in memory: at most `max_clients` buckets, the least
+    recently used dropped first (a dropped client starts again with a full bucket, which costs it
+    nothing it could not have had by waiting)."""
 
     def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic,
-                 max_clients: int = 100_000) -> None:
+                 max_clients: int = 100_000, max_streams: int = 0) -> None:
         self.rate, self.burst = rate, max(burst, 1.0)
         self.clock = clock
         self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.max_streams = max_streams
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._streams: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    @contextmanager
+    def stream(self, client: str) -> Iterator[None]:
+        """Hold one of the client's stream slots for the stream's life, or raise Overloaded."""
+        open_now = self._streams.get(client, 0)
+        if self.max_streams and open_now >= self.max_streams:
+            raise Overloaded(f"client {client} has {open_now} streams open, the most a client may "
+                             f"(max_streams_per_client {self.max_streams}); close one first")
+        self._streams[client] = open_now + 1
+        try:
+            yield
+        finally:
+            left = self._streams[client] - 1
+            if left:
+                self._streams[client] = left
+            else:
+                del self._streams[client]
 
     def take(self, client: str, cost: int = 1) -> None:
         """Spend `cost` tokens or raise Overloaded."""
@@ -83,16 +155,113 @@ class RateLimiter:
             raise TooLarge(f"rate limit: a request of {cost} transactions is over the burst of {self.burst:g} "
                            "a client may send at once; split it")
         now = self.clock()
-        tokens, last = self._buckets.get(client, (self.burst, now))
+        tokens, last = self._buckets.pop(client, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < cost:
-            self._buckets[client] = (tokens, now)
+        ok = tokens >= cost
+        self._buckets[client] = (tokens - cost if ok else tokens, now)  # re-inserted: most recent
+        if len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        if not ok:
             raise Overloaded(f"rate limit: client {client} is over {self.rate:g} transactions/s "
                              f"(burst {self.burst:g}); slow down")
-        self._buckets[client] = (tokens - cost, now)
-        if len(self._buckets) > self.max_clients:
-            full_after = self.burst / self.rate
-            self._buckets = {c: v for c, v in self._buckets.items() if now - v[1] < full_after}
+
+
+class ClientShares:
+    """How much each client holds admitted and not sealed yet, by height, against its share of a
+    block: `max_txs` transactions and `max_bytes` payload bytes (0 for no cap). Calls without a
+    client (in-process callers) are not counted."""
+
+    def __init__(self, max_txs: int, max_bytes: int) -> None:
+        self.max_txs, self.max_bytes = max_txs, max_bytes
+        self._held: dict[str, list[int]] = {}
+        self._by_height: dict[int, dict[str, list[int]]] = {}
+
+    def held(self, client: str) -> tuple[int, int]:
+        txs, nbytes = self._held.get(client, (0, 0))
+        return txs, nbytes
+
+    def check(self, client: str | None, txs: int, nbytes: int) -> None:
+        """Raise Overloaded if admitting `txs` transactions of `nbytes` would take the client past
+        its share."""
+        if client is None:
+            return
+        held_txs, held_bytes = self.held(client)
+        over_txs = self.max_txs and held_txs + txs > self.max_txs
+        if over_txs or (self.max_bytes and held_bytes + nbytes > self.max_bytes):
+            raise Overloaded(
+                f"client share: client {client} already has {held_txs} transactions ({held_bytes} bytes) waiting "
+                f"to be sealed; its share is {self.max_txs} transactions and {self.max_bytes} bytes "
+                "(client_share of a block); retry after the next block")
+
+    def add(self, client: str | None, height: int, txs: int, nbytes: int) -> None:
+        if client is None:
+            return
+        total = self._held.setdefault(client, [0, 0])
+        total[0] += txs
+        total[1] += nbytes
+        at = self._by_height.setdefault(height, {}).setdefault(client, [0, 0])
+        at[0] += txs
+        at[1] += nbytes
+
+    def sealed(self, height: int) -> None:
+        """Release what was placed at heights up to `height`."""
+        for h in [h for h in self._by_height if h <= height]:
+            for client, (txs, nbytes) in self._by_height.pop(h).items():
+                total = self._held[client]
+                total[0] -= txs
+                total[1] -= nbytes
+                if total[0] <= 0:
+                    del self._held[client]
+
+
+class ClientInterceptor(grpc.aio.ServerInterceptor):
+    """Names the client of every call (`CLIENT`) and holds a stream slot (`RateLimiter.stream`) for
+    each streaming call, refusing one past `max_streams` with RESOURCE_EXHAUSTED."""
+
+    STREAMING = ("/StreamSubmit", "/SubscribeBlocks")
+
+    def __init__(self, limiter: RateLimiter, on_refused: Callable[[], None] | None = None) -> None:
+        self.limiter = limiter
+        self.on_refused = on_refused
+
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or not details.method.startswith("/sharedseq."):
+            return handler  # health and reflection: no client accounting
+        streaming = details.method.endswith(self.STREAMING)
+        limiter, on_refused = self.limiter, self.on_refused
+
+        def wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                client = client_identity(context)
+                token = CLIENT.set(client)
+                try:
+                    if not streaming:
+                        return await behavior(request, context)
+                    try:
+                        slot = limiter.stream(client)
+                        slot.__enter__()
+                    except Overloaded as exc:
+                        if on_refused is not None:
+                            on_refused()
+                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+                    try:
+                        return await behavior(request, context)
+                    finally:
+                        slot.__exit__(None, None, None)
+                finally:
+                    CLIENT.reset(token)
+
+            return call
+
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            behavior = getattr(handler, kind)
+            if behavior is not None and not inspect.isasyncgenfunction(behavior):
+                return handler._replace(**{kind: wrap(behavior)})  # type: ignore[attr-defined,no-any-return]
+        return handler
 
 
 def _name(cn: str) -> x509.Name:

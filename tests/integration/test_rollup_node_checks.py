@@ -15,6 +15,7 @@ import pytest
 from rollup_testkit import block_covering, devnet, kill_group, rollup_tx, wait_until
 
 from deploy.anvil import REPO_ROOT, dev_accounts, free_port
+from rollup_adapters.base import RollupBlock
 from rollup_node.engine import check_block_time
 from rollup_node.errors import NodeConfigError, VerificationError
 from rollup_node.node import NodeConfig, RollupNode
@@ -172,8 +173,9 @@ class FakeEngine:
     def apply_block(self, block):
         from rollup_node.engine import ExecutedBlock
 
-        return ExecutedBlock(block, 1000 * block, block - self.first + 1, f"0x{block:064x}", f"0x{block:064x}",
-                             0, 0, 0, (), 0)
+        n = block.number
+        return ExecutedBlock(n, 1000 * n, n - self.first + 1, f"0x{n:064x}", f"0x{n:064x}", 0, len(block.forced), 0,
+                             (), 0)
 
     def stop(self) -> None:
         pass
@@ -184,6 +186,7 @@ async def test_api_engine_numbering_and_retained_window() -> None:
     node = RollupNode(NodeConfig(rollup_id=RID, mode="soft", sequencer="127.0.0.1:1", api_port=None,
                                  keep_blocks=3))
     node.engine = FakeEngine(first=100)  # type: ignore[assignment]
+    node.configure("opstack", 1000)
     from rollup_node.api import start_api
 
     api = start_api(node, 0)
@@ -192,7 +195,7 @@ async def test_api_engine_numbering_and_retained_window() -> None:
         code, body = get_json(port, "/block/engine/1")
         assert code == 404 and "no rollup block executed yet" in body["error"]
         for n in range(100, 106):
-            await node.execute(n)  # type: ignore[arg-type]
+            await node.execute(RollupBlock(n, n * 1000, 0, ZERO_HASH, ()))
         assert sorted(node.blocks) == [103, 104, 105] and node.oldest_kept == 103
         code, st = get_json(port, "/status")
         assert code == 200 and st["head"]["number"] == 105 and st["head"]["engine_number"] == 6
