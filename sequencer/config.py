@@ -12,6 +12,7 @@ from sequencer.core.policy import make_policy
 from sequencer.core.signing import Domain
 from sequencer.errors import BadInput
 from sequencer.l1.origin import L1Config
+from sequencer.service.limits import ApiLimits
 from sequencer.service.security import TlsConfig
 
 FORMAT_POLICIES = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
@@ -34,6 +35,7 @@ class ServiceConfig:
     tls: TlsConfig | None = None
     rate_limit_tx_per_s: float = 0.0
     rate_limit_burst: float = 0.0
+    api: ApiLimits = field(default_factory=ApiLimits)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -51,9 +53,12 @@ def _address(value: str, key: str) -> bytes:
     return raw
 
 
+API_LIMITS = {name: type(getattr(ApiLimits(), name)) for name in ApiLimits.__dataclass_fields__}
+"""[sequencer] options that bound the API's memory (sequencer/service/limits.py), with their types."""
+
 KNOWN = {
     "sequencer": {"listen", "data_dir", "key_file", "slot_ms", "metrics_listen", "max_message_bytes", "log_format",
-                  "rate_limit_tx_per_s", "rate_limit_burst"},
+                  "rate_limit_tx_per_s", "rate_limit_burst", *API_LIMITS},
     "domain": {"chain_id", "verifying_contract"},
     "limits": set(Limits.__dataclass_fields__),
     "l1": {"rpc_url", "inbox", "poll_ms", "lag"},
@@ -69,6 +74,18 @@ def _check_known(table: str, values: dict[str, Any]) -> None:
     if unknown:
         raise BadInput(f"[{table}]: unknown option(s) {', '.join(sorted(unknown))}; "
                        f"known: {', '.join(sorted(KNOWN[table]))}")
+
+
+def _api_limits(seq: dict[str, Any]) -> ApiLimits:
+    values: dict[str, Any] = {}
+    for name, kind in API_LIMITS.items():
+        if name in seq:
+            value = seq[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+                raise BadInput(f"sequencer.{name}: expected {'an integer' if kind is int else 'a number'}, "
+                               f"got {value!r}")
+            values[name] = kind(value)
+    return ApiLimits(**values)
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
@@ -117,7 +134,11 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
     if rate > 0 and burst < 1:
         raise BadInput("sequencer.rate_limit_burst: must be at least 1 (and at least the largest bundle or "
                        "transaction list a client sends) when rate_limit_tx_per_s is set")
+    api = _api_limits(seq)
+    max_message_bytes = int(seq.get("max_message_bytes", 4 * 1024 * 1024))
+    api.check(max_message_bytes, min(core.limits.max_bundle_legs, core.limits.max_block_txs))
     return ServiceConfig(
+        api=api,
         l1=l1_cfg,
         tls=tls_cfg,
         rate_limit_tx_per_s=rate,
@@ -129,7 +150,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         data_dir=base / seq.get("data_dir", "var/sequencer"),
         key_file=base / seq.get("key_file", "var/sequencer.key"),
         metrics_listen=seq.get("metrics_listen", "127.0.0.1:9464"),
-        max_message_bytes=int(seq.get("max_message_bytes", 4 * 1024 * 1024)),
+        max_message_bytes=max_message_bytes,
         log_format=seq.get("log_format", "json"),
         extra={k: v for k, v in doc.items() if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls")},
     )

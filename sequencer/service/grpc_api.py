@@ -6,28 +6,26 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anyio
 import grpc
 
-from sequencer.core.types import SharedBlock, Transaction
+from sequencer.core.types import SharedBlock
 from sequencer.errors import BadInput, NotFound, SharedSeqError
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 from . import convert
 from .errors import reason_of, status_of
-from .node import SequencerNode, Ticket
+from .limits import ApiLimits, BytePool
+from .node import SequencerNode
 from .security import RateLimiter, client_identity
+from .stream_submit import SubmitStreams
 from .views import RollupViews
 
 log = logging.getLogger("sharedseq.api")
 T = TypeVar("T")
 
-STREAM_WINDOW = 512
-"""Responses a StreamSubmit may have outstanding before the server stops reading."""
 
 
 def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -42,19 +40,15 @@ def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     return wrapper
 
 
-@dataclass(slots=True)
-class ListTicket:
-    """A TransactionList's admission: one durability ticket, one result per item."""
-
-    ticket: Ticket
-    results: list[int | SharedSeqError]
-
-
 class SequencerServicer(pb_grpc.SequencerServiceServicer):
     def __init__(self, node: SequencerNode, limiter: RateLimiter | None = None,
-                 views: RollupViews | None = None) -> None:
+                 views: RollupViews | None = None, limits: ApiLimits | None = None,
+                 answers: BytePool | None = None) -> None:
         self.node = node
         self.limiter = limiter or RateLimiter(0, 0)
+        self.limits = limits or ApiLimits()
+        self.streams = SubmitStreams(node, self.limiter, self.limits,
+                                     answers or BytePool(self.limits.total_answer_bytes))
         self.views = views or RollupViews(node)
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, *, submission: bool) -> None:
@@ -81,88 +75,34 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
     @_unary
     async def SubmitBundle(self, request: pb.SubmitBundleRequest, context: Any) -> Any:
         self.limiter.take(client_identity(context), max(1, len(request.bundle.legs)))
-        bundle = convert.bundle_from_proto(request.bundle)
+        bundle = convert.bundle_from_proto(request.bundle, self.streams.max_legs)
         receipts = await self.node.admit_bundle(bundle).wait()
         return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash)
 
-    async def _admit_item(self, req: pb.StreamSubmitRequest, client: str) -> Ticket | ListTicket:
-        which = req.WhichOneof("item")
-        cost = {"bundle": len(req.bundle.legs), "transactions": len(req.transactions.transactions)}.get(which, 1)
-        self.limiter.take(client, max(1, cost))
-        if which == "transaction":
-            return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
-        if which == "bundle":
-            return self.node.admit_bundle(convert.bundle_from_proto(req.bundle))
-        if which == "transactions":
-            txs: list[Transaction | SharedSeqError] = []
-            for i, t in enumerate(req.transactions.transactions):
-                try:
-                    txs.append(convert.transaction_from_proto(t, f"transactions[{i}]"))
-                except SharedSeqError as exc:
-                    txs.append(exc)
-            return ListTicket(*await self.node.admit_list_checked(txs))
-        raise BadInput("item: neither a transaction, a bundle nor a transaction list")
-
-    async def _answer(self, resp: pb.StreamSubmitResponse, item: Ticket | ListTicket | SharedSeqError) -> None:
-        if isinstance(item, SharedSeqError):
-            raise item
-        if isinstance(item, Ticket):
-            resp.receipts.extend(convert.receipts_to_proto(await item.wait()))
-            return
-        receipts = await item.ticket.wait()
-        for r in item.results:
-            if isinstance(r, SharedSeqError):
-                self.node.metrics.rejected.labels(reason_of(r)).inc()
-                code, message = status_of(r)
-                resp.results.append(pb.ItemResult(error=pb.Error(code=code.value[0], message=message)))
-            else:
-                resp.results.append(pb.ItemResult(receipt=convert.receipt_to_proto(receipts[r])))
-
-    async def StreamSubmit(self, request_iterator: AsyncIterator[pb.StreamSubmitRequest], context: Any) -> None:
-        # The reader admits in arrival order and queues tickets; the writer
-        # answers in the same order once each is durable. The bounded queue
-        # is the flow control: when full, reading stops and HTTP/2 pushes back.
-        send, receive = anyio.create_memory_object_stream[tuple[int, Ticket | ListTicket | SharedSeqError]](
-            STREAM_WINDOW)
-
-        client = client_identity(context)
-
-        async def reader() -> None:
-            async with send:
-                async for req in request_iterator:
-                    try:
-                        item: Ticket | ListTicket | SharedSeqError = await self._admit_item(req, client)
-                    except SharedSeqError as exc:
-                        self.node.metrics.rejected.labels(reason_of(exc)).inc()
-                        item = exc
-                    await send.send((req.request_id, item))
-
-        async def writer() -> None:
-            async with receive:
-                async for request_id, item in receive:
-                    resp = pb.StreamSubmitResponse(request_id=request_id)
-                    try:
-                        await self._answer(resp, item)
-                    except SharedSeqError as exc:
-                        code, message = status_of(exc)
-                        resp.error.CopyFrom(pb.Error(code=code.value[0], message=message))
-                    await context.write(resp)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(reader)
-            tg.start_soon(writer)
+    async def StreamSubmit(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
+        await self.streams.serve(request_iterator, context)
 
     # -- blocks ------------------------------------------------------------
 
     async def SubscribeBlocks(self, request: pb.SubscribeBlocksRequest, context: Any) -> None:
         try:
             self._rollup(request.rollup_id)
+            self._check_start(request.from_height)
         except SharedSeqError as exc:
             await self._abort(context, exc, submission=False)
         try:
             await self.views.subscribe(request.rollup_id, request.from_height, context)
         except SharedSeqError as exc:
             await self._abort(context, exc, submission=False)
+
+    def _check_start(self, from_height: int) -> None:
+        """A subscription may start at most `subscribe_max_ahead` blocks past the sealed height:
+        one from 2**64-1 would wait, silently, for ever (issue 9, finding 4)."""
+        ahead = self.limits.subscribe_max_ahead
+        if from_height > self.node.durable_height + 1 + ahead:
+            raise BadInput(f"from_height: {from_height} is more than {ahead} blocks past the next height "
+                           f"{self.node.durable_height + 1} (subscribe_max_ahead); sealed height is "
+                           f"{self.node.durable_height}")
 
     async def _sealed(self, height: int) -> SharedBlock:
         block = await self.node.get_block(height)

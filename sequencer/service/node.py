@@ -39,10 +39,12 @@ from sequencer.core.types import Bundle, Hash32, Receipt, SharedBlock, Transacti
 from sequencer.errors import Critical, SharedSeqError, StorageFault, Temporary
 from sequencer.store.sqlite_log import BlockLog
 
+from .errors import Refusal
 from .metrics import Metrics
 from .security import CLIENT, ClientShares
 
 log = logging.getLogger("sharedseq.node")
+T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -196,52 +198,54 @@ class SequencerNode:
         self.metrics.bundles.inc()
         return ticket
 
-    def _validate_all(self, txs: Sequence[Transaction | SharedSeqError]) -> list[Transaction | SharedSeqError]:
-        out: list[Transaction | SharedSeqError] = []
-        for tx in txs:
-            if not isinstance(tx, SharedSeqError):
-                try:
-                    self.core.validate(tx)
-                except SharedSeqError as exc:
-                    out.append(exc)
-                    continue
+    def _check_all(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> list[Transaction | Refusal]:
+        """Convert and policy-check each item; refusals are kept as small values (no traceback)."""
+        out: list[Transaction | Refusal] = []
+        for i, item in enumerate(items):
+            try:
+                tx = convert(item, i)
+                self.core.validate(tx)
+            except SharedSeqError as exc:
+                out.append(Refusal.of(exc))
+                continue
             out.append(tx)
         return out
 
     async def admit_list_checked(
-        self, txs: Sequence[Transaction | SharedSeqError]
-    ) -> tuple[Ticket, list[int | SharedSeqError]]:
-        """admit_list, with the policy checks (signature recovery) run in a
-        worker thread first: coincurve releases the GIL, so they use another
-        core while the event loop serves the network. Order is kept: the
-        placement happens after, on the loop, in list order."""
-        if len(txs) < OFFLOAD_MIN_ITEMS:
-            return self.admit_list(txs)
-        checked = await anyio.to_thread.run_sync(self._validate_all, txs, limiter=self._validators)
+        self, items: Sequence[T], convert: Callable[[T, int], Transaction]
+    ) -> tuple[Ticket, list[int | Refusal]]:
+        """admit_list, with each item converted and policy-checked (signature recovery) in a
+        worker thread first: coincurve releases the GIL, so the checks use another core while
+        the event loop serves the network, and a long list never holds the loop item by item.
+        Order is kept: the placement happens after, on the loop, in list order."""
+        if len(items) < OFFLOAD_MIN_ITEMS:
+            checked = self._check_all(items, convert)
+        else:
+            checked = await anyio.to_thread.run_sync(self._check_all, items, convert, limiter=self._validators)
         return self.admit_list(checked, validated=True)
 
     def admit_list(
-        self, txs: Sequence[Transaction | SharedSeqError], *, validated: bool = False
-    ) -> tuple[Ticket, list[int | SharedSeqError]]:
+        self, txs: Sequence[Transaction | Refusal], *, validated: bool = False
+    ) -> tuple[Ticket, list[int | Refusal]]:
         """Admit independent transactions in order; one ticket covers all admitted ones.
 
         Each result is the index of the item's receipt in the ticket, or its
-        error. Items that are already errors (refused while converting) pass through."""
+        refusal. Items that are already refusals (refused while converting) pass through."""
         self._check_running()
         admissible = [t for t in txs if isinstance(t, Transaction)]
         self.shares.check(CLIENT.get(), len(admissible), sum(len(t.payload) for t in admissible))
         started = time.perf_counter()
         now = self.clock_ms()
         records: list[AdmittedTx] = []
-        results: list[int | SharedSeqError] = []
+        results: list[int | Refusal] = []
         for tx in txs:
-            if isinstance(tx, SharedSeqError):
+            if isinstance(tx, Refusal):
                 results.append(tx)
                 continue
             try:
                 records.extend(self.core.admit(tx, now, validated=validated))
             except SharedSeqError as exc:
-                results.append(exc)
+                results.append(Refusal.of(exc))
                 continue
             results.append(len(records) - 1)
         return self._enqueue(tuple(records), started), results

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import grpc
@@ -23,13 +24,14 @@ from sequencer.keys import read_key
 from sequencer.l1.origin import follow_l1
 from sequencer.store.sqlite_log import BlockLog
 from sharedseq.v1 import sequencer_pb2 as pb
-from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 from .grpc_api import SequencerServicer
+from .limits import BytePool
 from .metrics import Metrics
 from .node import SequencerNode
 from .reflection_v1 import enable_reflection
 from .security import RateLimiter, server_credentials
+from .wire import Held, Refused, decoder, request_caps
 
 log = logging.getLogger("sharedseq.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SequencerService"].full_name
@@ -69,7 +71,8 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Serv
     ]
     server = grpc.aio.server(options=options)
     limiter = RateLimiter(cfg.rate_limit_tx_per_s, cfg.rate_limit_burst)
-    pb_grpc.add_SequencerServiceServicer_to_server(SequencerServicer(node, limiter), server)
+    servicer = SequencerServicer(node, limiter, limits=cfg.api, answers=BytePool(cfg.api.total_answer_bytes))
+    add_servicer(server, servicer, cfg)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
@@ -83,6 +86,54 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Serv
     if port == 0:
         raise BadInput(f"cannot listen on {cfg.listen} (address in use or not available)")
     return server, port, health_servicer
+
+
+def add_servicer(server: grpc.aio.Server, servicer: SequencerServicer, cfg: ServiceConfig) -> None:
+    """Register the service with the decoders of wire.py instead of the generated `FromString`s:
+    undecodable bytes and oversized lists are answered (INVALID_ARGUMENT, RESOURCE_EXHAUSTED)
+    before any work, not turned into UNKNOWN, and every request's bytes are held in one pool."""
+    pool = BytePool(cfg.api.total_request_bytes)
+    limits = cfg.core.limits
+    caps = request_caps(cfg.api.max_list_items, min(limits.max_bundle_legs, limits.max_block_txs))
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in pb.DESCRIPTOR.services_by_name["SequencerService"].methods:
+        request_type = getattr(pb, method.input_type.name)
+        decode = decoder(request_type, pool, caps.get(request_type))
+        serialize = getattr(pb, method.output_type.name).SerializeToString
+        fn = getattr(servicer, method.name)
+        if method.client_streaming:
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                fn, request_deserializer=decode, response_serializer=serialize)
+        elif method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                _unwrapped(fn, servicer, hold=False), request_deserializer=decode, response_serializer=serialize)
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                _unwrapped(fn, servicer, hold=True), request_deserializer=decode, response_serializer=serialize)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+
+
+def _unwrapped(fn: Callable[[Any, Any], Awaitable[Any]], servicer: SequencerServicer, *, hold: bool
+               ) -> Callable[[Held | Refused, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """A unary-request handler that answers a `Refused` with its status and hands `fn` the message.
+    A unary call holds its request's bytes until it returns; a subscription (long-lived, a few
+    bytes of request) gives them back at once."""
+    submission = fn.__name__.startswith("Submit")
+
+    async def handle(request: Held | Refused, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, Refused):
+            if submission:
+                servicer.node.metrics.rejected.labels(request.refusal.reason).inc()
+            await context.abort(request.refusal.code, request.refusal.message)
+        assert isinstance(request, Held)
+        if not hold:
+            request.release()
+        try:
+            return await fn(request.message, context)
+        finally:
+            request.release()
+
+    return handle
 
 
 @asynccontextmanager

@@ -1,0 +1,185 @@
+"""StreamSubmit: every request answered, in order, exactly once, within bounded memory (issue 9).
+
+A reader admits requests in arrival order and queues what each is owed; a writer answers them in
+the same order once each is durable. What is owed is bounded by the stream's window (count and
+bytes, `limits.StreamWindow`) and the server-wide answer pool; a full window stops the reader, so
+HTTP/2 flow control slows the client. Nothing a request contains ends the stream: bytes that do
+not decode, an unknown item, a list that admits nothing, a refused bundle each get their own
+answer in their place. The stream ends early only when the client takes no answer for
+`stream_stall_timeout_s` (RESOURCE_EXHAUSTED, after every answer already written); a new stream
+starts afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import grpc
+
+from sequencer.errors import BadInput, Overloaded, SharedSeqError, TooLarge, leaf_exceptions
+from sharedseq.v1 import sequencer_pb2 as pb
+
+from . import convert
+from .errors import Refusal
+from .limits import HEAD_BOUND, ApiLimits, BytePool, StreamWindow, answer_bound
+from .node import SequencerNode, Ticket
+from .security import RateLimiter, client_identity
+from .wire import Held, Refused
+
+log = logging.getLogger("sharedseq.api")
+
+
+@dataclass(slots=True)
+class ListTicket:
+    """A TransactionList's admission: one durability ticket, one result per item."""
+
+    ticket: Ticket
+    results: list[int | Refusal]
+
+
+@dataclass(slots=True)
+class _Owed:
+    """What the writer owes one request: its id, what to answer with, and the bytes reserved for it."""
+
+    request_id: int
+    item: Ticket | ListTicket | Refusal
+    reserved: int
+
+
+class SubmitStreams:
+    """Serves every StreamSubmit call of one server; `answers` is shared by all of them."""
+
+    def __init__(self, node: SequencerNode, limiter: RateLimiter, limits: ApiLimits, answers: BytePool) -> None:
+        self.node = node
+        self.limiter = limiter
+        self.limits = limits
+        self.answers = answers
+        self.max_legs = min(node.core.config.limits.max_bundle_legs, node.core.config.limits.max_block_txs)
+
+    def _refuse(self, exc: SharedSeqError) -> Refusal:
+        self.node.metrics.rejected.labels(Refusal.of(exc).reason).inc()
+        return Refusal.of(exc)
+
+    async def serve(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+        client = client_identity(context)
+        window = StreamWindow(self.limits.stream_window, self.limits.stream_window_bytes)
+        # Unbounded as a channel: the window above is the bound, in bytes as well as in count.
+        send, receive = anyio.create_memory_object_stream[_Owed](math.inf)
+        end: list[Refusal] = []
+
+        async def reader() -> None:
+            async with send:
+                async for held in requests:
+                    try:
+                        owed = await self._take(held, client, window)
+                    finally:
+                        if isinstance(held, Held):
+                            held.release()
+                    send.send_nowait(owed)
+
+        async def writer(cancel: anyio.CancelScope) -> None:
+            async with receive:
+                async for owed in receive:
+                    resp = await self._answer(owed)
+                    size = resp.ByteSize()
+                    # From here the answer itself is what is held: count its real size.
+                    window.resize(size - owed.reserved)
+                    self.answers.used += size - owed.reserved
+                    owed.reserved = size
+                    with anyio.move_on_after(self.limits.stream_stall_timeout_s) as stall:
+                        await context.write(resp)
+                    window.release(owed.reserved)
+                    self.answers.release(owed.reserved)
+                    if stall.cancelled_caught:
+                        end.append(Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, (
+                            f"stream closed: the client took no answer for {self.limits.stream_stall_timeout_s:g} s "
+                            f"with {window.items} owed (stream_stall_timeout_s); resubmit what is unanswered "
+                            "on a new stream")))
+                        cancel.cancel()
+                        return
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader)
+                tg.start_soon(writer, tg.cancel_scope)
+        except Exception as exc:  # noqa: BLE001 - one boundary: log the real error, answer a status
+            for leaf in leaf_exceptions(exc):
+                if isinstance(leaf, SharedSeqError):
+                    end.append(Refusal.of(leaf))
+                else:
+                    log.error("StreamSubmit failed: %s: %s", type(leaf).__name__, leaf, exc_info=leaf)
+                    end.append(Refusal(grpc.StatusCode.INTERNAL, "internal error"))
+        finally:
+            self.answers.release(window.bytes)  # what was reserved for answers never written
+        if end and not context.done():
+            await context.abort(end[0].code, end[0].message)
+
+    async def _take(self, held: Held | Refused, client: str, window: StreamWindow) -> _Owed:
+        """Bound, reserve, then admit: the limits are checked before any work on the request."""
+        if isinstance(held, Refused):
+            self.node.metrics.rejected.labels(held.refusal.reason).inc()
+            await window.reserve(HEAD_BOUND)
+            self.answers.used += HEAD_BOUND
+            return _Owed(held.request_id, held.refusal, HEAD_BOUND)
+        req: pb.StreamSubmitRequest = held.message
+        bound = answer_bound(req)
+        refusal: Refusal | None = None
+        if bound > self.limits.max_answer_bytes:
+            refusal = self._refuse(TooLarge(f"request: its answer could be {bound} bytes, over the "
+                                            f"{self.limits.max_answer_bytes}-byte limit (max_answer_bytes)"))
+        else:
+            await window.reserve(bound)
+            if self.answers.try_take(bound):
+                try:
+                    return _Owed(req.request_id, await self._admit(req, client), bound)
+                except SharedSeqError as exc:
+                    return _Owed(req.request_id, self._refuse(exc), bound)
+            window.release(bound)
+            refusal = self._refuse(Overloaded(
+                "server busy: answers owed on all streams are at total_answer_bytes; retry shortly"))
+        await window.reserve(HEAD_BOUND)
+        self.answers.used += HEAD_BOUND
+        return _Owed(req.request_id, refusal, HEAD_BOUND)
+
+    async def _admit(self, req: pb.StreamSubmitRequest, client: str) -> Ticket | ListTicket:
+        which = req.WhichOneof("item")
+        if which == "transaction":
+            self.limiter.take(client)
+            return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
+        if which == "bundle":
+            self.limiter.take(client, max(1, len(req.bundle.legs)))
+            return self.node.admit_bundle(convert.bundle_from_proto(req.bundle, self.max_legs))
+        if which == "transactions":
+            items = req.transactions.transactions
+            if len(items) > self.limits.max_list_items:
+                raise TooLarge(f"transactions: {len(items)} items, over the limit of {self.limits.max_list_items}")
+            self.limiter.take(client, max(1, len(items)))
+            return ListTicket(*await self.node.admit_list_checked(items, convert.list_item_from_proto))
+        raise BadInput("item: neither a transaction, a bundle nor a transaction list")
+
+    async def _answer(self, owed: _Owed) -> pb.StreamSubmitResponse:
+        resp = pb.StreamSubmitResponse(request_id=owed.request_id)
+        item = owed.item
+        if isinstance(item, Refusal):
+            resp.error.CopyFrom(item.to_proto())
+            return resp
+        try:
+            receipts = await (item.wait() if isinstance(item, Ticket) else item.ticket.wait())
+        except SharedSeqError as exc:  # the log could not persist them: nothing was admitted
+            resp.error.CopyFrom(Refusal.of(exc).to_proto())
+            return resp
+        if isinstance(item, Ticket):
+            resp.receipts.extend(convert.receipts_to_proto(receipts))
+            return resp
+        for r in item.results:
+            if isinstance(r, Refusal):
+                self.node.metrics.rejected.labels(r.reason).inc()
+                resp.results.add().error.CopyFrom(r.to_proto())
+            else:
+                resp.results.add().receipt.CopyFrom(convert.receipt_to_proto(receipts[r]))
+        return resp

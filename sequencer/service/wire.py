@@ -1,0 +1,194 @@
+"""Request decoding at the gRPC boundary: a refusal is a value, and repeated fields are counted on
+the wire before anything is parsed.
+
+grpc.aio calls a request deserializer before any handler runs; one that raises ends the call with
+UNKNOWN and the exception's class name (and, mid-stream, kills the stream and the answers still
+owed on it). These decoders never raise: bytes that are not the request, or that carry more list
+items or bundle legs than the limits allow, become a `Refused` value the handler answers with
+INVALID_ARGUMENT or RESOURCE_EXHAUSTED (issue 9, finding 4).
+
+Counting first matters because parsing is where the memory goes: 4 MB of two-byte empty
+`Transaction` items parse into 2 million messages (about 100 MB, 0.12 s on the event loop) and
+each Python wrapper then costs ~200 bytes more. The scan below reads the protobuf wire format
+(https://protobuf.dev/programming-guides/encoding/) just far enough to count:
+
+    message  = *field
+    field    = key value            key = varint (field_number << 3 | wire_type)
+    value    = varint (type 0) | 8 bytes (type 1) | varint length ++ bytes (type 2) | 4 bytes (type 5)
+
+Protobuf merges repeated occurrences of a message field, so counts are summed over every
+occurrence; it stops one past the limit, so its cost is bounded by the limit, not by the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from sharedseq.v1 import sequencer_pb2 as pb
+
+from .errors import Refusal
+from .limits import BytePool
+
+MAX_TOP_LEVEL_FIELDS = 64
+"""Fields at a request's top level. A serializer writes each of ours once (at most 3 are set);
+past this the scan would cost time in proportion to the input, so the request is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A request refused while decoding: its request_id (0 if none could be read) and why."""
+
+    request_id: int
+    refusal: Refusal
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Entries allowed inside nested message fields: field number -> (field path, cap, limit name)."""
+
+    fields: dict[int, tuple[str, int, str]]
+
+
+class _Malformed(Exception):
+    """The wire scan hit something that is not protobuf (internal to this module)."""
+
+
+def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise _Malformed(f"truncated varint at byte {pos}")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise _Malformed(f"varint longer than 10 bytes at byte {pos}")
+
+
+def _skip(buf: bytes, wire_type: int, pos: int, end: int) -> tuple[int, int | None]:
+    """Skip one value; returns the new position and, for varints, the value."""
+    if wire_type == 0:
+        value, pos = _varint(buf, pos, end)
+        return pos, value
+    if wire_type == 1:
+        pos += 8
+    elif wire_type == 5:
+        pos += 4
+    elif wire_type == 2:
+        n, pos = _varint(buf, pos, end)
+        pos += n
+    else:
+        raise _Malformed(f"wire type {wire_type} at byte {pos} (groups are not used by this API)")
+    if pos > end:
+        raise _Malformed(f"field runs past the end of its message at byte {end}")
+    return pos, None
+
+
+def _count_items(buf: bytes, pos: int, end: int, cap: int) -> int:
+    """Field-1 entries (the repeated items) in buf[pos:end], one message; stops at cap + 1.
+    Other fields are skipped, up to MAX_TOP_LEVEL_FIELDS of them, so the walk stays bounded."""
+    items = others = 0
+    while pos < end and items <= cap:
+        key, pos = _varint(buf, pos, end)
+        pos, _ = _skip(buf, key & 7, pos, end)
+        if key >> 3 == 1:
+            items += 1
+        else:
+            others += 1
+            if others > MAX_TOP_LEVEL_FIELDS:
+                raise _Malformed(f"more than {MAX_TOP_LEVEL_FIELDS} unexpected fields in one list")
+    return items
+
+
+def scan(buf: bytes, caps: Caps) -> tuple[int, Refusal | None]:
+    """The request_id (field 1, if a varint) and the refusal, if the counts or the wire format say no."""
+    request_id = 0
+    counts: dict[int, int] = {}
+    pos, end, fields = 0, len(buf), 0
+    try:
+        while pos < end:
+            fields += 1
+            if fields > MAX_TOP_LEVEL_FIELDS:
+                return request_id, Refusal(grpc.StatusCode.INVALID_ARGUMENT,
+                                           f"request: more than {MAX_TOP_LEVEL_FIELDS} top-level fields")
+            key, pos = _varint(buf, pos, end)
+            number, wire_type = key >> 3, key & 7
+            counted = caps.fields.get(number)
+            if counted is not None and wire_type == 2:
+                length, start = _varint(buf, pos, end)
+                pos = start + length
+                if pos > end:
+                    raise _Malformed(f"field {number} runs past the end of the request")
+                path, cap, limit = counted
+                counts[number] = counts.get(number, 0) + _count_items(buf, start, pos, cap - counts.get(number, 0))
+                if counts[number] > cap:
+                    return request_id, Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                               f"{path}: more than {cap} in one request (limit {limit})")
+                continue
+            pos, value = _skip(buf, wire_type, pos, end)
+            if number == 1 and value is not None:
+                request_id = value & 0xFFFF_FFFF_FFFF_FFFF
+    except _Malformed as exc:
+        return request_id, Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"request: not valid protobuf ({exc})")
+    return request_id, None
+
+
+class Held:
+    """A decoded request and the bytes it holds in the server-wide request pool, given back by
+    `release` when the handler is done with it (or, failing that, when the object is dropped)."""
+
+    __slots__ = ("message", "_pool", "_size")
+
+    def __init__(self, message: Any, pool: BytePool, size: int) -> None:
+        self.message, self._pool, self._size = message, pool, size
+
+    def release(self) -> None:
+        self._pool.release(self._size)
+        self._size = 0
+
+    def __del__(self) -> None:
+        if self._size:
+            self.release()
+
+
+def decoder(message: type[Any], pool: BytePool, caps: Caps | None = None) -> Callable[[bytes], Held | Refused]:
+    """A request deserializer for grpc.aio: a `Held` message or a `Refused`, never an exception.
+
+    Order is the point: count (bounded work), then take the request's bytes from the pool, then
+    parse; a refused request costs its scan and nothing else."""
+    name = message.DESCRIPTOR.full_name
+
+    def decode(raw: bytes) -> Held | Refused:
+        request_id = 0
+        if caps is not None:
+            request_id, refusal = scan(raw, caps)
+            if refusal is not None:
+                return Refused(request_id, refusal)
+        if not pool.try_take(len(raw)):
+            return Refused(request_id, Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, (
+                f"server busy: requests being worked on hold {pool.used} of {pool.capacity} bytes "
+                "(total_request_bytes); retry shortly")))
+        try:
+            return Held(message.FromString(raw), pool, len(raw))
+        except Exception:  # protobuf's DecodeError (or a recursion limit): the bytes are not `message`
+            pool.release(len(raw))
+            return Refused(request_id, Refusal(grpc.StatusCode.INVALID_ARGUMENT,
+                                               f"request: not a valid {name} (protobuf parse failed)"))
+
+    return decode
+
+
+def request_caps(max_list_items: int, max_bundle_legs: int) -> dict[type[Any], Caps]:
+    """The counted fields of the requests that carry lists (field numbers from sequencer.proto)."""
+    legs = ("bundle.legs", max_bundle_legs, "max_bundle_legs")
+    return {
+        pb.SubmitBundleRequest: Caps({1: legs}),
+        pb.StreamSubmitRequest: Caps({3: legs, 4: ("transactions.transactions", max_list_items, "max_list_items")}),
+    }
