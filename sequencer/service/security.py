@@ -127,7 +127,9 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._streams: dict[str, int] = {}
 
-    def __len__(self) -> int:
+    @property
+    def clients(self) -> int:
+        """Buckets held (a property, not __len__: an empty limiter must still be truthy)."""
         return len(self._buckets)
 
     @contextmanager
