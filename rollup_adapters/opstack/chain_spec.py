@@ -18,6 +18,7 @@ What a fork changes in the batch format, and the time that selects it:
     MaxRLPBytesPerChannel 10e6 -> 100e6   Fjord     L1 inclusion block (channel_in_reader.go)
     MaxChannelBankSize 100e6 -> 1e9       Fjord     L1 inclusion block (channel_bank.go prune)
     brotli channels (version byte 0x01)   Fjord     L1 inclusion block (channel.go BatchReader)
+    first ready channel read (not oldest) Canyon    L1 inclusion block (channel_bank.go Read)
     span batches (batch type 1)           Delta     L1 inclusion block (channel_in_reader.go)
     set-code (type 4) transactions        Isthmus   the L2 block's timestamp (batches.go)
     frame queue pruning, one channel at   Holocene  L1 inclusion block (frame_queue.go,

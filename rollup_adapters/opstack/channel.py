@@ -149,10 +149,12 @@ class Assembly:
     dropped: tuple[FrameDrop, ...]
 
 
-def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int) -> Assembly:
-    """Pre-Holocene assembly (channel_bank.go IngestFrame, prune): channels open side by side,
-    each ready channel is read and removed; while the frames held (plus 200 bytes each) exceed
-    `max_bank_size`, the oldest open channel is dropped."""
+def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int, canyon: bool = True) -> Assembly:
+    """Pre-Holocene assembly (channel_bank.go IngestFrame, prune, Read): channels open side by
+    side; while the frames held (plus 200 bytes each) exceed `max_bank_size`, the oldest open
+    channel is dropped. From Canyon the first ready channel is read; before Canyon only the
+    oldest one, so a ready channel waits while an older one is open (until that one times out,
+    which needs L1 block numbers: such channels are reported as dropped here)."""
     open_channels: dict[bytes, ChannelBuilder] = {}
     ready: list[Channel] = []
     dropped: list[FrameDrop] = []
@@ -170,9 +172,19 @@ def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int) -> Assembl
                 total -= pruned.size
                 dropped.append(FrameDrop(oldest, -1, f"channel bank over {max_bank_size} bytes: oldest channel "
                                                     f"pruned (channel_bank.go prune)"))
-            if frame.channel_id in open_channels and builder.is_ready():
-                ready.append(Channel(frame.channel_id, builder.data()))
-                del open_channels[frame.channel_id]
+            if canyon:
+                if frame.channel_id in open_channels and builder.is_ready():
+                    ready.append(Channel(frame.channel_id, builder.data()))
+                    del open_channels[frame.channel_id]
+                continue
+            while open_channels and (head := next(iter(open_channels.values()))).is_ready():
+                ready.append(Channel(head.channel_id, head.data()))
+                del open_channels[head.channel_id]
+    for b in list(open_channels.values()):
+        if b.is_ready():
+            dropped.append(FrameDrop(b.channel_id, -1, "ready channel waits behind an older open channel "
+                                                       "(pre-Canyon channel bank reads only the oldest)"))
+            del open_channels[b.channel_id]
     return Assembly(tuple(ready), tuple(open_channels), tuple(dropped))
 
 

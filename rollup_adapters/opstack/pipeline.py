@@ -107,10 +107,11 @@ def parse_payloads(payloads: Sequence[bytes], skipped: list[Skip], strict: bool)
 
 
 def assemble(txs: Sequence[Sequence[Frame]], ctx: ForkContext) -> Assembly:
-    """Holocene's one-channel assembler, or the channel bank before it."""
+    """Holocene's one-channel assembler, or the channel bank before it (Canyon: first ready
+    channel read, before: oldest only)."""
     if ctx.active("holocene"):
         return holocene_channels(txs, ctx.max_rlp_bytes)
-    return bank_channels(txs, ctx.config.max_channel_bank_size(ctx.l1_time))
+    return bank_channels(txs, ctx.config.max_channel_bank_size(ctx.l1_time), canyon=ctx.active("canyon"))
 
 
 def read_channel(channel_id: bytes, data: bytes, ctx: ForkContext, skipped: list[Skip]) -> list[KeptBatch]:
