@@ -1,88 +1,135 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {ISequencerBond, ISequencerKeys} from "./Interfaces.sol";
 import {Owned} from "./Owned.sol";
-import {RollupRegistry} from "./RollupRegistry.sol";
+import {FORCED_TX_BYTES_CEILING, RollupRegistry} from "./RollupRegistry.sol";
 import {SharedSeqLib} from "./SharedSeqLib.sol";
 
 /// @title SequencerInbox
-/// @notice Makes shared blocks firm on L1. Each posting window covers consecutive shared blocks:
-///         it carries the signed header of the window's last block, the Merkle root (RFC 9162,
-///         leaves = block hashes in height order) of the window's block hashes, and per rollup the
-///         batch data covering the window (calldata, hashed and recorded; or EIP-4844 blobs, whose
-///         versioned hashes are recorded: postWindowBlobs). Windows follow one another
-///         without gaps or forks. The inbox also holds the forced-inclusion queue: anyone enqueues a
-///         rollup transaction; once its deadline passes, no window can be posted until the sequencer
-///         reports it read, and rollup nodes include it whatever the sequencer does.
+/// @notice Makes shared blocks firm on L1 (docs/settlement.md sections 3 and 4). Each posting carries a
+///         Window commitment the sequencer signed end to end (heights, parent, blocks root, timestamps, L1
+///         origin, every rollup's batch hash and forced-queue position, the header witness), the batches
+///         (calldata, or EIP-4844 blobs: postWindowBlobs) and the witness. The inbox checks every field it
+///         can check on L1 and records the window; windows follow one another without gaps or forks.
+///
+///         The inbox also holds the forced-inclusion queues. Anyone enqueues a rollup transaction; it
+///         records its L1 block E. A window listing rollup R must say, as forcedTo, exactly how many of R's
+///         entries were enqueued at an L1 block <= the window's L1 origin (the inbox counts them itself),
+///         and the origin may lag the posting block by at most maxOriginLag. So every posting that lists R
+///         from L1 block E + maxOriginLag on applies the entry, whatever the sequencer chooses; rollup
+///         nodes apply exactly the entries [previous forcedTo, forcedTo) (rule F). A rollup that is paused
+///         or not served is simply left out of postings: it never blocks another rollup.
 /// @dev The EIP-712 domain is ("sharedseq", "1", block.chainid, address(this)), as in signing.py.
 contract SequencerInbox is Owned {
-    /// @notice What proves a window: the first header (unsigned) at leaf 0 and the last header
-    ///         (signed) at leaf blockCount - 1 of `blocksRoot`.
-    struct WindowProof {
-        SharedSeqLib.BlockHeader first;
-        bytes32[] firstProof;
-        SharedSeqLib.BlockHeader last;
-        bytes lastSignature;
-        bytes32[] lastProof;
-        uint64 blockCount;
-        bytes32 blocksRoot;
-    }
-
-    /// @notice A recorded window (4 storage slots; the per-rollup hashes and the signer are in the event).
-    /// @param batchesHash keccak256(abi.encode(uint64[] rollupIds, bytes32[] batchHashes)) of the posting.
-    struct Window {
+    /// @notice A recorded window (2 storage slots; its fields, signer and per-rollup values are in the event).
+    /// @param l1Block The L1 block the posting landed in.
+    /// @param l1OriginNumber The window's (signed) L1 origin.
+    /// @param windowHash hashStruct(Window) of the signed commitment.
+    struct WindowRecord {
         uint64 firstHeight;
         uint64 lastHeight;
         uint64 l1Block;
-        bytes32 lastBlockHash;
-        bytes32 blocksRoot;
-        bytes32 batchesHash;
+        uint64 l1OriginNumber;
+        bytes32 windowHash;
     }
 
     /// @notice A queued forced transaction; its bytes are in the ForcedTxEnqueued event's calldata.
+    /// @param l1Block E, the L1 block it was enqueued in: a window whose origin is >= E applies it.
+    /// @param deadline E + maxOriginLag: from this L1 block on, every posting listing the rollup applies it.
     struct ForcedTx {
         bytes32 txHash;
         uint64 l1Block;
         uint64 deadline;
     }
 
-    /// @notice Largest forced transaction accepted, in bytes.
-    uint256 public constant MAX_FORCED_TX_BYTES = 131072;
+    /// @notice Largest forced transaction any rollup may accept (geth's txpool txMaxSize, 128 KiB); each
+    ///         rollup's own limit is RollupRegistry.maxForcedTxBytes, never above this.
+    uint256 public constant MAX_FORCED_TX_BYTES = FORCED_TX_BYTES_CEILING;
+    /// @notice maxOriginLag is at most 255 so that blockhash(origin) is always available to check.
+    uint64 public constant MAX_ORIGIN_LAG = 255;
+    /// @notice Largest window (blocks); equals window.py MAX_WITNESS_BLOCKS, the most a node decodes.
+    uint64 public constant MAX_WINDOW_BLOCKS = 4096;
+    /// @notice Bounds of maxClockDriftMs: at least one second (an L1 block's timestamp is its slot start,
+    ///         so a posting can land up to a slot after the last block was sealed), at most one hour.
+    uint64 public constant MIN_CLOCK_DRIFT_MS = 1_000;
+    uint64 public constant MAX_CLOCK_DRIFT_MS = 3_600_000;
 
     /// @notice The rollups this inbox serves.
     RollupRegistry public immutable registry;
-    /// @notice L1 blocks a forced transaction may wait before the sequencer must have read it.
-    uint64 public immutable forceInclusionDelay;
+    /// @notice The sequencer's key history: who may sign a window (canSign).
+    ISequencerKeys public immutable keys;
+    /// @notice L1 blocks a window's L1 origin may lag the posting block (1..255). Also the forced-inclusion
+    ///         bound: an entry enqueued at E is applied by every posting listing its rollup from E + maxOriginLag.
+    uint64 public immutable maxOriginLag;
+    /// @notice Most blocks one window may cover (1..4096).
+    uint64 public immutable maxWindowBlocks;
+    /// @notice How far (ms) a window's last timestamp may be ahead of the posting block's timestamp.
+    uint64 public immutable maxClockDriftMs;
 
-    /// @notice Whether an address is in the sequencer's signing key set.
-    mapping(address => bool) public isSigner;
-    /// @notice Whether an address may post windows (a batcher).
-    mapping(address => bool) public isPoster;
+    /// @notice The sequencer's bond; set once by the owner. No window is accepted before, or while it is
+    ///         not sufficient.
+    ISequencerBond public bond;
     /// @notice The height the next window must start at.
     uint64 public nextHeight;
+    /// @notice The last firm block's timestamp (Unix ms; zero before the first window).
+    uint64 public lastTimestamp;
+    /// @notice The last window's L1 origin number (origins never go back).
+    uint64 public lastOriginNumber;
     /// @notice The block hash of the last firm block (zero before the first window).
     bytes32 public lastBlockHash;
-    /// @notice Per rollup, how many of its forced transactions the sequencer has included.
-    mapping(uint64 => uint64) public forcedRead;
+    /// @notice Whether an address may post windows (a batcher). Posting is restricted so that only the
+    ///         operator's batchers spend the sequencer's signed windows; it protects nothing else.
+    mapping(address => bool) public isPoster;
+    /// @notice Per rollup, how many of its forced entries the windows posted so far apply (the forcedTo of
+    ///         the last window that listed it).
+    mapping(uint64 => uint64) public forcedTo;
 
-    address[] private _signers;
-    Window[] private _windows;
+    WindowRecord[] private _windows;
     mapping(uint64 => ForcedTx[]) private _forced;
 
+    /// @notice A constructor argument is the zero address.
+    error ZeroAddress();
+    /// @notice A constructor bound is outside its range.
+    error MaxOriginLagOutOfRange(uint64 given, uint64 min, uint64 max);
+    error MaxWindowBlocksOutOfRange(uint64 given, uint64 min, uint64 max);
+    error MaxClockDriftOutOfRange(uint64 given, uint64 min, uint64 max);
+    /// @notice The bond can be set once only.
+    error BondAlreadySet(address bond);
+    /// @notice No bond contract is set yet: no window can be posted.
+    error BondNotSet();
+    /// @notice The bond is below its minimum or being withdrawn: no window can be posted.
+    error BondInsufficient();
     /// @notice The caller is not an authorised poster.
     error NotPoster(address caller);
-    /// @notice The last header's signature does not recover to a registered sequencer key.
+    /// @notice The signature is malformed, has a high s or a bad v, or does not recover.
+    error BadSignature();
+    /// @notice The window's signer may not sign these heights now (SequencerKeys.canSign).
     error UnknownSigner(address recovered);
-    /// @notice A window must hold at least one block.
-    error EmptyWindow();
     /// @notice The window does not start at nextHeight (gap or replay).
     error WrongFirstHeight(uint64 expected, uint64 got);
     /// @notice The first block's parent is not the last firm block.
     error WrongParent(bytes32 expected, bytes32 got);
-    /// @notice last.height != first.height + blockCount - 1.
-    error WrongLastHeight(uint64 expected, uint64 got);
-    /// @notice The first (0) or last (1) header is not proven in the window root.
-    error InvalidWindowProof(uint8 which);
+    /// @notice lastHeight < firstHeight.
+    error EmptyWindow(uint64 firstHeight, uint64 lastHeight);
+    /// @notice The window covers more than maxWindowBlocks blocks.
+    error WindowTooLong(uint64 blocks, uint64 max);
+    /// @notice The window ends at the largest uint64: no height could follow it.
+    error HeightOverflow();
+    /// @notice The first timestamp is before the last firm block's.
+    error TimestampBackwards(uint64 previous, uint64 given);
+    /// @notice The last timestamp is before the first.
+    error TimestampsReversed(uint64 first, uint64 last);
+    /// @notice The last timestamp is ahead of block.timestamp * 1000 + maxClockDriftMs.
+    error TimestampInFuture(uint64 given, uint64 limit);
+    /// @notice The L1 origin is not an L1 block before the posting's.
+    error OriginNotInPast(uint64 origin, uint256 blockNumber);
+    /// @notice The L1 origin lags the posting block by more than maxOriginLag.
+    error OriginTooOld(uint64 origin, uint256 oldestAllowed);
+    /// @notice The L1 origin hash is not blockhash(origin).
+    error WrongOriginHash(uint64 origin, bytes32 expected, bytes32 got);
+    /// @notice The L1 origin is below the previous window's.
+    error OriginBackwards(uint64 previous, uint64 given);
     /// @notice A postWindowBlobs transaction carries `got` blobs (at least) where blobCounts need `expected`
     ///         (or a rollup was given zero blobs).
     error WrongBlobCount(uint256 expected, uint256 got);
@@ -92,44 +139,69 @@ contract SequencerInbox is Owned {
     error RollupIdsNotSorted();
     /// @notice The rollup is not registered or is paused.
     error RollupNotActive(uint64 rollupId);
-    /// @notice forcedRead must not go backwards.
-    error ForcedReadBackwards(uint64 rollupId, uint64 current, uint64 given);
-    /// @notice forcedRead must not exceed the queue length.
-    error ForcedReadBeyondQueue(uint64 rollupId, uint64 given, uint64 queueLength);
-    /// @notice A forced transaction's deadline passed and the sequencer has not read it.
-    error ForcedTxOverdue(uint64 rollupId, uint64 seq, uint64 deadline);
-    /// @notice A forced transaction must be 1..MAX_FORCED_TX_BYTES bytes.
-    error BadForcedTxSize(uint256 size);
+    /// @notice keccak256(abi.encode(rollupIds, batchHashes, forcedTo)) of the posting is not w.rollupsHash.
+    error WrongRollupsHash(bytes32 expected, bytes32 got);
+    /// @notice keccak256(witness) is not w.witnessHash.
+    error WrongWitnessHash(bytes32 expected, bytes32 got);
+    /// @notice forcedTo of a rollup is not the number of its entries enqueued at or before the window's origin.
+    error WrongForcedTo(uint64 rollupId, uint64 expected, uint64 got);
+    /// @notice A forced transaction must be 1..limit bytes (the rollup's maxForcedTxBytes).
+    error BadForcedTxSize(uint256 size, uint256 limit);
     /// @notice No window or forced transaction at that index.
     error OutOfRange(uint256 index);
 
-    /// @notice A signer key was added (true) or removed (false).
-    event SignerSet(address indexed signer, bool allowed);
     /// @notice A poster was added (true) or removed (false).
     event PosterSet(address indexed poster, bool allowed);
+    /// @notice The bond contract was set.
+    event BondSet(address indexed bond);
     /// @notice A window was recorded; blocks window.firstHeight..window.lastHeight are firm.
-    ///         batchHashes[i] is keccak256 of the batch of rollupIds[i] (postWindow) or its blobs' versioned
-    ///         hash(es) (postWindowBlobs, see there); `signer` signed the last header;
-    ///         forcedRead[i] is the rollup's forced-queue read position after this window.
+    ///         `windowHash` is hashStruct(window), `signer` signed it; batchHashes[i] is keccak256 of the batch
+    ///         of rollupIds[i] (postWindow) or its blobs' versioned hash(es) (postWindowBlobs, see there);
+    ///         forcedTo[i] is the rollup's forced-queue position after this window.
     event WindowPosted(
         uint256 indexed windowIndex,
-        Window window,
+        bytes32 indexed windowHash,
+        SharedSeqLib.Window window,
         address signer,
         uint64[] rollupIds,
         bytes32[] batchHashes,
-        uint64[] forcedRead
+        uint64[] forcedTo
     );
-    /// @notice A forced transaction was queued for `rollupId` at position `seq`.
+    /// @notice A forced transaction was queued for `rollupId` at position `seq` in L1 block `l1Block`;
+    ///         every posting listing the rollup from L1 block `deadline` on applies it.
     event ForcedTxEnqueued(
         uint64 indexed rollupId, uint64 indexed seq, bytes32 txHash, uint64 l1Block, uint64 deadline, bytes data
     );
 
-    /// @param initialOwner Manages the key set and the posters.
+    /// @param initialOwner Manages the posters and sets the bond once.
     /// @param registry_ The rollup registry.
-    /// @param forceInclusionDelay_ L1 blocks before a forced transaction becomes overdue.
-    constructor(address initialOwner, RollupRegistry registry_, uint64 forceInclusionDelay_) Owned(initialOwner) {
+    /// @param keys_ The sequencer's key history (SequencerKeys).
+    /// @param maxOriginLag_ L1 blocks a window's origin may lag the posting, 1..255.
+    /// @param maxWindowBlocks_ Most blocks per window, 1..4096.
+    /// @param maxClockDriftMs_ How far a window's last timestamp may run ahead of L1, 1 s..1 h.
+    constructor(
+        address initialOwner,
+        RollupRegistry registry_,
+        ISequencerKeys keys_,
+        uint64 maxOriginLag_,
+        uint64 maxWindowBlocks_,
+        uint64 maxClockDriftMs_
+    ) Owned(initialOwner) {
+        if (address(registry_) == address(0) || address(keys_) == address(0)) revert ZeroAddress();
+        if (maxOriginLag_ < 1 || maxOriginLag_ > MAX_ORIGIN_LAG) {
+            revert MaxOriginLagOutOfRange(maxOriginLag_, 1, MAX_ORIGIN_LAG);
+        }
+        if (maxWindowBlocks_ < 1 || maxWindowBlocks_ > MAX_WINDOW_BLOCKS) {
+            revert MaxWindowBlocksOutOfRange(maxWindowBlocks_, 1, MAX_WINDOW_BLOCKS);
+        }
+        if (maxClockDriftMs_ < MIN_CLOCK_DRIFT_MS || maxClockDriftMs_ > MAX_CLOCK_DRIFT_MS) {
+            revert MaxClockDriftOutOfRange(maxClockDriftMs_, MIN_CLOCK_DRIFT_MS, MAX_CLOCK_DRIFT_MS);
+        }
         registry = registry_;
-        forceInclusionDelay = forceInclusionDelay_;
+        keys = keys_;
+        maxOriginLag = maxOriginLag_;
+        maxWindowBlocks = maxWindowBlocks_;
+        maxClockDriftMs = maxClockDriftMs_;
     }
 
     modifier onlyPoster() {
@@ -139,26 +211,6 @@ contract SequencerInbox is Owned {
 
     // ------------------------------------------------------------------ administration
 
-    /// @notice Add or remove a sequencer signing key.
-    /// @param signer The key's address.
-    /// @param allowed True to add, false to remove.
-    function setSigner(address signer, bool allowed) external onlyOwner {
-        if (isSigner[signer] == allowed) return;
-        isSigner[signer] = allowed;
-        if (allowed) {
-            _signers.push(signer);
-        } else {
-            for (uint256 i = 0; i < _signers.length; i++) {
-                if (_signers[i] == signer) {
-                    _signers[i] = _signers[_signers.length - 1];
-                    _signers.pop();
-                    break;
-                }
-            }
-        }
-        emit SignerSet(signer, allowed);
-    }
-
     /// @notice Authorise or revoke a poster (batcher).
     /// @param poster The batcher's address.
     /// @param allowed True to authorise, false to revoke.
@@ -167,51 +219,63 @@ contract SequencerInbox is Owned {
         emit PosterSet(poster, allowed);
     }
 
-    /// @notice The current sequencer key set.
-    function signers() external view returns (address[] memory) {
-        return _signers;
+    /// @notice Set the bond contract, once (it is deployed after the inbox, which it reads).
+    /// @param bond_ The SequencerBond.
+    function setBond(ISequencerBond bond_) external onlyOwner {
+        if (address(bond) != address(0)) revert BondAlreadySet(address(bond));
+        if (address(bond_) == address(0)) revert ZeroAddress();
+        bond = bond_;
+        emit BondSet(address(bond_));
     }
 
     // ------------------------------------------------------------------ windows
 
-    /// @notice Record a posting window and the batches covering it.
-    /// @param w The first and last headers of the window with their proofs in `w.blocksRoot`.
+    /// @notice Record a signed window and the calldata batches covering it.
+    /// @param w The signed commitment (docs/settlement.md section 1).
+    /// @param sig The sequencer's EIP-712 signature over w (65 bytes r ++ s ++ v, low s).
     /// @param rollupIds Rollups with a batch in this posting, strictly increasing, each active.
-    /// @param batches Batch data per rollup (may be empty), hashed with keccak256 and recorded.
-    /// @param forcedRead_ Per rollup, forced transactions the sequencer has included so far (monotonic).
+    /// @param batches Batch data per rollup (may be empty); batch hash = keccak256(batch).
+    /// @param forcedTo_ Per rollup, its forced entries enqueued at an L1 block <= w.l1OriginNumber.
+    /// @param witness The header witness; keccak256(witness) == w.witnessHash.
     /// @return windowIndex The new window's index.
     function postWindow(
-        WindowProof calldata w,
+        SharedSeqLib.Window calldata w,
+        bytes calldata sig,
         uint64[] calldata rollupIds,
         bytes[] calldata batches,
-        uint64[] calldata forcedRead_
+        uint64[] calldata forcedTo_,
+        bytes calldata witness
     ) external onlyPoster returns (uint256 windowIndex) {
-        if (rollupIds.length != batches.length || rollupIds.length != forcedRead_.length) revert LengthMismatch();
+        if (rollupIds.length != batches.length || rollupIds.length != forcedTo_.length) revert LengthMismatch();
         bytes32[] memory hashes = new bytes32[](rollupIds.length);
         for (uint256 i = 0; i < rollupIds.length; i++) {
             hashes[i] = keccak256(batches[i]);
         }
-        return _recordWindow(w, rollupIds, hashes, forcedRead_);
+        return _recordWindow(w, sig, rollupIds, hashes, forcedTo_, keccak256(witness));
     }
 
-    /// @notice Record a posting window whose batches travel in this transaction's EIP-4844 blobs.
+    /// @notice Record a signed window whose batches travel in this transaction's EIP-4844 blobs.
     ///         Rollup i's batch is the concatenation of the version-0 decoded contents of the next
-    ///         blobCounts[i] blobs (in order: rollup 0's blobs first). Its recorded batch hash is the
-    ///         blob's versioned hash (`blobhash`) when blobCounts[i] == 1, else keccak256 of its
-    ///         blobs' versioned hashes packed in order. The transaction must carry exactly
-    ///         sum(blobCounts) blobs. Same checks and WindowPosted event as postWindow.
-    /// @param w The first and last headers of the window with their proofs in `w.blocksRoot`.
+    ///         blobCounts[i] blobs (in order: rollup 0's blobs first). Its batch hash is the blob's
+    ///         versioned hash (`blobhash`) when blobCounts[i] == 1, else keccak256 of its blobs' versioned
+    ///         hashes packed in order. The transaction must carry exactly sum(blobCounts) blobs. Same checks
+    ///         and WindowPosted event as postWindow.
+    /// @param w The signed commitment.
+    /// @param sig The sequencer's signature over w.
     /// @param rollupIds Rollups with a batch in this posting, strictly increasing, each active.
     /// @param blobCounts Per rollup, how many blobs carry its batch (at least 1).
-    /// @param forcedRead_ Per rollup, forced transactions the sequencer has included so far (monotonic).
+    /// @param forcedTo_ Per rollup, its forced entries enqueued at an L1 block <= w.l1OriginNumber.
+    /// @param witness The header witness.
     /// @return windowIndex The new window's index.
     function postWindowBlobs(
-        WindowProof calldata w,
+        SharedSeqLib.Window calldata w,
+        bytes calldata sig,
         uint64[] calldata rollupIds,
         uint256[] calldata blobCounts,
-        uint64[] calldata forcedRead_
+        uint64[] calldata forcedTo_,
+        bytes calldata witness
     ) external onlyPoster returns (uint256 windowIndex) {
-        if (rollupIds.length != blobCounts.length || rollupIds.length != forcedRead_.length) revert LengthMismatch();
+        if (rollupIds.length != blobCounts.length || rollupIds.length != forcedTo_.length) revert LengthMismatch();
         bytes32[] memory hashes = new bytes32[](rollupIds.length);
         uint256 next = 0;
         for (uint256 i = 0; i < rollupIds.length; i++) {
@@ -229,7 +293,7 @@ contract SequencerInbox is Owned {
             next += n;
         }
         if (blobhash(next) != bytes32(0)) revert WrongBlobCount(next, next + 1);
-        return _recordWindow(w, rollupIds, hashes, forcedRead_);
+        return _recordWindow(w, sig, rollupIds, hashes, forcedTo_, keccak256(witness));
     }
 
     /// @dev The versioned hash of blob `index`; reverts if the transaction has no such blob.
@@ -240,80 +304,103 @@ contract SequencerInbox is Owned {
 
     /// @dev The checks and the record shared by postWindow and postWindowBlobs.
     function _recordWindow(
-        WindowProof calldata w,
+        SharedSeqLib.Window calldata w,
+        bytes calldata sig,
         uint64[] calldata rollupIds,
         bytes32[] memory hashes,
-        uint64[] calldata forcedRead_
+        uint64[] calldata forcedTo_,
+        bytes32 witnessHash
     ) private returns (uint256 windowIndex) {
-        (bytes32 lastHash, address signer) = _checkWindow(w);
-        windowIndex = _windows.length;
-        _checkRollups(rollupIds, forcedRead_);
-        _checkNoOverdue();
-        Window memory win = Window({
-            firstHeight: w.first.height,
-            lastHeight: w.last.height,
-            l1Block: uint64(block.number),
-            lastBlockHash: lastHash,
-            blocksRoot: w.blocksRoot,
-            batchesHash: keccak256(abi.encode(rollupIds, hashes))
-        });
-        _windows.push(win);
-        nextHeight = win.lastHeight + 1;
-        lastBlockHash = lastHash;
-        emit WindowPosted(windowIndex, win, signer, rollupIds, hashes, forcedRead_);
-    }
-
-    function _checkWindow(WindowProof calldata w) private view returns (bytes32 lastHash, address signer) {
-        if (w.blockCount == 0) revert EmptyWindow();
-        SharedSeqLib.BlockHeader memory first = w.first;
-        SharedSeqLib.BlockHeader memory last = w.last;
-        if (first.height != nextHeight) revert WrongFirstHeight(nextHeight, first.height);
-        if (first.parentHash != lastBlockHash) revert WrongParent(lastBlockHash, first.parentHash);
-        uint64 expectedLast = first.height + w.blockCount - 1;
-        if (last.height != expectedLast) revert WrongLastHeight(expectedLast, last.height);
-        bytes32 firstHash = SharedSeqLib.hashHeader(first);
-        lastHash = SharedSeqLib.hashHeader(last);
-        if (!SharedSeqLib.verifyInclusion(abi.encodePacked(firstHash), 0, w.blockCount, w.firstProof, w.blocksRoot)) {
-            revert InvalidWindowProof(0);
+        if (address(bond) == address(0)) revert BondNotSet();
+        if (!bond.isSufficient()) revert BondInsufficient();
+        _checkChain(w);
+        _checkOrigin(w);
+        {
+            bytes32 rh = SharedSeqLib.rollupsHash(rollupIds, hashes, forcedTo_);
+            if (rh != w.rollupsHash) revert WrongRollupsHash(rh, w.rollupsHash);
         }
-        if (
-            !SharedSeqLib.verifyInclusion(
-                abi.encodePacked(lastHash), w.blockCount - 1, w.blockCount, w.lastProof, w.blocksRoot
-            )
-        ) revert InvalidWindowProof(1);
-        signer = SharedSeqLib.recover(SharedSeqLib.typedDigest(domainSeparator(), lastHash), w.lastSignature);
-        if (signer == address(0) || !isSigner[signer]) revert UnknownSigner(signer);
+        if (witnessHash != w.witnessHash) revert WrongWitnessHash(witnessHash, w.witnessHash);
+        _applyForced(rollupIds, forcedTo_, w.l1OriginNumber);
+        (bytes32 windowHash, address signer) = _checkSigner(w, sig);
+
+        windowIndex = _windows.length;
+        _windows.push(WindowRecord(w.firstHeight, w.lastHeight, uint64(block.number), w.l1OriginNumber, windowHash));
+        nextHeight = w.lastHeight + 1;
+        lastTimestamp = w.lastTimestamp;
+        lastOriginNumber = w.l1OriginNumber;
+        lastBlockHash = w.lastBlockHash;
+        emit WindowPosted(windowIndex, windowHash, w, signer, rollupIds, hashes, forcedTo_);
     }
 
-    function _checkRollups(uint64[] calldata rollupIds, uint64[] calldata forcedRead_) private {
+    /// @dev The window's struct hash and its signer, a key that may sign these heights now.
+    function _checkSigner(SharedSeqLib.Window calldata w, bytes calldata sig)
+        private
+        view
+        returns (bytes32 windowHash, address signer)
+    {
+        windowHash = SharedSeqLib.hashWindow(w);
+        signer = SharedSeqLib.recover(SharedSeqLib.typedDigest(domainSeparator(), windowHash), sig);
+        if (signer == address(0)) revert BadSignature();
+        if (!keys.canSign(signer, w.firstHeight, w.lastHeight)) revert UnknownSigner(signer);
+    }
+
+    /// @dev Heights contiguous and capped (so no window can jump ahead or end at the top of uint64),
+    ///      the parent is the last firm block, timestamps never go back nor run ahead of L1.
+    function _checkChain(SharedSeqLib.Window calldata w) private view {
+        uint64 first = w.firstHeight;
+        uint64 last = w.lastHeight;
+        if (first != nextHeight) revert WrongFirstHeight(nextHeight, first);
+        if (w.parentHash != lastBlockHash) revert WrongParent(lastBlockHash, w.parentHash);
+        if (last < first) revert EmptyWindow(first, last);
+        // A window ending at 2^64 - 1 would leave nextHeight unrepresentable and brick every later posting.
+        if (last == type(uint64).max) revert HeightOverflow();
+        uint64 blocks = last - first + 1;
+        if (blocks > maxWindowBlocks) revert WindowTooLong(blocks, maxWindowBlocks);
+        if (w.firstTimestamp < lastTimestamp) revert TimestampBackwards(lastTimestamp, w.firstTimestamp);
+        if (w.lastTimestamp < w.firstTimestamp) revert TimestampsReversed(w.firstTimestamp, w.lastTimestamp);
+        uint256 limit = block.timestamp * 1000 + maxClockDriftMs;
+        if (w.lastTimestamp > limit) revert TimestampInFuture(w.lastTimestamp, uint64(limit));
+    }
+
+    /// @dev The origin is a real, recent L1 block whose hash the EVM still has, and never goes back.
+    function _checkOrigin(SharedSeqLib.Window calldata w) private view {
+        uint64 origin = w.l1OriginNumber;
+        if (origin >= block.number) revert OriginNotInPast(origin, block.number);
+        if (block.number - origin > maxOriginLag) revert OriginTooOld(origin, block.number - maxOriginLag);
+        bytes32 h = blockhash(origin);
+        if (h != w.l1OriginHash) revert WrongOriginHash(origin, h, w.l1OriginHash);
+        if (origin < lastOriginNumber) revert OriginBackwards(lastOriginNumber, origin);
+    }
+
+    /// @dev Each listed rollup is active and its forcedTo is exactly the inbox's own count at the origin.
+    ///      Origins never go back, so the count never goes back either.
+    function _applyForced(uint64[] calldata rollupIds, uint64[] calldata forcedTo_, uint64 origin) private {
         uint64 previous = 0;
         for (uint256 i = 0; i < rollupIds.length; i++) {
             uint64 id = rollupIds[i];
             if (id <= previous) revert RollupIdsNotSorted();
             previous = id;
             if (!registry.isActive(id)) revert RollupNotActive(id);
-            _advanceForcedRead(id, forcedRead_[i]);
+            uint64 current = forcedTo[id];
+            uint64 expected = _countForcedAt(id, origin, current);
+            if (forcedTo_[i] != expected) revert WrongForcedTo(id, expected, forcedTo_[i]);
+            if (expected != current) forcedTo[id] = expected;
         }
     }
 
-    function _advanceForcedRead(uint64 id, uint64 given) private {
-        uint64 current = forcedRead[id];
-        if (given < current) revert ForcedReadBackwards(id, current, given);
-        uint64 queued = uint64(_forced[id].length);
-        if (given > queued) revert ForcedReadBeyondQueue(id, given, queued);
-        if (given != current) forcedRead[id] = given;
-    }
-
-    function _checkNoOverdue() private view {
-        uint64[] memory ids = registry.rollupIds();
-        for (uint256 i = 0; i < ids.length; i++) {
-            uint64 id = ids[i];
-            ForcedTx[] storage q = _forced[id];
-            uint64 read = forcedRead[id];
-            if (read < q.length && q[read].deadline < block.number && registry.isActive(id)) {
-                revert ForcedTxOverdue(id, read, q[read].deadline);
-            }
+    /// @dev The number of `id`'s entries enqueued at an L1 block <= `l1BlockNumber`, knowing the first `lo`
+    ///      are. Enqueue blocks are non-decreasing along the queue: binary search for the first later one.
+    function _countForcedAt(uint64 id, uint64 l1BlockNumber, uint64 lo) private view returns (uint64) {
+        ForcedTx[] storage q = _forced[id];
+        uint256 hi = q.length;
+        if (hi == lo || q[hi - 1].l1Block <= l1BlockNumber) return uint64(hi);
+        uint256 low = lo;
+        while (low < hi) {
+            uint256 mid = (low + hi) / 2;
+            if (q[mid].l1Block <= l1BlockNumber) low = mid + 1;
+            else hi = mid;
         }
+        return uint64(low);
     }
 
     /// @notice The number of recorded windows.
@@ -323,20 +410,9 @@ contract SequencerInbox is Owned {
 
     /// @notice A recorded window by index.
     /// @param index The window index.
-    function getWindow(uint256 index) external view returns (Window memory) {
+    function getWindow(uint256 index) external view returns (WindowRecord memory) {
         if (index >= _windows.length) revert OutOfRange(index);
         return _windows[index];
-    }
-
-    /// @notice Window.batchesHash for a posting: keccak256(abi.encode(rollupIds, batchHashes)).
-    /// @param rollupIds The posting's rollup ids.
-    /// @param batchHashes keccak256 of each rollup's batch.
-    function batchesCommitment(uint64[] calldata rollupIds, bytes32[] calldata batchHashes)
-        external
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(rollupIds, batchHashes));
     }
 
     /// @notice The height of the last firm block; meaningful only when nextHeight > 0.
@@ -346,17 +422,19 @@ contract SequencerInbox is Owned {
 
     // ------------------------------------------------------------------ forced inclusion
 
-    /// @notice Queue a transaction for a registered, active rollup. The sequencer must include it
-    ///         before block.number exceeds the returned deadline, or no further window can be posted.
+    /// @notice Queue a transaction for a registered, active rollup. Every posting that lists the rollup
+    ///         from L1 block block.number + maxOriginLag on applies it (earlier ones may already).
     /// @param rollupId The rollup.
-    /// @param data The rollup transaction bytes (for EVM rollups a raw signed transaction).
+    /// @param data The rollup transaction bytes (for EVM rollups a raw signed transaction), 1 to the
+    ///        rollup's maxForcedTxBytes bytes.
     /// @return seq The transaction's position in the rollup's forced queue.
     function enqueueForced(uint64 rollupId, bytes calldata data) external returns (uint64 seq) {
-        if (!registry.isActive(rollupId)) revert RollupNotActive(rollupId);
-        if (data.length == 0 || data.length > MAX_FORCED_TX_BYTES) revert BadForcedTxSize(data.length);
+        uint256 limit = registry.forcedTxLimit(rollupId);
+        if (limit == 0) revert RollupNotActive(rollupId);
+        if (data.length == 0 || data.length > limit) revert BadForcedTxSize(data.length, limit);
         ForcedTx[] storage q = _forced[rollupId];
         seq = uint64(q.length);
-        uint64 deadline = uint64(block.number) + forceInclusionDelay;
+        uint64 deadline = uint64(block.number) + maxOriginLag;
         bytes32 txHash = keccak256(data);
         q.push(ForcedTx(txHash, uint64(block.number), deadline));
         emit ForcedTxEnqueued(rollupId, seq, txHash, uint64(block.number), deadline, data);
@@ -376,21 +454,23 @@ contract SequencerInbox is Owned {
         return _forced[rollupId][seq];
     }
 
-    /// @notice How many unread forced transactions of `rollupId` are past their deadline now
-    ///         (positions forcedRead .. forcedRead + count - 1). Rollup nodes include these.
+    /// @notice The forcedTo a window with L1 origin `l1BlockNumber` must give for `rollupId`: the number of its
+    ///         entries enqueued at an L1 block <= l1BlockNumber. Final once l1BlockNumber < block.number.
+    /// @param rollupId The rollup.
+    /// @param l1BlockNumber A window's L1 origin number.
+    function forcedCountAt(uint64 rollupId, uint64 l1BlockNumber) external view returns (uint64) {
+        return _countForcedAt(rollupId, l1BlockNumber, 0);
+    }
+
+    /// @notice How many of `rollupId`'s entries are due but not applied yet: enqueued at an L1 block
+    ///         <= block.number - maxOriginLag (so any posting listing the rollup now must apply them) and beyond
+    ///         forcedTo(rollupId). Non-zero means no window has listed the rollup for at least maxOriginLag
+    ///         blocks since: the rollup is paused or not served, and its queue waits (others are unaffected).
     /// @param rollupId The rollup.
     function overdue(uint64 rollupId) external view returns (uint64) {
-        ForcedTx[] storage q = _forced[rollupId];
-        uint256 lo = forcedRead[rollupId];
-        uint256 hi = q.length;
-        uint256 start = lo;
-        // Deadlines are non-decreasing: find the first position whose deadline has not passed.
-        while (lo < hi) {
-            uint256 mid = (lo + hi) / 2;
-            if (q[mid].deadline < block.number) lo = mid + 1;
-            else hi = mid;
-        }
-        return uint64(lo - start);
+        if (block.number < maxOriginLag) return 0;
+        uint64 applied = forcedTo[rollupId];
+        return _countForcedAt(rollupId, uint64(block.number) - maxOriginLag, applied) - applied;
     }
 
     // ------------------------------------------------------------------ commitments (shared with off-chain code)
@@ -398,6 +478,30 @@ contract SequencerInbox is Owned {
     /// @notice This inbox's EIP-712 domain separator.
     function domainSeparator() public view returns (bytes32) {
         return SharedSeqLib.domainSeparator(block.chainid, address(this));
+    }
+
+    /// @notice hashStruct(Window), as window.py window_struct_hash.
+    /// @param w The window commitment.
+    function hashWindow(SharedSeqLib.Window calldata w) external pure returns (bytes32) {
+        return SharedSeqLib.hashWindow(w);
+    }
+
+    /// @notice The EIP-712 digest the sequencer signs for window `w` under this inbox's domain.
+    /// @param w The window commitment.
+    function windowDigest(SharedSeqLib.Window calldata w) external view returns (bytes32) {
+        return SharedSeqLib.typedDigest(domainSeparator(), SharedSeqLib.hashWindow(w));
+    }
+
+    /// @notice Window.rollupsHash: keccak256(abi.encode(rollupIds, batchHashes, forcedTo)), as window.py rollups_hash.
+    /// @param rollupIds The posting's rollup ids.
+    /// @param batchHashes Each rollup's batch hash.
+    /// @param forcedTo_ Each rollup's forced-queue position after the window.
+    function rollupsHash(uint64[] calldata rollupIds, bytes32[] calldata batchHashes, uint64[] calldata forcedTo_)
+        external
+        pure
+        returns (bytes32)
+    {
+        return SharedSeqLib.rollupsHash(rollupIds, batchHashes, forcedTo_);
     }
 
     /// @notice hashStruct(BlockHeader), the block hash.
@@ -412,8 +516,14 @@ contract SequencerInbox is Owned {
         return SharedSeqLib.hashReceipt(r);
     }
 
+    /// @notice hashStruct(PreconfirmationBatch).
+    /// @param b The batch.
+    function hashReceiptBatch(SharedSeqLib.ReceiptBatch calldata b) external pure returns (bytes32) {
+        return SharedSeqLib.hashReceiptBatch(b);
+    }
+
     /// @notice The EIP-712 digest a sequencer key signs for `structHash` under this inbox's domain.
-    /// @param structHash hashStruct of a BlockHeader or Preconfirmation.
+    /// @param structHash hashStruct of a BlockHeader, Preconfirmation(Batch) or Window.
     function typedDigest(bytes32 structHash) external view returns (bytes32) {
         return SharedSeqLib.typedDigest(domainSeparator(), structHash);
     }

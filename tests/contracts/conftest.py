@@ -4,7 +4,7 @@ deployed by deploy.deployer, and helpers that build shared blocks with the Pytho
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -18,8 +18,10 @@ from deploy.anvil import start_anvil
 from deploy.deployer import CONTRACT_NAMES, DeployConfig, Manifest, contract_at, deploy_all
 from sequencer.core.commitments import namespaces_root
 from sequencer.core.signing import Domain, Signer, block_hash
-from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace
-from sequencer.l1.inbox import header_tuple, window_proof
+from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace, SharedBlock
+from sequencer.core.window import WindowCommitment, build_window, encode_witness, window_struct_hash
+from sequencer.l1.bond import report_commitment
+from sequencer.l1.inbox import header_tuple, window_tuple
 
 ROLLUPS = (901, 902, 903)
 FORCE_DELAY = 5
@@ -48,6 +50,18 @@ def revert_name(fn: Any, sender: str, value: int = 0) -> str | None:
     return None
 
 
+def deploy_revert(w3: Web3, name: str, sender: str, *args: Any) -> str | None:
+    """The custom error the constructor of `name` reverts with for `args` (None if it would deploy)."""
+    art = load_artifact(name)
+    data = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args).data_in_transaction
+    try:
+        w3.eth.call({"from": sender, "data": data})
+    except (ContractCustomError, ContractLogicError) as exc:
+        raw = exc.data if isinstance(exc.data, str) else (exc.data or {}).get("data", "")
+        return ERRORS.get((raw or "")[:10], f"unknown revert {raw!r} {exc.message!r}")
+    return None
+
+
 @dataclass
 class L1:
     """A deployed set of contracts and the keys around them."""
@@ -58,6 +72,7 @@ class L1:
     registry: Any
     inbox: Any
     bond: Any
+    keys: Any
     owner: Any  # eth_account LocalAccount
     sequencer: Signer
     poster: Any
@@ -86,6 +101,36 @@ class L1:
         assert receipt["status"] == 1
         return receipt
 
+    def deploy_revert(self, name: str, *args: Any) -> str | None:
+        """The custom error the constructor of `name` reverts with for `args` (None if it would deploy)."""
+        return deploy_revert(self.w3, name, self.owner.address, *args)
+
+    def commit(self, fn: Any, account: Any) -> bytes:
+        """Commit `account` to the proof call `fn` (SequencerBond.commitReport) and mine a block, so the
+        call can be revealed next; returns the call's data."""
+        data = fn._encode_transaction_data()
+        self.ok(self.bond.functions.commitReport(report_commitment(account.address, data)), account)
+        self.anvil.mine(1)  # eth_call runs at the latest block's number: the reveal must come after it
+        return data
+
+    def report(self, fn: Any, account: Any) -> Any:
+        """Commit, then send the proof `fn` from `account` (must succeed); returns the receipt."""
+        self.commit(fn, account)
+        return self.ok(fn, account)
+
+    def report_revert(self, fn: Any, account: Any) -> str | None:
+        """Commit to `fn`, then the custom error its reveal reverts with (None if it would succeed)."""
+        self.commit(fn, account)
+        return revert_name(fn, account.address)
+
+    def snapshot(self) -> str:
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]
+
+    def revert_to(self, snap: str) -> str:
+        """Go back to `snap` (which anvil then forgets); returns a new snapshot of the same state."""
+        assert self.w3.provider.make_request("evm_revert", [snap])["result"] is True
+        return self.snapshot()
+
     def make_headers(self, start: int, parent: bytes, n: int,
                      rollups: tuple[int, ...] = (901, 902)) -> list[tuple[BlockHeader, tuple[Namespace, ...]]]:
         """`n` chained headers from `start` on top of `parent`, with random namespaces."""
@@ -100,19 +145,82 @@ class L1:
             parent = block_hash(h)
         return out
 
-    def next_headers(self, n: int) -> list[BlockHeader]:
-        """`n` headers continuing the inbox's firm chain."""
-        start = self.inbox.functions.nextHeight().call()
-        parent = bytes(self.inbox.functions.lastBlockHash().call())
-        return [h for h, _ in self.make_headers(start, parent, n)]
+    # ------------------------------------------------------------------ signed windows (docs/settlement.md 3)
 
-    def window(self, headers: list[BlockHeader], signer: Signer | None = None) -> tuple:
-        """The WindowProof tuple for consecutive `headers`, last one signed."""
-        return window_proof(headers, (signer or self.sequencer).sign_header(headers[-1]))
+    def head(self) -> int:
+        return self.w3.eth.block_number
 
-    def post(self, headers: list[BlockHeader], rollup_ids=(901,), batches=(b"batch",), forced=None, **kw) -> Any:
-        forced = list(forced) if forced is not None else [self.inbox.functions.forcedRead(r).call() for r in rollup_ids]
-        return self.inbox.functions.postWindow(self.window(headers, **kw), list(rollup_ids), list(batches), forced)
+    def block_hash_at(self, number: int) -> bytes:
+        return bytes(self.w3.eth.get_block(number)["hash"])
+
+    def mine(self, n: int = 1) -> None:
+        self.anvil.mine(n)
+
+    def origin(self, behind: int = 1) -> tuple[int, bytes]:
+        """A real L1 origin `behind` blocks below the head (eth_call runs at the head, a transaction one
+        block later, so 1 keeps both strictly in the past)."""
+        n = self.head() - behind
+        return n, self.block_hash_at(n)
+
+    def build(self, n: int = 1, rollup_ids: tuple[int, ...] = (901,), batches: tuple[bytes, ...] | None = None,
+              forced_to: tuple[int, ...] | None = None, origin: tuple[int, bytes] | None = None,
+              start: int | None = None, parent: bytes | None = None, first_ts: int | None = None,
+              signer: Signer | None = None, leaves: tuple[int, ...] = (901, 902),
+              batch_hashes: tuple[bytes, ...] | None = None) -> Posting:
+        """A signed posting of `n` fresh blocks continuing the inbox's firm chain (or from start/parent),
+        every value what an honest sequencer would sign: forcedTo from the inbox's own count at the origin."""
+        inbox = self.inbox.functions
+        start = inbox.nextHeight().call() if start is None else start
+        parent = bytes(inbox.lastBlockHash().call()) if parent is None else parent
+        origin = origin or self.origin()
+        if first_ts is None:
+            now_ms = self.w3.eth.get_block("latest")["timestamp"] * 1000
+            first_ts = max(inbox.lastTimestamp().call(), now_ms - 60_000)
+        blocks = []
+        for i in range(n):
+            nss = tuple(Namespace(r, tuple(self.rng.randbytes(self.rng.randint(1, 40))
+                                           for _ in range(self.rng.randint(1, 3)))) for r in leaves)
+            h = BlockHeader(height=start + i, parent_hash=parent, timestamp_ms=first_ts + i,
+                            l1_origin_number=origin[0], l1_origin_hash=origin[1], namespaces_root=namespaces_root(nss),
+                            namespace_count=len(nss), bundles_root=ZERO_HASH)
+            blocks.append(SharedBlock(h, self.sequencer.sign_header(h), nss))
+            parent = block_hash(h)
+        if batches is None:
+            batches = tuple(self.rng.randbytes(30) for _ in rollup_ids)
+        if forced_to is None:
+            forced_to = tuple(inbox.forcedCountAt(r, origin[0]).call() for r in rollup_ids)
+        witness = encode_witness(blocks)
+        hashes = [keccak(b) for b in batches] if batch_hashes is None else list(batch_hashes)
+        w = build_window(blocks, rollup_ids, hashes, forced_to, witness)
+        return Posting(tuple(blocks), w, (signer or self.sequencer).sign_struct(window_struct_hash(w)),
+                       tuple(rollup_ids), tuple(batches), tuple(forced_to), witness)
+
+    def resign(self, p: Posting, signer: Signer | None = None, **fields: Any) -> Posting:
+        """`p` with window fields replaced and signed again (by the sequencer unless `signer`)."""
+        w = replace(p.window, **fields)
+        return replace(p, window=w, signature=(signer or self.sequencer).sign_struct(window_struct_hash(w)))
+
+    def post(self, p: Posting) -> Any:
+        """The postWindow call of a posting."""
+        return self.inbox.functions.postWindow(*p.args())
+
+
+@dataclass(frozen=True)
+class Posting:
+    """A posting's arguments and the blocks it covers."""
+
+    blocks: tuple[SharedBlock, ...]
+    window: WindowCommitment
+    signature: bytes
+    rollup_ids: tuple[int, ...]
+    batches: tuple[bytes, ...]
+    forced_to: tuple[int, ...]
+    witness: bytes
+
+    def args(self) -> tuple:
+        """postWindow(w, sig, rollupIds, batches, forcedTo, witness)."""
+        return (window_tuple(self.window), self.signature, list(self.rollup_ids), list(self.batches),
+                list(self.forced_to), self.witness)
 
 
 @pytest.fixture(scope="module")
@@ -142,5 +250,6 @@ def l1(anvil) -> L1:
         registry=contract_at(w3, "RollupRegistry", manifest.address("RollupRegistry")),
         inbox=contract_at(w3, "SequencerInbox", inbox_addr),
         bond=contract_at(w3, "SequencerBond", manifest.address("SequencerBond")),
+        keys=contract_at(w3, "SequencerKeys", manifest.address("SequencerKeys")),
         owner=owner, sequencer=sequencer, poster=poster, outsider=outsider, rng=random.Random(1234),
     )
