@@ -29,6 +29,7 @@ Config (TOML, every key but `rollups` optional):
     block_time_ms = 2000
     genesis_time_ms = 0               # optional
     operator = "0x..."                # optional, default: the deployer
+    max_forced_tx_bytes = 120000      # optional, default FORCED_TX_LIMITS[format]; 1..131072
 
 The registry stores config = abi.encode(uint64 block_time_ms, uint64 genesis_time_ms) and the format as
 left-aligned ASCII in a bytes32. Transactions are signed locally with eth_account and sent raw.
@@ -56,6 +57,24 @@ from sequencer.errors import SharedSeqError
 
 CONTRACT_NAMES = ("RollupRegistry", "SequencerInbox", "SequencerBond")
 FORMATS = ("opstack", "nitro", "zkevm")
+FORCED_TX_LIMITS: dict[str, int] = {
+    "opstack": 120_000,
+    "nitro": 117_964,
+    "zkevm": 4_900,
+}
+"""Default RollupRegistry maxForcedTxBytes per format: the largest forced transaction the format can
+carry, so the inbox refuses at enqueue what the rollup could never apply (issue 8, finding 5).
+
+- opstack: 120,000 bytes, OptimismPortal's limit on the data of an L1-forced (deposit) transaction
+  (`LargeCalldata`, `_data.length > 120_000`), the OP Stack's own bound for what L1 may force in.
+- nitro: 117,964 bytes, the Arbitrum One Inbox's `maxDataSize` for an L2 message sent through the
+  delayed inbox (`DataTooLarge`), which is how Nitro receives forced transactions.
+- zkevm: 4,900 bytes. A forced transaction becomes a forced batch, at most 5,000 bytes
+  (PolygonRollupBaseEtrog `_MAX_FORCE_BATCH_BYTE_LENGTH`, rollup_adapters/zkevm batch_v2.py); its batch
+  entry is the raw legacy transaction re-encoded with fixed 32-byte r and s, chain id fields and the
+  effective-percentage byte, at most 66 bytes longer, so 4,900 always fits with room to spare. (The
+  120,000-byte `_MAX_TRANSACTIONS_BYTE_LENGTH` bounds sequenced batches, not forced ones.)
+"""
 MANIFEST_VERSION = 1
 
 
@@ -76,6 +95,12 @@ class RollupSpec:
     block_time_ms: int
     operator: str | None = None
     genesis_time_ms: int = 0
+    max_forced_tx_bytes: int | None = None  # None: FORCED_TX_LIMITS[format]
+
+    @property
+    def forced_tx_limit(self) -> int:
+        """RollupRegistry maxForcedTxBytes: the entry's own value, else the format's default."""
+        return FORCED_TX_LIMITS[self.format] if self.max_forced_tx_bytes is None else self.max_forced_tx_bytes
 
     def format_bytes32(self) -> bytes:
         return self.format.encode().ljust(32, b"\x00")
@@ -109,6 +134,8 @@ class DeployConfig:
                     block_time_ms=int(r["block_time_ms"]),
                     operator=_checksum(r["operator"]) if r.get("operator") else None,
                     genesis_time_ms=int(r.get("genesis_time_ms", 0)),
+                    max_forced_tx_bytes=(int(r["max_forced_tx_bytes"]) if r.get("max_forced_tx_bytes") is not None
+                                         else None),
                 )
             except KeyError as exc:
                 raise DeployError(f"rollups[{i}]: missing key {exc.args[0]!r}") from exc
@@ -330,6 +357,7 @@ def _rollup_record(spec: RollupSpec, operator: str) -> dict[str, Any]:
         "block_time_ms": spec.block_time_ms,
         "genesis_time_ms": spec.genesis_time_ms,
         "operator": operator,
+        "max_forced_tx_bytes": spec.forced_tx_limit,
     }
 
 
@@ -392,14 +420,16 @@ def _converge(w3: Web3, sender: Sender | None, manifest: Manifest) -> list[str]:
         if not inbox.functions.isPoster(p).call():
             todo.append((f"add poster {p}", inbox.functions.setPoster(p, True)))
     for r in manifest.rollups:
-        spec = RollupSpec(r["id"], r["name"], r["format"], r["block_time_ms"], r["operator"], r["genesis_time_ms"])
-        want = (spec.format_bytes32(), _checksum(r["operator"]), spec.name, spec.config_bytes())
+        spec = RollupSpec(r["id"], r["name"], r["format"], r["block_time_ms"], r["operator"], r["genesis_time_ms"],
+                          r.get("max_forced_tx_bytes"))
+        want = (spec.format_bytes32(), _checksum(r["operator"]), spec.name, spec.config_bytes(), spec.forced_tx_limit)
         args = (spec.id, *want)
         if not registry.functions.isRegistered(spec.id).call():
             todo.append((f"register rollup {spec.id} ({spec.name}, {spec.format})", registry.functions.register(*args)))
             continue
-        fmt, operator, _paused, name, cfg = registry.functions.getRollup(spec.id).call()
-        if (bytes(fmt), _checksum(operator), name, bytes(cfg)) != want:
+        fmt, operator, _paused, limit, name, cfg = registry.functions.getRollup(spec.id).call()
+        if (bytes(fmt), _checksum(operator), name, bytes(cfg), limit) != want:
+
             todo.append((f"update rollup {spec.id} ({spec.name})", registry.functions.update(*args)))
     if sender is None:
         return [what for what, _ in todo]
