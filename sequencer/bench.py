@@ -109,7 +109,10 @@ class Sequencer:
         rollups = "".join(f'\n[[rollups]]\nid = {r}\nname = "r{r}"\n' for r in ROLLUPS)
         (workdir / "seq.toml").write_text(
             f'[sequencer]\nlisten = "127.0.0.1:{self.port}"\ndata_dir = "data"\nkey_file = "seq.key"\n'
-            f'slot_ms = {slot_ms}\nmetrics_listen = ""\n[limits]\nmax_pending_blocks = 4096\n{rollups}')
+            f'slot_ms = {slot_ms}\nmetrics_listen = ""\n'
+            # One client measures the whole service's capacity: the per-client limits (on by default) off.
+            'rate_limit_tx_per_s = 0\nmax_streams_per_client = 0\nclient_share = 0\n'
+            f'[limits]\nmax_pending_blocks = 4096\n{rollups}')
         self.proc = subprocess.Popen([sys.executable, "-m", "sequencer.cli", "serve", "--config",
                                       str(workdir / "seq.toml"), "--log-level", "WARNING"], start_new_session=True)
         self.address = f"127.0.0.1:{self.port}"

@@ -13,7 +13,13 @@ from sequencer.core.signing import Domain
 from sequencer.errors import BadInput
 from sequencer.l1.origin import L1Config
 from sequencer.service.limits import ApiLimits
-from sequencer.service.security import TlsConfig
+from sequencer.service.security import (
+    DEFAULT_MAX_STREAMS,
+    DEFAULT_RATE_TX_PER_S,
+    DEFAULT_SHARE,
+    TlsConfig,
+)
+from sequencer.service.views import ViewLimits
 
 FORMAT_POLICIES = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
 """Default admission policy per batch format: zkEVM batches carry only legacy transactions."""
@@ -33,8 +39,12 @@ class ServiceConfig:
     log_format: str = "json"
     l1: L1Config | None = None
     tls: TlsConfig | None = None
-    rate_limit_tx_per_s: float = 0.0
-    rate_limit_burst: float = 0.0
+    rate_limit_tx_per_s: float = DEFAULT_RATE_TX_PER_S
+    rate_limit_burst: float = DEFAULT_RATE_TX_PER_S
+    max_streams_per_client: int = DEFAULT_MAX_STREAMS
+    client_share: float = DEFAULT_SHARE
+    max_clients: int = 100_000
+    subscribers: ViewLimits = field(default_factory=ViewLimits)
     api: ApiLimits = field(default_factory=ApiLimits)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,7 +68,9 @@ API_LIMITS = {name: type(getattr(ApiLimits(), name)) for name in ApiLimits.__dat
 
 KNOWN = {
     "sequencer": {"listen", "data_dir", "key_file", "slot_ms", "metrics_listen", "max_message_bytes", "log_format",
-                  "rate_limit_tx_per_s", "rate_limit_burst", *API_LIMITS},
+                  "rate_limit_tx_per_s", "rate_limit_burst", "max_streams_per_client", "client_share",
+                  "max_clients", *API_LIMITS},
+    "subscribers": set(ViewLimits.__dataclass_fields__),
     "domain": {"chain_id", "verifying_contract"},
     "limits": set(Limits.__dataclass_fields__),
     "l1": {"rpc_url", "inbox", "poll_ms", "lag"},
@@ -95,7 +107,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
     seq = doc.get("sequencer", {})
     dom = doc.get("domain", {})
     lim = doc.get("limits", {})
-    for table in ("sequencer", "domain", "limits", "l1", "tls"):
+    for table in ("sequencer", "domain", "limits", "l1", "tls", "subscribers"):
         _check_known(table, doc.get(table, {}))
     rollups = []
     for i, r in enumerate(doc.get("rollups", [])):
@@ -129,8 +141,18 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
             raise BadInput("tls: cert_file needs key_file")
         tls_cfg = TlsConfig(base / tls["cert_file"], base / tls["key_file"],
                             base / tls["client_ca_file"] if tls.get("client_ca_file") else None)
-    rate = float(seq.get("rate_limit_tx_per_s", 0))
+    rate = float(seq.get("rate_limit_tx_per_s", DEFAULT_RATE_TX_PER_S))
     burst = float(seq.get("rate_limit_burst", rate))
+    share = float(seq.get("client_share", DEFAULT_SHARE))
+    if not 0 <= share <= 1:
+        raise BadInput(f"sequencer.client_share: a fraction of a block between 0 (no cap) and 1, got {share:g}")
+    sub = doc.get("subscribers", {})
+    try:
+        subscribers = ViewLimits(**{k: type(getattr(ViewLimits(), k))(v) for k, v in sub.items()})
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"[subscribers]: {exc}") from None
+    if subscribers.chunk_bytes < 1 or subscribers.replay_bytes < subscribers.chunk_bytes:
+        raise BadInput("[subscribers]: chunk_bytes must be positive and replay_bytes at least chunk_bytes")
     if rate > 0 and burst < 1:
         raise BadInput("sequencer.rate_limit_burst: must be at least 1 (and at least the largest bundle or "
                        "transaction list a client sends) when rate_limit_tx_per_s is set")
@@ -143,6 +165,10 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         tls=tls_cfg,
         rate_limit_tx_per_s=rate,
         rate_limit_burst=burst,
+        max_streams_per_client=int(seq.get("max_streams_per_client", DEFAULT_MAX_STREAMS)),
+        client_share=share,
+        max_clients=int(seq.get("max_clients", 100_000)),
+        subscribers=subscribers,
         core=core,
         domain=Domain(int(dom.get("chain_id", 31337)),
                       _address(dom.get("verifying_contract", "0x" + "00" * 20), "domain.verifying_contract")),
@@ -152,7 +178,8 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         metrics_listen=seq.get("metrics_listen", "127.0.0.1:9464"),
         max_message_bytes=max_message_bytes,
         log_format=seq.get("log_format", "json"),
-        extra={k: v for k, v in doc.items() if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls")},
+        extra={k: v for k, v in doc.items()
+               if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls", "subscribers")},
     )
 
 

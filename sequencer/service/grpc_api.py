@@ -19,7 +19,7 @@ from . import convert
 from .errors import reason_of, status_of
 from .limits import ApiLimits, BytePool
 from .node import SequencerNode
-from .security import RateLimiter, client_identity
+from .security import KEYED_BY, RateLimiter, client_identity
 from .stream_submit import SubmitStreams
 from .views import RollupViews
 
@@ -151,4 +151,8 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
             sequencer_address=signer.address, domain_chain_id=signer.domain.chain_id,
             domain_verifying_contract=signer.domain.verifying_contract, slot_ms=self.node.core.config.slot_ms,
             sealed_height=self.node.durable_height, firm_height=self.node.firm_height,
+            client_limits=pb.ClientLimits(
+                keyed_by=KEYED_BY, tx_per_s=self.limiter.rate, burst=self.limiter.burst if self.limiter.rate else 0,
+                max_streams=self.limiter.max_streams, max_pending_txs=self.node.shares.max_txs,
+                max_pending_bytes=self.node.shares.max_bytes),
         )

@@ -30,7 +30,8 @@ from .limits import BytePool
 from .metrics import Metrics
 from .node import SequencerNode
 from .reflection_v1 import enable_reflection
-from .security import RateLimiter, server_credentials
+from .security import ClientInterceptor, ClientShares, RateLimiter, server_credentials
+from .views import RollupViews
 from .wire import Held, Refused, decoder, request_caps
 
 log = logging.getLogger("sharedseq.server")
@@ -69,9 +70,15 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Serv
         ("grpc.max_send_message_length", cfg.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.aio.server(options=options)
-    limiter = RateLimiter(cfg.rate_limit_tx_per_s, cfg.rate_limit_burst)
+    limiter = RateLimiter(cfg.rate_limit_tx_per_s, cfg.rate_limit_burst, max_clients=cfg.max_clients,
+                          max_streams=cfg.max_streams_per_client)
+    refused = node.metrics.client_limited.labels("streams").inc
+    server = grpc.aio.server(options=options, interceptors=[ClientInterceptor(limiter, refused)])
+    limits = cfg.core.limits
+    node.shares = ClientShares(int(cfg.client_share * limits.max_block_txs),
+                               int(cfg.client_share * limits.max_block_bytes))
     servicer = SequencerServicer(node, limiter, limits=cfg.api, answers=BytePool(cfg.api.total_answer_bytes))
+    servicer.views = RollupViews(node, cfg.subscribers)  # the [subscribers] bounds
     add_servicer(server, servicer, cfg)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
