@@ -18,11 +18,14 @@ from deploy.anvil import REPO_ROOT, dev_accounts, free_port
 from rollup_adapters.base import RollupBlock
 from rollup_node.engine import check_block_time
 from rollup_node.errors import NodeConfigError, VerificationError
+from rollup_node.firm import FirmFollower
+from rollup_node.l1 import KeyRecord, PostedWindow, accountable_for, may_sign_window
 from rollup_node.node import NodeConfig, RollupNode
 from rollup_node.soft import SoftFollower
 from sequencer.core.commitments import bundles_root, namespaces_root, prove_namespace
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace, SharedBlock
+from sequencer.core.window import build_window, encode_witness, window_struct_hash
 from sequencer.service.convert import rollup_block_to_proto
 
 RID = 901
@@ -290,3 +293,117 @@ async def anyio_run_cli(*args: str) -> subprocess.CompletedProcess:
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(lambda: run_cli_node(*args))
+
+
+# ---------------------------------------------------------------- keys and window signatures (no L1: records stubbed)
+
+KEY = Signer(b"\x05" * 32, DOMAIN)
+OTHER = Signer(b"\x06" * 32, DOMAIN)
+
+
+def key_record(signer: Signer, *, first: int = 0, added: int = 1, active: int = 2, retired: int = 0,
+               until: int = 0) -> KeyRecord:
+    return KeyRecord("0x" + signer.address.hex(), first, added, active, retired, 0, until)
+
+
+KEY_CASES = [
+    # (record, first, last, posting L1 block, may sign the window)
+    (key_record(KEY), 0, 9, 5, True),
+    (key_record(KEY, active=6), 0, 9, 5, False),                  # still in its activation delay
+    (key_record(KEY, retired=4, until=200), 0, 9, 5, False),      # retired before the posting
+    (key_record(KEY, retired=5, until=200), 0, 9, 5, True),       # retired in the posting's own block
+    (key_record(KEY, first=10), 8, 12, 5, False),                 # heights below the key's first
+    (key_record(KEY, added=0, active=0), 0, 9, 5, False),         # never registered
+]
+
+
+@pytest.mark.parametrize(("rec", "first", "last", "l1_block", "ok"), KEY_CASES)
+def test_may_sign_window_table(rec: KeyRecord, first: int, last: int, l1_block: int, ok: bool) -> None:
+    assert may_sign_window(rec, first, last, l1_block) is ok
+
+
+def test_accountable_for_table() -> None:
+    assert accountable_for(key_record(KEY, first=3), 3, 10**6)
+    assert not accountable_for(key_record(KEY, first=3), 2, 1)
+    assert accountable_for(key_record(KEY, retired=50, until=150), 7, 150)
+    assert not accountable_for(key_record(KEY, retired=50, until=150), 7, 151)  # challenge period over
+    assert not accountable_for(key_record(KEY, added=0), 0, 1)
+
+
+def stub_keys(follower, records: dict[bytes, KeyRecord]) -> None:  # noqa: ANN001
+    async def record(address: bytes, *, fresh: bool = False) -> KeyRecord:
+        return records.get(bytes(address), KeyRecord("0x" + bytes(address).hex(), 0, 0, 0, 0, 0, 0))
+
+    follower.keys.record = record  # type: ignore[method-assign]
+
+
+def firm_follower() -> FirmFollower:
+    node = RollupNode(NodeConfig(rollup_id=RID, mode="firm", l1_rpc="http://127.0.0.1:1", inbox="0x" + "ab" * 20,
+                                 api_port=None))
+    node.configure("opstack", 1000)
+    f = FirmFollower(node)
+    f.domain = DOMAIN
+    stub_keys(f, {KEY.address: key_record(KEY)})
+    return f
+
+
+def posted(signer: Signer | None, *, recorded: Signer = KEY, sig: bytes | None = None, l1_block: int = 5,
+           tamper_witness: bool = False) -> PostedWindow:
+    b0 = make_block(0, ZERO_HASH, {RID: (b"a",)})
+    b1 = make_block(1, block_hash(b0.header), {RID: (b"b",), 902: (b"c",)})
+    witness = encode_witness([b0, b1])
+    w = build_window([b0, b1], [RID], [b"\x00" * 32], [0], witness)
+    if tamper_witness:
+        witness = witness[:-1] + bytes([witness[-1] ^ 1])
+    if sig is None and signer is not None:
+        sig = signer.sign_struct(window_struct_hash(w))
+    return PostedWindow(0, w, "0x" + recorded.address.hex(), (RID,), (b"\x00" * 32,), (0,), l1_block, "0x" + "00" * 32,
+                        sig, witness, None)
+
+
+@pytest.mark.anyio
+async def test_firm_node_checks_the_window_signature_itself() -> None:
+    """Whatever the inbox accepted, a firm node executes a window only if its signature recovers to the
+    signer the inbox recorded and that key could sign the window at its L1 block."""
+    f = firm_follower()
+    await f.check_signature(posted(KEY))
+    with pytest.raises(VerificationError, match="window 0: signature recovers to"):
+        await f.check_signature(posted(OTHER))  # forged: another key, the inbox's record says KEY
+    with pytest.raises(VerificationError, match="could not sign heights 0..1"):
+        await f.check_signature(posted(OTHER, recorded=OTHER))  # a key SequencerKeys never registered
+    with pytest.raises(VerificationError, match="could not sign"):
+        await f.check_signature(posted(KEY, l1_block=1))  # before the key's activation
+    with pytest.raises(VerificationError, match="carries no window signature"):
+        await f.check_signature(posted(None))
+    with pytest.raises(VerificationError, match="bad window signature"):
+        await f.check_signature(posted(None, sig=b"\x00" * 65))
+    with pytest.raises(VerificationError, match="window 0: witness"):
+        f.check_witness(posted(KEY, tamper_witness=True))
+    assert [b.header.height for b in f.check_witness(posted(KEY))] == [0, 1]
+
+
+@pytest.mark.anyio
+async def test_soft_node_checks_the_header_key_against_sequencer_keys() -> None:
+    """With an L1, a streamed header counts only if SequencerKeys holds its signer accountable for its
+    height (a lie in it is slashable); the sequencer's own GetSequencerInfo address is not trusted."""
+    node = RollupNode(NodeConfig(rollup_id=RID, mode="soft", sequencer="127.0.0.1:1", l1_rpc="http://127.0.0.1:1",
+                                 inbox="0x" + "ab" * 20, api_port=None))
+    f = SoftFollower(node)
+    f.domain = DOMAIN
+    assert f.sequencer_address is None
+    stub_keys(f, {KEY.address: key_record(KEY, first=1), OTHER.address: key_record(OTHER, retired=9, until=20)})
+
+    async def head() -> int:
+        return 21
+
+    f.l1.head = head  # type: ignore[method-assign,union-attr]
+    b0 = make_block(0, ZERO_HASH, {RID: (b"a",)}, signer=KEY)
+    block, signer = f.verify(rollup_block_to_proto(b0, RID, prove_namespace(b0.namespaces, RID)))
+    assert signer == KEY.address
+    with pytest.raises(VerificationError, match="does not hold accountable for height 0"):
+        await f.check_key(KEY.address, 0)  # below the key's first height
+    await f.check_key(KEY.address, 1)
+    with pytest.raises(VerificationError, match="does not hold accountable"):
+        await f.check_key(OTHER.address, 1)  # retired, challenge period over at L1 head 21
+    with pytest.raises(VerificationError, match="does not hold accountable"):
+        await f.check_key(b"\x07" * 20, 1)  # never registered
