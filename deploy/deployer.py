@@ -3,17 +3,31 @@
     manifest = deploy_all(w3, deployer_key, config)          # fresh deployment
     manifest, sent = ensure_deployed(w3, key, config, path)  # idempotent: verify, converge, or deploy
 
-Order: RollupRegistry(owner) → SequencerInbox(owner, registry, forceInclusionDelay)
-→ SequencerBond(owner, inbox, reporterShareBps, withdrawalDelay); then the sequencer signer and the
-batcher poster are authorised on the inbox and every `[[rollups]]` entry is registered.
+Order (docs/settlement.md): RollupRegistry(owner) → SequencerKeys(owner, sequencer key,
+keyActivationDelay, keyChallengePeriod) → SequencerInbox(owner, registry, keys, ...) →
+keys.setInbox(inbox) → SequencerBond(owner, keys, inbox, params) → inbox.setBond(bond); then the
+batcher poster is authorised, every `[[rollups]]` entry is registered and `bond_wei` is deposited.
+The sequencer key is SequencerKeys' genesis key (signs from height 0, usable at once); a signer
+added to the config later is added with `addKey(key, inbox.nextHeight())` and signs windows after
+the activation delay. A second run against the same manifest sends nothing.
 
-Config (TOML, every key but `rollups` optional):
+Config (TOML, every key but `rollups` optional; bounds are the contracts' and are checked first):
 
     [l1]
-    force_inclusion_delay = 50        # L1 blocks before a forced tx is overdue
-    reporter_share_bps = 5000         # reporter's share of a slashed bond
-    withdrawal_delay = 100            # L1 blocks a bond withdrawal waits
-    bond_wei = 0                      # deposited from the deployer on a fresh deployment
+    force_inclusion_delay = 50        # L1 blocks (1..255): every posting listing a rollup applies a forced tx
+                                      # enqueued this long ago; also how far a window's L1 origin may lag
+                                      # its posting (the inbox's maxOriginLag)
+    max_window_blocks = 4096          # most shared blocks per posting (1..4096)
+    max_clock_drift_ms = 30000        # how far a window's last timestamp may run ahead of L1 (1000..3600000)
+    key_activation_delay = 10         # L1 blocks before a newly added key may sign windows (1..50400)
+    key_challenge_period = 100        # L1 blocks a retired key stays slashable (100..1000000)
+    minimum_bond_wei = 10**17         # the inbox refuses windows while less is at stake (> 0)
+    bond_wei = minimum_bond_wei       # deposited from the deployer on a fresh deployment (0 or >= minimum)
+    reporter_share_bps = 1000         # reporter's share of a slashed bond (0..2000 = 20%)
+    max_reward_wei = 10**18           # absolute cap on a reporter's reward (> 0)
+    withdrawal_delay = 100            # L1 blocks a bond withdrawal waits (1..1000000)
+    withdrawal_window = 100           # L1 blocks a ready withdrawal stays usable, then expires (1..50400)
+    claim_delay = 10                  # L1 blocks before a reporter's reward is paid (10..50400)
 
     [sequencer]
     address = "0x..."                 # the signing key's address, or
@@ -33,6 +47,17 @@ Config (TOML, every key but `rollups` optional):
 
 The registry stores config = abi.encode(uint64 block_time_ms, uint64 genesis_time_ms) and the format as
 left-aligned ASCII in a bytes32. Transactions are signed locally with eth_account and sent raw.
+
+Manifest (JSON, `Manifest.to_json`, version 2):
+
+    {"version": 2, "chain_id": int, "deployer": address,
+     "contracts": {name: {"address", "block", "tx_hash", "code_hash", "artifact_hash", "source_hash"}}
+                  for RollupRegistry, SequencerKeys, SequencerInbox, SequencerBond,
+     "signers": [address, ...],       # keys registered in SequencerKeys (the first is the genesis key)
+     "posters": [address, ...],       # accounts allowed to post windows
+     "rollups": [{"id", "name", "format", "block_time_ms", "genesis_time_ms", "operator"}, ...],
+     "params": {every [l1] key above: int},
+     "extra": {}}
 """
 
 from __future__ import annotations
@@ -55,7 +80,7 @@ from contracts import load_artifact
 from contracts.compile import artifacts_fresh, compile_all, write_artifacts
 from sequencer.errors import SharedSeqError
 
-CONTRACT_NAMES = ("RollupRegistry", "SequencerInbox", "SequencerBond")
+CONTRACT_NAMES = ("RollupRegistry", "SequencerKeys", "SequencerInbox", "SequencerBond")
 FORMATS = ("opstack", "nitro", "zkevm")
 FORCED_TX_LIMITS: dict[str, int] = {
     "opstack": 120_000,
@@ -75,7 +100,24 @@ carry, so the inbox refuses at enqueue what the rollup could never apply (issue 
   effective-percentage byte, at most 66 bytes longer, so 4,900 always fits with room to spare. (The
   120,000-byte `_MAX_TRANSACTIONS_BYTE_LENGTH` bounds sequenced batches, not forced ones.)
 """
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+
+PARAM_BOUNDS: dict[str, tuple[int, int | None]] = {
+    "force_inclusion_delay": (1, 255),
+    "max_window_blocks": (1, 4096),
+    "max_clock_drift_ms": (1_000, 3_600_000),
+    "key_activation_delay": (1, 50_400),
+    "key_challenge_period": (100, 1_000_000),
+    "minimum_bond_wei": (1, None),
+    "bond_wei": (0, None),
+    "reporter_share_bps": (0, 2000),
+    "max_reward_wei": (1, None),
+    "withdrawal_delay": (1, 1_000_000),
+    "withdrawal_window": (1, 50_400),
+    "claim_delay": (10, 50_400),
+}
+"""Every [l1] parameter with the bounds its contract enforces (SequencerKeys / SequencerBond constants;
+tests/contracts/test_deploy.py compares them), checked before anything is sent."""
 
 
 class DeployError(SharedSeqError):
@@ -117,9 +159,37 @@ class DeployConfig:
     sequencer_address: str | None = None
     batcher_address: str | None = None
     force_inclusion_delay: int = 50
-    reporter_share_bps: int = 5000
+    max_window_blocks: int = 4096
+    max_clock_drift_ms: int = 30_000
+    key_activation_delay: int = 10
+    key_challenge_period: int = 100
+    minimum_bond_wei: int = 10**17
+    bond_wei: int | None = None  # None: deposit minimum_bond_wei
+    reporter_share_bps: int = 1000
+    max_reward_wei: int = 10**18
     withdrawal_delay: int = 100
-    bond_wei: int = 0
+    withdrawal_window: int = 100
+    claim_delay: int = 10
+
+    def params(self) -> dict[str, int]:
+        """The [l1] parameters as the manifest records them (bond_wei resolved)."""
+        out = {name: getattr(self, name) for name in PARAM_BOUNDS}
+        out["bond_wei"] = self.minimum_bond_wei if self.bond_wei is None else self.bond_wei
+        return out
+
+    def check(self) -> None:
+        """Raise DeployError naming every [l1] parameter outside the contracts' bounds."""
+        problems = []
+        params = self.params()
+        for name, (lo, hi) in PARAM_BOUNDS.items():
+            value = params[name]
+            if value < lo or (hi is not None and value > hi):
+                problems.append(f"[l1] {name} = {value}: must be in {lo}..{'' if hi is None else hi}")
+        if 0 < params["bond_wei"] < params["minimum_bond_wei"]:
+            problems.append(f"[l1] bond_wei = {params['bond_wei']}: must be 0 or at least minimum_bond_wei "
+                            f"({params['minimum_bond_wei']}), or the inbox refuses every window")
+        if problems:
+            raise DeployError("config: " + "; ".join(problems))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> DeployConfig:
@@ -151,11 +221,21 @@ class DeployConfig:
             rollups=tuple(rollups),
             sequencer_address=_address_from(data.get("sequencer", {}), base_dir, "sequencer"),
             batcher_address=_address_from(data.get("batcher", {}), base_dir, "batcher"),
-            force_inclusion_delay=int(l1.get("force_inclusion_delay", 50)),
-            reporter_share_bps=int(l1.get("reporter_share_bps", 5000)),
-            withdrawal_delay=int(l1.get("withdrawal_delay", 100)),
-            bond_wei=int(l1.get("bond_wei", 0)),
+            **_l1_params(l1),
         )
+
+
+def _l1_params(l1: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(l1) - set(PARAM_BOUNDS))
+    if unknown:
+        raise DeployError(f"[l1]: unknown key(s) {', '.join(unknown)}; known: {', '.join(PARAM_BOUNDS)}")
+    out: dict[str, Any] = {}
+    for name, value in l1.items():
+        try:
+            out[name] = int(value)
+        except (TypeError, ValueError) as exc:
+            raise DeployError(f"[l1] {name}: not an integer: {value!r}") from exc
+    return out
 
 
 def load_config(path: str | Path) -> DeployConfig:
@@ -361,11 +441,42 @@ def _rollup_record(spec: RollupSpec, operator: str) -> dict[str, Any]:
     }
 
 
+def _inbox_constructor_args(me: str, registry: str, keys: str, config: DeployConfig) -> list[Any]:
+    """SequencerInbox's constructor arguments, matched by parameter name so the inbox's signature and
+    this table cannot silently disagree (a parameter missing here is a DeployError naming it)."""
+    known: dict[str, Any] = {
+        "initialOwner": me,
+        "registry_": registry,
+        "keys_": keys,
+        "maxOriginLag_": config.force_inclusion_delay,
+        "maxWindowBlocks_": config.max_window_blocks,
+        "maxClockDriftMs_": config.max_clock_drift_ms,
+    }
+    ctor = next((i for i in load_artifact("SequencerInbox")["abi"] if i["type"] == "constructor"), {"inputs": []})
+    missing = [i["name"] for i in ctor["inputs"] if i["name"] not in known]
+    if missing:
+        raise DeployError(f"SequencerInbox constructor takes {', '.join(missing)}, unknown to deploy/deployer.py "
+                          "(_inbox_constructor_args)")
+    return [known[i["name"]] for i in ctor["inputs"]]
+
+
+def _has_function(contract: Any, name: str) -> bool:
+    return any(i.get("type") == "function" and i.get("name") == name for i in contract.abi)
+
+
+def _bond_params(params: dict[str, int]) -> tuple[int, int, int, int, int, int]:
+    """SequencerBond.Params(minimumBond, reporterShareBps, maxReward, withdrawalDelay, withdrawalWindow, claimDelay)."""
+    return (params["minimum_bond_wei"], params["reporter_share_bps"], params["max_reward_wei"],
+            params["withdrawal_delay"], params["withdrawal_window"], params["claim_delay"])
+
+
 def deploy_all(w3: Web3, deployer_key: bytes, config: DeployConfig | dict[str, Any],
                log: Callable[[str], None] = lambda _m: None) -> Manifest:
-    """Deploy registry, inbox and bond; authorise signer and poster; register the rollups."""
+    """Deploy registry, keys, inbox and bond; wire them; authorise the poster; register the rollups;
+    deposit the bond."""
     if isinstance(config, dict):
         config = DeployConfig.from_dict(config)
+    config.check()
     ensure_artifacts(log)
     sender = Sender(w3, deployer_key, log)
     me = sender.address
@@ -373,17 +484,21 @@ def deploy_all(w3: Web3, deployer_key: bytes, config: DeployConfig | dict[str, A
     if signer is None:
         raise DeployError("config: [sequencer] needs `address` or `key_file` (the header signing key)")
     poster = config.batcher_address or me
+    params = config.params()
     log(f"deploying to chain {sender.chain_id} from {me}")
     records = {
         "RollupRegistry": _deploy_contract(w3, sender, "RollupRegistry", me),
+        "SequencerKeys": _deploy_contract(w3, sender, "SequencerKeys", me, signer, config.key_activation_delay,
+                                          config.key_challenge_period),
     }
     records["SequencerInbox"] = _deploy_contract(
-        w3, sender, "SequencerInbox", me, records["RollupRegistry"].address, config.force_inclusion_delay
-    )
+        w3, sender, "SequencerInbox",
+        *_inbox_constructor_args(me, records["RollupRegistry"].address, records["SequencerKeys"].address, config))
+    keys = contract_at(w3, "SequencerKeys", records["SequencerKeys"].address)
+    sender.transact(keys.functions.setInbox(records["SequencerInbox"].address), "keys: set inbox")
     records["SequencerBond"] = _deploy_contract(
-        w3, sender, "SequencerBond", me, records["SequencerInbox"].address, config.reporter_share_bps,
-        config.withdrawal_delay,
-    )
+        w3, sender, "SequencerBond", me, records["SequencerKeys"].address, records["SequencerInbox"].address,
+        _bond_params(params))
     manifest = Manifest(
         chain_id=sender.chain_id,
         deployer=me,
@@ -391,31 +506,37 @@ def deploy_all(w3: Web3, deployer_key: bytes, config: DeployConfig | dict[str, A
         signers=[signer],
         posters=[poster],
         rollups=[_rollup_record(r, r.operator or me) for r in config.rollups],
-        params={
-            "force_inclusion_delay": config.force_inclusion_delay,
-            "reporter_share_bps": config.reporter_share_bps,
-            "withdrawal_delay": config.withdrawal_delay,
-            "bond_wei": config.bond_wei,
-        },
+        params=params,
     )
     _converge(w3, sender, manifest)
-    if config.bond_wei:
+    if params["bond_wei"]:
         bond = contract_at(w3, "SequencerBond", records["SequencerBond"].address)
-        sender.transact(bond.functions.deposit(), f"bond deposit {config.bond_wei} wei", value=config.bond_wei)
+        sender.transact(bond.functions.deposit(), f"bond deposit {params['bond_wei']} wei", value=params["bond_wei"])
     return manifest
 
 
 def _converge(w3: Web3, sender: Sender | None, manifest: Manifest) -> list[str]:
-    """Bring signers, posters and registrations to what the manifest says.
+    """Bring wiring, keys, posters and registrations to what the manifest says.
 
     With `sender=None` nothing is sent: the differences are returned instead.
     """
     inbox = contract_at(w3, "SequencerInbox", manifest.address("SequencerInbox"))
     registry = contract_at(w3, "RollupRegistry", manifest.address("RollupRegistry"))
+    keys = contract_at(w3, "SequencerKeys", manifest.address("SequencerKeys"))
+    bond_address = manifest.address("SequencerBond")
     todo: list[tuple[str, Any]] = []
+    if int(keys.functions.inbox().call(), 16) == 0:
+        todo.append(("keys: set inbox", keys.functions.setInbox(inbox.address)))
+    if _has_function(inbox, "setBond") and _checksum(inbox.functions.bond().call()) != _checksum(bond_address):
+        todo.append(("inbox: set bond", inbox.functions.setBond(bond_address)))
     for s in manifest.signers:
-        if not inbox.functions.isSigner(s).call():
-            todo.append((f"add signer {s}", inbox.functions.setSigner(s, True)))
+        _first, added_at, _active, retired_at, _rh, _until = keys.functions.keyInfo(s).call()
+        if retired_at:
+            raise DeployError(f"signer {s} is retired in SequencerKeys and cannot come back: use a new key")
+        if not added_at:
+            todo.append((f"add key {s}", keys.functions.addKey(s, inbox.functions.nextHeight().call())))
+        if _has_function(inbox, "setSigner") and not inbox.functions.isSigner(s).call():
+            todo.append((f"add signer {s} (inbox key set)", inbox.functions.setSigner(s, True)))
     for p in manifest.posters:
         if not inbox.functions.isPoster(p).call():
             todo.append((f"add poster {p}", inbox.functions.setPoster(p, True)))
@@ -429,7 +550,6 @@ def _converge(w3: Web3, sender: Sender | None, manifest: Manifest) -> list[str]:
             continue
         fmt, operator, _paused, limit, name, cfg = registry.functions.getRollup(spec.id).call()
         if (bytes(fmt), _checksum(operator), name, bytes(cfg), limit) != want:
-
             todo.append((f"update rollup {spec.id} ({spec.name})", registry.functions.update(*args)))
     if sender is None:
         return [what for what, _ in todo]
@@ -440,6 +560,9 @@ def _converge(w3: Web3, sender: Sender | None, manifest: Manifest) -> list[str]:
 
 def verify_manifest(w3: Web3, manifest: Manifest) -> list[str]:
     """Problems that make the manifest unusable on this chain (empty list: code matches)."""
+    if manifest.version != MANIFEST_VERSION:
+        return [f"manifest version {manifest.version}, this deploy writes version {MANIFEST_VERSION} "
+                "(the contracts changed): deploy afresh with a new --manifest"]
     problems = []
     chain_id = w3.eth.chain_id
     if chain_id != manifest.chain_id:
@@ -482,16 +605,10 @@ def manifest_for_config(manifest: Manifest, config: DeployConfig) -> Manifest:
 
 
 def param_differences(manifest: Manifest, config: DeployConfig) -> list[str]:
-    """The config's [l1] parameters that differ from those the manifest was deployed with. A manifest
-    without a parameter (e.g. `bond_wei` in older manifests) is not compared on it."""
-    wanted = {
-        "force_inclusion_delay": config.force_inclusion_delay,
-        "reporter_share_bps": config.reporter_share_bps,
-        "withdrawal_delay": config.withdrawal_delay,
-        "bond_wei": config.bond_wei,
-    }
+    """The config's [l1] parameters that differ from those the manifest was deployed with."""
     return [f"{name}: config has {value}, deployed with {manifest.params[name]}"
-            for name, value in wanted.items() if name in manifest.params and int(manifest.params[name]) != value]
+            for name, value in config.params().items()
+            if name in manifest.params and int(manifest.params[name]) != value]
 
 
 def ensure_deployed(w3: Web3, deployer_key: bytes, config: DeployConfig, manifest_path: str | Path | None,
@@ -502,6 +619,7 @@ def ensure_deployed(w3: Web3, deployer_key: bytes, config: DeployConfig, manifes
     config, no transaction is sent. The config's [l1] parameters must equal the manifest's (they are
     fixed at deployment); a difference is a DeployError listing each one.
     """
+    config.check()
     path = Path(manifest_path) if manifest_path else None
     if path is None or not path.exists():
         sender_before = w3.eth.get_transaction_count(Account.from_key(deployer_key).address)
@@ -516,9 +634,8 @@ def ensure_deployed(w3: Web3, deployer_key: bytes, config: DeployConfig, manifes
     if changed:
         raise DeployError(
             f"{path}: the config's [l1] settings differ from the deployment:\n  " + "\n  ".join(changed)
-            + "\nforce_inclusion_delay, reporter_share_bps and withdrawal_delay are fixed when the contracts are "
-              "deployed (and the bond is deposited only then): deploy afresh with a new --manifest, or restore "
-              "the deployed values in the config")
+            + "\nthe [l1] parameters are fixed when the contracts are deployed (and the bond is deposited only "
+              "then): deploy afresh with a new --manifest, or restore the deployed values in the config")
     problems = verify_manifest(w3, manifest)
     if problems:
         raise DeployError(f"{path} does not match the chain:\n  " + "\n  ".join(problems))

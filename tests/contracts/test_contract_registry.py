@@ -54,13 +54,25 @@ def test_unauthorised_and_invalid_changes_rejected(l1):
     assert l1.revert(reg.update(6003, fmt("nitro"), who, "x", b""), owner) == "UnknownRollup"
     assert l1.revert(reg.setPaused(6003, True), owner) == "UnknownRollup"
     assert l1.revert(reg.getRollup(6003), owner) == "UnknownRollup"
-    assert l1.revert(reg.transferOwnership("0x" + "00" * 20), owner) == "ZeroOwner"
 
 
-def test_ownership_transfer(l1):
+def test_ownership_transfer_takes_two_steps(l1):
+    """A transfer names a successor; nothing moves until that account accepts (a typo cannot strand the
+    registry), a later offer replaces the first, and the zero address cancels."""
     reg = l1.registry.functions
-    l1.ok(reg.transferOwnership(l1.outsider.address), l1.owner)
-    assert reg.owner().call() == l1.outsider.address
+    who = l1.outsider.address
+    l1.ok(reg.transferOwnership(l1.poster.address), l1.owner)
+    l1.ok(reg.transferOwnership(who), l1.owner)  # replaces the offer to the poster
+    assert reg.owner().call() == l1.owner.address and reg.pendingOwner().call() == who
+    assert l1.revert(reg.acceptOwnership(), l1.poster.address) == "NotPendingOwner"
+    assert l1.revert(reg.acceptOwnership(), l1.owner.address) == "NotPendingOwner"
+    l1.ok(reg.acceptOwnership(), l1.outsider)
+    assert reg.owner().call() == who and reg.pendingOwner().call() == "0x" + "00" * 20
     assert l1.revert(reg.setPaused(901, True), l1.owner.address) == "NotOwner"
+    assert l1.revert(reg.acceptOwnership(), who) == "NotPendingOwner"  # the offer is used up
     l1.ok(reg.transferOwnership(l1.owner.address), l1.outsider)
+    l1.ok(reg.transferOwnership("0x" + "00" * 20), l1.outsider)  # cancelled
+    assert l1.revert(reg.acceptOwnership(), l1.owner.address) == "NotPendingOwner"
+    l1.ok(reg.transferOwnership(l1.owner.address), l1.outsider)
+    l1.ok(reg.acceptOwnership(), l1.owner)
     assert reg.owner().call() == l1.owner.address
