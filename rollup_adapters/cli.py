@@ -149,10 +149,9 @@ def decode_posting(fmt_name: str, fmt: BatchFormat, data: bytes, rollup: int | N
 def post_window_selector() -> bytes:
     from sequencer.core.hashing import keccak
 
-    sig = ("postWindow(((uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32),bytes32[],"
-           "(uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32),bytes,bytes32[],uint64,bytes32),"
-           "uint64[],bytes[],uint64[])")
-    return keccak(sig.encode())[:4]
+    from .derivation import POST_WINDOW_SIGNATURE
+
+    return keccak(POST_WINDOW_SIGNATURE.encode())[:4]
 
 
 def run_decode(args: argparse.Namespace) -> int:

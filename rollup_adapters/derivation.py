@@ -235,14 +235,20 @@ def decode_container(data: bytes) -> tuple[list[bytes], set[int]]:
     if any(i >= len(payloads) for i in forced):
         raise DecodeError("window batch: a forced index points past the payloads")
     return payloads, forced
+WINDOW_ABI = "(uint64,uint64,bytes32,bytes32,bytes32,uint64,uint64,uint64,bytes32,bytes32,bytes32)"
+"""SharedSeqLib.Window as an ABI tuple (docs/settlement.md section 1)."""
+POST_WINDOW_SIGNATURE = f"postWindow({WINDOW_ABI},bytes,uint64[],bytes[],uint64[],bytes)"
+"""SequencerInbox.postWindow(Window w, bytes sig, uint64[] rollupIds, bytes[] batches, uint64[] forcedTo,
+bytes witness) (docs/settlement.md section 3); sequencer/l1/inbox.py derives the same from the artifacts."""
+
+
 def post_window_batch(calldata: bytes, rollup_id: RollupId) -> bytes:
     """One rollup's batch (the container) from the input data of a SequencerInbox.postWindow call."""
     from eth_abi import decode as abi_decode
 
-    header = "(uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32)"
-    proof = f"({header},bytes32[],{header},bytes,bytes32[],uint64,bytes32)"
     try:
-        _, rollup_ids, batches, _ = abi_decode([proof, "uint64[]", "bytes[]", "uint64[]"], calldata[4:])
+        _, _, rollup_ids, batches, _, _ = abi_decode([WINDOW_ABI, "bytes", "uint64[]", "bytes[]", "uint64[]", "bytes"],
+                                                     calldata[4:])
     except Exception as exc:  # noqa: BLE001 - eth_abi raises several unrelated types
         raise DecodeError(f"postWindow input: cannot ABI-decode it ({exc})") from exc
     if rollup_id not in rollup_ids:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from eth_abi import encode as abi_encode
 from test_derivation import ROLLUPS, make_blocks
 
 from rollup_adapters.base import RollupTiming, group_rollup_blocks
 from rollup_adapters.cli import main, post_window_selector
 from rollup_adapters.derivation import Cursor, ForcedTx, encode_window_batch, place_forced
+from sequencer.l1.inbox import calldata, function_selector
 
-HEADER = (1, b"\x00" * 32, 2, 3, b"\x00" * 32, b"\x00" * 32, 1, b"\x00" * 32)
+WINDOW = (1, 2, b"\x00" * 32, b"\x01" * 32, b"\x02" * 32, 3, 4, 5, b"\x03" * 32, b"\x04" * 32, b"\x05" * 32)
 
 
 def window_batches() -> dict[int, tuple[bytes, int]]:
@@ -29,13 +29,14 @@ def window_batches() -> dict[int, tuple[bytes, int]]:
 
 
 def post_window_input(batches: dict[int, tuple[bytes, int]]) -> bytes:
-    proof = (HEADER, [], HEADER, b"\x00" * 65, [], 1, b"\x00" * 32)
+    """SequencerInbox.postWindow input data (docs/settlement.md section 3), encoded from the artifact's ABI."""
     ids = sorted(batches)
-    return post_window_selector() + abi_encode(
-        ["(" + "(uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32),bytes32[],"
-         "(uint64,bytes32,uint64,uint64,bytes32,bytes32,uint32,bytes32),bytes,bytes32[],uint64,bytes32)",
-         "uint64[]", "bytes[]", "uint64[]"],
-        [proof, ids, [batches[i][0] for i in ids], [0] * len(ids)])
+    return bytes.fromhex(calldata("postWindow", WINDOW, b"\x00" * 65, ids, [batches[i][0] for i in ids],
+                                  [0] * len(ids), b"\xc0")[2:])
+
+
+def test_the_cli_selector_is_the_inbox_abis() -> None:
+    assert post_window_selector() == function_selector("postWindow")
 
 
 @pytest.mark.parametrize("rollup_id", sorted(ROLLUPS))
