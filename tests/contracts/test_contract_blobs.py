@@ -6,9 +6,9 @@ from typing import Any
 
 from eth_utils import keccak
 
-from sequencer.core.signing import block_hash
+from sequencer.core.signing import Signer, block_hash
 from sequencer.l1 import blobs as B
-from sequencer.l1.inbox import revert_name
+from sequencer.l1.inbox import revert_name, window_tuple
 
 GAS: dict[str, tuple[int, int]] = {}
 
@@ -47,17 +47,25 @@ def send_blobs(l1, fn: Any, blobs: list[bytes], gas: int = 3_000_000) -> Any:
     return l1.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
 
 
-def _forced(l1, ids):
-    return [l1.inbox.functions.forcedRead(r).call() for r in ids]
+def _blob_posting(l1, n: int, ids: tuple[int, ...], batches: list[bytes]):
+    """A signed posting whose batch hashes are the blobs' (postWindowBlobs), with its blobs and counts."""
+    blobs, counts = B.pack_batches(batches)
+    p = l1.build(n, ids, tuple(batches), batch_hashes=tuple(B.batch_blob_hash(b) for b in batches))
+    return p, blobs, counts
+
+
+def _fn(l1, p, counts, **kw):
+    ids = kw.get("ids", list(p.rollup_ids))
+    return l1.inbox.functions.postWindowBlobs(window_tuple(p.window), kw.get("sig", p.signature), ids,
+                                              kw.get("blob_counts", counts), kw.get("forced", list(p.forced_to)),
+                                              p.witness)
 
 
 def test_blob_window_records_versioned_hashes(l1):
-    headers = l1.next_headers(3)
     batches = [b"op batch in a blob", b"", b"z" * (B.MAX_BLOB_DATA_SIZE + 10)]  # the last takes two blobs
-    blobs, counts = B.pack_batches(batches)
+    p, blobs, counts = _blob_posting(l1, 3, (901, 902, 903), batches)
     assert counts == [1, 1, 2]
-    ids = [901, 902, 903]
-    fn = l1.inbox.functions.postWindowBlobs(l1.window(headers), ids, counts, _forced(l1, ids))
+    fn = _fn(l1, p, counts)
     assert blob_revert(l1, fn, blobs) is None
     receipt = send_blobs(l1, fn, blobs)
     assert receipt["status"] == 1
@@ -67,63 +75,57 @@ def test_blob_window_records_versioned_hashes(l1):
     vh = [bytes(h) for h in l1.w3.eth.get_transaction(receipt["transactionHash"])["blobVersionedHashes"]]
     assert [bytes(h) for h in ev["batchHashes"]] == [vh[0], vh[1], keccak(vh[2] + vh[3])]
     assert [bytes(h) for h in ev["batchHashes"]] == [B.batch_blob_hash(b) for b in batches]
-    assert bytes(ev["window"]["lastBlockHash"]) == block_hash(headers[-1])
-    assert l1.inbox.functions.nextHeight().call() == headers[-1].height + 1
+    assert bytes(ev["window"]["lastBlockHash"]) == block_hash(p.blocks[-1].header)
+    assert l1.inbox.functions.nextHeight().call() == p.window.last_height + 1
     # The blobs are served back by anvil and decode to the batches.
-    for rid, (lo, n), batch in zip(ids, [(0, 1), (1, 1), (2, 2)], batches, strict=True):
+    for rid, (lo, n), batch in zip(p.rollup_ids, [(0, 1), (1, 1), (2, 2)], batches, strict=True):
         got = [bytes.fromhex(l1.anvil.rpc("anvil_getBlobByHash", ["0x" + h.hex()])[2:]) for h in vh[lo:lo + n]]
         assert all(B.blob_versioned_hash(b) == h for b, h in zip(got, vh[lo:lo + n], strict=True)), rid
         assert B.unpack_batch(got) == batch
 
 
 def test_blob_and_calldata_windows_chain(l1):
-    l1.ok(l1.post(l1.next_headers(2), (901,), (b"calldata",)), l1.poster)
-    headers = l1.next_headers(2)
-    blobs, counts = B.pack_batches([b"a" * 1000, b"b" * 1000])
-    receipt = send_blobs(l1, l1.inbox.functions.postWindowBlobs(l1.window(headers), [901, 902], counts,
-                                                                 _forced(l1, [901, 902])), blobs)
+    l1.ok(l1.post(l1.build(2, (901,), (b"calldata",))), l1.poster)
+    p, blobs, counts = _blob_posting(l1, 2, (901, 902), [b"a" * 1000, b"b" * 1000])
+    receipt = send_blobs(l1, _fn(l1, p, counts), blobs)
     assert receipt["status"] == 1
     GAS["postWindowBlobs(2 blocks, 2 x 1000 B in 2 blobs)"] = (receipt["gasUsed"], receipt["blobGasUsed"])
-    l1.ok(l1.post(l1.next_headers(1), (901,), (b"calldata again",)), l1.poster)
+    l1.ok(l1.post(l1.build(1, (901,), (b"calldata again",))), l1.poster)
     print("\npostWindowBlobs (gas, blob gas):", GAS)
 
 
 def test_wrong_blob_count_rejected(l1):
-    headers = l1.next_headers(1)
-    w = l1.window(headers)
-    inbox = l1.inbox.functions
-    blobs, _ = B.pack_batches([b"one", b"two"])
+    p, blobs, counts = _blob_posting(l1, 1, (901, 902), [b"one", b"two"])
     # Fewer blobs than blobCounts need, more than they need, none at all, and a rollup given zero blobs.
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [901, 902], [1, 2], [0, 0]), blobs) == "WrongBlobCount"
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [901], [1], [0]), blobs) == "WrongBlobCount"
-    assert l1.revert(inbox.postWindowBlobs(w, [901], [1], [0]), l1.poster.address) == "WrongBlobCount"
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [901, 902], [0, 2], [0, 0]), blobs) == "WrongBlobCount"
-    receipt = send_blobs(l1, inbox.postWindowBlobs(w, [901, 902], [1, 2], [0, 0]), blobs, gas=500_000)
+    assert blob_revert(l1, _fn(l1, p, counts, blob_counts=[1, 2]), blobs) == "WrongBlobCount"
+    one, _ = B.pack_batches([b"one"])
+    assert blob_revert(l1, _fn(l1, p, counts), one) == "WrongBlobCount"
+    assert l1.revert(_fn(l1, p, counts), l1.poster.address) == "WrongBlobCount"
+    assert blob_revert(l1, _fn(l1, p, counts, blob_counts=[0, 2]), blobs) == "WrongBlobCount"
+    three, _ = B.pack_batches([b"one", b"two", b"three"])
+    assert blob_revert(l1, _fn(l1, p, counts), three) == "WrongBlobCount"
+    receipt = send_blobs(l1, _fn(l1, p, counts, blob_counts=[1, 2]), blobs, gas=500_000)
     assert receipt["status"] == 0
-    assert l1.inbox.functions.nextHeight().call() == headers[0].height
+    assert l1.inbox.functions.nextHeight().call() == p.window.first_height
+    assert blob_revert(l1, _fn(l1, p, counts), blobs) is None
 
 
-def test_blob_window_reverts_as_post_window(l1):
-    inbox, poster = l1.inbox.functions, l1.poster.address
-    headers = l1.next_headers(2)
-    w = l1.window(headers)
-    one, _ = B.pack_batches([b"x"])
-    two, _ = B.pack_batches([b"x", b"y"])
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [901, 902], [1], [0, 0]), one) == "LengthMismatch"
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [902, 901], [1, 1], [0, 0]), two) == "RollupIdsNotSorted"
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [777], [1], [0]), one) == "RollupNotActive"
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [901], [1], [99]), one) == "ForcedReadBeyondQueue"
-    # Window checks: a gap, a wrong signer, an unauthorised poster.
-    gap = [h for h, _ in l1.make_headers(headers[0].height + 1, block_hash(headers[0]), 1)]
-    assert blob_revert(l1, inbox.postWindowBlobs(l1.window(gap), [901], [1], [0]), one) == "WrongFirstHeight"
-    from sequencer.core.signing import Domain, Signer
-
-    stranger = Signer(b"\x42" * 32, Domain(l1.w3.eth.chain_id, bytes.fromhex(l1.inbox.address[2:])))
-    bad = l1.window(headers, signer=stranger)
-    assert blob_revert(l1, inbox.postWindowBlobs(bad, [901], [1], [0]), one) == "UnknownSigner"
-    call, _, _ = _blob_call(l1, inbox.postWindowBlobs(w, [901], [1], [0]), one)
+def test_blob_window_checks_as_post_window(l1):
+    """The same signed-window checks as postWindow: other blobs than the signed ones, a forged
+    signature, a wrong forcedTo, an unauthorised poster."""
+    p, blobs, counts = _blob_posting(l1, 2, (901, 902), [b"x", b"y"])
+    other, _ = B.pack_batches([b"x", b"not what was signed"])
+    assert blob_revert(l1, _fn(l1, p, counts), other) == "WrongRollupsHash"
+    assert blob_revert(l1, _fn(l1, p, counts, ids=[901]), blobs[:1]) == "LengthMismatch"
+    assert blob_revert(l1, _fn(l1, p, counts, forced=[99, 0]), blobs) == "WrongRollupsHash"
+    wrong_forced = l1.build(2, (901, 902), batch_hashes=tuple(B.batch_blob_hash(b) for b in (b"x", b"y")),
+                            forced_to=(5, 0))
+    assert blob_revert(l1, _fn(l1, wrong_forced, counts), blobs) == "WrongForcedTo"
+    stranger = Signer(b"\x42" * 32, l1.sequencer.domain)
+    assert blob_revert(l1, _fn(l1, l1.resign(p, signer=stranger), counts), blobs) == "UnknownSigner"
+    call, _, _ = _blob_call(l1, _fn(l1, p, counts), blobs)
     call["from"] = l1.outsider.address
     reply = l1.w3.provider.make_request("eth_call", [call, "latest"])
     assert revert_name(reply["error"]["data"]) == "NotPoster"
-    assert blob_revert(l1, inbox.postWindowBlobs(w, [901], [1], [0]), one) is None
-    assert l1.revert(inbox.postWindowBlobs(w, [901], [1], [0]), poster) == "WrongBlobCount"  # no blobs sent
+    assert blob_revert(l1, _fn(l1, p, counts), blobs) is None
+    assert l1.revert(_fn(l1, p, counts), l1.poster.address) == "WrongBlobCount"  # no blobs sent
