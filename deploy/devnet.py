@@ -30,7 +30,7 @@ from deploy.deployer import deploy_all
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import parse_config
 from sequencer.errors import SharedSeqError, leaf_exceptions
-from sequencer.keys import write_key
+from sequencer.keys import read_key, write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig
 from sequencer.service.server import RunningServer, running
 
@@ -213,9 +213,10 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             net.server = server
             say(f"      sequencer on {server.address}, slot {cfg.slot_ms} ms")
             say("[4/6] starting the batcher ...")
+            # The batcher signs each window with the sequencer's own key file (docs/settlement.md 1).
             net.batcher = Batcher(BatcherConfig(sequencer=server.address, l1_rpc_url=l1.url, inbox=net.inbox,
-                                                key=accounts[BATCHER].key, window_ms=cfg.window_ms,
-                                                poll_ms=250))
+                                                key=accounts[BATCHER].key, signer_key=read_key(seq_key_file),
+                                                window_ms=cfg.window_ms, poll_ms=250))
             await tg.start(net.batcher.run)
             say(f"[5/6] starting {len(cfg.rollups)} rollup nodes ...")
             for i, r in enumerate(cfg.rollups):

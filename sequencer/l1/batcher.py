@@ -1,36 +1,47 @@
-"""The batcher: makes shared blocks firm by posting windows to the SequencerInbox on L1 (design.md 4, flow 4).
+"""The batcher: makes shared blocks firm by posting windows to the SequencerInbox on L1 (design.md 4, flow 4;
+docs/settlement.md section 3).
 
-The I/O shell around the pure planner (windows.py). Each round it
+The I/O shell around two pure planners: windows.py (which blocks a posting covers and its bytes)
+and txlife.py (the posting transaction's nonce, fees, replacements, drops and reorgs). Each round it
 
 1. reads the L1 head and the inbox's nextHeight / lastBlockHash / windowCount (L1 is the source of
    truth: the next window starts at nextHeight);
 2. if that is not where it left off (first start, a restart, another poster, an L1 reorg), rebuilds
    its per-rollup cursors by re-deriving from height 0: every WindowPosted event's blocks are read
    from the sequencer, their last block hash checked against L1, and the cut replayed until the
-   batches hash to what L1 recorded (windows.replay_window). With `state_file` set, an SQLite
-   cache of the cursors after each window (state.py) lets it start from the latest window whose
-   cached row equals what L1 recorded, and re-derive only the windows after it;
-3. reads new ForcedTxEnqueued events and the inbox's forcedRead;
-4. reads sealed blocks from nextHeight over gRPC (GetBlock) and asks the planner for a window;
-5. posts it (calldata): preflight with eth_estimateGas (a revert WrongFirstHeight / WrongParent means
-   someone else posted: re-read and continue), pending nonce, EIP-1559 fees from the L1, fee bump
-   (+12.5% and at least the market) when not mined after `bump_after_s`, resend when dropped.
-   With `use_blobs`, the batches go in EIP-4844 blobs instead (postWindowBlobs, a type-3 transaction;
-   sequencer/l1/blobs.py has the layout): max_fee_per_blob_gas is eth_blobBaseFee x blob_fee_margin,
-   and a resubmission doubles all three fees (geth's blob pool wants +100%). A posting that would
-   need more than MAX_BLOBS_PER_TX blobs goes as calldata.
+   batches of the rollups the window lists hash to what L1 recorded (windows.replay_window). With
+   `state_file` set, an SQLite cache of the cursors after each window (state.py) lets it start from
+   the latest window whose cached row equals what L1 recorded, and re-derive only the windows after it;
+3. reads new ForcedTxEnqueued events, which of its rollups the registry has active, and the L1
+   hashes of the origins its blocks name;
+4. reads sealed blocks from nextHeight over gRPC (GetBlock) and asks the planner for a window: only
+   served, active rollups are listed, each with forcedTo by rule F, and the window ends at a block
+   whose L1 origin the inbox accepts (windows.py). A rollup whose batch cannot be encoded is left
+   out and logged (`batcher.rollup_left_out`, ERROR): one rollup never stops the others;
+5. builds the witness and the Window commitment (windows.commit_window), signs it with the
+   sequencer's key (`signer_key_file`) and posts postWindow(w, sig, rollupIds, batches, forcedTo,
+   witness): preflight with eth_estimateGas (a revert WrongFirstHeight / WrongParent means someone
+   else posted: re-read and continue), pending nonce, EIP-1559 fees from the L1, then the txlife
+   machine until mined. With `use_blobs`, the batches go in EIP-4844 blobs instead
+   (postWindowBlobs, a type-3 transaction; sequencer/l1/blobs.py has the layout):
+   max_fee_per_blob_gas is eth_blobBaseFee x blob_fee_margin. A posting that would need more than
+   MAX_BLOBS_PER_TX blobs goes as calldata.
 
 `firm_height` is nextHeight - 1 read at L1 block head - confirmations. A posted window whose receipt
 disappears before it has `confirmations` blocks on top triggers a re-read (step 2). L1 or sequencer
 trouble is logged as one structured line and retried with exponential backoff; no block is
 skipped or posted twice because every posting starts from what the inbox says.
+
+When the sequencer's L1 origin is too old for the inbox (its L1 RPC was down longer than
+maxOriginLag L1 blocks) the planner waits for a block with a fresh origin and posts the stale ones
+in the window that ends there (`batcher.origin_unpostable`, WARNING, says why it waits); see
+docs/operator-guide.md, "L1 outages".
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 import tomllib
@@ -45,27 +56,36 @@ from eth_utils import to_checksum_address
 
 from rollup_adapters.derivation import Cursor, ForcedTx
 from sequencer.core.hashing import keccak
-from sequencer.core.signing import block_hash
-from sequencer.core.types import RollupId, SharedBlock
+from sequencer.core.signing import Domain, Signer, block_hash
+from sequencer.core.types import Hash32, RollupId, SharedBlock
+from sequencer.core.window import WindowCommitment, window_struct_hash
 from sequencer.errors import BadInput, Critical, Temporary
+from sequencer.keys import address_of, read_key
 from sequencer.service.convert import block_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 from . import blobs as blob_codec
+from . import txlife
 from .client import L1Client, L1Unavailable, RpcError
-from .inbox import calldata, decode_forced, describe_revert, event_topic, posted_window
+from .inbox import calldata, describe_revert, window_tuple
+from .reader import InboxReader
 from .state import CursorCache
 from .windows import (
     DEFAULT_CATCH_UP_PERIODS,
+    DEFAULT_MAX_ORIGIN_LAG,
+    DEFAULT_MAX_WINDOW_BLOCKS,
     DEFAULT_MAX_WINDOW_BYTES,
     DEFAULT_WINDOW_MS,
     L1View,
     PostedRollup,
     WindowParams,
     WindowPlan,
+    candidate_cuts,
+    commit_window,
     genesis_cursors,
     max_window_end,
+    origin_problem,
     plan_window,
     replay_window,
 )
@@ -73,10 +93,10 @@ from .windows import (
 log = logging.getLogger("sharedseq.batcher")
 
 KEY_ENV = "SHAREDSEQ_BATCHER_KEY"
-BUMP_NUM, BUMP_DEN = 9, 8
-"""Fee bump factor 1.125 (geth's txpool wants +10%; we give +12.5%)."""
-MAX_FETCH = 5000
-"""Most sealed blocks read ahead for one window."""
+MAX_FETCH = DEFAULT_MAX_WINDOW_BLOCKS + 1
+"""Most sealed blocks read ahead for one window (one more than a window may hold, to see its cut final)."""
+ORIGIN_REFUSALS = frozenset({"OriginNotInPast", "OriginTooOld", "WrongOriginHash", "OriginBackwards"})
+"""Inbox reverts that mean the L1 moved between planning and posting: plan again next round."""
 
 
 def _event(level: int, event: str, **fields: Any) -> None:
@@ -100,6 +120,9 @@ class BatcherConfig:
     l1_rpc_url: str
     inbox: str
     key: bytes = field(repr=False)
+    signer_key: bytes | None = field(default=None, repr=False)
+    """The sequencer's signing key (`signer_key_file`, the key file `sharedseq serve` uses): it signs
+    each window commitment (docs/settlement.md section 1). `key` is the poster's, which only pays gas."""
     window_ms: int = DEFAULT_WINDOW_MS
     max_window_bytes: int = DEFAULT_MAX_WINDOW_BYTES
     catch_up_periods: int = DEFAULT_CATCH_UP_PERIODS
@@ -118,8 +141,8 @@ class BatcherConfig:
     @classmethod
     def from_dict(cls, doc: dict[str, Any], base: Path = Path(".")) -> BatcherConfig:
         t = doc.get("batcher", doc)
-        known = {"sequencer", "l1_rpc_url", "inbox", "manifest", "key_file", "window_ms", "max_window_bytes",
-                 "catch_up_periods",
+        known = {"sequencer", "l1_rpc_url", "inbox", "manifest", "key_file", "signer_key_file", "window_ms",
+                 "max_window_bytes", "catch_up_periods",
                  "confirmations", "bump_after_s", "poll_ms", "max_backoff_s", "rpc_timeout_s", "gas_margin",
                  "state_file", "from_block", "log_chunk_blocks", "use_blobs", "blob_fee_margin"}
         unknown = set(t) - known
@@ -155,6 +178,10 @@ class BatcherConfig:
             raise BadInput("[batcher]: the poster key is not hex") from None
         if len(key) != 32:
             raise BadInput("[batcher]: the poster key must be 32 bytes")
+        if not t.get("signer_key_file"):
+            raise BadInput("[batcher]: `signer_key_file` is required: the sequencer's key file (the one "
+                           "`sharedseq serve` uses), which signs every posted window")
+        signer_key = read_key(base / str(t["signer_key_file"]))
         for k in ("sequencer", "l1_rpc_url"):
             if not t.get(k):
                 raise BadInput(f"[batcher]: `{k}` is required")
@@ -173,7 +200,7 @@ class BatcherConfig:
             inbox_address = to_checksum_address(inbox)
         except (ValueError, TypeError) as exc:
             raise BadInput(f"[batcher]: inbox {inbox!r} is not an address") from exc
-        return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), inbox_address, key,
+        return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), inbox_address, key, signer_key,
                    **kwargs, state_file=state_file, from_block=from_block)
 
 
@@ -198,17 +225,18 @@ class _Synced:
 
 @dataclass(slots=True)
 class _InFlight:
-    """Our posting transaction not yet mined: the plan, the tx fields, every hash sent for its nonce."""
+    """Our posting transaction not yet mined: the plan, the signed window, the tx fields without
+    nonce and fees (`template`), and the lifecycle state (nonce, fees, every hash sent)."""
 
     plan: WindowPlan
-    tx: dict[str, Any]
-    sent: list[str]
-    sent_at: float
+    window: WindowCommitment
+    template: dict[str, Any]
+    life: txlife.InFlight
     window_index: int
     calldata_bytes: int
+    batch_hashes: list[Hash32]
     blobs: list[bytes] = field(default_factory=list)
     commitments: list[bytes] = field(default_factory=list)
-    batch_hashes: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,12 +253,16 @@ class PostResult:
     batch_bytes: int
     blob_count: int = 0
     blob_gas_used: int = 0
+    rollup_ids: tuple[RollupId, ...] = ()
+    forced_to: tuple[int, ...] = ()
 
 
 class Batcher:
     """Posts posting windows of the sequencer's sealed blocks to the inbox; run with `await batcher.run()`."""
 
     def __init__(self, cfg: BatcherConfig) -> None:
+        if not cfg.signer_key:
+            raise BadInput("batcher: no sequencer signing key (signer_key_file): every window must be signed")
         self.cfg = cfg
         self.account = Account.from_key(cfg.key)
         self.address = self.account.address
@@ -239,16 +271,23 @@ class Batcher:
         self.posted: list[PostResult] = []
         """Windows this instance got mined, in order (for tests and the benchmark)."""
         self.params: WindowParams | None = None
+        self.rules = txlife.Rules(cfg.bump_after_s, cfg.rpc_timeout_s, cfg.blob_fee_margin)
+        self.max_origin_lag = DEFAULT_MAX_ORIGIN_LAG
+        self.max_window_blocks = DEFAULT_MAX_WINDOW_BLOCKS
+        self._signer: Signer | None = None
         self._state: _Synced | None = None
         self._blocks: dict[int, SharedBlock] = {}
         self._forced: dict[RollupId, list[ForcedTx]] = {}
         self._forced_scanned = -1
-        self._unconfirmed: list[tuple[str, int]] = []  # (tx hash, L1 block) of our recent postings
+        self._unconfirmed: tuple[txlife.Unconfirmed, ...] = ()
         self._chain_id = 0
         self._rpc: L1Client | None = None
+        self._reader: InboxReader | None = None
         self._stub: Any = None
         self._cache: CursorCache | None = None
         self._inflight: _InFlight | None = None
+        self._waiting: str | None = None
+        self._left_out: dict[RollupId, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -258,6 +297,7 @@ class Batcher:
                 grpc.aio.insecure_channel(self.cfg.sequencer,
                                           options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
             self._rpc = rpc
+            self._reader = InboxReader(rpc, self.cfg.inbox, self.cfg.log_chunk_blocks)
             self._stub = pb_grpc.SequencerServiceStub(channel)
             if self.cfg.state_file:
                 self._cache = CursorCache(self.cfg.state_file)
@@ -270,7 +310,9 @@ class Batcher:
     async def _serve(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         await self._retrying(self._connect)
         _event(logging.INFO, "batcher.started", poster=self.address, inbox=self.cfg.inbox,
-               rollups=[r.rollup_id for r in self.params.rollups] if self.params else [])
+               signer="0x" + address_of(self.cfg.signer_key or b"").hex(),
+               rollups=[r.rollup_id for r in self.params.rollups] if self.params else [],
+               max_origin_lag=self.max_origin_lag, max_window_blocks=self.max_window_blocks)
         task_status.started()
         failures = 0
         while True:
@@ -303,18 +345,28 @@ class Batcher:
                 await anyio.sleep(delay)
 
     async def _connect(self) -> None:
-        assert self._rpc is not None
-        self._chain_id = int(await self._rpc.call("eth_chainId"), 16)
+        assert self._rpc is not None and self._reader is not None and self.cfg.signer_key
+        self._chain_id = await self._rpc.chain_id()
         info = await self._stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=self.cfg.rpc_timeout_s)
-        if (info.domain_chain_id != self._chain_id
-                or bytes(info.domain_verifying_contract) != bytes.fromhex(self.cfg.inbox[2:])):
+        inbox = bytes.fromhex(self.cfg.inbox[2:])
+        if info.domain_chain_id != self._chain_id or bytes(info.domain_verifying_contract) != inbox:
             raise Critical(f"the sequencer signs for chain {info.domain_chain_id} / "
                            f"0x{bytes(info.domain_verifying_contract).hex()}, but the inbox is "
                            f"{self.cfg.inbox} on chain {self._chain_id}")
+        signer = address_of(self.cfg.signer_key)
+        if bytes(info.sequencer_address) != signer:
+            raise Critical(f"signer_key_file holds key 0x{signer.hex()}, but the sequencer signs with "
+                           f"0x{bytes(info.sequencer_address).hex()}: give the batcher the key file of "
+                           f"`sharedseq serve`")
+        self._signer = Signer(self.cfg.signer_key, Domain(self._chain_id, inbox))
         resp = await self._stub.ListRollups(pb.ListRollupsRequest(), timeout=self.cfg.rpc_timeout_s)
         rollups = tuple(sorted((PostedRollup(r.rollup_id, r.batch_format, r.block_time_ms) for r in resp.rollups),
                                key=lambda r: r.rollup_id))
         self.params = WindowParams(rollups, self.cfg.window_ms, self.cfg.max_window_bytes, self.cfg.catch_up_periods)
+        if await self._reader.has_view("maxOriginLag"):
+            self.max_origin_lag = int(await self._reader.view("maxOriginLag"))
+        if await self._reader.has_view("maxWindowBlocks"):
+            self.max_window_blocks = int(await self._reader.view("maxWindowBlocks"))
 
     # ------------------------------------------------------------------ one round
 
@@ -323,7 +375,7 @@ class Batcher:
         rpc = self._rpc
         assert rpc is not None and self.params is not None
         if self._inflight is not None:  # an L1 failure interrupted the wait for our last posting
-            _event(logging.INFO, "batcher.resume_wait", nonce=self._inflight.tx["nonce"],
+            _event(logging.INFO, "batcher.resume_wait", nonce=self._inflight.life.nonce,
                    first=self._inflight.plan.first_height)
             await self._await_inflight()
             return True
@@ -342,25 +394,58 @@ class Batcher:
                 return False
             st.cursors = genesis_cursors(self.params, block0)
         await self._scan_forced(head)
-        blocks = await self._read_ahead(st.next_height)
-        forced_read = {r.rollup_id: await self._forced_read(r.rollup_id, head) for r in self.params.rollups}
-        plan = plan_window(self.params, blocks, st.cursors, L1View(head, self._forced, forced_read))
+        blocks = await self._read_ahead(st.next_height, head)
+        view = await self._l1_view(head, blocks)
+        plan = plan_window(self.params, blocks, st.cursors, view)
         if plan is None:
+            self._log_waiting(view, blocks)
             return False
-        await self._post(plan, head)
+        self._waiting = None
+        self._log_left_out(plan)
+        await self._post(plan)
         return True
 
-    async def _read_inbox(self, block: int) -> tuple[int, int, bytes]:
-        assert self._rpc is not None
-        to = self.cfg.inbox
-        count = int.from_bytes(await self._rpc.eth_call(to, calldata("windowCount"), block), "big")
-        nxt = int.from_bytes(await self._rpc.eth_call(to, calldata("nextHeight"), block), "big")
-        last = await self._rpc.eth_call(to, calldata("lastBlockHash"), block)
-        return count, nxt, last
+    async def _l1_view(self, head: int, blocks: list[SharedBlock]) -> L1View:
+        """The L1 as the planner needs it: forced queues, active served rollups, canonical origin hashes."""
+        assert self._reader is not None and self._rpc is not None and self.params is not None
+        served = [r.rollup_id for r in self.params.rollups]
+        active = frozenset(await self._reader.active_rollups(served, head))
+        # Hashes of the origins the inbox could still check (blockhash covers the last 256 blocks).
+        lowest = head + 1 - self.max_origin_lag
+        hashes: dict[int, Hash32] = {}
+        for number in sorted({b.header.l1_origin_number for b in blocks}):
+            if lowest <= number <= head:
+                h = await self._rpc.block_hash(number)
+                if h is not None:
+                    hashes[number] = h
+        return L1View(head, self._forced, active, self.max_origin_lag, self.max_window_blocks, hashes)
 
-    async def _forced_read(self, rollup_id: int, block: int) -> int:
-        assert self._rpc is not None
-        return int.from_bytes(await self._rpc.eth_call(self.cfg.inbox, calldata("forcedRead", rollup_id), block), "big")
+    def _log_waiting(self, view: L1View, blocks: list[SharedBlock]) -> None:
+        """Say once (per reason) why a closed window cannot be posted yet: its L1 origin."""
+        assert self.params is not None
+        cuts = candidate_cuts(self.params, blocks)
+        if not cuts:
+            return
+        last = [b for b in blocks if b.header.timestamp_ms < cuts[0]][-1]
+        why = origin_problem(view, last.header)
+        if why is not None and why != self._waiting:
+            _event(logging.WARNING, "batcher.origin_unpostable", first=blocks[0].height, at=last.height,
+                   l1_head=view.head, reason=why)
+        self._waiting = why
+
+    def _log_left_out(self, plan: WindowPlan) -> None:
+        for rid, why in plan.left_out.items():
+            _event(logging.ERROR, "batcher.rollup_left_out", rollup=rid, first=plan.first_height, reason=why)
+        for rid in set(self._left_out) - set(plan.left_out):
+            _event(logging.INFO, "batcher.rollup_back", rollup=rid, first=plan.first_height)
+        self._left_out = dict(plan.left_out)
+
+    async def _read_inbox(self, block: int) -> tuple[int, int, bytes]:
+        assert self._reader is not None
+        count = int(await self._reader.view("windowCount", block=block))
+        nxt = int(await self._reader.view("nextHeight", block=block))
+        last = bytes(await self._reader.view("lastBlockHash", block=block))
+        return count, nxt, last
 
     async def _update_firm(self, head: int, chain: tuple[int, int, bytes]) -> None:
         at = head - self.cfg.confirmations
@@ -374,27 +459,24 @@ class Batcher:
     async def _check_unconfirmed(self, head: int) -> None:
         """A reorg that drops one of our postings: forget the sync state so the next step re-reads L1."""
         assert self._rpc is not None
-        keep = []
-        for tx_hash, mined_in in self._unconfirmed:
-            receipt = await self._rpc.call("eth_getTransactionReceipt", [tx_hash])
-            if receipt is None or int(receipt["blockNumber"], 16) != mined_in:
-                _event(logging.WARNING, "batcher.reorged", tx=tx_hash, was_in=mined_in)
-                self._state = None
-                self._unconfirmed = []
-                return
-            if head - mined_in < self.cfg.confirmations:
-                keep.append((tx_hash, mined_in))
+        mined_in: dict[str, int | None] = {}
+        for p in self._unconfirmed:
+            receipt = await self._rpc.get_receipt(p.tx_hash)
+            mined_in[p.tx_hash] = int(receipt["blockNumber"], 16) if receipt is not None else None
+        keep, reorged = txlife.check_confirmations(self._unconfirmed, mined_in, head, self.cfg.confirmations)
+        if reorged:
+            gone = next(p for p in self._unconfirmed if mined_in.get(p.tx_hash) != p.block)
+            _event(logging.WARNING, "batcher.reorged", tx=gone.tx_hash, was_in=gone.block)
+            self._state = None
         self._unconfirmed = keep
 
     # ------------------------------------------------------------------ re-deriving from L1
 
     async def _resync(self, head: int) -> None:
         """Rebuild the cursors from height 0, window by window, as L1 recorded them at `head`."""
-        assert self._rpc is not None and self.params is not None
+        assert self._reader is not None and self.params is not None
         count, next_height, last_hash = await self._read_inbox(head)
-        logs = await self._rpc.get_logs(self.cfg.inbox, [event_topic("WindowPosted")], self.cfg.from_block, head,
-                                        self.cfg.log_chunk_blocks)
-        windows = sorted((posted_window(x) for x in logs), key=lambda w: w.index)
+        windows = sorted(await self._reader.window_events(self.cfg.from_block, head), key=lambda w: w.index)
         if [w.index for w in windows] != list(range(count)):
             raise L1Unavailable(f"WindowPosted logs ({len(windows)}) do not match windowCount {count}")
         self._forced_scanned = -1
@@ -417,16 +499,14 @@ class Batcher:
                 raise Critical(f"inbox window {w.index}: block {w.last_height} on L1 is not the sequencer's")
             if cursors is None:
                 cursors = genesis_cursors(self.params, blocks[0])
-            ids = tuple(r.rollup_id for r in self.params.rollups)
-            if w.rollup_ids != ids:
-                raise Critical(f"inbox window {w.index} posts rollups {w.rollup_ids}, the sequencer has {ids}")
-            replayed = replay_window(self.params, blocks, cursors, self._forced, w.batch_hashes, keccak)
+            replayed = replay_window(self.params, blocks, cursors, self._forced, w.rollup_ids, w.batch_hashes, keccak)
             if replayed is None:  # posted with postWindowBlobs: the hashes are the blobs' versioned hashes
                 replayed = await anyio.to_thread.run_sync(replay_window, self.params, blocks, cursors, self._forced,
-                                                          w.batch_hashes, blob_codec.batch_blob_hash)
+                                                          w.rollup_ids, w.batch_hashes, blob_codec.batch_blob_hash)
             if replayed is None:
-                raise Critical(f"inbox window {w.index} (heights {w.first_height}..{w.last_height}) cannot be "
-                               f"reproduced with window_ms={self.params.window_ms}")
+                raise Critical(f"inbox window {w.index} (heights {w.first_height}..{w.last_height}, rollups "
+                               f"{list(w.rollup_ids)}) cannot be reproduced with window_ms={self.params.window_ms} "
+                               f"and the rollups {[r.rollup_id for r in self.params.rollups]}")
             cursors = replayed
             expected = w.last_height + 1
             if self._cache is not None:
@@ -440,17 +520,16 @@ class Batcher:
                next_height=next_height, l1_block=head)
 
     async def _scan_forced(self, head: int) -> None:
-        assert self._rpc is not None
+        assert self._reader is not None
         if head <= self._forced_scanned:
             return
         start = max(self._forced_scanned + 1, self.cfg.from_block)
-        logs = await self._rpc.get_logs(self.cfg.inbox, [event_topic("ForcedTxEnqueued")], start, head,
-                                        self.cfg.log_chunk_blocks)
-        for f in sorted((decode_forced(x) for x in logs), key=lambda f: (f.rollup_id, f.seq)):
+        for f in sorted(await self._reader.forced_txs(None, start, head), key=lambda f: (f.rollup_id, f.seq)):
             q = self._forced.setdefault(f.rollup_id, [])
             if f.seq == len(q):
                 q.append(f)
-                _event(logging.INFO, "batcher.forced_seen", rollup=f.rollup_id, seq=f.seq, deadline=f.deadline)
+                _event(logging.INFO, "batcher.forced_seen", rollup=f.rollup_id, seq=f.seq, l1_block=f.l1_block,
+                       bytes=len(f.data))
             elif f.seq > len(q):
                 raise L1Unavailable(f"forced queue of rollup {f.rollup_id}: seq {f.seq} after {len(q)}")
         self._forced_scanned = head
@@ -479,42 +558,39 @@ class Batcher:
             out.append(b)
         return out
 
-    async def _read_ahead(self, start: int) -> list[SharedBlock]:
-        """Sealed blocks from `start` until one at or past the window boundary (or none sealed yet)."""
+    async def _read_ahead(self, start: int, head: int) -> list[SharedBlock]:
+        """Sealed blocks from `start` until one at or past the window boundary (or none sealed yet).
+
+        Past the boundary it keeps reading (up to a window's block cap) while the blocks' L1 origin
+        cannot be posted, so the planner can close the window at the first postable one."""
         assert self.params is not None
         out: list[SharedBlock] = []
         end = None
-        for h in range(start, start + MAX_FETCH):
+        limit = min(MAX_FETCH, self.max_window_blocks + 1)
+        fresh_from = head + 1 - self.max_origin_lag
+        for h in range(start, start + limit):
             b = await self._get_block(h)
             if b is None:
                 break
             out.append(b)
             if end is None:
                 end = max_window_end(self.params, b)
-            if b.header.timestamp_ms >= end:
+            if b.header.timestamp_ms >= end and b.header.l1_origin_number >= fresh_from:
                 break
         return out
 
     # ------------------------------------------------------------------ posting
 
-    async def _fees(self) -> tuple[int, int]:
+    async def _market(self, blobs: bool) -> txlife.Market:
         assert self._rpc is not None
-        block = await self._rpc.call("eth_getBlockByNumber", ["latest", False])
-        base = int(block.get("baseFeePerGas") or "0x0", 16)
-        try:
-            tip = int(await self._rpc.call("eth_maxPriorityFeePerGas"), 16)
-        except RpcError:
-            tip = 10**9
-        tip = max(tip, 1)
-        return 2 * base + tip, tip
+        base = await self._rpc.base_fee()
+        tip = await self._rpc.max_priority_fee()
+        blob_base = await self._rpc.blob_base_fee() if blobs else 0
+        return txlife.Market(base, tip, blob_base)
 
-    async def _blob_fee(self) -> int:
-        assert self._rpc is not None
-        return max(1, math.ceil(int(await self._rpc.call("eth_blobBaseFee"), 16) * self.cfg.blob_fee_margin))
-
-    async def _post(self, plan: WindowPlan, head: int) -> None:
+    async def _post(self, plan: WindowPlan) -> None:
         rpc = self._rpc
-        assert rpc is not None and self._state is not None
+        assert rpc is not None and self._state is not None and self._signer is not None
         blobs: list[bytes] = []
         commitments: list[bytes] = []
         versioned: list[bytes] = []
@@ -529,155 +605,182 @@ class Batcher:
             blobs, counts = blob_codec.pack_batches(plan.batches)
             commitments = await anyio.to_thread.run_sync(lambda: [blob_codec.commitment(b) for b in blobs])
             versioned = [blob_codec.versioned_hash(c) for c in commitments]
-            data = calldata("postWindowBlobs", plan.proof, list(plan.rollup_ids), counts, list(plan.forced_read))
-            blob_fee = await self._blob_fee()
-            call: dict[str, Any] = {"from": self.address, "to": self.cfg.inbox, "data": data,
-                                    "blobVersionedHashes": ["0x" + h.hex() for h in versioned],
-                                    "maxFeePerBlobGas": hex(blob_fee)}
-        else:
-            data = calldata("postWindow", plan.proof, list(plan.rollup_ids), list(plan.batches),
-                            list(plan.forced_read))
-            call = {"from": self.address, "to": self.cfg.inbox, "data": data}
-        try:
-            gas = int(int(await rpc.call("eth_estimateGas", [call]), 16) * self.cfg.gas_margin) + 20_000
-        except RpcError as exc:
-            self._on_revert(exc, plan)
-            raise
-        nonce = int(await rpc.call("eth_getTransactionCount", [self.address, "pending"]), 16)
-        max_fee, tip = await self._fees()
-        tx = {"type": 2, "chainId": self._chain_id, "nonce": nonce, "to": self.cfg.inbox, "data": data, "value": 0,
-              "gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
-        batch_hashes = [keccak(b) for b in plan.batches]
-        if blobs:
-            tx.update(type=3, maxFeePerBlobGas=blob_fee, blobVersionedHashes=versioned)
-            off = 0
-            batch_hashes = []
+            batch_hashes, off = [], 0
             for n in counts:
                 batch_hashes.append(blob_codec.batch_hash(versioned[off:off + n]))
                 off += n
+        else:
+            batch_hashes = [keccak(b) for b in plan.batches]
+        window, witness = commit_window(plan, batch_hashes)
+        sig = self._signer.sign_struct(window_struct_hash(window))
+        if blobs:
+            data = calldata("postWindowBlobs", window_tuple(window), sig, list(plan.rollup_ids), counts,
+                            list(plan.forced_to), witness)
+        else:
+            data = calldata("postWindow", window_tuple(window), sig, list(plan.rollup_ids), list(plan.batches),
+                            list(plan.forced_to), witness)
+        call: dict[str, Any] = {"from": self.address, "to": self.cfg.inbox, "data": data}
+        if blobs:
+            market = await self._market(True)
+            call.update(blobVersionedHashes=["0x" + h.hex() for h in versioned],
+                        maxFeePerBlobGas=hex(txlife.fees_for(market, True, self.cfg.blob_fee_margin).blob_fee or 1))
+        try:
+            gas = int(await rpc.estimate_gas(call) * self.cfg.gas_margin) + 20_000
+        except RpcError as exc:
+            self._on_revert(exc, plan)
+            raise
+        nonce = await rpc.nonce(self.address, "pending")
+        market = await self._market(bool(blobs))
+        life = txlife.start(nonce, txlife.fees_for(market, bool(blobs), self.cfg.blob_fee_margin), time.monotonic(),
+                            bool(blobs))
+        template: dict[str, Any] = {"type": 3 if blobs else 2, "chainId": self._chain_id, "to": self.cfg.inbox,
+                                    "data": data, "value": 0, "gas": gas}
+        if blobs:
+            template["blobVersionedHashes"] = versioned
         if plan.batch_bytes > self.cfg.max_window_bytes:
             _event(logging.WARNING, "batcher.oversized_window", first=plan.first_height, batch_bytes=plan.batch_bytes,
-                   max_window_bytes=self.cfg.max_window_bytes)
+                   max_window_bytes=self.cfg.max_window_bytes, extended=plan.extended)
         _event(logging.INFO, "batcher.posting", first=plan.first_height, last=plan.last_height,
-               batch_bytes=plan.batch_bytes, calldata_bytes=len(data) // 2 - 1, blobs=len(blobs), nonce=nonce,
-               gas=gas, forced_read=list(plan.forced_read))
-        fl = _InFlight(plan, tx, [], time.monotonic(), self._state.window_count, len(data) // 2 - 1, blobs,
-                       commitments, batch_hashes)
-        await self._send(tx, fl.sent, fl)
+               rollups=list(plan.rollup_ids), batch_bytes=plan.batch_bytes, calldata_bytes=len(data) // 2 - 1,
+               blobs=len(blobs), nonce=nonce, gas=gas, forced_to=list(plan.forced_to),
+               l1_origin=window.l1_origin_number, extended=plan.extended)
+        fl = _InFlight(plan, window, template, life, self._state.window_count, len(data) // 2 - 1, batch_hashes,
+                       blobs, commitments)
+        outcome, tx_hash = await self._send(fl, life.fees)
+        if outcome is not txlife.SendOutcome.ACCEPTED:
+            raise RpcError("eth_sendRawTransaction", 0, f"first send of nonce {nonce}: {outcome.value}", None)
+        fl.life = txlife.after_send(life, outcome, tx_hash, life.fees, time.monotonic())
         self._inflight = fl
         await self._await_inflight()
 
     async def _await_inflight(self) -> None:
-        """Wait for our posting to be mined, bumping fees and resending as needed; then advance the state.
+        """Run the txlife machine for our posting until it is mined; then advance the state.
 
         An L1 failure while waiting leaves the posting in flight: the next round resumes waiting on the
         same nonce instead of posting the window again."""
         rpc = self._rpc
         fl = self._inflight
         assert rpc is not None and fl is not None
-        tx, sent, nonce = fl.tx, fl.sent, fl.tx["nonce"]
-        receipt = None
-        while receipt is None:
-            receipt = await self._find_receipt(sent)
-            if receipt is not None:
+        market = txlife.Market(0, 0, 0)
+        raw: dict[str, Any] = {}
+        while True:
+            found = await self._find_receipt(fl.life.sent)
+            receipt = found[0] if found is not None else None
+            raw = found[1] if found is not None else raw
+            mined_nonce = await rpc.nonce(self.address, "latest") if receipt is None else 0
+            known = receipt is not None or await self._any_known(fl.life.sent)
+            now = time.monotonic()
+            if fl.life.bump_now or now - fl.life.last_sent_at >= self.rules.bump_after_s:
+                market = await self._market(fl.life.blobs)  # only a bump reads the market
+            action, fl.life = txlife.step(fl.life, txlife.Observation(now, receipt, mined_nonce, known, market),
+                                          self.rules)
+            kind = action.kind
+            if kind is txlife.Kind.MINED or kind is txlife.Kind.REVERTED:
                 break
-            mined_nonce = int(await rpc.call("eth_getTransactionCount", [self.address, "latest"]), 16)
-            if mined_nonce > nonce:
-                # Mined between the two reads, or the node counts the nonce before it serves the
-                # receipt (anvil under load does): look again for a while before calling it taken.
-                deadline = time.monotonic() + self.cfg.rpc_timeout_s
-                receipt = await self._find_receipt(sent)
-                while receipt is None and time.monotonic() < deadline:
-                    await anyio.sleep(0.05)
-                    receipt = await self._find_receipt(sent)
-                if receipt is None:
-                    _event(logging.WARNING, "batcher.nonce_taken", nonce=nonce)
-                    self._inflight = None
-                    self._state = None
-                    raise PostingStale(f"nonce {nonce} was used by another transaction")
-                break
-            if time.monotonic() - fl.sent_at >= self.cfg.bump_after_s:
-                market_fee, market_tip = await self._fees()
-                num, den = (2, 1) if fl.blobs else (BUMP_NUM, BUMP_DEN)
-                tx["maxPriorityFeePerGas"] = max(math.ceil(tx["maxPriorityFeePerGas"] * num / den) + 1, market_tip)
-                tx["maxFeePerGas"] = max(math.ceil(tx["maxFeePerGas"] * num / den) + 1, market_fee,
-                                         2 * tx["maxPriorityFeePerGas"])
-                if fl.blobs:
-                    tx["maxFeePerBlobGas"] = max(2 * tx["maxFeePerBlobGas"] + 1, await self._blob_fee())
-                _event(logging.INFO, "batcher.bump", nonce=nonce, max_fee=tx["maxFeePerGas"],
-                       tip=tx["maxPriorityFeePerGas"], max_blob_fee=tx.get("maxFeePerBlobGas"))
-                await self._send(tx, sent, fl)
-                fl.sent_at = time.monotonic()
-            elif not await self._any_known(sent):
-                _event(logging.WARNING, "batcher.dropped", nonce=nonce, resending=sent[-1])
-                await self._send(tx, sent, fl)
+            if kind is txlife.Kind.NONCE_TAKEN:
+                _event(logging.WARNING, "batcher.nonce_taken", nonce=fl.life.nonce)
+                self._inflight = None
+                self._state = None
+                raise PostingStale(f"nonce {fl.life.nonce} was used by another transaction")
+            if kind is txlife.Kind.BUMP:
+                assert action.fees is not None
+                _event(logging.INFO, "batcher.bump", nonce=fl.life.nonce, max_fee=action.fees.max_fee,
+                       tip=action.fees.tip, max_blob_fee=action.fees.blob_fee)
+                await self._send_and_record(fl, action.fees)
+            elif kind is txlife.Kind.REBROADCAST:
+                _event(logging.WARNING, "batcher.dropped", nonce=fl.life.nonce, resending=fl.life.sent[-1])
+                await self._send_and_record(fl, fl.life.fees)
             await anyio.sleep(self.cfg.poll_ms / 1000 / 4)
+        assert action.receipt is not None
         self._inflight = None
+        self._finish(fl, action.receipt, raw)
+
+    def _finish(self, fl: _InFlight, r: txlife.Receipt, receipt: dict[str, Any]) -> None:
         plan = fl.plan
-        status = int(receipt["status"], 16)
-        mined_in = int(receipt["blockNumber"], 16)
-        if status != 1:
-            _event(logging.WARNING, "batcher.reverted", tx=receipt["transactionHash"], l1_block=mined_in)
+        if r.status != 1:
+            _event(logging.WARNING, "batcher.reverted", tx=r.tx_hash, l1_block=r.block)
             self._state = None
-            raise PostingStale(f"postWindow {receipt['transactionHash']} reverted in block {mined_in}")
+            raise PostingStale(f"{'postWindowBlobs' if fl.blobs else 'postWindow'} {r.tx_hash} reverted in block "
+                               f"{r.block}")
         index = fl.window_index
-        self._state = _Synced(index + 1, plan.last_height + 1, plan.headers_hash, dict(plan.cursors))
+        self._state = _Synced(index + 1, plan.last_height + 1, plan.last_block_hash, dict(plan.cursors))
         for h in [h for h in self._blocks if h <= plan.last_height]:
             del self._blocks[h]
-        self._unconfirmed.append((receipt["transactionHash"], mined_in))
+        self._unconfirmed = (*self._unconfirmed, txlife.Unconfirmed(r.tx_hash, r.block))
         if self._cache is not None:
-            self._cache.put(index, plan.first_height, plan.last_height, plan.headers_hash, fl.batch_hashes,
+            self._cache.put(index, plan.first_height, plan.last_height, plan.last_block_hash, fl.batch_hashes,
                             plan.cursors)
-        result = PostResult(index, plan.first_height, plan.last_height, receipt["transactionHash"], mined_in,
-                            int(receipt["gasUsed"], 16), fl.calldata_bytes, plan.batch_bytes, len(fl.blobs),
-                            int(receipt.get("blobGasUsed") or "0x0", 16))
+        result = PostResult(index, plan.first_height, plan.last_height, r.tx_hash, r.block,
+                            int(receipt.get("gasUsed") or "0x0", 16), fl.calldata_bytes, plan.batch_bytes,
+                            len(fl.blobs), int(receipt.get("blobGasUsed") or "0x0", 16), plan.rollup_ids,
+                            plan.forced_to)
         self.posted.append(result)
         _event(logging.INFO, "batcher.posted", window=index, first=plan.first_height, last=plan.last_height,
-               tx=result.tx_hash, l1_block=mined_in, gas=result.gas_used, batch_bytes=plan.batch_bytes,
-               blobs=result.blob_count, blob_gas=result.blob_gas_used)
+               tx=result.tx_hash, l1_block=r.block, gas=result.gas_used, batch_bytes=plan.batch_bytes,
+               blobs=result.blob_count, blob_gas=result.blob_gas_used, rollups=list(plan.rollup_ids),
+               forced_to=list(plan.forced_to))
 
     def _on_revert(self, exc: RpcError, plan: WindowPlan) -> None:
         if exc.revert in ("WrongFirstHeight", "WrongParent"):
             _event(logging.INFO, "batcher.someone_else_posted", first=plan.first_height, revert=exc.revert)
             self._state = None
-        elif exc.revert == "ForcedTxOverdue":
-            _event(logging.WARNING, "batcher.forced_overdue", first=plan.first_height)
+        elif exc.revert in ORIGIN_REFUSALS:
+            _event(logging.WARNING, "batcher.origin_refused", first=plan.first_height, detail=_describe_revert(exc))
+        elif exc.revert == "WrongForcedTo":
+            # Our view of the forced queues is behind the inbox's (a lagging log index): read them again.
+            _event(logging.WARNING, "batcher.forced_to_refused", first=plan.first_height, detail=_describe_revert(exc))
+            self._forced_scanned = -1
+            self._forced = {}
         elif exc.revert is not None:
             _event(logging.ERROR, "batcher.would_revert", first=plan.first_height, revert=exc.revert,
                    detail=_describe_revert(exc))
 
-    async def _send(self, tx: dict[str, Any], sent: list[str], fl: _InFlight | None = None) -> None:
+    async def _send(self, fl: _InFlight, fees: txlife.Fees) -> tuple[txlife.SendOutcome, str]:
+        """Sign the posting with `fees` and send it; the outcome (txlife.classify_send_error) and its hash."""
         assert self._rpc is not None
+        tx = dict(fl.template, nonce=fl.life.nonce, maxFeePerGas=fees.max_fee, maxPriorityFeePerGas=fees.tip)
+        if fees.blob_fee is not None:
+            tx["maxFeePerBlobGas"] = fees.blob_fee
         raw = bytes(self.account.sign_transaction(tx).raw_transaction)
         h = "0x" + keccak(raw).hex()
-        if fl is not None and fl.blobs:  # the network form carries the blobs, commitments and proofs
+        if fl.blobs:  # the network form carries the blobs, commitments and proofs
             raw, _ = await anyio.to_thread.run_sync(blob_codec.blob_tx_network_form, raw, fl.blobs, fl.commitments)
         try:
-            await self._rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
+            await self._rpc.send_raw(raw)
         except RpcError as exc:
-            msg = exc.message.lower()
-            if "insufficient funds" in msg:
+            outcome = txlife.classify_send_error(exc.message)
+            if outcome is txlife.SendOutcome.INSUFFICIENT_FUNDS:
                 raise OutOfFunds(f"poster {self.address}: {exc.message}") from exc
-            if "nonce too low" in msg:
+            if outcome is txlife.SendOutcome.NONCE_TOO_LOW:
+                self._inflight = None
                 self._state = None
-                raise PostingStale(f"nonce {tx['nonce']}: {exc.message}") from exc
-            if "already known" not in msg:
+                raise PostingStale(f"nonce {fl.life.nonce}: {exc.message}") from exc
+            if outcome is txlife.SendOutcome.OTHER:
                 raise
-        if h not in sent:
-            sent.append(h)
+            if outcome is txlife.SendOutcome.UNDERPRICED:
+                _event(logging.WARNING, "batcher.underpriced", nonce=fl.life.nonce, max_fee=fees.max_fee,
+                       detail=exc.message)
+            return outcome, h
+        return txlife.SendOutcome.ACCEPTED, h
 
-    async def _find_receipt(self, sent: list[str]) -> dict[str, Any] | None:
+    async def _send_and_record(self, fl: _InFlight, fees: txlife.Fees) -> None:
+        outcome, h = await self._send(fl, fees)
+        fl.life = txlife.after_send(fl.life, outcome, h, fees, time.monotonic())
+
+    async def _find_receipt(self, sent: tuple[str, ...]) -> tuple[txlife.Receipt, dict[str, Any]] | None:
+        """A receipt of any hash sent for our nonce (the latest first): as txlife sees it, and the raw one."""
         assert self._rpc is not None
         for h in reversed(sent):
-            receipt = await self._rpc.call("eth_getTransactionReceipt", [h])
+            receipt = await self._rpc.get_receipt(h)
             if receipt is not None:
-                return receipt
+                return txlife.Receipt(str(receipt["transactionHash"]), int(receipt["blockNumber"], 16),
+                                      int(receipt["status"], 16)), receipt
         return None
 
-    async def _any_known(self, sent: list[str]) -> bool:
+    async def _any_known(self, sent: tuple[str, ...]) -> bool:
         assert self._rpc is not None
         for h in sent:
-            if await self._rpc.call("eth_getTransactionByHash", [h]) is not None:
+            if await self._rpc.get_transaction(h) is not None:
                 return True
         return False
 

@@ -81,7 +81,7 @@ async def bench(args: argparse.Namespace, use_blobs: bool = False) -> list[PostR
                     await anyio.sleep(args.slot_ms / 1000)
 
             tg.start_soon(traffic)
-            cfg = BatcherConfig(srv.address, anvil.url, inbox, poster.key, window_ms=args.window_ms,
+            cfg = BatcherConfig(srv.address, anvil.url, inbox, poster.key, seq.key, window_ms=args.window_ms,
                                 max_window_bytes=args.max_window_bytes, poll_ms=50, use_blobs=use_blobs)
             batcher = Batcher(cfg)
             await tg.start(batcher.run)

@@ -27,26 +27,36 @@ Per rollup, with its cursor c:
     batch   = encode_window_batch(fmt, rid, bt, blocks, c)
     cursor' = c.after(blocks)
 
-so rollup blocks with no shared block (a sequencer gap) are posted as empty blocks. Every rollup
-gets a batch in every posting, rollup ids ascending. forcedRead per rollup is
-min(queue length, max(cursor'.forced_applied, on-chain forcedRead, #entries with deadline < head + 1)),
-the last term because the inbox refuses a posting while an entry with deadline < block.number is unread.
+so rollup blocks with no shared block (a sequencer gap) are posted as empty blocks. A posting lists
+the rollups the batcher serves that the registry has active (L1View.active), ids ascending; each
+listed rollup gets a batch, and forcedTo = the number of its forced entries enqueued at an L1 block
+<= the window's L1 origin (the last header's), which is exactly what rule F applied
+(derivation.forced_to_after; the inbox checks the same count). A rollup left out keeps its cursor.
+A rollup whose batch cannot be encoded (or whose rule-F count disagrees) is left out of the posting
+with the reason in `WindowPlan.left_out`: one rollup never stops the others' postings.
+
+The inbox takes a window only if its L1 origin is postable (docs/settlement.md section 3): before
+the landing block (head + 1), at most `max_origin_lag` behind it, and (when the caller gives the
+canonical hashes) the L1's block at that number. A window whose natural cut ends at a block with
+an unpostable origin (the sequencer's L1 was down, or L1 reorged under it) is extended to the first
+later boundary whose last block is postable, so stale blocks ride in a window that ends fresh; the
+cut is still the boundary after its last block, so `replay_window` finds it. No window holds more
+than `max_window_blocks` blocks (the posting closes early, as by size).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rollup_adapters.base import RollupBlock, RollupTiming, group_rollup_blocks
-from rollup_adapters.derivation import Cursor, ForcedTx, encode_window_batch, place_forced
+from rollup_adapters.derivation import Cursor, ForcedTx, encode_window_batch, forced_to_after, place_forced
 from sequencer.core.signing import block_hash
-from sequencer.core.types import Hash32, RollupId, SharedBlock
-from sequencer.errors import BadInput
-
-from .inbox import LegacyWindowTuple as WindowTuple
-from .inbox import window_proof
+from sequencer.core.types import BlockHeader, Hash32, RollupId, SharedBlock
+from sequencer.core.window import WindowCommitment, build_window, encode_witness
+from sequencer.errors import BadInput, SharedSeqError
 
 DEFAULT_WINDOW_MS = 2000
 """Posting window length in shared-block time, milliseconds."""
@@ -93,33 +103,62 @@ class WindowParams:
         return math.lcm(*(r.block_time_ms for r in self.rollups))
 
 
+DEFAULT_MAX_ORIGIN_LAG = 255
+"""SequencerInbox.MAX_ORIGIN_LAG: the most any inbox allows (the batcher reads the deployed one)."""
+DEFAULT_MAX_WINDOW_BLOCKS = 4096
+"""SequencerInbox.MAX_WINDOW_BLOCKS (the batcher reads the deployed maxWindowBlocks)."""
+
+
 @dataclass(frozen=True, slots=True)
 class L1View:
-    """What the planner needs from L1: the head, each rollup's forced queue (ordered by seq) and forcedRead."""
+    """What the planner needs from L1: the head, each rollup's forced queue (ordered by seq), which
+    served rollups are active (None: all), the inbox's bounds, and canonical L1 block hashes by
+    number for the origins in question (None: not checked)."""
 
     head: int
     forced: Mapping[RollupId, Sequence[ForcedTx]]
-    forced_read: Mapping[RollupId, int]
+    active: frozenset[RollupId] | None = None
+    max_origin_lag: int = DEFAULT_MAX_ORIGIN_LAG
+    max_window_blocks: int = DEFAULT_MAX_WINDOW_BLOCKS
+    origin_hashes: Mapping[int, Hash32] | None = None
+
+
+def origin_problem(l1: L1View, header: BlockHeader) -> str | None:
+    """Why the inbox would refuse a window ending at `header` if it landed in block head + 1 (None: it would not)."""
+    landing = l1.head + 1
+    origin = header.l1_origin_number
+    if origin >= landing:
+        return f"L1 origin {origin} is not before the landing block {landing} (the L1 view lags the sequencer's)"
+    if landing - origin > l1.max_origin_lag:
+        return f"L1 origin {origin} is {landing - origin} blocks behind the landing block, the inbox allows " \
+               f"{l1.max_origin_lag}"
+    if l1.origin_hashes is not None and l1.origin_hashes.get(origin) != header.l1_origin_hash:
+        return f"L1 origin {origin}: its hash is not the L1 block's (an L1 reorg)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class WindowPlan:
     """One posting: shared blocks first_height..last_height up to cut time `end_ms`.
 
-    `batches[i]` / `forced_read[i]` belong to `rollup_ids[i]`; `cursors` hold each rollup's
-    derivation position after the window; `rollup_blocks` are the blocks the batches encode.
+    `batches[i]` / `forced_to[i]` belong to `rollup_ids[i]` (the listed rollups); `cursors` hold every
+    served rollup's derivation position after the window (unchanged for one left out);
+    `rollup_blocks` are the blocks the batches encode; `left_out` names each served, active rollup
+    that could not be listed and why; `extended` says the window was closed late to end at a block
+    with a postable L1 origin.
     """
 
     first_height: int
     last_height: int
     end_ms: int
-    headers_hash: Hash32
-    proof: WindowTuple
+    blocks: tuple[SharedBlock, ...]
     rollup_ids: tuple[RollupId, ...]
     batches: tuple[bytes, ...]
-    forced_read: tuple[int, ...]
+    forced_to: tuple[int, ...]
     cursors: Mapping[RollupId, Cursor]
     rollup_blocks: Mapping[RollupId, tuple[RollupBlock, ...]]
+    left_out: Mapping[RollupId, str]
+    extended: bool = False
 
     @property
     def block_count(self) -> int:
@@ -128,6 +167,17 @@ class WindowPlan:
     @property
     def batch_bytes(self) -> int:
         return sum(len(b) for b in self.batches)
+
+    @property
+    def last_block_hash(self) -> Hash32:
+        return block_hash(self.blocks[-1].header)
+
+
+def commit_window(plan: WindowPlan, batch_hashes: Sequence[Hash32]) -> tuple[WindowCommitment, bytes]:
+    """The Window the sequencer signs for `plan` and the witness it commits to (docs/settlement.md 1, 5).
+    `batch_hashes[i]`: keccak256 of batches[i], or its blobs' hash for postWindowBlobs."""
+    witness = encode_witness(plan.blocks)
+    return build_window(plan.blocks, plan.rollup_ids, batch_hashes, plan.forced_to, witness), witness
 
 
 def genesis_cursors(params: WindowParams, first_block: SharedBlock) -> dict[RollupId, Cursor]:
@@ -169,9 +219,12 @@ def candidate_cuts(params: WindowParams, blocks: Sequence[SharedBlock]) -> list[
 @dataclass(frozen=True, slots=True)
 class _Encoded:
     count: int
+    ids: tuple[RollupId, ...]
     batches: tuple[bytes, ...]
+    forced_to: tuple[int, ...]
     blocks: dict[RollupId, tuple[RollupBlock, ...]]
     cursors: dict[RollupId, Cursor]
+    left_out: dict[RollupId, str]
 
     @property
     def size(self) -> int:
@@ -179,49 +232,92 @@ class _Encoded:
 
 
 def encode_cut(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Mapping[RollupId, Cursor],
-               forced: Mapping[RollupId, Sequence[ForcedTx]], end_ms: int) -> _Encoded:
-    """Every rollup's batch for the posting of `blocks` (from the first) that ends at `end_ms`."""
+               forced: Mapping[RollupId, Sequence[ForcedTx]], end_ms: int,
+               listed: frozenset[RollupId] | None = None) -> _Encoded:
+    """Every listed rollup's batch for the posting of `blocks` (from the first) that ends at `end_ms`."""
     members = [b for b in blocks if b.header.timestamp_ms < end_ms]
     if not members:
         raise BadInput(f"no shared block before cut {end_ms}")
-    batches = []
+    origin = members[-1].header.l1_origin_number
+    ids: list[RollupId] = []
+    batches: list[bytes] = []
+    forced_to: list[int] = []
     out_blocks: dict[RollupId, tuple[RollupBlock, ...]] = {}
-    out_cursors: dict[RollupId, Cursor] = {}
+    out_cursors: dict[RollupId, Cursor] = dict(cursors)
+    left_out: dict[RollupId, str] = {}
     for r in params.rollups:
+        if listed is not None and r.rollup_id not in listed:
+            continue
         c = cursors[r.rollup_id]
+        queue = forced.get(r.rollup_id, ())
         timing = RollupTiming(0, r.block_time_ms)
-        grouped = group_rollup_blocks(members, r.rollup_id, timing, first_number=c.next_number,
-                                      last_number=timing.window_of(end_ms - 1), prev_origin=c.prev_l1_origin)
-        placed = place_forced(grouped, forced.get(r.rollup_id, ()), c.forced_applied)
-        batches.append(encode_window_batch(r.fmt, r.rollup_id, r.block_time_ms, placed, c))
+        try:
+            grouped = group_rollup_blocks(members, r.rollup_id, timing, first_number=c.next_number,
+                                          last_number=timing.window_of(end_ms - 1), prev_origin=c.prev_l1_origin)
+            placed = place_forced(grouped, queue, c.forced_applied)
+            batch = encode_window_batch(r.fmt, r.rollup_id, r.block_time_ms, placed, c)
+        except (SharedSeqError, ValueError) as exc:
+            # Derivation skips what a format cannot carry, so this should not happen; if it does,
+            # this rollup waits (logged by the batcher) and the others still post.
+            left_out[r.rollup_id] = f"its batch cannot be encoded: {type(exc).__name__}: {exc}"
+            continue
+        after = c.after(placed)
+        expected = forced_to_after(queue, origin)
+        if after.forced_applied != expected:
+            left_out[r.rollup_id] = (f"rule F applied {after.forced_applied} forced entries, the inbox will count "
+                                     f"{expected} at origin {origin}")
+            continue
+        ids.append(r.rollup_id)
+        batches.append(batch)
+        forced_to.append(expected)
         out_blocks[r.rollup_id] = tuple(placed)
-        out_cursors[r.rollup_id] = c.after(placed)
-    return _Encoded(len(members), tuple(batches), out_blocks, out_cursors)
+        out_cursors[r.rollup_id] = after
+    return _Encoded(len(members), tuple(ids), tuple(batches), tuple(forced_to), out_blocks, out_cursors, left_out)
 
 
-def forced_read_after(queue: Sequence[ForcedTx], applied: int, on_chain: int, l1_head: int) -> int:
-    """The forcedRead to report: rule-F applied, never backwards, covering every entry overdue at head + 1."""
-    landing = l1_head + 1
-    overdue = 0
-    while overdue < len(queue) and queue[overdue].deadline < landing:
-        overdue += 1
-    return min(len(queue), max(applied, on_chain, overdue))
+def _member_count(blocks: Sequence[SharedBlock], end_ms: int) -> int:
+    return bisect_left([b.header.timestamp_ms for b in blocks], end_ms)
+
+
+def _extend_to_postable(params: WindowParams, blocks: Sequence[SharedBlock], count: int, l1: L1View) -> int | None:
+    """The first final cut after the block `count` whose last member has a postable origin (None: none yet)."""
+    w = params.window_ms
+    times = [b.header.timestamp_ms for b in blocks]
+    tried = set()
+    for b in blocks[count:]:
+        cut = (b.header.timestamp_ms // w + 1) * w
+        if cut in tried:
+            continue
+        tried.add(cut)
+        n = bisect_left(times, cut)
+        if n >= len(blocks) or n > l1.max_window_blocks:
+            return None  # not final yet, or too long for one window
+        if origin_problem(l1, blocks[n - 1].header) is None:
+            return cut
+    return None
 
 
 def plan_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Mapping[RollupId, Cursor],
                 l1: L1View) -> WindowPlan | None:
-    """The next posting, or None while it is still open.
+    """The next posting, or None while it is still open (or cannot yet end at a postable origin).
 
     `blocks` are consecutive sealed blocks starting at the inbox's nextHeight (as many as known);
-    `cursors` each rollup's derivation position after the last posted window.
+    `cursors` each served rollup's derivation position after the last posted window.
     """
-    cuts = candidate_cuts(params, blocks)
-    if not cuts:
+    all_cuts = candidate_cuts(params, blocks)
+    if not all_cuts:
         return None
+    cuts = [c for c in all_cuts if _member_count(blocks, c) <= l1.max_window_blocks] or all_cuts[:1]
+    closed_by_count = len(cuts) < len(all_cuts)
     end = posting_end(params, blocks)
-    encoded = {cuts[-1]: encode_cut(params, blocks, cursors, l1.forced, cuts[-1])}
+    listed = l1.active
+
+    def enc_at(cut: int) -> _Encoded:
+        return encode_cut(params, blocks, cursors, l1.forced, cut, listed)
+
+    encoded = {cuts[-1]: enc_at(cuts[-1])}
     if encoded[cuts[-1]].size <= params.max_window_bytes:
-        if cuts[-1] != end:
+        if cuts[-1] != end and not closed_by_count:
             return None  # fits so far: wait for the boundary (or for more data to close it by size)
         chosen = cuts[-1]
     else:
@@ -230,49 +326,54 @@ def plan_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Ma
         chosen = cuts[0]
         while lo < hi:
             mid = (lo + hi) // 2
-            enc = encoded.setdefault(cuts[mid], encode_cut(params, blocks, cursors, l1.forced, cuts[mid]))
+            enc = encoded.setdefault(cuts[mid], enc_at(cuts[mid]))
             if enc.size <= params.max_window_bytes:
                 chosen = cuts[mid]
                 lo = mid + 1
             else:
                 hi = mid
-    enc = encoded.get(chosen) or encode_cut(params, blocks, cursors, l1.forced, chosen)
-    window = blocks[: enc.count]
-    ids = tuple(r.rollup_id for r in params.rollups)
-    forced_read = tuple(
-        forced_read_after(l1.forced.get(rid, ()), enc.cursors[rid].forced_applied, l1.forced_read.get(rid, 0), l1.head)
-        for rid in ids
-    )
-    last = window[-1]
+    extended = False
+    count = _member_count(blocks, chosen)
+    if origin_problem(l1, blocks[count - 1].header) is not None:
+        later = _extend_to_postable(params, blocks, count, l1)
+        if later is None:
+            return None
+        chosen, extended = later, True
+    enc = encoded.get(chosen) or enc_at(chosen)
+    window = tuple(blocks[: enc.count])
     return WindowPlan(
         first_height=window[0].height,
-        last_height=last.height,
+        last_height=window[-1].height,
         end_ms=chosen,
-        headers_hash=block_hash(last.header),
-        proof=window_proof([b.header for b in window], last.signature),
-        rollup_ids=ids,
+        blocks=window,
+        rollup_ids=enc.ids,
         batches=enc.batches,
-        forced_read=forced_read,
+        forced_to=enc.forced_to,
         cursors=enc.cursors,
         rollup_blocks=enc.blocks,
+        left_out=enc.left_out,
+        extended=extended,
     )
 
 
 def replay_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Mapping[RollupId, Cursor],
-                  forced: Mapping[RollupId, Sequence[ForcedTx]], batch_hashes: Sequence[Hash32],
-                  hash_fn: Callable[[bytes], Hash32]) -> dict[RollupId, Cursor] | None:
-    """Rebuild the cursors after an already posted window of exactly `blocks`.
+                  forced: Mapping[RollupId, Sequence[ForcedTx]], rollup_ids: Sequence[RollupId],
+                  batch_hashes: Sequence[Hash32], hash_fn: Callable[[bytes], Hash32]) -> dict[RollupId, Cursor] | None:
+    """Rebuild the cursors after an already posted window of exactly `blocks` listing `rollup_ids`.
 
     Tries every cut the planner could have chosen (the time boundary first) and returns the cursors
     of the one whose batches hash (with `hash_fn`, keccak256) to the posted `batch_hashes`; None if
-    no cut reproduces them (the window was not posted by these rules).
+    no cut reproduces them (the window was not posted by these rules, or lists a rollup not served).
     """
+    listed = frozenset(rollup_ids)
+    if not listed <= {r.rollup_id for r in params.rollups}:
+        return None
     step = params.cut_step_ms
     t_last = blocks[-1].header.timestamp_ms
     end = (t_last // params.window_ms + 1) * params.window_ms  # closed by time: the boundary after its last block
     cuts = [end, *range(end - step, t_last, -step)]
     for cut in cuts:
-        enc = encode_cut(params, blocks, cursors, forced, cut)
-        if [hash_fn(b) for b in enc.batches] == list(batch_hashes):
+        enc = encode_cut(params, blocks, cursors, forced, cut, listed)
+        if enc.ids == tuple(rollup_ids) and [hash_fn(b) for b in enc.batches] == list(batch_hashes):
             return enc.cursors
     return None

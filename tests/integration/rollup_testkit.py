@@ -3,7 +3,7 @@
     async with devnet(tmp_path) as net:           # L1 anvil + contracts + in-process sequencer
         soft = await net.start_node(901, "soft")  # a RollupNode with its own engine
         firm = await net.start_node(901, "firm")
-        await net.start_poster()                  # posts windows to L1 (sequencer/l1/windows.py planner)
+        await net.start_poster()                  # the project's Batcher posts windows to L1
         receipt = await net.submit(901, raw_tx)
 
 Everything binds 127.0.0.1; every anvil runs in its own process group and is stopped on exit.
@@ -35,7 +35,6 @@ from deploy.deployer import Sender, contract_at, deploy_all
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import ServiceConfig, parse_config
 from sequencer.keys import write_key
-from sequencer.l1.windows import L1View, PostedRollup, WindowParams, genesis_cursors, plan_window
 from sequencer.service.server import RunningServer, running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
@@ -90,7 +89,6 @@ class Devnet:
     tg: Any
     server: RunningServer | None = None
     nodes: list[RollupNode] = field(default_factory=list)
-    posted: int = 0
     batcher: Any = None
     process: bool = False
     proc: subprocess.Popen | None = None
@@ -208,71 +206,23 @@ class Devnet:
         ev = inbox.events.ForcedTxEnqueued().process_receipt(receipt)[0]["args"]
         return int(ev["deadline"])
 
-    async def start_poster(self, *, batcher: bool = True, use_blobs: bool = False) -> None:
-        """Post windows to L1: the project's Batcher (sequencer/l1/batcher.py), or with `batcher=False`
-        the minimal in-test poster below (same planner, no fee management). `use_blobs`: the Batcher
-        posts EIP-4844 blobs (postWindowBlobs)."""
-        if not batcher:
-            self.tg.start_soon(self._post_windows)
-            return
-        from sequencer.l1.batcher import Batcher, BatcherConfig
+    def batcher_config(self, **kw: Any) -> Any:
+        """The project's BatcherConfig for this devnet: poster DEPLOYER, the sequencer's own key file as signer."""
+        from sequencer.keys import read_key
+        from sequencer.l1.batcher import BatcherConfig
 
-        self.batcher = Batcher(BatcherConfig(sequencer=self.sequencer_address, l1_rpc_url=self.l1.url,
-                                             inbox=self.inbox, key=dev_accounts()[DEPLOYER].key,
-                                             window_ms=WINDOW_MS, poll_ms=100, max_backoff_s=1.0,
-                                             use_blobs=use_blobs))
+        opts: dict[str, Any] = {"window_ms": WINDOW_MS, "poll_ms": 100, "max_backoff_s": 1.0}
+        opts.update(kw)
+        return BatcherConfig(sequencer=self.sequencer_address, l1_rpc_url=self.l1.url, inbox=self.inbox,
+                             key=dev_accounts()[DEPLOYER].key, signer_key=read_key(self.cfg.key_file), **opts)
+
+    async def start_poster(self, *, use_blobs: bool = False) -> None:
+        """Post windows to L1 with the project's Batcher (sequencer/l1/batcher.py); `use_blobs`: as
+        EIP-4844 blobs (postWindowBlobs)."""
+        from sequencer.l1.batcher import Batcher
+
+        self.batcher = Batcher(self.batcher_config(use_blobs=use_blobs))
         await self.tg.start(self.batcher.run)
-
-    async def _post_windows(self) -> None:
-        """A minimal batcher: plan_window over the sealed blocks, postWindow from the deployer."""
-        params = WindowParams(tuple(PostedRollup(r["id"], r["format"], r["block_time_ms"]) for r in ROLLUPS),
-                              window_ms=WINDOW_MS)
-        inbox = contract_at(self.w3, "SequencerInbox", self.inbox)
-        sender = Sender(self.w3, dev_accounts()[DEPLOYER].key)
-        buffer: list = []
-        cursors = None
-        next_height = 0
-        while True:
-            await anyio.sleep(0.1)
-            srv = self.server
-            if srv is None:
-                continue
-            while next_height <= srv.node.durable_height:
-                b = await srv.node.get_block(next_height)
-                if b is None:
-                    break
-                buffer.append(b)
-                next_height += 1
-            if not buffer:
-                continue
-            if cursors is None:
-                cursors = genesis_cursors(params, buffer[0])
-            view = await anyio.to_thread.run_sync(self._l1_view, inbox)
-            plan = plan_window(params, buffer, cursors, view)
-            if plan is None:
-                continue
-            fn = inbox.functions.postWindow(plan.proof, list(plan.rollup_ids), list(plan.batches),
-                                            list(plan.forced_read))
-            try:
-                await anyio.to_thread.run_sync(sender.transact, fn, f"postWindow {plan.first_height}..")
-            except Exception as exc:  # noqa: BLE001 - e.g. ForcedTxOverdue until the origin catches up
-                log.warning("postWindow %d..%d refused: %s", plan.first_height, plan.last_height, exc)
-                continue
-            cursors = dict(plan.cursors)
-            buffer = buffer[plan.block_count:]
-            self.posted += 1
-
-    def _l1_view(self, inbox: Any) -> L1View:
-        head = int(self.w3.eth.block_number)
-        forced: dict[int, list] = {}
-        reads: dict[int, int] = {}
-        from rollup_node.l1 import InboxReader
-
-        reader = InboxReader(self.l1.url, self.inbox)
-        for rid in ROLLUP_IDS:
-            forced[rid] = reader.forced_txs(rid, 0, head)
-            reads[rid] = int(inbox.functions.forcedRead(rid).call())
-        return L1View(head, forced, reads)
 
 
 def _shutdown_noise(exc: BaseException) -> bool:

@@ -1,8 +1,8 @@
 """The batcher against a real anvil L1 (contracts from deploy_all) and a real in-process sequencer.
 
-The sequencer's EIP-712 domain is the deployed inbox, its key the registered signer, and it
-follows the L1 for its blocks' L1 origin, so the inbox verifies every posted signature and rule F
-sees real L1 block numbers.
+The sequencer's EIP-712 domain is the deployed inbox, its key the SequencerKeys genesis key (the
+batcher signs each Window with the same key file), and it follows the L1 for its blocks' L1 origin,
+so the inbox verifies every posted window signature, origin and forcedTo against real L1 blocks.
 """
 
 from __future__ import annotations
@@ -27,14 +27,16 @@ from web3 import Web3
 
 from deploy.anvil import Anvil, start_anvil
 from deploy.deployer import contract_at, deploy_all
-from rollup_adapters.derivation import Cursor, ForcedTx, decode_window_batch
+from rollup_adapters.derivation import Cursor, ForcedTx, decode_window_batch, forced_to_after
 from sequencer.config import parse_config
-from sequencer.core.signing import block_hash
+from sequencer.core.hashing import keccak
+from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import SharedBlock, Transaction
+from sequencer.core.window import build_window, encode_witness, verify_witness, window_struct_hash
 from sequencer.errors import SharedSeqError
 from sequencer.keys import write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig
-from sequencer.l1.inbox import revert_name, window_proof
+from sequencer.l1.inbox import decode_call, revert_name, window_from_abi, window_tuple
 from sequencer.service.server import RunningServer, running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(90)]
@@ -64,6 +66,7 @@ class Devnet:
     inbox: Any
     srv: RunningServer
     poster_key: bytes
+    seq_key: bytes
     user: Any
     tg: anyio.abc.TaskGroup
     wallets: dict[int, Wallet] = field(default_factory=dict)
@@ -76,7 +79,8 @@ class Devnet:
     def batcher_config(self, l1_url: str | None = None, **kw: Any) -> BatcherConfig:
         opts = {"window_ms": 1000, "poll_ms": 50, "bump_after_s": 5.0, "max_backoff_s": 0.4, "rpc_timeout_s": 2.0}
         opts.update(kw)
-        return BatcherConfig(self.srv.address, l1_url or self.anvil.url, self.inbox.address, self.poster_key, **opts)
+        return BatcherConfig(self.srv.address, l1_url or self.anvil.url, self.inbox.address, self.poster_key,
+                             self.seq_key, **opts)
 
     async def traffic(self) -> None:
         """Keep submitting transactions to all three rollups until cancelled."""
@@ -127,7 +131,7 @@ async def devnet(tmp: Path, slot_ms: int = 20) -> AsyncIterator[Devnet]:
         doc["rollups"] = ROLLUPS
         doc["l1"] = {"rpc_url": anvil.url, "inbox": inbox.address, "poll_ms": 100}
         async with running(parse_config(doc, tmp)) as srv, anyio.create_task_group() as tg:
-            net = Devnet(anvil, w3, inbox, srv, poster.key, Account.from_key(user.key), tg)
+            net = Devnet(anvil, w3, inbox, srv, poster.key, seq.key, Account.from_key(user.key), tg)
             yield net
             tg.cancel_scope.cancel()
 
@@ -154,9 +158,11 @@ def forced_queue(net: Devnet, rid: int) -> list[ForcedTx]:
 async def check_l1(net: Devnet) -> dict[int, list[bytes]]:
     """Everything posted on L1 is exactly the sequencer's chain; returns the forced txs each rollup's batches carry.
 
-    Windows are contiguous from height 0, each height once; every batch decodes (as a firm rollup
-    node would, from L1 calldata alone plus the forced queue) to that rollup's namespace
-    transactions of those heights; nextHeight / lastBlockHash are the sequencer's.
+    Windows are contiguous from height 0, each height once; each is signed by the sequencer's key,
+    its witness verifies against the signed window (the firm node's check) and its forcedTo is rule F's
+    count at the window's origin; every batch decodes (as a firm rollup node would, from L1 calldata
+    alone plus the forced queue) to that rollup's namespace transactions of those heights;
+    nextHeight / lastBlockHash are the sequencer's.
     """
     events = net.inbox.events.WindowPosted().get_logs(from_block=0)
     assert [e["args"]["windowIndex"] for e in events] == list(range(len(events)))
@@ -166,22 +172,27 @@ async def check_l1(net: Devnet) -> dict[int, list[bytes]]:
     cursors = {rid: Cursor(block0.header.timestamp_ms // 1000) for rid in FORMATS}
     carried: dict[int, list[bytes]] = {rid: [] for rid in FORMATS}
     expected_first = 0
+    seq_address = Signer(net.seq_key, Domain(1, b"\x00" * 20)).address
     for e in events:
-        win = e["args"]["window"]
-        assert win["firstHeight"] == expected_first, "windows must be contiguous, each height once"
-        blocks = [await net.block(h) for h in range(win["firstHeight"], win["lastHeight"] + 1)]
-        assert bytes(win["lastBlockHash"]) == block_hash(blocks[-1].header)
+        win = window_from_abi(dict(e["args"]["window"]))
+        assert win.first_height == expected_first, "windows must be contiguous, each height once"
+        assert bytes.fromhex(e["args"]["signer"][2:]) == seq_address
+        blocks = [await net.block(h) for h in range(win.first_height, win.last_height + 1)]
+        assert win.last_block_hash == block_hash(blocks[-1].header)
         tx = net.w3.eth.get_transaction(e["transactionHash"])
-        _fn, args = net.inbox.decode_function_input(tx["input"])
+        _fn, args = decode_call(bytes(tx["input"]))
+        assert [b.header for b in verify_witness(win, args["witness"])] == [b.header for b in blocks]
         assert list(args["rollupIds"]) == sorted(FORMATS)
-        for rid, batch in zip(args["rollupIds"], args["batches"], strict=True):
+        for rid, batch, forced_to in zip(args["rollupIds"], args["batches"], args["forcedTo_"], strict=True):
+            assert forced_to == forced_to_after(queues[rid], win.l1_origin_number)
             decoded = decode_window_batch(FORMATS[rid], rid, 1000, bytes(batch), cursors[rid], queues[rid])
             got = [t for b in decoded for t in b.transactions]
             want = [t for b in blocks for t in b.namespace(rid).transactions]
             assert got == want, f"rollup {rid}, window {e['args']['windowIndex']}"
             carried[rid].extend(t for b in decoded for t in b.forced)
             cursors[rid] = cursors[rid].after(decoded)
-        expected_first = win["lastHeight"] + 1
+            assert cursors[rid].forced_applied == forced_to
+        expected_first = win.last_height + 1
     assert net.inbox.functions.nextHeight().call() == expected_first
     assert bytes(net.inbox.functions.lastBlockHash().call()) == block_hash((await net.block(expected_first - 1)).header)
     return carried
@@ -301,44 +312,88 @@ async def test_catches_up_after_the_l1_rpc_was_unreachable(tmp_path: Path, caplo
         await check_l1(net)
 
 
-async def test_forced_tx_after_its_deadline_is_read_and_carried(tmp_path: Path) -> None:
+def signed_window(net: Devnet, blocks: list[SharedBlock], forced_to: list[int]) -> tuple:
+    """postWindow arguments for `blocks` with empty batches and the given forcedTo, signed with the sequencer's key."""
+    ids = sorted(FORMATS)
+    batches = [b""] * len(ids)
+    witness = encode_witness(blocks)
+    w = build_window(blocks, ids, [keccak(b) for b in batches], forced_to, witness)
+    sig = Signer(net.seq_key, Domain(net.anvil.chain_id, bytes.fromhex(net.inbox.address[2:]))).sign_struct(
+        window_struct_hash(w))
+    return window_tuple(w), sig, ids, batches, forced_to, witness
+
+
+async def test_forced_txs_are_applied_by_rule_f_and_a_window_cannot_skip_them(tmp_path: Path) -> None:
     async with devnet(tmp_path) as net:
         net.tg.start_soon(net.traffic)
         async with batcher_running(net.batcher_config()) as b:
             await wait_for(lambda: len(b.posted) >= 1, 20, "a first posting")
-        # Batcher down: a user forces a tx into 902 and 903; the sequencer ignores the queue.
+        # Batcher down: a user forces a tx into 902 and 903.
         forced = {902: Wallet().transfer(902), 903: Wallet().transfer(903, kind=0)}
-        for rid, data in forced.items():
-            net.transact(net.inbox.functions.enqueueForced(rid, data), net.user)
-        net.anvil.mine(FORCE_DELAY + 1)
-        head = net.w3.eth.block_number
-        await wait_for(lambda: net.srv.node.l1_origin[0] >= head, 10, "the sequencer to see the L1 head")
+        enqueued = [net.transact(net.inbox.functions.enqueueForced(rid, data), net.user)["blockNumber"]
+                    for rid, data in forced.items()]
+        net.anvil.mine(2)
+        await wait_for(lambda: net.srv.node.l1_origin is not None and net.srv.node.l1_origin[0] >= max(enqueued), 10,
+                       "the sequencer to build on the enqueue blocks")
         await wait_for(lambda h=net.sealed: net.sealed >= h + 5, 10, "blocks on the new origin")
 
-        # Without reading the overdue entries, the next window would revert.
+        # A window whose origin is past the enqueue blocks must apply both: the inbox counts them itself.
         start = net.inbox.functions.nextHeight().call()
-        blocks = [await net.block(h) for h in range(start, start + 3)]
-        proof = window_proof([x.header for x in blocks], blocks[-1].signature)
+        end = start
+        while (await net.block(end)).header.l1_origin_number < max(enqueued):
+            end += 1
+        blocks = [await net.block(h) for h in range(start, end + 1)]
         poster = net.anvil.accounts[2].address
-        ids = sorted(FORMATS)
 
-        def call(read: list[int]) -> str | None:
+        def call(forced_to: list[int]) -> str | None:
             try:
-                net.inbox.functions.postWindow(proof, ids, [b""] * 3, read).call({"from": poster})
+                net.inbox.functions.postWindow(*signed_window(net, blocks, forced_to)).call({"from": poster})
             except Exception as exc:  # noqa: BLE001 - the revert's custom error is what we check
                 data = getattr(exc, "data", None)
                 return revert_name(data if isinstance(data, str) else None) or repr(exc)
             return None
 
-        assert call([0, 0, 0]) == "ForcedTxOverdue"
+        assert call([0, 0, 0]) == "WrongForcedTo"  # a sequencer that ignores the queue cannot post
+        assert call([0, 1, 0]) == "WrongForcedTo"
         assert call([0, 1, 1]) is None
 
         async with batcher_running(net.batcher_config()) as b:
             target = net.sealed
-            await wait_for(lambda: b.firm_height >= target, 20, "posting past the deadline")
-        assert [net.inbox.functions.forcedRead(r).call() for r in ids] == [0, 1, 1]
+            await wait_for(lambda: b.firm_height >= target, 20, "posting past the enqueue blocks")
+        ids = sorted(FORMATS)
+        assert [net.inbox.functions.forcedTo(r).call() for r in ids] == [0, 1, 1]
         carried = await check_l1(net)
         assert carried == {901: [], 902: [forced[902]], 903: [forced[903]]}
+
+
+async def test_a_junk_forced_entry_does_not_stop_postings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 8, finding 5: enqueueForced(903, 0x02) made the zkEVM encoder raise and the batcher die on every
+    round. Now the entry is skipped by rule F's skip rule (counted in forcedTo, no effect), the batcher keeps
+    posting every rollup, and a valid forced tx enqueued after it is still carried."""
+    caplog.set_level(logging.INFO, logger="sharedseq.batcher")
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        async with batcher_running(net.batcher_config()) as b:
+            await wait_for(lambda: len(b.posted) >= 1, 20, "a first posting")
+            good = Wallet().transfer(903, kind=0)
+            net.transact(net.inbox.functions.enqueueForced(903, b"\x02"), net.user)
+            block = net.transact(net.inbox.functions.enqueueForced(903, good), net.user)["blockNumber"]
+            await wait_for(lambda: any(p.forced_to and p.forced_to[-1] == 2 for p in b.posted), 30,
+                           "a window applying both entries")
+            n = len(b.posted)
+            target = net.sealed
+            await wait_for(lambda: b.firm_height >= target and len(b.posted) >= n + 2, 30, "postings after the junk")
+        after = [p for p in b.posted if p.forced_to and p.forced_to[-1] == 2]
+        assert all(p.rollup_ids == (901, 902, 903) for p in b.posted)  # the zkEVM was never left out
+        assert len(after) >= 3
+        assert net.inbox.functions.forcedTo(903).call() == 2
+        events = [getattr(r, "fields", {}).get("event") for r in caplog.records]
+        assert "batcher.rollup_left_out" not in events
+        assert not any(getattr(r, "fields", {}).get("event") == "batcher.retry" and "903" in str(r.fields)
+                       for r in caplog.records)
+        carried = await check_l1(net)
+        assert carried[903] == [b"\x02", good]  # both applied in queue order; the junk one as a no-op
+        assert block <= max(p.l1_block for p in after)
 
 
 async def test_reposts_after_an_l1_reorg_drops_its_windows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

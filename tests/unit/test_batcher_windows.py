@@ -1,4 +1,6 @@
-"""The batcher's pure window planner: boundaries, gaps, closing by size, cursor continuity."""
+"""The batcher's pure window planner: boundaries, gaps, closing by size or block count, cursor continuity,
+rule-F forcedTo, active rollups only, a rollup that cannot be encoded left out, and windows that
+always end at a postable L1 origin."""
 
 from __future__ import annotations
 
@@ -7,20 +9,23 @@ from collections.abc import Sequence
 import pytest
 from eth_account import Account
 
-from rollup_adapters.derivation import ForcedTx, decode_window_batch
+from rollup_adapters.derivation import ForcedTx, decode_window_batch, forced_to_after
 from sequencer.core import CoreConfig, Domain, RollupInfo, SequencerCore, Signer, Transaction, make_policy
 from sequencer.core.hashing import keccak
-from sequencer.core.merkle import merkle_root, verify_inclusion
+from sequencer.core.merkle import merkle_root
 from sequencer.core.signing import block_hash
 from sequencer.core.types import SharedBlock
-from sequencer.errors import BadInput
+from sequencer.core.window import rollups_hash, verify_witness
+from sequencer.errors import BadInput, DecodeError
+from sequencer.l1 import windows as windows_module
 from sequencer.l1.windows import (
     L1View,
     PostedRollup,
     WindowParams,
     candidate_cuts,
-    forced_read_after,
+    commit_window,
     genesis_cursors,
+    origin_problem,
     plan_window,
     replay_window,
 )
@@ -29,7 +34,8 @@ ROLLUPS = (PostedRollup(901, "opstack", 1000), PostedRollup(902, "nitro", 500), 
 POLICY = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
 T0 = 1_700_000_000_000
 ACCT = Account.from_key(bytes([5]) * 32)
-NO_L1 = L1View(head=10, forced={}, forced_read={})
+NO_L1 = L1View(head=110, forced={})
+"""An L1 whose head is just past every origin the test chains use (100..109): all postable."""
 
 
 def signed(chain_id: int, nonce: int, size: int = 0) -> bytes:
@@ -40,8 +46,10 @@ def signed(chain_id: int, nonce: int, size: int = 0) -> bytes:
     return bytes(ACCT.sign_transaction(tx).raw_transaction)
 
 
-def chain(times: Sequence[int], txs_per_block: int = 1, size: int = 0, origin_every: int = 10) -> list[SharedBlock]:
-    """Sealed blocks at the given offsets (ms) from T0, each with `txs_per_block` txs per rollup."""
+def chain(times: Sequence[int], txs_per_block: int = 1, size: int = 0, origin_every: int = 10,
+          origins: Sequence[int] | None = None) -> list[SharedBlock]:
+    """Sealed blocks at the given offsets (ms) from T0, each with `txs_per_block` txs per rollup;
+    block i's L1 origin is origins[i], or 100 + i // origin_every."""
     cfg = CoreConfig(tuple(RollupInfo(r.rollup_id, str(r.rollup_id), make_policy(POLICY[r.fmt], r.rollup_id), r.fmt,
                                       r.block_time_ms) for r in ROLLUPS), slot_ms=100)
     core = SequencerCore(cfg, Signer(bytes(range(1, 33)), Domain(31337, b"\x01" * 20)))
@@ -52,7 +60,7 @@ def chain(times: Sequence[int], txs_per_block: int = 1, size: int = 0, origin_ev
             for _ in range(txs_per_block):
                 core.submit(Transaction(r.rollup_id, signed(r.rollup_id, nonces[r.rollup_id], size)), T0 + t)
                 nonces[r.rollup_id] += 1
-        origin = 100 + i // origin_every
+        origin = origins[i] if origins is not None else 100 + i // origin_every
         out.append(core.seal(T0 + t, (origin, origin.to_bytes(32, "big"))))
     return out
 
@@ -126,7 +134,7 @@ def test_catching_up_merges_windows(times: list[int], expected: list[tuple[int, 
     start_cursors = genesis_cursors(p, blocks[0])
     for x in plans:
         window = blocks[x.first_height:x.last_height + 1]
-        replayed = replay_window(p, window, start_cursors, {}, [keccak(b) for b in x.batches], keccak)
+        replayed = replay_window(p, window, start_cursors, {}, x.rollup_ids, [keccak(b) for b in x.batches], keccak)
         assert replayed == dict(x.cursors)
         start_cursors = replayed
     # Merged or not, the rollups get the same blocks.
@@ -173,16 +181,19 @@ def test_batches_decode_to_each_rollups_transactions_with_cursor_continuity() ->
     assert [x.first_height for x in plans[1:]] == [x.last_height + 1 for x in plans[:-1]]
 
 
-def test_window_proof_matches_the_blocks() -> None:
+def test_commitment_matches_the_blocks_and_its_witness_verifies() -> None:
     blocks = chain([0, 100, 700, 1500, 2000])
     plan = plan_window(params(), blocks, genesis_cursors(params(), blocks[0]), NO_L1)
     assert plan is not None and plan.block_count == 4
-    first, first_proof, last, sig, last_proof, count, root = plan.proof
-    hashes = [block_hash(b.header) for b in blocks[:4]]
-    assert root == merkle_root(hashes) and count == 4 and sig == blocks[3].signature
-    assert first[0] == 0 and last[0] == 3
-    assert verify_inclusion(hashes[0], 0, 4, first_proof, root)
-    assert verify_inclusion(hashes[3], 3, 4, last_proof, root)
+    hashes = [keccak(b) for b in plan.batches]
+    w, witness = commit_window(plan, hashes)
+    assert (w.first_height, w.last_height) == (0, 3)
+    assert w.blocks_root == merkle_root([block_hash(b.header) for b in blocks[:4]])
+    assert w.last_block_hash == plan.last_block_hash == block_hash(blocks[3].header)
+    assert (w.l1_origin_number, w.l1_origin_hash) == (blocks[3].header.l1_origin_number,
+                                                      blocks[3].header.l1_origin_hash)
+    assert w.rollups_hash == rollups_hash(plan.rollup_ids, hashes, plan.forced_to)
+    assert [b.header for b in verify_witness(w, witness)] == [b.header for b in blocks[:4]]
 
 
 def test_closes_early_by_size_at_a_rollup_block_boundary() -> None:
@@ -212,35 +223,23 @@ def test_open_window_under_the_size_limit_waits() -> None:
     assert plan_window(params(), blocks, genesis_cursors(params(), blocks[0]), NO_L1) is None
 
 
-def forced_queue(rid: int, deadlines: Sequence[int]) -> list[ForcedTx]:
-    return [ForcedTx(rid, i, signed(rid, 1000 + i), d - 5, d) for i, d in enumerate(deadlines)]
-
-
-@pytest.mark.parametrize(
-    ("deadlines", "applied", "on_chain", "head", "expected"),
-    [
-        ([], 0, 0, 100, 0),
-        ([50, 60, 200], 0, 0, 100, 2),     # two overdue when the tx lands at 101
-        ([50, 60, 200], 0, 0, 59, 1),      # deadline 60 is not < 60
-        ([50, 60, 200], 3, 0, 10, 3),      # rule F applied all three
-        ([50, 60, 200], 1, 2, 10, 2),      # never backwards
-        ([50], 0, 0, 10**6, 1),            # never beyond the queue
-    ],
-)
-def test_forced_read(deadlines: list[int], applied: int, on_chain: int, head: int, expected: int) -> None:
-    assert forced_read_after(forced_queue(902, deadlines), applied, on_chain, head) == expected
+def forced_queue(rid: int, enqueued: Sequence[int], data: Sequence[bytes] | None = None) -> list[ForcedTx]:
+    """Entries of rollup `rid` enqueued at the given L1 blocks (signed transfers unless `data` is given)."""
+    return [ForcedTx(rid, i, data[i] if data else signed(rid, 1000 + i), e) for i, e in enumerate(enqueued)]
 
 
 @pytest.mark.parametrize(("rid", "fmt"), [(902, "nitro"), (903, "zkevm"), (901, "opstack")])
-def test_rule_f_places_forced_txs_in_the_batches(rid: int, fmt: str) -> None:
+def test_rule_f_places_forced_txs_and_forced_to_counts_them_at_the_origin(rid: int, fmt: str) -> None:
     blocks = chain(list(range(0, 6001, 200)), origin_every=5)  # origins 100.. rising every second
     queue = {rid: forced_queue(rid, [101, 103])}
-    l1 = L1View(head=105, forced=queue, forced_read={})
-    plans, cursors = post_all(params(), blocks, l1)
+    plans, cursors = post_all(params(), blocks, L1View(head=110, forced=queue))
     placed = [tx for plan in plans for b in plan.rollup_blocks[rid] for tx in b.forced]
     assert placed == [f.data for f in queue[rid]]
     assert cursors[rid].forced_applied == 2
-    assert all(x.forced_read[x.rollup_ids.index(rid)] == 2 for x in plans)  # both overdue at head 105
+    # forcedTo is what the inbox counts: entries enqueued at or before the window's (last header's) origin.
+    got = [x.forced_to[x.rollup_ids.index(rid)] for x in plans]
+    assert got == [forced_to_after(queue[rid], x.blocks[-1].header.l1_origin_number) for x in plans]
+    assert got[0] < 2 and got[-1] == 2  # the first window's origin is before the second entry
     bt = next(r.block_time_ms for r in ROLLUPS if r.rollup_id == rid)
     cursor = genesis_cursors(params(), blocks[0])[rid]
     carried = []
@@ -249,6 +248,113 @@ def test_rule_f_places_forced_txs_in_the_batches(rid: int, fmt: str) -> None:
         carried.extend(tx for b in decoded for tx in b.forced)
         cursor = x.cursors[rid]
     assert carried == [f.data for f in queue[rid]]
+
+
+def test_a_junk_forced_entry_for_the_zkevm_is_skipped_not_fatal() -> None:
+    """The 0x02-to-zkEVM attack (issue 8, finding 5): the entry cannot be a zkEVM batch transaction. The
+    planner still lists the zkEVM rollup, counts the entry in forcedTo (it is applied as a no-op), and the
+    batch decodes; the next (valid) entry is carried."""
+    blocks = chain(list(range(0, 4001, 200)), origin_every=5)
+    queue = {903: forced_queue(903, [100, 101], data=[b"\x02", signed(903, 1000)])}
+    plans, cursors = post_all(params(), blocks, L1View(head=110, forced=queue))
+    assert plans and all(x.rollup_ids == (901, 902, 903) and not x.left_out for x in plans)
+    assert plans[-1].forced_to[2] == 2 and cursors[903].forced_applied == 2
+    cursor = genesis_cursors(params(), blocks[0])[903]
+    carried = []
+    for x in plans:
+        decoded = decode_window_batch("zkevm", 903, 1000, x.batches[2], cursor, queue[903])
+        carried.extend(tx for b in decoded for tx in b.forced)
+        cursor = x.cursors[903]
+    assert signed(903, 1000) in carried
+
+
+def test_a_rollup_whose_batch_cannot_be_encoded_is_left_out_and_the_others_post(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = windows_module.encode_window_batch
+
+    def broken_for_903(fmt, rid, *args):  # noqa: ANN001, ANN202
+        if rid == 903:
+            raise DecodeError("zkevm: cannot encode this")
+        return real(fmt, rid, *args)
+
+    monkeypatch.setattr(windows_module, "encode_window_batch", broken_for_903)
+    blocks = chain([0, 100, 1900, 2000, 2100, 4000])
+    plans, cursors = post_all(params(), blocks)
+    assert [(x.first_height, x.last_height) for x in plans] == [(0, 2), (3, 4)]
+    for x in plans:
+        assert x.rollup_ids == (901, 902) and len(x.batches) == len(x.forced_to) == 2
+        assert "cannot be encoded" in x.left_out[903] and "cannot encode this" in x.left_out[903]
+    assert cursors[903] == genesis_cursors(params(), blocks[0])[903]  # it waits where it was
+
+
+def test_only_active_rollups_are_listed_and_a_left_out_one_keeps_its_cursor() -> None:
+    blocks = chain([0, 100, 1900, 2000, 2100, 4000])
+    l1 = L1View(head=110, forced={902: forced_queue(902, [100])}, active=frozenset({901, 903}))
+    plans, cursors = post_all(params(), blocks, l1)
+    assert plans and all(x.rollup_ids == (901, 903) and not x.left_out for x in plans)
+    start = genesis_cursors(params(), blocks[0])
+    assert cursors[902] == start[902] and cursors[901] != start[901]
+    # Replay reproduces a posting that lists a subset.
+    got = replay_window(params(), blocks[:3], start, l1.forced, (901, 903), [keccak(b) for b in plans[0].batches],
+                        keccak)
+    assert got == dict(plans[0].cursors)
+    assert replay_window(params(), blocks[:3], start, l1.forced, (901, 902, 903),
+                         [keccak(b) for b in plans[0].batches], keccak) is None
+
+
+def test_windows_hold_at_most_max_window_blocks() -> None:
+    blocks = chain(list(range(0, 4001, 100)))
+    uncapped, _ = post_all(params(), blocks)
+    assert {x.block_count for x in uncapped} == {20}  # a 2 s window of 100 ms blocks
+    plans, _ = post_all(params(), blocks, L1View(head=110, forced={}, max_window_blocks=12))
+    assert plans and all(x.block_count == 10 for x in plans)  # closed early at the 1 s rollup block boundary
+    assert [x.first_height for x in plans[1:]] == [x.last_height + 1 for x in plans[:-1]]
+    assert all(x.end_ms % 1000 == 0 for x in plans)  # still cut at rollup block boundaries
+
+
+STALE = 100
+FRESH = 390
+
+
+@pytest.mark.parametrize(
+    ("name", "origins", "l1", "expected"),
+    [
+        # (first, last, extended) of the first posting, None: it waits
+        ("fresh origins: the natural window", [FRESH] * 6, L1View(400, {}), (0, 2, False)),
+        ("stale origins ride in a window that ends at a fresh one", [STALE] * 4 + [FRESH] * 2 + [FRESH + 1],
+         L1View(400, {}), (0, 4, True)),
+        ("all stale: wait for a fresh block", [STALE] * 6, L1View(400, {}), None),
+        ("origin ahead of this L1 view: wait", [FRESH] * 6, L1View(300, {}), None),
+        ("reorged origin hash: extended past it", [FRESH] * 4 + [FRESH + 5] * 3,
+         L1View(400, {}, origin_hashes={FRESH: b"\xee" * 32, FRESH + 5: (FRESH + 5).to_bytes(32, "big")}),
+         (0, 4, True)),
+    ],
+)
+def test_a_window_always_ends_at_a_postable_origin(name: str, origins: list[int], l1: L1View,
+                                                   expected: tuple | None) -> None:
+    times = [0, 100, 1900, 2000, 2100, 4000, 6000][: len(origins)]
+    blocks = chain(times, origins=origins)
+    plan = plan_window(params(), blocks, genesis_cursors(params(), blocks[0]), l1)
+    if expected is None:
+        assert plan is None
+        assert origin_problem(l1, blocks[2].header) is not None
+        return
+    assert plan is not None
+    assert (plan.first_height, plan.last_height, plan.extended) == expected
+    assert origin_problem(l1, plan.blocks[-1].header) is None
+    # An extended window is still found again by a restarted batcher.
+    replayed = replay_window(params(), list(plan.blocks), genesis_cursors(params(), blocks[0]), {}, plan.rollup_ids,
+                             [keccak(b) for b in plan.batches], keccak)
+    assert replayed == dict(plan.cursors)
+
+
+def test_origin_problem_names_each_refusal() -> None:
+    h = chain([0], origins=[200])[0].header
+    assert origin_problem(L1View(300, {}), h) is None
+    assert "not before the landing block" in (origin_problem(L1View(199, {}), h) or "")
+    assert "blocks behind the landing block" in (origin_problem(L1View(455, {}), h) or "")
+    assert origin_problem(L1View(454, {}), h) is None  # 255 behind the landing block 455 is allowed
+    assert "L1 reorg" in (origin_problem(L1View(300, {}, origin_hashes={200: b"\x01" * 32}), h) or "")
 
 
 def test_replay_finds_the_posted_cut() -> None:
@@ -261,7 +367,8 @@ def test_replay_finds_the_posted_cut() -> None:
     cursors = genesis_cursors(p, blocks[0])
     for plan in plans:
         window = blocks[plan.first_height: plan.last_height + 1]
-        got = replay_window(p, window, cursors, {}, [keccak(b) for b in plan.batches], keccak)
+        got = replay_window(p, window, cursors, {}, plan.rollup_ids, [keccak(b) for b in plan.batches], keccak)
         assert got == dict(plan.cursors)
         cursors = got
-    assert replay_window(p, blocks[:2], genesis_cursors(p, blocks[0]), {}, [b"\x00" * 32] * 3, keccak) is None
+    assert replay_window(p, blocks[:2], genesis_cursors(p, blocks[0]), {}, (901, 902, 903), [b"\x00" * 32] * 3,
+                         keccak) is None
