@@ -78,14 +78,15 @@ FORCED_POLICY_TYPES: dict[str, frozenset[int]] = {
 policies: "evm" for opstack and nitro, "evm-legacy" for zkevm)."""
 
 MAX_FORCED_TX_BYTES: dict[str, int] = {
-    "opstack": 131_072,
-    "nitro": 131_072,
-    "zkevm": MAX_FORCED_BATCH_BYTES,
+    "opstack": 120_000,
+    "nitro": 117_964,
+    "zkevm": 4_900,
 }
-"""The format's own limit on one forced entry, in bytes (the registry's maxForcedTxBytes for a rollup
-must not exceed it). opstack / nitro: the inbox's historical MAX_FORCED_TX_BYTES, under Nitro's
-MAX_L2_MESSAGE_SIZE (256 KiB); zkevm: PolygonRollupBaseEtrog `_MAX_FORCE_BATCH_BYTE_LENGTH`, and the
-re-encoded tx entry must fit one forced batch too."""
+"""The format's own limit on one forced entry, in bytes: OP Stack OptimismPortal's large-calldata
+bound (120,000), Nitro Inbox maxDataSize (117,964), zkEVM 4,900 so that its tx entry stays inside an
+Etrog forced batch (5,000, checked too). The same numbers as deploy/deployer.py FORCED_TX_LIMITS (the
+registry's maxForcedTxBytes per rollup, enforced at enqueue), so the inbox never queues an entry
+this rule skips for its size."""
 
 
 class DerivationError(BadInput):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from rollup_adapters.base import RollupBlock, RollupTiming, group_rollup_blocks
 from rollup_adapters.derivation import (
+    MAX_FORCED_TX_BYTES,
     Cursor,
     DerivationError,
     ForcedTx,
@@ -179,9 +180,17 @@ SKIP_CASES = [
     ("nitro", 902, signed(ACCT, 901, 0, False), "wrong chain id"),
     ("opstack", 901, GOOD[901][0], None),
     ("opstack", 901, b"", "0 bytes"),
-    ("opstack", 901, b"\xff" * 131_073, "131073 bytes"),
-    ("zkevm", 903, b"\xf8" * 5001, "5001 bytes"),
+    ("opstack", 901, b"\xff" * 120_001, "120001 bytes"),
+    ("nitro", 902, b"\xff" * 117_965, "117965 bytes"),
+    ("zkevm", 903, b"\xf8" * 4901, "4901 bytes"),
 ]
+
+
+def test_format_limits_are_the_registrys() -> None:
+    """The inbox refuses at enqueue what is larger than the registry's limit: the same numbers."""
+    from deploy.deployer import FORCED_TX_LIMITS
+
+    assert FORCED_TX_LIMITS == MAX_FORCED_TX_BYTES
 
 
 @pytest.mark.parametrize(("fmt", "rid", "data", "reason"), SKIP_CASES)
