@@ -1,75 +1,106 @@
-"""Follow the L1: the sequencer's L1 origin and the firm height.
+"""Follow the L1: the sequencer's L1 origin and the firm height (over the one L1Client).
 
-Each shared block names the L1 block it builds on. This shell polls the L1
-head and hands `(number, hash)` of the block `lag` below it to the node (a
-small lag keeps shallow L1 reorgs out of the origin), and reads the inbox's
-`nextHeight` to learn which shared blocks are firm. L1 trouble is logged and
-retried with backoff; the node keeps sealing with its last known origin.
+Each shared block names the L1 block it builds on (docs/settlement.md section 3: the inbox accepts
+a window only if its origin, the last header's, is an L1 block before the posting's, at most
+`maxOriginLag` blocks behind it, with the hash the EVM has for it). This shell polls the L1 head
+and hands `(number, hash)` of the block `lag` below it to the node: always a block the L1 has (never
+ahead of it), and a small lag keeps shallow L1 reorgs out of the origin. The lag is capped at half
+the inbox's maxOriginLag (read from the inbox) so a window has the other half, in L1 blocks, to land.
+It also reads the inbox's `nextHeight` to learn which shared blocks are firm.
+
+When the L1 RPC fails, the node keeps sealing with its last origin and this shell logs
+`l1.origin_stale` (WARNING) with how long it has been, retrying with backoff. A block sealed on a
+stale origin can still be posted, but only inside a window that ends at a block with a postable
+origin; so once the origin is more than maxOriginLag L1 blocks old, the batcher waits for the L1 to
+come back (`batcher.origin_unpostable`) and firm height stops moving (docs/operator-guide.md,
+"L1 outages").
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.request
+import time
 from dataclasses import dataclass
 
 import anyio
-import anyio.to_thread
 
-from sequencer.core.hashing import keccak
+from sequencer.errors import SharedSeqError
 from sequencer.service.node import SequencerNode
+
+from .client import L1Client
+from .reader import InboxReader
+from .windows import DEFAULT_MAX_ORIGIN_LAG
 
 log = logging.getLogger("sharedseq.l1")
 
+
 @dataclass(frozen=True, slots=True)
 class L1Config:
+    """The `[l1]` table of `sharedseq serve`: the L1 RPC, the inbox, poll period (ms), origin lag (blocks)."""
+
     rpc_url: str
     inbox: str | None = None
     poll_ms: int = 1000
     lag: int = 0
 
 
-def _rpc(url: str, method: str, params: list) -> object:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        reply = json.loads(resp.read())
-    if "error" in reply:
-        raise RuntimeError(f"{method}: {reply['error']}")
-    return reply["result"]
+def origin_number(head: int, lag: int, max_origin_lag: int) -> int:
+    """The L1 block to build on: `lag` below the head, the lag capped at half of maxOriginLag (the
+    other half is the window's time to land), never below block 0."""
+    return max(0, head - min(lag, max_origin_lag // 2))
 
 
-def _selector(signature: str) -> str:
-    return "0x" + keccak(signature.encode())[:4].hex()
+async def read_origin(client: L1Client, lag: int, max_origin_lag: int = DEFAULT_MAX_ORIGIN_LAG) -> tuple[int, bytes]:
+    """(number, hash) of the L1 block to build on now."""
+    number = origin_number(await client.block_number(), lag, max_origin_lag)
+    h = await client.block_hash(number)
+    if h is None:  # the head moved back between the two calls (a reorg): try again next poll
+        raise OriginUnavailable(f"L1 block {number} vanished between two reads")
+    return number, h
 
 
-def read_origin(cfg: L1Config) -> tuple[int, bytes]:
-    head = int(str(_rpc(cfg.rpc_url, "eth_blockNumber", [])), 16)
-    number = max(0, head - cfg.lag)
-    block = _rpc(cfg.rpc_url, "eth_getBlockByNumber", [hex(number), False])
-    assert isinstance(block, dict)
-    return number, bytes.fromhex(str(block["hash"])[2:])
-
-
-def read_next_height(cfg: L1Config) -> int:
-    assert cfg.inbox
-    out = _rpc(cfg.rpc_url, "eth_call", [{"to": cfg.inbox, "data": _selector("nextHeight()")}, "latest"])
-    return int(str(out), 16)
+class OriginUnavailable(SharedSeqError):
+    """The L1 did not give a usable origin this poll."""
 
 
 async def follow_l1(node: SequencerNode, cfg: L1Config) -> None:
     """Run until cancelled: keep node.l1_origin and node.firm_height current."""
-    backoff = cfg.poll_ms / 1000
-    while True:
-        try:
-            node.l1_origin = await anyio.to_thread.run_sync(read_origin, cfg)
-            if cfg.inbox:
-                next_height = await anyio.to_thread.run_sync(read_next_height, cfg)
-                if next_height > 0:
-                    node.mark_firm(next_height - 1)
-            backoff = cfg.poll_ms / 1000
-        except Exception as exc:  # noqa: BLE001 - any L1 failure is retried
-            backoff = min(backoff * 2, 30.0)
-            log.warning("L1 RPC %s failed (%s); retrying in %.1fs", cfg.rpc_url, exc, backoff)
-        await anyio.sleep(backoff)
+    poll = cfg.poll_ms / 1000
+    backoff = poll
+    async with L1Client(cfg.rpc_url, timeout_s=5.0) as client:
+        reader = InboxReader(client, cfg.inbox) if cfg.inbox else None
+        max_lag: int | None = None
+        last_ok = time.monotonic()
+        while True:
+            try:
+                if max_lag is None:
+                    read = DEFAULT_MAX_ORIGIN_LAG
+                    if reader is not None and await reader.has_view("maxOriginLag"):
+                        read = int(await reader.view("maxOriginLag"))
+                    max_lag = read
+                    if cfg.lag > max_lag // 2:
+                        log.warning("[l1] lag %d is more than half the inbox's maxOriginLag %d; using %d",
+                                    cfg.lag, max_lag, max_lag // 2)
+                origin = await read_origin(client, cfg.lag, max_lag)
+                current = node.l1_origin
+                if current is not None and origin[0] < current[0]:
+                    log.warning("L1 head went back: origin %d is below the current %d; keeping %d",
+                                origin[0], current[0], current[0])
+                node.l1_origin = origin
+                if reader is not None:
+                    next_height = int(await reader.view("nextHeight"))
+                    if next_height > 0:
+                        node.mark_firm(next_height - 1)
+                if backoff > poll:
+                    log.info("L1 RPC %s is back; L1 origin %d", cfg.rpc_url, origin[0])
+                backoff = poll
+                last_ok = time.monotonic()
+            except (SharedSeqError, OSError) as exc:  # every L1 failure is retried; the last origin stays
+                backoff = min(backoff * 2, 30.0)
+                kept = node.l1_origin[0] if node.l1_origin is not None else None
+                log.warning("l1.origin_stale L1 RPC %s failed (%s); keeping L1 origin %s for %.0fs now "
+                            "(windows ending on it are postable only until L1 block origin + maxOriginLag); "
+                            "retrying in %.1fs", cfg.rpc_url, exc, kept, time.monotonic() - last_ok, backoff,
+                            extra={"fields": {"event": "l1.origin_stale", "origin": kept, "error": str(exc),
+                                              "stale_s": round(time.monotonic() - last_ok, 1)}})
+            await anyio.sleep(backoff)

@@ -456,7 +456,8 @@ async def test_cli_posts_and_stops_on_sigterm(tmp_path: Path) -> None:
         (tmp_path / "poster.key").write_text("0x" + net.poster_key.hex())
         (tmp_path / "batcher.toml").write_text(
             f'[batcher]\nsequencer = "{net.srv.address}"\nl1_rpc_url = "{net.anvil.url}"\n'
-            f'inbox = "{net.inbox.address}"\nkey_file = "poster.key"\nwindow_ms = 1000\npoll_ms = 50\n')
+            f'inbox = "{net.inbox.address}"\nkey_file = "poster.key"\nsigner_key_file = "seq.key"\n'
+            f'window_ms = 1000\npoll_ms = 50\n')
         proc = subprocess.Popen([sys.executable, "-m", "sequencer.cli", "batcher", "--config",
                                  str(tmp_path / "batcher.toml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=Path(__file__).resolve().parents[2])

@@ -7,9 +7,7 @@ from __future__ import annotations
 import anyio
 import pytest
 from rollup_testkit import (
-    DEPLOYER,
     ROLLUP_IDS,
-    WINDOW_MS,
     block_covering,
     check_firm_equals_soft,
     devnet,
@@ -47,9 +45,7 @@ async def test_restarted_batcher_replays_blob_windows(tmp_path) -> None:
         soft = await net.start_node(ROLLUP_IDS[0], "soft")
 
         def config() -> BatcherConfig:
-            return BatcherConfig(sequencer=net.sequencer_address, l1_rpc_url=net.l1.url, inbox=net.inbox,
-                                 key=dev_accounts()[DEPLOYER].key, window_ms=WINDOW_MS, poll_ms=100,
-                                 max_backoff_s=1.0, use_blobs=True)
+            return net.batcher_config(use_blobs=True)
 
         first = Batcher(config())
         async with anyio.create_task_group() as tg:
