@@ -684,9 +684,9 @@ class Batcher:
                 raise PostingStale(f"nonce {fl.life.nonce} was used by another transaction")
             if kind is txlife.Kind.BUMP:
                 assert action.fees is not None
-                _event(logging.INFO, "batcher.bump", nonce=fl.life.nonce, max_fee=action.fees.max_fee,
-                       tip=action.fees.tip, max_blob_fee=action.fees.blob_fee)
-                await self._send_and_record(fl, action.fees)
+                if await self._send_and_record(fl, action.fees) is txlife.SendOutcome.ACCEPTED:
+                    _event(logging.INFO, "batcher.bump", nonce=fl.life.nonce, max_fee=action.fees.max_fee,
+                           tip=action.fees.tip, max_blob_fee=action.fees.blob_fee)
             elif kind is txlife.Kind.REBROADCAST:
                 _event(logging.WARNING, "batcher.dropped", nonce=fl.life.nonce, resending=fl.life.sent[-1])
                 await self._send_and_record(fl, fl.life.fees)
@@ -763,9 +763,10 @@ class Batcher:
             return outcome, h
         return txlife.SendOutcome.ACCEPTED, h
 
-    async def _send_and_record(self, fl: _InFlight, fees: txlife.Fees) -> None:
+    async def _send_and_record(self, fl: _InFlight, fees: txlife.Fees) -> txlife.SendOutcome:
         outcome, h = await self._send(fl, fees)
         fl.life = txlife.after_send(fl.life, outcome, h, fees, time.monotonic())
+        return outcome
 
     async def _find_receipt(self, sent: tuple[str, ...]) -> tuple[txlife.Receipt, dict[str, Any]] | None:
         """A receipt of any hash sent for our nonce (the latest first): as txlife sees it, and the raw one."""

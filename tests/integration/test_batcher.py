@@ -343,6 +343,7 @@ async def test_forced_txs_are_applied_by_rule_f_and_a_window_cannot_skip_them(tm
         while (await net.block(end)).header.l1_origin_number < max(enqueued):
             end += 1
         blocks = [await net.block(h) for h in range(start, end + 1)]
+        net.anvil.mine(1)  # the origin must be before the block the call runs in
         poster = net.anvil.accounts[2].address
 
         def call(forced_to: list[int]) -> str | None:
