@@ -23,6 +23,21 @@
     (l2_message.read_l2_message; arbos/parse_l2.go, arbos/block_processor.go).
 A payload that is not a brotli batch adds "header_byte" and, as they apply, "needs_reader", "data" and
 "warnings"; an empty payload has "header_byte": null. Hex is 0x-prefixed, integers are JSON numbers.
+
+What nitro itself reads (inbox.py: arbstate/inbox.go, arbos/parse_l2.go) is shown beside that:
+    segment += {"tx_count": n}                  transactions nitro gets from this L2 message
+             | {"invalid": reason}              nitro makes it an invalid message / voids the whole message
+    segment  = {"kind": "raw", "segment_kind": n | null, "raw": hex, "note": text, ["delta": n]}
+                                                a segment the strict codec refuses but nitro reads on
+                                                (empty, unknown kind, advance with trailing bytes, ...)
+    "trailing": hex                             segment-stream bytes after the last segment nitro reads
+    "inbox": {"messages": [{"kind", "segment", "timestamp", "l1_block", ["tx_count"], ["delayed_index"],
+                            ["invalid"]}], "tx_count": n, "notes": [...], ["segments": [...]]}
+              the messages the inbox multiplexer pops, in order, with timestamps and L1 blocks clamped
+              to the header's bounds (sequencer-message layer) and virtual delayed reads up to its
+              after_delayed_messages; "segments" holds a zeroheavy payload's decoded segments.
+Options: {"delayed_messages_read": n}, the count before this batch (default: after_delayed_messages
+less the batch's delayed segments, i.e. no virtual reads).
 """
 
 from __future__ import annotations
@@ -31,8 +46,25 @@ from typing import Any
 
 from sequencer.errors import DecodeError
 
-from .calldata import FUNCTIONS, InboxCall, decode_inbox_call, encode_inbox_call
+from .calldata import (
+    DELAY_PROOF,
+    DELAYED_MESSAGE_FIELDS,
+    FUNCTIONS,
+    DelayProof,
+    InboxCall,
+    decode_inbox_call,
+    encode_inbox_call,
+)
 from .compression import DEFAULT_LGWIN, DEFAULT_QUALITY, compress, decompress
+from .inbox import (
+    OPEN_HEADER,
+    ReadBatch,
+    l2_transactions,
+    read_advance,
+    read_messages,
+    read_payload,
+    read_segment_stream,
+)
 from .l2_message import (
     OPAQUE_KIND_NAMES,
     L2Batch,
@@ -50,15 +82,15 @@ from .segments import (
     AdvanceTimestampSegment,
     DelayedMessageSegment,
     L2MessageSegment,
+    RawSegment,
     Segment,
-    decode_segments,
+    decode_segment,
     encode_segments,
 )
 from .sequencer_message import (
     BatchPayload,
     SequencerHeader,
     decode_header,
-    decode_payload,
     encode_header,
     encode_payload,
 )
@@ -102,7 +134,7 @@ def l2_message_to_json(msg: L2Message) -> dict[str, Any]:
         case UndecodedL2Message(raw, error):
             return {"l2_kind": "undecoded", "message_kind": raw[0] if raw else None, "error": error, "raw": _hex(raw)}
         case SignedTx(raw):
-            tx = msg.decoded()
+            tx = msg.summary()
             summary = {
                 "type": tx.tx_type,
                 "chain_id": tx.chain_id,
@@ -111,6 +143,8 @@ def l2_message_to_json(msg: L2Message) -> dict[str, Any]:
                 "value": tx.value,
                 "hash": _hex(tx.hash),
             }
+            if tx.high_s:
+                summary["high_s"] = True  # geth decodes it; our own admission policy would not
             return {"l2_kind": "signed_tx", "raw": _hex(raw), "tx": summary}
         case UnsignedTx():
             doc = {
@@ -184,6 +218,8 @@ def segment_from_json(doc: Any, field: str) -> Segment:
     if not isinstance(doc, dict):
         raise DecodeError(f"{field}: expected an object")
     kind = doc.get("kind")
+    if kind == "raw":
+        return RawSegment(_unhex(doc.get("raw"), f"{field}.raw"))
     if kind == "advance_timestamp":
         return AdvanceTimestampSegment(_delta(doc, field))
     if kind == "advance_l1_block":
@@ -235,7 +271,9 @@ def payload_to_json(batch: BatchPayload) -> dict[str, Any]:
 
 def payload_from_json(doc: dict[str, Any]) -> BatchPayload:
     if "header_byte" not in doc or doc["header_byte"] == 0:
-        return BatchPayload(0, _segments_from(doc))
+        if "data" in doc and not doc.get("segments"):  # a brotli body nitro could not read, as it was
+            return BatchPayload(0, data=_unhex(doc["data"], "data"))
+        return BatchPayload(0, _segments_from(doc), trailing=_unhex(doc.get("trailing", "0x"), "trailing"))
     header_byte = doc["header_byte"]
     if header_byte is None:
         return BatchPayload(None)
@@ -244,29 +282,127 @@ def payload_from_json(doc: dict[str, Any]) -> BatchPayload:
     return BatchPayload(header_byte, data=_unhex(doc.get("data", "0x"), "data"))
 
 
-def decode_json(data: bytes, layer: str | None) -> dict[str, Any]:
+def segment_view(raw: bytes, index: int) -> dict[str, Any]:
+    """One raw segment: the strict view when the codec reads it, else the verbatim "raw" form."""
+    field = f"segment[{index}]"
+    try:
+        if raw:
+            return segment_to_json(decode_segment(raw, field), field)
+        why = "empty segment: skipped"
+    except DecodeError as exc:
+        why = str(exc)
+    doc: dict[str, Any] = {"kind": "raw", "segment_kind": raw[0] if raw else None, "raw": _hex(raw), "note": why}
+    if raw and raw[0] in (3, 4):
+        value = read_advance(raw)
+        if value is None:
+            doc["note"] = f"{why}; nitro skips this advance segment"
+        else:
+            doc["delta"] = value
+            doc["note"] = f"{why}; nitro reads delta {value} and ignores the rest"
+    return doc
+
+
+def inbox_view(batch: ReadBatch, views: list[dict[str, Any]] | None, header: SequencerHeader,
+               delayed_read: int | None) -> dict[str, Any]:
+    """The messages nitro pops from the batch, annotating `views` (the batch's segment views)."""
+    if delayed_read is None:
+        delayed_segments = sum(1 for seg in batch.segments if seg[:1] == b"\x02")
+        delayed_read = max(header.after_delayed_messages - delayed_segments, 0)
+    messages, notes = read_messages(batch, header, delayed_read)
+    out = []
+    total = 0
+    for m in messages:
+        item: dict[str, Any] = {"kind": m.kind, "segment": m.segment, "timestamp": m.timestamp, "l1_block": m.l1_block}
+        target = views[m.segment] if views is not None and m.segment is not None else None
+        if m.kind == "l2_message" and m.l2_message is not None:
+            parsed = l2_transactions(m.l2_message, m.timestamp)
+            item["tx_count"] = parsed.count
+            total += parsed.count
+            if parsed.error is not None:
+                item["invalid"] = parsed.error
+            if target is not None:
+                target["tx_count"] = parsed.count
+                if parsed.error is not None:
+                    target["invalid"] = parsed.error
+        elif m.kind == "delayed_message":
+            item["delayed_index"] = m.delayed_index
+        else:
+            item["invalid"] = m.reason
+            if target is not None:
+                target["invalid"] = m.reason
+        out.append(item)
+    return {"messages": out, "tx_count": total, "notes": [*batch.warnings, *notes]}
+
+
+def _payload_view(payload: bytes, header: SequencerHeader, delayed_read: int | None) -> dict[str, Any]:
+    """The strict payload view where the codec reads it, the lenient one where nitro reads on,
+    and "inbox": what nitro pops."""
+    batch = read_payload(payload)
+    if payload[:1] == b"\x00" and batch.stream is not None:
+        views = [segment_view(seg, i) for i, seg in enumerate(batch.segments)]
+        doc: dict[str, Any] = {"segments": views}
+        if batch.rest:
+            doc["trailing"] = _hex(batch.rest)
+        doc["inbox"] = inbox_view(batch, views, header, delayed_read)
+        return doc
+    if payload[:1] == b"\x00":  # brotli that nitro cannot decompress: an empty batch
+        doc = {"segments": [], "header_byte": 0, "data": _hex(payload[1:]), "warnings": list(batch.warnings)}
+        doc["inbox"] = inbox_view(batch, None, header, delayed_read)
+        return doc
+    # Classified as inbox.go does (DACertificate 0x01 known); a zeroheavy payload keeps its encoded
+    # bytes here ("needs_reader": "zeroheavy") and shows what they decode to under "inbox".
+    needs = batch.needs_reader or ("zeroheavy" if batch.zeroheavy else None)
+    doc = payload_to_json(BatchPayload(batch.header_byte, needs_reader=needs, data=payload[1:],
+                                       warnings=() if batch.zeroheavy else batch.warnings))
+    inner = None
+    if batch.zeroheavy and batch.stream is not None:
+        inner = [segment_view(seg, i) for i, seg in enumerate(batch.segments)]
+    doc["inbox"] = inbox_view(batch, inner, header, delayed_read)
+    if inner is not None:
+        doc["inbox"]["segments"] = inner
+    return doc
+
+
+def _delayed_option(options: dict[str, Any] | None) -> int | None:
+    value = (options or {}).get("delayed_messages_read")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise DecodeError("options.delayed_messages_read: expected a non-negative integer")
+    return value
+
+
+def decode_json(data: bytes, layer: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     layer = layer or DEFAULT_LAYER
+    delayed = _delayed_option(options)
     if layer == "segments":
-        return {"segments": _segments_json(decode_segments(data))}
+        segments, rest, warning = read_segment_stream(data)
+        views = [segment_view(seg, i) for i, seg in enumerate(segments)]
+        doc: dict[str, Any] = {"segments": views}
+        if rest:
+            doc["trailing"] = _hex(rest)
+        batch = ReadBatch(0, segments, rest, warnings=() if warning is None else (warning,))
+        doc["inbox"] = inbox_view(batch, views, OPEN_HEADER, delayed)
+        return doc
     if layer == "payload":
-        return payload_to_json(decode_payload(data))
+        return _payload_view(data, OPEN_HEADER, delayed)
     if layer == "sequencer-message":
         header = decode_header(data)
         doc = {"header": {k: getattr(header, k) for k in _HEADER_KEYS}}
-        doc.update(payload_to_json(decode_payload(data[SEQUENCER_HEADER_LEN:])))
+        doc.update(_payload_view(data[SEQUENCER_HEADER_LEN:], header, delayed))
         return doc
     if layer == "calldata":
-        return _calldata_to_json(decode_inbox_call(data))
+        return _calldata_to_json(decode_inbox_call(data), delayed)
     raise DecodeError(f"layer: unknown {layer!r}; known: {', '.join(LAYERS)}")
 
 
-def encode_json(doc: dict[str, Any], layer: str | None) -> bytes:
+def encode_json(doc: dict[str, Any], layer: str | None, options: dict[str, Any] | None = None) -> bytes:
     layer = layer or DEFAULT_LAYER
     if not isinstance(doc, dict):
         raise DecodeError("document: expected an object")
     try:
         if layer == "segments":
-            return encode_segments(_segments_from(doc))
+            return encode_segments(_segments_from(doc)) + _unhex(doc.get("trailing", "0x"), "trailing")
         if layer == "payload":
             return encode_payload(payload_from_json(doc))
         if layer == "sequencer-message":
@@ -282,16 +418,21 @@ def encode_json(doc: dict[str, Any], layer: str | None) -> bytes:
     raise DecodeError(f"layer: unknown {layer!r}; known: {', '.join(LAYERS)}")
 
 
-def _calldata_to_json(call: InboxCall) -> dict[str, Any]:
+def _calldata_to_json(call: InboxCall, delayed: int | None = None) -> dict[str, Any]:
     fields: dict[str, Any] = {"function": call.function.name, "selector": _hex(call.selector)}
     for name, value in call.args.items():
         fields[name] = _hex(value) if isinstance(value, bytes) else value
+    if call.delay_proof is not None:
+        p = call.delay_proof
+        fields[DELAY_PROOF] = {"before_delayed_acc": _hex(p.before_delayed_acc), "delayed_message": {
+            name: _hex(v) if isinstance(v := getattr(p, name), bytes) else v for name in DELAYED_MESSAGE_FIELDS}}
     doc: dict[str, Any] = {"call": fields}
     if call.data is None:
         doc["segments"] = []
         doc["data_in_blobs"] = True
     else:
-        doc.update(payload_to_json(decode_payload(call.data)))
+        # The 40-byte header is built by the contract, not in calldata: the payload view, unclamped.
+        doc.update(_payload_view(call.data, OPEN_HEADER, delayed))
     return doc
 
 
@@ -304,8 +445,11 @@ def _calldata_from_json(doc: dict[str, Any]) -> InboxCall:
         raise DecodeError(f"call.selector: unknown {call.get('selector')}")
     args: dict[str, int | bytes] = {}
     data = None
+    proof = None
     for name in FUNCTIONS[selector].args:
-        if name == "data":
+        if name == DELAY_PROOF:
+            proof = _delay_proof_from_json(call.get(name))
+        elif name == "data":
             data = encode_payload(payload_from_json(doc))
         elif name == "gas_refunder":
             refunder = _unhex(call.get(name), f"call.{name}")
@@ -314,4 +458,17 @@ def _calldata_from_json(doc: dict[str, Any]) -> InboxCall:
                 raise DecodeError(f"call.{name}: expected 20 bytes")
         else:
             args[name] = _uint(call, name, "call")
-    return InboxCall(selector, args, data)
+    return InboxCall(selector, args, data, proof)
+
+
+def _delay_proof_from_json(doc: Any) -> DelayProof:
+    if not isinstance(doc, dict) or not isinstance(doc.get("delayed_message"), dict):
+        raise DecodeError("call.delay_proof: expected {before_delayed_acc, delayed_message: {...}}")
+    m = doc["delayed_message"]
+    f = "call.delay_proof.delayed_message"
+    return DelayProof(
+        _unhex(doc.get("before_delayed_acc"), "call.delay_proof.before_delayed_acc"), _uint(m, "kind", f),
+        _unhex(m.get("sender"), f + ".sender"), _uint(m, "block_number", f), _uint(m, "timestamp", f),
+        _uint(m, "inbox_seq_num", f), _uint(m, "base_fee_l1", f), _unhex(m.get("message_data_hash"),
+                                                                         f + ".message_data_hash"),
+    )

@@ -11,7 +11,10 @@
     contract tx      = gas_limit w ++ max_fee_per_gas w ++ to w ++ value w ++ calldata
     w = 32-byte big-endian word; `to` is an address in the low 20 bytes (zero word = contract creation)
 
-Every sub-message length is capped at MaxL2MessageSize before it is sliced. Kinds 5 and 8 are reserved
+A signed transaction is checked as Nitro's go-ethereum reads it (signed_tx.py: high-s signatures and
+any size up to the message cap accepted, type 3 and Arbitrum-internal types refused), not by the
+admission policy our own rollups use. Every sub-message length is capped at MaxL2MessageSize before
+it is sliced. Kinds 5 and 8 are reserved
 and, with any unknown kind, refused by `decode_l2_message`.
 
 `read_l2_message` is the lenient reading for the operator's view of real batches. It follows what the
@@ -32,6 +35,7 @@ from sequencer.core.evm_tx import EvmTransaction, decode_transaction
 from sequencer.errors import DecodeError
 
 from .limits import MAX_L2_BATCH_DEPTH, MAX_L2_MESSAGE_SIZE, U64_MAX
+from .signed_tx import NitroTx, decode_nitro_tx
 
 KIND_UNSIGNED_USER_TX = 0
 KIND_CONTRACT_TX = 1
@@ -56,7 +60,12 @@ class SignedTx:
     raw: bytes
 
     def decoded(self) -> EvmTransaction:
+        """Strictly, as our admission policy decodes (low-s, size cap): for rollup blocks."""
         return decode_transaction(self.raw)
+
+    def summary(self) -> NitroTx:
+        """As Nitro reads it (signed_tx.py)."""
+        return decode_nitro_tx(self.raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +213,7 @@ def decode_l2_message(data: bytes, field: str = "l2_message", depth: int = 0) ->
         return _decode_batch(body, field, depth)
     if kind == KIND_SIGNED_TX:
         try:
-            decode_transaction(body)
+            decode_nitro_tx(body)
         except DecodeError as exc:
             raise DecodeError(f"{field}.signed_tx at 1: {exc}") from exc
         return SignedTx(body)

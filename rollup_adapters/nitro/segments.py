@@ -59,7 +59,16 @@ class AdvanceL1BlockSegment:
     delta: int
 
 
-Segment = L2MessageSegment | DelayedMessageSegment | AdvanceTimestampSegment | AdvanceL1BlockSegment
+@dataclass(frozen=True, slots=True)
+class RawSegment:
+    """A segment kept byte for byte (kind ++ body) because the strict reading refuses it, though
+    nitro reads on (inbox.py): an empty or unknown-kind segment, an advance with trailing bytes or
+    a bad value, a delayed segment with a body, a kind-1 segment whose brotli fails."""
+
+    raw: bytes
+
+
+Segment = L2MessageSegment | DelayedMessageSegment | AdvanceTimestampSegment | AdvanceL1BlockSegment | RawSegment
 
 
 def compress_l2_segment(l2_message: bytes, quality: int, lgwin: int) -> L2MessageSegment:
@@ -80,6 +89,8 @@ def encode_segment(segment: Segment) -> bytes:
             return bytes([KIND_ADVANCE_TIMESTAMP]) + encode_rlp_uint(delta)
         case AdvanceL1BlockSegment(delta):
             return bytes([KIND_ADVANCE_L1_BLOCK]) + encode_rlp_uint(delta)
+        case RawSegment(raw):
+            return raw
     raise TypeError(f"not a segment: {segment!r}")
 
 

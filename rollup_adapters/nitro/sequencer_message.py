@@ -70,6 +70,8 @@ class BatchPayload:
     needs_reader: str | None = None
     data: bytes = b""
     warnings: tuple[str, ...] = ()
+    trailing: bytes = b""
+    """Segment-stream bytes after the last segment nitro reads (an RLP error or the segment cap)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +102,11 @@ def decode_header(data: bytes) -> SequencerHeader:
 
 
 def encode_brotli_payload(
-    segments: list[Segment] | tuple[Segment, ...], quality: int = DEFAULT_QUALITY, lgwin: int = DEFAULT_LGWIN
+    segments: list[Segment] | tuple[Segment, ...], quality: int = DEFAULT_QUALITY, lgwin: int = DEFAULT_LGWIN,
+    trailing: bytes = b"",
 ) -> bytes:
     """0x00 ++ brotli(segment_stream): the batch poster's calldata `data`."""
-    stream = encode_segments(segments)
+    stream = encode_segments(segments) + trailing
     if len(stream) > MAX_DECOMPRESSED_LEN:
         raise ValueError(f"segment stream of {len(stream)} bytes over the {MAX_DECOMPRESSED_LEN}-byte limit")
     return bytes([BROTLI_MESSAGE_HEADER_BYTE]) + compress(stream, quality, lgwin)
@@ -116,7 +119,9 @@ def encode_payload(
     if payload.header_byte is None:
         return b""
     if payload.header_byte == BROTLI_MESSAGE_HEADER_BYTE:
-        return encode_brotli_payload(payload.segments, quality, lgwin)
+        if payload.data and not payload.segments:  # a body nitro cannot decompress, kept as it was
+            return bytes([BROTLI_MESSAGE_HEADER_BYTE]) + payload.data
+        return encode_brotli_payload(payload.segments, quality, lgwin, payload.trailing)
     return bytes([payload.header_byte]) + payload.data
 
 
