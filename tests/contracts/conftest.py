@@ -110,7 +110,7 @@ class L1:
         call can be revealed next; returns the call's data."""
         data = fn._encode_transaction_data()
         self.ok(self.bond.functions.commitReport(report_commitment(account.address, data)), account)
-        self.anvil.mine(1)  # eth_call runs at the latest block's number: the reveal must come after it
+        self.mine(1)  # eth_call runs at the latest block's number: the reveal must come after it
         return data
 
     def report(self, fn: Any, account: Any) -> Any:
@@ -154,7 +154,10 @@ class L1:
         return bytes(self.w3.eth.get_block(number)["hash"])
 
     def mine(self, n: int = 1) -> None:
-        self.anvil.mine(n)
+        """Mine `n` empty blocks (in chunks: one long anvil_mine can outlast the RPC timeout on a busy machine)."""
+        while n > 0:
+            self.anvil.mine(min(n, 25))
+            n -= 25
 
     def origin(self, behind: int = 1) -> tuple[int, bytes]:
         """A real L1 origin `behind` blocks below the head (eth_call runs at the head, a transaction one

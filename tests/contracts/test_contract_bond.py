@@ -78,7 +78,7 @@ def window_over(headers, signer):
 
 def claim_reward(l1, receipt, account):
     ev = l1.bond.events.Slashed().process_receipt(receipt)[0]["args"]
-    l1.anvil.mine(l1.bond.functions.claimDelay().call())
+    l1.mine(l1.bond.functions.claimDelay().call())
     before = balance(l1, account)
     r = l1.ok(l1.bond.functions.claimReward(ev["offence"]), account)
     return balance(l1, account) - before + fee(r), ev
@@ -179,7 +179,7 @@ def test_commit_reveal_rules(l1):
         reveal_tx = dict(commit_tx, data=data, nonce=commit_tx["nonce"] + 1, gas=500_000)
         hashes = [l1.w3.eth.send_raw_transaction(l1.poster.sign_transaction(t).raw_transaction)
                   for t in (commit_tx, reveal_tx)]
-        l1.anvil.mine(1)
+        l1.mine(1)
     finally:
         l1.anvil.rpc("evm_setAutomine", [True])
     commit_r, reveal_r = (l1.w3.eth.get_transaction_receipt(h) for h in hashes)
@@ -420,20 +420,20 @@ def test_withdrawal_waits_expires_and_owner_only(l1):
     l1.ok(fn.requestWithdrawal(staked // 4), l1.owner)
     assert fn.isSufficient().call() is (staked - staked // 4 >= fn.minimumBond().call())
     assert l1.revert(fn.withdraw(), l1.owner.address) == "WithdrawalNotReady"
-    l1.anvil.mine(fn.withdrawalDelay().call())
+    l1.mine(fn.withdrawalDelay().call())
     assert l1.revert(fn.withdraw(), l1.outsider.address) == "NotOwner"
     # The key is live: its signatures are provable, so the bond stays.
     assert l1.revert(fn.withdraw(), l1.owner.address) == "KeysNotSettled"
     # Retired, it stays accountable for the challenge period.
     l1.ok(kf.retireKey(kf.keys().call()[0]), l1.owner)
     assert l1.revert(fn.withdraw(), l1.owner.address) == "KeysNotSettled"
-    l1.anvil.mine(l1.keys.functions.challengePeriod().call() + 1)
+    l1.mine(l1.keys.functions.challengePeriod().call() + 1)
     assert kf.settled().call()
     # The request expired meanwhile (its window is shorter than the challenge period here).
     assert l1.revert(fn.withdraw(), l1.owner.address) == "WithdrawalExpired"
     assert fn.isSufficient().call() is (staked >= fn.minimumBond().call())
     l1.ok(fn.requestWithdrawal(staked // 4), l1.owner)
-    l1.anvil.mine(fn.withdrawalDelay().call())
+    l1.mine(fn.withdrawalDelay().call())
     l1.ok(fn.withdraw(), l1.owner)
     assert fn.bond().call() == staked - staked // 4
     assert l1.revert(fn.withdraw(), l1.owner.address) == "NoWithdrawalPending"
@@ -447,7 +447,7 @@ def test_is_sufficient(l1):
     assert not fn.isSufficient().call()  # a pending withdrawal would take it below
     fund(l1, 1)
     assert fn.isSufficient().call()
-    l1.anvil.mine(fn.withdrawalDelay().call() + fn.withdrawalWindow().call() + 1)
+    l1.mine(fn.withdrawalDelay().call() + fn.withdrawalWindow().call() + 1)
     fund(l1, 0)
     assert fn.isSufficient().call()  # expired requests do not count
 
