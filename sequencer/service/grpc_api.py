@@ -42,13 +42,15 @@ def _unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
 
 class SequencerServicer(pb_grpc.SequencerServiceServicer):
     def __init__(self, node: SequencerNode, limiter: RateLimiter | None = None,
-                 views: RollupViews | None = None, limits: ApiLimits | None = None,
-                 answers: BytePool | None = None) -> None:
+                 views: RollupViews | None = None, limits: ApiLimits | None = None) -> None:
         self.node = node
         self.limiter = limiter or RateLimiter(0, 0)
         self.limits = limits or ApiLimits()
-        self.streams = SubmitStreams(node, self.limiter, self.limits,
-                                     answers or BytePool(self.limits.total_answer_bytes))
+        self.requests = BytePool(self.limits.total_request_bytes)
+        """Raw bytes of the requests being worked on (taken by the decoders, wire.py)."""
+        self.answers = BytePool(self.limits.total_answer_bytes)
+        """Bytes of the answers owed on all StreamSubmit streams."""
+        self.streams = SubmitStreams(node, self.limiter, self.limits, self.answers)
         self.views = views or RollupViews(node)
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, *, submission: bool) -> None:

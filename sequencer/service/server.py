@@ -26,7 +26,6 @@ from sequencer.store.sqlite_log import BlockLog
 from sharedseq.v1 import sequencer_pb2 as pb
 
 from .grpc_api import SequencerServicer
-from .limits import BytePool
 from .metrics import Metrics
 from .node import SequencerNode
 from .reflection_v1 import enable_reflection
@@ -44,6 +43,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     metrics_port: int | None
+    servicer: SequencerServicer
 
     @property
     def address(self) -> str:
@@ -64,7 +64,8 @@ def build_node(cfg: ServiceConfig, metrics: Metrics | None = None) -> SequencerN
         raise
 
 
-def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+def _grpc_server(cfg: ServiceConfig, node: SequencerNode
+                 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, SequencerServicer]:
     options = [
         ("grpc.max_receive_message_length", cfg.max_message_bytes),
         ("grpc.max_send_message_length", cfg.max_message_bytes),
@@ -77,7 +78,7 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Serv
     limits = cfg.core.limits
     node.shares = ClientShares(int(cfg.client_share * limits.max_block_txs),
                                int(cfg.client_share * limits.max_block_bytes))
-    servicer = SequencerServicer(node, limiter, limits=cfg.api, answers=BytePool(cfg.api.total_answer_bytes))
+    servicer = SequencerServicer(node, limiter, limits=cfg.api)
     servicer.views = RollupViews(node, cfg.subscribers)  # the [subscribers] bounds
     add_servicer(server, servicer, cfg)
     health_servicer = health.aio.HealthServicer()
@@ -92,14 +93,14 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode) -> tuple[grpc.aio.Serv
         port = 0
     if port == 0:
         raise BadInput(f"cannot listen on {cfg.listen} (address in use or not available)")
-    return server, port, health_servicer
+    return server, port, health_servicer, servicer
 
 
 def add_servicer(server: grpc.aio.Server, servicer: SequencerServicer, cfg: ServiceConfig) -> None:
     """Register the service with the decoders of wire.py instead of the generated `FromString`s:
     undecodable bytes and oversized lists are answered (INVALID_ARGUMENT, RESOURCE_EXHAUSTED)
     before any work, not turned into UNKNOWN, and every request's bytes are held in one pool."""
-    pool = BytePool(cfg.api.total_request_bytes)
+    pool = servicer.requests
     limits = cfg.core.limits
     caps = request_caps(cfg.api.max_list_items, min(limits.max_bundle_legs, limits.max_block_txs))
     handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -149,7 +150,7 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
     node = node or build_node(cfg)
     httpd = None
     try:
-        server, port, health_servicer = _grpc_server(cfg, node)
+        server, port, health_servicer, servicer = _grpc_server(cfg, node)
         metrics_port = None
         if cfg.metrics_listen:
             host, _, mport = cfg.metrics_listen.rpartition(":")
@@ -180,7 +181,7 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
             log.info("serving on %s:%d (sequencer 0x%s, sealed height %d)", cfg.listen.rpartition(":")[0], port,
                      node.core.signer.address.hex(), node.durable_height)
             try:
-                yield RunningServer(node, server, port, metrics_port)
+                yield RunningServer(node, server, port, metrics_port, servicer)
             finally:
                 await health_servicer.enter_graceful_shutdown()
                 with anyio.CancelScope(shield=True):

@@ -60,6 +60,8 @@ class SubmitStreams:
         self.limits = limits
         self.answers = answers
         self.max_legs = min(node.core.config.limits.max_bundle_legs, node.core.config.limits.max_block_txs)
+        self.cut_off = 0
+        """Streams ended because their client took no answers for stream_stall_timeout_s."""
 
     def _refuse(self, exc: SharedSeqError) -> Refusal:
         self.node.metrics.rejected.labels(Refusal.of(exc).reason).inc()
@@ -96,6 +98,9 @@ class SubmitStreams:
                     window.release(owed.reserved)
                     self.answers.release(owed.reserved)
                     if stall.cancelled_caught:
+                        self.cut_off += 1
+                        log.warning("StreamSubmit from %s cut off: no answer taken for %g s, %d owed",
+                                    client, self.limits.stream_stall_timeout_s, window.items)
                         end.append(Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, (
                             f"stream closed: the client took no answer for {self.limits.stream_stall_timeout_s:g} s "
                             f"with {window.items} owed (stream_stall_timeout_s); resubmit what is unanswered "

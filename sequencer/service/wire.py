@@ -180,7 +180,7 @@ def decoder(message: type[Any], pool: BytePool, caps: Caps | None = None) -> Cal
         except Exception:  # protobuf's DecodeError (or a recursion limit): the bytes are not `message`
             pool.release(len(raw))
             return Refused(request_id, Refusal(grpc.StatusCode.INVALID_ARGUMENT,
-                                               f"request: not a valid {name} (protobuf parse failed)"))
+                                               f"request: not valid protobuf for {name}"))
 
     return decode
 
