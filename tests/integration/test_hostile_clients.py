@@ -7,7 +7,9 @@ The memory bounds themselves are measured on a server subprocess in test_hostile
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import itertools
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import grpc
@@ -84,12 +86,240 @@ async def test_lists_that_admit_nothing_are_answered_in_order(stub, tx_for: Call
 
 async def test_empty_list_is_answered_while_the_writer_is_busy(stub, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
     requests = []
-    for i in range(60):
+    for i in range(45):
         if i % 3 == 0:
             requests.append(pb.StreamSubmitRequest(request_id=i, transactions=pb.TransactionList()))
         else:
-            txs = [tx(901, tx_for(901)) for _ in range(20)]
+            txs = [tx(901, tx_for(901)) for _ in range(8)]
             requests.append(pb.StreamSubmitRequest(request_id=i, transactions=pb.TransactionList(transactions=txs)))
     got = await answers(stub, requests)
-    assert [r.request_id for r in got] == list(range(60))
-    assert all(len(r.results) == (0 if r.request_id % 3 == 0 else 20) for r in got)
+    assert [r.request_id for r in got] == list(range(45))
+    assert all(len(r.results) == (0 if r.request_id % 3 == 0 else 8) for r in got)
+
+
+# -- finding 4: malformed input --------------------------------------------------------------------
+
+SERVICE = "/sharedseq.v1.SequencerService/"
+GARBAGE = b"\xff\xff\xff"  # a truncated varint key: not protobuf at all
+
+
+async def raw_unary(channel: grpc.aio.Channel, method: str, raw: bytes) -> grpc.aio.AioRpcError:
+    call = channel.unary_unary(SERVICE + method, request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        with anyio.fail_after(ANSWER_DEADLINE_S):
+            await call(raw)
+    return info.value
+
+
+@pytest.fixture
+async def srv(tmp_path):  # noqa: ANN001, ANN201
+    cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=1 << 20,
+                      stream_stall_timeout_s=1.0)
+    async with running(cfg) as server:
+        yield server
+
+
+async def test_undecodable_requests_get_invalid_argument_not_unknown(srv) -> None:  # noqa: ANN001
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        for method in ("SubmitTransaction", "SubmitBundle", "GetBlock", "GetTransaction", "SubscribeBlocks"):
+            if method == "SubscribeBlocks":
+                call = channel.unary_stream(SERVICE + method, request_serializer=None, response_deserializer=None)
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    with anyio.fail_after(ANSWER_DEADLINE_S):
+                        async for _ in call(GARBAGE):
+                            pass
+                err = info.value
+            else:
+                err = await raw_unary(channel, method, GARBAGE)
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, err)
+            assert "not valid protobuf" in (err.details() or "") and "class" not in (err.details() or "")
+
+
+async def test_garbage_mid_stream_is_answered_in_its_place(srv, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+    valid = [tx_for(901), tx_for(902), tx_for(903)]
+    messages = [
+        pb.StreamSubmitRequest(request_id=1, transaction=tx(901, valid[0])).SerializeToString(),
+        GARBAGE,
+        pb.StreamSubmitRequest(request_id=3, transactions=pb.TransactionList(transactions=[tx(902, valid[1])]))
+        .SerializeToString(),
+        b"\x08\x04\x12\x03\x08\xff\xff",  # request_id 4, then a Transaction cut short
+        pb.StreamSubmitRequest(request_id=5, bundle=pb.Bundle(legs=[tx(903, valid[2])])).SerializeToString(),
+    ]
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        call = channel.stream_stream(SERVICE + "StreamSubmit", request_serializer=None,
+                                     response_deserializer=pb.StreamSubmitResponse.FromString)
+
+        async def gen() -> AsyncIterator[bytes]:
+            for m in messages:
+                yield m
+
+        got = []
+        with anyio.fail_after(ANSWER_DEADLINE_S):
+            async for resp in call(gen()):
+                got.append(resp)
+    assert [r.request_id for r in got] == [1, 0, 3, 4, 5]  # the garbage has no readable id: 0
+    assert got[0].receipts[0].tx_hash == keccak(valid[0])  # sealed before the garbage, and answered
+    assert got[2].results[0].receipt.tx_hash == keccak(valid[1])
+    assert got[4].receipts[0].tx_hash == keccak(valid[2])
+    for bad in (got[1], got[3]):
+        assert bad.error.code == INVALID
+        assert not bad.receipts and not bad.results
+
+
+@pytest.fixture
+def conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts transactions converted from protobuf: a request refused before any work converts none."""
+    from sequencer.service import convert
+
+    calls: list[int] = []
+    real = convert.transaction_from_proto
+
+    def counting(msg: pb.Transaction, what: str = "transaction") -> object:
+        calls.append(1)
+        return real(msg, what)
+
+    monkeypatch.setattr(convert, "transaction_from_proto", counting)
+    return calls
+
+
+async def test_a_400000_leg_bundle_is_refused_before_any_work(srv, conversions: list[int]) -> None:  # noqa: ANN001
+    legs = [pb.Transaction(rollup_id=901, payload=b"\x01")] * 400_000
+    bundle = pb.Bundle(legs=legs)
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        stub = pb_grpc.SequencerServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.SubmitBundle(pb.SubmitBundleRequest(bundle=bundle))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "max_bundle_legs" in (info.value.details() or "")
+        got = await answers(stub, [pb.StreamSubmitRequest(request_id=9, bundle=bundle)])
+    assert got[0].request_id == 9 and got[0].error.code == EXHAUSTED and "max_bundle_legs" in got[0].error.message
+    assert conversions == []  # not one leg was converted (the bug hashed all 400,000 first)
+    assert srv.servicer.requests.used == 0
+
+
+def empty_items_list(request_id: int, n: int) -> bytes:
+    """A StreamSubmitRequest, serialized by hand: a TransactionList of `n` empty items (2 bytes each)."""
+    body = b"\x0a\x00" * n
+    length = bytearray()
+    m = len(body)
+    while True:
+        length.append((m & 0x7F) | (0x80 if m > 0x7F else 0))
+        m >>= 7
+        if not m:
+            break
+    return pb.StreamSubmitRequest(request_id=request_id).SerializeToString() + b"\x22" + bytes(length) + body
+
+
+async def test_a_4mb_list_of_garbage_is_refused_whole_and_the_stream_goes_on(
+        srv, conversions: list[int], tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+    garbage = empty_items_list(1, 1_900_000)  # ~3.8 MB: the issue's list that took the server to 1.2 GB
+    assert pb.StreamSubmitRequest.FromString(garbage).transactions.transactions[0] == pb.Transaction()
+    payload = tx_for(901)
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        call = channel.stream_stream(SERVICE + "StreamSubmit", request_serializer=None,
+                                     response_deserializer=pb.StreamSubmitResponse.FromString)
+
+        async def gen() -> AsyncIterator[bytes]:
+            yield garbage
+            yield pb.StreamSubmitRequest(request_id=2, transaction=tx(901, payload)).SerializeToString()
+
+        got = []
+        with anyio.fail_after(ANSWER_DEADLINE_S):
+            async for resp in call(gen()):
+                got.append(resp)
+    assert got[0].request_id == 1 and got[0].error.code == EXHAUSTED and "max_list_items" in got[0].error.message
+    assert not got[0].results  # one small error, not 1.9 million (the bug's answer killed the stream)
+    assert got[1].receipts[0].tx_hash == keccak(payload)
+    assert conversions == [1]  # only the valid transaction
+    assert srv.servicer.requests.used == 0 and srv.servicer.answers.used == 0
+
+
+async def test_a_full_list_of_refused_items_gets_an_answer_that_fits(srv, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+    n = srv.servicer.limits.max_list_items
+    # Each item refused with the longest message a refusal can carry (an unknown rollup names them all).
+    items = [tx(4242 + i, b"\x02" + b"\xee" * 200) for i in range(n)]
+    payload = tx_for(902)
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        got = await answers(pb_grpc.SequencerServiceStub(channel), [
+            pb.StreamSubmitRequest(request_id=1, transactions=pb.TransactionList(transactions=items)),
+            pb.StreamSubmitRequest(request_id=2, transaction=tx(902, payload)),
+        ])
+    assert len(got[0].results) == n and all(r.error.code for r in got[0].results)
+    assert got[0].ByteSize() <= srv.servicer.limits.max_answer_bytes
+    assert got[1].receipts[0].tx_hash == keccak(payload)
+
+
+async def test_subscribing_far_past_the_head_is_refused_at_once(srv) -> None:  # noqa: ANN001
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        stub = pb_grpc.SequencerServiceStub(channel)
+        # 100 past the limit: the head moves on while the request travels (a slot is 50 ms here).
+        for start in (2**64 - 1, srv.node.durable_height + 101 + srv.servicer.limits.subscribe_max_ahead):
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                with anyio.fail_after(ANSWER_DEADLINE_S):  # the bug waited here, silently, for ever
+                    async for _ in stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=901, from_height=start)):
+                        pass
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "subscribe_max_ahead" in (info.value.details() or "")
+        with anyio.fail_after(ANSWER_DEADLINE_S):  # the next height is fine: it arrives within a slot
+            start = srv.node.durable_height + 1
+            async for resp in stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=901, from_height=start)):
+                assert resp.block.signed_header.header.height == start
+                break
+
+
+# -- finding 2: a client that stops reading ----------------------------------------------------------
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(srv, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+    limits = srv.servicer.limits
+    # 256 refused items, ~230 KB a request: the issue's "240 KB lists", sent without reading answers.
+    junk = pb.TransactionList(transactions=[tx(901, b"\x02" + bytes([i]) * 900) for i in range(256)])
+    read_now = threading.Event()
+
+    def hostile() -> tuple[list[int], grpc.StatusCode, str]:
+        # The blocking client: its request thread keeps writing while nobody reads (grpc.aio's client
+        # would report its own failed write as INTERNAL instead of the server's status).
+        with grpc.insecure_channel(srv.address) as channel:
+            def flood() -> Iterator[pb.StreamSubmitRequest]:
+                for i in itertools.count():
+                    yield pb.StreamSubmitRequest(request_id=i, transactions=junk)
+
+            answers_ = pb_grpc.SequencerServiceStub(channel).StreamSubmit(flood())
+            read_now.wait(60)
+            ids = []
+            try:
+                for resp in answers_:
+                    ids.append(resp.request_id)
+            except grpc.RpcError as exc:
+                return ids, exc.code(), exc.details() or ""
+            return ids, grpc.StatusCode.OK, ""
+
+    peak = 0
+    async with anyio.create_task_group() as tg:
+        result: list[tuple[list[int], grpc.StatusCode, str]] = []
+
+        async def run_hostile() -> None:
+            result.append(await anyio.to_thread.run_sync(hostile))
+
+        tg.start_soon(run_hostile)
+        try:
+            # Read nothing; watch what the server holds for the stream until it gives up on it.
+            with anyio.fail_after(limits.stream_stall_timeout_s + 20):
+                while srv.servicer.streams.cut_off == 0:
+                    peak = max(peak, srv.servicer.answers.used)
+                    assert srv.servicer.answers.used <= limits.stream_window_bytes
+                    await anyio.sleep(0.01)
+        finally:
+            read_now.set()
+        # Everything the server held for the stream is given back at once, not when the client reads.
+        assert srv.servicer.answers.used == 0 and srv.servicer.requests.used == 0
+    ids, code, details = result[0]
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "stream_stall_timeout_s" in details
+    assert ids == list(range(len(ids))) and len(ids) > 0  # what was written came in order, no gaps
+    assert peak > 0
+    # Cut off is not banned: the same client resumes on a new stream.
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        payload = tx_for(901)
+        got = await answers(pb_grpc.SequencerServiceStub(channel),
+                            [pb.StreamSubmitRequest(request_id=77, transaction=tx(901, payload))])
+    assert got[0].receipts[0].tx_hash == keccak(payload)
