@@ -15,11 +15,21 @@ from contracts import load_artifact
 from contracts.compile import REPO_ROOT, artifacts_fresh
 from deploy.anvil import start_anvil
 from deploy.cli import main as cli_main
-from deploy.deployer import DeployError, Manifest, contract_at, ensure_deployed, load_config
+from deploy.deployer import (
+    PARAM_BOUNDS,
+    DeployConfig,
+    DeployError,
+    Manifest,
+    Sender,
+    contract_at,
+    ensure_deployed,
+    load_config,
+)
 
 CONFIG = """
 [l1]
 force_inclusion_delay = 12
+minimum_bond_wei = 5000
 bond_wei = 5000
 
 [sequencer]
@@ -62,7 +72,7 @@ def test_artifacts_are_committed_and_fresh():
     proc = subprocess.run([sys.executable, "-m", "contracts.compile", "--check"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    for name in ("RollupRegistry", "SequencerInbox", "SequencerBond"):
+    for name in ("RollupRegistry", "SequencerKeys", "SequencerInbox", "SequencerBond"):
         art = load_artifact(name)
         assert art["abi"] and art["bytecode"].startswith("0x") and len(art["deployedBytecode"]) > 100
 
@@ -74,19 +84,31 @@ def test_deploy_then_rerun_is_noop(chain, config_file, tmp_path):
     manifest_path = tmp_path / "manifest.json"
     config = load_config(config_file)
     manifest, sent = ensure_deployed(w3, key, config, manifest_path)
-    assert manifest_path.exists() and sent == 8  # 3 deploys, signer, poster, 2 rollups, bond deposit
+    # 4 deploys, keys.setInbox, inbox.setBond, poster, 2 rollups, bond deposit
+    assert manifest_path.exists() and sent == 10
     data = json.loads(manifest_path.read_text())
-    assert data["chain_id"] == 31338 and set(data["contracts"]) == {"RollupRegistry", "SequencerInbox",
-                                                                    "SequencerBond"}
+    assert data["version"] == 2
+    assert data["chain_id"] == 31338 and set(data["contracts"]) == {"RollupRegistry", "SequencerKeys",
+                                                                    "SequencerInbox", "SequencerBond"}
     assert [r["id"] for r in data["rollups"]] == [901, 902]
     inbox = contract_at(w3, "SequencerInbox", manifest.address("SequencerInbox"))
-    assert inbox.functions.isSigner(chain.accounts[1].address).call()
+    keys = contract_at(w3, "SequencerKeys", manifest.address("SequencerKeys"))
+    seq = chain.accounts[1].address
+    assert keys.functions.keys().call() == [seq] and keys.functions.canSign(seq, 0, 0).call()
+    assert keys.functions.inbox().call() == inbox.address
+    assert keys.functions.activationDelay().call() == 10 and keys.functions.challengePeriod().call() == 100
     assert inbox.functions.isPoster(chain.accounts[2].address).call()
-    assert inbox.functions.forceInclusionDelay().call() == 12
+    assert inbox.functions.maxOriginLag().call() == 12
+    assert inbox.functions.bond().call() == manifest.address("SequencerBond")
     registry = contract_at(w3, "RollupRegistry", manifest.address("RollupRegistry"))
     assert registry.functions.getRollup(901).call()[1] == chain.accounts[3].address
     bond = contract_at(w3, "SequencerBond", manifest.address("SequencerBond"))
-    assert bond.functions.bond().call() == 5000
+    assert bond.functions.bond().call() == 5000 and bond.functions.isSufficient().call()
+    assert bond.functions.keys().call() == keys.address and bond.functions.inbox().call() == inbox.address
+    assert (bond.functions.minimumBond().call(), bond.functions.reporterShareBps().call(),
+            bond.functions.maxReward().call(), bond.functions.withdrawalDelay().call(),
+            bond.functions.withdrawalWindow().call(), bond.functions.claimDelay().call()) == \
+        (5000, 1000, 10**18, 100, 100, 10)
 
     nonce, head = w3.eth.get_transaction_count(me), w3.eth.block_number
     again, sent = ensure_deployed(w3, key, config, manifest_path)
@@ -108,6 +130,20 @@ def test_deploy_then_rerun_is_noop(chain, config_file, tmp_path):
     assert sent == 1 and registry.functions.isRegistered(903).call()
     assert updated.address("SequencerInbox") == manifest.address("SequencerInbox")
     assert [r["id"] for r in Manifest.load(manifest_path).rollups] == [901, 902, 903]
+
+    # A second signer converges with one addKey (from the inbox's next height, after the activation delay).
+    new_key = tmp_path / "sequencer2.key"
+    new_key.write_text("0x" + chain.accounts[5].key.hex())
+    config_file.write_text(config_file.read_text().replace('key_file = "sequencer.key"', 'key_file = "sequencer2.key"'))
+    updated, sent = ensure_deployed(w3, key, load_config(config_file), manifest_path)
+    new = chain.accounts[5].address
+    assert sent == 1 and keys.functions.keys().call() == [seq, new]
+    assert updated.signers == [seq, new] and keys.functions.accountable(new, 0).call()
+    assert ensure_deployed(w3, key, load_config(config_file), manifest_path)[1] == 0
+    # A retired key cannot come back: the deploy says so instead of sending a transaction that reverts.
+    Sender(w3, key).transact(keys.functions.retireKey(new), "retire")
+    with pytest.raises(DeployError, match="retired"):
+        ensure_deployed(w3, key, load_config(config_file), manifest_path)
 
 
 def test_manifest_for_another_chain_rejected(config_file, tmp_path):
@@ -161,8 +197,11 @@ def test_rerun_with_changed_l1_settings_is_refused(chain, config_file, tmp_path)
     key = chain.accounts[0].key
     manifest_path = tmp_path / "manifest.json"
     manifest, _ = ensure_deployed(w3, key, load_config(config_file), manifest_path)
-    assert manifest.params == {"force_inclusion_delay": 12, "reporter_share_bps": 5000, "withdrawal_delay": 100,
-                               "bond_wei": 5000}
+    assert manifest.params == DeployConfig(rollups=(), force_inclusion_delay=12, minimum_bond_wei=5000,
+                                           bond_wei=5000).params()
+    assert {k: manifest.params[k] for k in ("force_inclusion_delay", "reporter_share_bps", "withdrawal_delay",
+                                            "bond_wei")} == {"force_inclusion_delay": 12, "reporter_share_bps": 1000,
+                                                             "withdrawal_delay": 100, "bond_wei": 5000}
     me = Account.from_key(key).address
     nonce = w3.eth.get_transaction_count(me)
     text = config_file.read_text()
@@ -179,10 +218,10 @@ def test_rerun_with_changed_l1_settings_is_refused(chain, config_file, tmp_path)
     data = json.loads(manifest_path.read_text())
     del data["params"]["bond_wei"]
     manifest_path.write_text(json.dumps(data))
-    config_file.write_text(text.replace("bond_wei = 5000", "bond_wei = 1"))
+    config_file.write_text(text.replace("\nbond_wei = 5000", "\nbond_wei = 0"))
     assert ensure_deployed(w3, key, load_config(config_file), manifest_path)[1] == 0
-    config_file.write_text(text.replace("bond_wei = 5000", "reporter_share_bps = 100"))
-    with pytest.raises(DeployError, match="reporter_share_bps: config has 100, deployed with 5000"):
+    config_file.write_text(text.replace("\nbond_wei = 5000", "\nbond_wei = 5000\nreporter_share_bps = 100"))
+    with pytest.raises(DeployError, match="reporter_share_bps: config has 100, deployed with 1000"):
         ensure_deployed(w3, key, load_config(config_file), manifest_path)
 
 
@@ -205,3 +244,42 @@ def test_cli_help_names_the_example_config():
     assert "--config deploy/l1.example.toml" in (cli.__doc__ or "")
     assert (Path(REPO_ROOT) / "deploy" / "l1.example.toml").exists()
     assert "devnet.toml" not in (cli.__doc__ or "")
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("reporter_share_bps", 10_000), ("reporter_share_bps", 2001), ("key_challenge_period", 99),
+    ("key_activation_delay", 0), ("withdrawal_window", 50_401), ("claim_delay", 9), ("minimum_bond_wei", 0),
+    ("max_reward_wei", 0), ("withdrawal_delay", 0),
+])
+def test_out_of_bounds_parameters_refused_before_sending(tmp_path, key, value):
+    cfg = tmp_path / "d.toml"
+    cfg.write_text(f'[l1]\n{key} = {value}\n\n[sequencer]\naddress = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"\n')
+    with pytest.raises(DeployError, match=f"{key} = {value}: must be in"):
+        load_config(cfg).check()
+
+
+def test_bond_below_minimum_and_unknown_l1_keys_refused(tmp_path):
+    cfg = tmp_path / "d.toml"
+    cfg.write_text("[l1]\nminimum_bond_wei = 10\nbond_wei = 9\n")
+    with pytest.raises(DeployError, match="bond_wei = 9: must be 0 or at least minimum_bond_wei"):
+        load_config(cfg).check()
+    cfg.write_text("[l1]\nreporter_share = 10\n")
+    with pytest.raises(DeployError, match="unknown key"):
+        load_config(cfg)
+
+
+def test_param_bounds_are_the_contracts(chain):
+    """deploy checks the same bounds the constructors enforce (one table, compared with the contracts)."""
+    w3 = Web3(Web3.HTTPProvider(chain.url))
+    config = DeployConfig(rollups=(), sequencer_address=chain.accounts[1].address)
+    manifest, _ = ensure_deployed(w3, chain.accounts[0].key, config, None)
+    keys = contract_at(w3, "SequencerKeys", manifest.address("SequencerKeys")).functions
+    bond = contract_at(w3, "SequencerBond", manifest.address("SequencerBond")).functions
+    assert PARAM_BOUNDS["key_activation_delay"] == (keys.MIN_ACTIVATION_DELAY().call(),
+                                                    keys.MAX_ACTIVATION_DELAY().call())
+    assert PARAM_BOUNDS["key_challenge_period"] == (keys.MIN_CHALLENGE_PERIOD().call(),
+                                                    keys.MAX_CHALLENGE_PERIOD().call())
+    assert PARAM_BOUNDS["reporter_share_bps"] == (0, bond.MAX_REPORTER_SHARE_BPS().call())
+    assert PARAM_BOUNDS["withdrawal_delay"] == (1, bond.MAX_WITHDRAWAL_DELAY().call())
+    assert PARAM_BOUNDS["withdrawal_window"] == (1, bond.MAX_WITHDRAWAL_WINDOW().call())
+    assert PARAM_BOUNDS["claim_delay"] == (bond.MIN_CLAIM_DELAY().call(), bond.MAX_CLAIM_DELAY().call())
