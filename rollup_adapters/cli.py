@@ -7,7 +7,10 @@
 OP Stack only: `--rollup-config SOURCE` (an op-node rollup.json file, or op-mainnet /
 op-sepolia built in) and `--l1-timestamp T` (the time of the L1 block that carries the data)
 pick the fork whose rules apply (opstack/chain_spec.py); decode then names the fork. Without
-them every fork is active.
+them every fork is active. Nitro only: `--delayed-messages-read N`, the delayed-message count
+before the batch, so that decode shows the virtual delayed reads nitro makes up to the header's
+after_delayed_messages. The format `cdk` is the Polygon CDK / zkEVM Etrog batch (`zkevm` is
+the same format under its older name).
 
 FILE holds raw bytes or hex text (0x optional, whitespace ignored); `-` reads
 stdin. decode prints the format's `decode_json` (indent 2); encode prints
@@ -73,6 +76,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         help="opstack: op-node rollup.json file, or op-mainnet / op-sepolia (built in)")
     parser.add_argument("--l1-timestamp", type=int, metavar="T",
                         help="opstack: time of the L1 block carrying the data; picks the fork")
+    parser.add_argument("--delayed-messages-read", type=int, metavar="N",
+                        help="nitro: delayed messages read before this batch (shows virtual delayed reads)")
 
 
 FORK_OPTION_FORMATS = ("opstack",)
@@ -80,8 +85,16 @@ FORK_OPTION_FORMATS = ("opstack",)
 
 
 def fork_options(args: argparse.Namespace) -> dict[str, object] | None:
-    """The decode/encode options from --rollup-config / --l1-timestamp, or None if neither."""
+    """The decode/encode options from --rollup-config / --l1-timestamp (opstack) or
+    --delayed-messages-read (nitro), or None if none is given."""
     source, t = getattr(args, "rollup_config", None), getattr(args, "l1_timestamp", None)
+    delayed = getattr(args, "delayed_messages_read", None)
+    if delayed is not None:
+        if args.format != "nitro":
+            raise BadInput("--delayed-messages-read applies to nitro only")
+        if delayed < 0:
+            raise BadInput(f"--delayed-messages-read: {delayed} is negative")
+        return {"delayed_messages_read": delayed}
     if source is None and t is None:
         return None
     if args.format not in FORK_OPTION_FORMATS:

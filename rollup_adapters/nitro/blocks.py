@@ -22,6 +22,15 @@ Decisions (each documented where it matters):
   (default 0) in order.
 - Batches are cut between blocks, never inside one, at `config["max_tx_bytes"]` (default 120,000)
   payload bytes, compressed with `config["brotli_quality"]` / `config["brotli_lgwin"]` (11 / 22).
+- The 40-byte header (`config["headers"]`, one SequencerHeader or 5-tuple per payload, optional)
+  is applied as inbox.go getNextMsg applies it: timestamps and L1 blocks clamped to its bounds,
+  and virtual delayed reads after the last segment up to its after_delayed_messages (counted
+  from `config["delayed_messages_read"]`, which is also the first entry of delayed_inbox).
+- `config["reference"]` (default False) reads as a Nitro node does where it logs and goes on
+  (inbox.py): a payload nitro cannot decompress is an empty batch, an invalid message or an L2
+  message parse_l2.go rejects is an empty block, delayed reads after the last L2 message form
+  blocks of their own. Without it those raise DecodeError: a batch of ours is never like that.
+  Either way a zeroheavy payload is decoded, and a block can hold only signed transactions.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from sequencer.core.types import ZERO_HASH
 from sequencer.errors import BadInput, DecodeError, TooLarge
 
 from .compression import DEFAULT_LGWIN, DEFAULT_QUALITY
+from .inbox import OPEN_HEADER, ReadBatch, l2_transactions, read_messages, read_payload
 from .l2_message import L2Batch, SignedTx, decode_l2_message, encode_l2_message, signed_transactions
 from .limits import MAX_DECOMPRESSED_LEN, MAX_L2_MESSAGE_SIZE, MAX_SEGMENTS_PER_SEQUENCER_MESSAGE
 from .segments import (
@@ -44,9 +54,11 @@ from .segments import (
     DelayedMessageSegment,
     L2MessageSegment,
     Segment,
+    decode_segments,
+    encode_segment,
     encode_segments,
 )
-from .sequencer_message import SequencerHeader, decode_payload, encode_brotli_payload
+from .sequencer_message import NEEDS_ZEROHEAVY, SequencerHeader, decode_payload, encode_brotli_payload
 
 DEFAULT_MAX_TX_BYTES = 120_000
 """Default payload budget per batch, under the poster's MaxSize for calldata batches."""
@@ -185,47 +197,88 @@ def encode_blocks(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list
     return [b.data for b in encode_batches(blocks, config)]
 
 
+def _headers(config: dict[str, Any], count: int) -> list[SequencerHeader] | None:
+    raw = config.get("headers")
+    if raw is None:
+        return None
+    if len(raw) != count:
+        raise BadInput(f"headers: {len(raw)} given for {count} payloads")
+    out = []
+    for h in raw:
+        out.append(h if isinstance(h, SequencerHeader) else SequencerHeader(*(int(x) for x in h)))
+    return out
+
+
+def _strict_batch(payload: bytes, p_index: int) -> ReadBatch:
+    """The payload's segments as the strict codec reads them (errors raise), zeroheavy decoded."""
+    batch = decode_payload(payload)
+    segments = batch.segments
+    if batch.needs_reader == NEEDS_ZEROHEAVY:
+        read = read_payload(payload)
+        if read.stream is None:
+            raise DecodeError(f"payload[{p_index}]: zeroheavy payload: {'; '.join(read.warnings)}")
+        segments = decode_segments(read.stream)
+    elif batch.needs_reader is not None:
+        raise DecodeError(f"payload[{p_index}]: needs a {batch.needs_reader} reader to get its data")
+    return ReadBatch(batch.header_byte, tuple(encode_segment(seg) for seg in segments))
+
+
 def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
-    """Inverse of `encode_blocks` (see the module docstring for numbering, hashes and forced txs)."""
+    """Inverse of `encode_blocks` (see the module docstring for numbering, hashes, forced txs,
+    headers and the `reference` reading)."""
     number = int(config.get("first_block_number", 0))
     inbox = config.get("delayed_inbox")
     hashes = config.get("l1_origin_hashes") or {}
-    delayed_read = 0
+    reference = bool(config.get("reference", False))
+    headers = _headers(config, len(payloads))
+    first_delayed = int(config.get("delayed_messages_read", 0)) if headers is not None else 0
+    delayed_read = first_delayed
     pending: list[bytes] = []
     out: list[RollupBlock] = []
+
+    def block(timestamp: int, l1_block: int, txs: Sequence[bytes]) -> None:
+        nonlocal number, pending
+        out.append(RollupBlock(number=number, timestamp_ms=timestamp * 1000, l1_origin_number=l1_block,
+                               l1_origin_hash=hashes.get(l1_block, ZERO_HASH), transactions=tuple(txs),
+                               forced=tuple(pending)))
+        number += 1
+        pending = []
+
     for p_index, payload in enumerate(payloads):
-        batch = decode_payload(payload)
-        if batch.needs_reader is not None:
-            raise DecodeError(f"payload[{p_index}]: needs a {batch.needs_reader} reader to get its data")
-        timestamp = l1_block = 0
-        for s_index, segment in enumerate(batch.segments):
-            field = f"payload[{p_index}].segment[{s_index}]"
-            match segment:
-                case AdvanceTimestampSegment(delta):
-                    timestamp += delta
-                case AdvanceL1BlockSegment(delta):
-                    l1_block += delta
-                case DelayedMessageSegment():
-                    if inbox is None or delayed_read >= len(inbox):
-                        raise DecodeError(
-                            f"{field}: reads delayed message {delayed_read}, not in config delayed_inbox"
-                        )
-                    pending.append(bytes(inbox[delayed_read]))
-                    delayed_read += 1
-                case L2MessageSegment(l2_message):
-                    txs = signed_transactions(decode_l2_message(l2_message, field), field)
-                    out.append(
-                        RollupBlock(
-                            number=number,
-                            timestamp_ms=timestamp * 1000,
-                            l1_origin_number=l1_block,
-                            l1_origin_hash=hashes.get(l1_block, ZERO_HASH),
-                            transactions=tuple(txs),
-                            forced=tuple(pending),
-                        )
-                    )
-                    number += 1
-                    pending = []
+        if reference:
+            batch = read_payload(payload)
+            if batch.needs_reader is not None:
+                raise DecodeError(f"payload[{p_index}]: needs a {batch.needs_reader} reader to get its data")
+        else:
+            batch = _strict_batch(payload, p_index)
+        header = headers[p_index] if headers is not None else OPEN_HEADER
+        messages, _notes = read_messages(batch, header, delayed_read)
+        for m in messages:
+            field = f"payload[{p_index}].segment[{m.segment}]"
+            if m.kind == "delayed_message":
+                index = (m.delayed_index or 0) - first_delayed
+                if inbox is None or index >= len(inbox):
+                    raise DecodeError(f"{field}: reads delayed message {index}, not in config delayed_inbox")
+                pending.append(bytes(inbox[index]))
+                delayed_read = (m.delayed_index or 0) + 1
+                if reference:
+                    block(m.timestamp, m.l1_block, ())  # nitro: one block per delayed message
+                continue
+            if m.kind == "invalid":
+                if not reference:
+                    raise DecodeError(f"{field}: nitro reads an invalid message here: {m.reason}")
+                block(m.timestamp, m.l1_block, ())
+                continue
+            assert m.l2_message is not None
+            if reference:
+                parsed = l2_transactions(m.l2_message, m.timestamp)
+                if parsed.unsigned:
+                    raise DecodeError(f"{field}: an unsigned L2 transaction has no place in a rollup block")
+                block(m.timestamp, m.l1_block, parsed.transactions)
+            else:
+                block(m.timestamp, m.l1_block, signed_transactions(decode_l2_message(m.l2_message, field), field))
+        if headers is not None:
+            delayed_read = max(delayed_read, header.after_delayed_messages)
     if pending:
         raise DecodeError(f"delayed_message: {len(pending)} delayed reads after the last L2 message")
     return out

@@ -186,6 +186,8 @@ def read_advance(segment: bytes) -> int | None:
     if not body:
         return None
     b = body[0]
+    if b == 0:
+        return None  # geth: zero is 0x80; a 0x00 byte is a non-canonical integer
     if b < 0x80:
         return b
     if b > 0x88:
@@ -274,15 +276,16 @@ L2_HEARTBEAT, L2_SIGNED_COMPRESSED_TX = 6, 7
 
 @dataclass(frozen=True, slots=True)
 class ParsedL2:
-    """parseL2Message's outcome: the transactions (raw signed ones as bytes, unsigned ones as
-    their message bytes) and `error`, set when nitro gets none from the whole message."""
+    """parseL2Message's outcome: the raw signed transactions, how many unsigned (kind 0) ones
+    come with them, and `error`, set when nitro gets none from the whole message."""
 
     transactions: tuple[bytes, ...]
     error: str | None = None
+    unsigned: int = 0
 
     @property
     def count(self) -> int:
-        return len(self.transactions)
+        return len(self.transactions) + self.unsigned
 
 
 def l2_transactions(message: bytes, timestamp: int, depth: int = 0) -> ParsedL2:
@@ -302,24 +305,26 @@ def l2_transactions(message: bytes, timestamp: int, depth: int = 0) -> ParsedL2:
             return ParsedL2((), "unsigned user tx nonce >= 2^64")
         if kind == L2_CONTRACT_TX:
             return ParsedL2((), "cannot issue contract tx without L1 request id")
-        return ParsedL2((message,))
+        return ParsedL2((), unsigned=1)
     if kind == L2_BATCH:
         if depth >= MAX_L2_BATCH_DEPTH:
             return ParsedL2((), f"L2 message batches have a max depth of {MAX_L2_BATCH_DEPTH}")
         txs: list[bytes] = []
+        unsigned = 0
         pos = 0
         index = 0
         while True:
             # util.BytestringFromReader: an unreadable length or body ends the batch, not an error.
             if len(body) - pos < 8:
-                return ParsedL2(tuple(txs))
+                return ParsedL2(tuple(txs), unsigned=unsigned)
             (length,) = struct.unpack_from(">Q", body, pos)
             if length > MAX_L2_MESSAGE_SIZE or pos + 8 + length > len(body):
-                return ParsedL2(tuple(txs))
+                return ParsedL2(tuple(txs), unsigned=unsigned)
             sub = l2_transactions(body[pos + 8 : pos + 8 + length], timestamp, depth + 1)
             if sub.error is not None:
                 return ParsedL2((), f"sub-message {index}: {sub.error} (voids the whole batch)")
             txs.extend(sub.transactions)
+            unsigned += sub.unsigned
             pos += 8 + length
             index += 1
     if kind == L2_SIGNED_TX:
