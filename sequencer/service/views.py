@@ -11,7 +11,10 @@ bounded by configuration, never by what subscribers do:
   (`core.views`), so neither SQLite nor hashing runs on the event loop;
 - a replay reads chunks of at most `chunk_bytes`, and at most
   `replay_bytes // chunk_bytes` chunks are held at once by all replays
-  together: a replay that would need more waits for a slot;
+  together: a replay that would need more waits for a slot; at most
+  `replay_threads` of the read pool's threads read for replays at once, so
+  however many replay, a core is left for the event loop and the writer
+  (live views, GetBlock and GetTransaction use the rest of the pool);
 - views of the newest `live_heights` blocks are kept in an LRU cache bounded
   by `cache_bytes` and built once for every live subscriber of the rollup
   (concurrent requests for one view share one build). Replays read around
@@ -54,6 +57,7 @@ class ViewLimits:
     replay_bytes: int = 64 * 1024 * 1024
     stall_s: float = 10.0
     max_subscribers: int = 1024
+    replay_threads: int = 1
 
 
 class ViewCache:
@@ -108,6 +112,7 @@ class RollupViews:
         self.cache = ViewCache(self.limits.cache_bytes)
         self._building: dict[tuple[int, int], asyncio.Future[pb.RollupBlock]] = {}
         self._replay_slots = anyio.Semaphore(max(1, self.limits.replay_bytes // self.limits.chunk_bytes))
+        self._replay_reads = anyio.CapacityLimiter(max(1, self.limits.replay_threads))
         self._subscribers = 0
 
     def _read(self, rollup_id: int, first: int, last: int) -> list[tuple[pb.RollupBlock, int]]:
@@ -157,7 +162,8 @@ class RollupViews:
                 h += 1
                 continue
             async with self._replay_slots:
-                chunk = await self.node.read(self._read, rollup_id, h, live_from - 1)
+                async with self._replay_reads:
+                    chunk = await self.node.read(self._read, rollup_id, h, live_from - 1)
                 for view, _size in chunk:
                     if view.signed_header.header.height != h:
                         raise AssertionError(f"log returned height {view.signed_header.header.height}, expected {h}")
