@@ -21,7 +21,8 @@ batch against its recorded hash). For each window:
 6. a window that does not list the rollup gives it no block; if the sequencer signed transactions
    of the rollup in it, they are not on L1 and the node stops.
 Any failure raises VerificationError naming the window (and the rollup block) and stops the node:
-nothing the sequencer did not sign is executed.
+nothing the sequencer did not sign is executed. An L1 that cannot be reached at start stops the node
+(a configuration problem); once running, a failed L1 read is retried with backoff.
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ from rollup_adapters.derivation import Cursor, DerivationError, decode_window_ba
 from sequencer.core.signing import Domain, recover_signer
 from sequencer.core.types import ZERO_HASH
 from sequencer.core.window import WitnessBlock, verify_witness, window_struct_hash
-from sequencer.errors import DecodeError
+from sequencer.errors import DecodeError, Temporary
 
 from .errors import VerificationError
 from .l1 import ForcedQueue, KeyBook, NodeL1, PostedWindow, may_sign_window
 from .node import RollupNode
 
 log = logging.getLogger("sharedseq.rollup_node.firm")
+
+BACKOFF_MIN = 0.1
+BACKOFF_MAX = 5.0
 
 
 class FirmFollower:
@@ -71,12 +75,23 @@ class FirmFollower:
             self.node.configure(fmt, bt, genesis)
         self.domain = Domain(await self.l1.client.chain_id(), bytes.fromhex(self.l1.address[2:]))
         poll = self.node.config.poll_ms / 1000
+        backoff = BACKOFF_MIN
         while True:
-            head = await self.l1.head()
-            if head > self.scanned:
-                for w in await self.l1.windows(self.scanned + 1, head):
-                    await self.on_window(w)
-                self.scanned = head
+            try:
+                head = await self.l1.head()
+                if head > self.scanned:
+                    for w in await self.l1.windows(self.scanned + 1, head):
+                        if w.index >= self.next_window:  # a retry re-reads windows already applied
+                            await self.on_window(w)
+                    self.scanned = head
+                backoff = BACKOFF_MIN
+            except Temporary as exc:
+                # The L1 RPC is down or slow: windows are read again from the last scanned block. Every
+                # L1 read of on_window comes before its first change of state, so a retry is exact.
+                log.warning("rollup %d: L1 read failed (%s); retrying in %.2fs", self.rid, exc, backoff)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
             await anyio.sleep(poll)
 
     async def check_signature(self, w: PostedWindow) -> None:

@@ -33,6 +33,7 @@ from rollup_adapters.derivation import ForcedTx, place_forced
 from sequencer.core.commitments import verify_namespace
 from sequencer.core.signing import Domain, block_hash, recover_signer
 from sequencer.core.types import ZERO_HASH, Hash32, Namespace, SharedBlock
+from sequencer.errors import Temporary
 from sequencer.service.convert import header_from_proto, proof_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
@@ -95,6 +96,11 @@ class SoftFollower:
                                             f"{exc.details()}") from exc
                 log.warning("rollup %d: sequencer stream lost at height %d (%s); reconnecting in %.2fs", self.rid,
                             self.next_height, exc.code().name, backoff)
+            except Temporary as exc:
+                # An L1 read (keys, forced queue) failed before the block changed any state: resubscribe
+                # from the same height once the L1 answers again.
+                log.warning("rollup %d: L1 read failed at height %d (%s); retrying in %.2fs", self.rid,
+                            self.next_height, exc, backoff)
             self.reconnects += 1
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)

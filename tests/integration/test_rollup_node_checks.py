@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from rollup_testkit import block_covering, devnet, kill_group, rollup_tx, wait_until
@@ -407,3 +408,40 @@ async def test_soft_node_checks_the_header_key_against_sequencer_keys() -> None:
         await f.check_key(OTHER.address, 1)  # retired, challenge period over at L1 head 21
     with pytest.raises(VerificationError, match="does not hold accountable"):
         await f.check_key(b"\x07" * 20, 1)  # never registered
+
+
+@pytest.mark.anyio
+async def test_firm_node_retries_a_failed_l1_read_without_applying_a_window_twice() -> None:
+    """Once running, an L1 outage (L1Unavailable, a Temporary error) is retried: the windows are read
+    again from the last scanned block, and those already applied are not applied again."""
+    import anyio
+
+    from sequencer.l1.client import L1Unavailable
+
+    f = firm_follower()
+    f.node.configure("opstack", 1000)
+    applied: list[int] = []
+    calls = {"windows": 0}
+    w = [replace(posted(KEY), index=i) for i in range(3)]
+
+    async def chain_id() -> int:
+        return DOMAIN.chain_id
+
+    async def head() -> int:
+        return 10
+
+    async def windows(lo: int, hi: int) -> list[PostedWindow]:
+        calls["windows"] += 1
+        return w
+
+    async def on_window(pw: PostedWindow) -> None:
+        if pw.index == 1 and calls["windows"] == 1:
+            raise L1Unavailable("eth_getLogs: TimeoutError")  # mid-list: window 0 applied, 1 not
+        applied.append(pw.index)
+        f.next_window = pw.index + 1
+
+    f.l1.client.chain_id = chain_id  # type: ignore[method-assign]
+    f.l1.head, f.l1.windows, f.on_window = head, windows, on_window  # type: ignore[method-assign]
+    with anyio.move_on_after(1.5):
+        await f._run()
+    assert applied == [0, 1, 2] and calls["windows"] == 2 and f.scanned == 10
