@@ -15,6 +15,7 @@ from deploy.deployer import DeployConfig, DeployError, Sender, _deploy_contract
 from sequencer.core.signing import Domain, Signer, block_hash, typed_digest
 from sequencer.core.types import U64_MAX, ZERO_HASH
 from sequencer.core.window import WindowCommitment, blocks_root, rollups_hash, window_struct_hash
+from sequencer.l1 import inbox as inbox_abi
 from sequencer.l1.inbox import revert_name, window_tuple
 
 GAS: dict[str, int] = {}
@@ -358,3 +359,23 @@ def test_bond_below_minimum_refuses_windows(l1):
     finally:
         l1.revert_to(snap)
     l1.ok(l1.post(p), l1.poster)
+
+
+def test_python_l1_layer_reads_and_encodes_the_inbox_abi(l1):
+    """sequencer.l1.inbox (the batcher's and nodes' one ABI home) encodes postWindow as web3 does and
+    decodes WindowPosted / the posting's input back to the signed commitment."""
+    p = l1.build(3, (901, 902))
+    fn = l1.post(p)
+    data = inbox_abi.calldata("postWindow", *p.args())
+    assert data == fn._encode_transaction_data()
+    name, args = inbox_abi.decode_call(bytes.fromhex(data[2:]))
+    assert name == "postWindow" and inbox_abi.window_from_abi(args["w"]) == p.window
+    assert (bytes(args["sig"]), bytes(args["witness"])) == (p.signature, p.witness)
+    receipt = l1.ok(fn, l1.poster)
+    logs = l1.w3.provider.make_request("eth_getLogs", [{
+        "address": l1.inbox.address, "fromBlock": hex(receipt["blockNumber"]), "toBlock": hex(receipt["blockNumber"]),
+        "topics": ["0x" + inbox_abi.event_topic("WindowPosted").hex()]}])["result"]
+    posted = inbox_abi.posted_window(logs[0])
+    assert posted.window == p.window and posted.rollup_ids == p.rollup_ids
+    assert posted.forced_to == p.forced_to and posted.batch_hashes == tuple(keccak(b) for b in p.batches)
+    assert posted.signer.lower() == "0x" + l1.sequencer.address.hex()
