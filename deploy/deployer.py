@@ -452,7 +452,8 @@ def _inbox_constructor_args(me: str, registry: str, keys: str, config: DeployCon
         "maxWindowBlocks_": config.max_window_blocks,
         "maxClockDriftMs_": config.max_clock_drift_ms,
     }
-    ctor = next((i for i in load_artifact("SequencerInbox")["abi"] if i["type"] == "constructor"), {"inputs": []})
+    abi = load_artifact("SequencerInbox")["abi"]
+    ctor: dict[str, Any] = next((i for i in abi if i["type"] == "constructor"), {"inputs": []})
     missing = [i["name"] for i in ctor["inputs"] if i["name"] not in known]
     if missing:
         raise DeployError(f"SequencerInbox constructor takes {', '.join(missing)}, unknown to deploy/deployer.py "
