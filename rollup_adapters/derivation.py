@@ -302,7 +302,8 @@ def witness_rollup_blocks(witness: Sequence[WitnessBlock], rollup_id: RollupId, 
 def check_batch_against_witness(blocks: Sequence[RollupBlock], witness: Sequence[WitnessBlock], rollup_id: RollupId,
                                 timing: RollupTiming, cursor: Cursor) -> list[RollupBlock]:
     """Rule 5: `blocks` (one window's batch of rollup `rollup_id`, decoded) against the window's
-    verified witness. Returns the blocks with the signed L1 origins and shared heights; raises
+    verified witness. Returns the blocks with the signed L1 origins, shared heights and exact window
+    starts (formats keep whole seconds); raises
     DerivationError naming the rollup block (and shared height) where the batch is not what the
     sequencer signed."""
     if not blocks:
@@ -341,6 +342,6 @@ def check_batch_against_witness(blocks: Sequence[RollupBlock], witness: Sequence
         if pos != len(txs):
             raise DerivationError(f"{where}: the batch has {len(txs)} transactions, the signed leaves of shared "
                                   f"heights {list(want.shared_heights)} count {pos}")
-        out.append(replace(got, l1_origin_number=want.l1_origin_number, l1_origin_hash=want.l1_origin_hash,
-                           shared_heights=want.shared_heights))
+        out.append(replace(got, timestamp_ms=want.timestamp_ms, l1_origin_number=want.l1_origin_number,
+                           l1_origin_hash=want.l1_origin_hash, shared_heights=want.shared_heights))
     return out
