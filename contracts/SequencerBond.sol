@@ -64,12 +64,15 @@ contract SequencerBond is ISequencerBond, Owned {
         bytes32[] path;
     }
 
-    /// @notice A slashed offence: who is rewarded, and when.
+    /// @notice A slashed offence: who is rewarded, and when (two storage slots).
+    /// @param reporter The reporter with the earliest commitment revealed so far.
+    /// @param commitBlock The L1 block of that commitment.
+    /// @param claimableAt The first L1 block at which claimReward pays.
+    /// @param reward Wei to pay; zero once paid.
     struct Report {
         address reporter;
-        uint64 commitBlock;
-        uint64 claimableAt;
-        bool claimed;
+        uint48 commitBlock;
+        uint48 claimableAt;
         uint256 reward;
     }
 
@@ -112,8 +115,6 @@ contract SequencerBond is ISequencerBond, Owned {
     uint256 public bond;
     /// @notice Wei slashed and locked forever.
     uint256 public burnt;
-    /// @notice Rewards slashed but not claimed yet, in wei.
-    uint256 public pendingRewards;
     /// @notice Pending withdrawal: amount, first block it may be taken, last block it may be taken.
     uint256 public withdrawalAmount;
     uint64 public withdrawalReadyAt;
@@ -302,11 +303,10 @@ contract SequencerBond is ISequencerBond, Owned {
     /// @param offence The offence id from the Slashed event.
     function claimReward(bytes32 offence) external {
         Report storage r = _reports[offence];
-        if (r.reporter != msg.sender || r.claimed || r.reward == 0) revert NoClaim(offence);
-        if (block.number < r.claimableAt) revert ClaimTooEarly(r.claimableAt);
-        r.claimed = true;
+        if (r.reporter != msg.sender || r.reward == 0) revert NoClaim(offence);
+        if (block.number < r.claimableAt) revert ClaimTooEarly(uint64(r.claimableAt));
         uint256 reward = r.reward;
-        pendingRewards -= reward;
+        r.reward = 0;
         emit RewardClaimed(offence, msg.sender, reward);
         (bool ok,) = msg.sender.call{value: reward}("");
         if (!ok) revert TransferFailed();
@@ -326,8 +326,7 @@ contract SequencerBond is ISequencerBond, Owned {
         bytes32 hashA = SharedSeqLib.hashHeader(a);
         bytes32 hashB = SharedSeqLib.hashHeader(b);
         if (hashA == hashB) revert SameHeader();
-        _requireAccountable(hashA, sigA, a.height);
-        _requireAccountable(hashB, sigB, b.height);
+        _requireAccountable(_signer(hashA, sigA), _signer(hashB, sigB), a.height);
         _punish(keccak256(abi.encode(KIND_CONFLICT, a.height)), KIND_CONFLICT, committed);
     }
 
@@ -345,10 +344,10 @@ contract SequencerBond is ISequencerBond, Owned {
         bytes calldata hSig
     ) external {
         uint64 committed = _revealed();
-        bytes32 claimed = _windowClaim(w, wSig, claim, h.height);
+        (bytes32 claimed, address windowSigner) = _windowClaim(w, wSig, claim, h.height);
         bytes32 headerHash = SharedSeqLib.hashHeader(h);
         if (claimed == headerHash) revert SameHeader();
-        _requireAccountable(headerHash, hSig, h.height);
+        _requireAccountable(windowSigner, _signer(headerHash, hSig), h.height);
         _punish(keccak256(abi.encode(KIND_CONFLICT, h.height)), KIND_CONFLICT, committed);
     }
 
@@ -364,9 +363,10 @@ contract SequencerBond is ISequencerBond, Owned {
         uint64 height
     ) external {
         uint64 committed = _revealed();
-        bytes32 hashA = _windowClaim(a, sigA, claimA, height);
-        bytes32 hashB = _windowClaim(b, sigB, claimB, height);
+        (bytes32 hashA, address signerA) = _windowClaim(a, sigA, claimA, height);
+        (bytes32 hashB, address signerB) = _windowClaim(b, sigB, claimB, height);
         if (hashA == hashB) revert SameHeader();
+        _requireAccountable(signerA, signerB, height);
         _punish(keccak256(abi.encode(KIND_CONFLICT, height)), KIND_CONFLICT, committed);
     }
 
@@ -458,7 +458,8 @@ contract SequencerBond is ISequencerBond, Owned {
         ) revert InvalidNamespaceProof();
         if (left.rollupId < right.rollupId) revert TreeWellFormed();
         bytes32 headerHash = SharedSeqLib.hashHeader(h);
-        _requireAccountable(headerHash, sig, h.height);
+        address signer = _signer(headerHash, sig);
+        _requireAccountable(signer, signer, h.height);
         _punish(keccak256(abi.encode(KIND_MALFORMED_TREE, headerHash)), KIND_MALFORMED_TREE, committed);
     }
 
@@ -472,11 +473,11 @@ contract SequencerBond is ISequencerBond, Owned {
         if (committed >= block.number) revert RevealTooEarly(committed);
     }
 
-    /// @dev The block hash window `w` (signed by an accountable key) names at `height`, as `claim` says.
+    /// @dev The block hash window `w` names at `height`, as `claim` says, and the window's signer.
     function _windowClaim(SharedSeqLib.Window calldata w, bytes calldata sig, WindowClaim calldata claim, uint64 height)
         private
         view
-        returns (bytes32 claimed)
+        returns (bytes32 claimed, address signer)
     {
         if (w.lastHeight < w.firstHeight) revert InvalidWindow();
         if (claim.kind == CLAIM_LEAF) {
@@ -497,7 +498,7 @@ contract SequencerBond is ISequencerBond, Owned {
         } else {
             revert InvalidClaimKind(claim.kind);
         }
-        _requireAccountable(SharedSeqLib.hashWindow(w), sig, height);
+        signer = _signer(SharedSeqLib.hashWindow(w), sig);
     }
 
     function _checkReceiptAndHeader(
@@ -511,16 +512,25 @@ contract SequencerBond is ISequencerBond, Owned {
         if (!SharedSeqLib.verifyInclusion(abi.encodePacked(receiptHash), r.leafIndex, r.batch.count, r.path, r.batch.receiptsRoot)) {
             revert InvalidReceiptProof();
         }
-        _requireAccountable(SharedSeqLib.hashReceiptBatch(r.batch), r.batchSignature, height);
-        _requireAccountable(SharedSeqLib.hashHeader(header), headerSig, height);
+        _requireAccountable(
+            _signer(SharedSeqLib.hashReceiptBatch(r.batch), r.batchSignature),
+            _signer(SharedSeqLib.hashHeader(header), headerSig),
+            height
+        );
         offence = keccak256(abi.encode(KIND_BROKEN_RECEIPT, receiptHash));
     }
 
-    function _requireAccountable(bytes32 structHash, bytes calldata signature, uint64 height) private view {
+    /// @dev The signer of an EIP-712 struct under the inbox's domain (zero if the signature is invalid).
+    function _signer(bytes32 structHash, bytes calldata signature) private view returns (address) {
         bytes32 separator =
             block.chainid == _chainId ? _separator : SharedSeqLib.domainSeparator(block.chainid, inbox);
-        address signer = SharedSeqLib.recover(SharedSeqLib.typedDigest(separator, structHash), signature);
-        if (signer == address(0) || !keys.accountable(signer, height)) revert NotAccountable(signer, height);
+        return SharedSeqLib.recover(SharedSeqLib.typedDigest(separator, structHash), signature);
+    }
+
+    /// @dev Both signers must be keys accountable for `height` (asked once when they are the same key).
+    function _requireAccountable(address a, address b, uint64 height) private view {
+        if (a == address(0) || !keys.accountable(a, height)) revert NotAccountable(a, height);
+        if (b != a && (b == address(0) || !keys.accountable(b, height))) revert NotAccountable(b, height);
     }
 
     function _punish(bytes32 offence, uint8 kind, uint64 committed) private {
@@ -528,10 +538,10 @@ contract SequencerBond is ISequencerBond, Owned {
         if (r.reporter != address(0)) {
             // Already slashed: an earlier commitment revealed before the reward is claimable takes it over,
             // so whoever copied a proof from the mempool (and so committed later) ends up with nothing.
-            if (r.claimed || committed >= r.commitBlock || block.number >= r.claimableAt) revert AlreadyPunished(offence);
+            if (committed >= r.commitBlock || block.number >= r.claimableAt) revert AlreadyPunished(offence);
             emit ReporterReplaced(offence, r.reporter, msg.sender);
             r.reporter = msg.sender;
-            r.commitBlock = committed;
+            r.commitBlock = uint48(committed);
             return;
         }
         uint256 amount = bond;
@@ -541,9 +551,8 @@ contract SequencerBond is ISequencerBond, Owned {
         uint256 reward = amount * reporterShareBps / 10000;
         if (reward > maxReward) reward = maxReward;
         burnt += amount - reward;
-        pendingRewards += reward;
         uint64 claimableAt = uint64(block.number) + claimDelay;
-        _reports[offence] = Report(msg.sender, committed, claimableAt, false, reward);
+        _reports[offence] = Report(msg.sender, uint48(committed), uint48(claimableAt), reward);
         emit Slashed(offence, kind, msg.sender, reward, amount - reward, claimableAt);
     }
 }

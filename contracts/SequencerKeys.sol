@@ -22,20 +22,21 @@ interface IFirmHeight {
 ///      headers or receipts above the firm height before it was retired, and narrowing its range would
 ///      make exactly those lies unprovable (the escape of issue 8, finding 1).
 contract SequencerKeys is ISequencerKeys, Owned {
-    /// @notice One key's record.
+    /// @notice One key's record. The first four fields share one storage slot, so canSign and accountable
+    ///         (read by the inbox on every posting and by the bond on every proof) cost one SLOAD.
     /// @param firstHeight First shared height the key may sign.
     /// @param addedAt L1 block of the addition (from then on its signatures are the sequencer's).
     /// @param activeFrom L1 block from which the inbox accepts windows it signed.
+    /// @param accountableUntil Last L1 block at which its signatures are slashable (0: not retired, no end).
     /// @param retiredAt L1 block of the retirement (0: not retired).
     /// @param retiredHeight The inbox's nextHeight at retirement: windows it signed end below it.
-    /// @param accountableUntil Last L1 block at which its signatures are slashable (0: not retired, no end).
     struct Key {
         uint64 firstHeight;
         uint64 addedAt;
         uint64 activeFrom;
+        uint64 accountableUntil;
         uint64 retiredAt;
         uint64 retiredHeight;
-        uint64 accountableUntil;
     }
 
     /// @notice Smallest and largest activation delay (L1 blocks): at least one block of notice, at most ~1 week.
@@ -164,15 +165,16 @@ contract SequencerKeys is ISequencerKeys, Owned {
     /// @inheritdoc ISequencerKeys
     function canSign(address key, uint64 firstHeight, uint64 lastHeight) external view returns (bool) {
         Key storage k = _keys[key];
-        return k.addedAt != 0 && k.retiredAt == 0 && block.number >= k.activeFrom && firstHeight >= k.firstHeight
-            && lastHeight >= firstHeight;
+        // accountableUntil is set exactly when the key is retired (and is never 0 then).
+        return k.addedAt != 0 && k.accountableUntil == 0 && block.number >= k.activeFrom
+            && firstHeight >= k.firstHeight && lastHeight >= firstHeight;
     }
 
     /// @inheritdoc ISequencerKeys
     function accountable(address key, uint64 height) public view returns (bool) {
         Key storage k = _keys[key];
         if (k.addedAt == 0 || height < k.firstHeight) return false;
-        return k.retiredAt == 0 || block.number <= k.accountableUntil;
+        return k.accountableUntil == 0 || block.number <= k.accountableUntil;
     }
 
     /// @notice True when every key ever registered is retired and past its challenge period: no signature
