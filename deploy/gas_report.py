@@ -15,7 +15,8 @@ from web3 import Web3
 from sequencer.core.commitments import namespaces_root
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace
-from sequencer.l1.inbox import header_tuple, window_proof
+from sequencer.l1.bench_proofs import measure_proofs
+from sequencer.l1.inbox import window_proof
 
 from .anvil import start_anvil
 from .deployer import DeployConfig, RollupSpec, Sender, contract_at, deploy_all
@@ -66,11 +67,8 @@ def measure_gas() -> dict[str, int]:
             height, parent = headers[-1].height + 1, block_hash(headers[-1])
         gas["enqueueForced 200 B"] = used(anyone, inbox.functions.enqueueForced(901, b"\x02" * 200))
         gas["deposit bond"] = used(anyone, bond.functions.deposit(), value=10**18)
-        a = _headers(10_000, ZERO_HASH, 1)[0]
-        b = _headers(10_000, b"\x01" * 32, 1)[0]
-        fn = bond.functions.proveEquivocation(header_tuple(a), signer.sign_header(a), header_tuple(b),
-                                              signer.sign_header(b))
-        gas["proveEquivocation"] = used(anyone, fn)
+    # Every proof shape, committed and revealed (commit-reveal, SequencerBond): sequencer/l1/bench_proofs.py.
+    gas.update(measure_proofs())
     return gas
 
 

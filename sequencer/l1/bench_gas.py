@@ -5,7 +5,8 @@ is the inbox, submits EIP-1559 / legacy transfers to three rollups (OP Stack, Ni
 time 1000 ms), runs the batcher until N windows are posted, and prints gas per window, per posted
 shared block and per byte of batch data (and of calldata). With --blobs (default) it runs the same
 traffic again with the batcher's use_blobs and prints one more line: gas and blob gas per window of
-the EIP-4844 postings (postWindowBlobs).
+the EIP-4844 postings (postWindowBlobs). With --proofs (default) it ends with the gas of every
+SequencerBond proof (commit, reveal, claim; sequencer/l1/bench_proofs.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sequencer.keys import write_key
 from sequencer.service.server import running
 
 from .batcher import Batcher, BatcherConfig, PostResult
+from .bench_proofs import measure_proofs
 
 ROLLUPS = [
     {"id": 901, "name": "op", "format": "opstack", "block_time_ms": 1000},
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--blobs", action=argparse.BooleanOptionalAction, default=True,
                     help="also post the same traffic as EIP-4844 blobs and print their gas and blob gas")
+    ap.add_argument("--proofs", action=argparse.BooleanOptionalAction, default=True,
+                    help="also print the gas of every SequencerBond proof (sequencer/l1/bench_proofs.py)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # The first window starts at block 0 mid-second and holds fewer blocks: post one more and drop it.
@@ -149,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     report(posted, args)
     if blob_posted:
         report_blobs(blob_posted)
+    if args.proofs:
+        print("proofs:", json.dumps(measure_proofs()))
     return 0
 
 
