@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 
 import pytest
-from core_testkit import make_config, make_core, make_signer
+from core_testkit import DOMAIN, make_config, make_core, make_signer
 
 from sequencer.core.sequencer import Head, SequencerCore
-from sequencer.core.signing import block_hash
+from sequencer.core.signing import block_hash, verify_receipt
 from sequencer.core.types import Bundle, SharedBlock, Transaction
-from sequencer.errors import StorageFault
-from sequencer.store.sqlite_log import BlockLog, TxLocation
+from sequencer.errors import Critical, StorageFault
+from sequencer.store.sqlite_log import SCHEMA_VERSION, BlockLog, TxLocation
 
 BIG = (2**63 + 5, 2**64 - 1)
 ROLLUPS = (1, 2) + BIG
@@ -38,7 +39,7 @@ def test_records_then_block(log: BlockLog) -> None:
     state = log.load_state()
     assert state.head == Head()
     assert state.pending == records  # in admission order, uint64 ids intact
-    assert state.recent_hashes == ()
+    assert state.recent == ()
     assert log.head_height() == -1 and log.read_block(0) is None
 
     block = core.seal(1_000, (7, b"\x07" * 32))
@@ -46,7 +47,7 @@ def test_records_then_block(log: BlockLog) -> None:
     state = log.load_state()
     assert state.head == core.head == Head(0, block_hash(block.header), 1_000, (7, b"\x07" * 32))
     assert state.pending == ()
-    assert sorted(state.recent_hashes) == sorted(r.tx_hash for r in records)
+    assert sorted(state.recent) == sorted((1_000, 0, r.rollup_id, r.tx_hash) for r in records)
     assert log.head_height() == 0
     assert log.read_block(0) == block
     assert log.read_block(0).namespace(BIG[1]).transactions == (b"e",)
@@ -83,8 +84,11 @@ def test_read_blocks_in_order(log: BlockLog) -> None:
     assert log.read_blocks(2, 3) == blocks[2:4]
     assert log.read_blocks(4, 100) == blocks[4:]
     assert log.read_blocks(7, 9) == []
-    # the newest `recent` hashes, oldest first
-    assert log.load_state(recent=2).recent_hashes == (Transaction(2, b"x4").tx_hash, Transaction(3, b"x5").tx_hash)
+    # the sealed transactions of the blocks inside the dedupe window (block time), oldest first
+    assert log.load_state(dedupe_window_ms=100).recent == (
+        (500, 4, 2, Transaction(2, b"x4").tx_hash), (600, 5, 3, Transaction(3, b"x5").tx_hash))
+    assert len(log.load_state(dedupe_window_ms=10_000).recent) == 6
+    assert log.load_state(dedupe_window_ms=0).recent == ((600, 5, 3, Transaction(3, b"x5").tx_hash),)
 
 
 def test_failed_append_writes_nothing(log: BlockLog) -> None:
@@ -131,7 +135,7 @@ def run(steps, path) -> list[SharedBlock]:
             log = BlockLog(path)
             state = log.load_state()
             core = SequencerCore(config, make_signer())
-            core.restore(state.head, state.pending, state.recent_hashes)
+            core.restore(state.head, state.pending, state.recent)
             continue
         try:
             if step[0] == "tx":
@@ -159,7 +163,7 @@ def run(steps, path) -> list[SharedBlock]:
 def test_restart_seals_the_same_blocks(tmp_path) -> None:
     interrupted = run(STEPS, tmp_path / "a.db")
     uninterrupted = run(STEPS, None)
-    assert "AlreadyExists" in uninterrupted  # b"a" again: dedupe survives the restart too
+    assert "Duplicate" in uninterrupted  # b"a" again: dedupe survives the restart too
     assert interrupted == uninterrupted
     hashes = [block_hash(b.header) for b in interrupted if isinstance(b, SharedBlock)]
     assert len(hashes) == len(set(hashes)) == 7
@@ -176,3 +180,106 @@ def test_one_process_at_a_time_holds_a_log(tmp_path) -> None:  # noqa: ANN001
         BlockLog(tmp_path / "log.sqlite3")
     first.close()
     BlockLog(tmp_path / "log.sqlite3").close()
+
+
+# -- receipts stored with the records (issue 9, "Retries") -------------------------------------------------
+
+
+def test_receipts_are_rebuilt_byte_for_byte(log: BlockLog) -> None:
+    core = make_core(ROLLUPS)
+    records = core.submit(tx(1, b"a"), 0).records + core.submit(tx(BIG[1], b"b"), 0).records
+    records += core.submit_bundle(Bundle((tx(2, b"c"), tx(1, b"d"))), 0).records
+    batch, receipts = core.sign_receipt_batch(records)
+    log.append(records, [], receipts=batch)
+    for r, receipt in zip(records, receipts, strict=True):
+        (stored,) = log.find_receipts(r.tx_hash, r.rollup_id)  # pending: from the admitted table
+        assert not stored.sealed and stored.receipt == receipt
+        assert stored.location == TxLocation(0, r.rollup_id, r.index, r.bundle_hash)
+        assert verify_receipt(DOMAIN, stored.receipt) == core.signer.address
+    log.append([], [core.seal(100)])
+    for r, receipt in zip(records, receipts, strict=True):
+        (stored,) = log.find_receipts(r.tx_hash, r.rollup_id, pending=False)  # sealed: from txs
+        assert stored.sealed and stored.receipt == receipt
+    assert log.find_receipts(records[0].tx_hash, 2) == []
+    assert log.read_receipt_batch(1) == batch
+
+
+def test_same_bytes_on_two_rollups_are_two_transactions(log: BlockLog) -> None:
+    core = make_core()
+    records = core.submit(tx(2, b"same"), 0).records + core.submit(tx(1, b"same"), 0).records
+    batch, _ = core.sign_receipt_batch(records)
+    log.append(records, [core.seal(100)], receipts=batch)
+    found = log.find_receipts(records[0].tx_hash)
+    assert [s.location.rollup_id for s in found] == [1, 2]  # both kept (txs was keyed by hash alone)
+    assert log.find_tx(records[0].tx_hash) == TxLocation(0, 1, 0, None)
+
+
+def test_readmission_after_the_window_is_found_where_it_is_now(log: BlockLog) -> None:
+    core = make_core(dedupe_window_ms=100)
+    first = core.submit(tx(1, b"again"), 0).records
+    log.append(first, [core.seal(100)], receipts=core.sign_receipt_batch(first)[0])
+    log.append([], [core.seal(200)])
+    log.append([], [core.seal(300)])
+    second = core.submit(tx(1, b"filler"), 300).records + core.submit(tx(1, b"again"), 300).records
+    batch, receipts = core.sign_receipt_batch(second)
+    log.append(second, [core.seal(400)], receipts=batch)
+    (stored,) = log.find_receipts(first[0].tx_hash, 1)
+    assert stored.location.height == 3 and stored.receipt == receipts[1]
+
+
+def test_a_batch_must_cover_the_records(log: BlockLog) -> None:
+    core = make_core()
+    records = core.submit(tx(1, b"a"), 0).records + core.submit(tx(1, b"b"), 0).records
+    batch, _ = core.sign_receipt_batch(records[:1])
+    with pytest.raises(ValueError, match="a receipt batch of 1 for 2 records"):
+        log.append(records, [], receipts=batch)
+
+
+V1_SCHEMA = """
+CREATE TABLE admitted (seq INTEGER PRIMARY KEY AUTOINCREMENT, height INTEGER NOT NULL, rollup_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL, tx_hash BLOB NOT NULL, payload BLOB NOT NULL, bundle_hash BLOB);
+CREATE TABLE blocks (height INTEGER PRIMARY KEY, block_hash BLOB NOT NULL, timestamp_ms INTEGER NOT NULL,
+    l1_origin_number INTEGER NOT NULL, l1_origin_hash BLOB NOT NULL, body BLOB NOT NULL);
+CREATE TABLE txs (tx_hash BLOB PRIMARY KEY, height INTEGER NOT NULL, rollup_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL, bundle_hash BLOB) WITHOUT ROWID;
+CREATE INDEX txs_height ON txs(height);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+"""
+
+
+def test_a_version_1_log_is_migrated(tmp_path) -> None:
+    # A log written before receipts were stored: its rows survive, its receipts are simply not there.
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(V1_SCHEMA)
+    h = Transaction(1, b"old sealed").tx_hash
+    old.execute("INSERT INTO txs VALUES (?, 0, 1, 0, NULL)", (h,))
+    old.execute("INSERT INTO admitted(height, rollup_id, idx, tx_hash, payload) VALUES (1, 2, 0, ?, ?)",
+                (Transaction(2, b"old pending").tx_hash, b"old pending"))
+    old.commit()
+    old.close()
+    log = BlockLog(path)
+    try:
+        assert log.get_meta("schema_version") == str(SCHEMA_VERSION).encode()
+        (stored,) = log.find_receipts(h, 1)
+        assert stored.location == TxLocation(0, 1, 0, None) and stored.receipt is None
+        assert log.load_state().pending_receipts == ((None, None),)
+        # and it takes version-2 rows: the same hash on another rollup, a stored batch
+        core = make_core()
+        records = core.submit(tx(2, b"old sealed"), 0).records
+        log.append(records, [], receipts=core.sign_receipt_batch(records)[0])
+        assert log.find_receipts(h, 2)[0].receipt is not None
+    finally:
+        log.close()
+    BlockLog(path).close()  # opening a migrated log again changes nothing
+
+
+def test_a_log_from_a_newer_version_is_refused(tmp_path) -> None:
+    path = tmp_path / "new.db"
+    BlockLog(path).close()
+    c = sqlite3.connect(path)
+    c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    c.commit()
+    c.close()
+    with pytest.raises(Critical, match="layout version 99"):
+        BlockLog(path)
