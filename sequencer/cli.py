@@ -121,6 +121,8 @@ def _payload(args: argparse.Namespace) -> bytes:
 def cmd_submit(args: argparse.Namespace) -> int:
     import grpc
 
+    from sequencer.core.signing import Domain, InvalidSignature, verify_receipt
+    from sequencer.service.convert import receipt_from_proto
     from sharedseq.v1 import sequencer_pb2 as pb
     from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -129,12 +131,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
         try:
             resp = stub.SubmitTransaction(pb.SubmitTransactionRequest(
                 transaction=pb.Transaction(rollup_id=args.rollup, payload=_payload(args))), timeout=args.timeout)
+            info = stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=args.timeout)
         except grpc.RpcError as exc:
             print(_rpc_error(exc, args), file=sys.stderr)
             return 1
     r = resp.receipt
-    print(json.dumps({"rollup_id": r.rollup_id, "tx_hash": _hex(r.tx_hash), "height": r.height, "index": r.index,
-                      "signature": _hex(r.signature)}))
+    out = {"rollup_id": r.rollup_id, "tx_hash": _hex(r.tx_hash), "height": r.height, "index": r.index,
+           "leaf_index": r.leaf_index, "batch_count": r.batch_count, "path": [_hex(p) for p in r.path],
+           "batch_signature": _hex(r.batch_signature), "already_admitted": resp.already_admitted}
+    # Check the promise before printing it (docs/api.md, "Verifying a receipt"): the batch signature
+    # over the root that the path gives must be the sequencer's key.
+    domain = Domain(info.domain_chain_id, bytes(info.domain_verifying_contract))
+    try:
+        signer = verify_receipt(domain, receipt_from_proto(r))
+    except InvalidSignature as exc:
+        print(f"error: the sequencer's receipt does not verify: {exc}", file=sys.stderr)
+        return 1
+    if signer != bytes(info.sequencer_address):
+        print(f"error: the receipt is signed by {_hex(signer)}, not the sequencer's key "
+              f"{_hex(info.sequencer_address)}", file=sys.stderr)
+        return 1
+    out["verified_signer"] = _hex(signer)
+    print(json.dumps(out))
     return 0
 
 

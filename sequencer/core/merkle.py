@@ -81,14 +81,45 @@ def _path(hashes: list[bytes], m: int, out: list[bytes]) -> None:
         out.append(_root_of_hashes(hashes[:k]))
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
-    """RFC 9162 section 2.1.3.2: does `leaf` sit at `index` of a `size`-leaf tree with `root`?"""
+def inclusion_proofs(leaves: Sequence[bytes]) -> tuple[bytes, tuple[tuple[bytes, ...], ...]]:
+    """The root and every leaf's audit path at once, in O(n log n) hashes-and-copies
+    (n calls of `inclusion_proof` would rehash the tree n times).
+
+    Built bottom-up like `_root_of_hashes`: at each level a node's sibling is
+    its pair partner; the odd last node is carried up and gets no sibling
+    there, which is exactly where RFC 9162's path skips a level."""
+    if not leaves:
+        return ZERO_HASH, ()
+    levels = [[leaf_hash(d) for d in leaves]]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        levels.append(nxt)
+    paths: list[tuple[bytes, ...]] = []
+    for index in range(len(leaves)):
+        path: list[bytes] = []
+        i = index
+        for level in levels[:-1]:
+            sibling = i ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            i >>= 1
+        paths.append(tuple(path))
+    return levels[-1][0], tuple(paths)
+
+
+def root_from_path(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:
+    """RFC 9162 section 2.1.3.2: the root that `proof` gives for `leaf` at `index`
+    of a `size`-leaf tree, or None when the proof cannot belong to such a tree
+    (index out of range, a path of the wrong length)."""
     if not 0 <= index < size:
-        return False
+        return None
     fn, sn, r = index, size - 1, leaf_hash(leaf)
     for p in proof:
         if sn == 0:
-            return False
+            return None
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             if not fn & 1:
@@ -99,4 +130,9 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
             r = node_hash(r, p)
         fn >>= 1
         sn >>= 1
-    return sn == 0 and r == root
+    return r if sn == 0 else None
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2: does `leaf` sit at `index` of a `size`-leaf tree with `root`?"""
+    return root_from_path(leaf, index, size, proof) == root

@@ -5,6 +5,14 @@ the current time, and gets back plain values: `submit` → an `Admission` (the
 records to make durable, and the signed receipts to release once they are),
 `seal` → a `SharedBlock` to append to the log. The core never awaits.
 
+Dedupe (issue 9): a transaction is the pair (rollup_id, tx_hash), so the same
+bytes sent to another rollup first never block the real one. A pair is
+refused as a `Duplicate` while it is pending and for `Limits.dedupe_window_ms`
+after its block's timestamp (block time, not wall time, so a restart
+remembers exactly what it remembered before); the `Duplicate` names where the
+first one is, so the shell can answer a retry with its original receipt.
+Memory is about 120 bytes per pair remembered: rate x window.
+
 Placement happens at admission, which is what lets a receipt name its height
 and index before the block seals: transactions fill the newest pending block
 in arrival order (FCFS); one that does not fit opens the next height. A
@@ -18,7 +26,7 @@ restart to rebuild exactly the same pending blocks.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +34,7 @@ from sequencer.errors import AlreadyExists, BadInput, Critical, NotFound, Overlo
 
 from .commitments import bundles_root, namespaces_root
 from .config import CoreConfig, RollupInfo
-from .signing import Signer, block_hash
+from .signing import ReceiptBatch, Signer, block_hash
 from .types import (
     ZERO_HASH,
     BlockHeader,
@@ -63,6 +71,36 @@ class Admission:
     receipts: tuple[Receipt, ...]
 
 
+class Duplicate(AlreadyExists):
+    """(rollup_id, tx_hash) was admitted already, within the dedupe window.
+
+    `height` is where it was placed; `index` its index there while its block
+    is pending (None once sealed: the log knows it). The shell answers a retry
+    with the original receipt (docs/api.md, "Retries")."""
+
+    def __init__(self, rollup_id: RollupId, tx_hash: Hash32, height: int, index: int | None) -> None:
+        super().__init__(f"transaction 0x{tx_hash.hex()} was already submitted to rollup {rollup_id}")
+        self.rollup_id = rollup_id
+        self.tx_hash = tx_hash
+        self.height = height
+        self.index = index
+
+
+class BundleDuplicate(AlreadyExists):
+    """A bundle leg is a `Duplicate`. `leg` is its position in the bundle,
+    `duplicate` says where the first one is: a bundle resubmitted whole is
+    answered with its original receipts (the shell checks they are one bundle)."""
+
+    def __init__(self, leg: int, duplicate: Duplicate) -> None:
+        super().__init__(f"bundle leg {leg}: {duplicate}")
+        self.leg = leg
+        self.duplicate = duplicate
+
+
+RecentTx = tuple[int, int, RollupId, Hash32]
+"""(block timestamp_ms, height, rollup_id, tx_hash) of a sealed transaction, for `restore`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """The last sealed block (or the state before genesis: height -1)."""
@@ -78,7 +116,7 @@ class _PendingBlock:
     height: int
     namespaces: dict[RollupId, list[bytes]] = field(default_factory=dict)
     bundles: list[BundlePlacement] = field(default_factory=list)
-    hashes: list[Hash32] = field(default_factory=list)
+    hashes: dict[RollupId, list[Hash32]] = field(default_factory=dict)
     payload_bytes: int = 0
     tx_count: int = 0
 
@@ -89,9 +127,12 @@ class _PendingBlock:
         )
 
     def append(self, rollup_id: RollupId, payload: bytes, tx_hash: Hash32) -> int:
-        txs = self.namespaces.setdefault(rollup_id, [])
+        txs = self.namespaces.get(rollup_id)
+        if txs is None:
+            txs = self.namespaces[rollup_id] = []
+            self.hashes[rollup_id] = []
         txs.append(payload)
-        self.hashes.append(tx_hash)
+        self.hashes[rollup_id].append(tx_hash)
         self.payload_bytes += len(payload)
         self.tx_count += 1
         return len(txs) - 1
@@ -106,8 +147,12 @@ class SequencerCore:
         self.rollups: dict[RollupId, RollupInfo] = {r.rollup_id: r for r in config.rollups}
         self.head = head or Head()
         self._pending: deque[_PendingBlock] = deque()
-        self._pending_hashes: dict[Hash32, tuple[int, RollupId, int]] = {}
-        self._recent: OrderedDict[Hash32, None] = OrderedDict()
+        # Per rollup: tx_hash -> (height, index) while pending; tx_hash -> height once sealed,
+        # until the block is older than the dedupe window. The hash bytes are the records' own.
+        self._pending_by_rollup: dict[RollupId, dict[Hash32, tuple[int, int]]] = {}
+        self._pending_count = 0
+        self._recent: dict[RollupId, dict[Hash32, int]] = {}
+        self._recent_blocks: deque[tuple[int, int, dict[RollupId, list[Hash32]]]] = deque()
 
     # -- queries ---------------------------------------------------------
 
@@ -121,11 +166,27 @@ class SequencerCore:
 
     @property
     def pending_txs(self) -> int:
-        return len(self._pending_hashes)
+        return self._pending_count
 
-    def pending_position(self, tx_hash: Hash32) -> tuple[int, RollupId, int] | None:
-        """(height, rollup_id, index) of an admitted transaction not yet sealed."""
-        return self._pending_hashes.get(tx_hash)
+    @property
+    def remembered_txs(self) -> int:
+        """Sealed (rollup, tx_hash) pairs inside the dedupe window."""
+        return sum(len(d) for d in self._recent.values())
+
+    def pending_position(self, tx_hash: Hash32, rollup_id: RollupId | None = None) -> tuple[int, RollupId, int] | None:
+        """(height, rollup_id, index) of an admitted transaction not yet sealed
+        (on `rollup_id`, or on any rollup when None)."""
+        rollups = self._pending_by_rollup.items() if rollup_id is None else \
+            [(rollup_id, self._pending_by_rollup.get(rollup_id, {}))]
+        for rid, d in rollups:
+            pos = d.get(tx_hash)
+            if pos is not None:
+                return pos[0], rid, pos[1]
+        return None
+
+    def admitted(self, rollup_id: RollupId, tx_hash: Hash32) -> bool:
+        """Is (rollup_id, tx_hash) pending, or sealed within the dedupe window?"""
+        return tx_hash in self._pending_by_rollup.get(rollup_id, {}) or tx_hash in self._recent.get(rollup_id, {})
 
     # -- admission -------------------------------------------------------
 
@@ -139,9 +200,17 @@ class SequencerCore:
             raise TooLarge(f"payload: {len(tx.payload)} bytes, over the {limit}-byte transaction limit")
         rollup.policy.check(tx.payload)
 
-    def _check_new(self, tx_hash: Hash32) -> None:
-        if tx_hash in self._pending_hashes or tx_hash in self._recent:
-            raise AlreadyExists(f"transaction 0x{tx_hash.hex()} was already submitted")
+    def _check_new(self, rollup_id: RollupId, tx_hash: Hash32) -> None:
+        pending = self._pending_by_rollup.get(rollup_id)
+        if pending is not None:
+            pos = pending.get(tx_hash)
+            if pos is not None:
+                raise Duplicate(rollup_id, tx_hash, pos[0], pos[1])
+        recent = self._recent.get(rollup_id)
+        if recent is not None:
+            height = recent.get(tx_hash)
+            if height is not None:
+                raise Duplicate(rollup_id, tx_hash, height, None)
 
     def _block_for(self, n_txs: int, n_bytes: int) -> _PendingBlock:
         if self._pending and self._pending[-1].fits(n_txs, n_bytes, self.config):
@@ -171,13 +240,21 @@ class SequencerCore:
         (`sign_receipts`), so the shell can sign off the event loop."""
         if not validated:
             self.validate(tx)
-        self._check_new(tx.tx_hash)
+        self._check_new(tx.rollup_id, tx.tx_hash)
         block = self._block_for(1, len(tx.payload))
         return (self._place(block, tx, None),)
 
     def sign_receipts(self, records: Sequence[AdmittedTx]) -> tuple[Receipt, ...]:
-        """Sign the preconfirmations of admitted records. Pure: safe in any thread."""
-        return tuple(self._receipt(r) for r in records)
+        """Sign the preconfirmations of admitted records as one batch (see `sign_receipt_batch`)."""
+        return self.sign_receipt_batch(records)[1]
+
+    def sign_receipt_batch(self, records: Sequence[AdmittedTx]) -> tuple[ReceiptBatch | None, tuple[Receipt, ...]]:
+        """Sign one group commit's preconfirmations with one signature
+        (docs/settlement.md section 1); receipt i is leaf i. Pure: safe in any thread.
+        No records, no signature: (None, ())."""
+        if not records:
+            return None, ()
+        return self.signer.sign_receipt_batch([(r.rollup_id, r.tx_hash, r.height, r.index) for r in records])
 
     def admit_bundle(self, bundle: Bundle, now_ms: int) -> tuple[AdmittedTx, ...]:
         """Admit a bundle all-or-nothing: every leg valid, all in one block."""
@@ -191,16 +268,18 @@ class SequencerCore:
         size = sum(len(t.payload) for t in legs)
         if size > limits.max_bundle_bytes:
             raise TooLarge(f"bundle: {size} bytes, over the {limits.max_bundle_bytes}-byte bundle limit")
-        seen: set[Hash32] = set()
+        seen: set[tuple[RollupId, Hash32]] = set()
         for i, leg in enumerate(legs):
             try:
                 self.validate(leg)
-                self._check_new(leg.tx_hash)
-                if leg.tx_hash in seen:
+                self._check_new(leg.rollup_id, leg.tx_hash)
+                if (leg.rollup_id, leg.tx_hash) in seen:
                     raise AlreadyExists(f"transaction 0x{leg.tx_hash.hex()} appears twice in the bundle")
+            except Duplicate as exc:
+                raise BundleDuplicate(i, exc) from exc
             except BadInput as exc:
                 raise type(exc)(f"bundle leg {i}: {exc}") from exc
-            seen.add(leg.tx_hash)
+            seen.add((leg.rollup_id, leg.tx_hash))
         block = self._block_for(len(legs), size)
         records = tuple(self._place(block, leg, bundle.bundle_hash) for leg in legs)
         block.bundles.append(BundlePlacement(bundle.bundle_hash, tuple((r.rollup_id, r.index) for r in records)))
@@ -208,12 +287,15 @@ class SequencerCore:
 
     def _place(self, block: _PendingBlock, tx: Transaction, bundle_hash: Hash32 | None) -> AdmittedTx:
         index = block.append(tx.rollup_id, tx.payload, tx.tx_hash)
-        self._pending_hashes[tx.tx_hash] = (block.height, tx.rollup_id, index)
+        self._remember_pending(tx.rollup_id, tx.tx_hash, block.height, index)
         return AdmittedTx(block.height, tx.rollup_id, index, tx.payload, tx.tx_hash, bundle_hash)
 
-    def _receipt(self, r: AdmittedTx) -> Receipt:
-        sig = self.signer.sign_receipt(r.rollup_id, r.tx_hash, r.height, r.index)
-        return Receipt(r.rollup_id, r.tx_hash, r.height, r.index, sig)
+    def _remember_pending(self, rollup_id: RollupId, tx_hash: Hash32, height: int, index: int) -> None:
+        d = self._pending_by_rollup.get(rollup_id)
+        if d is None:
+            d = self._pending_by_rollup[rollup_id] = {}
+        d[tx_hash] = (height, index)
+        self._pending_count += 1
 
     # -- sealing ---------------------------------------------------------
 
@@ -242,23 +324,52 @@ class SequencerCore:
         )
         sealed = SharedBlock(header, self.signer.sign_header(header), namespaces, tuple(block.bundles))
         self.head = Head(header.height, block_hash(header), header.timestamp_ms, origin)
-        for h in block.hashes:
-            self._pending_hashes.pop(h, None)
-            self._recent[h] = None
-        while len(self._recent) > self.config.limits.dedupe_window:
-            self._recent.popitem(last=False)
+        height = header.height
+        for rid, hashes in block.hashes.items():
+            pending = self._pending_by_rollup[rid]
+            recent = self._recent.get(rid)
+            if recent is None:
+                recent = self._recent[rid] = {}
+            for h in hashes:
+                del pending[h]
+                recent[h] = height
+            self._pending_count -= len(hashes)
+        self._recent_blocks.append((header.timestamp_ms, height, block.hashes))
+        self._forget_before(header.timestamp_ms - self.config.limits.dedupe_window_ms)
         return sealed
+
+    def _forget_before(self, cutoff_ms: int) -> None:
+        """Drop sealed pairs whose block is older than the dedupe window."""
+        blocks = self._recent_blocks
+        while blocks and blocks[0][0] < cutoff_ms:
+            _, height, by_rollup = blocks.popleft()
+            for rid, hashes in by_rollup.items():
+                recent = self._recent[rid]
+                for h in hashes:
+                    if recent.get(h) == height:  # not re-admitted since (possible only after it expired)
+                        del recent[h]
 
     # -- recovery --------------------------------------------------------
 
-    def restore(self, head: Head, records: Sequence[AdmittedTx], recent_hashes: Sequence[Hash32] = ()) -> None:
+    def restore(self, head: Head, records: Sequence[AdmittedTx], recent: Sequence[RecentTx] = ()) -> None:
         """Rebuild state after a restart from the log: the last sealed block,
-        the admitted-but-unsealed records in admission order, and the hashes
-        of recently sealed transactions (for dedupe)."""
+        the admitted-but-unsealed records in admission order, and the sealed
+        transactions of the blocks inside the dedupe window, in height order
+        (`RecentTx`; older ones are ignored)."""
         self.head = head
         self._pending.clear()
-        self._pending_hashes.clear()
-        self._recent = OrderedDict.fromkeys(recent_hashes)
+        self._pending_by_rollup.clear()
+        self._pending_count = 0
+        self._recent.clear()
+        self._recent_blocks.clear()
+        cutoff = head.timestamp_ms - self.config.limits.dedupe_window_ms
+        for ts, height, rid, h in recent:
+            if ts < cutoff:
+                continue
+            if not self._recent_blocks or self._recent_blocks[-1][1] != height:
+                self._recent_blocks.append((ts, height, {}))
+            self._recent_blocks[-1][2].setdefault(rid, []).append(h)
+            self._recent.setdefault(rid, {})[h] = height
         i = 0
         while i < len(records):
             r = records[i]
@@ -281,6 +392,6 @@ class SequencerCore:
             index = block.append(r.rollup_id, r.payload, r.tx_hash)
             if index != r.index:
                 raise Critical(f"log record {r.tx_hash.hex()} promised index {r.index}, replay gives {index}")
-            self._pending_hashes[r.tx_hash] = (height, r.rollup_id, index)
+            self._remember_pending(r.rollup_id, r.tx_hash, height, index)
         if group[0].bundle_hash is not None:
             block.bundles.append(BundlePlacement(group[0].bundle_hash, tuple((r.rollup_id, r.index) for r in group)))

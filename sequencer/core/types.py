@@ -40,14 +40,18 @@ class Transaction:
 class Bundle:
     """Legs included all-or-nothing, in one block, contiguous per rollup.
 
-    `bundle_hash` = keccak256 over the concatenated leg hashes, in leg order.
+    `bundle_hash` = keccak256 over `uint64 rollup_id ++ bytes32 tx_hash` of each
+    leg, in leg order. The rollup ids are in it because a transaction is the pair
+    (rollup, hash): without them, the same payloads on swapped rollups would be
+    another bundle with the same hash.
     """
 
     legs: tuple[Transaction, ...]
     bundle_hash: Hash32 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bundle_hash", keccak(b"".join(t.tx_hash for t in self.legs)))
+        object.__setattr__(self, "bundle_hash",
+                           keccak(b"".join(t.rollup_id.to_bytes(8, "big") + t.tx_hash for t in self.legs)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +121,20 @@ class SharedBlock:
 class Receipt:
     """A signed preconfirmation: tx `tx_hash` of `rollup_id` will be at
     `index` in that rollup's namespace of the block at `height`
-    (EIP-712 struct `Preconfirmation`). `signature` is 65 bytes r ++ s ++ v.
+    (EIP-712 struct `Preconfirmation`).
+
+    Signed per group commit (docs/settlement.md section 1): the receipt is leaf
+    `leaf_index` of the commit's `batch_count` receipts, `path` its RFC 9162
+    audit path to the batch's receiptsRoot, and `batch_signature` (65 bytes
+    r ++ s ++ v) the sequencer's signature over PreconfirmationBatch(receiptsRoot,
+    batch_count). `signing.verify_receipt` checks all of it.
     """
 
     rollup_id: RollupId
     tx_hash: Hash32
     height: int
     index: int
-    signature: bytes
+    leaf_index: int
+    batch_count: int
+    path: tuple[Hash32, ...]
+    batch_signature: bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sequencer.core.commitments import NamespaceProof
+from sequencer.core.commitments import BundleProof, LeafProof, NamespaceProof, prove_bundles
 from sequencer.core.config import RollupInfo
 from sequencer.core.merkle import merkle_root
 from sequencer.core.signing import block_hash
@@ -46,11 +46,14 @@ def bundle_from_proto(msg: pb.Bundle, max_legs: int | None = None) -> Bundle:
 
 def receipt_to_proto(r: Receipt) -> pb.Receipt:
     return pb.Receipt(rollup_id=r.rollup_id, tx_hash=r.tx_hash, height=r.height, index=r.index,
-                      signature=r.signature)
+                      leaf_index=r.leaf_index, batch_count=r.batch_count, path=r.path,
+                      batch_signature=r.batch_signature)
 
 
 def receipt_from_proto(m: pb.Receipt) -> Receipt:
-    return Receipt(m.rollup_id, bytes(m.tx_hash), m.height, m.index, bytes(m.signature))
+    """A receipt as a client got it; check it with `signing.verify_receipt`."""
+    return Receipt(m.rollup_id, bytes(m.tx_hash), m.height, m.index, m.leaf_index, m.batch_count,
+                   tuple(bytes(p) for p in m.path), bytes(m.batch_signature))
 
 
 def header_to_proto(h: BlockHeader) -> pb.BlockHeader:
@@ -108,26 +111,51 @@ def proof_to_proto(p: NamespaceProof) -> pb.NamespaceProof:
     for i, rid, root, count, path in p.neighbours:
         msg.neighbours.append(pb.NamespaceLeafProof(leaf_index=i, rollup_id=rid, tx_root=root, tx_count=count,
                                                     path=path))
+    for i, rid, root, count, path in p.adjacent:
+        msg.adjacent.append(pb.NamespaceLeafProof(leaf_index=i, rollup_id=rid, tx_root=root, tx_count=count,
+                                                  path=path))
     return msg
 
 
+def _leaf_proof(n: pb.NamespaceLeafProof) -> LeafProof:
+    return (n.leaf_index, n.rollup_id, bytes(n.tx_root), n.tx_count, tuple(bytes(x) for x in n.path))
+
+
 def proof_from_proto(m: pb.NamespaceProof) -> NamespaceProof:
-    neighbours = tuple((n.leaf_index, n.rollup_id, bytes(n.tx_root), n.tx_count, tuple(bytes(x) for x in n.path))
-                       for n in m.neighbours)
+    neighbours = tuple(_leaf_proof(n) for n in m.neighbours)
+    adjacent = tuple(_leaf_proof(n) for n in m.adjacent)
     if m.HasField("leaf"):
         leaf = m.leaf
         return NamespaceProof(m.rollup_id, m.namespace_count, bytes(leaf.tx_root), leaf.tx_count, leaf.leaf_index,
-                              tuple(bytes(x) for x in leaf.path), neighbours)
-    return NamespaceProof(m.rollup_id, m.namespace_count, merkle_root([]), 0, -1, (), neighbours)
+                              tuple(bytes(x) for x in leaf.path), neighbours, adjacent)
+    return NamespaceProof(m.rollup_id, m.namespace_count, merkle_root([]), 0, -1, (), neighbours, adjacent)
 
 
-def rollup_block_to_proto(b: SharedBlock, rollup_id: int, proof: NamespaceProof) -> pb.RollupBlock:
+def bundle_proof_to_proto(p: BundleProof) -> pb.BundleProof:
+    return pb.BundleProof(leaf_index=p.leaf_index, bundle_count=p.bundle_count, path=p.path)
+
+
+def bundle_proof_from_proto(m: pb.BundleProof) -> BundleProof:
+    return BundleProof(m.leaf_index, m.bundle_count, tuple(bytes(x) for x in m.path))
+
+
+def rollup_block_to_proto(b: SharedBlock, rollup_id: int, proof: NamespaceProof,
+                          bundle_proofs: Sequence[BundleProof] | None = None) -> pb.RollupBlock:
+    """The rollup's view of `b`: its transactions, namespace proof, and the bundles touching it,
+    each with its proof against bundles_root. `b.bundles` are all the block's bundles, unless
+    `bundle_proofs` is given: then `b.bundles` are just the touching ones, with those proofs."""
+    if bundle_proofs is None:
+        pairs = [(p, pr) for p, pr in zip(b.bundles, prove_bundles(b.bundles), strict=True)
+                 if any(r == rollup_id for r, _ in p.legs)]
+    else:
+        pairs = list(zip(b.bundles, bundle_proofs, strict=True))
     return pb.RollupBlock(
         signed_header=signed_header_to_proto(b),
         rollup_id=rollup_id,
         transactions=b.namespace(rollup_id).transactions,
         proof=proof_to_proto(proof),
-        bundles=[bundle_placement_to_proto(p) for p in b.bundles if any(r == rollup_id for r, _ in p.legs)],
+        bundles=[bundle_placement_to_proto(p) for p, _ in pairs],
+        bundle_proofs=[bundle_proof_to_proto(pr) for _, pr in pairs],
     )
 
 

@@ -71,15 +71,19 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
     async def SubmitTransaction(self, request: pb.SubmitTransactionRequest, context: Any) -> Any:
         self.limiter.take(client_identity(context))
         tx = convert.transaction_from_proto(request.transaction)
-        receipts = await self.node.admit_transaction(tx).wait()
-        return pb.SubmitTransactionResponse(receipt=convert.receipt_to_proto(receipts[0]))
+        ticket = self.node.admit_transaction(tx)
+        receipts = await ticket.wait()
+        return pb.SubmitTransactionResponse(receipt=convert.receipt_to_proto(receipts[0]),
+                                            already_admitted=ticket.already_admitted)
 
     @_unary
     async def SubmitBundle(self, request: pb.SubmitBundleRequest, context: Any) -> Any:
         self.limiter.take(client_identity(context), max(1, len(request.bundle.legs)))
         bundle = convert.bundle_from_proto(request.bundle, self.streams.max_legs)
-        receipts = await self.node.admit_bundle(bundle).wait()
-        return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash)
+        ticket = self.node.admit_bundle(bundle)
+        receipts = await ticket.wait()
+        return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash,
+                                       already_admitted=ticket.already_admitted)
 
     async def StreamSubmit(self, request_iterator: AsyncIterator[Any], context: Any) -> None:
         await self.streams.serve(request_iterator, context)
@@ -129,17 +133,20 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         tx_hash = bytes(request.tx_hash)
         if len(tx_hash) != 32:
             raise BadInput(f"tx_hash: must be 32 bytes, got {len(tx_hash)}")
-        pending = self.node.core.pending_position(tx_hash)
-        if pending is not None:
-            height, rollup_id, index = pending
-            return pb.GetTransactionResponse(status=pb.TRANSACTION_STATUS_PRECONFIRMED, rollup_id=rollup_id,
-                                             height=height, index=index)
-        loc = await self.node.read(self.node.log.find_tx, tx_hash)
-        if loc is None:
-            raise NotFound(f"transaction 0x{tx_hash.hex()} is unknown")
-        status = pb.TRANSACTION_STATUS_FIRM if loc.height <= self.node.firm_height else pb.TRANSACTION_STATUS_SEALED
-        return pb.GetTransactionResponse(status=status, rollup_id=loc.rollup_id, height=loc.height, index=loc.index,
+        if request.rollup_id:
+            self._rollup(request.rollup_id)
+        found = await self.node.lookup_transaction(tx_hash, request.rollup_id or None)
+        if found is None:
+            on = f" on rollup {request.rollup_id}" if request.rollup_id else ""
+            raise NotFound(f"transaction 0x{tx_hash.hex()} is unknown{on}")
+        loc = found.location
+        status = {"preconfirmed": pb.TRANSACTION_STATUS_PRECONFIRMED, "sealed": pb.TRANSACTION_STATUS_SEALED,
+                  "firm": pb.TRANSACTION_STATUS_FIRM}[found.status]
+        resp = pb.GetTransactionResponse(status=status, rollup_id=loc.rollup_id, height=loc.height, index=loc.index,
                                          bundle_hash=loc.bundle_hash or b"")
+        if found.receipt is not None:
+            resp.receipt.CopyFrom(convert.receipt_to_proto(found.receipt))
+        return resp
 
     @_unary
     async def ListRollups(self, request: pb.ListRollupsRequest, context: Any) -> Any:

@@ -13,6 +13,12 @@ It owns the core, the block log, the slot clock and the subscribers:
   its own SQLite connection; the writer has its own thread and connection,
   so no number of readers can hold up a commit (rollup views and replays:
   views.py).
+Retries (issue 9): a resubmission of an admitted (rollup, tx_hash) admits
+nothing and gets a Ticket whose `wait` returns the original receipt, taken
+from the original's own ticket while its block is unsealed (`_unsealed`),
+else rebuilt from the log. `lookup_transaction` (GetTransaction) answers from
+the same places, and only from durable ones: a record counts once its group
+commit has returned.
 A write failure is fatal: the in-memory state may be ahead of the disk, so
 the node stops rather than hand out receipts it cannot keep. It tells
 `on_fatal` first (the server turns health NOT_SERVING), then raises the
@@ -34,10 +40,10 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
-from sequencer.core.sequencer import AdmittedTx, SequencerCore
-from sequencer.core.types import Bundle, Hash32, Receipt, SharedBlock, Transaction
-from sequencer.errors import Critical, SharedSeqError, StorageFault, Temporary
-from sequencer.store.sqlite_log import BlockLog
+from sequencer.core.sequencer import AdmittedTx, BundleDuplicate, Duplicate, SequencerCore
+from sequencer.core.types import Bundle, Hash32, Receipt, RollupId, SharedBlock, Transaction
+from sequencer.errors import AlreadyExists, BadInput, Critical, SharedSeqError, StorageFault, Temporary
+from sequencer.store.sqlite_log import BlockLog, TxLocation
 
 from .errors import Refusal
 from .metrics import Metrics
@@ -75,12 +81,33 @@ class Ticket:
     done: anyio.Event = field(default_factory=anyio.Event)
     error: BaseException | None = None
     receipts: tuple[Receipt, ...] = ()
+    retries: tuple[tuple[RollupId, Hash32], ...] = ()
+    """Transactions that were admitted before (resubmitted): `wait` answers their original
+    receipts after the new ones, in this order."""
+    fetch: Callable[[RollupId, Hash32], Awaitable[Receipt]] | None = None
+
+    @property
+    def already_admitted(self) -> bool:
+        """Nothing new: every transaction of the request had been admitted before."""
+        return bool(self.retries) and not self.records
 
     async def wait(self) -> tuple[Receipt, ...]:
         await self.done.wait()
         if self.error is not None:
             raise Temporary("the sequencer could not persist the transaction; it was not admitted") from self.error
-        return self.receipts
+        if not self.retries:
+            return self.receipts
+        assert self.fetch is not None
+        return self.receipts + tuple([await self.fetch(rid, h) for rid, h in self.retries])
+
+
+@dataclass(frozen=True, slots=True)
+class TxStatus:
+    """A durable transaction as GetTransaction reports it: "preconfirmed", "sealed" or "firm"."""
+
+    status: str
+    location: TxLocation
+    receipt: Receipt | None
 
 
 @dataclass(slots=True)
@@ -127,13 +154,22 @@ class SequencerNode:
         self._fatal: BaseException | None = None
         self._validators = anyio.CapacityLimiter(2)
         self._admitted = {rid: self.metrics.admitted.labels(str(rid)) for rid in core.rollups}
+        # (rollup, tx_hash) -> (its ticket, its index there), from admission until its block is
+        # durable; tickets in admission order, to forget them when their last block is published.
+        self._unsealed: dict[tuple[RollupId, Hash32], tuple[Ticket, int]] = {}
+        self._unsealed_tickets: deque[Ticket] = deque()
+        # Records restored from the log at start (their receipts are in the log), until sealed.
+        self._restored: set[tuple[RollupId, Hash32]] = set()
+        self._restored_max = -1
 
     @classmethod
     def open(cls, core: SequencerCore, block_log: BlockLog, **kw: object) -> SequencerNode:
         """Resume from the log: the same head, the same pending placements."""
-        state = block_log.load_state(recent=min(core.config.limits.dedupe_window, 1_000_000))
-        core.restore(state.head, state.pending, state.recent_hashes)
+        state = block_log.load_state(core.config.limits.dedupe_window_ms)
+        core.restore(state.head, state.pending, state.recent)
         node = cls(core, block_log, **kw)  # type: ignore[arg-type]
+        node._restored = {(r.rollup_id, r.tx_hash) for r in state.pending}
+        node._restored_max = max((r.height for r in state.pending), default=-1)
         fh = block_log.get_meta("firm_height")
         node.firm_height = int(fh.decode()) if fh else -1
         node.metrics.firm_height.set(node.firm_height)
@@ -178,25 +214,116 @@ class SequencerNode:
         self._queue.tickets.append(ticket)
         self._work.set()
         client = CLIENT.get()
-        for r in records:
+        unsealed = self._unsealed
+        for i, r in enumerate(records):
             self._admitted[r.rollup_id].inc()
             self.shares.add(client, r.height, 1, len(r.payload))
+            unsealed[(r.rollup_id, r.tx_hash)] = (ticket, i)
+        self._unsealed_tickets.append(ticket)
         return ticket
+
+    def _retry(self, keys: Sequence[tuple[RollupId, Hash32]], started: float,
+               fetch: Callable[[RollupId, Hash32], Awaitable[Receipt]] | None = None) -> Ticket:
+        """The ticket of a resubmission: nothing to persist, the original receipts to answer."""
+        ticket = Ticket((), started, retries=tuple(keys), fetch=fetch or self._fetch_receipt)
+        ticket.done.set()
+        return ticket
+
+    async def _fetch_receipt(self, rollup_id: RollupId, tx_hash: Hash32) -> Receipt:
+        return (await self.original_receipt(rollup_id, tx_hash))[0]
+
+    async def original_receipt(self, rollup_id: RollupId, tx_hash: Hash32) -> tuple[Receipt, Hash32 | None]:
+        """The receipt first given for an admitted transaction (and its bundle hash), waiting for
+        it to be durable if it is not yet. Raises Temporary if the log could not persist it."""
+        hit = self._unsealed.get((rollup_id, tx_hash))
+        if hit is not None:
+            ticket, i = hit
+            # Its own receipts, not `wait()`: that would fetch the ticket's retries too, and a list
+            # holding a transaction twice retries itself.
+            await ticket.done.wait()
+            if ticket.error is not None:
+                raise Temporary("the sequencer could not persist the transaction; it was not admitted")
+            return ticket.receipts[i], ticket.records[i].bundle_hash
+        found = await self.read(self.log.find_receipts, tx_hash, rollup_id, (rollup_id, tx_hash) in self._restored)
+        if not found:
+            raise Temporary(f"transaction 0x{tx_hash.hex()} is being sealed; retry")
+        newest = found[-1]  # an unsealed copy (re-admitted after the window) comes after a sealed one
+        if newest.receipt is not None:
+            return newest.receipt, newest.location.bundle_hash
+        # Admitted by a version that did not store receipts: sign the same promise again, as a batch of one.
+        loc = newest.location
+        _, (receipt,) = await anyio.to_thread.run_sync(
+            self.core.signer.sign_receipt_batch, [(loc.rollup_id, tx_hash, loc.height, loc.index)])
+        return receipt, loc.bundle_hash
+
+    async def lookup_transaction(self, tx_hash: Hash32, rollup_id: RollupId | None = None) -> TxStatus | None:
+        """Where a transaction is, from durable state only, and its receipt (GetTransaction).
+
+        Never "preconfirmed" before its group commit has returned; never None for a receipted
+        transaction: its ticket stays in `_unsealed` until its block is durable and in the log."""
+        rollups = [rollup_id] if rollup_id is not None else sorted(self.core.rollups)
+        found: dict[RollupId, TxStatus] = {}
+        for rid in rollups:
+            hit = self._unsealed.get((rid, tx_hash))
+            if hit is None:
+                continue
+            ticket, i = hit
+            if not ticket.done.is_set() or ticket.error is not None or i >= len(ticket.receipts):
+                continue  # not durable yet: not admitted yet
+            r = ticket.records[i]
+            status = "preconfirmed" if r.height > self.durable_height else \
+                "firm" if r.height <= self.firm_height else "sealed"
+            found[rid] = TxStatus(status, TxLocation(r.height, rid, r.index, r.bundle_hash), ticket.receipts[i])
+        restored = any((rid, tx_hash) in self._restored for rid in rollups)
+        for s in await self.read(self.log.find_receipts, tx_hash, rollup_id, restored):
+            rid = s.location.rollup_id
+            if rid in found and (found[rid].status == "preconfirmed" or s.sealed):
+                continue  # the in-memory copy is at least as new
+            status = "preconfirmed" if not s.sealed else \
+                "firm" if s.location.height <= self.firm_height else "sealed"
+            found[rid] = TxStatus(status, s.location, s.receipt)
+        if len(found) > 1:
+            raise BadInput(f"transaction 0x{tx_hash.hex()} is on rollups {sorted(found)}; set rollup_id")
+        return next(iter(found.values()), None)
 
     def admit_transaction(self, tx: Transaction) -> Ticket:
         """Admit one transaction (raises BadInput/Overloaded); await the ticket."""
         self._check_running()
         self.shares.check(CLIENT.get(), 1, len(tx.payload))
         started = time.perf_counter()
-        return self._enqueue(self.core.admit(tx, self.clock_ms()), started)
+        try:
+            records = self.core.admit(tx, self.clock_ms())
+        except Duplicate as dup:
+            return self._retry([(dup.rollup_id, dup.tx_hash)], started)
+        return self._enqueue(records, started)
 
     def admit_bundle(self, bundle: Bundle) -> Ticket:
         self._check_running()
         self.shares.check(CLIENT.get(), len(bundle.legs), sum(len(leg.payload) for leg in bundle.legs))
         started = time.perf_counter()
-        ticket = self._enqueue(self.core.admit_bundle(bundle, self.clock_ms()), started)
+        try:
+            records = self.core.admit_bundle(bundle, self.clock_ms())
+        except BundleDuplicate:
+            keys = [(leg.rollup_id, leg.tx_hash) for leg in bundle.legs]
+            if not all(self.core.admitted(rid, h) for rid, h in keys):
+                raise  # some legs are new: not a retry of this bundle
+            return self._retry(keys, started, self._bundle_leg_fetch(bundle))
+        ticket = self._enqueue(records, started)
         self.metrics.bundles.inc()
         return ticket
+
+    def _bundle_leg_fetch(self, bundle: Bundle) -> Callable[[RollupId, Hash32], Awaitable[Receipt]]:
+        """A retried bundle's originals, each checked to be a leg of this same bundle."""
+        legs = {(leg.rollup_id, leg.tx_hash): i for i, leg in enumerate(bundle.legs)}
+
+        async def fetch(rollup_id: RollupId, tx_hash: Hash32) -> Receipt:
+            receipt, bundle_hash = await self.original_receipt(rollup_id, tx_hash)
+            if bundle_hash != bundle.bundle_hash:
+                raise AlreadyExists(f"bundle leg {legs[(rollup_id, tx_hash)]}: transaction 0x{tx_hash.hex()} was "
+                                    "admitted outside this bundle")
+            return receipt
+
+        return fetch
 
     def _check_all(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> list[Transaction | Refusal]:
         """Convert and policy-check each item; refusals are kept as small values (no traceback)."""
@@ -238,17 +365,27 @@ class SequencerNode:
         now = self.clock_ms()
         records: list[AdmittedTx] = []
         results: list[int | Refusal] = []
+        retries: list[tuple[RollupId, Hash32]] = []
         for tx in txs:
             if isinstance(tx, Refusal):
                 results.append(tx)
                 continue
             try:
                 records.extend(self.core.admit(tx, now, validated=validated))
+            except Duplicate as dup:  # answered with its original receipt, after the new ones
+                retries.append((dup.rollup_id, dup.tx_hash))
+                results.append(-len(retries))
+                continue
             except SharedSeqError as exc:
                 results.append(Refusal.of(exc))
                 continue
             results.append(len(records) - 1)
-        return self._enqueue(tuple(records), started), results
+        ticket = self._enqueue(tuple(records), started)
+        if retries:
+            n = len(records)
+            results = [n - r - 1 if isinstance(r, int) and r < 0 else r for r in results]
+            ticket.retries, ticket.fetch = tuple(retries), self._fetch_receipt
+        return ticket, results
 
     async def submit(self, tx: Transaction) -> Receipt:
         return (await self.admit_transaction(tx).wait())[0]
@@ -300,9 +437,10 @@ class SequencerNode:
                 t.done.set()
 
     def _persist(self, batch: _Batch) -> tuple[Receipt, ...]:
-        """Worker thread: sign the batch's receipts, then commit it (one SQLite transaction)."""
-        receipts = self.core.sign_receipts(batch.records)
-        self.log.append(batch.records, batch.blocks, batch.meta)
+        """Worker thread: sign the group commit's receipts with one signature (a batch), then
+        commit records, batch, blocks and meta in one SQLite transaction."""
+        signed, receipts = self.core.sign_receipt_batch(batch.records)
+        self.log.append(batch.records, batch.blocks, batch.meta, receipts=signed)
         return receipts
 
     async def _clock(self) -> None:
@@ -336,6 +474,16 @@ class SequencerNode:
             self._cache_bytes -= self._cache.popleft()[1]
         self.shares.sealed(block.height)
         self.durable_height = block.height
+        # The block is durable, so its transactions are in the log's txs table: forget their tickets.
+        tickets, unsealed = self._unsealed_tickets, self._unsealed
+        while tickets and tickets[0].records[-1].height <= block.height:
+            t = tickets.popleft()
+            for r in t.records:
+                key = (r.rollup_id, r.tx_hash)
+                if unsealed.get(key, (None,))[0] is t:
+                    del unsealed[key]
+        if self._restored and block.height >= self._restored_max:
+            self._restored = set()
         self.metrics.height.set(block.height)
         self.metrics.pending_txs.set(self.core.pending_txs)
         ev, self._new_block = self._new_block, anyio.Event()

@@ -180,11 +180,14 @@ class SubmitStreams:
             return resp
         if isinstance(item, Ticket):
             resp.receipts.extend(convert.receipts_to_proto(receipts))
+            resp.already_admitted = item.already_admitted
             return resp
+        new = len(item.ticket.records)  # results past the new receipts are resubmissions (node.admit_list)
         for r in item.results:
             if isinstance(r, Refusal):
                 self.node.metrics.rejected.labels(r.reason).inc()
                 resp.results.add().error.CopyFrom(r.to_proto())
             else:
-                resp.results.add().receipt.CopyFrom(convert.receipt_to_proto(receipts[r]))
+                result = resp.results.add(already_admitted=r >= new)
+                result.receipt.CopyFrom(convert.receipt_to_proto(receipts[r]))
         return resp

@@ -98,7 +98,7 @@ def build_views(slices: list[RollupSlice], rollup_id: int) -> list[tuple[pb.Roll
         proof = prove_namespace_from_leaves(s.row.leaves, rollup_id)
         namespaces = (Namespace(rollup_id, s.transactions),) if s.transactions else ()
         block = SharedBlock(s.row.header, s.row.signature, namespaces, s.row.bundles)
-        view = convert.rollup_block_to_proto(block, rollup_id, proof)
+        view = convert.rollup_block_to_proto(block, rollup_id, proof, s.bundle_proofs)
         out.append((view, view.ByteSize()))
     return out
 

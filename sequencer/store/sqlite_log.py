@@ -16,7 +16,16 @@ connection and a lock instead, for tests).
 
 Blocks are stored split (codec.py): a row per block without payloads, and a
 row per (block, rollup) with that rollup's payloads, so a rollup's reader
-fetches only its own namespace. A write that fails raises `StorageFault`
+fetches only its own namespace.
+
+Receipts (issue 8 item 5, issue 9 "Retries"): each group commit's signed
+receipt batch is one row of `receipt_batches` (count, signature, the leaves:
+32 bytes a receipt), and each record names its batch and leaf, so any receipt
+is rebuilt byte for byte later (`find_receipts`) for a retry or GetTransaction,
+at the cost of 32 bytes and two integers a transaction. `txs` is keyed by
+(tx_hash, rollup_id): dedupe is per rollup. The layout is versioned
+(`SCHEMA_VERSION` in meta); a version-1 log is migrated when opened.
+A write that fails raises `StorageFault`
 naming SQLite's reason ("database or disk is full"); `check_space` refuses to
 start on a disk without room for a block.
 """
@@ -32,10 +41,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sequencer.core.commitments import BundleProof, prove_bundles
+from sequencer.core.merkle import merkle_root
 from sequencer.core.sequencer import AdmittedTx, Head
-from sequencer.core.signing import block_hash
-from sequencer.core.types import Hash32, Namespace, SharedBlock
-from sequencer.errors import BadInput, StorageFault
+from sequencer.core.signing import ReceiptBatch, block_hash, receipt_from_batch
+from sequencer.core.types import Hash32, Namespace, Receipt, SharedBlock
+from sequencer.errors import BadInput, Critical, StorageFault
 
 from .codec import BlockRow, decode_block_row, decode_namespace_row, encode_block_row, encode_namespace_row
 
@@ -43,15 +54,20 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS admitted (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     height INTEGER NOT NULL, rollup_id INTEGER NOT NULL, idx INTEGER NOT NULL,
-    tx_hash BLOB NOT NULL, payload BLOB NOT NULL, bundle_hash BLOB
+    tx_hash BLOB NOT NULL, payload BLOB NOT NULL, bundle_hash BLOB,
+    batch_id INTEGER, leaf_index INTEGER
+);
+CREATE TABLE IF NOT EXISTS receipt_batches (
+    id INTEGER PRIMARY KEY, count INTEGER NOT NULL, signature BLOB NOT NULL, leaves BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS blocks (
     height INTEGER PRIMARY KEY, block_hash BLOB NOT NULL, timestamp_ms INTEGER NOT NULL,
     l1_origin_number INTEGER NOT NULL, l1_origin_hash BLOB NOT NULL, body BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS txs (
-    tx_hash BLOB PRIMARY KEY, height INTEGER NOT NULL, rollup_id INTEGER NOT NULL,
-    idx INTEGER NOT NULL, bundle_hash BLOB
+    tx_hash BLOB NOT NULL, rollup_id INTEGER NOT NULL, height INTEGER NOT NULL,
+    idx INTEGER NOT NULL, bundle_hash BLOB, batch_id INTEGER, leaf_index INTEGER,
+    PRIMARY KEY (tx_hash, rollup_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS txs_height ON txs(height);
 -- Sealing copies and deletes one height's admitted rows: without this index each seal scanned the table twice.
@@ -62,6 +78,54 @@ CREATE TABLE IF NOT EXISTS namespaces (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
+
+
+SCHEMA_VERSION = 2
+"""1: txs keyed by tx_hash, no stored receipts. 2: receipt_batches, records name their batch and leaf,
+txs keyed by (tx_hash, rollup_id)."""
+
+MIGRATE_1_TO_2 = """
+ALTER TABLE admitted ADD COLUMN batch_id INTEGER;
+ALTER TABLE admitted ADD COLUMN leaf_index INTEGER;
+CREATE TABLE txs_v2 (
+    tx_hash BLOB NOT NULL, rollup_id INTEGER NOT NULL, height INTEGER NOT NULL,
+    idx INTEGER NOT NULL, bundle_hash BLOB, batch_id INTEGER, leaf_index INTEGER,
+    PRIMARY KEY (tx_hash, rollup_id)
+) WITHOUT ROWID;
+INSERT INTO txs_v2(tx_hash, rollup_id, height, idx, bundle_hash)
+    SELECT tx_hash, rollup_id, height, idx, bundle_hash FROM txs;
+DROP TABLE txs;
+ALTER TABLE txs_v2 RENAME TO txs;
+CREATE INDEX txs_height ON txs(height);
+"""
+
+
+def _open_schema(c: sqlite3.Connection) -> None:
+    """Create the tables, or bring a log written by an older version up to SCHEMA_VERSION
+    (one transaction: a crash mid-migration leaves the old layout, migrated again next time)."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        fresh = c.execute("SELECT name FROM sqlite_master WHERE name = 'admitted'").fetchone() is None
+        c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = SCHEMA_VERSION if fresh else int(row[0]) if row else 1
+        if version > SCHEMA_VERSION:
+            raise Critical(f"the block log has layout version {version}, newer than this sequencer's "
+                           f"{SCHEMA_VERSION}: run the newer version")
+        if version == 1:
+            for stmt in MIGRATE_1_TO_2.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+        for stmt in SCHEMA.split(";"):
+            if stmt.strip():
+                c.execute(stmt)
+        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                  (str(SCHEMA_VERSION).encode(),))
+        c.execute("COMMIT")
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
 
 
 def _lock(path: Path) -> int:
@@ -102,6 +166,8 @@ class RollupSlice:
 
     row: BlockRow
     transactions: tuple[bytes, ...]
+    bundle_proofs: tuple[BundleProof, ...] = ()
+    """One per `row.bundles` (the touching ones), against the header's bundles_root."""
 
     @property
     def size(self) -> int:
@@ -114,12 +180,25 @@ def _storage_fault(what: str, exc: BaseException) -> StorageFault:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredTx:
+    """A durable transaction with its receipt: sealed (`sealed`) or still pending. `receipt` is None
+    only for records written before receipts were stored (layout version 1)."""
+
+    location: TxLocation
+    sealed: bool
+    receipt: Receipt | None
+
+
+@dataclass(frozen=True, slots=True)
 class LogState:
-    """What a restart resumes from."""
+    """What a restart resumes from: the head, the unsealed records in admission order with each
+    one's (batch_id, leaf_index) (None, None before layout 2), and the sealed transactions inside the
+    dedupe window as (timestamp_ms, height, rollup_id, tx_hash), in height order (core.restore)."""
 
     head: Head
     pending: tuple[AdmittedTx, ...]
-    recent_hashes: tuple[Hash32, ...]
+    recent: tuple[tuple[int, int, int, Hash32], ...]
+    pending_receipts: tuple[tuple[int | None, int | None], ...] = ()
 
 
 class BlockLog:
@@ -133,7 +212,7 @@ class BlockLog:
             self._lock_fd = _lock(Path(self.path + ".lock"))
         try:
             self._w = self._connect()
-            self._w.executescript(SCHEMA)
+            _open_schema(self._w)
         except sqlite3.OperationalError as exc:
             raise _storage_fault("open", exc) from exc
         self._wlock = threading.Lock()
@@ -212,14 +291,17 @@ class BlockLog:
                 pass
 
     def append(self, records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock],
-               meta: Mapping[str, bytes] | None = None) -> None:
-        """Persist admitted records, then sealed blocks, then `meta` values, atomically, in order.
+               meta: Mapping[str, bytes] | None = None, receipts: ReceiptBatch | None = None) -> None:
+        """Persist admitted records (with `receipts`, their signed batch: leaf i is record i),
+        then sealed blocks, then `meta` values, atomically, in order.
         Raises StorageFault (the cause in its message) if SQLite cannot."""
+        if receipts is not None and receipts.count != len(records):
+            raise ValueError(f"a receipt batch of {receipts.count} for {len(records)} records")
         with self._wlock:
             c = self._w
             try:
                 c.execute("BEGIN IMMEDIATE")
-                self._append_rows(c, records, blocks, meta or {})
+                self._append_rows(c, records, blocks, meta or {}, receipts)
                 c.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback_quietly(c)
@@ -229,13 +311,18 @@ class BlockLog:
                 raise
 
     def _append_rows(self, c: sqlite3.Connection, records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock],
-                     meta: Mapping[str, bytes]) -> None:
+                     meta: Mapping[str, bytes], receipts: ReceiptBatch | None = None) -> None:
         if records:
+            batch_id = None
+            if receipts is not None:
+                batch_id = c.execute("INSERT INTO receipt_batches(count, signature, leaves) VALUES (?,?,?)",
+                                     (receipts.count, receipts.signature, b"".join(receipts.leaves))).lastrowid
             c.executemany(
-                "INSERT INTO admitted(height, rollup_id, idx, tx_hash, payload, bundle_hash)"
-                " VALUES (?,?,?,?,?,?)",
-                [(r.height, _i64(r.rollup_id), r.index, r.tx_hash, r.payload, r.bundle_hash)
-                 for r in records],
+                "INSERT INTO admitted(height, rollup_id, idx, tx_hash, payload, bundle_hash, batch_id, leaf_index)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(r.height, _i64(r.rollup_id), r.index, r.tx_hash, r.payload, r.bundle_hash, batch_id,
+                  i if batch_id is not None else None)
+                 for i, r in enumerate(records)],
             )
         for b in blocks:
             self._append_block(c, b)
@@ -259,9 +346,11 @@ class BlockLog:
                       [(h.height, _i64(ns.rollup_id), encode_namespace_row(ns)) for ns in b.namespaces])
         # One statement each, run inside SQLite: a row-by-row copy through Python would hand the GIL
         # back and forth hundreds of times per block, and wait on the event loop's thread each time.
-        c.execute("INSERT OR IGNORE INTO txs(tx_hash, height, rollup_id, idx, bundle_hash)"
-                  " SELECT tx_hash, height, rollup_id, idx, bundle_hash FROM admitted WHERE height = ?",
-                  (h.height,))
+        # OR REPLACE: the same (tx_hash, rollup) admitted again after the dedupe window is found
+        # where it is now, not where it was first.
+        c.execute("INSERT OR REPLACE INTO txs(tx_hash, rollup_id, height, idx, bundle_hash, batch_id, leaf_index)"
+                  " SELECT tx_hash, rollup_id, height, idx, bundle_hash, batch_id, leaf_index FROM admitted"
+                  " WHERE height = ?", (h.height,))
         c.execute("DELETE FROM admitted WHERE height <= ?", (h.height,))
 
     def set_meta(self, key: str, value: bytes) -> None:
@@ -319,8 +408,11 @@ class BlockLog:
                     row = BlockRow(row.header, row.signature, row.leaves, row.bundles)
                 else:
                     mine = decode_namespace_row(txs) if txs is not None else ()
-                bundles = tuple(p for p in row.bundles if any(rid == rollup_id for rid, _ in p.legs))
-                piece = RollupSlice(BlockRow(row.header, row.signature, row.leaves, bundles), mine)
+                touching = [(p, pr) for p, pr in zip(row.bundles, prove_bundles(row.bundles), strict=True)
+                            if any(rid == rollup_id for rid, _ in p.legs)]
+                bundles = tuple(p for p, _ in touching)
+                piece = RollupSlice(BlockRow(row.header, row.signature, row.leaves, bundles), mine,
+                                    tuple(pr for _, pr in touching))
                 out.append(piece)
                 size += piece.size
                 if size >= max_bytes:
@@ -329,29 +421,87 @@ class BlockLog:
         return out
 
     def find_tx(self, tx_hash: Hash32) -> TxLocation | None:
+        """Where a sealed transaction is (on the lowest rollup id, if on several: see find_receipts)."""
         with self._reader() as r:
             row = r.execute(
-                "SELECT height, rollup_id, idx, bundle_hash FROM txs WHERE tx_hash = ?", (tx_hash,)
+                "SELECT height, rollup_id, idx, bundle_hash FROM txs WHERE tx_hash = ? ORDER BY rollup_id", (tx_hash,)
             ).fetchone()
         return TxLocation(row[0], _u64(row[1]), row[2], row[3]) if row else None
 
-    def load_state(self, recent: int = 100_000) -> LogState:
-        """The last sealed block, the unsealed admitted records (in admission
-        order) and the newest `recent` sealed tx hashes."""
+    def read_receipt_batch(self, batch_id: int) -> ReceiptBatch | None:
+        with self._reader() as r:
+            return self._receipt_batch(r, batch_id)
+
+    @staticmethod
+    def _receipt_batch(r: sqlite3.Connection, batch_id: int) -> ReceiptBatch | None:
+        row = r.execute("SELECT count, signature, leaves FROM receipt_batches WHERE id = ?", (batch_id,)).fetchone()
+        if row is None:
+            return None
+        count, signature, blob = row
+        leaves = tuple(blob[i:i + 32] for i in range(0, len(blob), 32))
+        return ReceiptBatch(merkle_root(leaves), count, signature, leaves)
+
+    def find_receipts(self, tx_hash: Hash32, rollup_id: int | None = None,
+                      pending: bool = True) -> list[StoredTx]:
+        """Every durable copy of `tx_hash` (on `rollup_id`, or on any rollup), sealed ones first, each
+        with its receipt rebuilt from its stored batch. `pending`: also look in the unsealed records
+        (a scan of them; the node asks only after a restart, for records it restored)."""
+        out: list[StoredTx] = []
+        where = "tx_hash = ?" + ("" if rollup_id is None else " AND rollup_id = ?")
+        args: tuple[object, ...] = (tx_hash,) if rollup_id is None else (tx_hash, _i64(rollup_id))
+        with self._reader() as r:
+            sources = [("txs", True)] + ([("admitted", False)] if pending else [])
+            for table, sealed in sources:
+                rows = r.execute(f"SELECT height, rollup_id, idx, bundle_hash, batch_id, leaf_index FROM {table}"
+                                 f" WHERE {where} ORDER BY rollup_id", args).fetchall()
+                for height, rid, idx, bh, batch_id, leaf in rows:
+                    loc = TxLocation(height, _u64(rid), idx, bh)
+                    receipt = None
+                    if batch_id is not None:
+                        batch = self._receipt_batch(r, batch_id)
+                        if batch is None:
+                            raise Critical(f"block log is corrupt: receipt batch {batch_id} of 0x{tx_hash.hex()} "
+                                           "is missing")
+                        try:
+                            receipt = receipt_from_batch(batch, leaf, loc.rollup_id, tx_hash, height, idx)
+                        except ValueError as exc:
+                            raise Critical(f"block log is corrupt: {exc}") from exc
+                    out.append(StoredTx(loc, sealed, receipt))
+        return out
+
+    def load_state(self, dedupe_window_ms: int = 60_000) -> LogState:
+        """The last sealed block, the unsealed admitted records (in admission order) with their
+        receipt batch and leaf, and the sealed transactions of the blocks no older than
+        `dedupe_window_ms` before the head's timestamp (see LogState)."""
         with self._reader() as c:
             row = c.execute(
                 "SELECT height, block_hash, timestamp_ms, l1_origin_number, l1_origin_hash"
                 " FROM blocks ORDER BY height DESC LIMIT 1"
             ).fetchone()
             head = Head(row[0], row[1], row[2], (row[3], row[4])) if row else Head()
-            pending = tuple(
-                AdmittedTx(h, _u64(rid), idx, payload, th, bh)
-                for h, rid, idx, payload, th, bh in c.execute(
-                    "SELECT height, rollup_id, idx, payload, tx_hash, bundle_hash FROM admitted"
-                    " WHERE height > ? ORDER BY seq", (head.height,)
-                )
-            )
-            hashes = [r[0] for r in c.execute(
-                "SELECT tx_hash FROM txs ORDER BY height DESC LIMIT ?", (recent,))]
-        hashes.reverse()
-        return LogState(head, pending, tuple(hashes))
+            rows = c.execute(
+                "SELECT height, rollup_id, idx, payload, tx_hash, bundle_hash, batch_id, leaf_index FROM admitted"
+                " WHERE height > ? ORDER BY seq", (head.height,)).fetchall()
+            pending = tuple(AdmittedTx(h, _u64(rid), idx, payload, th, bh) for h, rid, idx, payload, th, bh, _, _
+                            in rows)
+            batches = tuple((b, leaf) for *_, b, leaf in rows)
+            first = self._first_height_since(c, head, head.timestamp_ms - dedupe_window_ms)
+            recent = tuple(
+                (ts, h, _u64(rid), th) for ts, h, rid, th in c.execute(
+                    "SELECT b.timestamp_ms, t.height, t.rollup_id, t.tx_hash FROM txs t JOIN blocks b"
+                    " ON b.height = t.height WHERE t.height >= ? ORDER BY t.height", (first,)))
+        return LogState(head, pending, recent, batches)
+
+    @staticmethod
+    def _first_height_since(c: sqlite3.Connection, head: Head, cutoff_ms: int) -> int:
+        """The lowest sealed height whose timestamp is >= cutoff_ms: a binary search over the height
+        key (timestamps increase with height), so a restart never scans the blocks table."""
+        lo, hi = 0, head.height + 1  # answer in [lo, hi]; hi = nothing recent
+        while lo < hi:
+            mid = (lo + hi) // 2
+            ts = c.execute("SELECT timestamp_ms FROM blocks WHERE height = ?", (mid,)).fetchone()
+            if ts is None or ts[0] < cutoff_ms:  # a height missing below the head is not recent either
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo

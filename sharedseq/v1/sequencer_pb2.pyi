@@ -27,18 +27,24 @@ class Transaction(_message.Message):
     def __init__(self, rollup_id: _Optional[int] = ..., payload: _Optional[bytes] = ...) -> None: ...
 
 class Receipt(_message.Message):
-    __slots__ = ("rollup_id", "tx_hash", "height", "index", "signature")
+    __slots__ = ("rollup_id", "tx_hash", "height", "index", "leaf_index", "batch_count", "path", "batch_signature")
     ROLLUP_ID_FIELD_NUMBER: _ClassVar[int]
     TX_HASH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
-    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BATCH_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     rollup_id: int
     tx_hash: bytes
     height: int
     index: int
-    signature: bytes
-    def __init__(self, rollup_id: _Optional[int] = ..., tx_hash: _Optional[bytes] = ..., height: _Optional[int] = ..., index: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    leaf_index: int
+    batch_count: int
+    path: _containers.RepeatedScalarFieldContainer[bytes]
+    batch_signature: bytes
+    def __init__(self, rollup_id: _Optional[int] = ..., tx_hash: _Optional[bytes] = ..., height: _Optional[int] = ..., index: _Optional[int] = ..., leaf_index: _Optional[int] = ..., batch_count: _Optional[int] = ..., path: _Optional[_Iterable[bytes]] = ..., batch_signature: _Optional[bytes] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
     __slots__ = ("height", "parent_hash", "timestamp_ms", "l1_origin_number", "l1_origin_hash", "namespaces_root", "namespace_count", "bundles_root")
@@ -119,30 +125,44 @@ class NamespaceLeafProof(_message.Message):
     def __init__(self, leaf_index: _Optional[int] = ..., rollup_id: _Optional[int] = ..., tx_root: _Optional[bytes] = ..., tx_count: _Optional[int] = ..., path: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class NamespaceProof(_message.Message):
-    __slots__ = ("rollup_id", "namespace_count", "leaf", "neighbours")
+    __slots__ = ("rollup_id", "namespace_count", "leaf", "neighbours", "adjacent")
     ROLLUP_ID_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_COUNT_FIELD_NUMBER: _ClassVar[int]
     LEAF_FIELD_NUMBER: _ClassVar[int]
     NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    ADJACENT_FIELD_NUMBER: _ClassVar[int]
     rollup_id: int
     namespace_count: int
     leaf: NamespaceLeafProof
     neighbours: _containers.RepeatedCompositeFieldContainer[NamespaceLeafProof]
-    def __init__(self, rollup_id: _Optional[int] = ..., namespace_count: _Optional[int] = ..., leaf: _Optional[_Union[NamespaceLeafProof, _Mapping]] = ..., neighbours: _Optional[_Iterable[_Union[NamespaceLeafProof, _Mapping]]] = ...) -> None: ...
+    adjacent: _containers.RepeatedCompositeFieldContainer[NamespaceLeafProof]
+    def __init__(self, rollup_id: _Optional[int] = ..., namespace_count: _Optional[int] = ..., leaf: _Optional[_Union[NamespaceLeafProof, _Mapping]] = ..., neighbours: _Optional[_Iterable[_Union[NamespaceLeafProof, _Mapping]]] = ..., adjacent: _Optional[_Iterable[_Union[NamespaceLeafProof, _Mapping]]] = ...) -> None: ...
+
+class BundleProof(_message.Message):
+    __slots__ = ("leaf_index", "bundle_count", "path")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    bundle_count: int
+    path: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, leaf_index: _Optional[int] = ..., bundle_count: _Optional[int] = ..., path: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RollupBlock(_message.Message):
-    __slots__ = ("signed_header", "rollup_id", "transactions", "proof", "bundles")
+    __slots__ = ("signed_header", "rollup_id", "transactions", "proof", "bundles", "bundle_proofs")
     SIGNED_HEADER_FIELD_NUMBER: _ClassVar[int]
     ROLLUP_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
     BUNDLES_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_PROOFS_FIELD_NUMBER: _ClassVar[int]
     signed_header: SignedHeader
     rollup_id: int
     transactions: _containers.RepeatedScalarFieldContainer[bytes]
     proof: NamespaceProof
     bundles: _containers.RepeatedCompositeFieldContainer[BundlePlacement]
-    def __init__(self, signed_header: _Optional[_Union[SignedHeader, _Mapping]] = ..., rollup_id: _Optional[int] = ..., transactions: _Optional[_Iterable[bytes]] = ..., proof: _Optional[_Union[NamespaceProof, _Mapping]] = ..., bundles: _Optional[_Iterable[_Union[BundlePlacement, _Mapping]]] = ...) -> None: ...
+    bundle_proofs: _containers.RepeatedCompositeFieldContainer[BundleProof]
+    def __init__(self, signed_header: _Optional[_Union[SignedHeader, _Mapping]] = ..., rollup_id: _Optional[int] = ..., transactions: _Optional[_Iterable[bytes]] = ..., proof: _Optional[_Union[NamespaceProof, _Mapping]] = ..., bundles: _Optional[_Iterable[_Union[BundlePlacement, _Mapping]]] = ..., bundle_proofs: _Optional[_Iterable[_Union[BundleProof, _Mapping]]] = ...) -> None: ...
 
 class Bundle(_message.Message):
     __slots__ = ("legs",)
@@ -157,10 +177,12 @@ class SubmitTransactionRequest(_message.Message):
     def __init__(self, transaction: _Optional[_Union[Transaction, _Mapping]] = ...) -> None: ...
 
 class SubmitTransactionResponse(_message.Message):
-    __slots__ = ("receipt",)
+    __slots__ = ("receipt", "already_admitted")
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_ADMITTED_FIELD_NUMBER: _ClassVar[int]
     receipt: Receipt
-    def __init__(self, receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...
+    already_admitted: bool
+    def __init__(self, receipt: _Optional[_Union[Receipt, _Mapping]] = ..., already_admitted: _Optional[bool] = ...) -> None: ...
 
 class SubmitBundleRequest(_message.Message):
     __slots__ = ("bundle",)
@@ -169,12 +191,14 @@ class SubmitBundleRequest(_message.Message):
     def __init__(self, bundle: _Optional[_Union[Bundle, _Mapping]] = ...) -> None: ...
 
 class SubmitBundleResponse(_message.Message):
-    __slots__ = ("receipts", "bundle_hash")
+    __slots__ = ("receipts", "bundle_hash", "already_admitted")
     RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_HASH_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_ADMITTED_FIELD_NUMBER: _ClassVar[int]
     receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
     bundle_hash: bytes
-    def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., bundle_hash: _Optional[bytes] = ...) -> None: ...
+    already_admitted: bool
+    def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., bundle_hash: _Optional[bytes] = ..., already_admitted: _Optional[bool] = ...) -> None: ...
 
 class StreamSubmitRequest(_message.Message):
     __slots__ = ("request_id", "transaction", "bundle", "transactions")
@@ -195,12 +219,14 @@ class TransactionList(_message.Message):
     def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ...) -> None: ...
 
 class ItemResult(_message.Message):
-    __slots__ = ("receipt", "error")
+    __slots__ = ("receipt", "error", "already_admitted")
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_ADMITTED_FIELD_NUMBER: _ClassVar[int]
     receipt: Receipt
     error: Error
-    def __init__(self, receipt: _Optional[_Union[Receipt, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    already_admitted: bool
+    def __init__(self, receipt: _Optional[_Union[Receipt, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., already_admitted: _Optional[bool] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message")
@@ -211,16 +237,18 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class StreamSubmitResponse(_message.Message):
-    __slots__ = ("request_id", "receipts", "error", "results")
+    __slots__ = ("request_id", "receipts", "error", "results", "already_admitted")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_ADMITTED_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
     error: Error
     results: _containers.RepeatedCompositeFieldContainer[ItemResult]
-    def __init__(self, request_id: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
+    already_admitted: bool
+    def __init__(self, request_id: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., already_admitted: _Optional[bool] = ...) -> None: ...
 
 class SubscribeBlocksRequest(_message.Message):
     __slots__ = ("rollup_id", "from_height")
@@ -263,24 +291,28 @@ class GetRollupBlockResponse(_message.Message):
     def __init__(self, block: _Optional[_Union[RollupBlock, _Mapping]] = ...) -> None: ...
 
 class GetTransactionRequest(_message.Message):
-    __slots__ = ("tx_hash",)
+    __slots__ = ("tx_hash", "rollup_id")
     TX_HASH_FIELD_NUMBER: _ClassVar[int]
+    ROLLUP_ID_FIELD_NUMBER: _ClassVar[int]
     tx_hash: bytes
-    def __init__(self, tx_hash: _Optional[bytes] = ...) -> None: ...
+    rollup_id: int
+    def __init__(self, tx_hash: _Optional[bytes] = ..., rollup_id: _Optional[int] = ...) -> None: ...
 
 class GetTransactionResponse(_message.Message):
-    __slots__ = ("status", "rollup_id", "height", "index", "bundle_hash")
+    __slots__ = ("status", "rollup_id", "height", "index", "bundle_hash", "receipt")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ROLLUP_ID_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_HASH_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     status: TransactionStatus
     rollup_id: int
     height: int
     index: int
     bundle_hash: bytes
-    def __init__(self, status: _Optional[_Union[TransactionStatus, str]] = ..., rollup_id: _Optional[int] = ..., height: _Optional[int] = ..., index: _Optional[int] = ..., bundle_hash: _Optional[bytes] = ...) -> None: ...
+    receipt: Receipt
+    def __init__(self, status: _Optional[_Union[TransactionStatus, str]] = ..., rollup_id: _Optional[int] = ..., height: _Optional[int] = ..., index: _Optional[int] = ..., bundle_hash: _Optional[bytes] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...
 
 class ListRollupsRequest(_message.Message):
     __slots__ = ()

@@ -89,8 +89,13 @@ class SequencerServiceServicer:
     def SubmitTransaction(self, request, context):
         """Submit one transaction. Returns its signed preconfirmation once it is
         durable in the log. Errors: INVALID_ARGUMENT (malformed payload, wrong
-        chain id), NOT_FOUND (unknown rollup), ALREADY_EXISTS (duplicate),
-        RESOURCE_EXHAUSTED (over a size limit, or mempool full).
+        chain id), NOT_FOUND (unknown rollup), RESOURCE_EXHAUSTED (over a size
+        limit, or mempool full).
+        Retries are safe: resubmitting a transaction that is already admitted (the
+        same rollup_id and payload, within the dedupe window, docs/api.md
+        "Retries") admits nothing and answers OK with the original receipt, byte
+        for byte, and already_admitted = true; once the original is durable, that
+        is. After the window the same bytes are admitted again, at a new place.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,6 +104,9 @@ class SequencerServiceServicer:
     def SubmitBundle(self, request, context):
         """Submit a bundle: every leg is included in the same block, contiguous in
         each rollup's namespace, or none is. One receipt per leg, in leg order.
+        Resubmitting the same bundle (every leg admitted as this bundle) returns
+        the original receipts with already_admitted = true; a bundle with a leg
+        admitted otherwise (alone, or in another bundle) is ALREADY_EXISTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,7 +147,10 @@ class SequencerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTransaction(self, request, context):
-        """Status and position of a transaction by hash.
+        """Status, position and receipt of a transaction, from the durable log:
+        never PRECONFIRMED before its admission is durable, and a receipted
+        transaction is never NOT_FOUND (PRECONFIRMED until its block is durable,
+        then SEALED, then FIRM).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

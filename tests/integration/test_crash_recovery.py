@@ -21,8 +21,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from seq_helpers import free_port, write_config_toml
 from torture import KILLED, Checker, Held
 
-from sequencer.core.hashing import keccak
 from sequencer.core.signing import Domain
+from sequencer.service.convert import bundle_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -88,8 +88,7 @@ class Submitter(threading.Thread):
                         return
                     self.receipts.extend(resp.receipts)
                     if req.WhichOneof("item") == "bundle":
-                        legs = b"".join(keccak(t.payload) for t in req.bundle.legs)
-                        self.bundles.append((keccak(legs), list(resp.receipts)))
+                        self.bundles.append((bundle_from_proto(req.bundle).bundle_hash, list(resp.receipts)))
             except grpc.RpcError as exc:
                 if exc.code() not in KILLED:  # type: ignore[attr-defined]
                     self.failures.append(f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]

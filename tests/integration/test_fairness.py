@@ -121,7 +121,7 @@ async def test_a_flooding_client_gets_its_share_of_a_block_and_others_get_in(tmp
         # Another client still gets in while the flood is held back.
         r = await hstub.SubmitTransaction(pb.SubmitTransactionRequest(
             transaction=pb.Transaction(rollup_id=RAW, payload=b"honest-1")), timeout=10)
-        assert r.receipt.signature
+        assert r.receipt.batch_signature
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await fstub.SubmitTransaction(pb.SubmitTransactionRequest(
                 transaction=pb.Transaction(rollup_id=RAW, payload=b"flood-one-more")), timeout=10)

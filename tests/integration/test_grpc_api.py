@@ -10,7 +10,7 @@ from seq_helpers import make_config
 
 from sequencer.core.commitments import verify_namespace
 from sequencer.core.hashing import keccak
-from sequencer.core.signing import block_hash, header_struct_hash, receipt_struct_hash, recover_signer
+from sequencer.core.signing import block_hash, header_struct_hash, recover_signer, verify_receipt
 from sequencer.service import convert
 from sequencer.service.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
@@ -43,8 +43,7 @@ class Client:
 
     def check_receipt(self, r: pb.Receipt, payload: bytes) -> None:
         assert r.tx_hash == keccak(payload)
-        digest = receipt_struct_hash(r.rollup_id, r.tx_hash, r.height, r.index)
-        assert recover_signer(self.domain, digest, r.signature) == self.address
+        assert verify_receipt(self.domain, convert.receipt_from_proto(r)) == self.address
 
     def check_rollup_block(self, b: pb.RollupBlock) -> None:
         header = convert.header_from_proto(b.signed_header.header)
@@ -188,9 +187,9 @@ async def test_every_error_status(client: Client, tx_for, wallet) -> None:  # no
             pass
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     p = tx_for(902)
-    await client.submit(902, p)
-    code, msg = await _code(submit(902, p))
-    assert code == grpc.StatusCode.ALREADY_EXISTS and "already" in msg
+    first = await client.submit(902, p)
+    again = await submit(902, p)  # a retry is not an error: the original receipt comes back
+    assert again.already_admitted and again.receipt == first
     code, msg = await _code(submit(901, b"\x02" + b"\x00" * (200 * 1024)))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "limit" in msg
     # A bad request never harms others: a good one still goes through.
@@ -262,7 +261,7 @@ async def test_stream_submit_transaction_lists(client: Client, tx_for) -> None: 
     async def requests():  # noqa: ANN202
         for i, payloads in enumerate(lists):
             txs = [pb.Transaction(rollup_id=(901, 902, 903)[j % 3], payload=p) for j, p in enumerate(payloads)]
-            if i == 5:  # a duplicate and a malformed item inside a list are refused alone
+            if i == 5:  # a duplicate is answered with the original receipt, a malformed item is refused alone
                 txs[3] = pb.Transaction(rollup_id=txs[2].rollup_id, payload=txs[2].payload)
                 txs[7] = pb.Transaction(rollup_id=902, payload=b"\x02junk")
             yield pb.StreamSubmitRequest(request_id=i, transactions=pb.TransactionList(transactions=txs))
@@ -271,8 +270,8 @@ async def test_stream_submit_transaction_lists(client: Client, tx_for) -> None: 
     async for resp in client.stub.StreamSubmit(requests()):
         assert resp.request_id == n and len(resp.results) == 25
         for j, res in enumerate(resp.results):
-            if n == 5 and j == 3:
-                assert res.error.code == grpc.StatusCode.ALREADY_EXISTS.value[0]
+            if n == 5 and j == 3:  # the duplicate gets its original's receipt (item 2's)
+                assert res.already_admitted and res.receipt == resp.results[2].receipt
             elif n == 5 and j == 7:
                 assert res.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "malformed" in res.error.message
             else:

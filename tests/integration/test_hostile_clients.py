@@ -65,7 +65,7 @@ async def test_lists_that_admit_nothing_are_answered_in_order(stub, tx_for: Call
     assert first[0].receipts and first[0].receipts[0].tx_hash == keccak(dup)
     nothing = [
         pb.TransactionList(),  # empty
-        pb.TransactionList(transactions=[tx(901, dup), tx(901, dup)]),  # all duplicates
+        pb.TransactionList(transactions=[tx(901, dup), tx(901, dup)]),  # all resubmissions: the original receipt
         pb.TransactionList(transactions=[tx(901, b"\x02junk"), tx(902, b"")]),  # all invalid
         pb.TransactionList(transactions=[tx(4242, tx_for(901)), tx(4243, tx_for(901))]),  # all unknown rollup
     ]
@@ -77,7 +77,9 @@ async def test_lists_that_admit_nothing_are_answered_in_order(stub, tx_for: Call
     got = await answers(stub, requests)
     assert [r.request_id for r in got] == [r.request_id for r in requests]
     for resp, req in zip(got, requests, strict=True):
-        if req.WhichOneof("item") == "transactions":
+        if req.WhichOneof("item") == "transactions" and req.request_id == 12:
+            assert [(res.already_admitted, res.receipt) for res in resp.results] == [(True, first[0].receipts[0])] * 2
+        elif req.WhichOneof("item") == "transactions":
             assert len(resp.results) == len(req.transactions.transactions)
             assert all(res.HasField("error") and not res.HasField("receipt") for res in resp.results)
         else:

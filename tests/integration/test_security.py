@@ -25,7 +25,7 @@ async def test_mutual_tls_admits_only_clients_with_certificates(tmp_path, tx_for
         stub = pb_grpc.SequencerServiceStub(good)
         r = await stub.SubmitTransaction(pb.SubmitTransactionRequest(
             transaction=pb.Transaction(rollup_id=901, payload=tx_for(901))), timeout=10)
-        assert r.receipt.signature
+        assert r.receipt.batch_signature
         await good.close()
         # TLS without a client certificate: the handshake fails.
         anon = grpc.aio.secure_channel(f"localhost:{srv.port}", client_credentials(pki["ca"]))

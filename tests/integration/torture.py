@@ -219,8 +219,7 @@ def stream_load(address: str, tag: str, held: Held, stop: threading.Event) -> No
                         return
                     held.add([r.receipt for r in resp.results])
                 elif which == "bundle":
-                    legs = [convert.transaction_from_proto(t) for t in req.bundle.legs]
-                    held.add(list(resp.receipts), keccak(b"".join(t.tx_hash for t in legs)))
+                    held.add(list(resp.receipts), convert.bundle_from_proto(req.bundle).bundle_hash)
                 else:
                     held.add(list(resp.receipts))
         except grpc.RpcError as exc:

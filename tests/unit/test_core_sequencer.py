@@ -11,8 +11,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from sequencer.core.commitments import bundles_root, namespaces_root
 from sequencer.core.hashing import keccak
-from sequencer.core.sequencer import AdmittedTx, Head, SequencerCore
-from sequencer.core.signing import block_hash, header_struct_hash, receipt_struct_hash, recover_signer
+from sequencer.core.sequencer import AdmittedTx, BundleDuplicate, Duplicate, Head, SequencerCore
+from sequencer.core.signing import block_hash, header_struct_hash, recover_signer, verify_receipt
 from sequencer.core.types import ZERO_HASH, Bundle, BundlePlacement, SharedBlock, Transaction
 from sequencer.errors import AlreadyExists, BadInput, Critical, NotFound, Overloaded, TooLarge
 
@@ -45,8 +45,8 @@ def test_fcfs_across_rollups_and_receipts_kept() -> None:
     assert [(r.height, r.index) for r in receipts] == [(0, 0), (0, 0), (0, 1), (0, 0), (0, 1), (0, 2)]
     for (rollup, payload), r in zip(order, receipts, strict=True):
         assert r.rollup_id == rollup and r.tx_hash == Transaction(rollup, payload).tx_hash
-        digest = receipt_struct_hash(r.rollup_id, r.tx_hash, r.height, r.index)
-        assert recover_signer(DOMAIN, digest, r.signature) == core.signer.address
+        assert verify_receipt(DOMAIN, r) == core.signer.address
+        assert (r.leaf_index, r.batch_count) == (0, 1)  # one admission, one batch
     block = core.seal(1_000)
     check_block(block, core)
     assert block.height == 0
@@ -93,8 +93,10 @@ def test_bundle_that_does_not_fit_moves_whole_to_the_next_block() -> None:
 def test_bundle_hash_is_over_leg_hashes() -> None:
     legs = (tx(1, b"a"), tx(2, b"b"))
     b = Bundle(legs)
-    assert b.bundle_hash == keccak(legs[0].tx_hash + legs[1].tx_hash)
+    assert b.bundle_hash == keccak((1).to_bytes(8, "big") + legs[0].tx_hash + (2).to_bytes(8, "big") + legs[1].tx_hash)
     assert b.bundle_hash != Bundle(legs[::-1]).bundle_hash
+    # the same payloads on swapped rollups are another bundle (dedupe is per rollup, so both can exist)
+    assert b.bundle_hash != Bundle((tx(2, b"a"), tx(1, b"b"))).bundle_hash
 
 
 # -- rejections and limits ----------------------------------------------------------
@@ -102,28 +104,71 @@ def test_bundle_hash_is_over_leg_hashes() -> None:
 
 def test_duplicates_are_refused_before_and_after_sealing() -> None:
     core = make_core()
+    core.submit(tx(1, b"x"), 0)
     core.submit(tx(1, b"dup"), 0)
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(Duplicate) as pending:
         core.submit(tx(1, b"dup"), 0)
-    with pytest.raises(AlreadyExists):  # the hash is over the payload: another rollup too
-        core.submit(tx(2, b"dup"), 0)
+    assert (pending.value.rollup_id, pending.value.height, pending.value.index) == (1, 0, 1)
+    assert isinstance(pending.value, AlreadyExists)
     core.seal(100)
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(Duplicate) as sealed:
         core.submit(tx(1, b"dup"), 200)
-    with pytest.raises(AlreadyExists, match="bundle leg 1"):
+    assert (sealed.value.height, sealed.value.index) == (0, None)  # sealed: the log knows the index
+    with pytest.raises(BundleDuplicate, match="bundle leg 1") as leg:
         core.submit_bundle(Bundle((tx(1, b"new"), tx(1, b"dup"))), 200)
+    assert leg.value.leg == 1 and leg.value.duplicate.tx_hash == Transaction(1, b"dup").tx_hash
     assert core.pending_txs == 0
 
 
-def test_dedupe_window_forgets_the_oldest() -> None:
-    core = make_core(dedupe_window=2)
-    for p in (b"a", b"b", b"c"):
-        core.submit(tx(1, p), 0)
-    core.seal(100)
-    core.submit(tx(1, b"a"), 200)  # forgotten
-    for p in (b"b", b"c"):
-        with pytest.raises(AlreadyExists):
-            core.submit(tx(1, p), 200)
+def test_dedupe_is_per_rollup() -> None:
+    # The same bytes sent to another rollup first must not block the real one (issue 9, finding 5).
+    core = make_core()
+    squatter = core.submit(tx(2, b"same bytes"), 0).receipts[0]
+    real = core.submit(tx(1, b"same bytes"), 0).receipts[0]
+    assert squatter.tx_hash == real.tx_hash and (squatter.rollup_id, real.rollup_id) == (2, 1)
+    assert core.pending_position(real.tx_hash, 1) == (0, 1, 0)
+    assert core.pending_position(real.tx_hash, 2) == (0, 2, 0)
+    block = core.seal(100)
+    assert block.namespace(1).transactions == block.namespace(2).transactions == (b"same bytes",)
+    for rid in (1, 2):
+        with pytest.raises(Duplicate):
+            core.submit(tx(rid, b"same bytes"), 200)
+    core.submit(tx(3, b"same bytes"), 200)
+
+
+def test_dedupe_window_is_block_time() -> None:
+    core = make_core(dedupe_window_ms=1_000)
+    core.submit(tx(1, b"a"), 0)
+    core.seal(100)  # block 0 at t=100
+    core.submit(tx(1, b"b"), 500)
+    core.seal(600)  # block 1 at t=600
+    assert core.remembered_txs == 2
+    core.seal(1_100)  # t=1100: block 0 is exactly 1000 ms old, still inside
+    for p in (b"a", b"b"):
+        with pytest.raises(Duplicate):
+            core.submit(tx(1, p), 1_100)
+    core.seal(1_200)  # block 0 is now older than the window, block 1 is not
+    assert core.remembered_txs == 1
+    again = core.submit(tx(1, b"a"), 1_200)  # forgotten: admitted anew, at a new place
+    assert again.records[0].height == 4
+    with pytest.raises(Duplicate):
+        core.submit(tx(1, b"b"), 1_200)
+    core.seal(1_300)
+    core.seal(1_700)  # block 1 (t=600) falls out; the re-admitted "a" (t=1300) stays
+    with pytest.raises(Duplicate) as exc:
+        core.submit(tx(1, b"a"), 1_700)
+    assert exc.value.height == 4
+    core.submit(tx(1, b"b"), 1_700)
+
+
+def test_dedupe_memory_is_bounded_by_the_window_not_the_rate() -> None:
+    core = make_core(dedupe_window_ms=500)
+    for t in range(0, 20_000, 100):
+        for i in range(20):
+            core.submit(tx(1 + i % 3, b"%d-%d" % (t, i)), t)
+        core.seal(t + 100)
+    # 500 ms of 100 ms blocks of 20 transactions: at most six blocks' worth remembered
+    assert core.remembered_txs <= 6 * 20
 
 
 def test_single_transaction_rejections() -> None:
@@ -148,8 +193,8 @@ def test_bundle_rejections_leave_nothing_behind() -> None:
         (Bundle((tx(1, b"1234"), tx(2, b"567"))), TooLarge, "7 bytes"),
         (Bundle((tx(1, b"ok"), tx(99, b"u"))), NotFound, "bundle leg 1: unknown rollup 99"),
         (Bundle((tx(1, b"ok"), tx(2, b""))), BadInput, "bundle leg 1: payload: empty"),
-        (Bundle((tx(1, b"ok"), tx(2, b"ok"))), AlreadyExists, "bundle leg 1: .* appears twice"),
-        (Bundle((tx(1, b"ok"), tx(2, b"old"))), AlreadyExists, "bundle leg 1: .* already submitted"),
+        (Bundle((tx(1, b"ok"), tx(1, b"ok"))), AlreadyExists, "bundle leg 1: .* appears twice"),
+        (Bundle((tx(2, b"ok"), tx(1, b"old"))), AlreadyExists, "bundle leg 1: .* already submitted"),
     ]
     for bundle, error, message in bad:
         with pytest.raises(error, match=message):
@@ -244,9 +289,9 @@ class CoreMachine(RuleBasedStateMachine):
                 return TooLarge
             if not t.payload:
                 return BadInput
-            if t.tx_hash in self.receipts or t.tx_hash in seen:
+            if (t.rollup_id, t.tx_hash) in self.receipts or (t.rollup_id, t.tx_hash) in seen:
                 return AlreadyExists
-            seen.add(t.tx_hash)
+            seen.add((t.rollup_id, t.tx_hash))
         return None
 
     def _admitted(self, legs: list[Transaction], adm, bundle_hash: bytes | None) -> None:
@@ -269,7 +314,8 @@ class CoreMachine(RuleBasedStateMachine):
             assert (rec.height, rec.rollup_id, rec.index, rec.payload, rec.tx_hash, rec.bundle_hash) == (
                 height, t.rollup_id, rcp.index, t.payload, t.tx_hash, bundle_hash)
             assert (rcp.height, rcp.rollup_id, rcp.tx_hash) == (height, t.rollup_id, t.tx_hash)
-            self.receipts[t.tx_hash] = (t.rollup_id, rcp.height, rcp.index)
+            assert verify_receipt(DOMAIN, rcp) == self.core.signer.address
+            self.receipts[(t.rollup_id, t.tx_hash)] = (t.rollup_id, rcp.height, rcp.index)
             self.payloads[t.tx_hash] = t.payload
 
     @rule(rollup=RID, payload=PAYLOAD)
@@ -283,7 +329,7 @@ class CoreMachine(RuleBasedStateMachine):
             assert expected is None and pending == LIMITS["max_pending_blocks"]
             return
         except BadInput as exc:
-            assert type(exc) is expected
+            assert type(exc) is expected or (expected is AlreadyExists and isinstance(exc, AlreadyExists))
             return
         assert expected is None
         self._admitted([t], adm, None)
@@ -306,14 +352,16 @@ class CoreMachine(RuleBasedStateMachine):
         except (BadInput, Overloaded) as exc:
             if isinstance(exc, Overloaded):
                 assert expected is None
+            elif expected is AlreadyExists:
+                assert isinstance(exc, AlreadyExists), (exc, expected)
             else:
                 assert type(exc) is expected, (exc, expected)
             # (c) a rejected bundle leaves no leg anywhere
             assert self.core.pending_txs == pending_before
             for t in txs:
-                if t.tx_hash not in self.receipts:
-                    assert self.core.pending_position(t.tx_hash) is None
-                    self.rejected_legs.append(t.tx_hash)
+                if (t.rollup_id, t.tx_hash) not in self.receipts:
+                    assert self.core.pending_position(t.tx_hash, t.rollup_id) is None
+                    self.rejected_legs.append((t.rollup_id, t.tx_hash))
             return
         assert expected is None
         self._admitted(txs, adm, bundle.bundle_hash)
@@ -335,11 +383,11 @@ class CoreMachine(RuleBasedStateMachine):
         self.blocks.append(block)
         self.fill.pop(block.height, None)
         # (a) the block holds exactly the transactions receipted for its height, at their indices
-        promised = {h: (r, i) for h, (r, height, i) in self.receipts.items() if height == block.height}
+        promised = {k: (r, i) for k, (r, height, i) in self.receipts.items() if height == block.height}
         got = {}
         for ns in block.namespaces:
             for i, payload in enumerate(ns.transactions):
-                got[Transaction(ns.rollup_id, payload).tx_hash] = (ns.rollup_id, i)
+                got[(ns.rollup_id, Transaction(ns.rollup_id, payload).tx_hash)] = (ns.rollup_id, i)
         assert got == promised
         # (b) bundles: all legs in this block, contiguous per namespace, in leg order, placement listed
         placements = {p.bundle_hash: p for p in block.bundles}
@@ -347,7 +395,7 @@ class CoreMachine(RuleBasedStateMachine):
         assert set(placements) == {bh for bh, _ in mine}
         assert [p.bundle_hash for p in block.bundles] == [bh for bh, _ in mine]
         for bh, legs in mine:
-            spots = [got[t.tx_hash] for t in legs]
+            spots = [got[(t.rollup_id, t.tx_hash)] for t in legs]
             assert placements[bh].legs == tuple(spots)
             for rollup in {t.rollup_id for t in legs}:
                 idx = [i for r, i in spots if r == rollup]
@@ -355,9 +403,9 @@ class CoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def rejected_legs_never_admitted_unless_resubmitted(self) -> None:
-        for h in self.rejected_legs:
-            if h not in self.receipts:
-                assert self.core.pending_position(h) is None
+        for rid, h in self.rejected_legs:
+            if (rid, h) not in self.receipts:
+                assert self.core.pending_position(h, rid) is None
 
     @precondition(lambda self: self.core.pending_blocks > 0)
     @rule()
@@ -405,13 +453,13 @@ def test_restore_from_records_seals_the_same_blocks(before, after) -> None:
                   max_pending_blocks=4)
     original = make_core(**limits)
     records: list[AdmittedTx] = []
-    sealed: list[bytes] = []
+    sealed: list[tuple[int, int, int, bytes]] = []
     now = 0
     for op in before:
         now, out = apply(original, op, now)
         if isinstance(out, SharedBlock):
-            sealed.extend(h for ns in out.namespaces for h in (Transaction(ns.rollup_id, p).tx_hash
-                                                                 for p in ns.transactions))
+            sealed.extend((out.header.timestamp_ms, out.height, ns.rollup_id, Transaction(ns.rollup_id, p).tx_hash)
+                          for ns in out.namespaces for p in ns.transactions)
         elif not isinstance(out, type):
             records.extend(out.records)
     restored = SequencerCore(make_config(**limits), make_signer())

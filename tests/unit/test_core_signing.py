@@ -12,15 +12,20 @@ from eth_account.messages import encode_typed_data
 
 from sequencer.core import signing
 from sequencer.core.evm_tx import SECP256K1_N
+from sequencer.core.merkle import merkle_root
 from sequencer.core.signing import (
     Domain,
+    InvalidSignature,
     Signer,
     block_hash,
     header_struct_hash,
+    receipt_batch_struct_hash,
+    receipt_from_batch,
     receipt_struct_hash,
     recover_signer,
+    verify_receipt,
 )
-from sequencer.core.types import BlockHeader
+from sequencer.core.types import BlockHeader, Receipt
 
 SECRET = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 DOMAIN = Domain(chain_id=31337, verifying_contract=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"))
@@ -47,6 +52,10 @@ RECEIPT_FIELDS = [
     {"name": "txHash", "type": "bytes32"},
     {"name": "height", "type": "uint64"},
     {"name": "index", "type": "uint32"},
+]
+BATCH_FIELDS = [
+    {"name": "receiptsRoot", "type": "bytes32"},
+    {"name": "count", "type": "uint32"},
 ]
 
 HEADER = BlockHeader(
@@ -93,6 +102,15 @@ def receipt_message(rollup_id: int, tx_hash: bytes, height: int, index: int, dom
     })
 
 
+def batch_message(root: bytes, count: int, domain: Domain = DOMAIN):
+    return encode_typed_data(full_message={
+        "types": {"EIP712Domain": EIP712_DOMAIN, "PreconfirmationBatch": BATCH_FIELDS},
+        "primaryType": "PreconfirmationBatch",
+        "domain": domain_json(domain),
+        "message": {"receiptsRoot": root, "count": count},
+    })
+
+
 def recover(message, signature: bytes) -> bytes:
     return bytes.fromhex(Account.recover_message(message, signature=signature)[2:])
 
@@ -108,6 +126,7 @@ def test_type_strings_are_the_documented_ones() -> None:
         ("EIP712Domain", EIP712_DOMAIN, signing.DOMAIN_TYPE),
         ("BlockHeader", HEADER_FIELDS, signing.HEADER_TYPE),
         ("Preconfirmation", RECEIPT_FIELDS, signing.RECEIPT_TYPE),
+        ("PreconfirmationBatch", BATCH_FIELDS, signing.RECEIPT_BATCH_TYPE),
     ]:
         ts = type_string(name, fields)
         assert const.decode() == ts
@@ -153,27 +172,132 @@ def test_other_domain_recovers_another_address(signer: Signer, other: Domain) ->
     assert block_hash(HEADER) == header_message(HEADER, other).body
 
 
-def test_receipt_signature_recovers_by_eth_account(signer: Signer) -> None:
-    args = (2**64 - 1, b"\xab" * 32, 7, 2**32 - 1)  # uint64 and uint32 extremes
-    sig = signer.sign_receipt(*args)
-    msg = receipt_message(*args)
-    assert msg.body == receipt_struct_hash(*args)
-    assert recover(msg, sig) == signer.address
-    assert recover_signer(DOMAIN, receipt_struct_hash(*args), sig) == signer.address
-
-
-@pytest.mark.parametrize("i", range(4))
-def test_changed_receipt_field_recovers_another_address(signer: Signer, i: int) -> None:
-    args = [10, b"\xab" * 32, 7, 3]
-    sig = signer.sign_receipt(*args)
-    args[i] = b"\xac" * 32 if i == 1 else args[i] + 1
-    assert recover(receipt_message(*args), sig) != signer.address
-    assert recover_signer(DOMAIN, receipt_struct_hash(*args), sig) != signer.address
-    assert recover(receipt_message(10, b"\xab" * 32, 7, 3, Domain(1, DOMAIN.verifying_contract)), sig) \
-        != signer.address
-
-
-@pytest.mark.parametrize("bad", [b"", b"\x00" * 64, b"\x00" * 64 + b"\x00", b"\x01" * 64 + b"\x1d"])
+@pytest.mark.parametrize("bad", [b"", b"\x00" * 64, b"\x01" * 66])
 def test_recover_signer_rejects_malformed_signatures(bad: bytes) -> None:
-    with pytest.raises(ValueError, match="65 bytes"):
+    with pytest.raises(InvalidSignature, match="65 bytes"):
         recover_signer(DOMAIN, block_hash(HEADER), bad)
+    with pytest.raises(ValueError):  # callers that caught ValueError still do
+        recover_signer(DOMAIN, block_hash(HEADER), bad)
+
+
+# -- Python and Solidity agree on valid signatures (SharedSeqLib.recover) ----------------------------
+
+
+def _eth_account_header_signature() -> tuple[object, bytes]:
+    msg = header_message(HEADER)
+    return msg, bytes(Account.from_key(SECRET).sign_message(msg).signature)
+
+
+def test_eth_account_signatures_are_accepted() -> None:
+    _, sig = _eth_account_header_signature()
+    assert sig[64] in (27, 28) and int.from_bytes(sig[32:64], "big") <= SECP256K1_N // 2
+    assert recover_signer(DOMAIN, header_struct_hash(HEADER), sig) == bytes.fromhex(
+        Account.from_key(SECRET).address[2:])
+
+
+def test_high_s_twin_is_refused_though_eth_account_recovers_it() -> None:
+    # EIP-2 malleability: (r, n - s, v ^ 1) recovers the same key. eth-account accepts it; the contract's
+    # SharedSeqLib.recover returns address(0) for it, so Python must refuse it too.
+    msg, sig = _eth_account_header_signature()
+    s = int.from_bytes(sig[32:64], "big")
+    twin = sig[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - sig[64]])
+    assert recover(msg, twin) == bytes.fromhex(Account.from_key(SECRET).address[2:])
+    with pytest.raises(InvalidSignature, match="low s"):
+        recover_signer(DOMAIN, header_struct_hash(HEADER), twin)
+    # the boundary: s = n/2 is low, n/2 + 1 is high
+    assert signing.HALF_N == SECP256K1_N // 2
+
+
+@pytest.mark.parametrize("v", [0, 1, 26, 29, 255])
+def test_v_outside_27_28_is_refused(v: int) -> None:
+    _, sig = _eth_account_header_signature()
+    with pytest.raises(InvalidSignature, match="v must be 27 or 28"):
+        recover_signer(DOMAIN, header_struct_hash(HEADER), sig[:64] + bytes([v]))
+    if v == sig[64] - 27:  # eth-account reads v = 0/1 as 27/28; the contract does not, so neither do we
+        assert recover(header_message(HEADER), sig[:64] + bytes([v])) == \
+            bytes.fromhex(Account.from_key(SECRET).address[2:])
+
+
+@pytest.mark.parametrize("rs", [(0, 1), (1, 0), (SECP256K1_N, 1)])
+def test_r_s_out_of_range_are_refused(rs: tuple[int, int]) -> None:
+    r, s = rs
+    with pytest.raises(InvalidSignature):
+        recover_signer(DOMAIN, header_struct_hash(HEADER), r.to_bytes(32, "big") + s.to_bytes(32, "big") + b"\x1b")
+
+
+# -- preconfirmations signed per group commit ------------------------------------------------------------
+
+ITEMS = [(2**64 - 1, b"\xab" * 32, 7, 2**32 - 1), (10, b"\x01" * 32, 8, 0), (10, b"\x02" * 32, 8, 1),
+         (11, b"\x03" * 32, 9, 5), (12, b"\x04" * 32, 9, 0)]
+
+
+def test_receipt_leaf_hash_matches_eth_account(signer: Signer) -> None:
+    for it in ITEMS:
+        assert receipt_message(*it).body == receipt_struct_hash(*it)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_batch_signature_recovers_by_eth_account(signer: Signer, n: int) -> None:
+    batch, receipts = signer.sign_receipt_batch(ITEMS[:n])
+    leaves = [receipt_struct_hash(*it) for it in ITEMS[:n]]
+    assert batch.leaves == tuple(leaves) and batch.count == n and batch.receipts_root == merkle_root(leaves)
+    msg = batch_message(batch.receipts_root, n)
+    assert msg.body == receipt_batch_struct_hash(batch.receipts_root, n)
+    assert recover(msg, batch.signature) == signer.address
+    assert len(receipts) == n
+    for i, (r, it) in enumerate(zip(receipts, ITEMS, strict=False)):
+        assert (r.rollup_id, r.tx_hash, r.height, r.index) == it
+        assert (r.leaf_index, r.batch_count, r.batch_signature) == (i, n, batch.signature)
+        assert verify_receipt(DOMAIN, r) == signer.address
+        assert receipt_from_batch(batch, i, *it) == r
+
+
+def test_one_signature_per_batch(signer: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = Signer.sign_struct
+    monkeypatch.setattr(Signer, "sign_struct", lambda self, h: calls.append(h) or real(self, h))
+    signer.sign_receipt_batch(ITEMS * 40)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("field", ["rollup_id", "tx_hash", "height", "index", "leaf_index", "batch_count", "path"])
+def test_a_changed_receipt_does_not_verify_as_the_sequencer(signer: Signer, field: str) -> None:
+    _, receipts = signer.sign_receipt_batch(ITEMS)
+    r = receipts[2]
+    value = getattr(r, field)
+    if field == "tx_hash":
+        changed = b"\xee" * 32
+    elif field == "path":
+        changed = (b"\xee" * 32, *value[1:])
+    else:
+        changed = value + 1
+    forged = dataclasses.replace(r, **{field: changed})
+    try:
+        assert verify_receipt(DOMAIN, forged) != signer.address
+    except InvalidSignature:
+        pass
+    # another receipt's path and position cannot carry this receipt's fields either
+    other = receipts[3]
+    moved = dataclasses.replace(r, leaf_index=other.leaf_index, path=other.path)
+    assert verify_receipt(DOMAIN, moved) != signer.address
+    assert verify_receipt(Domain(1, DOMAIN.verifying_contract), r) != signer.address
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("batch_count", 0), ("batch_count", 2**32), ("leaf_index", 5), ("leaf_index", -1),
+    ("path", (b"\x00" * 31,)), ("path", (b"\x00" * 32,) * 33), ("tx_hash", b"\x00" * 31), ("index", 2**32),
+    ("batch_signature", b"\x00" * 65),
+])
+def test_malformed_receipts_are_refused(signer: Signer, field: str, value: object) -> None:
+    _, receipts = signer.sign_receipt_batch(ITEMS)
+    with pytest.raises(InvalidSignature):
+        verify_receipt(DOMAIN, dataclasses.replace(receipts[0], **{field: value}))
+
+
+def test_receipt_from_batch_checks_the_stored_leaf(signer: Signer) -> None:
+    batch, _ = signer.sign_receipt_batch(ITEMS)
+    with pytest.raises(ValueError, match="not the preconfirmation"):
+        receipt_from_batch(batch, 1, *ITEMS[2])
+    with pytest.raises(ValueError, match="not in a batch"):
+        receipt_from_batch(batch, 5, *ITEMS[0])
+    assert isinstance(receipt_from_batch(batch, 4, *ITEMS[4]), Receipt)
