@@ -1,8 +1,8 @@
 """`sharedseq batch decode|encode`: the operator's view of rollup batches.
 
-    sharedseq batch decode --format {opstack,nitro,zkevm} [--layer L] FILE
+    sharedseq batch decode --format {opstack,nitro,cdk,zkevm} [--layer L] FILE
     sharedseq batch decode --format F --posting [--rollup ID] FILE
-    sharedseq batch encode --format {opstack,nitro,zkevm} [--layer L] [--out OUT] FILE.json
+    sharedseq batch encode --format {opstack,nitro,cdk,zkevm} [--layer L] [--out OUT] FILE.json
 
 OP Stack only: `--rollup-config SOURCE` (an op-node rollup.json file, or op-mainnet /
 op-sepolia built in) and `--l1-timestamp T` (the time of the L1 block that carries the data)
@@ -70,7 +70,8 @@ def add_batch_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=NAMES, help="batch format")
+    parser.add_argument("--format", required=True, choices=NAMES,
+                        help="batch format (cdk: Polygon CDK / zkEVM Etrog batch v2; zkevm is its alias)")
     parser.add_argument("--layer", help="the format's layer (default: its first)")
     parser.add_argument("--rollup-config", metavar="SOURCE",
                         help="opstack: op-node rollup.json file, or op-mainnet / op-sepolia (built in)")
@@ -137,7 +138,7 @@ def load_format(args: argparse.Namespace) -> BatchFormat | None:
     return fmt
 
 
-POSTED_LAYER = {"opstack": "batcher-tx", "nitro": "payload", "zkevm": "batch"}
+POSTED_LAYER = {"opstack": "batcher-tx", "nitro": "payload", "zkevm": "batch", "cdk": "batch"}
 """The layer each format's payloads have inside a posting (what the adapters' encode_blocks returns)."""
 
 

@@ -13,7 +13,10 @@ _FORMATS: dict[str, str] = {
     "opstack": "rollup_adapters.opstack",
     "nitro": "rollup_adapters.nitro",
     "zkevm": "rollup_adapters.zkevm",
+    "cdk": "rollup_adapters.zkevm",
 }
+"""`cdk` is Polygon CDK's name for the Etrog batch v2 format (cdk-erigon); `zkevm`, the Polygon
+zkEVM name it had first, stays as an alias of the same entry."""
 
 NAMES: tuple[str, ...] = tuple(_FORMATS)
 

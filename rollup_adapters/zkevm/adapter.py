@@ -46,9 +46,10 @@ from .batch_v2 import (
     encode_forced_batch,
     encode_l2_block,
 )
-from .json_view import batch_from_json, batch_to_json, forced_batch_from_json, forced_batch_to_json
+from .json_view import batch_from_json, forced_batch_from_json, node_batch_to_json, node_forced_batch_to_json
 from .l2_block_change import L2BlockChange
-from .tx_entry import FULL_EFFECTIVE_PERCENTAGE, BatchTx, batch_tx_from_raw, encode_tx_entry
+from .node_read import read_batch_v2, read_forced_batch
+from .tx_entry import FULL_EFFECTIVE_PERCENTAGE, BatchTx, RawTxEntry, batch_tx_from_raw, encode_tx_entry
 
 BATCH_LAYER = "batch"
 FORCED_BATCH_LAYER = "forced-batch"
@@ -65,7 +66,12 @@ def is_forced(payload: bytes) -> bool:
 
 
 class ZkEvmFormat:
-    """Polygon zkEVM Etrog (fork 7+) batch v2, registered as "zkevm"."""
+    """Polygon CDK / zkEVM Etrog (fork 7+) batch v2, registered as "cdk" and, by its older name,
+    "zkevm". Polygon zkEVM mainnet reaches end of life in 2026; chains built with Polygon's CDK
+    (cdk-erigon) keep this batch format. `name` stays "zkevm" for the configs that use it.
+
+    `decode_json` reads as the node does (node_read.py: no size cap, lenient entries);
+    `decode_blocks` holds a batch of our rollups to the strict codec and its caps."""
 
     name = "zkevm"
     layers = (BATCH_LAYER, FORCED_BATCH_LAYER)
@@ -76,12 +82,12 @@ class ZkEvmFormat:
     def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
         return decode_payloads(payloads, config)
 
-    def decode_json(self, data: bytes, layer: str | None) -> dict[str, Any]:
+    def decode_json(self, data: bytes, layer: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
         if check_layer(layer) == FORCED_BATCH_LAYER:
-            return forced_batch_to_json(decode_forced_batch(data))
-        return batch_to_json(decode_batch_v2(data))
+            return node_forced_batch_to_json(read_forced_batch(data))
+        return node_batch_to_json(read_batch_v2(data))
 
-    def encode_json(self, doc: dict[str, Any], layer: str | None) -> bytes:
+    def encode_json(self, doc: dict[str, Any], layer: str | None, options: dict[str, Any] | None = None) -> bytes:
         if check_layer(layer) == FORCED_BATCH_LAYER:
             return encode_forced_batch(forced_batch_from_json(doc))
         return encode_batch_v2(batch_from_json(doc))
@@ -173,8 +179,8 @@ def decode_payloads(payloads: Sequence[bytes], config: dict[str, Any]) -> list[R
     return out
 
 
-def raw_txs(txs: Sequence[BatchTx]) -> tuple[bytes, ...]:
-    return tuple(tx.raw for tx in txs)
+def raw_txs(txs: Sequence[BatchTx | RawTxEntry]) -> tuple[bytes, ...]:
+    return tuple(tx.raw for tx in txs if isinstance(tx, BatchTx))  # the strict decoder makes no RawTxEntry
 
 
 def rollup_block(

@@ -9,7 +9,10 @@ Follows `EncodeBatchV2` / `DecodeBatchV2` / `DecodeForcedBatchV2` in
 0xPolygonHermez/zkevm-node state/encoding_batch_v2.go; the size limits are
 `_MAX_TRANSACTIONS_BYTE_LENGTH` and `_MAX_FORCE_BATCH_BYTE_LENGTH` of
 0xPolygonHermez/zkevm-contracts PolygonRollupBaseEtrog.sol (the node's
-`MaxBatchBytesSize` default is the same 120000).
+`MaxBatchBytesSize` default is the same 120000). The caps bind what we encode
+and what a batch of our rollups may be (`decode_blocks`); DecodeBatchV2 itself
+has none, and node_read.py, which the operator's JSON view uses, applies none.
+The format is Polygon CDK's as well (cdk-erigon keeps Etrog batch v2).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from sequencer.errors import DecodeError, TooLarge
 
 from .l2_block_change import CHANGE_L2_BLOCK, L2BlockChange, decode_l2_block_change, encode_l2_block_change
-from .tx_entry import BatchTx, decode_tx_entry, encode_tx_entry
+from .tx_entry import BatchTx, RawTxEntry, decode_tx_entry, encode_tx_entry
 
 MAX_BATCH_BYTES = 120_000
 """PolygonRollupBaseEtrog `_MAX_TRANSACTIONS_BYTE_LENGTH`: a sequenced batch's data at most."""
@@ -34,7 +37,7 @@ class L2Block:
     (encoding_batch_v2.go `L2BlockRaw`)."""
 
     change: L2BlockChange
-    txs: tuple[BatchTx, ...] = ()
+    txs: tuple[BatchTx | RawTxEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class BatchV2:
 class ForcedBatchV2:
     """A forced Etrog batch: transactions only (`ForcedBatchRawV2`)."""
 
-    txs: tuple[BatchTx, ...]
+    txs: tuple[BatchTx | RawTxEntry, ...]
 
 
 def encode_l2_block(block: L2Block) -> bytes:

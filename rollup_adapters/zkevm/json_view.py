@@ -5,6 +5,9 @@
 #         "effective_percentage"}
 # Hex strings are 0x-prefixed, integers are JSON numbers, `to` is null for a contract
 # creation, `chain_id` is null for a pre-EIP-155 signature (the 6-field entry form).
+# An entry the node accepts but the strict codec would not write (node_read.py) adds
+#   "raw_entry": hex (encode writes it back verbatim) and "note": why it is not canonical;
+#   its "v" is then the V the node computes, and "v_byte" the entry's byte.
 """Batches as JSON documents and back.
 
 `hash` is keccak256 of the raw signed legacy tx the entry stands for; it is
@@ -20,7 +23,8 @@ from sequencer.errors import BadInput
 from .batch_v2 import BatchV2, ForcedBatchV2, L2Block
 from .l2_block_change import U32_MAX, L2BlockChange
 from .legacy_tx import PRE_EIP155_V, SignedLegacyTx
-from .tx_entry import BatchTx
+from .node_read import NodeBlock, NodeTx, read_tx_entry
+from .tx_entry import BatchTx, RawTxEntry
 
 U64_MAX = 2**64 - 1
 U256_MAX = 2**256 - 1
@@ -39,11 +43,54 @@ def batch_to_json(batch: BatchV2) -> dict[str, Any]:
     }
 
 
+def node_batch_to_json(blocks: tuple[NodeBlock, ...]) -> dict[str, Any]:
+    """The batch as the node reads it (node_read.read_batch_v2); canonical entries look as
+    batch_to_json shows them."""
+    return {
+        "blocks": [
+            {
+                "delta_timestamp": block.change.delta_timestamp,
+                "index_l1_info_tree": block.change.index_l1_info_tree,
+                "txs": [node_tx_to_json(tx) for tx in block.txs],
+            }
+            for block in blocks
+        ]
+    }
+
+
+def node_forced_batch_to_json(txs: tuple[NodeTx, ...]) -> dict[str, Any]:
+    return {"txs": [node_tx_to_json(tx) for tx in txs]}
+
+
+def node_tx_to_json(tx: NodeTx) -> dict[str, Any]:
+    if tx.strict is not None:
+        return tx_to_json(tx.strict)
+    return {
+        "hash": "0x" + tx.tx_hash.hex(),
+        "nonce": tx.nonce,
+        "gas_price": tx.gas_price,
+        "gas": tx.gas,
+        "to": None if tx.to is None else "0x" + tx.to.hex(),
+        "value": tx.value,
+        "data": "0x" + tx.data.hex(),
+        "chain_id": tx.chain_id,
+        "v": tx.v,
+        "v_byte": tx.v_byte,
+        "r": "0x" + tx.r.to_bytes(32, "big").hex(),
+        "s": "0x" + tx.s.to_bytes(32, "big").hex(),
+        "effective_percentage": tx.effective_percentage,
+        "raw_entry": "0x" + tx.entry.hex(),
+        "note": tx.note,
+    }
+
+
 def forced_batch_to_json(batch: ForcedBatchV2) -> dict[str, Any]:
     return {"txs": [tx_to_json(tx) for tx in batch.txs]}
 
 
-def tx_to_json(entry: BatchTx) -> dict[str, Any]:
+def tx_to_json(entry: BatchTx | RawTxEntry) -> dict[str, Any]:
+    if isinstance(entry, RawTxEntry):
+        return node_tx_to_json(read_tx_entry(entry.entry, 0)[0])
     tx = entry.tx
     return {
         "hash": "0x" + entry.tx_hash.hex(),
@@ -80,7 +127,9 @@ def block_from_json(doc: Any, path: str) -> L2Block:
     return L2Block(change, tuple(tx_from_json(tx, f"{path}.txs[{i}]") for i, tx in enumerate(txs)))
 
 
-def tx_from_json(doc: Any, path: str) -> BatchTx:
+def tx_from_json(doc: Any, path: str) -> BatchTx | RawTxEntry:
+    if isinstance(doc, dict) and "raw_entry" in doc:
+        return RawTxEntry(json_hex(doc, "raw_entry", path, None))
     v = json_int(doc, "v", path, 0xFF)
     if v not in (PRE_EIP155_V, PRE_EIP155_V + 1):
         raise BadInput(f"{path}.v: {v}, expected 27 or 28")

@@ -73,12 +73,22 @@ class BatchTx:
         return keccak(self.raw)
 
 
+@dataclass(frozen=True, slots=True)
+class RawTxEntry:
+    """A tx entry kept byte for byte: one the node accepts but the strict codec would not write
+    (node_read.py). Only the operator's JSON round trip produces it."""
+
+    entry: bytes
+
+
 def batch_tx_from_raw(raw: bytes, effective_percentage: int = FULL_EFFECTIVE_PERCENTAGE) -> BatchTx:
     """The entry for a raw signed legacy tx; typed txs raise DecodeError."""
     return BatchTx(decode_legacy_tx(raw), effective_percentage)
 
 
-def encode_tx_entry(entry: BatchTx) -> bytes:
+def encode_tx_entry(entry: BatchTx | RawTxEntry) -> bytes:
+    if isinstance(entry, RawTxEntry):
+        return entry.entry
     tx = entry.tx
     fields: list[object] = [tx.nonce, tx.gas_price, tx.gas, tx.to or b"", tx.value, tx.data]
     if tx.chain_id is not None:
