@@ -29,7 +29,7 @@ _enqueue = st.tuples(st.just("enqueue"), st.sampled_from(ROLLUPS), st.sampled_fr
 _mine = st.tuples(st.just("mine"), st.integers(1, 7))
 _hostile = st.tuples(st.just("hostile"), st.sampled_from(("skip", "invent", "stale", "forge", "jump", "foreign")),
                      st.sampled_from(ROLLUPS))
-ACTIONS = st.lists(st.one_of(_post, _enqueue, _mine, _hostile), min_size=1, max_size=14)
+ACTIONS = st.lists(st.one_of(_post, _enqueue, _mine, _hostile), min_size=1, max_size=12)
 
 
 class Model:
@@ -131,7 +131,7 @@ def _step(l1, m: Model, action: tuple) -> None:
             assert l1.inbox.functions.forcedCountAt(r, head - m.lag).call() == m.count_at(r, head - m.lag)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(actions=ACTIONS)
 def test_random_postings_enqueues_and_l1_blocks(l1, actions):
     snap = l1.snapshot()
