@@ -646,11 +646,17 @@ class Batcher:
                l1_origin=window.l1_origin_number, extended=plan.extended)
         fl = _InFlight(plan, window, template, life, self._state.window_count, len(data) // 2 - 1, batch_hashes,
                        blobs, commitments)
-        outcome, tx_hash = await self._send(fl, life.fees)
-        if outcome is not txlife.SendOutcome.ACCEPTED:
-            raise RpcError("eth_sendRawTransaction", 0, f"first send of nonce {nonce}: {outcome.value}", None)
-        fl.life = txlife.after_send(life, outcome, tx_hash, life.fees, time.monotonic())
         self._inflight = fl
+        try:
+            outcome = await self._send_and_record(fl, life.fees)
+        except L1Unavailable:
+            raise  # maybe sent: the next round resumes waiting for its hash (rebroadcast if the node lacks it)
+        except BaseException:
+            self._inflight = None
+            raise
+        if outcome is not txlife.SendOutcome.ACCEPTED:
+            self._inflight = None
+            raise RpcError("eth_sendRawTransaction", 0, f"first send of nonce {nonce}: {outcome.value}", None)
         await self._await_inflight()
 
     async def _await_inflight(self) -> None:
@@ -736,7 +742,11 @@ class Batcher:
                    detail=_describe_revert(exc))
 
     async def _send(self, fl: _InFlight, fees: txlife.Fees) -> tuple[txlife.SendOutcome, str]:
-        """Sign the posting with `fees` and send it; the outcome (txlife.classify_send_error) and its hash."""
+        """Sign the posting with `fees` and send it; the outcome (txlife.classify_send_error) and its hash.
+
+        A send that fails on the connection (L1Unavailable) may still have reached the node, so its
+        hash is recorded as sent before the error goes up: txlife then finds its receipt, or
+        rebroadcasts it once the node answers and does not know it."""
         assert self._rpc is not None
         tx = dict(fl.template, nonce=fl.life.nonce, maxFeePerGas=fees.max_fee, maxPriorityFeePerGas=fees.tip)
         if fees.blob_fee is not None:
@@ -747,6 +757,9 @@ class Batcher:
             raw, _ = await anyio.to_thread.run_sync(blob_codec.blob_tx_network_form, raw, fl.blobs, fl.commitments)
         try:
             await self._rpc.send_raw(raw)
+        except L1Unavailable:
+            fl.life = txlife.after_send(fl.life, txlife.SendOutcome.ACCEPTED, h, fees, time.monotonic())
+            raise
         except RpcError as exc:
             outcome = txlife.classify_send_error(exc.message)
             if outcome is txlife.SendOutcome.INSUFFICIENT_FUNDS:

@@ -268,12 +268,16 @@ poll_ms = 100
 
 
 @asynccontextmanager
-async def devnet(tmp: Path, *, sequencer: bool = True, process: bool = False) -> AsyncIterator[Devnet]:
-    """L1 anvil, contracts (force_inclusion_delay FORCE_INCLUSION_DELAY), sequencer signing for the inbox."""
+async def devnet(tmp: Path, *, sequencer: bool = True, process: bool = False,
+                 blobs: bool = False) -> AsyncIterator[Devnet]:
+    """L1 anvil, contracts (force_inclusion_delay FORCE_INCLUSION_DELAY), sequencer signing for the inbox.
+    `blobs`: warm anvil up for blob postings first (warm_up_blobs)."""
     key_path = tmp / "seq.key"
     seq_address = "0x" + write_key(key_path).hex()
     with start_anvil(chain_id=L1_CHAIN_ID) as l1:
         w3 = Web3(Web3.HTTPProvider(l1.url))
+        if blobs:
+            await anyio.to_thread.run_sync(warm_up_blobs, w3)
         manifest = await anyio.to_thread.run_sync(lambda: deploy_all(w3, dev_accounts()[DEPLOYER].key, {
             "l1": {"force_inclusion_delay": FORCE_INCLUSION_DELAY}, "sequencer": {"address": seq_address},
             "rollups": list(ROLLUPS)}))
@@ -294,6 +298,32 @@ async def devnet(tmp: Path, *, sequencer: bool = True, process: bool = False) ->
             finally:
                 tg.cancel_scope.cancel()
                 kill_group(net.proc)
+
+
+BLOB_WARM_UP_ACCOUNT = 9
+"""L1 dev account that sends the warm-up blob transaction (used by nothing else)."""
+
+
+def warm_up_blobs(w3: Web3) -> None:
+    """Send one blob transaction and wait for it. anvil prepares its KZG setup on the first blob
+    transaction it sees, blocking every RPC meanwhile (measured 15-27 s on a loaded 2-core machine,
+    0.4 s for the next one); paying that before any node or batcher runs keeps their RPC timeouts
+    meaningful."""
+    from sequencer.l1 import blobs as blob_codec
+
+    acct = dev_accounts()[BLOB_WARM_UP_ACCOUNT]
+    blob = blob_codec.batch_blobs(b"warm-up")[0]
+    c = blob_codec.commitment(blob)
+    base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+    tx = {"type": 3, "chainId": int(w3.eth.chain_id), "nonce": w3.eth.get_transaction_count(acct.address),
+          "to": "0x" + "22" * 20, "value": 0, "gas": 21_000, "maxFeePerGas": 2 * base + 10**9,
+          "maxPriorityFeePerGas": 10**9, "maxFeePerBlobGas": 10**10, "data": b"",
+          "blobVersionedHashes": [blob_codec.versioned_hash(c)]}
+    raw, tx_hash = blob_codec.blob_tx_network_form(bytes(Account.sign_transaction(tx, acct.key).raw_transaction),
+                                                   [blob], [c])
+    slow = Web3(Web3.HTTPProvider(w3.provider.endpoint_uri, request_kwargs={"timeout": 120}))  # type: ignore[attr-defined]
+    slow.eth.send_raw_transaction(raw)
+    assert slow.eth.wait_for_transaction_receipt(tx_hash, timeout=120)["status"] == 1
 
 
 async def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):

@@ -26,7 +26,7 @@ SINK = "0x" + "22" * 20
 
 
 async def test_blob_windows_firm_equals_soft(tmp_path) -> None:
-    async with devnet(tmp_path) as net:
+    async with devnet(tmp_path, blobs=True) as net:
         await check_firm_equals_soft(net, dev_accounts()[4].key, use_blobs=True)
         await wait_until(lambda: len(net.batcher.posted) >= 3, 30, "three blob windows")
         posted = list(net.batcher.posted)
@@ -40,7 +40,7 @@ async def test_blob_windows_firm_equals_soft(tmp_path) -> None:
 
 async def test_restarted_batcher_replays_blob_windows(tmp_path) -> None:
     alice = dev_accounts()[5]
-    async with devnet(tmp_path) as net:
+    async with devnet(tmp_path, blobs=True) as net:
         firm = await net.start_node(ROLLUP_IDS[0], "firm")
         soft = await net.start_node(ROLLUP_IDS[0], "soft")
 
