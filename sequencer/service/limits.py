@@ -43,11 +43,13 @@ class ApiLimits:
     """Raw bytes of all requests being worked on together (all calls)."""
     subscribe_max_ahead: int = 1000
     """How far past the sealed height a subscription may start (INVALID_ARGUMENT beyond)."""
+    read_ahead_bytes: int = 1024 * 1024
+    """HTTP/2 receive window of each call: what a client may send before the server reads it."""
 
     def check(self, max_message_bytes: int, max_bundle_legs: int) -> None:
         """Refuse settings that contradict each other (or that an honest maximal request would break)."""
         for name in ("max_list_items", "max_answer_bytes", "stream_window", "stream_window_bytes",
-                     "total_answer_bytes", "total_request_bytes"):
+                     "total_answer_bytes", "total_request_bytes", "read_ahead_bytes"):
             if getattr(self, name) < 1:
                 raise BadInput(f"sequencer.{name}: must be at least 1")
         if self.stream_stall_timeout_s <= 0:

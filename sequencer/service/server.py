@@ -70,6 +70,11 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode
         ("grpc.max_receive_message_length", cfg.max_message_bytes),
         ("grpc.max_send_message_length", cfg.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        # HTTP/2 flow control at fixed windows. With BDP probing (gRPC's default) the windows grow
+        # with the client's bandwidth: six clients streaming 4 MB messages made a bare grpc.aio
+        # server hold 2.4 GB in its transport, before any handler saw a byte (issue 9, finding 2).
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", cfg.api.read_ahead_bytes),
     ]
     limiter = RateLimiter(cfg.rate_limit_tx_per_s, cfg.rate_limit_burst, max_clients=cfg.max_clients,
                           max_streams=cfg.max_streams_per_client)

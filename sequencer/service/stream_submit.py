@@ -113,6 +113,9 @@ class SubmitStreams:
                 tg.start_soon(reader)
                 tg.start_soon(writer, tg.cancel_scope)
         except Exception as exc:  # noqa: BLE001 - one boundary: log the real error, answer a status
+            if context.cancelled() or context.done():  # the client left (cancelled, disconnected)
+                log.debug("StreamSubmit from %s ended by the client: %s", client, leaf_exceptions(exc)[0])
+                return
             for leaf in leaf_exceptions(exc):
                 if isinstance(leaf, SharedSeqError):
                     end.append(Refusal.of(leaf))
