@@ -3,6 +3,11 @@
     python -m contracts.compile            write contracts/artifacts/<Name>.json
     python -m contracts.compile --check    recompile in memory; exit 1 if any artifact is stale or missing
 
+Two compilation units, each with its own artifacts folder and sourceHash, so a change to one
+never makes the other's artifacts stale: contracts/*.sol (the L1 side) -> contracts/artifacts/,
+and contracts/margin/*.sol (the rollup-side margin contracts, docs/margin.md) ->
+contracts/margin/artifacts/.
+
 The compiler runs under node through solc's standard JSON interface, optimizer
 on, metadata hash off, so the same sources always give the same bytes. Each
 artifact holds the abi, the creation and runtime bytecode, the runtime's
@@ -25,6 +30,9 @@ CONTRACTS_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 REPO_ROOT = CONTRACTS_DIR.parent
 SOLC_VERSION = "0.8.28"
+MARGIN_DIR = CONTRACTS_DIR / "margin"
+UNITS = ((CONTRACTS_DIR, ARTIFACTS_DIR), (MARGIN_DIR, MARGIN_DIR / "artifacts"))
+"""(source folder, artifacts folder) of each compilation unit."""
 
 _NODE_COMPILE = """
 const solc = require('solc');
@@ -44,9 +52,9 @@ class CompileError(RuntimeError):
     """solc reported errors, or node/solc is missing."""
 
 
-def standard_input() -> dict:
-    """The solc standard JSON input for every .sol file in contracts/, sorted by name."""
-    sources = {p.name: {"content": p.read_text()} for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
+def standard_input(src_dir: Path = CONTRACTS_DIR) -> dict:
+    """The solc standard JSON input for every .sol file in `src_dir` (default contracts/), sorted by name."""
+    sources = {p.name: {"content": p.read_text()} for p in sorted(src_dir.glob("*.sol"))}
     return {
         "language": "Solidity",
         "sources": sources,
@@ -74,12 +82,12 @@ def source_hash(std_input: dict | None = None) -> str:
     return "0x" + hashlib.sha256(blob).hexdigest()
 
 
-def compile_all() -> dict[str, dict]:
-    """Compile every source; return {contract name: artifact dict} for contracts with bytecode."""
+def compile_all(src_dir: Path = CONTRACTS_DIR) -> dict[str, dict]:
+    """Compile every source of one unit; return {contract name: artifact dict} for contracts with bytecode."""
     node = shutil.which("node")
     if node is None:
         raise CompileError("node not found on PATH (run `make install`)")
-    std_input = standard_input()
+    std_input = standard_input(src_dir)
     proc = subprocess.run(
         [node, "-e", _NODE_COMPILE, SOLC_VERSION],
         input=json.dumps(std_input),
@@ -119,35 +127,35 @@ def render(artifact: dict) -> str:
     return json.dumps(artifact, indent=1, sort_keys=True) + "\n"
 
 
-def stale_artifacts(artifacts: dict[str, dict]) -> list[str]:
+def stale_artifacts(artifacts: dict[str, dict], artifacts_dir: Path = ARTIFACTS_DIR) -> list[str]:
     """Names whose file is missing or differs from the freshly compiled artifact, plus orphan files."""
     problems = []
     for name, art in artifacts.items():
-        path = ARTIFACTS_DIR / f"{name}.json"
+        path = artifacts_dir / f"{name}.json"
         if not path.exists():
             problems.append(f"{name}: missing {path.relative_to(REPO_ROOT)}")
         elif path.read_text() != render(art):
             problems.append(f"{name}: {path.relative_to(REPO_ROOT)} is stale")
-    for path in sorted(ARTIFACTS_DIR.glob("*.json")):
+    for path in sorted(artifacts_dir.glob("*.json")):
         if path.stem not in artifacts:
             problems.append(f"{path.stem}: {path.relative_to(REPO_ROOT)} has no source contract")
     return problems
 
 
-def artifacts_fresh() -> bool:
+def artifacts_fresh(src_dir: Path = CONTRACTS_DIR, artifacts_dir: Path = ARTIFACTS_DIR) -> bool:
     """Cheap check without solc: every artifact exists and carries the current sourceHash."""
-    shash = source_hash()
-    paths = list(ARTIFACTS_DIR.glob("*.json"))
+    shash = source_hash(standard_input(src_dir))
+    paths = list(artifacts_dir.glob("*.json"))
     if not paths:
         return False
     return all(json.loads(p.read_text()).get("sourceHash") == shash for p in paths)
 
 
-def write_artifacts(artifacts: dict[str, dict]) -> None:
-    ARTIFACTS_DIR.mkdir(exist_ok=True)
+def write_artifacts(artifacts: dict[str, dict], artifacts_dir: Path = ARTIFACTS_DIR) -> None:
+    artifacts_dir.mkdir(exist_ok=True)
     for name, art in artifacts.items():
-        (ARTIFACTS_DIR / f"{name}.json").write_text(render(art))
-    for path in ARTIFACTS_DIR.glob("*.json"):
+        (artifacts_dir / f"{name}.json").write_text(render(art))
+    for path in artifacts_dir.glob("*.json"):
         if path.stem not in artifacts:
             path.unlink()
 
@@ -156,23 +164,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m contracts.compile", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if committed artifacts are stale or missing")
     args = parser.parse_args(argv)
-    try:
-        artifacts = compile_all()
-    except CompileError as exc:
-        print(f"contracts.compile: {exc}", file=sys.stderr)
-        return 2
-    if args.check:
-        problems = stale_artifacts(artifacts)
-        if problems:
-            print("contract artifacts are out of date; run `make contracts`:", file=sys.stderr)
-            for p in problems:
-                print(f"  {p}", file=sys.stderr)
-            return 1
-        print(f"contract artifacts up to date ({len(artifacts)} contracts)")
-        return 0
-    write_artifacts(artifacts)
-    print(f"wrote {len(artifacts)} artifacts to {ARTIFACTS_DIR.relative_to(REPO_ROOT)}: {', '.join(sorted(artifacts))}")
-    return 0
+    status = 0
+    for src_dir, artifacts_dir in UNITS:
+        try:
+            artifacts = compile_all(src_dir)
+        except CompileError as exc:
+            print(f"contracts.compile: {src_dir.relative_to(REPO_ROOT)}: {exc}", file=sys.stderr)
+            return 2
+        where = artifacts_dir.relative_to(REPO_ROOT)
+        if args.check:
+            problems = stale_artifacts(artifacts, artifacts_dir)
+            if problems:
+                print(f"contract artifacts in {where} are out of date; run `make contracts`:", file=sys.stderr)
+                for p in problems:
+                    print(f"  {p}", file=sys.stderr)
+                status = 1
+            else:
+                print(f"contract artifacts in {where} up to date ({len(artifacts)} contracts)")
+            continue
+        write_artifacts(artifacts, artifacts_dir)
+        print(f"wrote {len(artifacts)} artifacts to {where}: {', '.join(sorted(artifacts))}")
+    return status
 
 
 if __name__ == "__main__":
