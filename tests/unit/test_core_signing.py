@@ -301,3 +301,74 @@ def test_receipt_from_batch_checks_the_stored_leaf(signer: Signer) -> None:
     with pytest.raises(ValueError, match="not in a batch"):
         receipt_from_batch(batch, 5, *ITEMS[0])
     assert isinstance(receipt_from_batch(batch, 4, *ITEMS[4]), Receipt)
+
+
+def test_docs_api_receipt_recipe() -> None:
+    """docs/api.md, "Verifying a receipt", step by step with eth-account and a plain keccak only."""
+    from core_testkit import make_core
+    from eth_utils import keccak as eth_keccak
+
+    from sequencer.core.types import Transaction
+    from sequencer.service.convert import receipt_to_proto
+
+    core = make_core()
+    records = [rec for i in range(7) for rec in core.admit(Transaction(1 + i % 3, b"doc tx %d" % i), 0)]
+    _, receipts = core.sign_receipt_batch(records)
+    info_chain_id, info_contract, info_address = (core.signer.domain.chain_id, core.signer.domain.verifying_contract,
+                                                  core.signer.address)  # what GetSequencerInfo returns
+    n = 2**256 - 432420386565659656852420866394968145599  # secp256k1 group order
+
+    def verify(m) -> bool:  # noqa: ANN001 - a pb.Receipt, as a client gets it
+        # 1. the domain
+        domain = {"name": "sharedseq", "version": "1", "chainId": info_chain_id,
+                  "verifyingContract": "0x" + info_contract.hex()}
+        # 2. the leaf = hashStruct(Preconfirmation)
+        leaf = encode_typed_data(full_message={
+            "types": {"EIP712Domain": EIP712_DOMAIN, "Preconfirmation": RECEIPT_FIELDS},
+            "primaryType": "Preconfirmation", "domain": domain,
+            "message": {"rollupId": m.rollup_id, "txHash": bytes(m.tx_hash), "height": m.height, "index": m.index},
+        }).body
+        # 3. the root, RFC 9162 section 2.1.3.2
+        if m.batch_count == 0 or m.leaf_index >= m.batch_count:
+            return False
+        fn, sn, r = m.leaf_index, m.batch_count - 1, eth_keccak(b"\x00" + leaf)
+        for p in m.path:
+            if sn == 0:
+                return False
+            if fn % 2 == 1 or fn == sn:
+                r = eth_keccak(b"\x01" + bytes(p) + r)
+                if fn % 2 == 0:
+                    while fn != 0 and fn % 2 == 0:
+                        fn >>= 1
+                        sn >>= 1
+            else:
+                r = eth_keccak(b"\x01" + r + bytes(p))
+            fn >>= 1
+            sn >>= 1
+        if sn != 0:
+            return False
+        # 4. the signer of PreconfirmationBatch(receiptsRoot, count)
+        sig = bytes(m.batch_signature)
+        signer = Account.recover_message(encode_typed_data(full_message={
+            "types": {"EIP712Domain": EIP712_DOMAIN, "PreconfirmationBatch": BATCH_FIELDS},
+            "primaryType": "PreconfirmationBatch", "domain": domain,
+            "message": {"receiptsRoot": r, "count": m.batch_count},
+        }), signature=sig)
+        # 5. low s, v in {27, 28}
+        if int.from_bytes(sig[32:64], "big") > n // 2 or sig[64] not in (27, 28):
+            return False
+        # 6. the sequencer's key
+        return bytes.fromhex(signer[2:]) == info_address
+
+    messages = [receipt_to_proto(r) for r in receipts]
+    assert all(verify(m) for m in messages)
+    # and it refuses what verify_receipt refuses: a changed field, a moved leaf, a borrowed path, a high s
+    tampered = [receipt_to_proto(r) for r in receipts[:4]]
+    tampered[0].index += 1
+    tampered[1].leaf_index = 2
+    del tampered[2].path[:]
+    tampered[2].path.extend(messages[5].path)
+    sig = bytes(tampered[3].batch_signature)
+    tampered[3].batch_signature = sig[:32] + (n - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big") + \
+        bytes([55 - sig[64]])
+    assert not any(verify(m) for m in tampered)
