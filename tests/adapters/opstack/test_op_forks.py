@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import zlib
 
+import brotli
 import pytest
 from opstack_helpers import CHAIN_ID, TESTDATA, read_lines, signed_tx
 
@@ -362,6 +363,36 @@ def test_cli_fork_options_errors(tmp_path, capsys):
 
 
 def test_testdata_files_name_their_source():
-    for name in ("holocene_prune_frame_queue.txt", "holocene_channel_assembler.txt", "channel_bank.txt"):
+    for name in ("holocene_prune_frame_queue.txt", "holocene_channel_assembler.txt", "channel_bank.txt",
+                 "channel_frame_validity.txt"):
         head = (TESTDATA / name).read_text()
         assert "ethereum-optimism/optimism" in head and "d317e96c2add4a4e7fae72d6637ad241457f16c7" in head
+
+
+@pytest.mark.parametrize("case", table("channel_frame_validity.txt"), ids=lambda c: c[0])
+def test_channel_add_frame_matches_op_node(case):
+    from rollup_adapters.opstack.channel import ChannelBuilder
+
+    _, holocene, frames, refused, sizes = case
+    builder = ChannelBuilder(b"\xff".ljust(16, b"\0"), in_order=holocene == "yes")
+    for spec, err, size in zip(frames.split(), refused.split(), sizes.split(), strict=True):
+        cid = b"\xee".ljust(16, b"\0") if spec.startswith("ee/") else b"\xff".ljust(16, b"\0")
+        num, rest = spec.removeprefix("ee/").split(":", 1)
+        why = builder.add_frame(Frame(cid, int(num), rest.removesuffix("!").encode(), rest.endswith("!")))
+        assert (why is not None) == (err == "1") and builder.size == int(size)
+
+
+# (name, compression, L1 time relative to Fjord, accepted): channel_test.go TestBatchReader.
+BATCH_READER = [("zlib-pre-fjord", "zlib", -1, True), ("zlib-post-fjord", "zlib", 0, True),
+                ("brotli-pre-fjord", "brotli", -1, False), ("brotli-post-fjord", "brotli", 0, True),
+                ("unknown-type-post-fjord", "zstd", 0, False)]
+
+
+@pytest.mark.parametrize(("name", "compression", "dt", "accepted"), BATCH_READER, ids=[c[0] for c in BATCH_READER])
+def test_batch_reader_compression_by_fork(name, compression, dt, accepted):
+    stream = encode_batch_stream([encode_batch(singular(7))])
+    data = {"zlib": zlib.compress(stream), "brotli": b"\x01" + brotli.compress(stream),
+            "zstd": b"\x02" + stream}[compression]
+    derived = derive_batches(tx_payloads(data), ForkContext(OP_MAINNET, OP_MAINNET.activation("fjord") + dt))
+    assert (len(derived.batches) == 1) == accepted
+    assert accepted or derived.skipped[0].reason.startswith("channel dropped: channel_version")
