@@ -276,7 +276,13 @@ def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[Rol
                     raise DecodeError(f"{field}: an unsigned L2 transaction has no place in a rollup block")
                 block(m.timestamp, m.l1_block, parsed.transactions)
             else:
-                block(m.timestamp, m.l1_block, signed_transactions(decode_l2_message(m.l2_message, field), field))
+                txs = signed_transactions(decode_l2_message(m.l2_message, field), field)
+                for i, raw in enumerate(txs):
+                    try:  # nitro would parse a high-s or oversized tx; a block of ours never holds one
+                        decode_transaction(raw)
+                    except DecodeError as exc:
+                        raise DecodeError(f"{field}: transaction {i} is not one our rollups admit: {exc}") from exc
+                block(m.timestamp, m.l1_block, txs)
         if headers is not None:
             delayed_read = max(delayed_read, header.after_delayed_messages)
     if pending:

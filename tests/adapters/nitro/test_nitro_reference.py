@@ -374,3 +374,12 @@ def test_cli_delayed_messages_read(tmp_path, capsys):
     assert [m.get("delayed_index") for m in doc["inbox"]["messages"]] == [None, 2, 3]
     assert main(["batch", "decode", "--format", "opstack", "--delayed-messages-read", "2", str(path)]) == 1
     assert "nitro only" in capsys.readouterr().err
+
+
+def test_our_rollups_keep_the_strict_admission_policy_for_blocks():
+    """decode_blocks (a batch of ours) refuses the high-s tx nitro's reading accepts."""
+    payload = brotli_payload(b"\x00" + batch_of(b"\x04" + high_s(TX1)))
+    with pytest.raises(DecodeError, match="not one our rollups admit"):
+        FORMAT.decode_blocks([payload], {})
+    (block,) = FORMAT.decode_blocks([payload], {"reference": True})
+    assert block.transactions == (high_s(TX1),)

@@ -364,9 +364,9 @@ def test_cli_fork_options_errors(tmp_path, capsys):
 
 def test_testdata_files_name_their_source():
     for name in ("holocene_prune_frame_queue.txt", "holocene_channel_assembler.txt", "channel_bank.txt",
-                 "channel_frame_validity.txt"):
+                 "channel_frame_validity.txt", "holocene_frames_derivation.txt"):
         head = (TESTDATA / name).read_text()
-        assert "ethereum-optimism/optimism" in head and "d317e96c2add4a4e7fae72d6637ad241457f16c7" in head
+        assert "ethereum-optimism/optimism" in head and "commit " in head
 
 
 @pytest.mark.parametrize("case", table("channel_frame_validity.txt"), ids=lambda c: c[0])
@@ -396,3 +396,16 @@ def test_batch_reader_compression_by_fork(name, compression, dt, accepted):
     derived = derive_batches(tx_payloads(data), ForkContext(OP_MAINNET, OP_MAINNET.activation("fjord") + dt))
     assert (len(derived.batches) == 1) == accepted
     assert accepted or derived.skipped[0].reason.startswith("channel dropped: channel_version")
+
+
+@pytest.mark.parametrize("case", table("holocene_frames_derivation.txt"), ids=lambda c: c[0])
+def test_holocene_frame_orderings_derive_as_op_e2e_expects(case):
+    _, order, before, after = case
+    channel = zlib_channel(*(singular(OP_SEPOLIA.genesis_l2_time + 2 * k) for k in (1, 2, 3)))
+    third = -(-len(channel) // 3)
+    parts = [channel[i * third : (i + 1) * third] for i in range(3)]
+    frames = [Frame(CID, i, parts[i], i == 2) for i in range(3)]
+    payloads = [encode_batcher_tx([frames[int(j)]]) for j in order.split()]
+    holocene = OP_SEPOLIA.activation("holocene")
+    assert len(derive_batches(payloads, ForkContext(OP_SEPOLIA, holocene - 1)).batches) == int(before)
+    assert len(derive_batches(payloads, ForkContext(OP_SEPOLIA, holocene)).batches) == int(after)
