@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from deploy.anvil import Anvil, AnvilError, start_anvil
 from rollup_adapters.base import RollupBlock
+from sequencer.l1.anvil import Anvil, AnvilError, start_anvil
 
 from .errors import EngineError, NodeConfigError
 

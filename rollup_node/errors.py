@@ -21,11 +21,9 @@ class EngineError(Critical):
 
 
 def is_connection_error(exc: BaseException) -> bool:
-    import requests
-
     from sequencer.l1.client import L1Unavailable
 
-    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | L1Unavailable)
+    return isinstance(exc, L1Unavailable)  # the one L1 client's way of saying the node did not answer
 
 
 def unreachable_reason(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""A local anvil L1 (or rollup engine) on 127.0.0.1, for tests, `deploy` and the devnet.
+"""A local anvil chain on 127.0.0.1: the L1 of tests, `deploy` and the devnet, and the rollup nodes' engine.
 
     with start_anvil(chain_id=31337) as anvil:
         w3 = Web3(Web3.HTTPProvider(anvil.url))
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sequencer.errors import SharedSeqError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 """anvil's default dev mnemonic; accounts are m/44'/60'/0'/0/i, each funded with 10000 ETH."""
 DEFAULT_ACCOUNTS = 10

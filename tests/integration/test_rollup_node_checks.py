@@ -225,21 +225,20 @@ async def test_api_engine_numbering_and_retained_window() -> None:
     assert NodeConfig(rollup_id=RID, mode="soft", sequencer="127.0.0.1:1").keep_blocks == 10_000
 
 
-def test_error_descriptions_unwrap_exception_groups() -> None:
-    import requests
-
+@pytest.mark.anyio
+async def test_error_descriptions_unwrap_exception_groups() -> None:
     from rollup_node.errors import describe_error, leaf_exceptions
+    from sequencer.l1.client import L1Client, L1Unavailable
 
     inner = NodeConfigError("rollup 7 is not registered with the sequencer")
     group = BaseExceptionGroup("unhandled errors in a TaskGroup", [ExceptionGroup("x", [inner])])
     assert leaf_exceptions(group) == [inner]
     assert describe_error(group) == "rollup 7 is not registered with the sequencer"
-    try:
-        requests.get(f"http://127.0.0.1:{free_port()}", timeout=2)
-    except requests.exceptions.ConnectionError as exc:
-        conn = exc
-    assert describe_error(ExceptionGroup("g", [conn]), "http://l1") == ("cannot reach the L1 RPC http://l1: "
-                                                                        "Connection refused")
+    async with L1Client(f"http://127.0.0.1:{free_port()}", timeout_s=2) as client:
+        with pytest.raises(L1Unavailable) as caught:
+            await client.block_number()
+    assert describe_error(ExceptionGroup("g", [caught.value]), "http://l1") == ("cannot reach the L1 RPC http://l1: "
+                                                                                "Connection refused")
 
 
 @pytest.mark.anyio
