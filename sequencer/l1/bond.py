@@ -26,8 +26,14 @@ from eth_abi import encode as abi_encode
 from sequencer.core.commitments import namespace_leaves, tx_root
 from sequencer.core.hashing import keccak
 from sequencer.core.merkle import inclusion_proof, merkle_root
-from sequencer.core.signing import Signer, block_hash, receipt_batch_struct_hash, receipt_struct_hash
-from sequencer.core.types import BlockHeader, Hash32, Namespace, RollupId
+from sequencer.core.signing import (
+    Signer,
+    block_hash,
+    receipt_batch_root,
+    receipt_batch_struct_hash,
+    receipt_struct_hash,
+)
+from sequencer.core.types import BlockHeader, Hash32, Namespace, Receipt, RollupId
 
 CLAIM_LEAF = 0
 """WindowClaim.kind: the block hash is leaf `height - firstHeight` of the window's blocksRoot."""
@@ -93,6 +99,16 @@ class ReceiptBatch:
         """The BatchedReceipt tuple of receipt `index`."""
         return (self.receipts[index], (self.root, len(self.receipts)), self.signature, index,
                 list(inclusion_proof(self.leaves, index)))
+
+
+def batched_receipt(receipt: Receipt) -> BatchedReceiptTuple:
+    """The BatchedReceipt argument of proveBrokenReceipt / proveReceiptNamespaceAbsent for a receipt as
+    the sequencer gave it (SubmitTransaction, GetTransaction; convert.receipt_from_proto): the batch's
+    root is rebuilt from the receipt's path, exactly as the contract and signing.verify_receipt do.
+    Raises signing.InvalidSignature for a receipt whose path cannot fit its batch."""
+    return ((receipt.rollup_id, receipt.tx_hash, receipt.height, receipt.index),
+            (receipt_batch_root(receipt), receipt.batch_count), receipt.batch_signature, receipt.leaf_index,
+            list(receipt.path))
 
 
 def sign_receipt_batch(signer: Signer, receipts: Sequence[ReceiptTuple]) -> ReceiptBatch:
