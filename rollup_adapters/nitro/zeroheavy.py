@@ -29,23 +29,51 @@ _CHUNK = 4096
 def decode_zeroheavy(data: bytes, limit: int) -> bytes:
     """Encoded bytes -> payload bytes, at most `limit` of them (io.LimitReader: the rest is not read).
 
-    Bits are only emitted up to the last 0 bit seen so far: that 0 may be the end marker.
+    As ZeroheavyDecoder.pushBit does, a 0 bit is held back with the 1 bits after it until the
+    next 0 arrives: the last 0 may be the end marker. Bits are kept in an integer, so a long run
+    of 1s costs no string copies, and the held-back run is capped where the output limit is reached.
     """
     out = bytearray()
-    ready = ""
-    pending = ""
+    buf = nbits = 0
+    deferred = False
+    ones = 0
+
+    def emit(bits: str) -> None:
+        nonlocal buf, nbits
+        if bits:
+            buf, nbits = (buf << len(bits)) | int(bits, 2), nbits + len(bits)
+
+    def emit_ones(k: int) -> None:
+        nonlocal buf, nbits
+        buf, nbits = (buf << k) | ((1 << k) - 1), nbits + k
+
     for at in range(0, len(data), _CHUNK):
-        pending += "".join(_BITS[b] for b in data[at : at + _CHUNK])
-        cut = pending.rfind("0")
-        if cut > 0:
-            ready += pending[:cut]
-            pending = pending[cut:]
-        whole = len(ready) // 8
+        bits = "".join(_BITS[b] for b in data[at : at + _CHUNK])
+        if not deferred:
+            first = bits.find("0")
+            if first < 0:
+                emit(bits)
+                bits = ""
+            else:
+                emit(bits[:first])
+                bits, deferred, ones = bits[first + 1 :], True, 0
+        if deferred and bits:
+            last = bits.rfind("0")
+            if last < 0:
+                ones += len(bits)
+            else:
+                emit("0")
+                emit_ones(ones)
+                emit(bits[:last])
+                ones = len(bits) - last - 1
+        whole = nbits // 8
         if whole:
-            out += int(ready[: whole * 8], 2).to_bytes(whole, "big")
-            ready = ready[whole * 8 :]
+            rest = nbits - whole * 8
+            out += (buf >> rest).to_bytes(whole, "big")
+            buf, nbits = buf & ((1 << rest) - 1), rest
         if len(out) >= limit:
             return bytes(out[:limit])
+        ones = min(ones, 8 * (limit - len(out)) + 8)
     return bytes(out)
 
 

@@ -160,6 +160,13 @@ def test_zeroheavy_output_is_capped():
     assert decode_zeroheavy(encode_zeroheavy(b"\x00" * 10_000), 100) == b"\x00" * 100
 
 
+def test_zeroheavy_long_runs_of_ones():
+    """1 bits after the last 0 are padding (the 0 may be the end marker); 1s before any 0 are data."""
+    assert decode_zeroheavy(b"\x00" + b"\xff" * 500_000, 1 << 30) == b""
+    assert decode_zeroheavy(b"\xff" * 1000, 1 << 30) == b"\xff" * 1000
+    assert decode_zeroheavy(b"\x00" + b"\xff" * 500_000 + b"\x00", 64) == b"\x3f" + b"\xff" * 63  # 0 0 1 1 ..
+
+
 def test_zeroheavy_payload_is_decoded_before_brotli():
     blocks = [RollupBlock(0, 5_000, 3, b"\x00" * 32, (TX1, TX2))]
     (payload,) = FORMAT.encode_blocks(blocks, {})
