@@ -104,7 +104,7 @@ def measure_proofs() -> dict[str, int]:
         def batched(receipt: tuple[int, bytes, int, int]) -> Any:
             receipts = [(901, keccak(b"r%d" % i), 3000, i) for i in range(64)]
             receipts[37] = receipt
-            return sign_receipt_batch(signer, receipts).proof(37)
+            return sign_receipt_batch(signer, receipts)[37]
 
         reveal("proveBrokenReceipt other tx (64-receipt batch)", bond.functions.proveBrokenReceipt(
             batched((901, keccak(b"mine"), 3000, 3)), header_tuple(h), hsig,

@@ -7,6 +7,8 @@ two transactions from the same account:
     bond.commitReport(report_commitment(reporter, data))      # block N
     send(to=bond, data=data)                                  # block N + 1 or later
 
+A broken receipt is proven from the Receipt the sequencer handed out: batched_receipt(receipt).
+
 The first reveal slashes; the reporter whose commitment is earliest (revealed within claimDelay
 blocks) is paid by `claimReward(offence)` once claimDelay has passed.
 
@@ -19,21 +21,14 @@ Tuples follow the Solidity structs field by field:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from eth_abi import encode as abi_encode
 
-from sequencer.core.commitments import namespace_leaves, tx_root
+from sequencer.core.commitments import find_malformed_pair, namespace_leaves, tx_root
 from sequencer.core.hashing import keccak
-from sequencer.core.merkle import inclusion_proof, merkle_root
-from sequencer.core.signing import (
-    Signer,
-    block_hash,
-    receipt_batch_root,
-    receipt_batch_struct_hash,
-    receipt_struct_hash,
-)
-from sequencer.core.types import BlockHeader, Hash32, Namespace, Receipt, RollupId
+from sequencer.core.merkle import inclusion_proof
+from sequencer.core.signing import Signer, block_hash, receipt_batch_root
+from sequencer.core.types import BlockHeader, Hash32, Namespace, Receipt
 
 CLAIM_LEAF = 0
 """WindowClaim.kind: the block hash is leaf `height - firstHeight` of the window's blocksRoot."""
@@ -77,30 +72,6 @@ def field_claim(kind: int) -> WindowClaimTuple:
     return (kind, bytes(32), [])
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptBatch:
-    """One group commit's receipts and the signature over hashStruct(PreconfirmationBatch(root, count)).
-
-    Leaf i is hashStruct(Preconfirmation) of receipt i (32 bytes) in an RFC 9162 tree (merkle.py),
-    as docs/settlement.md section 1 says."""
-
-    receipts: tuple[ReceiptTuple, ...]
-    signature: bytes
-
-    @property
-    def leaves(self) -> list[bytes]:
-        return [receipt_struct_hash(*r) for r in self.receipts]
-
-    @property
-    def root(self) -> Hash32:
-        return merkle_root(self.leaves)
-
-    def proof(self, index: int) -> BatchedReceiptTuple:
-        """The BatchedReceipt tuple of receipt `index`."""
-        return (self.receipts[index], (self.root, len(self.receipts)), self.signature, index,
-                list(inclusion_proof(self.leaves, index)))
-
-
 def batched_receipt(receipt: Receipt) -> BatchedReceiptTuple:
     """The BatchedReceipt argument of proveBrokenReceipt / proveReceiptNamespaceAbsent for a receipt as
     the sequencer gave it (SubmitTransaction, GetTransaction; convert.receipt_from_proto): the batch's
@@ -111,32 +82,33 @@ def batched_receipt(receipt: Receipt) -> BatchedReceiptTuple:
             list(receipt.path))
 
 
-def sign_receipt_batch(signer: Signer, receipts: Sequence[ReceiptTuple]) -> ReceiptBatch:
-    """Sign `receipts` (rollupId, txHash, height, index) as one PreconfirmationBatch."""
-    leaves = [receipt_struct_hash(*r) for r in receipts]
-    sig = signer.sign_struct(receipt_batch_struct_hash(merkle_root(leaves), len(leaves)))
-    return ReceiptBatch(tuple(receipts), sig)
+def sign_receipt_batch(signer: Signer, items: Sequence[ReceiptTuple]) -> list[BatchedReceiptTuple]:
+    """Sign `items` (rollupId, txHash, height, index) as one group commit (Signer.sign_receipt_batch) and
+    return each receipt's BatchedReceipt tuple, in order: what a test or a hostile-sequencer scenario
+    needs to build a proof."""
+    _, receipts = signer.sign_receipt_batch(items)
+    return [batched_receipt(r) for r in receipts]
 
 
-def raw_namespace_leaf(namespaces: Sequence[Namespace], index: int) -> NamespaceLeafTuple:
-    """NamespaceLeaf at `index` of the tree over `namespaces` as given (in any order, duplicates too):
-    what proves a malformed tree (SequencerBond.proveMalformedTree)."""
+def namespace_leaf_at(namespaces: Sequence[Namespace], index: int) -> NamespaceLeafTuple:
+    """NamespaceLeaf at `index` of the tree over `namespaces` as given (in any order, duplicates too)."""
     leaves = namespace_leaves(namespaces)
     ns = namespaces[index]
     return (index, ns.rollup_id, tx_root(ns.transactions), len(ns.transactions), list(inclusion_proof(leaves, index)))
 
 
 def malformed_pair(namespaces: Sequence[Namespace]) -> tuple[NamespaceLeafTuple, NamespaceLeafTuple] | None:
-    """The first two adjacent leaves whose rollup ids are not strictly increasing, or None."""
-    ids: list[RollupId] = [ns.rollup_id for ns in namespaces]
-    for i in range(len(ids) - 1):
-        if ids[i] >= ids[i + 1]:
-            return raw_namespace_leaf(namespaces, i), raw_namespace_leaf(namespaces, i + 1)
-    return None
+    """The (left, right) NamespaceLeaf tuples for SequencerBond.proveMalformedTree: the first two adjacent
+    leaves whose rollup ids are not strictly increasing (commitments.find_malformed_pair), or None."""
+    pair = find_malformed_pair(namespaces)
+    if pair is None:
+        return None
+    (i, rid, root, count, path), (j, rid2, root2, count2, path2) = pair
+    return (i, rid, root, count, list(path)), (j, rid2, root2, count2, list(path2))
 
 
 __all__ = [
-    "CLAIM_LAST", "CLAIM_LEAF", "CLAIM_PARENT", "ReceiptBatch", "field_claim", "malformed_pair",
-    "raw_namespace_leaf", "report_commitment", "sign_receipt_batch", "window_leaf_claim",
+    "CLAIM_LAST", "CLAIM_LEAF", "CLAIM_PARENT", "batched_receipt", "field_claim", "malformed_pair",
+    "namespace_leaf_at", "report_commitment", "sign_receipt_batch", "window_leaf_claim",
     "window_leaf_claim_from_hashes",
 ]

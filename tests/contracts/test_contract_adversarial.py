@@ -236,7 +236,7 @@ def test_broken_batch_receipt_against_a_posted_block_is_slashable(l1):
     receipt = (901, keccak(b"the user's tx"), blk.header.height, 0)
     batch = sign_receipt_batch(l1.sequencer, [(901, keccak(b"other"), blk.header.height, 1), receipt])
     snap = l1.snapshot()
-    fn = l1.bond.functions.proveBrokenReceipt(batch.proof(1), l1.htuple(blk.header), blk.signature,
+    fn = l1.bond.functions.proveBrokenReceipt(batch[1], l1.htuple(blk.header), blk.signature,
                                               namespace_leaf_tuple(prove_namespace(blk.namespaces, 901)),
                                               hashes[0], list(inclusion_proof(hashes, 0)))
     l1.report(fn, l1.outsider)
@@ -244,7 +244,7 @@ def test_broken_batch_receipt_against_a_posted_block_is_slashable(l1):
     l1.revert_to(snap)
     absent = (902, keccak(b"tx for 902"), blk.header.height, 0)
     batch = sign_receipt_batch(l1.sequencer, [absent])
-    fn = l1.bond.functions.proveReceiptNamespaceAbsent(batch.proof(0), l1.htuple(blk.header), blk.signature,
+    fn = l1.bond.functions.proveReceiptNamespaceAbsent(batch[0], l1.htuple(blk.header), blk.signature,
                                                        absence_neighbours(prove_namespace(blk.namespaces, 902)))
     l1.report(fn, l1.outsider)
     assert l1.bond.functions.bond().call() == 0

@@ -21,7 +21,7 @@ from sequencer.l1.bond import (
     CLAIM_PARENT,
     field_claim,
     malformed_pair,
-    raw_namespace_leaf,
+    namespace_leaf_at,
     report_commitment,
     sign_receipt_batch,
     window_leaf_claim,
@@ -284,7 +284,7 @@ def test_broken_receipt_other_tx_at_index(l1):
     receipt = (901, promised, 3000, 1)
     batch = sign_receipt_batch(l1.sequencer, _receipts_around(receipt))
     hashes = [keccak(p) for p in namespaces[0].transactions]
-    fn = l1.bond.functions.proveBrokenReceipt(batch.proof(2), l1.htuple(h), hsig, ns_leaf(namespaces, 901),
+    fn = l1.bond.functions.proveBrokenReceipt(batch[2], l1.htuple(h), hsig, ns_leaf(namespaces, 901),
                                               hashes[1], list(inclusion_proof(hashes, 1)))
     staked = l1.bond.functions.bond().call()
     r = l1.report(fn, l1.outsider)
@@ -299,7 +299,7 @@ def test_broken_receipt_index_beyond_namespace(l1):
     h, hsig = block_at(l1, 3001, namespaces)
     receipt = (902, keccak(b"mine"), 3001, 5)
     batch = sign_receipt_batch(l1.sequencer, [receipt])
-    l1.report(l1.bond.functions.proveBrokenReceipt(batch.proof(0), l1.htuple(h), hsig, ns_leaf(namespaces, 902),
+    l1.report(l1.bond.functions.proveBrokenReceipt(batch[0], l1.htuple(h), hsig, ns_leaf(namespaces, 902),
                                                    b"\x00" * 32, []), l1.outsider)
     assert l1.bond.functions.bond().call() == 0
 
@@ -310,7 +310,7 @@ def test_kept_receipt_and_bad_proofs_rejected(l1):
     hashes = [keccak(p) for p in namespaces[0].transactions]
     receipt = (901, hashes[2], 3002, 2)  # kept: tx c is at index 2
     batch = sign_receipt_batch(l1.sequencer, _receipts_around(receipt))
-    rp = batch.proof(2)
+    rp = batch[2]
     prove = l1.bond.functions.proveBrokenReceipt
     o = l1.outsider
     leaf = ns_leaf(namespaces, 901)
@@ -336,7 +336,7 @@ def test_kept_receipt_and_bad_proofs_rejected(l1):
         "HeaderHeightMismatch"
     stranger = Signer(b"\x34" * 32, l1.sequencer.domain)
     s_batch = sign_receipt_batch(stranger, _receipts_around((901, keccak(b"z"), 3002, 2)))
-    assert l1.report_revert(prove(s_batch.proof(2), l1.htuple(h), hsig, leaf, hashes[0], path2), o) == \
+    assert l1.report_revert(prove(s_batch[2], l1.htuple(h), hsig, leaf, hashes[0], path2), o) == \
         "NotAccountable"
     assert l1.report_revert(prove(rp, l1.htuple(h), stranger.sign_header(h), leaf, hashes[0], path2), o) == \
         "NotAccountable"
@@ -355,7 +355,7 @@ def test_broken_receipt_namespace_absent(l1):
         return absence_neighbours(p)
 
     def signed(r):
-        return sign_receipt_batch(l1.sequencer, _receipts_around(r)).proof(2)
+        return sign_receipt_batch(l1.sequencer, _receipts_around(r))[2]
 
     r901 = (901, keccak(b"a"), 3100, 0)
     assert l1.report_revert(prove(signed(r901), l1.htuple(h), hsig, neighbours(902)), o) == "InvalidAbsenceProof"
@@ -390,7 +390,7 @@ def test_malformed_tree(l1):
     left, right = malformed_pair(bad)
     good = (Namespace(10, (b"t2",)), Namespace(20, (b"t1",)))
     gh, gsig = block_at(l1, 5001, good)
-    assert l1.report_revert(prove(l1.htuple(gh), gsig, raw_namespace_leaf(good, 0), raw_namespace_leaf(good, 1)), o) \
+    assert l1.report_revert(prove(l1.htuple(gh), gsig, namespace_leaf_at(good, 0), namespace_leaf_at(good, 1)), o) \
         == "TreeWellFormed"
     assert l1.report_revert(prove(l1.htuple(h), hsig, right, left), o) == "LeavesNotAdjacent"
     fake = (left[0], 5, left[2], left[3], left[4])
