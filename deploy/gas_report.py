@@ -14,21 +14,22 @@ from web3 import Web3
 
 from sequencer.core.commitments import namespaces_root
 from sequencer.core.signing import Domain, Signer, block_hash
-from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace
+from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace, SharedBlock
 from sequencer.l1.bench_proofs import measure_proofs
-from sequencer.l1.inbox import window_proof
+from sequencer.l1.inbox import post_window_args
 
 from .anvil import start_anvil
 from .deployer import DeployConfig, RollupSpec, Sender, contract_at, deploy_all
 
 
-def _headers(start: int, parent: bytes, n: int) -> list[BlockHeader]:
+def _blocks(start: int, parent: bytes, n: int, origin: tuple[int, bytes], signer: Signer) -> list[SharedBlock]:
+    """`n` signed blocks from height `start` on L1 origin `origin` (a real L1 block: the inbox checks it)."""
     out = []
     for i in range(n):
         nss = (Namespace(901, (b"\x02" * 120,) * 3), Namespace(902, (b"\x04" * 120,) * 2))
-        h = BlockHeader(start + i, parent, 1_700_000_000_000 + 100 * (start + i), 1, b"\x01" * 32,
+        h = BlockHeader(start + i, parent, 1_700_000_000_000 + 100 * (start + i), origin[0], origin[1],
                         namespaces_root(nss), len(nss), ZERO_HASH)
-        out.append(h)
+        out.append(SharedBlock(h, signer.sign_header(h), nss))
         parent = block_hash(h)
     return out
 
@@ -60,11 +61,12 @@ def measure_gas() -> dict[str, int]:
 
         height, parent = 0, ZERO_HASH
         for blocks, batch_bytes in ((1, 0), (10, 1_000), (20, 10_000), (100, 10_000)):
-            headers = _headers(height, parent, blocks)
-            fn = inbox.functions.postWindow(window_proof(headers, signer.sign_header(headers[-1])), [901, 902, 903],
-                                            [b"\x5a" * batch_bytes] * 3, [0, 0, 0])
+            origin = w3.eth.block_number - 1  # before the block the gas estimate runs in
+            window = _blocks(height, parent, blocks, (origin, bytes(w3.eth.get_block(origin)["hash"])), signer)
+            fn = inbox.functions.postWindow(*post_window_args(window, [901, 902, 903], [b"\x5a" * batch_bytes] * 3,
+                                                              [0, 0, 0], signer))
             gas[f"postWindow {blocks} blocks, 3 x {batch_bytes} B"] = used(batcher, fn)
-            height, parent = headers[-1].height + 1, block_hash(headers[-1])
+            height, parent = window[-1].height + 1, block_hash(window[-1].header)
         gas["enqueueForced 200 B"] = used(anyone, inbox.functions.enqueueForced(901, b"\x02" * 200))
         gas["deposit bond"] = used(anyone, bond.functions.deposit(), value=10**18)
     # Every proof shape, committed and revealed (commit-reveal, SequencerBond): sequencer/l1/bench_proofs.py.

@@ -28,10 +28,9 @@ from eth_utils import keccak, to_checksum_address
 from contracts import ARTIFACTS_DIR, load_artifact
 from rollup_adapters.derivation import ForcedTx
 from sequencer.core.commitments import NamespaceProof
-from sequencer.core.merkle import inclusion_proof, merkle_root
-from sequencer.core.signing import block_hash
-from sequencer.core.types import BlockHeader, Hash32, RollupId
-from sequencer.core.window import WindowCommitment
+from sequencer.core.signing import Signer
+from sequencer.core.types import BlockHeader, Hash32, RollupId, SharedBlock
+from sequencer.core.window import WindowCommitment, build_window, encode_witness, window_struct_hash
 from sequencer.errors import Critical, DecodeError
 
 
@@ -339,15 +338,13 @@ def absence_neighbours(proof: NamespaceProof) -> list[tuple[int, int, bytes, int
     return [(i, rid, root, count, list(path)) for i, rid, root, count, path in proof.neighbours]
 
 
-LegacyWindowTuple = tuple[HeaderTuple, list[bytes], HeaderTuple, bytes, list[bytes], int, bytes]
-
-
-def window_proof(headers: Sequence[BlockHeader], last_signature: bytes) -> LegacyWindowTuple:
-    """The pre-settlement SequencerInbox.WindowProof(first, firstProof, last, lastSignature, lastProof,
-    blockCount, blocksRoot); goes with the old postWindow once the inbox takes a signed Window."""
-    if not headers:
-        raise ValueError("a window holds at least one block")
-    hashes = [block_hash(h) for h in headers]
-    n = len(hashes)
-    return (header_tuple(headers[0]), list(inclusion_proof(hashes, 0)), header_tuple(headers[-1]), last_signature,
-            list(inclusion_proof(hashes, n - 1)), n, merkle_root(hashes))
+def post_window_args(blocks: Sequence[SharedBlock], rollup_ids: Sequence[RollupId], batches: Sequence[bytes],
+                     forced_to: Sequence[int], signer: Signer) -> tuple[WindowTuple, bytes, list[int], list[bytes],
+                                                                         list[int], bytes]:
+    """postWindow(w, sig, rollupIds, batches, forcedTo, witness) for a calldata posting of `blocks`, the
+    Window signed by `signer` (the batcher builds the same through windows.commit_window; this is for
+    tests, benchmarks and gas reports that post hand-made windows)."""
+    witness = encode_witness(blocks)
+    w = build_window(blocks, rollup_ids, [keccak(b) for b in batches], forced_to, witness)
+    return window_tuple(w), signer.sign_struct(window_struct_hash(w)), list(rollup_ids), list(batches), \
+        list(forced_to), witness
