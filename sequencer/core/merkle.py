@@ -81,15 +81,15 @@ def _path(hashes: list[bytes], m: int, out: list[bytes]) -> None:
         out.append(_root_of_hashes(hashes[:k]))
 
 
-def inclusion_proofs(leaves: Sequence[bytes]) -> tuple[bytes, tuple[tuple[bytes, ...], ...]]:
-    """The root and every leaf's audit path at once, in O(n log n) hashes-and-copies
-    (n calls of `inclusion_proof` would rehash the tree n times).
+def tree_levels(leaves: Sequence[bytes]) -> tuple[tuple[bytes, ...], ...]:
+    """Every level of the tree, leaf hashes first, the root's level last (one node).
 
     Built bottom-up like `_root_of_hashes`: at each level a node's sibling is
-    its pair partner; the odd last node is carried up and gets no sibling
-    there, which is exactly where RFC 9162's path skips a level."""
+    its pair partner; the odd last node is carried up unchanged, which is
+    exactly where RFC 9162's path skips a level (`path_from_levels`). Needs
+    at least one leaf (the empty tree has a root, 32 zero bytes, but no levels)."""
     if not leaves:
-        return ZERO_HASH, ()
+        raise ValueError("an empty tree has no levels")
     levels = [[leaf_hash(d) for d in leaves]]
     while len(levels[-1]) > 1:
         level = levels[-1]
@@ -97,17 +97,30 @@ def inclusion_proofs(leaves: Sequence[bytes]) -> tuple[bytes, tuple[tuple[bytes,
         if len(level) % 2:
             nxt.append(level[-1])
         levels.append(nxt)
-    paths: list[tuple[bytes, ...]] = []
-    for index in range(len(leaves)):
-        path: list[bytes] = []
-        i = index
-        for level in levels[:-1]:
-            sibling = i ^ 1
-            if sibling < len(level):
-                path.append(level[sibling])
-            i >>= 1
-        paths.append(tuple(path))
-    return levels[-1][0], tuple(paths)
+    return tuple(tuple(level) for level in levels)
+
+
+def path_from_levels(levels: Sequence[Sequence[bytes]], index: int) -> tuple[bytes, ...]:
+    """The audit path of leaf `index` from `tree_levels`: O(log n), no hashing."""
+    if not 0 <= index < len(levels[0]):
+        raise IndexError(f"leaf {index} not in a tree of {len(levels[0])}")
+    path: list[bytes] = []
+    i = index
+    for level in levels[:-1]:
+        sibling = i ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        i >>= 1
+    return tuple(path)
+
+
+def inclusion_proofs(leaves: Sequence[bytes]) -> tuple[bytes, tuple[tuple[bytes, ...], ...]]:
+    """The root and every leaf's audit path at once, in O(n log n) hashes-and-copies
+    (n calls of `inclusion_proof` would rehash the tree n times)."""
+    if not leaves:
+        return ZERO_HASH, ()
+    levels = tree_levels(leaves)
+    return levels[-1][0], tuple(path_from_levels(levels, i) for i in range(len(leaves)))
 
 
 def root_from_path(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:

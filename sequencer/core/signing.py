@@ -36,7 +36,7 @@ from coincurve import PrivateKey, PublicKey
 from sequencer.errors import BadInput
 
 from .hashing import keccak
-from .merkle import inclusion_proofs, root_from_path
+from .merkle import inclusion_proofs, path_from_levels, root_from_path, tree_levels
 from .types import BlockHeader, Hash32, Receipt, RollupId
 
 DOMAIN_NAME = "sharedseq"
@@ -184,17 +184,20 @@ class ReceiptBatch:
 
 
 def receipt_from_batch(batch: ReceiptBatch, leaf_index: int, rollup_id: RollupId, tx_hash: Hash32, height: int,
-                       index: int) -> Receipt:
+                       index: int, levels: Sequence[Sequence[Hash32]] | None = None) -> Receipt:
     """Rebuild receipt `leaf_index` of a stored batch (its audit path), checking
-    that the stored leaf is this transaction's preconfirmation."""
+    that the stored leaf is this transaction's preconfirmation. `levels`
+    (merkle.tree_levels of the leaves) saves rehashing the batch when the
+    caller keeps them (the block log caches them per batch)."""
     if not 0 <= leaf_index < batch.count or len(batch.leaves) != batch.count:
         raise ValueError(f"leaf {leaf_index} is not in a batch of {batch.count}")
     if batch.leaves[leaf_index] != receipt_struct_hash(rollup_id, tx_hash, height, index):
         raise ValueError(f"batch leaf {leaf_index} is not the preconfirmation of 0x{tx_hash.hex()}")
-    root, paths = inclusion_proofs(batch.leaves)
-    if root != batch.receipts_root:
+    levels = levels if levels is not None else tree_levels(batch.leaves)
+    if levels[-1][0] != batch.receipts_root:
         raise ValueError("stored receipt batch does not rebuild its root")
-    return Receipt(rollup_id, tx_hash, height, index, leaf_index, batch.count, paths[leaf_index], batch.signature)
+    return Receipt(rollup_id, tx_hash, height, index, leaf_index, batch.count, path_from_levels(levels, leaf_index),
+                   batch.signature)
 
 
 def recover_signer(domain: Domain, struct_hash: Hash32, signature: bytes) -> bytes:

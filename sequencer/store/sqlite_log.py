@@ -36,13 +36,14 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sequencer.core.commitments import BundleProof, prove_bundles
-from sequencer.core.merkle import merkle_root
+from sequencer.core.merkle import tree_levels
 from sequencer.core.sequencer import AdmittedTx, Head
 from sequencer.core.signing import ReceiptBatch, block_hash, receipt_from_batch
 from sequencer.core.types import Hash32, Namespace, Receipt, SharedBlock
@@ -79,6 +80,9 @@ CREATE TABLE IF NOT EXISTS namespaces (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
+
+BATCH_CACHE_BYTES = 16 * 1024 * 1024
+"""Memory for rebuilt receipt batches (`BlockLog._receipt_batch`), about 200 bytes a receipt."""
 
 SCHEMA_VERSION = 2
 """1: txs keyed by tx_hash, no stored receipts. 2: receipt_batches, records name their batch and leaf,
@@ -220,6 +224,12 @@ class BlockLog:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._prepared: dict[int, bytes] = {}
+        # Rebuilt receipt batches (leaves and tree levels) by id, most recent last, bounded by bytes: a
+        # retry or GetTransaction costs a path lookup, not a rehash of its whole group commit, however
+        # often a client asks.
+        self._batches: OrderedDict[int, tuple[ReceiptBatch, tuple[tuple[Hash32, ...], ...], int]] = OrderedDict()
+        self._batches_bytes = 0
+        self._batches_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -430,16 +440,33 @@ class BlockLog:
 
     def read_receipt_batch(self, batch_id: int) -> ReceiptBatch | None:
         with self._reader() as r:
-            return self._receipt_batch(r, batch_id)
+            found = self._receipt_batch(r, batch_id)
+        return found[0] if found else None
 
-    @staticmethod
-    def _receipt_batch(r: sqlite3.Connection, batch_id: int) -> ReceiptBatch | None:
+    def _receipt_batch(self, r: sqlite3.Connection,
+                       batch_id: int) -> tuple[ReceiptBatch, tuple[tuple[Hash32, ...], ...]] | None:
+        with self._batches_lock:
+            hit = self._batches.get(batch_id)
+            if hit is not None:
+                self._batches.move_to_end(batch_id)
+                return hit[0], hit[1]
         row = r.execute("SELECT count, signature, leaves FROM receipt_batches WHERE id = ?", (batch_id,)).fetchone()
         if row is None:
             return None
         count, signature, blob = row
         leaves = tuple(blob[i:i + 32] for i in range(0, len(blob), 32))
-        return ReceiptBatch(merkle_root(leaves), count, signature, leaves)
+        if not leaves or len(leaves) != count:
+            raise Critical(f"block log is corrupt: receipt batch {batch_id} holds {len(leaves)} leaves, not {count}")
+        levels = tree_levels(leaves)
+        batch = ReceiptBatch(levels[-1][0], count, signature, leaves)
+        size = 200 * count + 300  # the leaves and every level's hashes, as Python bytes objects
+        with self._batches_lock:
+            if batch_id not in self._batches:
+                self._batches[batch_id] = (batch, levels, size)
+                self._batches_bytes += size
+                while len(self._batches) > 1 and self._batches_bytes > BATCH_CACHE_BYTES:
+                    self._batches_bytes -= self._batches.popitem(last=False)[1][2]
+        return batch, levels
 
     def find_receipts(self, tx_hash: Hash32, rollup_id: int | None = None,
                       pending: bool = True) -> list[StoredTx]:
@@ -458,12 +485,13 @@ class BlockLog:
                     loc = TxLocation(height, _u64(rid), idx, bh)
                     receipt = None
                     if batch_id is not None:
-                        batch = self._receipt_batch(r, batch_id)
-                        if batch is None:
+                        found = self._receipt_batch(r, batch_id)
+                        if found is None:
                             raise Critical(f"block log is corrupt: receipt batch {batch_id} of 0x{tx_hash.hex()} "
                                            "is missing")
                         try:
-                            receipt = receipt_from_batch(batch, leaf, loc.rollup_id, tx_hash, height, idx)
+                            receipt = receipt_from_batch(found[0], leaf, loc.rollup_id, tx_hash, height, idx,
+                                                         found[1])
                         except ValueError as exc:
                             raise Critical(f"block log is corrupt: {exc}") from exc
                     out.append(StoredTx(loc, sealed, receipt))

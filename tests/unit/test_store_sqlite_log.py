@@ -283,3 +283,27 @@ def test_a_log_from_a_newer_version_is_refused(tmp_path) -> None:
     c.close()
     with pytest.raises(Critical, match="layout version 99"):
         BlockLog(path)
+
+
+def test_a_batch_is_rehashed_once_for_any_number_of_lookups(log: BlockLog, monkeypatch) -> None:  # noqa: ANN001
+    # A client retrying every transaction of a big group commit must not make the server rehash the
+    # whole commit each time: the rebuilt tree is cached, bounded by bytes.
+    import sequencer.store.sqlite_log as sqlite_log
+
+    core = make_core(max_block_txs=1000)
+    records = [r for i in range(300) for r in core.submit(tx(1, b"r%d" % i), 0).records]
+    batch, receipts = core.sign_receipt_batch(records)
+    log.append(records, [core.seal(100)], receipts=batch)
+    calls = []
+    real = sqlite_log.tree_levels
+    monkeypatch.setattr(sqlite_log, "tree_levels", lambda leaves: calls.append(len(leaves)) or real(leaves))
+    for r, receipt in zip(records, receipts, strict=True):
+        assert log.find_receipts(r.tx_hash, 1, pending=False)[0].receipt == receipt
+    assert calls == [300]
+    # the cache is bounded: with room for less than one batch, each lookup rebuilds (and stays correct)
+    monkeypatch.setattr(sqlite_log, "BATCH_CACHE_BYTES", 1)
+    other = [r for i in range(3) for r in core.submit(tx(2, b"o%d" % i), 200).records]
+    log.append(other, [core.seal(200)], receipts=core.sign_receipt_batch(other)[0])
+    assert log.find_receipts(other[0].tx_hash, 2)[0].receipt is not None
+    assert log.find_receipts(records[5].tx_hash, 1)[0].receipt == receipts[5]
+    assert calls == [300, 3, 300] and len(log._batches) == 1
