@@ -34,6 +34,12 @@ from .wire import Held, Refused
 log = logging.getLogger("sharedseq.api")
 
 
+def _client_gone(exc: BaseException) -> bool:
+    """A write to, or a hand-off within, a call the client already left (cancelled, disconnected)."""
+    return isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError) or type(exc).__name__ in (
+        "ExecuteBatchError", "UsageError", "InvalidStateError")
+
+
 @dataclass(slots=True)
 class ListTicket:
     """A TransactionList's admission: one durability ticket, one result per item."""
@@ -113,7 +119,7 @@ class SubmitStreams:
                 tg.start_soon(reader)
                 tg.start_soon(writer, tg.cancel_scope)
         except Exception as exc:  # noqa: BLE001 - one boundary: log the real error, answer a status
-            if context.cancelled() or context.done():  # the client left (cancelled, disconnected)
+            if context.cancelled() or context.done() or all(_client_gone(leaf) for leaf in leaf_exceptions(exc)):
                 log.debug("StreamSubmit from %s ended by the client: %s", client, leaf_exceptions(exc)[0])
                 return
             for leaf in leaf_exceptions(exc):
