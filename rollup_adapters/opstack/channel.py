@@ -160,14 +160,16 @@ def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int, canyon: bo
     open_channels: dict[bytes, ChannelBuilder] = {}
     ready: list[Channel] = []
     dropped: list[FrameDrop] = []
+    total = 0  # the bank's size, kept as frames come and channels go (no rescans)
     for frames in txs:
         for frame in frames:
             builder = open_channels.setdefault(frame.channel_id, ChannelBuilder(frame.channel_id))
+            before = builder.size
             why = builder.add_frame(frame)
+            total += builder.size - before
             if why is not None:
                 dropped.append(FrameDrop(frame.channel_id, frame.frame_number, why))
                 continue
-            total = sum(b.size for b in open_channels.values())
             while total > max_bank_size:
                 oldest = next(iter(open_channels))
                 pruned = open_channels.pop(oldest)
@@ -177,10 +179,12 @@ def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int, canyon: bo
             if canyon:
                 if frame.channel_id in open_channels and builder.is_ready():
                     ready.append(Channel(frame.channel_id, builder.data()))
+                    total -= builder.size
                     del open_channels[frame.channel_id]
                 continue
             while open_channels and (head := next(iter(open_channels.values()))).is_ready():
                 ready.append(Channel(head.channel_id, head.data()))
+                total -= head.size
                 del open_channels[head.channel_id]
     for b in list(open_channels.values()):
         if b.is_ready():
@@ -194,31 +198,37 @@ def prune_frame_queue(frames: Sequence[Frame]) -> tuple[list[Frame], list[FrameD
     """Holocene frame queue (frame_queue.go pruneFrameQueue), over one batcher transaction's
     frames: within a channel frames must follow one another and stop at the closing frame; a
     frame 0 of another channel drops the unclosed frames before it; a non-first frame of a new
-    channel is dropped."""
-    out = list(frames)
+    channel is dropped.
+
+    pruneFrameQueue walks pairs and deletes in place, stepping back after dropping the current
+    frame; keeping the survivors on a stack gives the same result in linear time."""
+    kept: list[Frame] = []
     dropped: list[FrameDrop] = []
-    i = 0
-    while i < len(out) - 1:
-        cur, nxt = out[i], out[i + 1]
-        if cur.channel_id == nxt.channel_id:
-            if cur.is_last or nxt.frame_number != cur.frame_number + 1:
-                what = "after the closing frame" if cur.is_last else f"out of order after frame {cur.frame_number}"
-                dropped.append(FrameDrop(nxt.channel_id, nxt.frame_number, f"frame {what} (Holocene frame queue)"))
-                del out[i + 1]
-                continue
-        elif nxt.frame_number == 0 and not cur.is_last:
-            dropped.append(FrameDrop(cur.channel_id, cur.frame_number,
-                                     "unclosed channel replaced by a new frame 0 (Holocene frame queue)"))
-            del out[i]
-            i = max(i - 1, 0)  # the frame before may now be followed by the new frame 0 as well
-            continue
-        elif nxt.frame_number != 0:
-            dropped.append(FrameDrop(nxt.channel_id, nxt.frame_number,
-                                     "non-first frame of a new channel (Holocene frame queue)"))
-            del out[i + 1]
-            continue
-        i += 1
-    return out, dropped
+    for nxt in frames:
+        while True:
+            if not kept:
+                kept.append(nxt)
+                break
+            cur = kept[-1]
+            if cur.channel_id == nxt.channel_id:
+                if cur.is_last or nxt.frame_number != cur.frame_number + 1:
+                    what = "after the closing frame" if cur.is_last else f"out of order after frame {cur.frame_number}"
+                    dropped.append(FrameDrop(nxt.channel_id, nxt.frame_number, f"frame {what} (Holocene frame queue)"))
+                else:
+                    kept.append(nxt)
+                break
+            if nxt.frame_number == 0 and not cur.is_last:
+                dropped.append(FrameDrop(cur.channel_id, cur.frame_number,
+                                         "unclosed channel replaced by a new frame 0 (Holocene frame queue)"))
+                kept.pop()
+                continue  # the frame before may be unclosed as well
+            if nxt.frame_number != 0:
+                dropped.append(FrameDrop(nxt.channel_id, nxt.frame_number,
+                                         "non-first frame of a new channel (Holocene frame queue)"))
+            else:
+                kept.append(nxt)
+            break
+    return kept, dropped
 
 
 def holocene_channels(txs: Iterable[Sequence[Frame]], max_rlp_bytes: int) -> Assembly:
