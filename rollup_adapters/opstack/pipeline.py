@@ -166,10 +166,13 @@ def batch_check(batch: Batch, ctx: ForkContext) -> str | None:
 
 
 def _span_set_code_check(batch: SpanBatch, cfg: RollupConfig) -> str | None:
+    if cfg.is_active("isthmus", cfg.genesis_l2_time + batch.rel_timestamp):
+        return None  # every block of the span is at or after its first
+    all_types = batch.txs.tx_types  # computed once: a property that builds a tuple
     pos = 0
     for i, count in enumerate(batch.block_tx_counts):
         ts = cfg.genesis_l2_time + batch.rel_timestamp + i * cfg.block_time
-        types = batch.txs.tx_types[pos : pos + count]
+        types = all_types[pos : pos + count]
         pos += count
         if SET_CODE_TX_TYPE in types and not cfg.is_active("isthmus", ts):
             return f"set-code transaction in span block {i} at {ts}, before Isthmus (batches.go)"
