@@ -326,7 +326,7 @@ contract SequencerBond is ISequencerBond, Owned {
         bytes32 hashA = SharedSeqLib.hashHeader(a);
         bytes32 hashB = SharedSeqLib.hashHeader(b);
         if (hashA == hashB) revert SameHeader();
-        _requireAccountable(_signer(hashA, sigA), _signer(hashB, sigB), a.height);
+        _requireAccountable(_signer(hashA, sigA), a.height, _signer(hashB, sigB), a.height);
         _punish(keccak256(abi.encode(KIND_CONFLICT, a.height)), KIND_CONFLICT, committed);
     }
 
@@ -344,10 +344,10 @@ contract SequencerBond is ISequencerBond, Owned {
         bytes calldata hSig
     ) external {
         uint64 committed = _revealed();
-        (bytes32 claimed, address windowSigner) = _windowClaim(w, wSig, claim, h.height);
+        (bytes32 claimed, address windowSigner, uint64 windowHeight) = _windowClaim(w, wSig, claim, h.height);
         bytes32 headerHash = SharedSeqLib.hashHeader(h);
         if (claimed == headerHash) revert SameHeader();
-        _requireAccountable(windowSigner, _signer(headerHash, hSig), h.height);
+        _requireAccountable(windowSigner, windowHeight, _signer(headerHash, hSig), h.height);
         _punish(keccak256(abi.encode(KIND_CONFLICT, h.height)), KIND_CONFLICT, committed);
     }
 
@@ -363,10 +363,10 @@ contract SequencerBond is ISequencerBond, Owned {
         uint64 height
     ) external {
         uint64 committed = _revealed();
-        (bytes32 hashA, address signerA) = _windowClaim(a, sigA, claimA, height);
-        (bytes32 hashB, address signerB) = _windowClaim(b, sigB, claimB, height);
+        (bytes32 hashA, address signerA, uint64 heightA) = _windowClaim(a, sigA, claimA, height);
+        (bytes32 hashB, address signerB, uint64 heightB) = _windowClaim(b, sigB, claimB, height);
         if (hashA == hashB) revert SameHeader();
-        _requireAccountable(signerA, signerB, height);
+        _requireAccountable(signerA, heightA, signerB, heightB);
         _punish(keccak256(abi.encode(KIND_CONFLICT, height)), KIND_CONFLICT, committed);
     }
 
@@ -459,7 +459,7 @@ contract SequencerBond is ISequencerBond, Owned {
         if (left.rollupId < right.rollupId) revert TreeWellFormed();
         bytes32 headerHash = SharedSeqLib.hashHeader(h);
         address signer = _signer(headerHash, sig);
-        _requireAccountable(signer, signer, h.height);
+        _requireAccountable(signer, h.height, signer, h.height);
         _punish(keccak256(abi.encode(KIND_MALFORMED_TREE, headerHash)), KIND_MALFORMED_TREE, committed);
     }
 
@@ -473,12 +473,15 @@ contract SequencerBond is ISequencerBond, Owned {
         if (committed >= block.number) revert RevealTooEarly(committed);
     }
 
-    /// @dev The block hash window `w` names at `height`, as `claim` says, and the window's signer.
+    /// @dev The block hash window `w` names at `height`, as `claim` says, the window's signer, and the height
+    ///      its signer must be accountable for: `height`, except for a parent claim, which the window makes
+    ///      as part of its first block (so a key's first window is bound by its parent link too).
     function _windowClaim(SharedSeqLib.Window calldata w, bytes calldata sig, WindowClaim calldata claim, uint64 height)
         private
         view
-        returns (bytes32 claimed, address signer)
+        returns (bytes32 claimed, address signer, uint64 accountableHeight)
     {
+        accountableHeight = height;
         if (w.lastHeight < w.firstHeight) revert InvalidWindow();
         if (claim.kind == CLAIM_LEAF) {
             if (height < w.firstHeight || height > w.lastHeight) {
@@ -492,6 +495,7 @@ contract SequencerBond is ISequencerBond, Owned {
         } else if (claim.kind == CLAIM_PARENT) {
             if (uint256(height) + 1 != w.firstHeight) revert HeightNotInWindow(height, w.firstHeight, w.lastHeight);
             claimed = w.parentHash;
+            accountableHeight = w.firstHeight;
         } else if (claim.kind == CLAIM_LAST) {
             if (height != w.lastHeight) revert HeightNotInWindow(height, w.firstHeight, w.lastHeight);
             claimed = w.lastBlockHash;
@@ -514,6 +518,7 @@ contract SequencerBond is ISequencerBond, Owned {
         }
         _requireAccountable(
             _signer(SharedSeqLib.hashReceiptBatch(r.batch), r.batchSignature),
+            height,
             _signer(SharedSeqLib.hashHeader(header), headerSig),
             height
         );
@@ -527,10 +532,10 @@ contract SequencerBond is ISequencerBond, Owned {
         return SharedSeqLib.recover(SharedSeqLib.typedDigest(separator, structHash), signature);
     }
 
-    /// @dev Both signers must be keys accountable for `height` (asked once when they are the same key).
-    function _requireAccountable(address a, address b, uint64 height) private view {
-        if (a == address(0) || !keys.accountable(a, height)) revert NotAccountable(a, height);
-        if (b != a && (b == address(0) || !keys.accountable(b, height))) revert NotAccountable(b, height);
+    /// @dev Signer `a` must be accountable for `ha` and `b` for `hb` (asked once when both are the same).
+    function _requireAccountable(address a, uint64 ha, address b, uint64 hb) private view {
+        if (a == address(0) || !keys.accountable(a, ha)) revert NotAccountable(a, ha);
+        if ((b != a || hb != ha) && (b == address(0) || !keys.accountable(b, hb))) revert NotAccountable(b, hb);
     }
 
     function _punish(bytes32 offence, uint8 kind, uint64 committed) private {

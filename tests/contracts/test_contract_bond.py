@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from eth_utils import keccak as eth_keccak
+from eth_utils import to_checksum_address
 
 from sequencer.core.commitments import namespace_leaves, namespaces_root, prove_namespace, tx_root
 from sequencer.core.hashing import keccak
@@ -489,3 +490,19 @@ def test_offence_ids_are_as_documented(l1):
     rep = l1.bond.functions.report(ev["offence"]).call()
     assert rep[0] == l1.outsider.address and rep[2] == r["blockNumber"] + l1.bond.functions.claimDelay().call()
     assert rep[3] == ev["reward"] > 0
+
+
+def test_parent_claim_of_a_new_keys_first_window_binds_it(l1):
+    """A key added from height F is accountable from F, yet its first window also names the block at F - 1
+    (parentHash). That claim is judged at F, so a new key cannot lie about its predecessor's last block."""
+    fresh = Signer(b"\x37" * 32, l1.sequencer.domain)
+    first = 4400
+    l1.ok(l1.keys.functions.addKey(to_checksum_address(fresh.address), first), l1.owner)
+    headers = [h for h, _ in l1.make_headers(first, b"\x0f" * 32, 2)]
+    w, wsig = window_over(headers, fresh)
+    before, _ = l1.make_headers(first - 1, b"\x02" * 32, 1)[0]  # the genesis key's real block at F - 1
+    assert not l1.keys.functions.accountable(to_checksum_address(fresh.address), first - 1).call()
+    l1.report(l1.bond.functions.proveWindowHeaderConflict(window_tuple(w), wsig, field_claim(CLAIM_PARENT),
+                                                          l1.htuple(before), l1.sequencer.sign_header(before)),
+              l1.outsider)
+    assert l1.bond.functions.bond().call() == 0
