@@ -41,7 +41,7 @@ from pathlib import Path
 from sequencer.errors import BadInput
 
 from .base import BatchFormat
-from .registry import NAMES, get_format
+from .registry import TOOL_NAMES, get_format
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -70,7 +70,7 @@ def add_batch_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=NAMES,
+    parser.add_argument("--format", required=True, choices=TOOL_NAMES,
                         help="batch format (cdk: Polygon CDK / zkEVM Etrog batch v2; zkevm is its alias)")
     parser.add_argument("--layer", help="the format's layer (default: its first)")
     parser.add_argument("--rollup-config", metavar="SOURCE",

@@ -133,7 +133,10 @@ def test_cdk_erigon_cases(row):
 
 
 def test_cdk_is_the_format_name_and_zkevm_its_alias(tmp_path, capsys):
+    from rollup_adapters.registry import NAMES, TOOL_NAMES
+
     assert get_format("cdk") is get_format("zkevm") is FORMAT
+    assert "cdk" in TOOL_NAMES and "cdk" not in NAMES  # rollup configs and derivation keep "zkevm"
     path = tmp_path / "z2.hex"
     path.write_text(Z2.hex())
     assert main(["batch", "decode", "--format", "cdk", str(path)]) == 0
