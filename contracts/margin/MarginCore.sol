@@ -132,6 +132,7 @@ abstract contract Conditional {
     error BundleReused(bytes32 bundleId);
     error BadOutcomeSignature(bytes32 bundleId, address recovered);
     error NotExpired(bytes32 bundleId, uint256 expiresAt);
+    error CommitExpired(bytes32 bundleId, uint256 expiresAt);
 
     event Pending(bytes32 indexed bundleId, uint8 legs, uint8 kind);
     event Finalized(bytes32 indexed bundleId, bool commit, bool expired);
@@ -164,6 +165,12 @@ abstract contract Conditional {
     function finalize(bytes32 bundleId, bool commit, bytes calldata signature) external {
         Status st = status[bundleId];
         if (st != Status.Pending) revert BundleNotPending(bundleId, st);
+        // A commit after the timeout is refused: with every leg pending from one shared block and
+        // equal rollup block times, expiry falls at the same shared time on every rollup, so the
+        // outcome bundle (itself in one shared block) commits everywhere or nowhere, and can never
+        // race an abortExpired on one rollup while committing on another.
+        uint256 expiresAt = pendingSince[bundleId] + timeoutBlocks;
+        if (commit && block.number > expiresAt) revert CommitExpired(bundleId, expiresAt);
         address signer = MarginLib.recover(MarginLib.outcomeDigest(domainSeparator, bundleId, commit), signature);
         if (signer != sequencer) revert BadOutcomeSignature(bundleId, signer);
         _close(bundleId, commit, false);

@@ -1,0 +1,165 @@
+"""Deploy the cross-rollup margin contracts on the local rollups, through the sequencer.
+
+    deployment = ensure_margin(engines, submit, params, record)    # idempotent
+
+Rollup state only changes through the sequencer (the rollup nodes execute what it orders), so
+every deployment transaction is signed here and submitted with `submit(rollup_id, raw_tx)`, then
+waited for on that rollup's engine. Layout (docs/margin.md):
+
+    margin rollup (first):  CollateralToken, PriceOracle, MarginAccount; tokens minted to `funded`,
+                            the house's liquidity deposited
+    perp rollup (second):   PriceOracle, PerpMarket
+    option rollup (third):  PriceOracle, OptionsMarket
+
+`record` is a dict (the deploy manifest's "margin" entry): when it holds a deployment whose code
+is still on every engine, nothing is sent and the same deployment is returned.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+
+from contracts.margin import load_margin_artifact
+from sequencer.errors import SharedSeqError
+from sharedseq.margin import MarginDeployment, RollupAccount, calldata
+
+
+class MarginDeployError(SharedSeqError):
+    """A margin deployment transaction failed or a recorded deployment does not match the rollups."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarginParams:
+    """What the devnet deploys (docs/margin.md, "Parameters")."""
+
+    l1_chain_id: int
+    inbox: str
+    sequencer: str
+    """The sequencer's signing address: the key whose BundleOutcome signatures the contracts accept."""
+    rollups: tuple[int, int, int]
+    """(margin rollup, perp rollup, option rollup)."""
+    deployer_key: bytes
+    """Deploys, owns the token, is the house (liquidity) and the oracle keeper."""
+    funded: Mapping[str, int]
+    """Addresses and the tokens minted to each."""
+    house_liquidity: int = 10**24
+    timeout_blocks: int = 20
+    initial_price: int = 2000 * 10**18
+    perp_im_bps: int = 1000
+    perp_mm_bps: int = 500
+    option_im_bps: int = 2000
+    option_mm_bps: int = 1000
+    option_time_value_bps: int = 200
+    liquidation_reward_bps: int = 5000
+    legacy_rollups: tuple[int, ...] = (903,)
+
+
+def _create_address(sender: str, nonce: int) -> str:
+    import rlp
+
+    return to_checksum_address(keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:])
+
+
+def _init_code(name: str, types: list[str], args: list[Any]) -> bytes:
+    return bytes.fromhex(load_margin_artifact(name)["bytecode"][2:]) + abi_encode(types, args)
+
+
+def _wait(w3: Any, tx_hash: bytes, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            receipt = w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except Exception:  # noqa: BLE001 - not executed yet (web3 raises TransactionNotFound)
+            time.sleep(0.1)
+            continue
+        if receipt["status"] != 1:
+            raise MarginDeployError(f"{what}: reverted (tx 0x{tx_hash.hex()})")
+        return receipt
+    raise MarginDeployError(f"{what}: not executed within {timeout}s (tx 0x{tx_hash.hex()})")
+
+
+def _still_deployed(engines: Mapping[int, Any], d: MarginDeployment) -> bool:
+    checks = [(d.margin_rollup, d.token), (d.margin_rollup, d.margin_account), (d.perp_rollup, d.perp_market),
+              (d.option_rollup, d.options_market), *d.oracles.items()]
+    return all(rid in engines and len(engines[rid].eth.get_code(to_checksum_address(a))) > 0 for rid, a in checks)
+
+
+def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any], params: MarginParams,
+                  record: dict[str, Any] | None = None, log: Callable[[str], None] = lambda _m: None
+                  ) -> MarginDeployment:
+    """The deployment in `record` if its code is on the engines; otherwise deploy afresh and fill `record`."""
+    if record and "token" in record:
+        existing = MarginDeployment.from_dict(record)
+        if _still_deployed(engines, existing):
+            log(f"margin contracts already deployed (MarginAccount {existing.margin_account}); nothing sent")
+            return existing
+        log("margin record does not match the rollups (fresh engines?); deploying again")
+    m, p, o = params.rollups
+    me = RollupAccount(params.deployer_key)
+    house = me.address
+    sent: list[tuple[int, bytes, str]] = []
+
+    def send(rid: int, to: str | None, data: bytes, what: str, gas: int = 3_000_000) -> None:
+        raw = me.sign(rid, engines[rid], to=to, data=data, gas=gas, legacy=rid in params.legacy_rollups)
+        submit(rid, raw)
+        sent.append((rid, keccak(raw), what))
+
+    def next_address(rid: int) -> str:
+        if rid not in me.nonces:
+            me.nonces[rid] = int(engines[rid].eth.get_transaction_count(house))
+        return _create_address(house, me.nonces[rid])
+
+    common = ["address", "uint256", "address", "uint256"]
+    base = [to_checksum_address(params.sequencer), params.l1_chain_id, to_checksum_address(params.inbox),
+            params.timeout_blocks]
+    oracles: dict[int, str] = {}
+    for rid in params.rollups:
+        oracles[rid] = next_address(rid)
+        send(rid, None, _init_code("PriceOracle", ["address", "uint256"], [house, params.initial_price]),
+             f"rollup {rid}: PriceOracle")
+    token = next_address(m)
+    send(m, None, _init_code("CollateralToken", [], []), f"rollup {m}: CollateralToken")
+    margin = next_address(m)
+    send(m, None, _init_code("MarginAccount", [*common, "address", "address", "uint256"],
+                             [*base, token, house, params.liquidation_reward_bps]), f"rollup {m}: MarginAccount")
+    perp = next_address(p)
+    send(p, None, _init_code("PerpMarket", [*common, "address", "uint256", "uint256"],
+                             [*base, oracles[p], params.perp_im_bps, params.perp_mm_bps]), f"rollup {p}: PerpMarket")
+    options = next_address(o)
+    send(o, None, _init_code("OptionsMarket", [*common, "address", "uint256", "uint256", "uint256"],
+                             [*base, oracles[o], params.option_im_bps, params.option_mm_bps,
+                              params.option_time_value_bps]), f"rollup {o}: OptionsMarket")
+    mint = "mint(address,uint256)"
+    for who, amount in {**params.funded, house: params.house_liquidity}.items():
+        send(m, token, calldata(mint, ["address", "uint256"], [to_checksum_address(who), amount]),
+             f"mint {amount} to {who}", gas=100_000)
+    send(m, token, calldata("approve(address,uint256)", ["address", "uint256"], [margin, params.house_liquidity]),
+         "house approve", gas=100_000)
+    send(m, margin, calldata("deposit(uint256)", ["uint256"], [params.house_liquidity]), "house deposit",
+         gas=200_000)
+    for rid, tx_hash, what in sent:
+        _wait(engines[rid], tx_hash, what)
+    d = MarginDeployment(l1_chain_id=params.l1_chain_id, inbox=to_checksum_address(params.inbox),
+                         sequencer=to_checksum_address(params.sequencer), margin_rollup=m, perp_rollup=p,
+                         option_rollup=o, token=token, margin_account=margin, perp_market=perp,
+                         options_market=options, oracles=oracles, house=house, keeper=house)
+    if not _still_deployed(engines, d):
+        raise MarginDeployError("margin contracts deployed but their code is missing on an engine")
+    log(f"margin: MarginAccount {margin} and token {token} on {m}, PerpMarket {perp} on {p}, "
+        f"OptionsMarket {options} on {o}, oracles {oracles}")
+    if record is not None:
+        record.clear()
+        record.update(d.to_dict())
+    return d
+
+
+def key_address(key: bytes) -> str:
+    return str(Account.from_key(key).address)

@@ -1,0 +1,192 @@
+"""The margin coordinator: a thin async shell around `decide` (docs/margin.md).
+
+Run by the sequencer operator with the sequencer's key. Each round it reads the Pending and
+Finalized events of the margin contracts from every rollup's engine (JSON-RPC eth_getLogs on
+127.0.0.1), asks `decide` what to do with each bundle id, signs BundleOutcome(bundleId, commit)
+with the sequencer key under the sequencer's EIP-712 domain, and submits one finalize transaction
+per pending leg, all in one bundle through the sequencer's gRPC API (so every rollup receives the
+outcome at the same shared height). A decision is written to `decisions_file` before it is
+submitted and never changes, so a restart re-submits the same outcome, never the opposite one.
+Submissions that do not show up on the engines within `retry_s` are sent again (the sequencer may
+have been down); the relayer's nonces are re-read from the engines first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import grpc
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from sequencer.core.signing import Signer
+from sharedseq.margin import MarginDeployment, RollupAccount, finalize_calldata, outcome_struct_hash
+from sharedseq.v1 import sequencer_pb2 as pb
+from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
+
+from .decide import LEG_BITS, BundleState, Decision, LegRecord, decide
+
+log = logging.getLogger("sharedseq.margin.coordinator")
+
+PENDING_TOPIC = keccak(b"Pending(bytes32,uint8,uint8)")
+FINALIZED_TOPIC = keccak(b"Finalized(bytes32,bool,bool)")
+
+
+@dataclass
+class _Bundle:
+    legs: int
+    pending: dict[int, LegRecord] = field(default_factory=dict)
+    finalized: set[int] = field(default_factory=set)
+    submitted_at: float | None = None
+
+
+class Coordinator:
+    """Watches the margin contracts on every rollup and finalises their bundles."""
+
+    def __init__(self, deployment: MarginDeployment, engines: Mapping[int, str], sequencer: str, signer: Signer,
+                 relayer_key: bytes, *, timeout_blocks: int, poll_s: float = 0.1, grace_s: int = 2,
+                 safety_blocks: int = 3, retry_s: float = 3.0, decisions_file: Path | None = None,
+                 legacy_rollups: tuple[int, ...] = (903,)) -> None:
+        if to_checksum_address(signer.address) != to_checksum_address(deployment.sequencer):
+            raise ValueError(f"coordinator key 0x{signer.address.hex()} is not the deployment's sequencer "
+                             f"{deployment.sequencer}")
+        self.d = deployment
+        self.w3 = {rid: Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 5})) for rid, url in engines.items()}
+        self.sequencer = sequencer
+        self.signer = signer
+        self.relayer = RollupAccount(relayer_key)
+        self.timeout_blocks = timeout_blocks
+        self.poll_s, self.grace_s, self.safety_blocks, self.retry_s = poll_s, grace_s, safety_blocks, retry_s
+        self.decisions_file = decisions_file
+        self.legacy = legacy_rollups
+        self.rollup_of = {b: deployment.rollup_of(b) for b in LEG_BITS}
+        self.bit_of = {(deployment.rollup_of(b), deployment.contract_of(b).lower()): b for b in LEG_BITS}
+        self.bundles: dict[bytes, _Bundle] = {}
+        self.decided: dict[bytes, bool] = {}
+        self.scanned: dict[int, int] = {rid: 0 for rid in self.w3}
+        self.submissions = 0
+        if decisions_file is not None and decisions_file.exists():
+            for line in decisions_file.read_text().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    self.decided[bytes.fromhex(rec["bundle_id"])] = bool(rec["commit"])
+
+    # ------------------------------------------------------------------ reading the engines
+
+    def scan(self) -> tuple[dict[int, int], dict[int, int]]:
+        """Read new events from every engine; return (head block, head timestamp) per rollup."""
+        heads, stamps = {}, {}
+        for rid, w3 in self.w3.items():
+            head = w3.eth.get_block("latest")
+            heads[rid], stamps[rid] = int(head["number"]), int(head["timestamp"])
+            start = self.scanned[rid] + 1
+            if start > heads[rid]:
+                continue
+            addresses = [to_checksum_address(a) for (r, a) in self.bit_of if r == rid]
+            logs = w3.eth.get_logs({"fromBlock": start, "toBlock": heads[rid], "address": addresses,
+                                    "topics": [["0x" + PENDING_TOPIC.hex(), "0x" + FINALIZED_TOPIC.hex()]]})
+            times: dict[int, int] = {}
+            for entry in logs:
+                bit = self.bit_of[(rid, str(entry["address"]).lower())]
+                bundle_id = bytes(entry["topics"][1])
+                data = bytes(entry["data"])
+                if bytes(entry["topics"][0]) == PENDING_TOPIC:
+                    legs = int.from_bytes(data[0:32], "big")
+                    n = int(entry["blockNumber"])
+                    if n not in times:
+                        times[n] = int(w3.eth.get_block(n)["timestamp"])
+                    b = self.bundles.setdefault(bundle_id, _Bundle(legs))
+                    b.pending[bit] = LegRecord(bit, rid, n, times[n])
+                else:
+                    self.bundles.setdefault(bundle_id, _Bundle(0)).finalized.add(bit)
+            self.scanned[rid] = heads[rid]
+        return heads, stamps
+
+    def decisions(self, heads: Mapping[int, int], stamps: Mapping[int, int], now: float) -> list[Decision]:
+        out = []
+        for bundle_id, b in list(self.bundles.items()):
+            state = BundleState(bundle_id, b.legs, dict(b.pending), frozenset(b.finalized))
+            d = decide(state, head_block=heads, head_ts=stamps, rollup_of=self.rollup_of,
+                       timeout_blocks=self.timeout_blocks, grace_s=self.grace_s, safety_blocks=self.safety_blocks,
+                       decided=self.decided.get(bundle_id))
+            if d is None:
+                if b.pending and all(x in b.finalized for x in b.pending):
+                    del self.bundles[bundle_id]  # done: every pending leg is final
+                continue
+            if b.submitted_at is not None and now - b.submitted_at < self.retry_s:
+                continue
+            out.append(d)
+        return out
+
+    def record(self, d: Decision) -> None:
+        """Make the decision durable before anything is signed for it."""
+        if d.bundle_id in self.decided:
+            assert self.decided[d.bundle_id] == d.commit, "a decision never changes"
+            return
+        self.decided[d.bundle_id] = d.commit
+        if self.decisions_file is not None:
+            with self.decisions_file.open("a") as f:
+                f.write(json.dumps({"bundle_id": d.bundle_id.hex(), "commit": d.commit}) + "\n")
+                f.flush()
+
+    def finalize_legs(self, d: Decision) -> list[tuple[int, bytes]]:
+        sig = self.signer.sign_struct(outcome_struct_hash(d.bundle_id, d.commit))
+        data = finalize_calldata(d.bundle_id, d.commit, sig)
+        out = []
+        for bit in d.bits:
+            rid = self.rollup_of[bit]
+            out.append((rid, self.relayer.sign(rid, self.w3[rid], to=self.d.contract_of(bit), data=data,
+                                               gas=300_000, legacy=rid in self.legacy)))
+        return out
+
+    # ------------------------------------------------------------------ the loop
+
+    async def step(self, stub: Any) -> int:
+        """One round: scan, decide, submit; returns how many outcomes were submitted."""
+        heads, stamps = await anyio.to_thread.run_sync(self.scan)
+        now = time.monotonic()
+        sent = 0
+        for d in self.decisions(heads, stamps, now):
+            b = self.bundles[d.bundle_id]
+            if b.submitted_at is not None:
+                self.relayer.resync()  # a retry: the earlier transactions may never have landed
+            self.record(d)
+            legs = await anyio.to_thread.run_sync(self.finalize_legs, d)
+            try:
+                if len(legs) == 1:
+                    await stub.SubmitTransaction(pb.SubmitTransactionRequest(
+                        transaction=pb.Transaction(rollup_id=legs[0][0], payload=legs[0][1])), timeout=5)
+                else:
+                    await stub.SubmitBundle(pb.SubmitBundleRequest(bundle=pb.Bundle(
+                        legs=[pb.Transaction(rollup_id=r, payload=p) for r, p in legs])), timeout=5)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("outcome for bundle 0x%s not submitted (%s: %s); retrying", d.bundle_id.hex()[:16],
+                            exc.code().name, exc.details())
+                self.relayer.resync()
+                b.submitted_at = now
+                continue
+            b.submitted_at = now
+            self.submissions += 1
+            sent += 1
+            log.info("bundle 0x%s: %s submitted to legs %s", d.bundle_id.hex()[:16],
+                     "commit" if d.commit else "abort", d.bits)
+        return sent
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        async with grpc.aio.insecure_channel(self.sequencer) as ch:
+            stub = pb_grpc.SequencerServiceStub(ch)
+            task_status.started(self)
+            while True:
+                try:
+                    await self.step(stub)
+                except (OSError, ValueError) as exc:  # an engine briefly unreachable; next round retries
+                    log.warning("coordinator round failed: %s", exc)
+                await anyio.sleep(self.poll_s)
