@@ -16,8 +16,12 @@ import {SharedSeqLib} from "./SharedSeqLib.sol";
 ///         The inbox also holds the forced-inclusion queues. Anyone enqueues a rollup transaction; it
 ///         records its L1 block E. A window listing rollup R must say, as forcedTo, exactly how many of R's
 ///         entries were enqueued at an L1 block <= the window's L1 origin (the inbox counts them itself),
-///         and the origin may lag the posting block by at most maxOriginLag. So every posting that lists R
-///         from L1 block E + maxOriginLag on applies the entry, whatever the sequencer chooses; rollup
+///         and the origin of a live window (one whose last block is at most catchUpAfterMs older than
+///         the posting block) may lag the posting block by at most maxOriginLag. So every live posting
+///         that lists R from L1 block E + maxOriginLag on applies the entry, whatever the sequencer
+///         chooses. An older (catch-up) window, which a poster or L1 outage leaves behind, may carry an
+///         origin older than that, so such an outage never bricks the inbox; a sequencer that posts only
+///         catch-up windows keeps its firm chain more than catchUpAfterMs behind L1, for all to see; rollup
 ///         nodes apply exactly the entries [previous forcedTo, forcedTo) (rule F). A rollup that is paused
 ///         or not served is simply left out of postings: it never blocks another rollup.
 /// @dev The EIP-712 domain is ("sharedseq", "1", block.chainid, address(this)), as in signing.py.
@@ -54,6 +58,9 @@ contract SequencerInbox is Owned {
     ///         so a posting can land up to a slot after the last block was sealed), at most one hour.
     uint64 public constant MIN_CLOCK_DRIFT_MS = 1_000;
     uint64 public constant MAX_CLOCK_DRIFT_MS = 3_600_000;
+    /// @notice Bounds of catchUpAfterMs: at least ten seconds, at most seven days.
+    uint64 public constant MIN_CATCH_UP_AFTER_MS = 10_000;
+    uint64 public constant MAX_CATCH_UP_AFTER_MS = 7 days * 1000;
 
     /// @notice The rollups this inbox serves.
     RollupRegistry public immutable registry;
@@ -66,6 +73,11 @@ contract SequencerInbox is Owned {
     uint64 public immutable maxWindowBlocks;
     /// @notice How far (ms) a window's last timestamp may be ahead of the posting block's timestamp.
     uint64 public immutable maxClockDriftMs;
+    /// @notice A window whose last timestamp is more than this (ms) older than the posting block is a
+    ///         catch-up window: its origin must still be real, in the past and never go back, but may lag
+    ///         more than maxOriginLag. Choose it below maxOriginLag L1 block times, so that an honest
+    ///         window is either live with a recent origin or old enough to catch up.
+    uint64 public immutable catchUpAfterMs;
 
     /// @notice The sequencer's bond; set once by the owner. No window is accepted before, or while it is
     ///         not sufficient.
@@ -94,6 +106,8 @@ contract SequencerInbox is Owned {
     error MaxOriginLagOutOfRange(uint64 given, uint64 min, uint64 max);
     error MaxWindowBlocksOutOfRange(uint64 given, uint64 min, uint64 max);
     error MaxClockDriftOutOfRange(uint64 given, uint64 min, uint64 max);
+    /// @notice catchUpAfterMs is outside MIN_CATCH_UP_AFTER_MS..MAX_CATCH_UP_AFTER_MS.
+    error CatchUpAfterOutOfRange(uint64 given, uint64 min, uint64 max);
     /// @notice The bond can be set once only.
     error BondAlreadySet(address bond);
     /// @notice No bond contract is set yet: no window can be posted.
@@ -179,13 +193,15 @@ contract SequencerInbox is Owned {
     /// @param maxOriginLag_ L1 blocks a window's origin may lag the posting, 1..255.
     /// @param maxWindowBlocks_ Most blocks per window, 1..4096.
     /// @param maxClockDriftMs_ How far a window's last timestamp may run ahead of L1, 1 s..1 h.
+    /// @param catchUpAfterMs_ Age (ms) past which a window is a catch-up window, 10 s..7 days.
     constructor(
         address initialOwner,
         RollupRegistry registry_,
         ISequencerKeys keys_,
         uint64 maxOriginLag_,
         uint64 maxWindowBlocks_,
-        uint64 maxClockDriftMs_
+        uint64 maxClockDriftMs_,
+        uint64 catchUpAfterMs_
     ) Owned(initialOwner) {
         if (address(registry_) == address(0) || address(keys_) == address(0)) revert ZeroAddress();
         if (maxOriginLag_ < 1 || maxOriginLag_ > MAX_ORIGIN_LAG) {
@@ -197,8 +213,12 @@ contract SequencerInbox is Owned {
         if (maxClockDriftMs_ < MIN_CLOCK_DRIFT_MS || maxClockDriftMs_ > MAX_CLOCK_DRIFT_MS) {
             revert MaxClockDriftOutOfRange(maxClockDriftMs_, MIN_CLOCK_DRIFT_MS, MAX_CLOCK_DRIFT_MS);
         }
+        if (catchUpAfterMs_ < MIN_CATCH_UP_AFTER_MS || catchUpAfterMs_ > MAX_CATCH_UP_AFTER_MS) {
+            revert CatchUpAfterOutOfRange(catchUpAfterMs_, MIN_CATCH_UP_AFTER_MS, MAX_CATCH_UP_AFTER_MS);
+        }
         registry = registry_;
         keys = keys_;
+        catchUpAfterMs = catchUpAfterMs_;
         maxOriginLag = maxOriginLag_;
         maxWindowBlocks = maxWindowBlocks_;
         maxClockDriftMs = maxClockDriftMs_;
@@ -362,14 +382,23 @@ contract SequencerInbox is Owned {
         if (w.lastTimestamp > limit) revert TimestampInFuture(w.lastTimestamp, uint64(limit));
     }
 
-    /// @dev The origin is a real, recent L1 block whose hash the EVM still has, and never goes back.
+    /// @dev The origin is a real L1 block in the past that never goes back; for a live window it is also
+    ///      recent (at most maxOriginLag old) and its hash is checked. A catch-up window's hash is checked
+    ///      while the EVM still has it.
     function _checkOrigin(SharedSeqLib.Window calldata w) private view {
         uint64 origin = w.l1OriginNumber;
         if (origin >= block.number) revert OriginNotInPast(origin, block.number);
-        if (block.number - origin > maxOriginLag) revert OriginTooOld(origin, block.number - maxOriginLag);
-        bytes32 h = blockhash(origin);
-        if (h != w.l1OriginHash) revert WrongOriginHash(origin, h, w.l1OriginHash);
         if (origin < lastOriginNumber) revert OriginBackwards(lastOriginNumber, origin);
+        bool live = uint256(w.lastTimestamp) + catchUpAfterMs >= block.timestamp * 1000;
+        if (live && block.number - origin > maxOriginLag) revert OriginTooOld(origin, block.number - maxOriginLag);
+        bytes32 h = blockhash(origin);
+        if ((live || h != bytes32(0)) && h != w.l1OriginHash) revert WrongOriginHash(origin, h, w.l1OriginHash);
+    }
+
+    /// @notice Would a window whose last block has timestamp `lastTimestampMs` be live if posted now?
+    /// @param lastTimestampMs The window's last timestamp (Unix ms).
+    function isLive(uint64 lastTimestampMs) external view returns (bool) {
+        return uint256(lastTimestampMs) + catchUpAfterMs >= block.timestamp * 1000;
     }
 
     /// @dev Each listed rollup is active and its forcedTo is exactly the inbox's own count at the origin.

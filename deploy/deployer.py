@@ -19,6 +19,9 @@ Config (TOML, every key but `rollups` optional; bounds are the contracts' and ar
                                       # its posting (the inbox's maxOriginLag)
     max_window_blocks = 4096          # most shared blocks per posting (1..4096)
     max_clock_drift_ms = 30000        # how far a window's last timestamp may run ahead of L1 (1000..3600000)
+    catch_up_after_ms = 300000        # a window older than this is a catch-up window whose origin may lag
+                                      # more than force_inclusion_delay (10000..604800000); keep it below
+                                      # force_inclusion_delay L1 block times
     key_activation_delay = 10         # L1 blocks before a newly added key may sign windows (1..50400)
     key_challenge_period = 100        # L1 blocks a retired key stays slashable (100..1000000)
     minimum_bond_wei = 10**17         # the inbox refuses windows while less is at stake (> 0)
@@ -106,6 +109,7 @@ PARAM_BOUNDS: dict[str, tuple[int, int | None]] = {
     "force_inclusion_delay": (1, 255),
     "max_window_blocks": (1, 4096),
     "max_clock_drift_ms": (1_000, 3_600_000),
+    "catch_up_after_ms": (10_000, 7 * 86_400_000),
     "key_activation_delay": (1, 50_400),
     "key_challenge_period": (100, 1_000_000),
     "minimum_bond_wei": (1, None),
@@ -161,6 +165,7 @@ class DeployConfig:
     force_inclusion_delay: int = 50
     max_window_blocks: int = 4096
     max_clock_drift_ms: int = 30_000
+    catch_up_after_ms: int = 300_000
     key_activation_delay: int = 10
     key_challenge_period: int = 100
     minimum_bond_wei: int = 10**17
@@ -451,6 +456,7 @@ def _inbox_constructor_args(me: str, registry: str, keys: str, config: DeployCon
         "maxOriginLag_": config.force_inclusion_delay,
         "maxWindowBlocks_": config.max_window_blocks,
         "maxClockDriftMs_": config.max_clock_drift_ms,
+        "catchUpAfterMs_": config.catch_up_after_ms,
     }
     abi = load_artifact("SequencerInbox")["abi"]
     ctor: dict[str, Any] = next((i for i in abi if i["type"] == "constructor"), {"inputs": []})

@@ -3,6 +3,8 @@ hostile poster or sequencer and checks the named revert; each would post if its 
 
 from __future__ import annotations
 
+import pytest
+
 import random
 from dataclasses import replace
 
@@ -226,6 +228,35 @@ def test_l1_origin_bounded_by_the_real_l1(l1):
     l1.ok(l1.post(l1.build(1, origin=(head - 1, l1.block_hash_at(head - 1)))), l1.poster)  # equal is fine
 
 
+def test_poster_outage_never_bricks_the_inbox(l1):
+    """Blocks sealed before a long poster (or L1) outage carry origins older than maxOriginLag by the
+    time they can be posted. A live window (recent last block) is still refused with such an origin,
+    so a sequencer cannot keep a fresh chain on a stale origin; once its last block is older than
+    catchUpAfterMs the window catches up with its real, older origin, and no posting outage, however
+    long, leaves the inbox unable to grow."""
+    inbox, poster = l1.inbox.functions, l1.poster.address
+    lag = inbox.maxOriginLag().call()
+    catch_up = inbox.catchUpAfterMs().call()
+    origin = l1.origin()
+    sealed_ms = max(inbox.lastTimestamp().call(), l1.w3.eth.get_block("latest")["timestamp"] * 1000)
+    # The outage: nothing posted for longer than both bounds.
+    l1.w3.provider.make_request("evm_increaseTime", [catch_up // 1000 + 10])
+    l1.mine(lag + 5)
+    now_ms = l1.w3.eth.get_block("latest")["timestamp"] * 1000
+    live = l1.build(1, origin=origin, first_ts=now_ms - 1_000)
+    assert l1.revert(l1.post(live), poster) == "OriginTooOld"
+    assert inbox.isLive(now_ms - 1_000).call() and not inbox.isLive(sealed_ms).call()
+    old_ts = sealed_ms
+    catching_up = l1.build(1, origin=origin, first_ts=old_ts)
+    assert l1.revert(l1.post(catching_up), poster) is None
+    l1.ok(l1.post(catching_up), l1.poster)
+    # A catch-up window still cannot invent an origin or move it back.
+    assert l1.revert(l1.post(l1.build(1, origin=(10**12, b"\x07" * 32), first_ts=old_ts)), poster) == \
+        "OriginNotInPast"
+    assert l1.revert(l1.post(l1.build(1, origin=(origin[0] - 1, l1.block_hash_at(origin[0] - 1)),
+                                      first_ts=old_ts)), poster) == "OriginBackwards"
+
+
 def test_rollup_arguments_checked(l1):
     inbox, poster = l1.inbox.functions, l1.poster.address
     p = l1.build(1, (901, 902))
@@ -275,23 +306,25 @@ def test_constructor_bounds(l1):
     reg, keys = l1.registry.address, l1.keys.address
     me = l1.owner.address
     zero = "0x" + "00" * 20
-    assert _deploy_revert(l1, "SequencerInbox", me, reg, keys, 10, 64, 30_000) is None
+    assert _deploy_revert(l1, "SequencerInbox", me, reg, keys, 10, 64, 30_000, 60_000) is None
     for args, err in (
-        ((me, reg, keys, 0, 64, 30_000), "MaxOriginLagOutOfRange"),       # forceInclusionDelay 0
-        ((me, reg, keys, 256, 64, 30_000), "MaxOriginLagOutOfRange"),     # blockhash would be gone
-        ((me, reg, keys, 10, 0, 30_000), "MaxWindowBlocksOutOfRange"),
-        ((me, reg, keys, 10, 4097, 30_000), "MaxWindowBlocksOutOfRange"),
-        ((me, reg, keys, 10, 64, 999), "MaxClockDriftOutOfRange"),
-        ((me, reg, keys, 10, 64, 3_600_001), "MaxClockDriftOutOfRange"),
-        ((me, zero, keys, 10, 64, 30_000), "ZeroAddress"),
-        ((me, reg, zero, 10, 64, 30_000), "ZeroAddress"),
-        ((zero, reg, keys, 10, 64, 30_000), "ZeroOwner"),
+        ((me, reg, keys, 0, 64, 30_000, 60_000), "MaxOriginLagOutOfRange"),       # forceInclusionDelay 0
+        ((me, reg, keys, 256, 64, 30_000, 60_000), "MaxOriginLagOutOfRange"),     # blockhash would be gone
+        ((me, reg, keys, 10, 0, 30_000, 60_000), "MaxWindowBlocksOutOfRange"),
+        ((me, reg, keys, 10, 4097, 30_000, 60_000), "MaxWindowBlocksOutOfRange"),
+        ((me, reg, keys, 10, 64, 999, 60_000), "MaxClockDriftOutOfRange"),
+        ((me, reg, keys, 10, 64, 3_600_001, 60_000), "MaxClockDriftOutOfRange"),
+        ((me, reg, keys, 10, 64, 30_000, 9_999), "CatchUpAfterOutOfRange"),
+        ((me, reg, keys, 10, 64, 30_000, 7 * 86_400_000 + 1), "CatchUpAfterOutOfRange"),
+        ((me, zero, keys, 10, 64, 30_000, 60_000), "ZeroAddress"),
+        ((me, reg, zero, 10, 64, 30_000, 60_000), "ZeroAddress"),
+        ((zero, reg, keys, 10, 64, 30_000, 60_000), "ZeroOwner"),
     ):
         assert _deploy_revert(l1, "SequencerInbox", *args) == err, args
     # The deploy config refuses the same values before sending anything.
     base = {"rollups": [{"id": 901, "format": "opstack", "block_time_ms": 1000}], "sequencer": {"address": me}}
     for key, value in (("force_inclusion_delay", 0), ("force_inclusion_delay", 256), ("max_window_blocks", 0),
-                       ("max_window_blocks", 4097), ("max_clock_drift_ms", 0)):
+                       ("max_window_blocks", 4097), ("max_clock_drift_ms", 0), ("catch_up_after_ms", 0)):
         cfg = DeployConfig.from_dict({**base, "l1": {key: value}})
         try:
             cfg.check()
@@ -308,7 +341,7 @@ def test_bond_must_be_set_once_and_sufficient(l1):
     assert l1.revert(inbox.setBond(l1.bond.address), l1.outsider.address) == "NotOwner"
     sender = Sender(l1.w3, bytes(Account.from_key(l1.owner.key).key))
     rec = _deploy_contract(l1.w3, sender, "SequencerInbox", l1.owner.address, l1.registry.address,
-                           l1.keys.address, 10, 64, 30_000)
+                           l1.keys.address, 10, 64, 30_000, 60_000)
     fresh = l1.w3.eth.contract(address=rec.address, abi=l1.inbox.abi)
     l1.ok(fresh.functions.setPoster(l1.poster.address, True), l1.owner)
     seq = Signer(bytes(Account.from_key(l1.anvil.accounts[1].key).key),
