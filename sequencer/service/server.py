@@ -188,8 +188,10 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
             try:
                 yield RunningServer(node, server, port, metrics_port, servicer)
             finally:
-                await health_servicer.enter_graceful_shutdown()
+                # Shielded: after a storage fault this runs in a cancelled scope, and an unawaited
+                # stop leaves the server to be collected after the loop closes (a traceback at exit).
                 with anyio.CancelScope(shield=True):
+                    await health_servicer.enter_graceful_shutdown()
                     await server.stop(grace=1.0)
                 tg.cancel_scope.cancel()
     finally:

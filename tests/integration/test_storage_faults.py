@@ -154,34 +154,33 @@ async def test_health_turns_not_serving_before_the_node_stops(tmp_path: Path) ->
     cfg = parse_config(doc, tmp_path)
     node = build_node(cfg)
     seen: list[int] = []
+    calls: list[str] = []
+    watcher = None
     with pytest.raises(BaseException) as err:  # noqa: PT011 - the task group's exception group
         async with running(cfg, node) as srv:
-            ch = grpc.aio.insecure_channel(srv.address)
-            watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest())
+            told = node.on_fatal
+            assert told is not None
 
-            async def record() -> None:
-                try:
-                    async for resp in watch:
-                        seen.append(resp.status)
-                except grpc.aio.AioRpcError:
-                    pass
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(record)
-                while not seen:
-                    await anyio.sleep(0.01)
-                pages = node.log._w.execute("PRAGMA page_count").fetchone()[0]
-                node.log._w.execute(f"PRAGMA max_page_count = {pages + 50}")
+            async def spy(fault: BaseException) -> None:
+                calls.append(f"on_fatal: {fault}")
+                await told(fault)
+            node.on_fatal = spy
+            watcher = _watch(srv.address, seen)  # a thread: the node's failure cannot cancel it
+            while not seen:
+                await anyio.sleep(0.01)
+            pages = node.log._w.execute("PRAGMA page_count").fetchone()[0]
+            node.log._w.execute(f"PRAGMA max_page_count = {pages + 50}")
+            async with grpc.aio.insecure_channel(srv.address) as ch:
                 stub = pb_grpc.SequencerServiceStub(ch)
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     for i in range(10_000):
                         await stub.SubmitTransaction(pb.SubmitTransactionRequest(transaction=pb.Transaction(
                             rollup_id=A, payload=i.to_bytes(4, "big") + bytes(60_000))), timeout=10)
                 assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
-                while NOT_SERVING not in seen:
-                    await anyio.sleep(0.01)
-                tg.cancel_scope.cancel()
-            await anyio.sleep(5)  # the node's failure cancels this
+                await anyio.sleep(5)  # the node's failure cancels this
+    assert watcher is not None
+    watcher.join(timeout=10)
+    assert calls and "database or disk is full" in calls[0]
     faults = [e for e in leaf_exceptions(err.value) if isinstance(e, StorageFault)]
     assert faults and "database or disk is full" in str(faults[0]), err.value
     assert seen[0] == SERVING and NOT_SERVING in seen
