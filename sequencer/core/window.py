@@ -16,7 +16,7 @@ blocks_root is the RFC 9162 root (merkle.py) over the window's block hashes.
 The inbox checks the signature, heights, timestamps, the L1 origin and
 rollups_hash/witness_hash against the posting; `verify_witness` is what a firm
 node checks off-chain: every header hashes into blocks_root in order, parents
-chain, origins never decrease and end at the window's, and each block's leaves
+chain, origins and timestamps never decrease and end at the window's, and each block's leaves
 are strictly sorted by rollup id and rebuild its namespaces root and count.
 """
 
@@ -220,6 +220,7 @@ def verify_witness(w: WindowCommitment, data: bytes) -> tuple[WitnessBlock, ...]
         raise DecodeError(f"witness: {len(blocks)} blocks for a window of {w.block_count}")
     parent = w.parent_hash
     origin = 0
+    timestamp = 0
     for i, b in enumerate(blocks):
         h = b.header
         if h.height != w.first_height + i:
@@ -228,7 +229,9 @@ def verify_witness(w: WindowCommitment, data: bytes) -> tuple[WitnessBlock, ...]
             raise DecodeError(f"witness: block {h.height}: parent hash does not chain")
         if h.l1_origin_number < origin:
             raise DecodeError(f"witness: block {h.height}: L1 origin goes back")
-        origin = h.l1_origin_number
+        if h.timestamp_ms < timestamp:
+            raise DecodeError(f"witness: block {h.height}: timestamp goes back")
+        origin, timestamp = h.l1_origin_number, h.timestamp_ms
         ids = [leaf.rollup_id for leaf in b.leaves]
         if any(a >= c for a, c in zip(ids, ids[1:], strict=False)):
             raise DecodeError(f"witness: block {h.height}: namespace leaves not strictly sorted by rollup id")

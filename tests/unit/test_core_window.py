@@ -112,3 +112,16 @@ def test_decode_witness_fuzz(data):
         decode_witness(data)
     except DecodeError:
         pass
+
+
+def test_witness_refuses_timestamps_going_back():
+    """Timestamps inside a signed window never go back (the inbox only sees the first and last)."""
+    blocks = sealed_blocks(3)
+    core_blocks = list(blocks)
+    h1 = replace(blocks[1].header, timestamp_ms=blocks[0].header.timestamp_ms - 1)
+    core_blocks[1] = replace(blocks[1], header=h1)
+    h2 = replace(blocks[2].header, parent_hash=block_hash(h1))
+    core_blocks[2] = replace(blocks[2], header=h2)
+    w, witness = window_of(core_blocks)
+    with pytest.raises(DecodeError, match="timestamp goes back"):
+        verify_witness(w, witness)
