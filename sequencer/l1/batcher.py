@@ -646,17 +646,14 @@ class Batcher:
                l1_origin=window.l1_origin_number, extended=plan.extended)
         fl = _InFlight(plan, window, template, life, self._state.window_count, len(data) // 2 - 1, batch_hashes,
                        blobs, commitments)
-        self._inflight = fl
         try:
             outcome = await self._send_and_record(fl, life.fees)
         except L1Unavailable:
-            raise  # maybe sent: the next round resumes waiting for its hash (rebroadcast if the node lacks it)
-        except BaseException:
-            self._inflight = None
+            self._inflight = fl  # maybe sent: the next round resumes waiting for its hash (rebroadcast if unknown)
             raise
         if outcome is not txlife.SendOutcome.ACCEPTED:
-            self._inflight = None
             raise RpcError("eth_sendRawTransaction", 0, f"first send of nonce {nonce}: {outcome.value}", None)
+        self._inflight = fl
         await self._await_inflight()
 
     async def _await_inflight(self) -> None:
