@@ -22,21 +22,23 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
+from eth_utils import to_checksum_address
 from seq_helpers import Wallet, config_doc
 from web3 import Web3
 
 from deploy.anvil import Anvil, start_anvil
 from deploy.deployer import contract_at, deploy_all
-from rollup_adapters.derivation import Cursor, ForcedTx, decode_window_batch, forced_to_after
+from rollup_adapters.derivation import Cursor, decode_window_batch, forced_to_after
 from sequencer.config import parse_config
-from sequencer.core.hashing import keccak
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import SharedBlock, Transaction
-from sequencer.core.window import build_window, encode_witness, verify_witness, window_struct_hash
+from sequencer.core.window import verify_witness
 from sequencer.errors import SharedSeqError
-from sequencer.keys import write_key
+from sequencer.keys import address_of, write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig
-from sequencer.l1.inbox import decode_call, revert_name, window_from_abi, window_tuple
+from sequencer.l1.client import L1Client
+from sequencer.l1.inbox import post_window_args, revert_name
+from sequencer.l1.reader import InboxReader
 from sequencer.service.server import RunningServer, running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(90)]
@@ -145,56 +147,51 @@ async def batcher_running(cfg: BatcherConfig) -> AsyncIterator[Batcher]:
         tg.cancel_scope.cancel()
 
 
-def forced_queue(net: Devnet, rid: int) -> list[ForcedTx]:
-    out = []
-    for seq in range(net.inbox.functions.forcedQueueLength(rid).call()):
-        logs = net.inbox.events.ForcedTxEnqueued().get_logs(from_block=0, argument_filters={"rollupId": rid,
-                                                                                             "seq": seq})
-        a = logs[0]["args"]
-        out.append(ForcedTx(rid, seq, bytes(a["data"]), a["l1Block"], a["deadline"]))
-    return out
-
-
 async def check_l1(net: Devnet) -> dict[int, list[bytes]]:
     """Everything posted on L1 is exactly the sequencer's chain; returns the forced txs each rollup's batches carry.
 
-    Windows are contiguous from height 0, each height once; each is signed by the sequencer's key,
-    its witness verifies against the signed window (the firm node's check) and its forcedTo is rule F's
-    count at the window's origin; every batch decodes (as a firm rollup node would, from L1 calldata
+    Read as a firm node reads it, through the one L1 layer (InboxReader over L1Client: events, the
+    posting calldata, batches checked against their recorded hashes). Windows are contiguous from
+    height 0, each height once; each is signed by the sequencer's key, its witness verifies against the
+    signed window and its forcedTo is rule F's count at the window's origin; every batch decodes (from L1
     alone plus the forced queue) to that rollup's namespace transactions of those heights;
     nextHeight / lastBlockHash are the sequencer's.
     """
-    events = net.inbox.events.WindowPosted().get_logs(from_block=0)
-    assert [e["args"]["windowIndex"] for e in events] == list(range(len(events)))
-    assert events, "nothing posted"
-    queues = {rid: forced_queue(net, rid) for rid in FORMATS}
+    async with L1Client(net.anvil.url) as client:
+        reader = InboxReader(client, net.inbox.address)
+        head = await reader.head()
+        windows = await reader.windows(0, head)
+        queues = {rid: await reader.forced_txs(rid, 0, head) for rid in FORMATS}
+        next_height = int(await reader.view("nextHeight"))
+        last_hash = bytes(await reader.view("lastBlockHash"))
+    assert windows, "nothing posted"
+    assert [w.index for w in windows] == list(range(len(windows)))
     block0 = await net.block(0)
     cursors = {rid: Cursor(block0.header.timestamp_ms // 1000) for rid in FORMATS}
     carried: dict[int, list[bytes]] = {rid: [] for rid in FORMATS}
     expected_first = 0
-    seq_address = Signer(net.seq_key, Domain(1, b"\x00" * 20)).address
-    for e in events:
-        win = window_from_abi(dict(e["args"]["window"]))
+    seq_address = to_checksum_address(address_of(net.seq_key))
+    for w in windows:
+        win = w.window
         assert win.first_height == expected_first, "windows must be contiguous, each height once"
-        assert bytes.fromhex(e["args"]["signer"][2:]) == seq_address
+        assert w.signer == seq_address
         blocks = [await net.block(h) for h in range(win.first_height, win.last_height + 1)]
         assert win.last_block_hash == block_hash(blocks[-1].header)
-        tx = net.w3.eth.get_transaction(e["transactionHash"])
-        _fn, args = decode_call(bytes(tx["input"]))
-        assert [b.header for b in verify_witness(win, args["witness"])] == [b.header for b in blocks]
-        assert list(args["rollupIds"]) == sorted(FORMATS)
-        for rid, batch, forced_to in zip(args["rollupIds"], args["batches"], args["forcedTo_"], strict=True):
+        assert w.witness is not None and w.batches is not None
+        assert [b.header for b in verify_witness(win, w.witness)] == [b.header for b in blocks]
+        assert list(w.rollup_ids) == sorted(FORMATS)
+        for rid, batch, forced_to in zip(w.rollup_ids, w.batches, w.forced_to, strict=True):
             assert forced_to == forced_to_after(queues[rid], win.l1_origin_number)
-            decoded = decode_window_batch(FORMATS[rid], rid, 1000, bytes(batch), cursors[rid], queues[rid])
+            decoded = decode_window_batch(FORMATS[rid], rid, 1000, batch, cursors[rid], queues[rid])
             got = [t for b in decoded for t in b.transactions]
             want = [t for b in blocks for t in b.namespace(rid).transactions]
-            assert got == want, f"rollup {rid}, window {e['args']['windowIndex']}"
+            assert got == want, f"rollup {rid}, window {w.index}"
             carried[rid].extend(t for b in decoded for t in b.forced)
             cursors[rid] = cursors[rid].after(decoded)
             assert cursors[rid].forced_applied == forced_to
         expected_first = win.last_height + 1
-    assert net.inbox.functions.nextHeight().call() == expected_first
-    assert bytes(net.inbox.functions.lastBlockHash().call()) == block_hash((await net.block(expected_first - 1)).header)
+    assert next_height == expected_first
+    assert last_hash == block_hash((await net.block(expected_first - 1)).header)
     return carried
 
 
@@ -314,13 +311,8 @@ async def test_catches_up_after_the_l1_rpc_was_unreachable(tmp_path: Path, caplo
 
 def signed_window(net: Devnet, blocks: list[SharedBlock], forced_to: list[int]) -> tuple:
     """postWindow arguments for `blocks` with empty batches and the given forcedTo, signed with the sequencer's key."""
-    ids = sorted(FORMATS)
-    batches = [b""] * len(ids)
-    witness = encode_witness(blocks)
-    w = build_window(blocks, ids, [keccak(b) for b in batches], forced_to, witness)
-    sig = Signer(net.seq_key, Domain(net.anvil.chain_id, bytes.fromhex(net.inbox.address[2:]))).sign_struct(
-        window_struct_hash(w))
-    return window_tuple(w), sig, ids, batches, forced_to, witness
+    signer = Signer(net.seq_key, Domain(net.anvil.chain_id, bytes.fromhex(net.inbox.address[2:])))
+    return post_window_args(blocks, sorted(FORMATS), [b""] * len(FORMATS), forced_to, signer)
 
 
 async def test_forced_txs_are_applied_by_rule_f_and_a_window_cannot_skip_them(tmp_path: Path) -> None:
@@ -395,6 +387,32 @@ async def test_a_junk_forced_entry_does_not_stop_postings(tmp_path: Path, caplog
         carried = await check_l1(net)
         assert carried[903] == [b"\x02", good]  # both applied in queue order; the junk one as a no-op
         assert block <= max(p.l1_block for p in after)
+
+
+async def test_a_paused_rollup_is_left_out_and_never_blocks_the_others(tmp_path: Path) -> None:
+    """Issue 8 (lower findings): a registered rollup that is paused, with a forced entry waiting, must
+    not stop postings for the others: the batcher lists only active rollups, and resumes listing it."""
+    from eth_account import Account
+
+    async with devnet(tmp_path) as net:
+        net.tg.start_soon(net.traffic)
+        registry = contract_at(net.w3, "RollupRegistry", net.inbox.functions.registry().call())
+        owner = Account.from_key(net.anvil.accounts[0].key)
+        async with batcher_running(net.batcher_config()) as b:
+            await wait_for(lambda: len(b.posted) >= 1, 20, "a first posting")
+            net.transact(net.inbox.functions.enqueueForced(902, Wallet().transfer(902)), net.user)
+            net.transact(registry.functions.setPaused(902, True), owner)
+            n = len(b.posted)
+            await wait_for(lambda: sum(p.rollup_ids == (901, 903) for p in b.posted[n:]) >= 3, 30,
+                           "postings without the paused rollup")
+            net.transact(registry.functions.setPaused(902, False), owner)
+            m = len(b.posted)
+            await wait_for(lambda: any(p.rollup_ids == (901, 902, 903) for p in b.posted[m:]), 30,
+                           "the rollup listed again")
+        assert all(p.rollup_ids in ((901, 902, 903), (901, 903)) for p in b.posted)
+        assert [p.first_height for p in b.posted[1:]] == [p.last_height + 1 for p in b.posted[:-1]]
+        events = net.inbox.events.WindowPosted().get_logs(from_block=0)
+        assert [tuple(e["args"]["rollupIds"]) for e in events] == [p.rollup_ids for p in b.posted]
 
 
 async def test_reposts_after_an_l1_reorg_drops_its_windows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
