@@ -6,9 +6,12 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The replicated log's engine (issue 12): Debian's nats-server (2.9.10 on bookworm), put in by apt-get when
+# missing (root on every machine here, CI included); the tests start it as a 3-node JetStream cluster.
+NATS_SERVER := $(shell command -v nats-server 2>/dev/null)
 CONFIG ?= deploy/devnet.toml
 
-.PHONY: all install run test lint typecheck proto proto-check contracts contracts-check bench clean
+.PHONY: all install nats-server run test lint typecheck proto proto-check contracts contracts-check bench clean
 
 all: test
 
@@ -23,7 +26,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(PY_STAMP) $(NODE_STAMP)
+nats-server:
+ifeq ($(NATS_SERVER),)
+	apt-get install -y -q nats-server || (apt-get update -q && apt-get install -y -q nats-server)
+endif
+
+install: $(PY_STAMP) $(NODE_STAMP) nats-server
 
 ## Generated gRPC code lives in sharedseq/v1, regenerated from proto/ by one command.
 proto: $(PY_STAMP)

@@ -1,0 +1,122 @@
+"""A 3-node NATS JetStream cluster on 127.0.0.1, in a temporary folder (issue 12).
+
+Each node is a `nats-server` process (the Debian package the Makefile installs) with its own client
+port, route port, monitoring port and JetStream store; `kill(i)` SIGKILLs one, `start(i)` brings it
+back on the same ports and store, `stop()` ends them all. Ports are free ones the OS picked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+MAX_PAYLOAD = 8 * 1024 * 1024
+"""A group commit with a sealed block is one message: NATS's default 1 MB cap is below a full block."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NatsNode:
+    name: str
+    port: int
+    cluster_port: int
+    http_port: int
+    store: Path
+    config: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+
+@dataclass
+class NatsCluster:
+    root: Path
+    size: int = 3
+    nodes: list[NatsNode] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        exe = shutil.which("nats-server")
+        if exe is None:
+            raise RuntimeError("nats-server is not installed: run `make install` (apt-get install nats-server)")
+        self.exe = exe
+        for i in range(self.size):
+            name = f"n{i}"
+            self.nodes.append(NatsNode(name, free_port(), free_port(), free_port(), self.root / name / "js",
+                                       self.root / name / "nats.conf"))
+        routes = ", ".join(f"nats-route://127.0.0.1:{n.cluster_port}" for n in self.nodes)
+        for n in self.nodes:
+            n.store.mkdir(parents=True, exist_ok=True)
+            n.config.write_text(
+                f'server_name: {n.name}\nlisten: "127.0.0.1:{n.port}"\nhttp: "127.0.0.1:{n.http_port}"\n'
+                f"max_payload: {MAX_PAYLOAD}\n"
+                f'jetstream {{ store_dir: "{n.store}" }}\n'
+                f'cluster {{ name: sharedseq, listen: "127.0.0.1:{n.cluster_port}", routes: [{routes}] }}\n')
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def start(self, i: int | None = None) -> None:
+        for n in self.nodes if i is None else [self.nodes[i]]:
+            log = open(n.config.parent / "server.log", "ab")
+            n.proc = subprocess.Popen([self.exe, "-c", str(n.config)], stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+            log.close()
+        self.wait_ready(None if i is None else [i])
+
+    def wait_ready(self, which: list[int] | None = None, timeout: float = 20.0) -> None:
+        """Until each node answers /healthz (JetStream in contact with a meta leader)."""
+        deadline = time.monotonic() + timeout
+        for n in [self.nodes[i] for i in which] if which else self.nodes:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{n.http_port}/healthz",
+                                                timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if n.proc is not None and n.proc.poll() is not None:
+                    raise RuntimeError(f"nats-server {n.name} exited: {(n.config.parent / 'server.log').read_text()}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nats-server {n.name} not ready in {timeout} s")
+                time.sleep(0.05)
+
+    def kill(self, i: int) -> None:
+        n = self.nodes[i]
+        if n.proc is not None and n.proc.poll() is None:
+            os.killpg(n.proc.pid, signal.SIGKILL)
+            n.proc.wait()
+        n.proc = None
+
+    def stop(self) -> None:
+        for i in range(self.size):
+            self.kill(i)
+
+
+@pytest.fixture(scope="module")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three JetStream nodes for the module's tests (each test uses its own stream and bucket names)."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
