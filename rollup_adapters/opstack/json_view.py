@@ -72,9 +72,9 @@ def decode_json(data: bytes, layer: str | None, options: dict[str, Any] | None =
         if end < len(data):
             skipped.append(Skip("batch", "span batch", f"{len(data) - end} trailing bytes after the span batch "
                                                         "ignored (RawSpanBatch.decode)"))
-        why = batch_check(span, ctx)
-        if why is not None:
-            skipped.append(Skip("batch", "span batch", f"op-node would drop this batch: {why}"))
+        drop = batch_check(span, ctx)
+        if drop is not None:
+            skipped.append(Skip("batch", "span batch", f"op-node would drop this batch: {drop.reason}"))
         doc = {"batches": [batch_json(span)]}
     elif layer == "singular-batch":
         body, base = (data[1:], 1) if data[:1] == b"\x00" else (data, 0)

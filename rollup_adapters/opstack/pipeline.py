@@ -18,7 +18,9 @@ What op-node drops, and so does `derive_batches` (each drop is a `Skip` saying w
     batch       a span batch before Delta; a span batch whose           channel_in_reader.go NextBatch,
                 transactions do not derive; a batch carrying a          span_batch.go DeriveSpanBatch,
                 set-code transaction in a block before Isthmus:         batches.go (Isthmus check)
-                that batch alone, the channel goes on
+                that batch alone, the channel goes on, except that
+                from Holocene a batches.go drop flushes the rest        batch_stage.go FlushChannel
+                of the channel
 """
 
 from __future__ import annotations
@@ -133,9 +135,16 @@ def read_channel(channel_id: bytes, data: bytes, ctx: ForkContext, skipped: list
         if trailing:
             skipped.append(Skip("batch", f"channel {cid} batch {index}",
                                 f"{trailing} trailing bytes after the batch ignored (batch.go decodeTyped)"))
-        why = batch_check(batch, ctx)
-        if why is not None:
-            skipped.append(Skip("batch", f"channel {cid} batch {index}", why))
+        drop = batch_check(batch, ctx)
+        if drop is not None:
+            if drop.batch_drop and ctx.active("holocene"):
+                # batch_stage.go: from Holocene a dropped batch flushes the rest of its channel.
+                rest = len(read.batches) - index - 1
+                skipped.append(Skip("channel", f"channel {cid} batch {index}",
+                                    f"{drop.reason}; from Holocene the rest of the channel ({rest} batches) is "
+                                    "flushed (batch_stage.go)"))
+                return kept
+            skipped.append(Skip("batch", f"channel {cid} batch {index}", drop.reason))
             continue
         kept.append(KeptBatch(channel_id, index, batch))
     # A stream cut exactly after a whole batch loses nothing readable: op-node's next read
@@ -147,22 +156,32 @@ def read_channel(channel_id: bytes, data: bytes, ctx: ForkContext, skipped: list
     return kept
 
 
-def batch_check(batch: Batch, ctx: ForkContext) -> str | None:
-    """Why op-node drops this one batch and reads on, or None to keep it."""
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Why op-node drops one batch. `batch_drop`: a batches.go BatchDrop verdict, which from
+    Holocene flushes the rest of the channel (batch_stage.go); the others never do."""
+
+    reason: str
+    batch_drop: bool = False
+
+
+def batch_check(batch: Batch, ctx: ForkContext) -> Drop | None:
+    """Why op-node drops this one batch, or None to keep it."""
     cfg = ctx.config
     if isinstance(batch, SingularBatch):
         if not cfg.is_active("isthmus", batch.timestamp) and any(
             tx_type_of(t) == SET_CODE_TX_TYPE for t in batch.transactions
         ):
-            return f"set-code transaction in a block at {batch.timestamp}, before Isthmus (batches.go)"
+            return Drop(f"set-code transaction in a block at {batch.timestamp}, before Isthmus (batches.go)", True)
         return None
     if not ctx.active("delta"):
-        return f"span batch before Delta (L1 time {ctx.l1_time}; channel_in_reader.go)"
+        return Drop(f"span batch before Delta (L1 time {ctx.l1_time}; channel_in_reader.go)")
     try:
         check_span_txs(batch.txs)
     except DecodeError as exc:
-        return f"span batch transactions do not derive (span_batch_txs.go fullTxs): {exc}"
-    return _span_set_code_check(batch, cfg)
+        return Drop(f"span batch transactions do not derive (span_batch_txs.go fullTxs): {exc}")
+    why = _span_set_code_check(batch, cfg)
+    return None if why is None else Drop(why, True)
 
 
 def _span_set_code_check(batch: SpanBatch, cfg: RollupConfig) -> str | None:
@@ -215,9 +234,13 @@ def check_encodable(batches: Sequence[Batch], encoded: Sequence[bytes], compress
     if compression == "brotli" and not ctx.active("fjord"):
         raise NotAllowed(f"compression brotli needs Fjord; the fork at {ctx.l1_time} is {ctx.fork} (use zlib)")
     for b in batches:
-        if isinstance(b, SpanBatch) and not ctx.active("delta"):
-            raise NotAllowed(f"span batches need Delta; the fork at {ctx.l1_time} is {ctx.fork} (use singular)")
-        why = _span_set_code_check(b, cfg) if isinstance(b, SpanBatch) else batch_check(b, ctx)
+        if isinstance(b, SpanBatch):
+            if not ctx.active("delta"):
+                raise NotAllowed(f"span batches need Delta; the fork at {ctx.l1_time} is {ctx.fork} (use singular)")
+            why = _span_set_code_check(b, cfg)
+        else:
+            drop = batch_check(b, ctx)
+            why = None if drop is None else drop.reason
         if why is not None:
             raise NotAllowed(why)
     size = sum(len(encode_rlp(e)) for e in encoded)

@@ -255,12 +255,18 @@ def set_code_tx() -> bytes:
 
 
 def test_set_code_transactions_dropped_before_isthmus_by_l2_time():
-    """batches.go (Isthmus): a batch with a set-code transaction in a block before Isthmus is dropped."""
-    isthmus = OP_MAINNET.activation("isthmus")
-    data = zlib_channel(singular(isthmus - 2, (set_code_tx(),)), singular(isthmus, (set_code_tx(),)))
-    derived = derive_batches(tx_payloads(data), ForkContext(OP_MAINNET, isthmus + 100))
-    assert [k.batch.timestamp for k in derived.batches] == [isthmus]
-    assert "before Isthmus" in derived.skipped[0].reason
+    """batches.go (Isthmus): a batch with a set-code transaction in a block before Isthmus is
+    dropped; before Holocene the channel reads on, from Holocene batch_stage.go flushes it."""
+    holocene, isthmus = OP_MAINNET.activation("holocene"), OP_MAINNET.activation("isthmus")
+    data = zlib_channel(singular(holocene - 10, (set_code_tx(),)), singular(holocene - 8, ()),
+                        singular(isthmus, (set_code_tx(),)))
+    before = derive_batches(tx_payloads(data), ForkContext(OP_MAINNET, holocene - 1))
+    assert [k.batch.timestamp for k in before.batches] == [holocene - 8, isthmus]
+    assert before.skipped[0].stage == "batch" and "before Isthmus" in before.skipped[0].reason
+    after = derive_batches(tx_payloads(data), ForkContext(OP_MAINNET, isthmus + 100))
+    assert after.batches == () and "rest of the channel (2 batches) is flushed" in after.skipped[0].reason
+    ok = zlib_channel(singular(isthmus, (set_code_tx(),)), singular(isthmus + 2, ()))
+    assert len(derive_batches(tx_payloads(ok), ForkContext(OP_MAINNET, isthmus + 100)).batches) == 2
 
 
 # --- encoding for a fork, and round trips on every fork ------------------------------------------
