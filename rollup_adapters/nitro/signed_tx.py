@@ -13,9 +13,10 @@ Arbitrum-internal types refused).
 
 Unlike the admission policy for our own rollups (sequencer/core/evm_tx.py: low-s, a size cap),
 this decoder is as lenient as geth's binary decoding: it checks the RLP shape, canonical integers
-(uint64 where geth has uint64, at most 256 bits elsewhere) and address lengths, not signature
-values. A high-s signature decodes here; Nitro would then fail to recover its sender when it
-executes the block, which is execution, not parsing. Sizes are bounded by the L2 message cap.
+(uint64 where geth has uint64, uint256 in the set-code type, unbounded *big.Int elsewhere) and
+address lengths, not signature values. A high-s signature decodes here; Nitro would then fail to
+recover its sender when it executes the block, which is execution, not parsing. Sizes are bounded
+by the L2 message cap.
 """
 
 from __future__ import annotations
@@ -59,12 +60,14 @@ class NitroTx:
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
-def _uint(item: object, field: str, bits: int) -> int:
+def _uint(item: object, field: str, bits: int | None) -> int:
+    """A canonical RLP integer; `bits` None for geth's *big.Int fields, which have no width
+    (the message cap bounds them)."""
     if not isinstance(item, bytes):
         raise DecodeError(f"signed_tx.{field}: expected an integer, got a list")
     if item[:1] == b"\x00":
         raise DecodeError(f"signed_tx.{field}: non-canonical integer (leading zero)")
-    if len(item) * 8 > bits:
+    if bits is not None and len(item) * 8 > bits:
         raise DecodeError(f"signed_tx.{field}: over {bits} bits")
     return int.from_bytes(item, "big")
 
@@ -138,7 +141,9 @@ def decode_nitro_tx(raw: bytes) -> NitroTx:
     for name in names:
         if name in ("to", "data", "access_list", "authorization_list"):
             continue
-        values[name] = _uint(f[name], name, 64 if name in _U64 else 8 if name in _U8 else 256)
+        # geth: nonce and gas are uint64; the set-code type uses uint256 fields, the older types *big.Int.
+        width = 64 if name in _U64 else 8 if name in _U8 else 256 if tx_type == SET_CODE else None
+        values[name] = _uint(f[name], name, width)
     to = _address(f["to"], "to", allow_empty=tx_type != SET_CODE)
     if not isinstance(f["data"], bytes):
         raise DecodeError("signed_tx.data: expected bytes, got a list")
