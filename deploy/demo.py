@@ -122,6 +122,10 @@ def run_demo(endpoints: dict[str, Any], say: Any = print) -> bool:
         block = stub.GetBlock(pb.GetBlockRequest(height=min(heights)), timeout=10).block
         shared_s = block.signed_header.header.timestamp_ms // 1000
         check(times == {shared_s}, f"every leg executed in the rollup block covering shared time {shared_s}")
+    if endpoints.get("margin"):
+        from deploy.margin_demo import run_margin_demo
+
+        run_margin_demo(endpoints, say, check)
     say("demo " + ("succeeded" if ok else "FAILED"))
     return ok
 

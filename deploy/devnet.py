@@ -81,6 +81,8 @@ class Devnet:
     batcher: Batcher | None = None
     soft: dict[int, RollupNode] = field(default_factory=dict)
     firm: dict[int, RollupNode] = field(default_factory=dict)
+    margin: dict[str, Any] = field(default_factory=dict)
+    """The cross-rollup margin deployment (deploy/margin.py), also in the manifest's extra.margin."""
 
     @property
     def inbox(self) -> str:
@@ -100,6 +102,7 @@ class Devnet:
             "nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.soft.items()},
             "firm_nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.firm.items()},
             "engines": {str(rid): n.engine.url for rid, n in self.soft.items() if n.engine is not None},
+            "margin": self.margin or None,
         }
 
     def status_line(self) -> str:
@@ -235,6 +238,16 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             with anyio.fail_after(60):
                 while not all(n.head for n in net.soft.values()):
                     await anyio.sleep(0.1)
+            if len(cfg.rollups) >= 3:
+                from deploy.margin import start_devnet_margin
+
+                say("      deploying the cross-rollup margin contracts through the sequencer ...")
+                engines = {rid: n.engine.url for rid, n in net.soft.items() if n.engine is not None}
+                ids = tuple(int(r["id"]) for r in cfg.rollups[:3])
+                net.margin = await start_devnet_margin(
+                    tg, workdir=cfg.workdir, sequencer=server.address, engines=engines, l1_chain_id=cfg.l1_chain_id,
+                    inbox=net.inbox, sequencer_key=read_key(seq_key_file), rollups=(ids[0], ids[1], ids[2]),
+                    say=lambda m: say(f"      {m}"))
             (cfg.workdir / "endpoints.json").write_text(json.dumps(net.endpoints(), indent=2))
             say("devnet ready: " + json.dumps(net.endpoints()))
             say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")

@@ -163,3 +163,54 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
 
 def key_address(key: bytes) -> str:
     return str(Account.from_key(key).address)
+
+
+DEVNET_ROLES = {"deployer": 6, "trader": 7, "trader2": 8, "relayer": 9, "keeper": 4}
+"""anvil dev accounts the devnet's margin deployment uses (the demo's transfers use account 5)."""
+
+
+async def start_devnet_margin(tg: Any, *, workdir: Any, sequencer: str, engines: Mapping[int, str], l1_chain_id: int,
+                              inbox: str, sequencer_key: bytes, rollups: tuple[int, int, int],
+                              say: Callable[[str], None], timeout_blocks: int = 20) -> dict[str, Any]:
+    """Deploy (or find) the margin contracts through the running sequencer, record them in the
+    manifest (`extra.margin`) and start the operator's coordinator in `tg`; returns the record."""
+    import json
+    from pathlib import Path
+
+    import anyio.to_thread
+    import grpc
+    from web3 import Web3
+
+    from deploy.anvil import dev_accounts
+    from sequencer.core.signing import Domain, Signer
+    from sequencer.margin.coordinator import Coordinator
+    from sharedseq.v1 import sequencer_pb2 as pb
+    from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
+
+    accts = dev_accounts()
+    signer = Signer(sequencer_key, Domain(l1_chain_id, bytes.fromhex(inbox[2:])))
+    manifest_path = Path(workdir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    record: dict[str, Any] = dict(manifest.get("extra", {}).get("margin", {}))
+    params = MarginParams(l1_chain_id=l1_chain_id, inbox=inbox, sequencer="0x" + signer.address.hex(),
+                          rollups=rollups, deployer_key=accts[DEVNET_ROLES["deployer"]].key,
+                          funded={accts[DEVNET_ROLES[r]].address: 100_000 * 10**18 for r in ("trader", "trader2")},
+                          timeout_blocks=timeout_blocks)
+    w3s = {rid: Web3(Web3.HTTPProvider(url)) for rid, url in engines.items()}
+    channel = grpc.insecure_channel(sequencer)
+    stub = pb_grpc.SequencerServiceStub(channel)
+
+    def submit(rid: int, raw: bytes) -> None:
+        stub.SubmitTransaction(pb.SubmitTransactionRequest(transaction=pb.Transaction(rollup_id=rid, payload=raw)),
+                               timeout=10)
+    try:
+        deployment = await anyio.to_thread.run_sync(lambda: ensure_margin(w3s, submit, params, record, log=say))
+    finally:
+        channel.close()
+    manifest.setdefault("extra", {})["margin"] = record
+    if manifest_path.exists():
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    coordinator = Coordinator(deployment, engines, sequencer, signer, accts[DEVNET_ROLES["relayer"]].key,
+                              timeout_blocks=timeout_blocks, decisions_file=Path(workdir) / "margin-decisions.jsonl")
+    await tg.start(coordinator.run)
+    return {**record, "timeout_blocks": timeout_blocks}

@@ -287,3 +287,31 @@ async def test_liquidation_closes_every_leg_in_one_step(tmp_path: Path) -> None:
 def test_addresses_are_distinct() -> None:
     assert len({a.address for a in (DEPLOYER, TRADER, TRADER2, RELAYER, KEEPER)}) == 5
     assert Account.from_key(RELAYER.key).address == RELAYER.address
+
+
+async def test_latency_from_submission_to_committed(tmp_path: Path) -> None:
+    """Submission of an open bundle to every leg committed, in ms and in rollup blocks (docs/margin.md)."""
+    from sequencer.margin.coordinator import FINALIZED_TOPIC
+
+    async with margin_net(tmp_path) as m:
+        d = m.desk
+        trader = RollupAccount(TRADER.key)
+        await deposit(m, trader, 10_000 * ONE)
+        ms, blocks = [], []
+        for n in range(1, 11):
+            intent = await m.run(lambda n=n: d.open_intent(TRADER.address, n, perp_size=ONE // 10))
+            legs = await m.run(d.legs, trader, intent)
+            t0 = await m.bundle(legs)
+            assert await outcome(m, intent.bundle_id, intent.legs) == "committed"
+            ms.append(1000 * (time.monotonic() - t0))
+            leg_block = (await m.receipt(*legs[0]))["blockNumber"]
+            logs = await m.run(lambda i=intent: d.engines[901].eth.get_logs({
+                "fromBlock": leg_block, "address": d.d.margin_account,
+                "topics": ["0x" + FINALIZED_TOPIC.hex(), "0x" + i.bundle_id.hex()]}))
+            blocks.append(logs[0]["blockNumber"] - leg_block)
+        ms.sort()
+        blocks.sort()
+        p50, p99 = ms[len(ms) // 2], ms[-1]
+        print(f"\nsubmission -> committed over {len(ms)} bundles: p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
+              f"rollup blocks after the legs' block: p50 {blocks[len(blocks) // 2]}, max {blocks[-1]}")
+        assert p99 < 10_000 and blocks[-1] <= 4
