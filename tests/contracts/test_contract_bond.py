@@ -96,16 +96,15 @@ def test_equivocation_slashes_burns_and_pays_capped_reward_after_delay(l1):
     reward = expected_reward(l1, staked)
     assert l1.bond.functions.bond().call() == 0
     assert l1.bond.functions.burnt().call() == staked - reward
-    assert l1.bond.functions.report(ev_offence := l1.bond.events.Slashed().process_receipt(receipt)[0]["args"]
-                                    ["offence"]).call()[3] == reward
     ev = l1.bond.events.Slashed().process_receipt(receipt)[0]["args"]
     assert ev["reward"] == reward and ev["reporter"] == l1.outsider.address
+    assert l1.bond.functions.report(ev["offence"]).call()[3] == reward
     # The reward waits claimDelay blocks (an earlier committer may still take it over), then pays once.
     assert l1.revert(l1.bond.functions.claimReward(ev["offence"]), l1.outsider.address) == "ClaimTooEarly"
     paid, _ = claim_reward(l1, receipt, l1.outsider)
     assert paid == reward
     assert l1.revert(l1.bond.functions.claimReward(ev["offence"]), l1.outsider.address) == "NoClaim"
-    assert l1.bond.functions.report(ev_offence).call()[3] == 0  # paid: nothing left to claim
+    assert l1.bond.functions.report(ev["offence"]).call()[3] == 0  # paid: nothing left to claim
     # No double punishment: the same height is one offence; another offence finds the bond empty.
     c = replace(a, timestamp_ms=a.timestamp_ms + 2)
     fn2 = l1.bond.functions.proveEquivocation(l1.htuple(a), sig_a, l1.htuple(c), l1.sequencer.sign_header(c))
