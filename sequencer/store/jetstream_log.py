@@ -1,0 +1,271 @@
+"""The replicated block log: a NATS JetStream stream with replicas = 3 (issue 12).
+
+Every `append` (one group commit: admitted records with their signed receipt batch, sealed blocks,
+meta values) is ONE message on the stream's subject, published with the header
+`Nats-Expected-Last-Sequence: <the last sequence this replica knows>`. JetStream accepts it only if
+the stream still ends there, and acknowledges it only once its Raft group has it on a quorum of the
+three servers; `append` returns after that acknowledgement, so the node's receipts (released after
+`append` returns, node.py) are never ahead of a quorum. A deposed leader that still thinks it leads
+publishes against an old last sequence and is refused (JetStream error 10071): `Fenced`. A write
+JetStream cannot confirm (no quorum, no server) raises `LogUnavailable`; its fate is unknown, so
+nothing of it is receipted, and the stream (not this process) says later whether it landed.
+
+    entry   = rlp([records, receipts, blocks, meta])
+    records = [[height, rollup_id, index, payload, tx_hash, bundle_hash or b""], ...]
+    receipts= [] | [receipts_root, count, signature, leaves (32 bytes each, concatenated)]
+    blocks  = [codec.encode_block(block), ...]          (whole blocks: header, signature, namespaces, bundles)
+    meta    = [[key, value], ...]
+
+The local copy: the class IS a `BlockLog` on an in-memory SQLite database, and every entry of the
+stream, in stream order, is applied to it with `BlockLog.append` (the leader's own entries once
+acknowledged, everyone else's as the stream delivers them). So a replica's head, pending placements,
+dedupe set and receipts (`load_state`, `find_receipts`, reads) are by construction those the SQLite
+log would hold after the same appends, and a restart rebuilds them by replaying the stream.
+
+The NATS client runs on an event loop of its own, in a daemon thread: the node calls `append` from
+its writer thread and reads from its read pool, as it does with SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
+
+import nats
+import rlp
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import APIError, NotFoundError
+
+from sequencer.core.sequencer import AdmittedTx
+from sequencer.core.signing import ReceiptBatch
+from sequencer.core.types import SharedBlock
+from sequencer.errors import BadInput, Critical, Temporary
+
+from .codec import decode_block, encode_block
+from .sqlite_log import BlockLog
+
+log = logging.getLogger("sharedseq.jetstream")
+T = TypeVar("T")
+
+WRONG_LAST_SEQUENCE = 10071
+"""JetStream's error code when `Nats-Expected-Last-Sequence` does not match the stream's end."""
+DEFAULT_TIMEOUT_S = 2.0
+"""How long an append waits for the quorum's acknowledgement before it counts as not persisted."""
+
+
+class LogUnavailable(Temporary):
+    """The replicated log did not confirm a write (no quorum, no server reachable): nothing of that
+    write may be receipted. gRPC UNAVAILABLE."""
+
+
+class Fenced(LogUnavailable):
+    """The stream has entries this replica did not write or has not seen: another replica leads.
+    The write was refused by JetStream itself (expected-last-sequence), so it is not in the log."""
+
+
+def _u(b: bytes) -> int:
+    return int.from_bytes(b, "big")
+
+
+def encode_entry(records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock], meta: Mapping[str, bytes],
+                 receipts: ReceiptBatch | None) -> bytes:
+    recs = [[r.height, r.rollup_id, r.index, r.payload, r.tx_hash, r.bundle_hash or b""] for r in records]
+    batch = [] if receipts is None else [receipts.receipts_root, receipts.count, receipts.signature,
+                                         b"".join(receipts.leaves)]
+    return rlp.encode([recs, batch, [encode_block(b) for b in blocks], [[k.encode(), v] for k, v in meta.items()]])
+
+
+def decode_entry(data: bytes) -> tuple[list[AdmittedTx], list[SharedBlock], dict[str, bytes], ReceiptBatch | None]:
+    """Raises Critical: an entry this code did not write means the stream is not a sharedseq log."""
+    try:
+        recs, batch, blocks, meta = rlp.decode(data)
+        records = [AdmittedTx(_u(h), _u(rid), _u(i), p, th, bh or None) for h, rid, i, p, th, bh in recs]
+        receipts = None
+        if batch:
+            root, count, sig, leaves = batch
+            receipts = ReceiptBatch(root, _u(count), sig, tuple(leaves[i:i + 32] for i in range(0, len(leaves), 32)))
+        return records, [decode_block(b) for b in blocks], {k.decode(): v for k, v in meta}, receipts
+    except (rlp.exceptions.DecodingError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise Critical(f"replicated log is corrupt: an entry does not decode ({exc})") from exc
+
+
+class JetStreamLog(BlockLog):
+    """See the module docstring. `on_block` is called (from the NATS thread) for each sealed block
+    applied from the stream that this replica did not append itself: a follower publishes it."""
+
+    def __init__(self, servers: Sequence[str], stream: str = "sharedseq", *, replicas: int = 3,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, connect_timeout_s: float = 10.0) -> None:
+        if not servers:
+            raise BadInput("store = \"jetstream\" needs at least one server URL (jetstream.servers)")
+        super().__init__(":memory:")
+        self.servers = list(servers)
+        self.stream = stream
+        self.subject = f"{stream}.log"
+        self.replicas = replicas
+        self.timeout_s = timeout_s
+        self.on_block: Callable[[SharedBlock], None] | None = None
+        self._applied = 0
+        """The last stream sequence applied to the local copy (0: none)."""
+        self._written = 0
+        """The stream's end as this replica last made it (its own last append, or the end it claimed):
+        what every append expects. Never the applied sequence: a deposed leader's copy goes on applying
+        the new leader's entries, and expecting those would let it write after them."""
+        self._apply_lock = threading.Lock()
+        self._caught_up = threading.Condition(self._apply_lock)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sharedseq-nats", daemon=True)
+        self._thread.start()
+        self._nc: Any = None
+        self._js: Any = None
+        self._sub: Any = None
+        self.fatal: BaseException | None = None
+        try:
+            self._run(self._open(), connect_timeout_s + 5)
+            self._written = self.catch_up(connect_timeout_s)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- the NATS side (its own loop) -----------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout)
+        except TimeoutError:
+            fut.cancel()
+            raise LogUnavailable(f"JetStream at {', '.join(self.servers)} did not answer in {timeout:g} s") from None
+
+    async def _open(self) -> None:
+        try:
+            self._nc = await nats.connect(servers=self.servers, connect_timeout=2, max_reconnect_attempts=-1,
+                                          reconnect_time_wait=0.2, allow_reconnect=True)
+        except Exception as exc:
+            raise LogUnavailable(f"cannot reach JetStream at {', '.join(self.servers)}: {exc}") from exc
+        self._js = self._nc.jetstream(timeout=self.timeout_s)
+        try:
+            info = await self._js.stream_info(self.stream)
+            if info.config.num_replicas != self.replicas:
+                raise BadInput(f"stream {self.stream} has {info.config.num_replicas} replicas, the config says "
+                               f"{self.replicas}")
+        except NotFoundError:
+            await self._js.add_stream(StreamConfig(name=self.stream, subjects=[self.subject],
+                                                   num_replicas=self.replicas, storage=StorageType.FILE))
+        # An ordered consumer: JetStream redelivers from the last sequence seen after any server or
+        # connection failure, so the local copy never skips or repeats an entry.
+        self._sub = await self._js.subscribe(
+            self.subject, ordered_consumer=True, cb=self._on_msg,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, flow_control=True, idle_heartbeat=1.0))
+
+    async def _on_msg(self, msg: Msg) -> None:
+        try:
+            self._apply(msg.metadata.sequence.stream, msg.data, own=False)
+        except BaseException as exc:  # a corrupt stream: stop applying, and say so at the next call
+            self.fatal = exc
+            log.critical("replicated log: %s", exc)
+            await self._sub.unsubscribe()
+
+    def _apply(self, seq: int, data: bytes, *, own: bool,
+               decoded: tuple[list[AdmittedTx], list[SharedBlock], dict[str, bytes], ReceiptBatch | None]
+               | None = None) -> None:
+        """Apply stream entry `seq` to the local copy, once, in order (either path may get there first)."""
+        with self._apply_lock:
+            if seq <= self._applied:
+                return
+            if seq != self._applied + 1:
+                raise Critical(f"replicated log: entry {seq} arrived after {self._applied}; a gap")
+            records, blocks, meta, receipts = decoded or decode_entry(data)
+            super().append(records, blocks, meta, receipts)
+            self._applied = seq
+            self._caught_up.notify_all()
+        if not own and self.on_block is not None:
+            for b in blocks:
+                self.on_block(b)
+
+    # -- the BlockLog interface ----------------------------------------------------
+
+    @property
+    def applied(self) -> int:
+        return self._applied
+
+    def stream_last_seq(self) -> int:
+        """The stream's last sequence as JetStream's leader for it reports it now."""
+        async def last() -> int:
+            info = await self._js.stream_info(self.stream)
+            return int(info.state.last_seq)
+        try:
+            return self._run(last(), self.timeout_s + 1)
+        except LogUnavailable:
+            raise
+        except Exception as exc:
+            raise LogUnavailable(f"JetStream stream {self.stream}: {exc}") from exc
+
+    def catch_up(self, timeout_s: float | None = None) -> int:
+        """Wait until every entry the stream holds now is applied locally; the stream's last sequence."""
+        target = self.stream_last_seq()
+        with self._caught_up:
+            if not self._caught_up.wait_for(lambda: self._applied >= target or self.fatal is not None,
+                                            timeout_s or self.timeout_s * 5):
+                raise LogUnavailable(f"replicated log: applied {self._applied} of {target} entries in time")
+        if self.fatal is not None:
+            raise self.fatal
+        return target
+
+    def claim(self, meta: Mapping[str, bytes]) -> int:
+        """Become the stream's one writer (a new leader, issue 12): catch up with what the stream
+        holds, then append `meta` (who leads) expecting exactly that end. From then on a replica
+        that led before is fenced: the stream no longer ends where it last wrote. Raises Fenced if
+        someone wrote meanwhile (catch up and claim again), LogUnavailable without a quorum."""
+        self._written = self.catch_up()
+        self.append([], [], meta)
+        return self._written
+
+    def check_space(self, headroom: int) -> None:
+        """The disks are JetStream's (its own limits apply); the local copy is in memory."""
+
+    def append(self, records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock],
+               meta: Mapping[str, bytes] | None = None, receipts: ReceiptBatch | None = None) -> None:
+        """Publish the entry against the last sequence this replica knows; return once a quorum has
+        it and the local copy applied it. Raises Fenced (another replica wrote since) or LogUnavailable."""
+        if self.fatal is not None:
+            raise self.fatal
+        if receipts is not None and receipts.count != len(records):
+            raise ValueError(f"a receipt batch of {receipts.count} for {len(records)} records")
+        meta = dict(meta or {})
+        data = encode_entry(records, blocks, meta, receipts)
+        expected = self._written
+
+        async def publish() -> int:
+            ack = await self._js.publish(self.subject, data, timeout=self.timeout_s,
+                                         headers={"Nats-Expected-Last-Sequence": str(expected)})
+            return int(ack.seq)
+        try:
+            seq = self._run(publish(), self.timeout_s + 1)
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise Fenced(f"another sequencer replica wrote to the log after entry {expected}: this one is "
+                             "deposed, its write was refused") from None
+            raise LogUnavailable(f"JetStream refused the write: {exc.description}") from exc
+        except LogUnavailable:
+            raise
+        except Exception as exc:  # timeouts, no responders, a lost connection: not confirmed
+            raise LogUnavailable(f"JetStream did not confirm the write ({type(exc).__name__}: {exc})") from exc
+        self._written = seq
+        self._apply(seq, data, own=True, decoded=(list(records), list(blocks), meta, receipts))
+
+    def close(self) -> None:
+        async def shut() -> None:
+            if self._nc is not None and not self._nc.is_closed:
+                await self._nc.close()
+        if self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(shut(), self._loop).result(3)
+            except Exception:  # closing a connection that is already gone
+                pass
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(3)
+        super().close()
