@@ -49,6 +49,21 @@ class Overloaded(Temporary):
     """Backpressure: the mempool or a queue is full (gRPC RESOURCE_EXHAUSTED)."""
 
 
+class NotLeader(Temporary):
+    """This sequencer replica follows (issue 12): submissions go to the leader, whose address the
+    message names (gRPC UNAVAILABLE)."""
+
+
+class LogUnavailable(Temporary):
+    """The replicated log did not confirm a write (no quorum, no server reachable): nothing of that
+    write may be receipted (gRPC UNAVAILABLE)."""
+
+
+class Fenced(LogUnavailable):
+    """The replicated log holds entries this replica did not write: another replica leads, and the
+    log refused this one's write (expected-last-sequence), so it is not in the log."""
+
+
 class Critical(SharedSeqError):
     """A fault that must stop the service."""
 

@@ -43,7 +43,7 @@ from nats.js.errors import APIError, NotFoundError
 from sequencer.core.sequencer import AdmittedTx
 from sequencer.core.signing import ReceiptBatch
 from sequencer.core.types import SharedBlock
-from sequencer.errors import BadInput, Critical, Temporary
+from sequencer.errors import BadInput, Critical, Fenced, LogUnavailable
 
 from .codec import decode_block, encode_block
 from .sqlite_log import BlockLog
@@ -57,14 +57,7 @@ DEFAULT_TIMEOUT_S = 2.0
 """How long an append waits for the quorum's acknowledgement before it counts as not persisted."""
 
 
-class LogUnavailable(Temporary):
-    """The replicated log did not confirm a write (no quorum, no server reachable): nothing of that
-    write may be receipted. gRPC UNAVAILABLE."""
-
-
-class Fenced(LogUnavailable):
-    """The stream has entries this replica did not write or has not seen: another replica leads.
-    The write was refused by JetStream itself (expected-last-sequence), so it is not in the log."""
+__all__ = ["Fenced", "JetStreamLog", "LogUnavailable", "decode_entry", "encode_entry"]
 
 
 def _u(b: bytes) -> int:
