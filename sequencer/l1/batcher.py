@@ -57,7 +57,7 @@ from eth_utils import to_checksum_address
 from rollup_adapters.derivation import Cursor, ForcedTx
 from sequencer.core.hashing import keccak
 from sequencer.core.signing import Domain, Signer, block_hash
-from sequencer.core.types import Hash32, RollupId, SharedBlock
+from sequencer.core.types import BlockHeader, Hash32, RollupId, SharedBlock
 from sequencer.core.window import WindowCommitment, window_struct_hash
 from sequencer.errors import BadInput, Critical, Temporary
 from sequencer.keys import address_of, read_key
@@ -288,6 +288,7 @@ class Batcher:
         self._inflight: _InFlight | None = None
         self._waiting: str | None = None
         self._left_out: dict[RollupId, str] = {}
+        self._origin_hashes: dict[tuple[int, int], bytes | None] = {}  # (L1 head, number) -> the L1's hash
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -380,6 +381,7 @@ class Batcher:
             await self._await_inflight()
             return True
         head = await rpc.block_number()
+        self._origin_hashes = {k: v for k, v in self._origin_hashes.items() if k[0] == head}  # per L1 head
         chain = await self._read_inbox(head)
         await self._check_unconfirmed(head)
         await self._update_firm(head, chain)
@@ -415,7 +417,9 @@ class Batcher:
         hashes: dict[int, Hash32] = {}
         for number in sorted({b.header.l1_origin_number for b in blocks}):
             if lowest <= number <= head:
-                h = await self._rpc.block_hash(number)
+                if (head, number) not in self._origin_hashes:
+                    self._origin_hashes[(head, number)] = await self._rpc.block_hash(number)
+                h = self._origin_hashes[(head, number)]
                 if h is not None:
                     hashes[number] = h
         return L1View(head, self._forced, active, self.max_origin_lag, self.max_window_blocks, hashes)
@@ -561,13 +565,15 @@ class Batcher:
     async def _read_ahead(self, start: int, head: int) -> list[SharedBlock]:
         """Sealed blocks from `start` until one at or past the window boundary (or none sealed yet).
 
-        Past the boundary it keeps reading (up to a window's block cap) while the blocks' L1 origin
-        cannot be posted, so the planner can close the window at the first postable one."""
+        The window would end at the block before that one; if the inbox would refuse that block's
+        L1 origin (too old, or not the L1's block: `_origin_ok`), reading goes on (up to a window's
+        block cap) to the first boundary whose last block has a postable origin, where the planner
+        extends the window to (windows.py)."""
         assert self.params is not None
         out: list[SharedBlock] = []
         end = None
         limit = min(MAX_FETCH, self.max_window_blocks + 1)
-        fresh_from = head + 1 - self.max_origin_lag
+        w = self.params.window_ms
         for h in range(start, start + limit):
             b = await self._get_block(h)
             if b is None:
@@ -575,9 +581,22 @@ class Batcher:
             out.append(b)
             if end is None:
                 end = max_window_end(self.params, b)
-            if b.header.timestamp_ms >= end and b.header.l1_origin_number >= fresh_from:
+            if len(out) < 2 or b.header.timestamp_ms < end:
+                continue
+            prev = out[-2].header
+            if b.header.timestamp_ms >= (prev.timestamp_ms // w + 1) * w and await self._origin_ok(prev, head):
                 break
         return out
+
+    async def _origin_ok(self, header: BlockHeader, head: int) -> bool:
+        """Whether the inbox would take a window ending at `header` in L1 block head + 1 (cached hashes)."""
+        assert self._rpc is not None
+        n = header.l1_origin_number
+        if n > head or head + 1 - n > self.max_origin_lag:
+            return False
+        if (head, n) not in self._origin_hashes:
+            self._origin_hashes[(head, n)] = await self._rpc.block_hash(n)
+        return self._origin_hashes[(head, n)] == header.l1_origin_hash
 
     # ------------------------------------------------------------------ posting
 

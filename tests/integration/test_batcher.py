@@ -73,6 +73,7 @@ class Devnet:
     tg: anyio.abc.TaskGroup
     wallets: dict[int, Wallet] = field(default_factory=dict)
     sent: int = 0
+    seq_l1: Any = None
 
     @property
     def sealed(self) -> int:
@@ -114,7 +115,9 @@ class Devnet:
 
 
 @asynccontextmanager
-async def devnet(tmp: Path, slot_ms: int = 20) -> AsyncIterator[Devnet]:
+async def devnet(tmp: Path, slot_ms: int = 20, seq_l1_forwarder: bool = False) -> AsyncIterator[Devnet]:
+    """With `seq_l1_forwarder`, the sequencer's L1 origin follower reaches anvil through a Forwarder
+    (`net.seq_l1`) that a test can stop: the sequencer's L1 RPC goes down, the batcher's does not."""
     from eth_account import Account
 
     with start_anvil() as anvil:
@@ -131,11 +134,17 @@ async def devnet(tmp: Path, slot_ms: int = 20) -> AsyncIterator[Devnet]:
         doc = config_doc(tmp, slot_ms=slot_ms)
         doc["domain"] = {"chain_id": anvil.chain_id, "verifying_contract": inbox.address}
         doc["rollups"] = ROLLUPS
-        doc["l1"] = {"rpc_url": anvil.url, "inbox": inbox.address, "poll_ms": 100}
-        async with running(parse_config(doc, tmp)) as srv, anyio.create_task_group() as tg:
-            net = Devnet(anvil, w3, inbox, srv, poster.key, seq.key, Account.from_key(user.key), tg)
-            yield net
-            tg.cancel_scope.cancel()
+        async with anyio.create_task_group() as fwd_tg:
+            fwd = Forwarder(anvil.port) if seq_l1_forwarder else None
+            if fwd is not None:
+                await fwd_tg.start(fwd.serve)
+            url = f"http://127.0.0.1:{fwd.port}" if fwd is not None else anvil.url
+            doc["l1"] = {"rpc_url": url, "inbox": inbox.address, "poll_ms": 100}
+            async with running(parse_config(doc, tmp)) as srv, anyio.create_task_group() as tg:
+                net = Devnet(anvil, w3, inbox, srv, poster.key, seq.key, Account.from_key(user.key), tg, seq_l1=fwd)
+                yield net
+                tg.cancel_scope.cancel()
+            fwd_tg.cancel_scope.cancel()
 
 
 @asynccontextmanager
@@ -313,6 +322,38 @@ def signed_window(net: Devnet, blocks: list[SharedBlock], forced_to: list[int]) 
     """postWindow arguments for `blocks` with empty batches and the given forcedTo, signed with the sequencer's key."""
     signer = Signer(net.seq_key, Domain(net.anvil.chain_id, bytes.fromhex(net.inbox.address[2:])))
     return post_window_args(blocks, sorted(FORMATS), [b""] * len(FORMATS), forced_to, signer)
+
+
+async def test_a_stale_sequencer_origin_stops_postings_then_rides_in_a_window_that_ends_fresh(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The sequencer's L1 RPC goes down (issue 8, finding 4: an honest sequencer with a dead L1 RPC). Its
+    blocks keep the last origin; once that is more than maxOriginLag behind L1 the inbox would refuse a
+    window ending on one, so the batcher stops posting and says why, instead of sending reverting
+    postings; when the RPC is back, the stale blocks are posted in a window ending at a fresh origin."""
+    caplog.set_level(logging.INFO, logger="sharedseq.batcher")
+
+    def logged(event: str) -> list[dict]:
+        return [r.fields for r in caplog.records if getattr(r, "fields", {}).get("event") == event]
+
+    async with devnet(tmp_path, seq_l1_forwarder=True) as net:
+        net.tg.start_soon(net.traffic)
+        async with batcher_running(net.batcher_config()) as b:
+            await wait_for(lambda: len(b.posted) >= 1, 20, "a first posting")
+            net.seq_l1.stop()
+            net.anvil.mine(FORCE_DELAY + 3)  # the sequencer's origin is now older than maxOriginLag allows
+            await wait_for(lambda: bool(logged("batcher.origin_unpostable")), 20, "the batcher to say why it waits")
+            assert "blocks behind the landing block" in logged("batcher.origin_unpostable")[-1]["reason"]
+            stuck, n, h = b.firm_height, len(b.posted), net.sealed
+            await wait_for(lambda: net.sealed >= h + 50, 20, "blocks sealed on the stale origin")
+            assert (b.firm_height, len(b.posted)) == (stuck, n)  # nothing posted meanwhile, nothing reverted
+            assert not logged("batcher.reverted") and not logged("batcher.would_revert")
+
+            await net.tg.start(net.seq_l1.serve)  # the sequencer's L1 RPC is back
+            target = net.sealed
+            await wait_for(lambda: b.firm_height >= target, 30, "the stale blocks to become firm")
+        assert any(p["extended"] for p in logged("batcher.posting"))
+        assert [p.first_height for p in b.posted[1:]] == [p.last_height + 1 for p in b.posted[:-1]]
+        await check_l1(net)
 
 
 async def test_forced_txs_are_applied_by_rule_f_and_a_window_cannot_skip_them(tmp_path: Path) -> None:
