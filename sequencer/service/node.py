@@ -42,7 +42,16 @@ from anyio.abc import TaskStatus
 
 from sequencer.core.sequencer import AdmittedTx, BundleDuplicate, Duplicate, SequencerCore
 from sequencer.core.types import Bundle, Hash32, Receipt, RollupId, SharedBlock, Transaction
-from sequencer.errors import AlreadyExists, BadInput, Critical, SharedSeqError, StorageFault, Temporary
+from sequencer.errors import (
+    AlreadyExists,
+    BadInput,
+    Critical,
+    LogUnavailable,
+    NotLeader,
+    SharedSeqError,
+    StorageFault,
+    Temporary,
+)
 from sequencer.store.sqlite_log import BlockLog, TxLocation
 
 from .errors import Refusal
@@ -161,6 +170,13 @@ class SequencerNode:
         # Records restored from the log at start (their receipts are in the log), until sealed.
         self._restored: set[tuple[RollupId, Hash32]] = set()
         self._restored_max = -1
+        # Replicas (issue 12, sequencer/replication): a follower neither admits nor seals; it
+        # publishes the blocks its log copy receives. A single sequencer always leads.
+        self.leading = True
+        self.leader_address: str | None = None
+        self.on_resign: Callable[[BaseException], None] | None = None
+        """Set by the replica shell: a write the replicated log refused or did not confirm makes the
+        node stop leading (and tells the shell) instead of stopping the process."""
 
     @classmethod
     def open(cls, core: SequencerCore, block_log: BlockLog, **kw: object) -> SequencerNode:
@@ -202,6 +218,10 @@ class SequencerNode:
     def _check_running(self) -> None:
         if self._fatal is not None:
             raise Temporary("the sequencer is stopping after a storage failure")
+        if not self.leading:
+            raise NotLeader(f"this sequencer replica follows; submit to the leader at {self.leader_address}"
+                            if self.leader_address else "this sequencer replica follows and no leader is known "
+                            "yet (a failover is under way); retry")
 
     def _enqueue(self, records: tuple[AdmittedTx, ...], started: float) -> Ticket:
         ticket = Ticket(records, started)
@@ -414,6 +434,9 @@ class SequencerNode:
             try:
                 receipts = await self._on_thread(self._write_thread, self._persist, batch)
             except Exception as exc:  # cancellation (shutdown) is not a storage failure
+                if isinstance(exc, LogUnavailable) and self.on_resign is not None:
+                    self._resign(exc, batch)
+                    continue
                 self._fatal = exc
                 for t in batch.tickets:
                     t.error = exc
@@ -448,7 +471,59 @@ class SequencerNode:
         while True:
             now = self.clock_ms()
             await anyio.sleep((slot - now % slot) / 1000)
-            await self.seal_now()
+            if not self.leading:
+                continue
+            try:
+                await self.seal_now()
+            except Temporary:
+                if self.leading:
+                    raise
+                # Deposed while sealing: the block never reached the log; the next leader seals it.
+
+    # -- replicas (issue 12) ----------------------------------------------------
+
+    def _resign(self, exc: BaseException, batch: _Batch) -> None:
+        """Stop leading after the replicated log refused (Fenced) or could not confirm a write:
+        none of the batch's or the queue's tickets gets a receipt (their records may or may not be
+        in the log; the next leader finds out from the log and keeps whatever is there)."""
+        self.leading = False
+        self.leader_address = None
+        queued, self._queue = self._queue, _Batch()
+        for t in [*batch.tickets, *queued.tickets]:
+            t.error = exc
+            t.done.set()
+        log.warning("stopped leading: %s", exc)
+        if self.on_resign is not None:
+            self.on_resign(exc)
+
+    def follow_block(self, block: SharedBlock) -> None:
+        """A follower's log copy received `block` (on the loop): publish it to subscribers. Blocks
+        come in order; one already published (or any while leading) is ignored."""
+        if not self.leading and block.height == self.durable_height + 1:
+            self._publish(block)
+
+    def lead(self) -> None:
+        """Take over (the log is caught up and claimed): publish what the log holds past what was
+        published, then rebuild the core from the log exactly as a restart does, so the pending
+        placements and receipts the old leader gave are kept at their heights and indices."""
+        for block in self.log.read_blocks(self.durable_height + 1, self.log.head_height()):
+            self._publish(block)
+        state = self.log.load_state(self.core.config.limits.dedupe_window_ms)
+        self.core.restore(state.head, state.pending, state.recent)
+        self._unsealed.clear()
+        self._unsealed_tickets.clear()
+        self._restored = {(r.rollup_id, r.tx_hash) for r in state.pending}
+        self._restored_max = max((r.height for r in state.pending), default=-1)
+        self.leading = True
+        log.info("leading from sealed height %d, %d admitted transactions pending", state.head.height,
+                 len(state.pending))
+
+    def step_down(self, leader: str | None) -> None:
+        """The lease says another replica leads (or nobody yet): stop admitting and sealing."""
+        if self.leading:
+            log.warning("stopped leading: the lease names %s", leader or "no one")
+        self.leading = False
+        self.leader_address = leader
 
     async def seal_now(self) -> SharedBlock:
         """Seal the next block, persist it, then publish it."""
