@@ -1,0 +1,110 @@
+"""The thin NATS shell around the lease machine (lease.py): one task per replica (issue 12).
+
+It does the KV calls the machine asks for, and turns role changes into node calls: on winning the
+lease it claims the log (catch up, then an entry expecting the stream's end: every earlier leader is
+fenced from there on) and has the node rebuild its core and lead; on losing it, or when the node
+resigned because the log refused a write, it makes the node follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+import anyio
+import anyio.to_thread
+import nats
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+
+from sequencer.core.types import SharedBlock
+from sequencer.errors import Fenced, LogUnavailable
+from sequencer.service.node import SequencerNode
+from sequencer.store.jetstream_log import JetStreamLog
+
+from . import lease as lm
+
+log = logging.getLogger("sharedseq.replica")
+LEASE_KEY = "leader"
+
+
+def _now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, me: str,
+                      cfg: lm.LeaseConfig | None = None, replicas: int = 3) -> None:
+    """Follow, lead when the lease is ours, until cancelled. `me`: this replica's gRPC address."""
+    cfg = cfg or lm.LeaseConfig()
+    block_log = node.log
+    if not isinstance(block_log, JetStreamLog):
+        raise TypeError("replicas need store = \"jetstream\"")
+    loop = asyncio.get_running_loop()
+
+    def on_block(block: SharedBlock) -> None:  # on the log's NATS thread: hop to the node's loop
+        loop.call_soon_threadsafe(node.follow_block, block)
+
+    block_log.on_block = on_block
+    state = lm.Lease(me)
+    resigned = anyio.Event()
+
+    def on_resign(exc: BaseException) -> None:
+        resigned.set()
+
+    node.on_resign = on_resign
+    node.step_down(None)
+    nc = await nats.connect(servers=list(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    call_s = cfg.ttl_ms / 4000
+    try:
+        js = nc.jetstream(timeout=call_s)
+        try:
+            kv = await js.key_value(bucket)
+        except BucketNotFoundError:
+            kv = await js.create_key_value(KeyValueConfig(bucket=bucket, ttl=cfg.ttl_ms / 1000, history=1,
+                                                          replicas=replicas, storage=StorageType.FILE))
+        while True:
+            if resigned.is_set():
+                resigned = anyio.Event()
+                state = lm.resigned(state, _now_ms(), cfg)
+            state, action = lm.tick(state, _now_ms(), cfg)
+            sent = _now_ms()
+            try:
+                with anyio.fail_after(call_s):
+                    if action is lm.Action.OBSERVE:
+                        try:
+                            entry = await kv.get(LEASE_KEY)
+                            holder = entry.value.decode() if entry.value else None
+                        except KeyNotFoundError:
+                            holder = None
+                        state, action = lm.observed(state, holder, _now_ms(), cfg)
+                    if action is lm.Action.ACQUIRE:
+                        rev = await kv.create(LEASE_KEY, me.encode())
+                        state = lm.written(state, rev, sent, _now_ms(), cfg)
+                    elif action is lm.Action.RENEW:
+                        rev = await kv.update(LEASE_KEY, me.encode(), last=state.revision)
+                        state = lm.written(state, rev, sent, _now_ms(), cfg)
+            except KeyWrongLastSequenceError:
+                state = lm.refused(state, _now_ms(), cfg)
+            except (TimeoutError, nats.errors.Error, OSError) as exc:
+                log.debug("lease call failed: %s", exc)
+                state = lm.failed(state, _now_ms(), cfg)
+            if state.role is lm.Role.LEADER and not node.leading:
+                try:
+                    await anyio.to_thread.run_sync(block_log.claim, {"leader": me.encode()})
+                except (Fenced, LogUnavailable) as exc:  # a write landed meanwhile (claim again), or no quorum
+                    log.warning("could not claim the log: %s", exc)
+                    state = lm.failed(state, _now_ms(), cfg)
+                    continue
+                node.lead()
+                node.leader_address = me
+                log.info("leading as %s (lease revision %d)", me, state.revision)
+            elif state.role is lm.Role.FOLLOWER and (node.leading or node.leader_address != state.leader):
+                node.step_down(state.leader)
+            await anyio.sleep(max(0, state.next_ms - _now_ms()) / 1000 or cfg.poll_ms / 1000)
+    finally:
+        node.on_resign = None
+        block_log.on_block = None
+        with anyio.CancelScope(shield=True):
+            await nc.close()
