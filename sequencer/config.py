@@ -26,6 +26,20 @@ FORMAT_POLICIES = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
 
 
 @dataclass(frozen=True, slots=True)
+class JetStreamConfig:
+    """[jetstream]: the replicated log and the leader lease (issue 12, docs/replication.md).
+    `advertise`: this replica's gRPC address as clients reach it (what followers name)."""
+
+    servers: tuple[str, ...]
+    stream: str = "sharedseq"
+    replicas: int = 3
+    timeout_ms: int = 2000
+    lease_bucket: str = "sharedseq_lease"
+    lease_ttl_ms: int = 1000
+    advertise: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceConfig:
     """Everything `sharedseq serve` needs."""
 
@@ -47,6 +61,9 @@ class ServiceConfig:
     subscribers: ViewLimits = field(default_factory=ViewLimits)
     api: ApiLimits = field(default_factory=ApiLimits)
     extra: dict[str, Any] = field(default_factory=dict)
+    store: str = "sqlite"
+    """"sqlite" (one machine) or "jetstream" (replicas: `jetstream` is then set)."""
+    jetstream: JetStreamConfig | None = None
 
     @property
     def log_path(self) -> Path:
@@ -67,7 +84,8 @@ API_LIMITS = {name: type(getattr(ApiLimits(), name)) for name in ApiLimits.__dat
 """[sequencer] options that bound the API's memory (sequencer/service/limits.py), with their types."""
 
 KNOWN = {
-    "sequencer": {"listen", "data_dir", "key_file", "slot_ms", "metrics_listen", "max_message_bytes", "log_format",
+    "sequencer": {"listen", "data_dir", "key_file", "slot_ms", "store",
+                  "metrics_listen", "max_message_bytes", "log_format",
                   "rate_limit_tx_per_s", "rate_limit_burst", "max_streams_per_client", "client_share",
                   "max_clients", *API_LIMITS},
     "subscribers": set(ViewLimits.__dataclass_fields__),
@@ -76,6 +94,7 @@ KNOWN = {
     "l1": {"rpc_url", "inbox", "poll_ms", "lag"},
     "tls": {"cert_file", "key_file", "client_ca_file"},
     "rollups": {"id", "name", "format", "policy", "block_time_ms", "operator", "genesis_time_ms"},
+    "jetstream": set(JetStreamConfig.__dataclass_fields__),
 }
 """Options of each table; a typo is an error, not a silently ignored setting. Other top-level
 tables (e.g. [batcher] or [devnet] sharing the file) are left to their readers."""
@@ -107,7 +126,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
     seq = doc.get("sequencer", {})
     dom = doc.get("domain", {})
     lim = doc.get("limits", {})
-    for table in ("sequencer", "domain", "limits", "l1", "tls", "subscribers"):
+    for table in ("sequencer", "domain", "limits", "l1", "tls", "subscribers", "jetstream"):
         _check_known(table, doc.get(table, {}))
     rollups = []
     for i, r in enumerate(doc.get("rollups", [])):
@@ -157,9 +176,12 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         raise BadInput("sequencer.rate_limit_burst: must be at least 1 (and at least the largest bundle or "
                        "transaction list a client sends) when rate_limit_tx_per_s is set")
     api = _api_limits(seq)
+    store, js_cfg = _store(seq, doc.get("jetstream", {}))
     max_message_bytes = int(seq.get("max_message_bytes", 4 * 1024 * 1024))
     api.check(max_message_bytes, min(core.limits.max_bundle_legs, core.limits.max_block_txs))
     return ServiceConfig(
+        store=store,
+        jetstream=js_cfg,
         api=api,
         l1=l1_cfg,
         tls=tls_cfg,
@@ -179,8 +201,28 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         max_message_bytes=max_message_bytes,
         log_format=seq.get("log_format", "json"),
         extra={k: v for k, v in doc.items()
-               if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls", "subscribers")},
+               if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls", "subscribers", "jetstream")},
     )
+
+
+def _store(seq: dict[str, Any], js: dict[str, Any]) -> tuple[str, JetStreamConfig | None]:
+    store = seq.get("store", "sqlite")
+    if store not in ("sqlite", "jetstream"):
+        raise BadInput(f"sequencer.store: {store!r} is not a log; known: sqlite, jetstream")
+    if store == "sqlite":
+        return store, None
+    servers = js.get("servers")
+    if not isinstance(servers, list) or not servers or not all(isinstance(u, str) for u in servers):
+        raise BadInput('jetstream.servers: store = "jetstream" needs a list of NATS URLs, e.g. '
+                       '["nats://127.0.0.1:4222"]')
+    try:
+        cfg = JetStreamConfig(tuple(servers), **{k: type(getattr(JetStreamConfig(()), k))(v)
+                                                for k, v in js.items() if k != "servers"})
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"[jetstream]: {exc}") from None
+    if cfg.replicas not in (1, 3, 5) or cfg.lease_ttl_ms < 500 or cfg.timeout_ms < 100:
+        raise BadInput("[jetstream]: replicas is 1, 3 or 5; lease_ttl_ms at least 500; timeout_ms at least 100")
+    return store, cfg
 
 
 def load_config(path: str | Path) -> ServiceConfig:
