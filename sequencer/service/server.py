@@ -55,10 +55,19 @@ def build_node(cfg: ServiceConfig, metrics: Metrics | None = None) -> SequencerN
     disk stops at once with the reason, instead of serving until its first seal fails)."""
     signer = Signer(read_key(cfg.key_file), cfg.domain)
     core = SequencerCore(cfg.core, signer)
-    block_log = BlockLog(cfg.log_path)
+    block_log: BlockLog
+    if cfg.jetstream is not None:  # store = "jetstream": the replicated log (issue 12)
+        from sequencer.store.jetstream_log import JetStreamLog
+        js = cfg.jetstream
+        block_log = JetStreamLog(js.servers, js.stream, replicas=js.replicas, timeout_s=js.timeout_ms / 1000)
+    else:
+        block_log = BlockLog(cfg.log_path)
     try:
         block_log.check_space(2 * cfg.core.limits.max_block_bytes + 1024 * 1024)
-        return SequencerNode.open(core, block_log, metrics=metrics)
+        node = SequencerNode.open(core, block_log, metrics=metrics)
+        if cfg.jetstream is not None:
+            node.step_down(None)  # a replica leads only once it holds the lease and has claimed the log
+        return node
     except BaseException:
         block_log.close()
         raise
@@ -180,6 +189,14 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
             await tg.start(node.run)
             if cfg.l1 is not None:
                 tg.start_soon(follow_l1, node, cfg.l1)
+            if cfg.jetstream is not None:
+                from sequencer.replication.lease import LeaseConfig
+                from sequencer.replication.replica import run_replica
+                js = cfg.jetstream
+                ttl = js.lease_ttl_ms
+                tg.start_soon(run_replica, node, js.servers, js.lease_bucket,
+                              js.advertise or f"{cfg.listen.rpartition(':')[0]}:{port}",
+                              LeaseConfig(ttl, ttl // 5, ttl // 5, 50), js.replicas)
             await server.start()
             for name in ("", SERVICE_NAME):
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
