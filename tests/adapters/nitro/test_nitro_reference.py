@@ -390,3 +390,24 @@ def test_our_rollups_keep_the_strict_admission_policy_for_blocks():
         FORMAT.decode_blocks([payload], {})
     (block,) = FORMAT.decode_blocks([payload], {"reference": True})
     assert block.transactions == (high_s(TX1),)
+
+
+@pytest.mark.parametrize("row", fixture_rows("nitro_messages_in_batch_cases.txt"), ids=lambda r: r[0])
+def test_messages_in_batch_cases_from_nitro(row):
+    from rollup_adapters.nitro.inbox import ReadBatch
+
+    _, segments_text, header_text, delayed, expected = row
+    segments = []
+    for item in segments_text.split():
+        if item == "-":
+            segments.append(b"")
+        elif item.startswith("brotli:"):
+            segments.append(b"\x01" + compress(item[7:].encode()))
+        else:
+            segments.append(bytes.fromhex(item))
+    header = SequencerHeader(*(int(x) for x in header_text.split(",")))
+    msgs, _ = read_messages(ReadBatch(0, tuple(segments)), header, int(delayed))
+    kinds = {"l2_message": "l2", "delayed_message": "delayed", "invalid": "invalid"}
+    got = [f"{kinds[m.kind]}@{m.timestamp}/{m.l1_block}" + (f"={m.l2_message.decode()}" if m.l2_message else "")
+           for m in msgs]
+    assert got == expected.split()
