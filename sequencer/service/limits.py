@@ -160,9 +160,13 @@ class StreamWindow:
     def _fits(self, n: int) -> bool:
         return self.items < self.max_items and self.bytes + n <= self.max_bytes
 
-    async def reserve(self, n: int) -> None:
+    async def wait_room(self, n: int) -> None:
+        """Wait until an answer of `n` bytes would fit (the reader does, before it reads)."""
         while not self._fits(n):
             await self._freed.wait()
+
+    async def reserve(self, n: int) -> None:
+        await self.wait_room(n)
         self.items += 1
         self.bytes += n
 

@@ -26,7 +26,15 @@ from sharedseq.v1 import sequencer_pb2 as pb
 
 from . import convert
 from .errors import Refusal
-from .limits import HEAD_BOUND, ApiLimits, BytePool, StreamWindow, answer_bound
+from .limits import (
+    HEAD_BOUND,
+    ApiLimits,
+    BytePool,
+    StreamWindow,
+    answer_bound,
+    list_answer_bound,
+    receipts_answer_bound,
+)
 from .node import SequencerNode, Ticket
 from .security import RateLimiter, client_identity
 from .wire import Held, Refused
@@ -66,7 +74,12 @@ class SubmitStreams:
         self.limits = limits
         self.answers = answers
         self.max_legs = min(node.core.config.limits.max_bundle_legs, node.core.config.limits.max_block_txs)
+        self.largest = min(limits.max_answer_bytes, max(list_answer_bound(limits.max_list_items),
+                                                        receipts_answer_bound(self.max_legs)))
+        """The largest answer bound a request can be given (larger ones are refused whole)."""
         self.cut_off = 0
+        self.windows: set[StreamWindow] = set()
+        """The open streams' windows (what each owes: metrics and tests read them)."""
         """Streams ended because their client took no answers for stream_stall_timeout_s."""
 
     def _refuse(self, exc: SharedSeqError) -> Refusal:
@@ -76,13 +89,22 @@ class SubmitStreams:
     async def serve(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         client = client_identity(context)
         window = StreamWindow(self.limits.stream_window, self.limits.stream_window_bytes)
+        self.windows.add(window)
         # Unbounded as a channel: the window above is the bound, in bytes as well as in count.
         send, receive = anyio.create_memory_object_stream[_Owed](math.inf)
         end: list[Refusal] = []
 
         async def reader() -> None:
             async with send:
-                async for held in requests:
+                stream = aiter(requests)
+                while True:
+                    # Room for the largest answer first, then read: a request is never held (its
+                    # bytes in the request pool) while its stream waits on a client that does not read.
+                    await window.wait_room(self.largest)
+                    try:
+                        held = await anext(stream)
+                    except StopAsyncIteration:
+                        return
                     try:
                         owed = await self._take(held, client, window)
                     finally:
@@ -129,6 +151,7 @@ class SubmitStreams:
                     log.error("StreamSubmit failed: %s: %s", type(leaf).__name__, leaf, exc_info=leaf)
                     end.append(Refusal(grpc.StatusCode.INTERNAL, "internal error"))
         finally:
+            self.windows.discard(window)
             self.answers.release(window.bytes)  # what was reserved for answers never written
         if end and not context.done():
             await context.abort(end[0].code, end[0].message)

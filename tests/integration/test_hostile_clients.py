@@ -115,8 +115,9 @@ async def raw_unary(channel: grpc.aio.Channel, method: str, raw: bytes) -> grpc.
 
 @pytest.fixture
 async def srv(tmp_path):  # noqa: ANN001, ANN201
+    # Every client here is 127.0.0.1: per-client limits off, so what is tested is the API's own bounds.
     cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=1 << 20,
-                      stream_stall_timeout_s=1.0)
+                      stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0, max_streams_per_client=0, client_share=0)
     async with running(cfg) as server:
         yield server
 
@@ -272,7 +273,19 @@ async def test_subscribing_far_past_the_head_is_refused_at_once(srv) -> None:  #
 # -- finding 2: a client that stops reading ----------------------------------------------------------
 
 
-async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(srv, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+@pytest.fixture
+async def small_window(tmp_path):  # noqa: ANN001, ANN201
+    """A server whose streams may owe 4 answers: a client that stops reading fills its window at once."""
+    cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=4 << 20,
+                      stream_window=4, stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0,
+                      max_streams_per_client=0, client_share=0)
+    async with running(cfg) as server:
+        yield server
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(
+        small_window, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+    srv = small_window
     limits = srv.servicer.limits
     # 256 refused items, ~230 KB a request: the issue's "240 KB lists", sent without reading answers.
     junk = pb.TransactionList(transactions=[tx(901, b"\x02" + bytes([i]) * 900) for i in range(256)])
@@ -281,9 +294,12 @@ async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(srv, tx_for
     def hostile() -> tuple[list[int], grpc.StatusCode, str]:
         # The blocking client: its request thread keeps writing while nobody reads (grpc.aio's client
         # would report its own failed write as INTERNAL instead of the server's status).
-        with grpc.insecure_channel(srv.address) as channel:
+        # A small receive window (no bandwidth probing): the server's writes block after a few answers.
+        with grpc.insecure_channel(srv.address, options=[("grpc.http2.bdp_probe", 0)]) as channel:
             def flood() -> Iterator[pb.StreamSubmitRequest]:
                 for i in itertools.count():
+                    if read_now.is_set():  # the test is done watching (or failed): end the stream
+                        return
                     yield pb.StreamSubmitRequest(request_id=i, transactions=junk)
 
             answers_ = pb_grpc.SequencerServiceStub(channel).StreamSubmit(flood())
@@ -306,11 +322,26 @@ async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(srv, tx_for
         tg.start_soon(run_hostile)
         try:
             # Read nothing; watch what the server holds for the stream until it gives up on it.
+            stalled_checked = False
             with anyio.fail_after(limits.stream_stall_timeout_s + 20):
                 while srv.servicer.streams.cut_off == 0:
-                    peak = max(peak, srv.servicer.answers.used)
-                    assert srv.servicer.answers.used <= limits.stream_window_bytes
+                    used = srv.servicer.answers.used
+                    peak = max(peak, used)
+                    assert used <= limits.stream_window_bytes
+                    full = any(w.items == limits.stream_window for w in srv.servicer.streams.windows)
+                    if full and not stalled_checked:
+                        await anyio.sleep(0.1)  # let the reader reach its wait
+                        # Stalled on the client: the stream holds answers, never a request (whose bytes
+                        # would count against every client's total_request_bytes), and others are served.
+                        assert srv.servicer.requests.used == 0
+                        async with grpc.aio.insecure_channel(srv.address) as other:
+                            payload = tx_for(903)
+                            r = await pb_grpc.SequencerServiceStub(other).SubmitTransaction(
+                                pb.SubmitTransactionRequest(transaction=tx(903, payload)))
+                            assert r.receipt.tx_hash == keccak(payload)
+                        stalled_checked = True
                     await anyio.sleep(0.01)
+            assert stalled_checked
         finally:
             read_now.set()
         # Everything the server held for the stream is given back at once, not when the client reads.
