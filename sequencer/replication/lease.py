@@ -77,8 +77,12 @@ def tick(lease: Lease, now_ms: int, cfg: LeaseConfig) -> tuple[Lease, Action]:
     return lease, Action.OBSERVE
 
 
-def observed(lease: Lease, holder: str | None, now_ms: int, cfg: LeaseConfig) -> tuple[Lease, Action]:
-    """The key read: its holder, or None if there is no key (the lease lapsed or was never taken)."""
+def observed(lease: Lease, holder: str | None, revision: int, now_ms: int, cfg: LeaseConfig) -> tuple[Lease, Action]:
+    """The key read: its holder and revision, or None if there is no key (the lease lapsed or was
+    never taken). A key still naming me (my deadline passed, a renewal was slow) is renewed by CAS on
+    the revision just read: if it succeeds, nobody took the lease in between."""
+    if holder == lease.me:
+        return replace(lease, leader=holder, revision=revision), Action.RENEW
     if holder is None:
         if now_ms < lease.hold_off_until_ms:
             return replace(lease, leader=None, next_ms=now_ms + cfg.poll_ms), Action.WAIT

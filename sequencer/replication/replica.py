@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -32,6 +33,26 @@ LEASE_KEY = "leader"
 
 def _now_ms() -> int:
     return time.monotonic_ns() // 1_000_000
+
+
+async def _bucket(nc: Any, bucket: str, cfg: lm.LeaseConfig, replicas: int, timeout_s: float = 30.0) -> Any:
+    """The lease bucket, made by whichever replica comes first (the same config from each: JetStream
+    takes an identical create as a no-op), retried while the cluster is still electing."""
+    js = nc.jetstream(timeout=cfg.ttl_ms / 4000)
+    setup = nc.jetstream(timeout=5)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            try:
+                await setup.key_value(bucket)
+            except BucketNotFoundError:
+                await setup.create_key_value(KeyValueConfig(bucket=bucket, ttl=cfg.ttl_ms / 1000, history=1,
+                                                            replicas=replicas, storage=StorageType.FILE))
+            return await js.key_value(bucket)  # the lease calls' own short timeout
+        except (TimeoutError, nats.errors.Error) as exc:
+            if time.monotonic() > deadline:
+                raise LogUnavailable(f"lease bucket {bucket}: {exc}") from exc
+            await anyio.sleep(0.2)
 
 
 async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, me: str,
@@ -58,12 +79,7 @@ async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, 
     nc = await nats.connect(servers=list(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     call_s = cfg.ttl_ms / 4000
     try:
-        js = nc.jetstream(timeout=call_s)
-        try:
-            kv = await js.key_value(bucket)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(KeyValueConfig(bucket=bucket, ttl=cfg.ttl_ms / 1000, history=1,
-                                                          replicas=replicas, storage=StorageType.FILE))
+        kv = await _bucket(nc, bucket, cfg, replicas)
         while True:
             if resigned.is_set():
                 resigned = anyio.Event()
@@ -75,10 +91,10 @@ async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, 
                     if action is lm.Action.OBSERVE:
                         try:
                             entry = await kv.get(LEASE_KEY)
-                            holder = entry.value.decode() if entry.value else None
+                            holder, revision = (entry.value.decode() if entry.value else None), entry.revision
                         except KeyNotFoundError:
-                            holder = None
-                        state, action = lm.observed(state, holder, _now_ms(), cfg)
+                            holder, revision = None, 0
+                        state, action = lm.observed(state, holder, revision or 0, _now_ms(), cfg)
                     if action is lm.Action.ACQUIRE:
                         rev = await kv.create(LEASE_KEY, me.encode())
                         state = lm.written(state, rev, sent, _now_ms(), cfg)
