@@ -97,8 +97,8 @@ class BundleDuplicate(AlreadyExists):
         self.duplicate = duplicate
 
 
-RecentTx = tuple[int, int, RollupId, Hash32]
-"""(block timestamp_ms, height, rollup_id, tx_hash) of a sealed transaction, for `restore`."""
+RecentBlock = tuple[int, int, dict[RollupId, list[Hash32]]]
+"""(timestamp_ms, height, {rollup_id: [tx_hash, ...]}) of a sealed block, for `restore`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,11 +351,11 @@ class SequencerCore:
 
     # -- recovery --------------------------------------------------------
 
-    def restore(self, head: Head, records: Sequence[AdmittedTx], recent: Sequence[RecentTx] = ()) -> None:
+    def restore(self, head: Head, records: Sequence[AdmittedTx], recent: Sequence[RecentBlock] = ()) -> None:
         """Rebuild state after a restart from the log: the last sealed block,
         the admitted-but-unsealed records in admission order, and the sealed
-        transactions of the blocks inside the dedupe window, in height order
-        (`RecentTx`; older ones are ignored)."""
+        blocks' transactions inside the dedupe window, in height order
+        (`RecentBlock`; older blocks are ignored)."""
         self.head = head
         self._pending.clear()
         self._pending_by_rollup.clear()
@@ -363,13 +363,13 @@ class SequencerCore:
         self._recent.clear()
         self._recent_blocks.clear()
         cutoff = head.timestamp_ms - self.config.limits.dedupe_window_ms
-        for ts, height, rid, h in recent:
+        for ts, height, by_rollup in recent:
             if ts < cutoff:
                 continue
-            if not self._recent_blocks or self._recent_blocks[-1][1] != height:
-                self._recent_blocks.append((ts, height, {}))
-            self._recent_blocks[-1][2].setdefault(rid, []).append(h)
-            self._recent.setdefault(rid, {})[h] = height
+            self._recent_blocks.append((ts, height, by_rollup))
+            for rid, hashes in by_rollup.items():
+                # dict.update(fromkeys) runs in C: a restart with a million remembered pairs stays quick
+                self._recent.setdefault(rid, {}).update(dict.fromkeys(hashes, height))
         i = 0
         while i < len(records):
             r = records[i]

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from sequencer.core.commitments import BundleProof, prove_bundles
 from sequencer.core.merkle import tree_levels
-from sequencer.core.sequencer import AdmittedTx, Head
+from sequencer.core.sequencer import AdmittedTx, Head, RecentBlock
 from sequencer.core.signing import ReceiptBatch, block_hash, receipt_from_batch
 from sequencer.core.types import Hash32, Namespace, Receipt, SharedBlock
 from sequencer.errors import BadInput, Critical, StorageFault
@@ -196,12 +196,12 @@ class StoredTx:
 @dataclass(frozen=True, slots=True)
 class LogState:
     """What a restart resumes from: the head, the unsealed records in admission order with each
-    one's (batch_id, leaf_index) (None, None before layout 2), and the sealed transactions inside the
-    dedupe window as (timestamp_ms, height, rollup_id, tx_hash), in height order (core.restore)."""
+    one's (batch_id, leaf_index) (None, None before layout 2), and the sealed blocks inside the dedupe
+    window as (timestamp_ms, height, {rollup_id: [tx_hash, ...]}), in height order (core.restore)."""
 
     head: Head
     pending: tuple[AdmittedTx, ...]
-    recent: tuple[tuple[int, int, int, Hash32], ...]
+    recent: tuple[RecentBlock, ...]
     pending_receipts: tuple[tuple[int | None, int | None], ...] = ()
 
 
@@ -514,11 +514,26 @@ class BlockLog:
                             in rows)
             batches = tuple((b, leaf) for *_, b, leaf in rows)
             first = self._first_height_since(c, head, head.timestamp_ms - dedupe_window_ms)
-            recent = tuple(
-                (ts, h, _u64(rid), th) for ts, h, rid, th in c.execute(
-                    "SELECT b.timestamp_ms, t.height, t.rollup_id, t.tx_hash FROM txs t JOIN blocks b"
-                    " ON b.height = t.height WHERE t.height >= ? ORDER BY t.height", (first,)))
-        return LogState(head, pending, recent, batches)
+            stamps = dict(c.execute("SELECT height, timestamp_ms FROM blocks WHERE height >= ?", (first,)))
+            rows = c.execute("SELECT height, rollup_id, tx_hash FROM txs WHERE height >= ? ORDER BY height",
+                             (first,)).fetchall()
+        # Grouped per block and rollup in one pass (a restart may hold a window of a million rows).
+        recent: list[RecentBlock] = []
+        by_rollup: dict[int, list[Hash32]] = {}
+        current = None
+        for h, rid, th in rows:
+            if h != current:
+                by_rollup = {}
+                recent.append((stamps.get(h, head.timestamp_ms), h, by_rollup))
+                current = h
+            hashes = by_rollup.get(rid)
+            if hashes is None:
+                hashes = by_rollup[rid] = []
+            hashes.append(th)
+        for _, _, group in recent:  # SQLite keeps uint64 ids as signed 64-bit integers
+            for rid in [r for r in group if r < 0]:
+                group[_u64(rid)] = group.pop(rid)
+        return LogState(head, pending, tuple(recent), batches)
 
     @staticmethod
     def _first_height_since(c: sqlite3.Connection, head: Head, cutoff_ms: int) -> int:

@@ -453,13 +453,14 @@ def test_restore_from_records_seals_the_same_blocks(before, after) -> None:
                   max_pending_blocks=4)
     original = make_core(**limits)
     records: list[AdmittedTx] = []
-    sealed: list[tuple[int, int, int, bytes]] = []
+    sealed: list[tuple[int, int, dict[int, list[bytes]]]] = []
     now = 0
     for op in before:
         now, out = apply(original, op, now)
         if isinstance(out, SharedBlock):
-            sealed.extend((out.header.timestamp_ms, out.height, ns.rollup_id, Transaction(ns.rollup_id, p).tx_hash)
-                          for ns in out.namespaces for p in ns.transactions)
+            sealed.append((out.header.timestamp_ms, out.height,
+                           {ns.rollup_id: [Transaction(ns.rollup_id, p).tx_hash for p in ns.transactions]
+                            for ns in out.namespaces}))
         elif not isinstance(out, type):
             records.extend(out.records)
     restored = SequencerCore(make_config(**limits), make_signer())

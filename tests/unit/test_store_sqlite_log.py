@@ -47,7 +47,10 @@ def test_records_then_block(log: BlockLog) -> None:
     state = log.load_state()
     assert state.head == core.head == Head(0, block_hash(block.header), 1_000, (7, b"\x07" * 32))
     assert state.pending == ()
-    assert sorted(state.recent) == sorted((1_000, 0, r.rollup_id, r.tx_hash) for r in records)
+    ((ts, height, by_rollup),) = state.recent
+    assert (ts, height) == (1_000, 0)
+    assert {rid: sorted(hs) for rid, hs in by_rollup.items()} == {
+        rid: sorted(r.tx_hash for r in records if r.rollup_id == rid) for rid in {r.rollup_id for r in records}}
     assert log.head_height() == 0
     assert log.read_block(0) == block
     assert log.read_block(0).namespace(BIG[1]).transactions == (b"e",)
@@ -86,9 +89,9 @@ def test_read_blocks_in_order(log: BlockLog) -> None:
     assert log.read_blocks(7, 9) == []
     # the sealed transactions of the blocks inside the dedupe window (block time), oldest first
     assert log.load_state(dedupe_window_ms=100).recent == (
-        (500, 4, 2, Transaction(2, b"x4").tx_hash), (600, 5, 3, Transaction(3, b"x5").tx_hash))
+        (500, 4, {2: [Transaction(2, b"x4").tx_hash]}), (600, 5, {3: [Transaction(3, b"x5").tx_hash]}))
     assert len(log.load_state(dedupe_window_ms=10_000).recent) == 6
-    assert log.load_state(dedupe_window_ms=0).recent == ((600, 5, 3, Transaction(3, b"x5").tx_hash),)
+    assert log.load_state(dedupe_window_ms=0).recent == ((600, 5, {3: [Transaction(3, b"x5").tx_hash]}),)
 
 
 def test_failed_append_writes_nothing(log: BlockLog) -> None:
