@@ -74,9 +74,11 @@ async def test_lists_that_admit_nothing_are_answered_in_order(stub, tx_for: Call
         requests.append(pb.StreamSubmitRequest(request_id=10 + 2 * i, transactions=tl))
         # A valid transaction after each: admitted and sealed, so its answer must arrive too.
         requests.append(pb.StreamSubmitRequest(request_id=11 + 2 * i, transaction=tx(902, tx_for(902))))
+    requests.append(pb.StreamSubmitRequest(request_id=99))  # no item at all
     got = await answers(stub, requests)
     assert [r.request_id for r in got] == [r.request_id for r in requests]
-    for resp, req in zip(got, requests, strict=True):
+    assert got[-1].error.code == INVALID and "neither a transaction" in got[-1].error.message
+    for resp, req in zip(got[:-1], requests[:-1], strict=True):
         if req.WhichOneof("item") == "transactions" and req.request_id == 12:
             assert [(res.already_admitted, res.receipt) for res in resp.results] == [(True, first[0].receipts[0])] * 2
         elif req.WhichOneof("item") == "transactions":
