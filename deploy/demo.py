@@ -21,6 +21,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from deploy.anvil import dev_accounts
+from sequencer.core.signing import Domain, InvalidSignature, verify_receipt
+from sequencer.service.convert import receipt_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -78,9 +80,22 @@ def run_demo(endpoints: dict[str, Any], say: Any = print) -> bool:
     with grpc.insecure_channel(endpoints["sequencer"]) as ch:
         stub = pb_grpc.SequencerServiceStub(ch)
 
+        info = stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=10)
+        domain = Domain(info.domain_chain_id, bytes(info.domain_verifying_contract))
+
+        def verified(receipt: pb.Receipt) -> bool:
+            """The receipt's batch signature is the sequencer's (docs/api.md, "Verifying a receipt")."""
+            try:
+                return verify_receipt(domain, receipt_from_proto(receipt)) == bytes(info.sequencer_address)
+            except InvalidSignature:
+                return False
+
         def submit(r: Rollup, payload: bytes) -> pb.Receipt:
-            return stub.SubmitTransaction(pb.SubmitTransactionRequest(
+            receipt = stub.SubmitTransaction(pb.SubmitTransactionRequest(
                 transaction=pb.Transaction(rollup_id=r.rid, payload=payload)), timeout=10).receipt
+            check(verified(receipt), f"rollup {r.rid}: receipt signed by the sequencer "
+                                     f"(leaf {receipt.leaf_index} of a batch of {receipt.batch_count})")
+            return receipt
 
         say("transfers:")
         for r in rollups:
@@ -109,6 +124,7 @@ def run_demo(endpoints: dict[str, Any], say: Any = print) -> bool:
                 for r, d in zip(rollups, dests, strict=True)]
         resp = stub.SubmitBundle(pb.SubmitBundleRequest(bundle=pb.Bundle(legs=legs)), timeout=10)
         heights = {x.height for x in resp.receipts}
+        check(all(verified(x) for x in resp.receipts), "every leg's receipt signed by the sequencer")
         where = ", ".join(str(h) for h in sorted(heights))
         say(f"  bundle 0x{resp.bundle_hash.hex()[:16]}… preconfirmed: legs at shared height {where}")
         times = set()
