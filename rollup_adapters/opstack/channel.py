@@ -16,7 +16,10 @@ bytes per frame, exceed MaxChannelBankSize). From Holocene (holocene/derivation.
 of one batcher transaction are pruned to ordered runs (frame_queue.go pruneFrameQueue) and
 one channel is assembled at a time (channel_assembler.go): frames in order, a frame 0 opens
 a new channel and drops an unfinished one, a channel past MaxRLPBytesPerChannel is dropped.
-Channel timeouts count L1 blocks, which batcher data does not carry; they are not applied.
+Channel timeouts count L1 blocks (channel_bank.go Read / IngestFrame, channel_assembler.go
+channelTimedOut: a channel opened at L1 block o has timed out at block n when
+o + ChannelTimeout < n), which batcher data does not carry: they apply when the caller gives
+each batcher transaction's L1 inclusion block (`l1_blocks`), and not otherwise.
 
 Decompression is incremental and bounded: the output never grows past the limit, and
 batches read before the stream breaks (truncated, corrupt, or over the limit) are kept,
@@ -68,6 +71,8 @@ class ChannelBuilder:
     highest_frame_number: int = 0
     in_order: bool = False
     size: int = 0
+    open_block: int = 0
+    """L1 block of the frame that opened the channel (channel.go openBlock)."""
 
     def add_frame(self, frame: Frame) -> str | None:
         """Add `frame`; returns why it was dropped, or None if it was kept.
@@ -151,19 +156,87 @@ class Assembly:
     dropped: tuple[FrameDrop, ...]
 
 
-def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int, canyon: bool = True) -> Assembly:
+def timed_out(open_block: int, timeout: int, l1_block: int | None) -> bool:
+    """channel_bank.go / channel_assembler.go: OpenBlockNumber() + ChannelTimeout < origin.Number.
+    An unknown L1 block (None) never times a channel out."""
+    return l1_block is not None and open_block + timeout < l1_block
+
+
+def _check_blocks(txs: Sequence[Sequence[Frame]], l1_blocks: Sequence[int | None] | None) -> list[int | None]:
+    if l1_blocks is None:
+        return [None] * len(txs)
+    if len(l1_blocks) != len(txs):
+        raise ValueError(f"l1_blocks: {len(l1_blocks)} blocks for {len(txs)} batcher transactions")
+    return list(l1_blocks)
+
+
+def bank_channels(txs: Sequence[Sequence[Frame]], max_bank_size: int, canyon: bool = True,
+                  l1_blocks: Sequence[int | None] | None = None, timeout: int = 0) -> Assembly:
     """Pre-Holocene assembly (channel_bank.go IngestFrame, prune, Read): channels open side by
     side; while the frames held (plus 200 bytes each) exceed `max_bank_size`, the oldest open
     channel is dropped. From Canyon the first ready channel is read; before Canyon only the
-    oldest one, so a ready channel waits while an older one is open (until that one times out,
-    which needs L1 block numbers: such channels are reported as dropped here)."""
+    oldest one, so a ready channel waits while an older one is open.
+
+    With `l1_blocks` (the L1 inclusion block of each transaction, in order) channels time out
+    after `timeout` blocks: a frame for a timed-out channel is ignored (IngestFrame), a
+    timed-out channel is never read (tryReadChannelAtIndex) and leaves the bank when it is the
+    oldest (Read), which lets a ready channel behind it be read at that block. op-node runs Read
+    at every L1 block it traverses, so a channel waiting behind an older one is read at the block
+    where the older one times out, if it has not timed out itself by then. Without `l1_blocks`
+    nothing times out; a ready channel still waiting at the end of the input is reported."""
+    blocks = _check_blocks(txs, l1_blocks)
     open_channels: dict[bytes, ChannelBuilder] = {}
     ready: list[Channel] = []
     dropped: list[FrameDrop] = []
     total = 0  # the bank's size, kept as frames come and channels go (no rescans)
-    for frames in txs:
+
+    def read(n: int | None) -> None:
+        # channel_bank.go Read, called until it has nothing to give: timed-out channels leave
+        # from the front; then the oldest (pre-Canyon) or the first ready channel is read.
+        nonlocal total
+        while open_channels:
+            head = next(iter(open_channels.values()))
+            if timed_out(head.open_block, timeout, n):
+                del open_channels[head.channel_id]
+                total -= head.size
+                dropped.append(FrameDrop(head.channel_id, -1, f"channel timed out: opened at L1 block "
+                                         f"{head.open_block}, timeout {timeout} blocks, at L1 block {n} "
+                                         "(channel_bank.go Read)"))
+                continue
+            if canyon:
+                pick = next((b for b in open_channels.values()
+                             if b.is_ready() and not timed_out(b.open_block, timeout, n)), None)
+            else:
+                pick = head if head.is_ready() else None
+            if pick is None:
+                return
+            ready.append(Channel(pick.channel_id, pick.data()))
+            total -= pick.size
+            del open_channels[pick.channel_id]
+
+    current: int | None = None
+    for frames, n in zip(txs, blocks, strict=True):
+        if n is not None:
+            # The L1 blocks op-node traverses before this one: each oldest channel that times out
+            # on the way goes at the block it times out, and Read runs there.
+            while open_channels and current is not None:
+                head = next(iter(open_channels.values()))
+                at = head.open_block + timeout + 1
+                if at >= n:
+                    break
+                read(max(at, current))
+            current = n
+            read(n)
         for frame in frames:
-            builder = open_channels.setdefault(frame.channel_id, ChannelBuilder(frame.channel_id))
+            builder = open_channels.get(frame.channel_id)
+            if builder is None:
+                builder = open_channels[frame.channel_id] = ChannelBuilder(frame.channel_id, open_block=n or 0)
+            if timed_out(builder.open_block, timeout, n):
+                dropped.append(FrameDrop(frame.channel_id, frame.frame_number,
+                                         f"frame for a timed-out channel (opened at L1 block {builder.open_block}, "
+                                         f"timeout {timeout} blocks, frame at L1 block {n}; channel_bank.go "
+                                         "IngestFrame)"))
+                continue
             before = builder.size
             why = builder.add_frame(frame)
             total += builder.size - before
@@ -176,20 +249,20 @@ def bank_channels(txs: Iterable[Sequence[Frame]], max_bank_size: int, canyon: bo
                 total -= pruned.size
                 dropped.append(FrameDrop(oldest, -1, f"channel bank over {max_bank_size} bytes: oldest channel "
                                                     f"pruned (channel_bank.go prune)"))
-            if canyon:
-                if frame.channel_id in open_channels and builder.is_ready():
-                    ready.append(Channel(frame.channel_id, builder.data()))
-                    total -= builder.size
-                    del open_channels[frame.channel_id]
-                continue
-            while open_channels and (head := next(iter(open_channels.values()))).is_ready():
-                ready.append(Channel(head.channel_id, head.data()))
-                total -= head.size
-                del open_channels[head.channel_id]
+            read(n)
     for b in list(open_channels.values()):
         if b.is_ready():
+            head = next(iter(open_channels.values()))
+            at = head.open_block + timeout + 1
+            if current is None:
+                until = ""
+            elif b.open_block + timeout < at:
+                until = f"; it times out at L1 block {at} with channel 0x{head.channel_id.hex()}"
+            else:
+                until = (f"; it is read at L1 block {at} if channel 0x{head.channel_id.hex()} is not "
+                         "completed by then and times out")
             dropped.append(FrameDrop(b.channel_id, -1, "ready channel waits behind an older open channel "
-                                                       "(pre-Canyon channel bank reads only the oldest)"))
+                                                       f"(pre-Canyon channel bank reads only the oldest){until}"))
             del open_channels[b.channel_id]
     return Assembly(tuple(ready), tuple(open_channels), tuple(dropped))
 
@@ -231,13 +304,24 @@ def prune_frame_queue(frames: Sequence[Frame]) -> tuple[list[Frame], list[FrameD
     return kept, dropped
 
 
-def holocene_channels(txs: Iterable[Sequence[Frame]], max_rlp_bytes: int) -> Assembly:
+def holocene_channels(txs: Sequence[Sequence[Frame]], max_rlp_bytes: int,
+                      l1_blocks: Sequence[int | None] | None = None, timeout: int = 0) -> Assembly:
     """Holocene assembly (channel_assembler.go NextData): each transaction's frames pruned by
-    `prune_frame_queue`, then one channel at a time, frames in order."""
+    `prune_frame_queue`, then one channel at a time, frames in order.
+
+    With `l1_blocks` the staged channel times out after `timeout` L1 blocks: NextData drops it
+    (channelTimedOut) before it takes the frames of a later block, so their non-first frames
+    find no channel and are dropped."""
+    blocks = _check_blocks(txs, l1_blocks)
     current: ChannelBuilder | None = None
     ready: list[Channel] = []
     dropped: list[FrameDrop] = []
-    for tx_frames in txs:
+    for tx_frames, n in zip(txs, blocks, strict=True):
+        if current is not None and timed_out(current.open_block, timeout, n):
+            dropped.append(FrameDrop(current.channel_id, -1, f"channel timed out: opened at L1 block "
+                                     f"{current.open_block}, timeout {timeout} blocks, at L1 block {n} "
+                                     "(channel_assembler.go channelTimedOut)"))
+            current = None
         frames, pruned = prune_frame_queue(tx_frames)
         dropped.extend(pruned)
         for frame in frames:
@@ -245,7 +329,7 @@ def holocene_channels(txs: Iterable[Sequence[Frame]], max_rlp_bytes: int) -> Ass
                 if current is not None:
                     dropped.append(FrameDrop(current.channel_id, -1,
                                              "unfinished channel dropped by a new frame 0 (Holocene)"))
-                current = ChannelBuilder(frame.channel_id, in_order=True)
+                current = ChannelBuilder(frame.channel_id, in_order=True, open_block=n or 0)
             elif current is None:
                 dropped.append(FrameDrop(frame.channel_id, frame.frame_number,
                                          "non-first frame without an open channel (Holocene)"))

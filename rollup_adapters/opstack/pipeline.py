@@ -21,6 +21,14 @@ What op-node drops, and so does `derive_batches` (each drop is a `Skip` saying w
                 that batch alone, the channel goes on, except that
                 from Holocene a batches.go drop flushes the rest        batch_stage.go FlushChannel
                 of the channel
+    channel     a channel that times out: opened at L1 block o, still   channel_bank.go Read /
+                unread at block n > o + ChannelTimeout (300 blocks, or  IngestFrame,
+                the config's channel_timeout, before Granite; 50 from   channel_assembler.go
+                Granite); its later frames are ignored (bank) or find   channelTimedOut
+                no channel (Holocene assembler)
+
+Channel timeouts need each batcher transaction's L1 inclusion block (`l1_blocks`); without
+them nothing times out, and `Derived.channel_timeout` is None to say so.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sequencer.errors import DecodeError
+from sequencer.errors import BadInput, DecodeError
 
 from .batches import Batch, SingularBatch, decode_channel_batch
 from .chain_spec import LATEST, RollupConfig, all_forks_at_genesis
@@ -56,6 +64,11 @@ class ForkContext:
     @property
     def max_rlp_bytes(self) -> int:
         return self.config.max_rlp_bytes_per_channel(self.l1_time)
+
+    @property
+    def channel_timeout(self) -> int:
+        """chain_spec.go ChannelTimeout at the context's L1 time, in L1 blocks."""
+        return self.config.channel_timeout_at(self.l1_time)
 
 
 DEFAULT_CONTEXT = ForkContext(all_forks_at_genesis())
@@ -92,12 +105,15 @@ class Derived:
     batches: tuple[KeptBatch, ...]
     incomplete: tuple[bytes, ...]
     skipped: tuple[Skip, ...]
+    channel_timeout: int | None = None
+    """The ChannelTimeout applied, in L1 blocks; None when the L1 blocks were not given."""
 
 
 def parse_payloads(payloads: Sequence[bytes], skipped: list[Skip], strict: bool) -> list[tuple[Frame, ...]]:
     """Each payload's frames; a payload that does not parse is skipped whole (ParseFrames is
-    all or nothing), or raises when `strict`."""
-    out = []
+    all or nothing) and counts as a transaction without frames (its L1 block is still traversed,
+    which matters to channel timeouts), or raises when `strict`."""
+    out: list[tuple[Frame, ...]] = []
     for i, payload in enumerate(payloads):
         try:
             out.append(decode_batcher_tx(payload))
@@ -105,15 +121,40 @@ def parse_payloads(payloads: Sequence[bytes], skipped: list[Skip], strict: bool)
             if strict:
                 raise
             skipped.append(Skip("batcher-tx", f"payload {i}", str(exc)))
+            out.append(())
     return out
 
 
-def assemble(txs: Sequence[Sequence[Frame]], ctx: ForkContext) -> Assembly:
+def check_l1_blocks(l1_blocks: Sequence[int | None] | None, count: int) -> list[int] | None:
+    """The L1 inclusion block of each of `count` batcher transactions, or None if unknown.
+
+    All or none: a timeout counts blocks between transactions, so one unknown block makes every
+    later comparison unknown. Blocks must not decrease (op-node reads L1 in order)."""
+    if l1_blocks is None or all(b is None for b in l1_blocks):
+        return None
+    if len(l1_blocks) != count:
+        raise BadInput(f"l1_blocks: {len(l1_blocks)} L1 blocks for {count} batcher transactions")
+    out: list[int] = []
+    for i, b in enumerate(l1_blocks):
+        if b is None:
+            raise BadInput(f"l1_blocks: batcher transaction {i} has no L1 block; give one for every transaction "
+                           "or for none")
+        if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < 2**64:
+            raise BadInput(f"l1_blocks: batcher transaction {i}: {b!r} is not a uint64 block number")
+        if out and b < out[-1]:
+            raise BadInput(f"l1_blocks: batcher transaction {i} at L1 block {b} comes after block {out[-1]}; "
+                           "transactions must be in L1 order")
+        out.append(b)
+    return out
+
+
+def assemble(txs: Sequence[Sequence[Frame]], ctx: ForkContext, l1_blocks: Sequence[int] | None = None) -> Assembly:
     """Holocene's one-channel assembler, or the channel bank before it (Canyon: first ready
-    channel read, before: oldest only)."""
+    channel read, before: oldest only); channels time out when `l1_blocks` are known."""
     if ctx.active("holocene"):
-        return holocene_channels(txs, ctx.max_rlp_bytes)
-    return bank_channels(txs, ctx.config.max_channel_bank_size(ctx.l1_time), canyon=ctx.active("canyon"))
+        return holocene_channels(txs, ctx.max_rlp_bytes, l1_blocks, ctx.channel_timeout)
+    return bank_channels(txs, ctx.config.max_channel_bank_size(ctx.l1_time), canyon=ctx.active("canyon"),
+                         l1_blocks=l1_blocks, timeout=ctx.channel_timeout)
 
 
 def read_channel(channel_id: bytes, data: bytes, ctx: ForkContext, skipped: list[Skip]) -> list[KeptBatch]:
@@ -199,18 +240,23 @@ def _span_set_code_check(batch: SpanBatch, cfg: RollupConfig) -> str | None:
 
 
 def derive_batches(payloads: Sequence[bytes], ctx: ForkContext = DEFAULT_CONTEXT, *,
-                   strict_payloads: bool = False) -> Derived:
-    """Batcher transaction payloads, in L1 order -> the batches op-node keeps, and the skips."""
+                   strict_payloads: bool = False, l1_blocks: Sequence[int | None] | None = None) -> Derived:
+    """Batcher transaction payloads, in L1 order -> the batches op-node keeps, and the skips.
+    `l1_blocks`: each payload's L1 inclusion block, which makes channels time out (module doc)."""
+    blocks = check_l1_blocks(l1_blocks, len(payloads))
     skipped: list[Skip] = []
     txs = parse_payloads(payloads, skipped, strict_payloads)
-    return derive_from_frames(txs, ctx, skipped)
+    return derive_from_frames(txs, ctx, skipped, l1_blocks=blocks)
 
 
 def derive_from_frames(txs: Sequence[Sequence[Frame]], ctx: ForkContext = DEFAULT_CONTEXT,
-                       skipped: list[Skip] | None = None) -> Derived:
-    """Frames grouped by batcher transaction -> kept batches and skips."""
+                       skipped: list[Skip] | None = None, *,
+                       l1_blocks: Sequence[int | None] | None = None) -> Derived:
+    """Frames grouped by batcher transaction (with each one's L1 block, if known) -> kept
+    batches and skips."""
+    blocks = check_l1_blocks(l1_blocks, len(txs))
     skips = [] if skipped is None else skipped
-    assembly = assemble(txs, ctx)
+    assembly = assemble(txs, ctx, blocks)
     for d in assembly.dropped:
         what = f"channel 0x{d.channel_id.hex()}" + ("" if d.frame_number < 0 else f" frame {d.frame_number}")
         skips.append(Skip("frame", what, d.reason))
@@ -218,7 +264,8 @@ def derive_from_frames(txs: Sequence[Sequence[Frame]], ctx: ForkContext = DEFAUL
     for ch in assembly.ready:
         kept.extend(read_channel(ch.channel_id, ch.data, ctx, skips))
     frames = tuple(f for tx in txs for f in tx)
-    return Derived(ctx.fork, frames, tuple(kept), assembly.incomplete, tuple(skips))
+    return Derived(ctx.fork, frames, tuple(kept), assembly.incomplete, tuple(skips),
+                   None if blocks is None else ctx.channel_timeout)
 
 
 class NotAllowed(ValueError):
