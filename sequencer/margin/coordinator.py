@@ -28,7 +28,13 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from sequencer.core.signing import Signer
-from sharedseq.margin import MarginDeployment, RollupAccount, finalize_calldata, outcome_struct_hash
+from sharedseq.margin import (
+    MarginDeployment,
+    RollupAccount,
+    abort_expired_calldata,
+    finalize_calldata,
+    outcome_struct_hash,
+)
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -138,8 +144,11 @@ class Coordinator:
                 f.flush()
 
     def finalize_legs(self, d: Decision) -> list[tuple[int, bytes]]:
-        sig = self.signer.sign_struct(outcome_struct_hash(d.bundle_id, d.commit))
-        data = finalize_calldata(d.bundle_id, d.commit, sig)
+        if d.expired:
+            data = abort_expired_calldata(d.bundle_id)
+        else:
+            sig = self.signer.sign_struct(outcome_struct_hash(d.bundle_id, d.commit))
+            data = finalize_calldata(d.bundle_id, d.commit, sig)
         out = []
         for bit in d.bits:
             rid = self.rollup_of[bit]
@@ -158,7 +167,8 @@ class Coordinator:
             b = self.bundles[d.bundle_id]
             if b.submitted_at is not None:
                 self.relayer.resync()  # a retry: the earlier transactions may never have landed
-            self.record(d)
+            if not d.expired:
+                self.record(d)
             legs = await anyio.to_thread.run_sync(self.finalize_legs, d)
             try:
                 if len(legs) == 1:
@@ -177,7 +187,7 @@ class Coordinator:
             self.submissions += 1
             sent += 1
             log.info("bundle 0x%s: %s submitted to legs %s", d.bundle_id.hex()[:16],
-                     "commit" if d.commit else "abort", d.bits)
+                     "abortExpired" if d.expired else "commit" if d.commit else "abort", d.bits)
         return sent
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:

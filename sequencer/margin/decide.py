@@ -12,6 +12,10 @@ once every rollup that misses a leg has executed past that shared time, the leg 
 
 A decision once taken is never changed (the shell passes it back as `decided`): signing both a
 commit and an abort for one bundle id is equivocation. Only legs still pending are finalised.
+A decided commit that could not be included before the legs' timeout (the sequencer was down)
+is refused by every contract (CommitExpired); once every pending leg is past its timeout the
+coordinator sends the unsigned abortExpired instead (`expired`), which needs no signature and so
+contradicts nothing it signed. While only some legs are past it, it waits.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class Decision:
     commit: bool
     bits: tuple[int, ...]
     """Legs to send finalize to: pending and not yet finalised."""
+    expired: bool = False
+    """Send abortExpired (no signature) instead of finalize: every leg is past its timeout."""
 
 
 def decide(bundle: BundleState, *, head_block: Mapping[int, int], head_ts: Mapping[int, int],
@@ -60,7 +66,12 @@ def decide(bundle: BundleState, *, head_block: Mapping[int, int], head_ts: Mappi
     todo = tuple(b for b in LEG_BITS if b in bundle.pending and b not in bundle.finalized)
     if not todo:
         return None
+    expired = [head_block[bundle.pending[b].rollup_id] > bundle.pending[b].block + timeout_blocks for b in todo]
+    if all(expired):
+        return Decision(bundle.bundle_id, False, todo, expired=True)
     if decided is not None:
+        if decided and any(expired):
+            return None  # a commit would land on some legs only; wait until all can be aborted
         return Decision(bundle.bundle_id, decided, todo)
     wanted = [b for b in LEG_BITS if bundle.legs & b]
     missing = [b for b in wanted if b not in bundle.pending]

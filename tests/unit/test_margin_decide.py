@@ -52,7 +52,10 @@ def test_a_decision_never_changes() -> None:
         first = rng.random() < 0.5
         d = run(state, heads={r: rng.randrange(1, 40) for r in (901, 902, 903)}, ts=rng.randrange(90, 120),
                 decided=first)
-        assert d is not None and d.commit is first
+        # Never the opposite signed outcome: the same decision, an unsigned abortExpired, or a wait.
+        assert d is None or d.expired or d.commit is first
+        if d is None:
+            assert first  # only a decided commit waits (some legs expired, some not)
 
 
 def test_bundle_ids_bind_every_number() -> None:
@@ -65,3 +68,10 @@ def test_bundle_ids_bind_every_number() -> None:
     close = CloseIntent(base.trader, 2, ALL, base.bundle_id, -1, 1)
     assert close.bundle_id not in ids
     assert CloseIntent(base.trader, 2, ALL, base.bundle_id, -1, 2).bundle_id != close.bundle_id
+
+
+def test_a_decided_commit_past_the_timeout_becomes_abort_expired() -> None:
+    full = BundleState(BID, ALL, {b: leg(b) for b in (1, 2, 4)})
+    assert run(full, heads={901: 31, 902: 29, 903: 29}, decided=True) is None  # only one leg expired: wait
+    d = run(full, heads={901: 31, 902: 31, 903: 31}, decided=True)
+    assert d is not None and d.expired and not d.commit and d.bits == (1, 2, 4)
