@@ -41,10 +41,14 @@ contract SequencerInbox is Owned {
     /// @notice A queued forced transaction; its bytes are in the ForcedTxEnqueued event's calldata.
     /// @param l1Block E, the L1 block it was enqueued in: a window whose origin is >= E applies it.
     /// @param deadline E + maxOriginLag: from this L1 block on, every posting listing the rollup applies it.
+    /// @param l1Timestamp block.timestamp of E (seconds): a catch-up window whose last timestamp is
+    ///        catchUpAfterMs or more past it must apply the entry (ForcedEntryDue), so a sequencer cannot
+    ///        censor by keeping its clock just over catchUpAfterMs behind L1 on a frozen origin.
     struct ForcedTx {
         bytes32 txHash;
         uint64 l1Block;
         uint64 deadline;
+        uint64 l1Timestamp;
     }
 
     /// @notice Largest forced transaction any rollup may accept (geth's txpool txMaxSize, 128 KiB); each
@@ -159,6 +163,9 @@ contract SequencerInbox is Owned {
     error WrongWitnessHash(bytes32 expected, bytes32 got);
     /// @notice forcedTo of a rollup is not the number of its entries enqueued at or before the window's origin.
     error WrongForcedTo(uint64 rollupId, uint64 expected, uint64 got);
+    /// @notice A catch-up window leaves out entry `seq`, enqueued catchUpAfterMs or more before the window's
+    ///         last timestamp: its origin must reach the entry's L1 block.
+    error ForcedEntryDue(uint64 rollupId, uint64 seq, uint64 enqueuedAtMs, uint64 windowLastTimestamp);
     /// @notice A forced transaction must be 1..limit bytes (the rollup's maxForcedTxBytes).
     error BadForcedTxSize(uint256 size, uint256 limit);
     /// @notice No window or forced transaction at that index.
@@ -340,7 +347,7 @@ contract SequencerInbox is Owned {
             if (rh != w.rollupsHash) revert WrongRollupsHash(rh, w.rollupsHash);
         }
         if (witnessHash != w.witnessHash) revert WrongWitnessHash(witnessHash, w.witnessHash);
-        _applyForced(rollupIds, forcedTo_, w.l1OriginNumber);
+        _applyForced(rollupIds, forcedTo_, w);
         (bytes32 windowHash, address signer) = _checkSigner(w, sig);
 
         windowIndex = _windows.length;
@@ -402,8 +409,16 @@ contract SequencerInbox is Owned {
     }
 
     /// @dev Each listed rollup is active and its forcedTo is exactly the inbox's own count at the origin.
-    ///      Origins never go back, so the count never goes back either.
-    function _applyForced(uint64[] calldata rollupIds, uint64[] calldata forcedTo_, uint64 origin) private {
+    ///      Origins never go back, so the count never goes back either. A catch-up window's origin is not
+    ///      bounded by maxOriginLag, and whether a window is catch-up is decided by the timestamps the
+    ///      sequencer signs; so it must also apply every entry enqueued catchUpAfterMs or more before its
+    ///      last timestamp (an honest block sealed that late had an origin past the entry). Entries are in
+    ///      enqueue order, so the first one not applied is the only one to check.
+    function _applyForced(uint64[] calldata rollupIds, uint64[] calldata forcedTo_, SharedSeqLib.Window calldata w)
+        private
+    {
+        uint64 origin = w.l1OriginNumber;
+        bool catchUp = uint256(w.lastTimestamp) + catchUpAfterMs < block.timestamp * 1000;
         uint64 previous = 0;
         for (uint256 i = 0; i < rollupIds.length; i++) {
             uint64 id = rollupIds[i];
@@ -413,6 +428,12 @@ contract SequencerInbox is Owned {
             uint64 current = forcedTo[id];
             uint64 expected = _countForcedAt(id, origin, current);
             if (forcedTo_[i] != expected) revert WrongForcedTo(id, expected, forcedTo_[i]);
+            if (catchUp && expected < _forced[id].length) {
+                uint64 enqueuedAtMs = _forced[id][expected].l1Timestamp * 1000;
+                if (uint256(enqueuedAtMs) + catchUpAfterMs <= w.lastTimestamp) {
+                    revert ForcedEntryDue(id, expected, enqueuedAtMs, w.lastTimestamp);
+                }
+            }
             if (expected != current) forcedTo[id] = expected;
         }
     }
@@ -465,7 +486,7 @@ contract SequencerInbox is Owned {
         seq = uint64(q.length);
         uint64 deadline = uint64(block.number) + maxOriginLag;
         bytes32 txHash = keccak256(data);
-        q.push(ForcedTx(txHash, uint64(block.number), deadline));
+        q.push(ForcedTx(txHash, uint64(block.number), deadline, uint64(block.timestamp)));
         emit ForcedTxEnqueued(rollupId, seq, txHash, uint64(block.number), deadline, data);
     }
 
