@@ -273,6 +273,8 @@ class Batcher:
         self.params: WindowParams | None = None
         self.rules = txlife.Rules(cfg.bump_after_s, cfg.rpc_timeout_s, cfg.blob_fee_margin)
         self.max_origin_lag = DEFAULT_MAX_ORIGIN_LAG
+        self.catch_up_after_ms: int | None = None
+        self._head_time: tuple[int, int | None] = (-1, None)
         self.max_window_blocks = DEFAULT_MAX_WINDOW_BLOCKS
         self._signer: Signer | None = None
         self._state: _Synced | None = None
@@ -368,6 +370,8 @@ class Batcher:
             self.max_origin_lag = int(await self._reader.view("maxOriginLag"))
         if await self._reader.has_view("maxWindowBlocks"):
             self.max_window_blocks = int(await self._reader.view("maxWindowBlocks"))
+        if await self._reader.has_view("catchUpAfterMs"):
+            self.catch_up_after_ms = int(await self._reader.view("catchUpAfterMs"))
 
     # ------------------------------------------------------------------ one round
 
@@ -412,8 +416,9 @@ class Batcher:
         assert self._reader is not None and self._rpc is not None and self.params is not None
         served = [r.rollup_id for r in self.params.rollups]
         active = frozenset(await self._reader.active_rollups(served, head))
-        # Hashes of the origins the inbox could still check (blockhash covers the last 256 blocks).
-        lowest = head + 1 - self.max_origin_lag
+        # Hashes of the origins the inbox could still check (blockhash covers the last 256 blocks; an
+        # origin older than maxOriginLag is checked only for a catch-up window).
+        lowest = head + 1 - 256
         hashes: dict[int, Hash32] = {}
         for number in sorted({b.header.l1_origin_number for b in blocks}):
             if lowest <= number <= head:
@@ -422,7 +427,18 @@ class Batcher:
                 h = self._origin_hashes[(head, number)]
                 if h is not None:
                     hashes[number] = h
-        return L1View(head, self._forced, active, self.max_origin_lag, self.max_window_blocks, hashes)
+        return L1View(head, self._forced, active, self.max_origin_lag, self.max_window_blocks, hashes,
+                      await self._head_time_ms(head), self.catch_up_after_ms)
+
+    async def _head_time_ms(self, head: int) -> int | None:
+        """The head block's timestamp in ms (what SequencerInbox.isLive compares with, at the latest)."""
+        assert self._rpc is not None
+        if self.catch_up_after_ms is None:
+            return None
+        if self._head_time[0] != head:
+            block = await self._rpc.get_block(head)
+            self._head_time = (head, None if block is None else int(block["timestamp"], 16) * 1000)
+        return self._head_time[1]
 
     def _log_waiting(self, view: L1View, blocks: list[SharedBlock]) -> None:
         """Say once (per reason) why a closed window cannot be posted yet: its L1 origin."""
@@ -592,8 +608,15 @@ class Batcher:
         """Whether the inbox would take a window ending at `header` in L1 block head + 1 (cached hashes)."""
         assert self._rpc is not None
         n = header.l1_origin_number
-        if n > head or head + 1 - n > self.max_origin_lag:
+        if n > head:
             return False
+        head_ms = await self._head_time_ms(head)
+        catch_up = (head_ms is not None and self.catch_up_after_ms is not None
+                    and header.timestamp_ms + self.catch_up_after_ms < head_ms)
+        if head + 1 - n > self.max_origin_lag and not catch_up:
+            return False
+        if catch_up and head + 1 - n > 256:
+            return True
         if (head, n) not in self._origin_hashes:
             self._origin_hashes[(head, n)] = await self._rpc.block_hash(n)
         return self._origin_hashes[(head, n)] == header.l1_origin_hash

@@ -121,6 +121,15 @@ class L1View:
     max_origin_lag: int = DEFAULT_MAX_ORIGIN_LAG
     max_window_blocks: int = DEFAULT_MAX_WINDOW_BLOCKS
     origin_hashes: Mapping[int, Hash32] | None = None
+    head_time_ms: int | None = None
+    catch_up_after_ms: int | None = None
+
+    def is_catch_up(self, header: BlockHeader) -> bool:
+        """A window ending at `header` is a catch-up window (SequencerInbox.isLive false) in any block
+        after the head: its last block is older than catchUpAfterMs at the head's timestamp already."""
+        if self.head_time_ms is None or self.catch_up_after_ms is None:
+            return False
+        return header.timestamp_ms + self.catch_up_after_ms < self.head_time_ms
 
 
 def origin_problem(l1: L1View, header: BlockHeader) -> str | None:
@@ -129,10 +138,13 @@ def origin_problem(l1: L1View, header: BlockHeader) -> str | None:
     origin = header.l1_origin_number
     if origin >= landing:
         return f"L1 origin {origin} is not before the landing block {landing} (the L1 view lags the sequencer's)"
-    if landing - origin > l1.max_origin_lag:
+    catch_up = l1.is_catch_up(header)
+    if landing - origin > l1.max_origin_lag and not catch_up:
         return f"L1 origin {origin} is {landing - origin} blocks behind the landing block, the inbox allows " \
                f"{l1.max_origin_lag}"
-    if l1.origin_hashes is not None and l1.origin_hashes.get(origin) != header.l1_origin_hash:
+    # The inbox checks the hash of a live window's origin, and of a catch-up window's while the EVM has it.
+    checked = landing - origin <= 256 if catch_up else True
+    if checked and l1.origin_hashes is not None and l1.origin_hashes.get(origin) != header.l1_origin_hash:
         return f"L1 origin {origin}: its hash is not the L1 block's (an L1 reorg)"
     return None
 

@@ -14,7 +14,7 @@ from sequencer.core import CoreConfig, Domain, RollupInfo, SequencerCore, Signer
 from sequencer.core.hashing import keccak
 from sequencer.core.merkle import merkle_root
 from sequencer.core.signing import block_hash
-from sequencer.core.types import SharedBlock
+from sequencer.core.types import BlockHeader, SharedBlock
 from sequencer.core.window import rollups_hash, verify_witness
 from sequencer.errors import BadInput, DecodeError
 from sequencer.l1 import windows as windows_module
@@ -372,3 +372,23 @@ def test_replay_finds_the_posted_cut() -> None:
         cursors = got
     assert replay_window(p, blocks[:2], genesis_cursors(p, blocks[0]), {}, (901, 902, 903), [b"\x00" * 32] * 3,
                          keccak) is None
+
+
+def test_origin_problem_knows_catch_up_windows() -> None:
+    """A window whose last block is older than the inbox's catchUpAfterMs at the head's time may carry an
+    origin older than maxOriginLag (SequencerInbox.isLive), so a long outage never strands sealed blocks;
+    a live window with the same origin is still refused, and a catch-up origin's hash is still checked
+    while blockhash has it."""
+    h = BlockHeader(5, b"\x00" * 32, 1_000_000, 200, (200).to_bytes(32, "big"), b"\x00" * 32, 0, b"\x00" * 32)
+    live = L1View(455, {}, head_time_ms=1_000_000 + 60_000, catch_up_after_ms=300_000)
+    old = L1View(455, {}, head_time_ms=1_000_000 + 300_001, catch_up_after_ms=300_000)
+    assert "blocks behind the landing block" in (origin_problem(live, h) or "")
+    assert origin_problem(old, h) is None
+    forked = L1View(455, {}, origin_hashes={200: b"\x01" * 32}, head_time_ms=1_000_000 + 300_001,
+                    catch_up_after_ms=300_000)
+    assert "L1 reorg" in (origin_problem(forked, h) or "")
+    far = L1View(200 + 300, {}, origin_hashes={200: b"\x01" * 32}, head_time_ms=1_000_000 + 300_001,
+                 catch_up_after_ms=300_000)
+    assert origin_problem(far, h) is None  # beyond blockhash's reach the inbox cannot check it either
+    assert "not before the landing block" in (origin_problem(L1View(150, {}, head_time_ms=10**12,
+                                                                    catch_up_after_ms=300_000), h) or "")
