@@ -8,6 +8,7 @@ back on the same ports and store, `stop()` ends them all. Ports are free ones th
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,9 +26,18 @@ MAX_PAYLOAD = 8 * 1024 * 1024
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, below the ephemeral range: a killed node restarts on its ports, and an
+    ephemeral port could meanwhile be some client's outgoing connection."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        port = random.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @dataclass
@@ -98,6 +108,22 @@ class NatsCluster:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"nats-server {n.name} not ready in {timeout} s")
                 time.sleep(0.05)
+
+    def stream_leader(self, stream: str) -> int:
+        """The index of the node that leads `stream`'s Raft group now."""
+        import asyncio
+
+        import nats
+
+        async def ask() -> str:
+            nc = await nats.connect(servers=[n.url for n in self.nodes if n.proc is not None])
+            try:
+                info = await nc.jetstream().stream_info(stream)
+                return str(info.cluster.leader)
+            finally:
+                await nc.close()
+        name = asyncio.run(ask())
+        return next(i for i, n in enumerate(self.nodes) if n.name == name)
 
     def kill(self, i: int) -> None:
         n = self.nodes[i]
