@@ -101,3 +101,38 @@ def test_a_real_node_receipt_is_accepted_kept_and_slashable(l1) -> None:  # noqa
     assert l1.bond.functions.bond().call() > 0
     l1.report(prove(receipts[0]), l1.outsider)
     assert l1.bond.functions.bond().call() == 0
+
+
+def test_python_and_solidity_agree_on_which_signatures_are_valid(l1) -> None:  # noqa: ANN001
+    """recover_signer (Python) and SharedSeqLib.recover (via SequencerInbox.recoverSigner) accept and
+    refuse the same signatures: EIP-2 low s (n/2 itself is low), v in {27, 28}, r and s in range, 65 bytes,
+    and random junk."""
+    import random
+
+    from sequencer.core.signing import HALF_N, recover_signer, typed_digest
+
+    rng = random.Random(8)
+    domain = l1.sequencer.domain
+    struct = keccak(b"any struct")
+    digest = typed_digest(domain, struct)
+    sig = l1.sequencer.sign_struct(struct)
+    r, s, v = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
+
+    def with_s(value: int, vv: int) -> bytes:
+        return r + value.to_bytes(32, "big") + bytes([vv])
+
+    cases = [sig, with_s(SECP256K1_N - s, 55 - v), with_s(HALF_N, v), with_s(HALF_N + 1, v), sig[:64] + b"\x00",
+             sig[:64] + b"\x01", sig[:64] + b"\x1a", sig[:64] + b"\x1d", b"\x00" * 32 + sig[32:],
+             sig[:32] + b"\x00" * 32 + sig[64:], SECP256K1_N.to_bytes(32, "big") + sig[32:], sig[:64], sig + b"\x00"]
+    cases += [rng.randbytes(64) + bytes([rng.choice((27, 28))]) for _ in range(40)]
+    zero = "0x" + "00" * 20
+    accepted = 0
+    for c in cases:
+        on_chain = l1.inbox.functions.recoverSigner(digest, c).call().lower()
+        try:
+            in_python = "0x" + recover_signer(domain, struct, c).hex()
+        except InvalidSignature:
+            in_python = zero
+        assert in_python == on_chain, c.hex()
+        accepted += on_chain != zero
+    assert accepted >= 2  # the real signature and s = n/2 (some junk recovers some key, as it may)
