@@ -121,6 +121,29 @@ async def margin_net(tmp: Path, *, coordinator: bool = True, process: bool = Fal
         yield m
 
 
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MarginNet]:
+    """One network (in-process sequencer, coordinator running) for the tests that need nothing else."""
+    async with margin_net(tmp_path_factory.mktemp("margin")) as m:
+        yield m
+
+
+async def set_price(m: MarginNet, price: int) -> list[Any]:
+    """The keeper's oracle bundle (next round) on every rollup; waits until every rollup has it."""
+    d = m.desk
+    round_ = int(await m.run(d.call, 901, d.d.oracles[901], "round()", [], [], ["uint64"])) + 1
+    legs = await m.run(d.price_legs, RollupAccount(DEPLOYER.key), round_, price)
+    await m.bundle(legs)
+    receipts = [await m.receipt(*x) for x in legs]
+    assert {await m.run(d.price, rid) for rid in ROLLUP_IDS} == {price}
+    return receipts
+
+
 async def deposit(m: MarginNet, acct: RollupAccount, amount: int) -> None:
     txs = await m.run(m.desk.deposit_txs, acct, amount)
     for rid, raw in txs:
@@ -140,69 +163,65 @@ def totals(m: MarginNet) -> int:
     return sum(d.token_balance(w) for w in who) + d.token_balance(d.d.margin_account)
 
 
-async def test_hedge_commits_closes_and_a_reverting_leg_aborts(tmp_path: Path) -> None:
-    async with margin_net(tmp_path) as m:
-        d = m.desk
-        trader = RollupAccount(TRADER.key)
-        await deposit(m, trader, 10_000 * ONE)
-        conserved = await m.run(totals, m)
-        assert await m.run(d.free, TRADER.address) == 10_000 * ONE
+async def test_hedge_commits_closes_and_a_reverting_leg_aborts(shared: MarginNet) -> None:
+    m = shared
+    d = m.desk
+    await set_price(m, 2000 * ONE)
+    trader = RollupAccount(TRADER.key)
+    await deposit(m, trader, 10_000 * ONE)
+    conserved = await m.run(totals, m)
+    assert await m.run(d.free, TRADER.address) == 10_000 * ONE
 
-        # One bundle: 1 long perp on 902 and a protective put on 903, margined from 901.
-        intent = await m.run(lambda: d.open_intent(TRADER.address, 1, perp_size=ONE, opt_size=ONE,
-                                                   opt_strike=2000 * ONE))
-        assert intent.legs == LEG_MARGIN | LEG_PERP | LEG_OPTION and intent.margin > 0
-        legs = await m.run(d.legs, trader, intent)
-        t0 = await m.bundle(legs)
-        assert await outcome(m, intent.bundle_id, intent.legs) == "committed"
-        print(f"open committed {1000 * (time.monotonic() - t0):.0f} ms after submission")
-        assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 2
-        put = await m.run(d.position, LEG_OPTION, intent.bundle_id)
-        assert put["state"] == 2 and put["size"] == ONE and put["premium"] == 40 * ONE  # 2% time value at 2000
-        assert await m.run(d.reserved, TRADER.address) == intent.margin
-        assert await m.run(d.free, TRADER.address) == 10_000 * ONE - intent.margin
+    # One bundle: 1 long perp on 902 and a protective put on 903, margined from 901.
+    intent = await m.run(lambda: d.open_intent(TRADER.address, 1, perp_size=ONE, opt_size=ONE,
+                                               opt_strike=2000 * ONE))
+    assert intent.legs == LEG_MARGIN | LEG_PERP | LEG_OPTION and intent.margin > 0
+    legs = await m.run(d.legs, trader, intent)
+    t0 = await m.bundle(legs)
+    assert await outcome(m, intent.bundle_id, intent.legs) == "committed"
+    print(f"open committed {1000 * (time.monotonic() - t0):.0f} ms after submission")
+    assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 2
+    put = await m.run(d.position, LEG_OPTION, intent.bundle_id)
+    assert put["state"] == 2 and put["size"] == ONE and put["premium"] == 40 * ONE  # 2% time value at 2000
+    assert await m.run(d.reserved, TRADER.address) == intent.margin
+    assert await m.run(d.free, TRADER.address) == 10_000 * ONE - intent.margin
 
-        # Margin is never counted twice: a bundle asking for more than is free fails its margin leg,
-        # so its venue legs (which executed) are aborted and no position opens.
-        greedy = await m.run(lambda: d.open_intent(TRADER.address, 2, perp_size=ONE,
-                                                   extra_margin=10_000 * ONE - intent.margin))
-        legs2 = await m.run(d.legs, trader, greedy)
-        await m.bundle(legs2)
-        assert (await m.receipt(*legs2[0]))["status"] == 0  # InsufficientFreeMargin
-        assert (await m.receipt(*legs2[1]))["status"] == 1  # the perp leg itself succeeded (pending)
-        assert await outcome(m, greedy.bundle_id, greedy.legs, present=(LEG_PERP,)) == "aborted"
-        assert (await m.run(d.position, LEG_PERP, greedy.bundle_id))["state"] == 4
-        assert await m.run(d.reserved, TRADER.address) == intent.margin
+    # Margin is never counted twice: a bundle asking for more than is free fails its margin leg,
+    # so its venue legs (which executed) are aborted and no position opens.
+    greedy = await m.run(lambda: d.open_intent(TRADER.address, 2, perp_size=ONE,
+                                               extra_margin=10_000 * ONE - intent.margin))
+    legs2 = await m.run(d.legs, trader, greedy)
+    await m.bundle(legs2)
+    assert (await m.receipt(*legs2[0]))["status"] == 0  # InsufficientFreeMargin
+    assert (await m.receipt(*legs2[1]))["status"] == 1  # the perp leg itself succeeded (pending)
+    assert await outcome(m, greedy.bundle_id, greedy.legs, present=(LEG_PERP,)) == "aborted"
+    assert (await m.run(d.position, LEG_PERP, greedy.bundle_id))["state"] == 4
+    assert await m.run(d.reserved, TRADER.address) == intent.margin
 
-        # A venue leg reverting (the option leg's margin below the venue's initial margin: the
-        # trader's own bundle is wrong) aborts the margin leg: the reservation is released.
-        bad = await m.run(lambda: d.open_intent(TRADER.address, 3, perp_size=ONE, opt_size=ONE, opt_strike=2000 * ONE))
-        bad = type(bad)(**{**{k: getattr(bad, k) for k in bad.__slots__}, "opt_margin": bad.opt_margin - 1})
-        legs3 = await m.run(d.legs, trader, bad)
-        await m.bundle(legs3)
-        assert [(await m.receipt(*x))["status"] for x in legs3] == [1, 1, 0]
-        assert await outcome(m, bad.bundle_id, bad.legs, present=(LEG_MARGIN, LEG_PERP)) == "aborted"
-        assert await m.run(d.reserved, TRADER.address) == intent.margin
-        assert (await m.run(d.position, LEG_PERP, bad.bundle_id))["state"] == 4
+    # A venue leg reverting (the option leg's margin below the venue's initial margin: the
+    # trader's own bundle is wrong) aborts the margin leg: the reservation is released.
+    bad = await m.run(lambda: d.open_intent(TRADER.address, 3, perp_size=ONE, opt_size=ONE, opt_strike=2000 * ONE))
+    bad = type(bad)(**{**{k: getattr(bad, k) for k in bad.__slots__}, "opt_margin": bad.opt_margin - 1})
+    legs3 = await m.run(d.legs, trader, bad)
+    await m.bundle(legs3)
+    assert [(await m.receipt(*x))["status"] for x in legs3] == [1, 1, 0]
+    assert await outcome(m, bad.bundle_id, bad.legs, present=(LEG_MARGIN, LEG_PERP)) == "aborted"
+    assert await m.run(d.reserved, TRADER.address) == intent.margin
+    assert (await m.run(d.position, LEG_PERP, bad.bundle_id))["state"] == 4
 
-        # Price moves to 1900 (one keeper bundle: the same price on every rollup), then close.
-        keeper = RollupAccount(DEPLOYER.key)
-        price_legs = await m.run(d.price_legs, keeper, 1, 1900 * ONE)
-        await m.bundle(price_legs)
-        for x in price_legs:
-            assert (await m.receipt(*x))["status"] == 1
-        assert {await m.run(d.price, rid) for rid in ROLLUP_IDS} == {1900 * ONE}
-        close = await m.run(d.close_intent, intent, 4)
-        assert close.perp_pnl == -100 * ONE and close.opt_pnl == 60 * ONE  # put: 100 intrinsic - 40 premium
-        legs4 = await m.run(d.legs, trader, close)
-        await m.bundle(legs4)
-        assert await outcome(m, close.bundle_id, close.legs) == "committed"
-        assert await m.run(d.reserved, TRADER.address) == 0
-        assert await m.run(d.collateral, TRADER.address) == 10_000 * ONE - 40 * ONE
-        assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 4
-        assert (await m.run(d.position, LEG_OPTION, intent.bundle_id))["state"] == 4
-        assert await m.run(totals, m) == conserved
-        assert m.coordinator is not None and m.coordinator.decided[intent.bundle_id] is True
+    # Price moves to 1900 (one keeper bundle: the same price on every rollup), then close.
+    assert all(r["status"] == 1 for r in await set_price(m, 1900 * ONE))
+    close = await m.run(d.close_intent, intent, 4)
+    assert close.perp_pnl == -100 * ONE and close.opt_pnl == 60 * ONE  # put: 100 intrinsic - 40 premium
+    legs4 = await m.run(d.legs, trader, close)
+    await m.bundle(legs4)
+    assert await outcome(m, close.bundle_id, close.legs) == "committed"
+    assert await m.run(d.reserved, TRADER.address) == 0
+    assert await m.run(d.collateral, TRADER.address) == 10_000 * ONE - 40 * ONE
+    assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 4
+    assert (await m.run(d.position, LEG_OPTION, intent.bundle_id))["state"] == 4
+    assert await m.run(totals, m) == conserved
+    assert m.coordinator is not None and m.coordinator.decided[intent.bundle_id] is True
 
 
 async def test_outcome_never_arriving_aborts_after_timeout(tmp_path: Path) -> None:
@@ -252,44 +271,41 @@ async def test_outcome_never_arriving_aborts_after_timeout(tmp_path: Path) -> No
         assert (await m.run(d.position, LEG_OPTION, intent.bundle_id))["state"] == 4
 
 
-async def test_liquidation_closes_every_leg_in_one_step(tmp_path: Path) -> None:
-    async with margin_net(tmp_path) as m:
-        d = m.desk
-        trader = RollupAccount(TRADER2.key)
-        await deposit(m, trader, 1_000 * ONE)
-        conserved = await m.run(totals, m)
-        # 2 long perp (IM 400 at 2000) and a small call, with 50 of margin to spare.
-        intent = await m.run(lambda: d.open_intent(TRADER2.address, 1, perp_size=2 * ONE, opt_size=ONE // 10,
-                                                   opt_is_call=True, opt_strike=2100 * ONE, extra_margin=50 * ONE))
-        await m.bundle(await m.run(d.legs, trader, intent))
-        assert await outcome(m, intent.bundle_id, intent.legs) == "committed"
-        keeper = RollupAccount(KEEPER.key)
-        # Not liquidatable yet: the keeper's bundle fails its margin leg and is aborted.
-        early = await m.run(d.liquidation_intent, KEEPER.address, intent, 1)
-        legs = await m.run(d.legs, keeper, early)
-        await m.bundle(legs)
-        assert (await m.receipt(*legs[0]))["status"] == 0  # NotLiquidatable
-        assert await outcome(m, early.bundle_id, early.legs, present=(LEG_PERP, LEG_OPTION)) == "aborted"
-        assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 2
-        # The keeper moves the price to 1800: equity 458 - 400 - ... < maintenance.
-        oracle_keeper = RollupAccount(DEPLOYER.key)
-        await m.bundle(await m.run(d.price_legs, oracle_keeper, 1, 1800 * ONE))
-        with anyio.fail_after(20):
-            while {await m.run(d.price, rid) for rid in ROLLUP_IDS} != {1800 * ONE}:
-                await anyio.sleep(0.1)
-        eq, mm = await m.run(d.equity, intent)
-        assert eq < mm
-        liq = await m.run(d.liquidation_intent, KEEPER.address, intent, 2)
-        await m.bundle(await m.run(d.legs, keeper, liq))
-        assert await outcome(m, liq.bundle_id, liq.legs) == "committed"
-        assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 4
-        assert (await m.run(d.position, LEG_OPTION, intent.bundle_id))["state"] == 4
-        assert await m.run(d.reserved, TRADER2.address) == 0
-        loss = -(liq.perp_pnl + liq.opt_pnl)
-        reward = (intent.margin - loss) * 5000 // 10_000
-        assert await m.run(d.collateral, KEEPER.address) == reward
-        assert await m.run(d.collateral, TRADER2.address) == 1_000 * ONE - loss - reward
-        assert await m.run(totals, m) == conserved
+async def test_liquidation_closes_every_leg_in_one_step(shared: MarginNet) -> None:
+    m = shared
+    d = m.desk
+    await set_price(m, 2000 * ONE)
+    trader = RollupAccount(TRADER2.key)
+    await deposit(m, trader, 1_000 * ONE)
+    conserved = await m.run(totals, m)
+    # 2 long perp (IM 400 at 2000) and a small call, with 50 of margin to spare.
+    intent = await m.run(lambda: d.open_intent(TRADER2.address, 1, perp_size=2 * ONE, opt_size=ONE // 10,
+                                               opt_is_call=True, opt_strike=2100 * ONE, extra_margin=50 * ONE))
+    await m.bundle(await m.run(d.legs, trader, intent))
+    assert await outcome(m, intent.bundle_id, intent.legs) == "committed"
+    keeper = RollupAccount(KEEPER.key)
+    # Not liquidatable yet: the keeper's bundle fails its margin leg and is aborted.
+    early = await m.run(d.liquidation_intent, KEEPER.address, intent, 1)
+    legs = await m.run(d.legs, keeper, early)
+    await m.bundle(legs)
+    assert (await m.receipt(*legs[0]))["status"] == 0  # NotLiquidatable
+    assert await outcome(m, early.bundle_id, early.legs, present=(LEG_PERP, LEG_OPTION)) == "aborted"
+    assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 2
+    # The keeper moves the price to 1800: equity 458 - 400 - ... < maintenance.
+    await set_price(m, 1800 * ONE)
+    eq, mm = await m.run(d.equity, intent)
+    assert eq < mm
+    liq = await m.run(d.liquidation_intent, KEEPER.address, intent, 2)
+    await m.bundle(await m.run(d.legs, keeper, liq))
+    assert await outcome(m, liq.bundle_id, liq.legs) == "committed"
+    assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 4
+    assert (await m.run(d.position, LEG_OPTION, intent.bundle_id))["state"] == 4
+    assert await m.run(d.reserved, TRADER2.address) == 0
+    loss = -(liq.perp_pnl + liq.opt_pnl)
+    reward = (intent.margin - loss) * 5000 // 10_000
+    assert await m.run(d.collateral, KEEPER.address) == reward
+    assert await m.run(d.collateral, TRADER2.address) == 1_000 * ONE - loss - reward
+    assert await m.run(totals, m) == conserved
 
 
 def test_addresses_are_distinct() -> None:
@@ -297,32 +313,32 @@ def test_addresses_are_distinct() -> None:
     assert Account.from_key(RELAYER.key).address == RELAYER.address
 
 
-async def test_latency_from_submission_to_committed(tmp_path: Path) -> None:
+async def test_latency_from_submission_to_committed(shared: MarginNet) -> None:
     """Submission of an open bundle to every leg committed, in ms and in rollup blocks (docs/margin.md)."""
     from sequencer.margin.coordinator import FINALIZED_TOPIC
 
-    async with margin_net(tmp_path) as m:
-        d = m.desk
-        trader = RollupAccount(TRADER.key)
-        await deposit(m, trader, 10_000 * ONE)
-        ms, blocks = [], []
-        for n in range(1, 11):
-            intent = await m.run(lambda n=n: d.open_intent(TRADER.address, n, perp_size=ONE // 10))
-            legs = await m.run(d.legs, trader, intent)
-            t0 = await m.bundle(legs)
-            assert await outcome(m, intent.bundle_id, intent.legs) == "committed"
-            ms.append(1000 * (time.monotonic() - t0))
-            leg_block = (await m.receipt(*legs[0]))["blockNumber"]
-            logs = await m.run(lambda i=intent, b=leg_block: d.engines[901].eth.get_logs({
-                "fromBlock": b, "address": d.d.margin_account,
-                "topics": ["0x" + FINALIZED_TOPIC.hex(), "0x" + i.bundle_id.hex()]}))
-            blocks.append(logs[0]["blockNumber"] - leg_block)
-        ms.sort()
-        blocks.sort()
-        p50, p99 = ms[len(ms) // 2], ms[-1]
-        print(f"\nsubmission -> committed over {len(ms)} bundles: p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
-              f"rollup blocks after the legs' block: p50 {blocks[len(blocks) // 2]}, max {blocks[-1]}")
-        assert p99 < 10_000 and blocks[-1] <= 4
+    m = shared
+    d = m.desk
+    trader = RollupAccount(TRADER.key)
+    await deposit(m, trader, 10_000 * ONE)
+    ms, blocks = [], []
+    for n in range(1001, 1011):
+        intent = await m.run(lambda n=n: d.open_intent(TRADER.address, n, perp_size=ONE // 10))
+        legs = await m.run(d.legs, trader, intent)
+        t0 = await m.bundle(legs)
+        assert await outcome(m, intent.bundle_id, intent.legs) == "committed"
+        ms.append(1000 * (time.monotonic() - t0))
+        leg_block = (await m.receipt(*legs[0]))["blockNumber"]
+        logs = await m.run(lambda i=intent, b=leg_block: d.engines[901].eth.get_logs({
+            "fromBlock": b, "address": d.d.margin_account,
+            "topics": ["0x" + FINALIZED_TOPIC.hex(), "0x" + i.bundle_id.hex()]}))
+        blocks.append(logs[0]["blockNumber"] - leg_block)
+    ms.sort()
+    blocks.sort()
+    p50, p99 = ms[len(ms) // 2], ms[-1]
+    print(f"\nsubmission -> committed over {len(ms)} bundles: p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
+          f"rollup blocks after the legs' block: p50 {blocks[len(blocks) // 2]}, max {blocks[-1]}")
+    assert p99 < 10_000 and blocks[-1] <= 4
 
 
 async def test_sequencer_killed_between_the_legs_and_the_commit(tmp_path: Path) -> None:
