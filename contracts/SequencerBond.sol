@@ -25,7 +25,7 @@ import {SharedSeqLib} from "./SharedSeqLib.sol";
 ///         `claimDelay` blocks, so copying a proof seen in the mempool earns nothing. The reward is
 ///         min(bond * reporterShareBps / 10000, maxReward) with reporterShareBps <= 20%: the rest is
 ///         burnt (locked here forever), so an offender reporting itself loses at least 80%. Each offence
-///         is punished once.
+///         is punished once, and only with at least minimumBond at stake (BondBelowMinimum).
 ///
 ///         The bond leaves only to the owner, after a request that waits `withdrawalDelay` blocks and
 ///         expires `withdrawalWindow` blocks later, and only once every key ever registered is retired
@@ -171,6 +171,9 @@ contract SequencerBond is ISequencerBond, Owned {
     error AlreadyPunished(bytes32 offence);
     /// @notice There is no bond left to slash.
     error NothingToSlash();
+    /// @notice Less than minimumBond is at stake: the offence is not spent on it and stays provable until
+    ///         a real bond is (otherwise a dust bond would let the operator burn offence ids in advance).
+    error BondBelowMinimum(uint256 bond, uint256 minimum);
     /// @notice No report for this offence, not yours, already paid, or too early.
     error NoClaim(bytes32 offence);
     error ClaimTooEarly(uint64 claimableAt);
@@ -551,6 +554,9 @@ contract SequencerBond is ISequencerBond, Owned {
         }
         uint256 amount = bond;
         if (amount == 0) revert NothingToSlash();
+        // An offence is punished once, keyed by its height (or receipt/header): slashing a dust bond would
+        // spend that key for 1 wei, and the operator could pre-burn the heights it means to lie at.
+        if (amount < minimumBond) revert BondBelowMinimum(amount, minimumBond);
         bond = 0;
         withdrawalAmount = 0;
         uint256 reward = amount * reporterShareBps / 10000;

@@ -53,6 +53,7 @@ class Model:
     window: int
     keys: list[KeyModel]
     bond: int
+    minimum: int = 0
     withdrawal: tuple[int, int, int] | None = None  # amount, readyAt, expiresAt
     offences: list[tuple[int, int, object]] = field(default_factory=list)  # (slot, height, proof fn)
     punished: set[int] = field(default_factory=set)  # heights
@@ -77,7 +78,9 @@ class Model:
             return "NotAccountable"
         if height in self.punished:
             return "AlreadyPunished"
-        return "NothingToSlash" if self.bond == 0 else None
+        if self.bond == 0:
+            return "NothingToSlash"
+        return "BondBelowMinimum" if self.bond < self.minimum else None
 
 
 def _run(l1, steps) -> None:
@@ -86,7 +89,8 @@ def _run(l1, steps) -> None:
     addrs = [to_checksum_address(s.address) for s in signers]
     genesis_added = k.keyInfo(addrs[0]).call()[1]
     m = Model(period=k.challengePeriod().call(), delay=b.withdrawalDelay().call(), window=b.withdrawalWindow().call(),
-              keys=[KeyModel(added=genesis_added)] + [KeyModel() for _ in range(SLOTS - 1)], bond=b.bond().call())
+              keys=[KeyModel(added=genesis_added)] + [KeyModel() for _ in range(SLOTS - 1)], bond=b.bond().call(),
+              minimum=b.minimumBond().call())
     next_height = 20_000
     for action, arg in steps:
         tx_block = l1.w3.eth.block_number + 1  # a transaction sent now runs in this block

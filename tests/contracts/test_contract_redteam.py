@@ -4,6 +4,8 @@ The docstring names the protection: remove it and the attack goes through again.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 FORCE_TX = b"\x02forced-by-a-censored-user"
@@ -73,3 +75,40 @@ def test_honest_catch_up_window_before_the_entry_is_still_accepted(l1):
     old = l1.build(1, (902,), origin=origin, first_ts=sealed_ms)
     assert old.forced_to == (0,) and not inbox.isLive(old.window.last_timestamp_ms).call()
     l1.ok(l1.post(old), l1.poster)
+
+
+# ---------------------------------------------------------------------------- slashing
+
+
+def _equivocation(l1, height: int):
+    """proveEquivocation of two different headers the sequencer signed at `height`."""
+    a, _ = l1.make_headers(height, b"\x01" * 32, 1)[0]
+    b = replace(a, timestamp_ms=a.timestamp_ms + 1)
+    s = l1.sequencer
+    return l1.bond.functions.proveEquivocation(l1.htuple(a), s.sign_header(a), l1.htuple(b), s.sign_header(b))
+
+
+def test_offence_ids_cannot_be_burnt_in_advance_with_a_dust_bond(l1):
+    """The attack: an equivocation is one offence per height, punished once. With (nearly) nothing at
+    stake (a fresh deployment with bond_wei = 0, or right after a slash) the operator deposits 1 wei
+    and reports its own equivocation at a height far ahead, losing the 1 wei. It then deposits the
+    real bond, and when that height comes it shows one header to a victim and makes another firm: the
+    honest reporter's proof reverts AlreadyPunished and the bond stays.
+
+    The protection: a slash takes at least minimumBond (BondBelowMinimum below it), so an offence id
+    is never spent for less than the bond the inbox requires, and an offence proven while less is at
+    stake stays provable until a real bond is."""
+    bond, outsider = l1.bond.functions, l1.outsider
+    minimum = bond.minimumBond().call()
+    # Start with nothing at stake (the deployed bond slashed away by an unrelated offence).
+    l1.report(_equivocation(l1, 40_000), outsider)
+    assert bond.bond().call() == 0
+    l1.ok(bond.deposit(), l1.owner, value=1)
+    planned = 1_000_000
+    assert l1.report_revert(_equivocation(l1, planned), l1.owner) == "BondBelowMinimum"
+    # Real money goes in; the lie at the planned height is still punished.
+    l1.ok(bond.deposit(), l1.owner, value=10 * minimum)
+    rc = l1.report(_equivocation(l1, planned), outsider)
+    slashed = l1.bond.events.Slashed().process_receipt(rc)[0]["args"]
+    assert slashed["reporter"] == outsider.address and bond.bond().call() == 0
+    assert slashed["reward"] + slashed["burnt"] == 10 * minimum + 1
