@@ -7,10 +7,14 @@
 OP Stack only: `--rollup-config SOURCE` (an op-node rollup.json file, or op-mainnet /
 op-sepolia built in) and `--l1-timestamp T` (the time of the L1 block that carries the data)
 pick the fork whose rules apply (opstack/chain_spec.py); decode then names the fork. Without
-them every fork is active. Nitro only: `--delayed-messages-read N`, the delayed-message count
-before the batch, so that decode shows the virtual delayed reads nitro makes up to the header's
-after_delayed_messages. The format `cdk` is the Polygon CDK / zkEVM Etrog batch (`zkevm` is
-the same format under its older name).
+them every fork is active. Channel timeouts count L1 blocks: decode takes FILE as a JSON list of
+batcher transactions in L1 order, `[{"l1_block": N, "data": "0x.."}, ...]` (layer batcher-tx or
+blob), and derives across them; `--l1-block N` gives the block of a single FILE. Without L1
+blocks no channel times out, and the JSON's "channel_timeout" says so.
+Nitro only: `--delayed-messages-read N`, the delayed-message count before the batch, so that
+decode shows the virtual delayed reads nitro makes up to the header's after_delayed_messages.
+The format `cdk` is the Polygon CDK / zkEVM Etrog batch (`zkevm` is the same format under its
+older name).
 
 FILE holds raw bytes or hex text (0x optional, whitespace ignored); `-` reads
 stdin. decode prints the format's `decode_json` (indent 2); encode prints
@@ -77,6 +81,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         help="opstack: op-node rollup.json file, or op-mainnet / op-sepolia (built in)")
     parser.add_argument("--l1-timestamp", type=int, metavar="T",
                         help="opstack: time of the L1 block carrying the data; picks the fork")
+    parser.add_argument("--l1-block", type=int, metavar="N",
+                        help="opstack decode: L1 block number of the batcher transaction in FILE (channel timeouts)")
     parser.add_argument("--delayed-messages-read", type=int, metavar="N",
                         help="nitro: delayed messages read before this batch (shows virtual delayed reads)")
 
@@ -96,15 +102,50 @@ def fork_options(args: argparse.Namespace) -> dict[str, object] | None:
         if delayed < 0:
             raise BadInput(f"--delayed-messages-read: {delayed} is negative")
         return {"delayed_messages_read": delayed}
-    if source is None and t is None:
+    block = getattr(args, "l1_block", None)
+    if source is None and t is None and block is None:
         return None
     if args.format not in FORK_OPTION_FORMATS:
-        raise BadInput(f"--rollup-config and --l1-timestamp apply to {', '.join(FORK_OPTION_FORMATS)} only")
+        raise BadInput(f"--rollup-config, --l1-timestamp and --l1-block apply to {', '.join(FORK_OPTION_FORMATS)} only")
     if t is not None and not 0 <= t < 2**64:
         raise BadInput(f"--l1-timestamp: {t} is not a uint64 time in seconds")
+    if block is not None and not 0 <= block < 2**64:
+        raise BadInput(f"--l1-block: {block} is not a uint64 block number")
     from .opstack.chain_spec import load_rollup_config
 
-    return {"rollup_config": None if source is None else load_rollup_config(source), "l1_timestamp": t}
+    options: dict[str, object] = {"rollup_config": None if source is None else load_rollup_config(source),
+                                  "l1_timestamp": t}
+    if block is not None:
+        options["l1_block"] = block
+    return options
+
+
+def batcher_tx_list(data: bytes) -> list[tuple[int | None, bytes]] | None:
+    """FILE as a JSON list of batcher transactions, `[{"l1_block": N, "data": "0x.."}]`
+    (l1_block may be absent or null: unknown), or None when FILE is not a JSON list."""
+    text = data.strip()
+    if not text.startswith(b"["):
+        return None
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"batcher transaction list: not JSON ({exc})") from exc
+    entries: list[tuple[int | None, bytes]] = []
+    for i, item in enumerate(doc):
+        if not isinstance(item, dict) or not isinstance(item.get("data"), str):
+            raise BadInput(f"batcher transaction list: entry {i}: expected {{\"l1_block\": N, \"data\": \"0x..\"}}")
+        block = item.get("l1_block")
+        if block is not None and (isinstance(block, bool) or not isinstance(block, int) or not 0 <= block < 2**64):
+            raise BadInput(f"batcher transaction list: entry {i}: l1_block {block!r} is not a uint64 block number")
+        unknown = set(item) - {"l1_block", "data"}
+        if unknown:
+            raise BadInput(f"batcher transaction list: entry {i}: unknown keys {', '.join(sorted(unknown))}")
+        hex_text = item["data"].removeprefix("0x")
+        try:
+            entries.append((block, bytes.fromhex(hex_text)))
+        except ValueError as exc:
+            raise BadInput(f"batcher transaction list: entry {i}: data is not hex ({exc})") from exc
+    return entries
 
 
 def read_input(name: str) -> bytes:
@@ -174,7 +215,17 @@ def run_decode(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         options = fork_options(args)
-        data = payload_bytes(read_input(args.file))
+        raw = read_input(args.file)
+        listed = batcher_tx_list(raw) if args.format in FORK_OPTION_FORMATS else None
+        if listed is not None:
+            if args.posting or getattr(args, "l1_block", None) is not None:
+                raise BadInput("a batcher transaction list carries its own l1_block per entry; "
+                               "--posting and --l1-block take a single input")
+            from .opstack.json_view import decode_batcher_txs_json
+
+            print(json.dumps(decode_batcher_txs_json(listed, args.layer, options), indent=2))
+            return EXIT_OK
+        data = payload_bytes(raw)
         if args.posting:
             doc = decode_posting(args.format, fmt, data, args.rollup, options)
         elif options is None:

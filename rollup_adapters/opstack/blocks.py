@@ -25,6 +25,9 @@ Config keys (all optional unless noted):
     prev_l1_origin_number  origin of the block before the first one, to set origin bit 0
     l1_origin_hashes  {number: hash32} used on decode to restore full L1 origin hashes of
                       span-batch blocks (a span batch carries only 20 bytes of the last one)
+    l1_blocks         decode: each payload's L1 inclusion block number, in order; channels
+                      then time out as op-node times them out (pipeline.py); default: unknown,
+                      no channel times out
 
 OP Stack block time is whole seconds and every slot has a block, so the blocks given must be
 consecutive windows with timestamps on whole seconds. Forced transactions have no separate
@@ -264,7 +267,8 @@ def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[Rol
     genesis, block_time = _timing(config)
     hashes: dict[int, bytes] = {int(k): bytes(v) for k, v in config.get("l1_origin_hashes", {}).items()}
     blocks: list[RollupBlock] = []
-    derived = derive_batches(payloads, decode_context(config), strict_payloads=True)
+    derived = derive_batches(payloads, decode_context(config), strict_payloads=True,
+                             l1_blocks=config.get("l1_blocks"))
     for kept in derived.batches:
         batch = kept.batch
         if isinstance(batch, SingularBatch):

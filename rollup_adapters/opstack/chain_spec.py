@@ -19,6 +19,9 @@ What a fork changes in the batch format, and the time that selects it:
     MaxChannelBankSize 100e6 -> 1e9       Fjord     L1 inclusion block (channel_bank.go prune)
     brotli channels (version byte 0x01)   Fjord     L1 inclusion block (channel.go BatchReader)
     first ready channel read (not oldest) Canyon    L1 inclusion block (channel_bank.go Read)
+    ChannelTimeout channel_timeout -> 50  Granite   L1 inclusion block (channel_bank.go,
+      (L1 blocks; pipeline.py applies it                channel_assembler.go)
+      when the blocks' numbers are given)
     span batches (batch type 1)           Delta     L1 inclusion block (channel_in_reader.go)
     set-code (type 4) transactions        Isthmus   the L2 block's timestamp (batches.go)
     frame queue pruning, one channel at   Holocene  L1 inclusion block (frame_queue.go,

@@ -162,6 +162,17 @@ def timed_out(open_block: int, timeout: int, l1_block: int | None) -> bool:
     return l1_block is not None and open_block + timeout < l1_block
 
 
+TIMED_OUT = "channel timed out"
+"""How every timeout drop's reason starts (FrameDrop.reason, the JSON's skipped[].reason)."""
+
+
+def timeout_reason(open_block: int, timeout: int, rule: str) -> str:
+    # op-node traverses every L1 block, so the channel goes at block open + timeout + 1 whether
+    # or not that block carries batcher data.
+    return (f"{TIMED_OUT}: opened at L1 block {open_block}, timeout {timeout} blocks, dropped at L1 block "
+            f"{open_block + timeout + 1} ({rule})")
+
+
 def _check_blocks(txs: Sequence[Sequence[Frame]], l1_blocks: Sequence[int | None] | None) -> list[int | None]:
     if l1_blocks is None:
         return [None] * len(txs)
@@ -199,9 +210,8 @@ def bank_channels(txs: Sequence[Sequence[Frame]], max_bank_size: int, canyon: bo
             if timed_out(head.open_block, timeout, n):
                 del open_channels[head.channel_id]
                 total -= head.size
-                dropped.append(FrameDrop(head.channel_id, -1, f"channel timed out: opened at L1 block "
-                                         f"{head.open_block}, timeout {timeout} blocks, at L1 block {n} "
-                                         "(channel_bank.go Read)"))
+                dropped.append(FrameDrop(head.channel_id, -1, timeout_reason(head.open_block, timeout,
+                                                                             "channel_bank.go Read")))
                 continue
             if canyon:
                 pick = next((b for b in open_channels.values()
@@ -318,9 +328,8 @@ def holocene_channels(txs: Sequence[Sequence[Frame]], max_rlp_bytes: int,
     dropped: list[FrameDrop] = []
     for tx_frames, n in zip(txs, blocks, strict=True):
         if current is not None and timed_out(current.open_block, timeout, n):
-            dropped.append(FrameDrop(current.channel_id, -1, f"channel timed out: opened at L1 block "
-                                     f"{current.open_block}, timeout {timeout} blocks, at L1 block {n} "
-                                     "(channel_assembler.go channelTimedOut)"))
+            dropped.append(FrameDrop(current.channel_id, -1, timeout_reason(current.open_block, timeout,
+                                                                            "channel_assembler.go channelTimedOut")))
             current = None
         frames, pruned = prune_frame_queue(tx_frames)
         dropped.extend(pruned)

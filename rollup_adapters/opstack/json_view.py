@@ -16,12 +16,25 @@ anything, `"skipped": [{"stage", "where", "reason"}]` says what and why. With op
 (`rollup_config`: a chain_spec.RollupConfig, `l1_timestamp`: the L1 inclusion time in seconds)
 the rules are that fork's and `"fork"` names it; without, every fork is active.
 
+Channel timeouts (pipeline.py) count L1 blocks: `decode_batcher_txs_json` takes a list of
+batcher transactions, each with its L1 inclusion block, and derives across them:
+
+    {"batcher_txs": [{"l1_block": N | null, "frames": [...]}], "batches": [..., "channel_id"],
+     "incomplete_channels": ["0x.."], "skipped": [...], "channel_timeout": {...}, "fork"}
+
+`"channel_timeout"` (also on the frame layers of `decode_json`) says whether timeouts were
+applied: {"applied": true, "l1_blocks": T} (ChannelTimeout at the options' L1 time), or
+{"applied": false, "reason": ...} when the L1 blocks are unknown, which is today's rule: no
+channel times out. One batcher transaction alone (`l1_block` option) cannot time out a channel
+it opens itself, so its block only shows that the rule was applied.
+
 Encoding refuses what the fork at the options' time does not allow (brotli before Fjord, span
 batches before Delta, set-code transactions before Isthmus, a channel over its RLP limit).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sequencer.errors import DecodeError
@@ -62,9 +75,11 @@ def decode_json(data: bytes, layer: str | None, options: dict[str, Any] | None =
             frames = decode_frames(data)
         else:
             frames = decode_batcher_tx(decode_blob(data) if layer == "blob" else data)
-        derived = derive_from_frames([frames], ctx, skipped)
+        block = None if not options else options.get("l1_block")
+        derived = derive_from_frames([frames], ctx, skipped, l1_blocks=[block])
         doc: dict[str, Any] = {"frames": [frame_json(f) for f in frames],
-                               "batches": [batch_json(k.batch) for k in derived.batches]}
+                               "batches": [batch_json(k.batch) for k in derived.batches],
+                               "channel_timeout": channel_timeout_json(derived.channel_timeout)}
     elif layer == "channel":
         doc = {"batches": [batch_json(k.batch) for k in read_channel(b"", data, ctx, skipped)]}
     elif layer == "span-batch":
@@ -85,6 +100,52 @@ def decode_json(data: bytes, layer: str | None, options: dict[str, Any] | None =
         doc["skipped"] = [s.to_json() for s in skipped]
     if options:
         doc["fork"] = ctx.fork
+    return doc
+
+
+NO_TIMEOUT_REASON = ("the L1 inclusion block of the batcher transactions is not known (give l1_block), "
+                     "so no channel times out")
+
+
+def channel_timeout_json(timeout: int | None) -> dict[str, Any]:
+    """Whether channel timeouts were applied (module doc)."""
+    if timeout is None:
+        return {"applied": False, "reason": NO_TIMEOUT_REASON}
+    return {"applied": True, "l1_blocks": timeout}
+
+
+def decode_batcher_txs_json(entries: Sequence[tuple[int | None, bytes]], layer: str | None = None,
+                            options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Batcher transactions in L1 order, each `(l1_block or None, data)` at the `batcher-tx` or
+    `blob` layer -> the frames of each, the batches op-node keeps across them, and the skips.
+    A transaction (or blob) that does not parse is skipped whole, as op-node's data sources
+    skip it (frame_queue.go, blob_data_source.go); its L1 block is still traversed."""
+    layer = layer or LAYERS[0]
+    if layer not in ("batcher-tx", "blob"):
+        raise DecodeError(f"layer: a list of batcher transactions is read at the batcher-tx or blob layer, "
+                          f"not {layer!r}")
+    ctx = fork_context(options)
+    skipped: list[Skip] = []
+    txs: list[tuple[Frame, ...]] = []
+    views: list[dict[str, Any]] = []
+    for i, (block, data) in enumerate(entries):
+        try:
+            frames = decode_batcher_tx(decode_blob(data) if layer == "blob" else data)
+        except DecodeError as exc:
+            skipped.append(Skip("batcher-tx", f"batcher transaction {i}", str(exc)))
+            frames = ()
+        txs.append(frames)
+        views.append({"l1_block": block, "frames": [frame_json(f) for f in frames]})
+    derived = derive_from_frames(txs, ctx, skipped, l1_blocks=[b for b, _ in entries])
+    doc: dict[str, Any] = {
+        "batcher_txs": views,
+        "batches": [{**batch_json(k.batch), "channel_id": hex0x(k.channel_id)} for k in derived.batches],
+        "incomplete_channels": [hex0x(c) for c in derived.incomplete],
+        "channel_timeout": channel_timeout_json(derived.channel_timeout),
+    }
+    if skipped:
+        doc["skipped"] = [s.to_json() for s in skipped]
+    doc["fork"] = ctx.fork  # the fork picks the timeout (Granite: 50), so it is always named here
     return doc
 
 
