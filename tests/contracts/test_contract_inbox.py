@@ -3,8 +3,6 @@ hostile poster or sequencer and checks the named revert; each would post if its 
 
 from __future__ import annotations
 
-import pytest
-
 import random
 from dataclasses import replace
 
