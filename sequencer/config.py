@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sequencer.console.settings import ConsoleConfig, parse_console
 from sequencer.core.config import CoreConfig, Limits, RollupInfo
 from sequencer.core.policy import make_policy
 from sequencer.core.signing import Domain
@@ -64,6 +65,8 @@ class ServiceConfig:
     store: str = "sqlite"
     """"sqlite" (one machine) or "jetstream" (replicas: `jetstream` is then set)."""
     jetstream: JetStreamConfig | None = None
+    console: ConsoleConfig | None = None
+    """[console]: the read-only web console (off unless `listen` is set; sequencer/console)."""
 
     @property
     def log_path(self) -> Path:
@@ -180,6 +183,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
     max_message_bytes = int(seq.get("max_message_bytes", 4 * 1024 * 1024))
     api.check(max_message_bytes, min(core.limits.max_bundle_legs, core.limits.max_block_txs))
     return ServiceConfig(
+        console=parse_console(doc.get("console", {}), base, tls=tls_cfg is not None),
         store=store,
         jetstream=js_cfg,
         api=api,
@@ -201,7 +205,8 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
         max_message_bytes=max_message_bytes,
         log_format=seq.get("log_format", "json"),
         extra={k: v for k, v in doc.items()
-               if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls", "subscribers", "jetstream")},
+               if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls", "subscribers", "jetstream",
+                            "console")},
     )
 
 

@@ -332,6 +332,12 @@ class Batcher:
             if not posted:
                 await anyio.sleep(self.cfg.poll_ms / 1000)
 
+    def forced_backlog(self) -> dict[RollupId, tuple[ForcedTx, ...]]:
+        """Forced entries seen on L1 that no window on L1 has applied yet, per rollup (the console's
+        forced-queue depth): the queue past each rollup's cursor after the last synced window."""
+        cursors = self._state.cursors if self._state is not None and self._state.cursors is not None else {}
+        return {rid: tuple(q[cursors[rid].forced_applied if rid in cursors else 0:]) for rid, q in self._forced.items()}
+
     def _backoff(self, failures: int) -> float:
         return min(self.cfg.poll_ms / 1000 * 2 ** min(failures, 20), self.cfg.max_backoff_s)
 

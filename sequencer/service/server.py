@@ -44,6 +44,9 @@ class RunningServer:
     port: int
     metrics_port: int | None
     servicer: SequencerServicer
+    console_port: int | None = None
+    console: Any = None
+    """The console's Sampler (sequencer/console) when [console] is on: the devnet adds sources to it."""
 
     @property
     def address(self) -> str:
@@ -187,6 +190,12 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(node.run)
+            console_port, sampler = None, None
+            if cfg.console is not None:  # a task of this group: it stops with the sequencer
+                from sequencer.console.server import run_console
+                from sequencer.console.snapshot import Sampler
+                sampler = Sampler(node)
+                console_port = await tg.start(run_console, cfg.console, sampler, cfg.tls)
             if cfg.l1 is not None:
                 tg.start_soon(follow_l1, node, cfg.l1)
             if cfg.jetstream is not None:
@@ -203,7 +212,7 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
             log.info("serving on %s:%d (sequencer 0x%s, sealed height %d)", cfg.listen.rpartition(":")[0], port,
                      node.core.signer.address.hex(), node.durable_height)
             try:
-                yield RunningServer(node, server, port, metrics_port, servicer)
+                yield RunningServer(node, server, port, metrics_port, servicer, console_port, sampler)
             finally:
                 # Shielded: after a storage fault this runs in a cancelled scope, and an unawaited
                 # stop leaves the server to be collected after the loop closes (a traceback at exit).

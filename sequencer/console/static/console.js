@@ -1,0 +1,105 @@
+// The sharedseq console: renders each picture the server streams on /api/events (server-sent events).
+// Read-only; no framework, no build step. Every number shown comes from the picture as sent.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const seenBundles = new Set();
+let firstPicture = true;
+
+function ms(seconds) {
+  if (seconds === null || seconds === undefined) return "no traffic yet";
+  const v = seconds * 1000;
+  return v < 10 ? v.toFixed(2) + " ms" : v < 1000 ? v.toFixed(1) + " ms" : (v / 1000).toFixed(2) + " s";
+}
+function num(v, digits = 0) { return v === null || v === undefined ? "-" : Number(v).toFixed(digits); }
+function short(hex) { return hex.length > 14 ? hex.slice(0, 10) + "\u2026" + hex.slice(-4) : hex; }
+function age(nowMs, tMs) {
+  const s = Math.max(0, (nowMs - tMs) / 1000);
+  return s < 60 ? s.toFixed(1) + " s ago" : Math.floor(s / 60) + " min ago";
+}
+function cell(text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; }
+function fill(tbody, rows) {
+  tbody.replaceChildren(...rows.map((cells) => { const tr = document.createElement("tr"); tr.append(...cells); return tr; }));
+}
+function show(id, visible) { $(id).classList.toggle("hidden", !visible); }
+
+function render(p) {
+  const s = p.shared;
+  $("height").textContent = s.height;
+  $("firm").textContent = s.firm_height >= 0 ? s.firm_height : "none yet";
+  $("lag").textContent = s.firm_lag === null ? "-" : s.firm_lag + " blocks";
+  $("role").textContent = s.leading ? "leader" : "follower" + (s.leader ? " of " + s.leader : "");
+  $("slot").textContent = p.slot.slot_ms + " ms";
+  $("interval").textContent = p.slot.mean_interval_ms === null ? "-" : num(p.slot.mean_interval_ms, 0) + " ms";
+  $("seal").textContent = ms(p.slot.seal_p99_s);
+  $("tps").textContent = p.tx_per_s === null ? "-" : num(p.tx_per_s, 1) + " tx/s";
+  $("pending").textContent = s.pending_txs;
+  $("bundles-total").textContent = p.bundles_total;
+  $("p50").textContent = p.latency.p50_s === null ? "no traffic yet" : "p50 " + ms(p.latency.p50_s);
+  $("p99").textContent = ms(p.latency.p99_s);
+  $("latcount").textContent = num(p.latency.count);
+  $("latwin").textContent = p.latency.window_s;
+  $("updated").textContent = new Date(p.now_ms).toLocaleTimeString();
+
+  const forced = p.forced || {};
+  fill($("rollups").tBodies[0], Object.values(p.rollups).map((r) => {
+    const f = forced[String(r.id)];
+    return [cell(r.name + " (" + r.id + ")"), cell(r.format || "-"),
+      cell(num(r.soft_block), "num"), cell(num(r.firm_block), "num"),
+      cell(r.last_data_height === null || r.last_data_height === undefined ? "-" : "#" + r.last_data_height, "num"),
+      cell(num(r.admitted), "num"), cell(r.tx_per_s === null ? "-" : num(r.tx_per_s, 1), "num"),
+      cell(!f ? "-" : f.depth === 0 ? "0" : f.depth + " (deadline L1 #" + f.deadline_l1_block + ")", "num")];
+  }));
+
+  const buckets = p.latency.buckets;
+  const max = Math.max(1, ...buckets.map((b) => b.count));
+  const hist = $("histogram");
+  hist.replaceChildren(...buckets.map((b) => {
+    const bar = document.createElement("div"); bar.className = "bar";
+    const count = document.createElement("div"); count.className = "count"; count.textContent = b.count ? num(b.count) : "";
+    const f = document.createElement("div"); f.className = "fill"; f.style.height = (100 * b.count / max * 0.8) + "%";
+    const le = document.createElement("div"); le.className = "le";
+    le.textContent = b.le === null ? "more" : "\u2264" + (b.le * 1000 >= 1 ? num(b.le * 1000) : (b.le * 1000).toFixed(1)) + "ms";
+    bar.append(count, f, le); return bar;
+  }));
+  show("histogram", p.latency.count > 0); show("hist-empty", p.latency.count === 0);
+
+  fill($("blocks").tBodies[0], p.blocks.map((b) => [cell("#" + b.height, "num"), cell(age(p.now_ms, b.timestamp_ms)),
+    cell(b.tx_count, "num"), cell(Object.entries(b.txs).map(([k, v]) => k + ":" + v).join("  ")), cell(b.bundles, "num")]));
+  show("blocks-empty", p.blocks.length === 0);
+
+  const rows = p.bundles.map((b) => {
+    const c = [cell("#" + b.height, "num"), cell(short(b.bundle_hash), "mono"),
+      cell(b.legs.map((l) => l.rollup + ":" + l.index).join("  "), "mono")];
+    return c;
+  });
+  fill($("bundles").tBodies[0], rows);
+  [...$("bundles").tBodies[0].rows].forEach((tr, i) => {
+    const h = p.bundles[i].bundle_hash;
+    tr.dataset.bundle = h;
+    if (!seenBundles.has(h)) { seenBundles.add(h); if (!firstPicture) tr.classList.add("fresh"); }
+  });
+  show("bundles-empty", p.bundles.length === 0);
+
+  const b = p.batcher;
+  if (b) {
+    $("batcher-info").textContent = b.windows_posted + " windows posted by " + short(b.address) + ", firm through #" + b.firm_height;
+    fill($("postings").tBodies[0], b.postings.map((w) => [cell(w.window, "num"), cell("#" + w.first_height + "\u2013#" + w.last_height),
+      cell("block " + w.l1_block), cell(w.status, "status-" + w.status), cell(short(w.tx_hash), "mono")]));
+    $("postings-empty").textContent = "no window posted yet";
+    show("postings-empty", b.postings.length === 0);
+  } else {
+    $("batcher-info").textContent = "";
+    show("postings-empty", true);
+  }
+  firstPicture = false;
+  document.body.dataset.version = p.version;
+}
+
+function connect() {
+  const es = new EventSource("/api/events");
+  es.onopen = () => { $("conn").textContent = "live"; $("conn").className = "pill on"; };
+  es.onmessage = (ev) => render(JSON.parse(ev.data));
+  es.onerror = () => { $("conn").textContent = "reconnecting"; $("conn").className = "pill off"; };
+}
+connect();
