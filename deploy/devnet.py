@@ -48,6 +48,8 @@ class DevnetConfig:
     l1_block_time: float = 1
     sequencer_port: int = 50051
     metrics_port: int = 9464
+    console_port: int = 9465
+    """The web console (sequencer/console); -1 turns it off."""
     slot_ms: int = 100
     window_ms: int = 2000
     force_inclusion_delay: int = 10
@@ -98,12 +100,29 @@ class Devnet:
             "l1_rpc": self.l1_url,
             "sequencer": self.sequencer,
             "metrics": f"http://127.0.0.1:{self.server.metrics_port}/metrics" if self.server else None,
+            "console": f"http://127.0.0.1:{self.server.console_port}/" if self.server and self.server.console_port
+            else None,
             "inbox": self.inbox,
             "nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.soft.items()},
             "firm_nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.firm.items()},
             "engines": {str(rid): n.engine.url for rid, n in self.soft.items() if n.engine is not None},
             "margin": self.margin or None,
         }
+
+    def console_view(self) -> dict[str, Any]:
+        """What the console shows beyond the sequencer: each rollup's soft and firm node heads, the
+        batcher's postings with their L1 status, the forced queues."""
+        from sequencer.console.snapshot import batcher_view
+
+        rollups = {}
+        for rid, n in self.soft.items():
+            f = self.firm.get(rid)
+            rollups[str(rid)] = {"soft_block": n.head.engine_number if n.head else None,
+                                 "firm_block": f.head.engine_number if f is not None and f.head else None}
+        view: dict[str, Any] = {"rollups": rollups}
+        if self.batcher is not None:
+            view |= batcher_view(self.batcher, force_inclusion_delay=self.config.force_inclusion_delay)
+        return view
 
     def status_line(self) -> str:
         assert self.server is not None
@@ -167,7 +186,8 @@ def prepare_workdir(workdir: Path) -> None:
 
 def check_ports(cfg: DevnetConfig) -> None:
     """Fail before starting anything if a configured port is taken."""
-    ports = {"l1_port": cfg.l1_port, "sequencer_port": cfg.sequencer_port, "metrics_port": cfg.metrics_port}
+    ports = {"l1_port": cfg.l1_port, "sequencer_port": cfg.sequencer_port, "metrics_port": cfg.metrics_port,
+             "console_port": max(cfg.console_port, 0)}
     if cfg.node_api_port:
         ports |= {f"node_api_port+{i}": cfg.node_api_port + i for i in range(len(cfg.rollups))}
     busy = [f"{name} {p}" for name, p in ports.items() if p and not port_is_free(p)]
@@ -213,6 +233,8 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             "l1": {"rpc_url": l1.url, "inbox": net.inbox, "poll_ms": 500},
             "rollups": list(cfg.rollups),
         }
+        if cfg.console_port >= 0:
+            seq_doc["console"] = {"listen": f"127.0.0.1:{_port(cfg.console_port)}"}
         seq_cfg = parse_config(seq_doc, cfg.workdir)
         async with running(seq_cfg) as server, anyio.create_task_group() as tg:
             net.server = server
@@ -234,6 +256,9 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
                 if cfg.firm_nodes:
                     net.firm[rid] = await tg.start(RollupNode(NodeConfig(rid, "firm", l1_rpc=l1.url,
                                                                          inbox=net.inbox, api_port=0)).run)
+            if server.console is not None:
+                server.console.sources.append(net.console_view)
+                say(f"      console on http://127.0.0.1:{server.console_port}/")
             say("[6/6] waiting for the first rollup blocks ...")
             with anyio.fail_after(60):
                 while not all(n.head for n in net.soft.values()):

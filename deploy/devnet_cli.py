@@ -22,7 +22,7 @@ def _devnet(args: argparse.Namespace) -> int:
 
     overrides: dict[str, object] = {"workdir": args.workdir}
     if args.free_ports:
-        overrides.update(l1_port=0, sequencer_port=0, metrics_port=0, node_api_port=0)
+        overrides.update(l1_port=0, sequencer_port=0, metrics_port=0, console_port=0, node_api_port=0)
     return main_devnet(args.config, overrides)
 
 
