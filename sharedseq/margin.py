@@ -8,10 +8,10 @@ intent, so every leg binds the same numbers (contracts/margin/MarginCore.sol, `I
 
     bundleId = keccak256(abi.encode(TAG, intent))       TAG = keccak256("sharedseq.margin.open") ...
 
-    intents = desk.open_intent(trader, perp_size=..., opt_size=...)   # margins from the venues' rules
-    legs    = desk.open_legs(trader_key, intent)                       # [(rollup id, raw signed tx)]
-    client.submit_bundle(legs)                                         # sharedseq.client.Client
-    desk.wait_outcome(bundle_id, intent.legs)                          # "committed" | "aborted"
+    desk   = MarginDesk(deployment, engines, submit_bundle=client.submit_bundle)   # sharedseq.client.Client
+    intent = desk.open_intent(trader, nonce, perp_size=..., opt_size=...)  # margins from the venues' rules
+    desk.submit(account, intent)                          # one signed leg per rollup, as one bundle
+    desk.wait_outcome(intent.bundle_id, intent.legs)      # "committed" | "aborted"
 
 Pure helpers (ids, calldata, outcome digests) need no network; `MarginDesk` reads the rollups'
 engines over JSON-RPC and signs transactions locally.
@@ -364,6 +364,10 @@ class MarginDesk:
             rid = self.d.rollup_of(bit)
             out.append((rid, self.sign(account, rid, to=self.d.contract_of(bit), data=data, gas=gas)))
         return out
+
+    def submit(self, account: RollupAccount, intent: Intent) -> Any:
+        """Sign every leg of `intent` and hand them to `submit_bundle` as one bundle; returns what it returns."""
+        return self.submit_bundle(self.legs(account, intent))
 
     def deposit_txs(self, account: RollupAccount, amount: int) -> list[tuple[int, bytes]]:
         """approve + deposit on the margin rollup (two transactions, in order)."""

@@ -111,14 +111,23 @@ async def margin_net(tmp: Path, *, coordinator: bool = True, process: bool = Fal
         ch, submit = _sync_submit(net.sequencer_address)
         try:
             deployment = await anyio.to_thread.run_sync(lambda: ensure_margin(engines, submit, params, {}))
-        finally:
+        except BaseException:
             ch.close()
-        desk = MarginDesk(deployment, engines, submit_bundle=lambda legs: None)
+            raise
+        stub = pb_grpc.SequencerServiceStub(ch)
+
+        def submit_bundle(legs: list[tuple[int, bytes]]) -> Any:
+            return stub.SubmitBundle(pb.SubmitBundleRequest(bundle=pb.Bundle(
+                legs=[pb.Transaction(rollup_id=r, payload=p) for r, p in legs])), timeout=10)
+        desk = MarginDesk(deployment, engines, submit_bundle=submit_bundle)
         m = MarginNet(net, desk, None, signer, timeout_blocks=timeout_blocks)
         m.engine_urls = {rid: n.engine.url for rid, n in nodes.items() if n.engine}
         if coordinator:
             await m.start_coordinator()
-        yield m
+        try:
+            yield m
+        finally:
+            ch.close()
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +305,7 @@ async def test_liquidation_closes_every_leg_in_one_step(shared: MarginNet) -> No
     eq, mm = await m.run(d.equity, intent)
     assert eq < mm
     liq = await m.run(d.liquidation_intent, KEEPER.address, intent, 2)
-    await m.bundle(await m.run(d.legs, keeper, liq))
+    await m.run(d.submit, keeper, liq)  # the SDK's own submission path
     assert await outcome(m, liq.bundle_id, liq.legs) == "committed"
     assert (await m.run(d.position, LEG_PERP, intent.bundle_id))["state"] == 4
     assert (await m.run(d.position, LEG_OPTION, intent.bundle_id))["state"] == 4
