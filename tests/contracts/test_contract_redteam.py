@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import pytest
 
+from sequencer.core.window import rollups_hash
+
 FORCE_TX = b"\x02forced-by-a-censored-user"
 
 
@@ -112,3 +114,16 @@ def test_offence_ids_cannot_be_burnt_in_advance_with_a_dust_bond(l1):
     slashed = l1.bond.events.Slashed().process_receipt(rc)[0]["args"]
     assert slashed["reporter"] == outsider.address and bond.bond().call() == 0
     assert slashed["reward"] + slashed["burnt"] == 10 * minimum + 1
+
+
+# ---------------------------------------------------------------------------- held: Python and Solidity agree
+
+
+def test_python_and_solidity_agree_on_empty_and_extreme_rollup_lists(l1):
+    """A disagreement on rollupsHash would let a window the firm node accepts be refused on L1, or the
+    reverse. Empty arrays (a posting with no rollups) and extreme ids/values encode the same in both."""
+    inbox = l1.inbox.functions
+    cases = [([], [], []), ([1], [b"\x00" * 32], [0]), ([2**64 - 1], [b"\xff" * 32], [2**64 - 1]),
+             ([1, 2**63, 2**64 - 1], [b"\x01" * 32, b"\x02" * 32, b"\x03" * 32], [0, 1, 2**64 - 1])]
+    for ids, hashes, forced in cases:
+        assert bytes(inbox.rollupsHash(ids, hashes, forced).call()) == rollups_hash(ids, hashes, forced)
