@@ -9,9 +9,11 @@ NODE_STAMP := node_modules/.installed
 # The replicated log's engine (issue 12): Debian's nats-server (2.9.10 on bookworm), put in by apt-get when
 # missing (root on every machine here, CI included); the tests start it as a 3-node JetStream cluster.
 NATS_SERVER := $(shell command -v nats-server 2>/dev/null)
+# The console's browser test (issue 15): Debian's chromium, driven headless by playwright-core (package.json).
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CONFIG ?= deploy/devnet.toml
 
-.PHONY: all install nats-server run test lint typecheck proto proto-check contracts contracts-check bench clean
+.PHONY: all install nats-server chromium run test lint typecheck proto proto-check contracts contracts-check bench clean
 
 all: test
 
@@ -31,7 +33,12 @@ ifeq ($(NATS_SERVER),)
 	apt-get install -y -q nats-server || (apt-get update -q && apt-get install -y -q nats-server)
 endif
 
-install: $(PY_STAMP) $(NODE_STAMP) nats-server
+chromium:
+ifeq ($(CHROMIUM),)
+	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
+endif
+
+install: $(PY_STAMP) $(NODE_STAMP) nats-server chromium
 
 ## Generated gRPC code lives in sharedseq/v1, regenerated from proto/ by one command.
 proto: $(PY_STAMP)

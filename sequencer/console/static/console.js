@@ -6,10 +6,11 @@ const $ = (id) => document.getElementById(id);
 const seenBundles = new Set();
 let firstPicture = true;
 
+// Quantiles come from histogram buckets: the value shown is the bucket's upper bound, hence "≤".
 function ms(seconds) {
   if (seconds === null || seconds === undefined) return "no traffic yet";
   const v = seconds * 1000;
-  return v < 10 ? v.toFixed(2) + " ms" : v < 1000 ? v.toFixed(1) + " ms" : (v / 1000).toFixed(2) + " s";
+  return "≤ " + (v < 1 ? v.toFixed(1) + " ms" : v < 1000 ? v.toFixed(0) + " ms" : (v / 1000).toFixed(1) + " s");
 }
 function num(v, digits = 0) { return v === null || v === undefined ? "-" : Number(v).toFixed(digits); }
 function short(hex) { return hex.length > 14 ? hex.slice(0, 10) + "\u2026" + hex.slice(-4) : hex; }
@@ -36,19 +37,33 @@ function render(p) {
   $("pending").textContent = s.pending_txs;
   $("bundles-total").textContent = p.bundles_total;
   $("p50").textContent = p.latency.p50_s === null ? "no traffic yet" : "p50 " + ms(p.latency.p50_s);
+  $("p50").classList.toggle("quiet", p.latency.p50_s === null);
   $("p99").textContent = ms(p.latency.p99_s);
   $("latcount").textContent = num(p.latency.count);
   $("latwin").textContent = p.latency.window_s;
   $("updated").textContent = new Date(p.now_ms).toLocaleTimeString();
 
-  const forced = p.forced || {};
-  fill($("rollups").tBodies[0], Object.values(p.rollups).map((r) => {
-    const f = forced[String(r.id)];
-    return [cell(r.name + " (" + r.id + ")"), cell(r.format || "-"),
-      cell(num(r.soft_block), "num"), cell(num(r.firm_block), "num"),
-      cell(r.last_data_height === null || r.last_data_height === undefined ? "-" : "#" + r.last_data_height, "num"),
-      cell(num(r.admitted), "num"), cell(r.tx_per_s === null ? "-" : num(r.tx_per_s, 1), "num"),
-      cell(!f ? "-" : f.depth === 0 ? "0" : f.depth + " (deadline L1 #" + f.deadline_l1_block + ")", "num")];
+  // Columns only for what this console knows: rollup node heads and forced queues come from the
+  // devnet's sources; a lone `sharedseq serve` has neither.
+  const forced = p.forced;
+  const rows = Object.values(p.rollups);
+  const nodes = rows.some((r) => r.soft_block !== undefined);
+  const head = [["rollup", ""], ["format", ""]];
+  if (nodes) head.push(["soft block", "num"], ["firm block", "num"]);
+  head.push(["last data at", "num"], ["admitted", "num"], ["tx/s", "num"]);
+  if (forced) head.push(["forced queue", "num"]);
+  const thead = $("rollups").tHead.rows[0];
+  thead.replaceChildren(...head.map(([t, c]) => { const th = document.createElement("th"); th.textContent = t; th.className = c; return th; }));
+  fill($("rollups").tBodies[0], rows.map((r) => {
+    const c = [cell(r.name + " (" + r.id + ")"), cell(r.format || "-")];
+    if (nodes) c.push(cell(num(r.soft_block), "num"), cell(num(r.firm_block), "num"));
+    c.push(cell(r.last_data_height === null || r.last_data_height === undefined ? "-" : "#" + r.last_data_height, "num"),
+      cell(num(r.admitted), "num"), cell(r.tx_per_s === null ? "-" : num(r.tx_per_s, 1), "num"));
+    if (forced) {
+      const f = forced[String(r.id)];
+      c.push(cell(!f || f.depth === 0 ? "0" : f.depth + " (deadline L1 #" + f.deadline_l1_block + ")", "num"));
+    }
+    return c;
   }));
 
   const buckets = p.latency.buckets;
@@ -68,12 +83,8 @@ function render(p) {
     cell(b.tx_count, "num"), cell(Object.entries(b.txs).map(([k, v]) => k + ":" + v).join("  ")), cell(b.bundles, "num")]));
   show("blocks-empty", p.blocks.length === 0);
 
-  const rows = p.bundles.map((b) => {
-    const c = [cell("#" + b.height, "num"), cell(short(b.bundle_hash), "mono"),
-      cell(b.legs.map((l) => l.rollup + ":" + l.index).join("  "), "mono")];
-    return c;
-  });
-  fill($("bundles").tBodies[0], rows);
+  fill($("bundles").tBodies[0], p.bundles.map((b) => [cell("#" + b.height, "num"), cell(short(b.bundle_hash), "mono"),
+    cell(b.legs.map((l) => l.rollup + ":" + l.index).join("  "), "mono")]));
   [...$("bundles").tBodies[0].rows].forEach((tr, i) => {
     const h = p.bundles[i].bundle_hash;
     tr.dataset.bundle = h;

@@ -1,0 +1,60 @@
+// Drives the console in Debian's chromium (headless, through playwright-core) for
+// test_console_browser.py. Protocol on stdio, one JSON object a line:
+//   out {"stage":"loaded", figures}   once the first picture is rendered
+//   in  "bundle 0x<hash>"              after the test has sent traffic and that bundle
+//   out {"stage":"done", figures}      once the bundle's row is on the page (screenshot saved)
+import { chromium } from "playwright-core";
+import readline from "node:readline";
+
+const [url, shot, profile] = process.argv.slice(2);
+const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: "/usr/bin/chromium", headless: true, args: FLAGS, viewport: { width: 1400, height: 1000 },
+});
+const page = ctx.pages()[0] ?? await ctx.newPage();
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+let loads = 0;
+page.on("load", () => { loads += 1; });
+
+const figures = () => page.evaluate(() => {
+  const row = [...document.querySelectorAll("#rollups tbody tr")].find((tr) => tr.cells[0].textContent.includes("(901)"));
+  const col = [...document.querySelectorAll("#rollups thead th")].findIndex((th) => th.textContent === "admitted");
+  return {
+    version: Number(document.body.dataset.version || 0),
+    height: document.getElementById("height").textContent,
+    p50: document.getElementById("p50").textContent,
+    tps: document.getElementById("tps").textContent,
+    conn: document.getElementById("conn").textContent,
+    admitted901: row && col >= 0 ? row.cells[col].textContent : null,
+    histogramBars: document.querySelectorAll("#histogram .bar").length,
+    marker: window.__marker ?? null,
+  };
+});
+
+try {
+  await page.goto(url);
+  await page.waitForFunction(() => Number(document.body.dataset.version || 0) > 0, null, { timeout: 15000 });
+  await page.evaluate(() => { window.__marker = "first-load"; });  // survives only if the page never reloads
+  console.log(JSON.stringify({ stage: "loaded", ...(await figures()) }));
+  const lines = readline.createInterface({ input: process.stdin });
+  const [line] = await Promise.race([
+    new Promise((ok) => lines.once("line", (l) => ok([l]))),
+    new Promise((_, no) => setTimeout(() => no(new Error("no bundle from the test in 30 s")), 30000)),
+  ]);
+  lines.close();
+  const hash = line.trim().split(" ")[1];
+  await page.waitForSelector(`tr[data-bundle="${hash}"]`, { timeout: 15000 });
+  // The latency histogram and tx/s refresh on the next pictures: give them one interval more.
+  await page.waitForTimeout(1200);
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(JSON.stringify({ stage: "done", loads, errors, ...(await figures()) }));
+} catch (e) {
+  console.log(JSON.stringify({ stage: "error", error: String(e), errors }));
+  process.exitCode = 1;
+} finally {
+  await ctx.close();
+  process.exit();
+}
