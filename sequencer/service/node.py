@@ -497,9 +497,15 @@ class SequencerNode:
             self.on_resign(exc)
 
     def follow_block(self, block: SharedBlock) -> None:
-        """A follower's log copy received `block` (on the loop): publish it to subscribers. Blocks
-        come in order; one already published (or any while leading) is ignored."""
-        if not self.leading and block.height == self.durable_height + 1:
+        """A follower's log copy received `block` (on the loop): publish it to subscribers, after
+        any the copy got before this hook was set (read back from the copy). One already published
+        (or any while leading) is ignored."""
+        if self.leading or block.height <= self.durable_height:
+            return
+        if block.height > self.durable_height + 1:
+            for missed in self.log.read_blocks(self.durable_height + 1, block.height - 1):
+                self._publish(missed)
+        if block.height == self.durable_height + 1:
             self._publish(block)
 
     def lead(self) -> None:
