@@ -61,9 +61,10 @@ def test_console_in_chromium(tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{console_port}/"
         _wait_http(url + "api/snapshot", seq)
-        browser = subprocess.Popen([shutil.which("node") or "node", str(SCRIPT), url, str(shot), str(tmp_path / "profile")],
-                                   cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env={**os.environ, "NODE_PATH": str(ROOT / "node_modules")})
+        argv = [shutil.which("node") or "node", str(SCRIPT), url, str(shot), str(tmp_path / "profile")]
+        browser = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "NODE_PATH": str(ROOT / "node_modules")})
         loaded = _line(browser)
         assert loaded["stage"] == "loaded", loaded
         assert loaded["p50"] == "no traffic yet" and loaded["admitted901"] == "0", loaded
