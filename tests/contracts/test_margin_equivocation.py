@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import L1
 from eth_account import Account
 from eth_utils import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -29,7 +28,8 @@ def _revert(fn: Any, sender: str) -> str | None:
     return None
 
 
-def test_outcome_equivocation_is_proven_only_with_both_outcomes_by_an_accountable_key(l1: L1) -> None:
+def test_outcome_equivocation_is_proven_only_with_both_outcomes_by_an_accountable_key(l1: Any) -> None:
+    """`l1`: tests/contracts/conftest.py's deployed L1."""
     factory = l1.w3.eth.contract(abi=ART["abi"], bytecode=ART["bytecode"])
     receipt = l1.transact(factory.constructor(l1.keys.address, l1.inbox.address), l1.owner)
     proof = l1.w3.eth.contract(address=receipt["contractAddress"], abi=ART["abi"]).functions
