@@ -27,6 +27,7 @@ from web3 import Web3
 
 from deploy.anvil import AnvilError, dev_accounts, free_port, port_is_free, start_anvil
 from deploy.deployer import deploy_all
+from deploy.liveview import LiveStatus, LiveView, Probe, RollupRow
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import parse_config
 from sequencer.errors import SharedSeqError, leaf_exceptions
@@ -124,43 +125,30 @@ class Devnet:
             view |= batcher_view(self.batcher, force_inclusion_delay=self.config.force_inclusion_delay)
         return view
 
-    def status_line(self) -> str:
+    def live_status(self, probe: Probe) -> LiveStatus:
+        """This interval's figures for the terminal live view (deploy/liveview.py)."""
         assert self.server is not None
         node = self.server.node
-        sealed, firm = node.durable_height, node.firm_height
-        p50, p99 = _histogram_quantiles(node.metrics.receipt_seconds, (0.5, 0.99))
-        parts = [f"shared {sealed} firm {firm} (lag {sealed - firm})",
-                 f"preconf p50 {p50 * 1000:.1f}ms p99 {p99 * 1000:.1f}ms"]
-        for rid, n in sorted(self.soft.items()):
-            f = self.firm.get(rid)
-            soft_head = n.head.engine_number if n.head else "-"
-            firm_head = f.head.engine_number if f is not None and f.head else "-"
-            parts.append(f"{rid}: block {soft_head} firm {firm_head}")
-        return " | ".join(parts)
-
-
-def _histogram_quantiles(hist: Any, qs: tuple[float, ...]) -> tuple[float, ...]:
-    """Quantiles from a prometheus Histogram's buckets (upper bounds)."""
-    buckets: list[tuple[float, float]] = []
-    for metric in hist.collect():
-        for s in metric.samples:
-            if s.name.endswith("_bucket"):
-                buckets.append((float(s.labels["le"]), s.value))
-    buckets.sort()
-    total = buckets[-1][1] if buckets else 0
-    out = []
-    for q in qs:
-        bound = 0.0
-        for le, count in buckets:
-            if total and count >= q * total:
-                bound = le if le != float("inf") else buckets[-2][0]
-                break
-        out.append(bound)
-    return tuple(out)
+        p50, p99, total, per = probe.read(time.monotonic())
+        rows = []
+        for r in self.config.rollups:
+            rid = int(r["id"])
+            soft, firm = self.soft.get(rid), self.firm.get(rid)
+            rows.append(RollupRow(rid, str(r.get("name", rid)),
+                                  soft.head.engine_number if soft is not None and soft.head else None,
+                                  firm.head.engine_number if firm is not None and firm.head else None,
+                                  per.get(str(rid))))
+        return LiveStatus(time.strftime("%H:%M:%S"), node.durable_height, node.firm_height, p50, p99, total,
+                          tuple(rows))
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 MARKER = ".sharedseq-devnet"
@@ -278,10 +266,14 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")
             if on_ready is not None:
                 on_ready(net)
+            # On a terminal, a table redrawn in place; into a file or a pipe, one line per interval.
+            tty = say is _say and sys.stdout.isatty()
+            view = LiveView(_write if say is _say else (lambda text: say(text.rstrip("\n"))), tty=tty)
+            probe = Probe(server.node.metrics)
             try:
                 while True:
                     await anyio.sleep(live_every_s)
-                    say(time.strftime("%H:%M:%S ") + net.status_line())
+                    view.show(net.live_status(probe))
             finally:
                 (cfg.workdir / "endpoints.json").unlink(missing_ok=True)
 
