@@ -35,5 +35,8 @@ class Metrics:
             registry=r)
         self.client_limited = Counter(
             "sharedseq_client_limited_total", "Requests refused by a per-client limit", ["limit"], registry=r)
+        self.leading = Gauge(
+            "sharedseq_leading", "1 while this sequencer leads (admits and seals), 0 while it follows a leader",
+            registry=r)
         self.storage_faults = Counter(
             "sharedseq_storage_faults_total", "Block log writes that failed (the service stops)", registry=r)

@@ -187,6 +187,7 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     node.on_fatal = not_serving
+    node.metrics.leading.set_function(lambda: 1.0 if node.leading else 0.0)  # read at each scrape
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(node.run)
