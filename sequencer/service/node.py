@@ -548,6 +548,11 @@ class SequencerNode:
         return block
 
     def _publish(self, block: SharedBlock) -> None:
+        if block.height != self.durable_height + 1:
+            # Replicas (issue 12): a seal that was in flight when the node stopped leading and led
+            # again may return after lead() published the same height from the log. Published once;
+            # the cache stays one block per height, in order (`_cached` indexes it by height).
+            return
         size = sum(len(t) for ns in block.namespaces for t in ns.transactions) + 512
         self._cache.append((block, size))
         self._cache_bytes += size

@@ -185,13 +185,15 @@ class JetStreamLog(BlockLog):
     def applied(self) -> int:
         return self._applied
 
-    def stream_last_seq(self) -> int:
+    def stream_last_seq(self, timeout_s: float | None = None) -> int:
         """The stream's last sequence as JetStream's leader for it reports it now."""
+        wait = timeout_s or self.timeout_s
+
         async def last() -> int:
-            info = await self._js.stream_info(self.stream)
+            info = await self._nc.jetstream(timeout=wait).stream_info(self.stream)
             return int(info.state.last_seq)
         try:
-            return self._run(last(), self.timeout_s + 1)
+            return self._run(last(), wait + 1)
         except LogUnavailable:
             raise
         except Exception as exc:
@@ -199,7 +201,7 @@ class JetStreamLog(BlockLog):
 
     def catch_up(self, timeout_s: float | None = None) -> int:
         """Wait until every entry the stream holds now is applied locally; the stream's last sequence."""
-        target = self.stream_last_seq()
+        target = self.stream_last_seq(timeout_s)
         with self._caught_up:
             if not self._caught_up.wait_for(lambda: self._applied >= target or self.fatal is not None,
                                             timeout_s or self.timeout_s * 5):
