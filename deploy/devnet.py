@@ -199,9 +199,10 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
         seq_key_file = cfg.workdir / "sequencer.key"
         seq_address = "0x" + write_key(seq_key_file).hex()
         deploy_doc = {
-            # A window older than the origin lag allows (in L1 time) catches up instead of being refused.
+            # A window older than this catches up instead of waiting for an origin the lag allows; the
+            # sequencer stops sealing at half of it (sequencer drift), so keep it well above one L1 poll.
             "l1": {"force_inclusion_delay": cfg.force_inclusion_delay,
-                   "catch_up_after_ms": max(10_000, int(cfg.force_inclusion_delay * cfg.l1_block_time * 1000))},
+                   "catch_up_after_ms": max(30_000, int(cfg.force_inclusion_delay * cfg.l1_block_time * 3000))},
             "sequencer": {"address": Web3.to_checksum_address(seq_address)},
             "batcher": {"address": accounts[BATCHER].address},
             "rollups": list(cfg.rollups),

@@ -6,7 +6,10 @@ a window only if its origin, the last header's, is an L1 block before the postin
 and hands `(number, hash)` of the block `lag` below it to the node: always a block the L1 has (never
 ahead of it), and a small lag keeps shallow L1 reorgs out of the origin. The lag is capped at half
 the inbox's maxOriginLag (read from the inbox) so a window has the other half, in L1 blocks, to land.
-It also reads the inbox's `nextHeight` to learn which shared blocks are firm.
+It also reads the inbox's `nextHeight` to learn which shared blocks are firm, and hands the node the
+origin's L1 timestamp and its drift limit, half the inbox's `catchUpAfterMs`: the node stops sealing
+while its origin is older than that (sequencer drift, as OP Stack's max sequencer drift), so every
+block it seals is postable by the inbox's catch-up rule whatever was enqueued meanwhile.
 
 When the L1 RPC fails, the node keeps sealing with its last origin and this shell logs
 `l1.origin_stale` (WARNING) with how long it has been, retrying with backoff. A block sealed on a
@@ -81,12 +84,18 @@ async def follow_l1(node: SequencerNode, cfg: L1Config) -> None:
                     if cfg.lag > max_lag // 2:
                         log.warning("[l1] lag %d is more than half the inbox's maxOriginLag %d; using %d",
                                     cfg.lag, max_lag, max_lag // 2)
+                if node.max_origin_drift_ms is None and reader is not None \
+                        and await reader.has_view("catchUpAfterMs"):
+                    node.max_origin_drift_ms = int(await reader.view("catchUpAfterMs")) // 2
                 origin = await read_origin(client, cfg.lag, max_lag)
+                block = await client.get_block(origin[0])
                 current = node.l1_origin
                 if current is not None and origin[0] < current[0]:
                     log.warning("L1 head went back: origin %d is below the current %d; keeping %d",
                                 origin[0], current[0], current[0])
                 node.l1_origin = origin
+                if block is not None and (current is None or origin[0] >= current[0]):
+                    node.l1_origin_time_ms = int(block["timestamp"], 16) * 1000
                 if reader is not None:
                     next_height = int(await reader.view("nextHeight"))
                     if next_height > 0:

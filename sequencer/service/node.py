@@ -74,6 +74,14 @@ OFFLOAD_MIN_ITEMS = 16
 """Lists shorter than this are checked on the loop: the thread hop would cost more than it saves."""
 
 
+def origin_too_old(now_ms: int, origin_time_ms: int | None, max_drift_ms: int | None) -> bool:
+    """Sequencer drift: a slot at `now_ms` may not be sealed on an L1 origin whose block timestamp is
+    more than `max_drift_ms` older (None: no L1, or its limit unknown, so no limit)."""
+    if origin_time_ms is None or max_drift_ms is None:
+        return False
+    return now_ms - origin_time_ms > max_drift_ms
+
+
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -145,6 +153,12 @@ class SequencerNode:
         self.metrics = metrics or Metrics()
         self.clock_ms = clock_ms
         self.l1_origin: tuple[int, Hash32] | None = None
+        # Sequencer drift (docs/settlement.md 3): with an L1, no block is sealed on an origin whose L1
+        # timestamp is more than max_origin_drift_ms behind the slot, so a block sealed during an L1
+        # outage can never be one that the inbox's catch-up rule (ForcedEntryDue) refuses for ever.
+        self.l1_origin_time_ms: int | None = None
+        self.max_origin_drift_ms: int | None = None
+        self._drift_stalled = False
         self.durable_height = core.head.height
         self.firm_height = -1
         self._cache: deque[tuple[SharedBlock, int]] = deque()
@@ -471,7 +485,7 @@ class SequencerNode:
         while True:
             now = self.clock_ms()
             await anyio.sleep((slot - now % slot) / 1000)
-            if not self.leading:
+            if not self.leading or self._origin_too_old(self.clock_ms()):
                 continue
             try:
                 await self.seal_now()
@@ -479,6 +493,21 @@ class SequencerNode:
                 if self.leading:
                     raise
                 # Deposed while sealing: the block never reached the log; the next leader seals it.
+
+    def _origin_too_old(self, now_ms: int) -> bool:
+        """Whether sealing waits for a fresher L1 origin (logged once per stall)."""
+        stalled = origin_too_old(now_ms, self.l1_origin_time_ms, self.max_origin_drift_ms)
+        if stalled != self._drift_stalled:
+            self._drift_stalled = stalled
+            if stalled:
+                log.error("sealing stopped: the L1 origin's timestamp is %d ms behind the clock, more than "
+                          "max_origin_drift_ms %d; waiting for the L1 RPC (admitted transactions keep their "
+                          "placements and are sealed once it is back)",
+                          now_ms - (self.l1_origin_time_ms or 0), self.max_origin_drift_ms or 0,
+                          extra={"fields": {"event": "seal.origin_drift"}})
+            else:
+                log.info("sealing resumed: the L1 origin is fresh again")
+        return stalled
 
     # -- replicas (issue 12) ----------------------------------------------------
 

@@ -26,6 +26,8 @@ class FakeNode:
 
     def __init__(self) -> None:
         self.l1_origin: tuple[int, bytes] | None = None
+        self.l1_origin_time_ms: int | None = None
+        self.max_origin_drift_ms: int | None = None
         self.firm_height = -1
 
     def mark_firm(self, height: int) -> None:
@@ -59,6 +61,12 @@ async def test_follows_the_l1_keeps_its_origin_through_an_outage_and_respects_ma
             head = w3.eth.block_number
             await wait_for(lambda: node.l1_origin is not None and node.l1_origin[0] == head - 4, 10, "the origin")
             assert node.l1_origin[1] == bytes(w3.eth.get_block(head - 4)["hash"])
+            # Sequencer drift: the origin's L1 time, and half the inbox's catch-up age as the limit.
+            assert node.l1_origin_time_ms == w3.eth.get_block(head - 4)["timestamp"] * 1000
+            catch_up = w3.eth.contract(address=inbox, abi=[{
+                "type": "function", "name": "catchUpAfterMs", "stateMutability": "view", "inputs": [],
+                "outputs": [{"name": "", "type": "uint64"}]}]).functions.catchUpAfterMs().call()
+            assert node.max_origin_drift_ms == catch_up // 2
             assert any("more than half the inbox's maxOriginLag 8" in r.getMessage() for r in caplog.records)
 
             fwd.stop()
