@@ -200,8 +200,19 @@ PLUGINS = (
 )
 
 
+def _version() -> str:
+    """The installed distribution's version (a wheel or `pip install -e .`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sharedseq")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sharedseq", description="A shared sequencer for rollups.")
+    ap.add_argument("--version", action="version", version=f"sharedseq {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the sequencer")
