@@ -87,6 +87,9 @@ async def test_console_follows_traffic_and_shows_bundles(tmp_path: Path, tx_for)
 async def test_console_is_off_unless_configured(tmp_path: Path) -> None:
     write_key(tmp_path / "seq.key")
     assert parse_config(config_doc(tmp_path), tmp_path).console is None
+    from sequencer.config import load_config
+    sample = Path(__file__).resolve().parents[2] / "deploy" / "sequencer.sample.toml"
+    assert load_config(sample).console is None  # the production template ships it off
     with pytest.raises(BadInput, match="console.listen"):
         _cfg(tmp_path, {"listen": "nonsense"})
     with pytest.raises(BadInput, match="unknown option"):
