@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -53,6 +55,9 @@ T = TypeVar("T")
 
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code when `Nats-Expected-Last-Sequence` does not match the stream's end."""
+TRY_TIMEOUT_S = 0.4
+"""One try of an append; tries repeat (same message id) until the append's timeout."""
+RETRY_PAUSE_S = 0.05
 DEFAULT_TIMEOUT_S = 2.0
 """How long an append waits for the quorum's acknowledgement before it counts as not persisted."""
 
@@ -233,22 +238,34 @@ class JetStreamLog(BlockLog):
         meta = dict(meta or {})
         data = encode_entry(records, blocks, meta, receipts)
         expected = self._written
+        # One id for every try of this entry: JetStream answers a repeat of an id it stored with the
+        # first one's sequence (duplicate), before it checks the expected sequence. So a try whose
+        # answer was lost (the server this client was on died, a reconnect) is retried safely, and a
+        # lost answer never makes a stored entry look refused.
+        msg_id = os.urandom(16).hex()
+        headers = {"Nats-Expected-Last-Sequence": str(expected), "Nats-Msg-Id": msg_id}
+        deadline = time.monotonic() + self.timeout_s
+        per_try = min(TRY_TIMEOUT_S, self.timeout_s)
 
         async def publish() -> int:
-            ack = await self._js.publish(self.subject, data, timeout=self.timeout_s,
-                                         headers={"Nats-Expected-Last-Sequence": str(expected)})
+            ack = await self._js.publish(self.subject, data, timeout=per_try, headers=headers)
             return int(ack.seq)
-        try:
-            seq = self._run(publish(), self.timeout_s + 1)
-        except APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
-                raise Fenced(f"another sequencer replica wrote to the log after entry {expected}: this one is "
-                             "deposed, its write was refused") from None
-            raise LogUnavailable(f"JetStream refused the write: {exc.description}") from exc
-        except LogUnavailable:
-            raise
-        except Exception as exc:  # timeouts, no responders, a lost connection: not confirmed
-            raise LogUnavailable(f"JetStream did not confirm the write ({type(exc).__name__}: {exc})") from exc
+        while True:
+            try:
+                seq = self._run(publish(), per_try + 1)
+                break
+            except APIError as exc:
+                if exc.err_code == WRONG_LAST_SEQUENCE:
+                    raise Fenced(f"another sequencer replica wrote to the log after entry {expected}: this one "
+                                 "is deposed, its write was refused") from None
+                if exc.code != 503 or time.monotonic() + per_try > deadline:  # 503: no stream leader yet
+                    raise LogUnavailable(f"JetStream refused the write: {exc.description}") from exc
+                time.sleep(RETRY_PAUSE_S)
+            except Exception as exc:  # timeouts, no responders, a lost connection: not confirmed yet
+                if time.monotonic() + per_try > deadline:
+                    raise LogUnavailable(f"JetStream did not confirm the write in {self.timeout_s:g} s "
+                                         f"({type(exc).__name__}: {exc})") from exc
+                time.sleep(RETRY_PAUSE_S)
         self._written = seq
         self._apply(seq, data, own=True, decoded=(list(records), list(blocks), meta, receipts))
 
