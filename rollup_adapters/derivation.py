@@ -45,6 +45,13 @@ soft node from the sequencer stream, the firm node from L1 alone
    tx counts of the rollup's namespace leaves, each share rebuilding its
    leaf's tx root, and a shared block without a leaf for the rollup giving
    nothing. L1 origins are taken from the signed headers.
+6. A window that leaves a rollup out (paused on L1, or its batch could not
+   be encoded) gives it nothing and keeps its cursor; the next window that
+   lists it carries its batch over every shared block since its last listed
+   window: the check of rule 5 runs against those windows' witness blocks
+   joined (`join_witnesses`), and rule F places forced entries over all of
+   them up to the listing window's origin (its forcedTo). The batcher builds
+   it the same way (sequencer/l1/windows.py `encode_cut`, `pending`).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ import rlp
 
 from sequencer.core.commitments import tx_root
 from sequencer.core.policy import EvmPolicy
+from sequencer.core.signing import block_hash
 from sequencer.core.types import ZERO_HASH, Hash32, RollupId, SharedBlock
 from sequencer.core.window import WitnessBlock
 from sequencer.errors import BadInput, DecodeError
@@ -297,6 +305,25 @@ def witness_rollup_blocks(witness: Sequence[WitnessBlock], rollup_id: RollupId, 
     except BadInput as exc:
         raise DerivationError(f"rollup {rollup_id}: the batch's blocks {cursor.next_number}..{last_number} do not "
                               f"cover the window's shared blocks: {exc}") from exc
+
+
+def join_witnesses(windows: Sequence[Sequence[WitnessBlock]]) -> tuple[WitnessBlock, ...]:
+    """Rule 6: the verified witness blocks of consecutive windows (the ones that left a rollup out,
+    then the one that lists it) as one sequence for `check_batch_against_witness`. Each window was
+    verified on its own; this checks they follow each other (heights and parent hashes), so a batch
+    is never checked against shared blocks the sequencer did not sign in that order."""
+    out: list[WitnessBlock] = []
+    for blocks in windows:
+        for wb in blocks:
+            if out:
+                prev = out[-1].header
+                if wb.header.height != prev.height + 1:
+                    raise DerivationError(f"kept witness: shared height {wb.header.height} follows {prev.height}")
+                if wb.header.parent_hash != block_hash(prev):
+                    raise DerivationError(f"kept witness: shared block {wb.header.height}'s parent is not block "
+                                          f"{prev.height}")
+            out.append(wb)
+    return tuple(out)
 
 
 def check_batch_against_witness(blocks: Sequence[RollupBlock], witness: Sequence[WitnessBlock], rollup_id: RollupId,

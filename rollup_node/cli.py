@@ -25,7 +25,8 @@ def cmd_rollup_node(args: argparse.Namespace) -> int:
     try:
         node = RollupNode(NodeConfig(rollup_id=args.rollup, mode=args.mode, sequencer=args.sequencer,
                                      l1_rpc=args.l1_rpc, inbox=args.inbox, api_port=args.api_port,
-                                     poll_ms=args.poll_ms, keep_blocks=args.keep_blocks))
+                                     poll_ms=args.poll_ms, keep_blocks=args.keep_blocks,
+                                     max_kept_witness_blocks=args.max_kept_witness_blocks))
     except SharedSeqError as exc:
         print(f"rollup-node: {exc}", file=sys.stderr)
         return 1
@@ -60,6 +61,9 @@ def add_rollup_node_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("soft", "firm"), default="soft")
     p.add_argument("--api-port", type=int, default=0, help="HTTP API port on 127.0.0.1 (0: a free port)")
     p.add_argument("--poll-ms", type=int, default=500, help="L1 poll interval")
+    p.add_argument("--max-kept-witness-blocks", type=int, default=100_000,
+                   help="firm mode: most shared blocks of windows that leave the rollup out (paused on L1) "
+                        "kept until one lists it again")
     p.add_argument("--keep-blocks", type=int, default=10_000,
                    help="executed blocks kept in memory and served by /block (older ones answer 404)")
     p.add_argument("--log-level", default="info")

@@ -18,8 +18,12 @@ batch against its recorded hash). For each window:
    transaction where the rollup has no leaf), with the signed headers' L1 origins;
 5. rule F from those origins (forced queue read up to the window's origin), and the window's
    forcedTo must equal the entries rule F applied;
-6. a window that does not list the rollup gives it no block; if the sequencer signed transactions
-   of the rollup in it, they are not on L1 and the node stops.
+6. a window that does not list the rollup (paused on L1, or left out by the batcher) gives it no
+   block and does not move its firm chain: the node keeps that window's verified witness blocks
+   and waits; the next window that lists it must carry its batch over all of them and its own
+   (derivation rule 6: checked as in step 4 against the joined witness, rule F over all of them,
+   forcedTo as in step 5). At most `NodeConfig.max_kept_witness_blocks` shared blocks are kept;
+   past that the node stops (VerificationError naming the limit).
 Any failure raises VerificationError naming the window (and the rollup block) and stops the node:
 nothing the sequencer did not sign is executed. An L1 that cannot be reached at start stops the node
 (a configuration problem); once running, a failed L1 read is retried with backoff.
@@ -31,7 +35,7 @@ import logging
 
 import anyio
 
-from rollup_adapters.derivation import Cursor, DerivationError, decode_window_batch
+from rollup_adapters.derivation import Cursor, DerivationError, decode_window_batch, join_witnesses
 from sequencer.core.signing import Domain, recover_signer
 from sequencer.core.types import ZERO_HASH
 from sequencer.core.window import WitnessBlock, verify_witness, window_struct_hash
@@ -61,6 +65,8 @@ class FirmFollower:
         self.next_height = 0
         self.prev_last_hash = ZERO_HASH
         self.cursor: Cursor | None = None
+        self.kept: tuple[WitnessBlock, ...] = ()
+        """Verified witness blocks of the windows since the last one that listed the rollup (step 6)."""
 
     async def run(self) -> None:
         try:
@@ -139,16 +145,20 @@ class FirmFollower:
         if data is None:
             if self.rid in w.rollup_ids:
                 raise VerificationError(f"window {w.index}: its batches were not read from L1")
-            signed = [(b.header.height, leaf.tx_count) for b in witness if (leaf := b.leaf(self.rid)) is not None]
-            if any(n for _, n in signed):
-                raise VerificationError(f"window {w.index} leaves out rollup {self.rid}, yet the sequencer signed "
-                                        f"transactions of it at heights {[h for h, n in signed if n]}")
+            limit = self.node.config.max_kept_witness_blocks
+            if len(self.kept) + len(witness) > limit:
+                raise VerificationError(f"window {w.index} leaves out rollup {self.rid} again: the shared blocks "
+                                        f"since its last listed window would be {len(self.kept) + len(witness)}, "
+                                        f"over max_kept_witness_blocks {limit}")
+            # Step 6: the blocks wait for the next window that lists the rollup; its cursor stays.
+            self.kept = (*self.kept, *witness)
             self._advance(w)
             return
         queue = await self.forced.read_to(w.window.l1_origin_number)
         try:
+            covered = join_witnesses([self.kept, witness])
             blocks = decode_window_batch(self.node.fmt, self.rid, self.node.timing.block_time_ms, data, self.cursor,
-                                         list(queue), witness)
+                                         list(queue), covered)
         except (DecodeError, DerivationError, ValueError) as exc:
             raise VerificationError(f"window {w.index}: batch of rollup {self.rid} refused: {exc}") from exc
         after = self.cursor.after(blocks)
@@ -157,6 +167,7 @@ class FirmFollower:
             raise VerificationError(f"window {w.index}: forcedTo {forced_to} for rollup {self.rid}, rule F applies "
                                     f"entries {self.cursor.forced_applied}..{after.forced_applied}")
         self._advance(w)
+        self.kept = ()
         for b in blocks:
             await self.node.execute(b)
         self.cursor = after

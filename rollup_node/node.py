@@ -30,6 +30,7 @@ log = logging.getLogger("sharedseq.rollup_node")
 
 MODES = ("soft", "firm")
 DEFAULT_KEEP_BLOCKS = 10_000
+DEFAULT_MAX_KEPT_WITNESS_BLOCKS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ class NodeConfig:
     api_port: int | None = 0
     poll_ms: int = 100
     keep_blocks: int = DEFAULT_KEEP_BLOCKS
+    max_kept_witness_blocks: int = DEFAULT_MAX_KEPT_WITNESS_BLOCKS
+    """Firm mode: most shared blocks of windows that leave the rollup out (paused on L1) kept until a
+    window lists it again (rollup_node/firm.py step 6); past it the node stops."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -56,6 +60,8 @@ class NodeConfig:
             raise NodeConfigError("firm mode needs the L1 RPC URL and the inbox address")
         if self.inbox is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", self.inbox):
             raise NodeConfigError(f"inbox {self.inbox!r} is not an address (0x and 40 hex digits)")
+        if self.max_kept_witness_blocks < 1:
+            raise NodeConfigError(f"max_kept_witness_blocks must be at least 1, got {self.max_kept_witness_blocks}")
         if self.keep_blocks < 1:
             raise NodeConfigError(f"keep_blocks must be at least 1, got {self.keep_blocks}")
 

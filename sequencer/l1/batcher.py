@@ -221,6 +221,9 @@ class _Synced:
     next_height: int
     last_hash: bytes
     cursors: dict[RollupId, Cursor] | None  # None until block 0 is sealed
+    covered_to: dict[RollupId, int] = field(default_factory=dict)
+    """Per rollup, the height after its last listed window (0: never listed): a rollup left out of the
+    windows since (paused on L1) gets a batch over their blocks too when it is listed again."""
 
 
 @dataclass(slots=True)
@@ -408,7 +411,8 @@ class Batcher:
         await self._scan_forced(head)
         blocks = await self._read_ahead(st.next_height, head)
         view = await self._l1_view(head, blocks)
-        plan = plan_window(self.params, blocks, st.cursors, view)
+        pending = await self._pending(st, view.active)
+        plan = plan_window(self.params, blocks, st.cursors, view, pending)
         if plan is None:
             self._log_waiting(view, blocks)
             return False
@@ -416,6 +420,18 @@ class Batcher:
         self._log_left_out(plan)
         await self._post(plan)
         return True
+
+    async def _pending(self, st: _Synced, active: frozenset[RollupId] | None) -> dict[RollupId, list[SharedBlock]]:
+        """The shared blocks before nextHeight each active rollup's batch has not covered yet: those of
+        the windows that left it out since its last listed one (derivation rule 6; the firm node
+        checks its next batch against all of them)."""
+        assert self.params is not None
+        out: dict[RollupId, list[SharedBlock]] = {}
+        for r in self.params.rollups:
+            start = st.covered_to.get(r.rollup_id, 0)
+            if (active is None or r.rollup_id in active) and start < st.next_height:
+                out[r.rollup_id] = await self._read_range(start, st.next_height - 1)
+        return out
 
     async def _l1_view(self, head: int, blocks: list[SharedBlock]) -> L1View:
         """The L1 as the planner needs it: forced queues, active served rollups, canonical origin hashes."""
@@ -511,12 +527,15 @@ class Batcher:
         cursors: dict[RollupId, Cursor] | None = None
         expected = 0
         cached = 0
+        covered_to: dict[RollupId, int] = {}
         if self._cache is not None:
             for w in reversed(windows):
                 hit = self._cache.matching(w.index, w.first_height, w.last_height, w.last_block_hash, w.batch_hashes)
                 if hit is not None:
                     cursors, expected, cached = hit, w.last_height + 1, w.index + 1
                     break
+        for w in windows[:cached]:
+            covered_to.update(dict.fromkeys(w.rollup_ids, w.last_height + 1))
         for w in windows[cached:]:
             if w.first_height != expected:
                 raise Critical(f"inbox window {w.index} starts at {w.first_height}, expected {expected}")
@@ -525,21 +544,26 @@ class Batcher:
                 raise Critical(f"inbox window {w.index}: block {w.last_height} on L1 is not the sequencer's")
             if cursors is None:
                 cursors = genesis_cursors(self.params, blocks[0])
-            replayed = replay_window(self.params, blocks, cursors, self._forced, w.rollup_ids, w.batch_hashes, keccak)
+            pending = {rid: await self._read_range(covered_to.get(rid, 0), w.first_height - 1)
+                       for rid in w.rollup_ids if covered_to.get(rid, 0) < w.first_height}
+            replayed = replay_window(self.params, blocks, cursors, self._forced, w.rollup_ids, w.batch_hashes, keccak,
+                                     pending)
             if replayed is None:  # posted with postWindowBlobs: the hashes are the blobs' versioned hashes
                 replayed = await anyio.to_thread.run_sync(replay_window, self.params, blocks, cursors, self._forced,
-                                                          w.rollup_ids, w.batch_hashes, blob_codec.batch_blob_hash)
+                                                          w.rollup_ids, w.batch_hashes, blob_codec.batch_blob_hash,
+                                                          pending)
             if replayed is None:
                 raise Critical(f"inbox window {w.index} (heights {w.first_height}..{w.last_height}, rollups "
                                f"{list(w.rollup_ids)}) cannot be reproduced with window_ms={self.params.window_ms} "
                                f"and the rollups {[r.rollup_id for r in self.params.rollups]}")
             cursors = replayed
             expected = w.last_height + 1
+            covered_to.update(dict.fromkeys(w.rollup_ids, w.last_height + 1))
             if self._cache is not None:
                 self._cache.put(w.index, w.first_height, w.last_height, w.last_block_hash, w.batch_hashes, cursors)
         if expected != next_height:
             raise L1Unavailable(f"inbox nextHeight {next_height} does not follow its windows ({expected})")
-        self._state = _Synced(count, next_height, last_hash, cursors)
+        self._state = _Synced(count, next_height, last_hash, cursors, covered_to)
         for h in [h for h in self._blocks if h < next_height]:
             del self._blocks[h]
         _event(logging.INFO, "batcher.synced", windows=count, from_cache=cached, replayed=count - cached,
@@ -754,7 +778,10 @@ class Batcher:
             raise PostingStale(f"{'postWindowBlobs' if fl.blobs else 'postWindow'} {r.tx_hash} reverted in block "
                                f"{r.block}")
         index = fl.window_index
-        self._state = _Synced(index + 1, plan.last_height + 1, plan.last_block_hash, dict(plan.cursors))
+        covered_to = dict(self._state.covered_to) if self._state is not None else {}
+        covered_to.update(dict.fromkeys(plan.rollup_ids, plan.last_height + 1))
+        self._state = _Synced(index + 1, plan.last_height + 1, plan.last_block_hash, dict(plan.cursors), covered_to)
+        # Blocks a left-out rollup's next batch covers are read again then (_pending), not kept here.
         for h in [h for h in self._blocks if h <= plan.last_height]:
             del self._blocks[h]
         self._unconfirmed = (*self._unconfirmed, txlife.Unconfirmed(r.tx_hash, r.block))

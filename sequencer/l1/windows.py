@@ -31,7 +31,11 @@ so rollup blocks with no shared block (a sequencer gap) are posted as empty bloc
 the rollups the batcher serves that the registry has active (L1View.active), ids ascending; each
 listed rollup gets a batch, and forcedTo = the number of its forced entries enqueued at an L1 block
 <= the window's L1 origin (the last header's), which is exactly what rule F applied
-(derivation.forced_to_after; the inbox checks the same count). A rollup left out keeps its cursor.
+(derivation.forced_to_after; the inbox checks the same count). A rollup left out (paused on L1, or
+its batch could not be encoded) keeps its cursor, and the next posting that lists it groups its
+blocks from every shared block since its last listed window (`pending`, the earlier windows'
+blocks, then this one's), so the transactions signed while it was out are carried, as the firm
+node checks them against those windows' witness blocks (derivation rule 6).
 A rollup whose batch cannot be encoded (or whose rule-F count disagrees) is left out of the posting
 with the reason in `WindowPlan.left_out`: one rollup never stops the others' postings.
 
@@ -245,8 +249,11 @@ class _Encoded:
 
 def encode_cut(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Mapping[RollupId, Cursor],
                forced: Mapping[RollupId, Sequence[ForcedTx]], end_ms: int,
-               listed: frozenset[RollupId] | None = None) -> _Encoded:
-    """Every listed rollup's batch for the posting of `blocks` (from the first) that ends at `end_ms`."""
+               listed: frozenset[RollupId] | None = None,
+               pending: Mapping[RollupId, Sequence[SharedBlock]] | None = None) -> _Encoded:
+    """Every listed rollup's batch for the posting of `blocks` (from the first) that ends at `end_ms`.
+    `pending[rid]`: the shared blocks of the windows since rollup rid's last listed one (it was left
+    out of them), which its batch covers before this posting's own."""
     members = [b for b in blocks if b.header.timestamp_ms < end_ms]
     if not members:
         raise BadInput(f"no shared block before cut {end_ms}")
@@ -263,8 +270,9 @@ def encode_cut(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Map
         c = cursors[r.rollup_id]
         queue = forced.get(r.rollup_id, ())
         timing = RollupTiming(0, r.block_time_ms)
+        covered = [*pending.get(r.rollup_id, ()), *members] if pending else members
         try:
-            grouped = group_rollup_blocks(members, r.rollup_id, timing, first_number=c.next_number,
+            grouped = group_rollup_blocks(covered, r.rollup_id, timing, first_number=c.next_number,
                                           last_number=timing.window_of(end_ms - 1), prev_origin=c.prev_l1_origin)
             placed = place_forced(grouped, queue, c.forced_applied)
             batch = encode_window_batch(r.fmt, r.rollup_id, r.block_time_ms, placed, c)
@@ -310,11 +318,12 @@ def _extend_to_postable(params: WindowParams, blocks: Sequence[SharedBlock], cou
 
 
 def plan_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Mapping[RollupId, Cursor],
-                l1: L1View) -> WindowPlan | None:
+                l1: L1View, pending: Mapping[RollupId, Sequence[SharedBlock]] | None = None) -> WindowPlan | None:
     """The next posting, or None while it is still open (or cannot yet end at a postable origin).
 
     `blocks` are consecutive sealed blocks starting at the inbox's nextHeight (as many as known);
-    `cursors` each served rollup's derivation position after the last posted window.
+    `cursors` each served rollup's derivation position after the last posted window; `pending` the
+    shared blocks before nextHeight that a rollup's batch has not covered yet (see `encode_cut`).
     """
     all_cuts = candidate_cuts(params, blocks)
     if not all_cuts:
@@ -325,7 +334,7 @@ def plan_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Ma
     listed = l1.active
 
     def enc_at(cut: int) -> _Encoded:
-        return encode_cut(params, blocks, cursors, l1.forced, cut, listed)
+        return encode_cut(params, blocks, cursors, l1.forced, cut, listed, pending)
 
     encoded = {cuts[-1]: enc_at(cuts[-1])}
     if encoded[cuts[-1]].size <= params.max_window_bytes:
@@ -370,7 +379,8 @@ def plan_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Ma
 
 def replay_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: Mapping[RollupId, Cursor],
                   forced: Mapping[RollupId, Sequence[ForcedTx]], rollup_ids: Sequence[RollupId],
-                  batch_hashes: Sequence[Hash32], hash_fn: Callable[[bytes], Hash32]) -> dict[RollupId, Cursor] | None:
+                  batch_hashes: Sequence[Hash32], hash_fn: Callable[[bytes], Hash32],
+                  pending: Mapping[RollupId, Sequence[SharedBlock]] | None = None) -> dict[RollupId, Cursor] | None:
     """Rebuild the cursors after an already posted window of exactly `blocks` listing `rollup_ids`.
 
     Tries every cut the planner could have chosen (the time boundary first) and returns the cursors
@@ -385,7 +395,7 @@ def replay_window(params: WindowParams, blocks: Sequence[SharedBlock], cursors: 
     end = (t_last // params.window_ms + 1) * params.window_ms  # closed by time: the boundary after its last block
     cuts = [end, *range(end - step, t_last, -step)]
     for cut in cuts:
-        enc = encode_cut(params, blocks, cursors, forced, cut, listed)
+        enc = encode_cut(params, blocks, cursors, forced, cut, listed, pending)
         if enc.ids == tuple(rollup_ids) and [hash_fn(b) for b in enc.batches] == list(batch_hashes):
             return enc.cursors
     return None
