@@ -19,7 +19,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from seq_helpers import config_doc, make_config
-from torture import A, Checker, Held, free_port, start_server, wait_healthy, write_config
+from torture import KILLED, A, Checker, Held, free_port, start_server, wait_healthy, write_config
 
 from sequencer.cli import EXIT_STORAGE_FAULT
 from sequencer.config import parse_config
@@ -106,7 +106,8 @@ def test_a_full_disk_stops_the_server_cleanly_and_loses_nothing(small_disk: Path
                         timeout=10)
                     held.add([r.receipt])  # durable before it was sent: it must survive
                 except grpc.RpcError as exc:
-                    assert exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED), exc
+                    # The server stopping under the call (or too busy to answer in time): never a wrong answer.
+                    assert exc.code() in KILLED | {grpc.StatusCode.RESOURCE_EXHAUSTED}, exc
                 i += 1
         code = proc.wait(timeout=30)
         watcher.join(timeout=10)
