@@ -117,9 +117,15 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
             me.nonces[rid] = int(engines[rid].eth.get_transaction_count(house))
         return _create_address(house, me.nonces[rid])
 
-    common = ["address", "uint256", "address", "uint256"]
+    common = ["address", "uint256", "address", "uint256", "bytes32"]
+    # The deployment id: the margin account's rollup and address (known before it is deployed), so no
+    # two deployments share one and a bundle id cannot be replayed from one onto another.
+    if m not in me.nonces:
+        me.nonces[m] = int(engines[m].eth.get_transaction_count(house))
+    margin_at = _create_address(house, me.nonces[m] + 2)  # after the oracle and the token
+    deployment_id = keccak(abi_encode(["uint64", "address"], [m, margin_at]))
     base = [to_checksum_address(params.sequencer), params.l1_chain_id, to_checksum_address(params.inbox),
-            params.timeout_blocks]
+            params.timeout_blocks, deployment_id]
     oracles: dict[int, str] = {}
     for rid in params.rollups:
         oracles[rid] = next_address(rid)
@@ -128,6 +134,8 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
     token = next_address(m)
     send(m, None, _init_code("CollateralToken", [], []), f"rollup {m}: CollateralToken")
     margin = next_address(m)
+    if margin != margin_at:
+        raise MarginDeployError(f"margin account would be at {margin}, expected {margin_at}")
     send(m, None, _init_code("MarginAccount", [*common, "address", "address", "uint256"],
                              [*base, token, house, params.liquidation_reward_bps]), f"rollup {m}: MarginAccount")
     perp = next_address(p)
@@ -150,7 +158,8 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
     d = MarginDeployment(l1_chain_id=params.l1_chain_id, inbox=to_checksum_address(params.inbox),
                          sequencer=to_checksum_address(params.sequencer), margin_rollup=m, perp_rollup=p,
                          option_rollup=o, token=token, margin_account=margin, perp_market=perp,
-                         options_market=options, oracles=oracles, house=house, keeper=house)
+                         options_market=options, oracles=oracles, house=house, keeper=house,
+                         deployment_id="0x" + deployment_id.hex())
     if not _still_deployed(engines, d):
         raise MarginDeployError("margin contracts deployed but their code is missing on an engine")
     log(f"margin: MarginAccount {margin} and token {token} on {m}, PerpMarket {perp} on {p}, "

@@ -40,9 +40,9 @@ LIQUIDATE_TAG = keccak(b"sharedseq.margin.liquidate")
 OUTCOME_TYPE = b"BundleOutcome(bytes32 bundleId,bool commit)"
 OUTCOME_TYPEHASH = keccak(OUTCOME_TYPE)
 
-_OPEN_T = "(address,uint64,uint8,int256,uint256,bool,uint256,int256,uint256)"
-_CLOSE_T = "(address,uint64,uint8,bytes32,int256,int256)"
-_LIQ_T = "(address,address,uint64,uint8,bytes32,int256,int256,uint256,uint256)"
+_OPEN_T = "(bytes32,address,uint64,uint8,int256,uint256,bool,uint256,int256,uint256)"
+_CLOSE_T = "(bytes32,address,uint64,uint8,bytes32,int256,int256)"
+_LIQ_T = "(bytes32,address,address,uint64,uint8,bytes32,int256,int256,uint256,uint256)"
 
 Outcome = Literal["pending", "committed", "aborted"]
 STATUS_NAMES: dict[int, str] = {0: "none", 1: "pending", 2: "committed", 3: "aborted"}
@@ -51,8 +51,10 @@ STATUS_NAMES: dict[int, str] = {0: "none", 1: "pending", 2: "committed", 3: "abo
 
 @dataclass(frozen=True, slots=True)
 class OpenIntent:
-    """MarginCore.sol `OpenIntent`: reserve perp_margin + opt_margin, open a perp and an option."""
+    """MarginCore.sol `OpenIntent`: reserve perp_margin + opt_margin, open a perp and an option.
+    `deployment` (in every intent) is the deployment id its contracts were built with."""
 
+    deployment: bytes
     trader: str
     nonce: int
     legs: int
@@ -76,6 +78,7 @@ class OpenIntent:
 class CloseIntent:
     """MarginCore.sol `CloseIntent`: close position `open_id` at the PnL every venue computes."""
 
+    deployment: bytes
     trader: str
     nonce: int
     legs: int
@@ -92,6 +95,7 @@ class CloseIntent:
 class LiquidationIntent:
     """MarginCore.sol `LiquidationIntent`: a keeper closes `open_id` below maintenance."""
 
+    deployment: bytes
     keeper: str
     trader: str
     nonce: int
@@ -184,6 +188,12 @@ class MarginDeployment:
     oracles: Mapping[int, str]
     house: str
     keeper: str
+    deployment_id: str
+    """0x-hex bytes32 every contract of this deployment checks in every intent."""
+
+    @property
+    def deployment(self) -> bytes:
+        return bytes.fromhex(self.deployment_id.removeprefix("0x"))
 
     def rollup_of(self, bit: int) -> int:
         return {LEG_MARGIN: self.margin_rollup, LEG_PERP: self.perp_rollup, LEG_OPTION: self.option_rollup}[bit]
@@ -326,7 +336,8 @@ class MarginDesk:
             tv = int(self.call(self.d.option_rollup, self.d.options_market, "timeValueBps()"))
             opt_margin = option_initial_margin(opt_is_call, opt_strike, opt_size, self.price(self.d.option_rollup),
                                                im, tv) + (0 if perp_size else extra_margin)
-        return OpenIntent(to_checksum_address(trader), nonce, legs, perp_size, perp_margin, opt_is_call, opt_strike,
+        return OpenIntent(self.d.deployment, to_checksum_address(trader), nonce, legs, perp_size, perp_margin,
+                          opt_is_call, opt_strike,
                           opt_size, opt_margin)
 
     def close_intent(self, opened: OpenIntent, nonce: int) -> CloseIntent:
@@ -334,13 +345,13 @@ class MarginDesk:
         oid = opened.bundle_id
         perp = self.pnl(LEG_PERP, oid) if opened.legs & LEG_PERP else 0
         opt = self.pnl(LEG_OPTION, oid) if opened.legs & LEG_OPTION else 0
-        return CloseIntent(opened.trader, nonce, opened.legs, oid, perp, opt)
+        return CloseIntent(opened.deployment, opened.trader, nonce, opened.legs, oid, perp, opt)
 
     def liquidation_intent(self, keeper: str, opened: OpenIntent, nonce: int) -> LiquidationIntent:
         oid = opened.bundle_id
         p = opened.legs & LEG_PERP
         o = opened.legs & LEG_OPTION
-        return LiquidationIntent(to_checksum_address(keeper), opened.trader, nonce, opened.legs, oid,
+        return LiquidationIntent(opened.deployment, to_checksum_address(keeper), opened.trader, nonce, opened.legs, oid,
                                  self.pnl(LEG_PERP, oid) if p else 0, self.pnl(LEG_OPTION, oid) if o else 0,
                                  self.maintenance(LEG_PERP, oid) if p else 0,
                                  self.maintenance(LEG_OPTION, oid) if o else 0)

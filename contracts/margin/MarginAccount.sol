@@ -59,9 +59,9 @@ contract MarginAccount is Conditional {
     mapping(bytes32 => Settlement) public settlements;
     mapping(bytes32 => uint8) public kindOf;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, CollateralToken token_,
-                address house_, uint256 liquidationRewardBps_)
-        Conditional(sequencer_, l1ChainId, inbox, timeoutBlocks_)
+    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
+                CollateralToken token_, address house_, uint256 liquidationRewardBps_)
+        Conditional(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_)
     {
         require(house_ != address(0) && liquidationRewardBps_ <= MarginLib.BPS, "MarginAccount: bad parameters");
         token = token_;
@@ -96,6 +96,7 @@ contract MarginAccount is Conditional {
     /// reservation already counts against free margin, so two bundles can never use the same margin).
     function reserveOpen(OpenIntent calldata i) external {
         if (msg.sender != i.trader) revert NotTrader(msg.sender, i.trader);
+        _checkDeployment(i.deployment);
         _checkOpenLegs(i);
         uint256 amount = i.perpMargin + i.optMargin;
         if (amount == 0) revert ZeroAmount();
@@ -109,6 +110,7 @@ contract MarginAccount is Conditional {
     /// @notice The margin leg of a close bundle: settle the declared PnL (each venue checks its part).
     function settleClose(CloseIntent calldata c) external {
         if (msg.sender != c.trader) revert NotTrader(msg.sender, c.trader);
+        _checkDeployment(c.deployment);
         Reservation storage r = _active(c.openId, c.trader, c.legs);
         int256 pnl = _legPnl(c.legs, c.perpPnl, c.optPnl);
         uint256 loss = pnl < 0 ? uint256(-pnl) : 0;
@@ -125,6 +127,7 @@ contract MarginAccount is Conditional {
     /// below the sum of the venues' maintenance requirements. The trader loses at most the reservation.
     function liquidate(LiquidationIntent calldata l) external {
         if (msg.sender != l.keeper) revert NotTrader(msg.sender, l.keeper);
+        _checkDeployment(l.deployment);
         Reservation storage r = _active(l.openId, l.trader, l.legs);
         int256 pnl = _legPnl(l.legs, l.perpPnl, l.optPnl);
         uint256 mm = ((l.legs & MarginLib.LEG_PERP) != 0 ? l.perpMm : 0)

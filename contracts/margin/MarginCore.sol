@@ -66,10 +66,14 @@ library MarginLib {
     }
 }
 
+/// Every intent starts with the deployment id every contract of one deployment was built with, so a
+/// bundle id (and the sequencer's outcome for it) can never be replayed onto another deployment
+/// that shares the sequencer key.
 /// @notice Open a hedged position: margin reserved on the margin rollup, a perp on one venue, an
 /// option on another. bundleId = keccak256(abi.encode(OPEN_TAG, intent)); `legs` says which legs
 /// the bundle has (a zero size means that venue is not part of it).
 struct OpenIntent {
+    bytes32 deployment;
     address trader;
     uint64 nonce;
     uint8 legs;
@@ -84,6 +88,7 @@ struct OpenIntent {
 /// @notice Close every leg of the position opened by `openId` at the PnL each venue computes at the
 /// oracle price; a venue reverts its leg if the declared PnL is not its own.
 struct CloseIntent {
+    bytes32 deployment;
     address trader;
     uint64 nonce;
     uint8 legs;
@@ -95,6 +100,7 @@ struct CloseIntent {
 /// @notice A keeper's liquidation of the position `openId`: every venue checks its PnL and
 /// maintenance requirement; the margin account checks equity < total maintenance.
 struct LiquidationIntent {
+    bytes32 deployment;
     address keeper;
     address trader;
     uint64 nonce;
@@ -132,6 +138,7 @@ abstract contract Conditional {
     error BundleReused(bytes32 bundleId);
     error BadOutcomeSignature(bytes32 bundleId, address recovered);
     error NotExpired(bytes32 bundleId, uint256 expiresAt);
+    error WrongDeployment(bytes32 deployment, bytes32 expected);
     error CommitExpired(bytes32 bundleId, uint256 expiresAt);
 
     event Pending(bytes32 indexed bundleId, uint8 legs, uint8 kind);
@@ -142,15 +149,23 @@ abstract contract Conditional {
     bytes32 public immutable domainSeparator;
     /// Rollup blocks after which a pending bundle may be aborted by anyone.
     uint256 public immutable timeoutBlocks;
+    /// The deployment id every intent for this deployment carries (see the intents).
+    bytes32 public immutable deployment;
 
     mapping(bytes32 => Status) public status;
     mapping(bytes32 => uint256) public pendingSince;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_) {
-        require(sequencer_ != address(0) && timeoutBlocks_ > 0, "Conditional: bad parameters");
+    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_) {
+        require(sequencer_ != address(0) && timeoutBlocks_ > 0 && deployment_ != bytes32(0),
+                "Conditional: bad parameters");
+        deployment = deployment_;
         sequencer = sequencer_;
         domainSeparator = MarginLib.domainSeparator(l1ChainId, inbox);
         timeoutBlocks = timeoutBlocks_;
+    }
+
+    function _checkDeployment(bytes32 deployment_) internal view {
+        if (deployment_ != deployment) revert WrongDeployment(deployment_, deployment);
     }
 
     function _begin(bytes32 bundleId, uint8 legs, uint8 kind) internal {

@@ -44,9 +44,9 @@ abstract contract Venue is Conditional {
     /// For a pending close or liquidation bundle: the position it closes.
     mapping(bytes32 => bytes32) public closes;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, PriceOracle oracle_,
-                uint256 imBps, uint256 mmBps)
-        Conditional(sequencer_, l1ChainId, inbox, timeoutBlocks_)
+    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
+                PriceOracle oracle_, uint256 imBps, uint256 mmBps)
+        Conditional(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_)
     {
         require(mmBps > 0 && mmBps <= imBps && imBps <= MarginLib.BPS, "Venue: bad margin parameters");
         oracle = oracle_;
@@ -64,6 +64,7 @@ abstract contract Venue is Conditional {
     /// @notice This venue's leg of an open bundle.
     function open(OpenIntent calldata i) external {
         if (msg.sender != i.trader) revert NotTrader(msg.sender, i.trader);
+        _checkDeployment(i.deployment);
         if ((i.legs & MarginLib.LEG_MARGIN) == 0 || (i.legs & legBit()) == 0) revert BadLegs(i.legs);
         bytes32 id = Intents.openId(i);
         Position memory p = _newPosition(i, oracle.price());
@@ -75,6 +76,7 @@ abstract contract Venue is Conditional {
     /// @notice This venue's leg of a close bundle: the declared PnL must be what this venue computes.
     function close(CloseIntent calldata c) external {
         if (msg.sender != c.trader) revert NotTrader(msg.sender, c.trader);
+        _checkDeployment(c.deployment);
         if ((c.legs & legBit()) == 0) revert BadLegs(c.legs);
         _openPosition(c.openId, c.trader);
         int256 actual = pnlOf(c.openId);
@@ -88,6 +90,7 @@ abstract contract Venue is Conditional {
     /// @notice This venue's leg of a liquidation bundle (anyone may be the keeper).
     function liquidate(LiquidationIntent calldata l) external {
         if (msg.sender != l.keeper) revert NotTrader(msg.sender, l.keeper);
+        _checkDeployment(l.deployment);
         if ((l.legs & legBit()) == 0) revert BadLegs(l.legs);
         _openPosition(l.openId, l.trader);
         (int256 pnl, uint256 mm) = _declaredLiq(l);
@@ -134,9 +137,9 @@ abstract contract Venue is Conditional {
 /// @notice Linear perpetual futures (no funding): PnL = size * (price - entry); initial margin
 /// imBps of the notional at entry, maintenance mmBps of the notional at the current price.
 contract PerpMarket is Venue {
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, PriceOracle oracle_,
-                uint256 imBps, uint256 mmBps)
-        Venue(sequencer_, l1ChainId, inbox, timeoutBlocks_, oracle_, imBps, mmBps) {}
+    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
+                PriceOracle oracle_, uint256 imBps, uint256 mmBps)
+        Venue(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_, oracle_, imBps, mmBps) {}
 
     function legBit() public pure override returns (uint8) {
         return MarginLib.LEG_PERP;
@@ -177,9 +180,9 @@ contract PerpMarket is Venue {
 contract OptionsMarket is Venue {
     uint256 public immutable timeValueBps;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, PriceOracle oracle_,
-                uint256 imBps, uint256 mmBps, uint256 timeValueBps_)
-        Venue(sequencer_, l1ChainId, inbox, timeoutBlocks_, oracle_, imBps, mmBps)
+    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
+                PriceOracle oracle_, uint256 imBps, uint256 mmBps, uint256 timeValueBps_)
+        Venue(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_, oracle_, imBps, mmBps)
     {
         timeValueBps = timeValueBps_;
     }

@@ -29,6 +29,7 @@ for _n in NAMES:
             _sig = f"{_item['name']}({','.join(i['type'] for i in _item['inputs'])})"
             ERRORS["0x" + keccak(text=_sig)[:4].hex()] = _item["name"]
 INBOX = "0x" + "ab" * 20
+DEPLOYMENT = keccak(b"margin deployment under test")
 TIMEOUT = 5
 ALL = LEG_MARGIN | LEG_PERP | LEG_OPTION
 
@@ -87,7 +88,7 @@ def chain() -> Iterator[Chain]:
             return c[name].address
 
         common = (Web3.to_checksum_address("0x" + seq.address.hex()), 31337,
-                  Web3.to_checksum_address(INBOX), TIMEOUT)
+                  Web3.to_checksum_address(INBOX), TIMEOUT, DEPLOYMENT)
         token = deploy("CollateralToken")
         oracle = deploy("PriceOracle", owner, 2000 * ONE)
         margin = deploy("MarginAccount", *common, token, owner, 5000)
@@ -104,7 +105,7 @@ def chain() -> Iterator[Chain]:
 
 def hedge(ch: Chain, nonce: int) -> OpenIntent:
     # 1 long perp (IM 200 at 2000) + 1 put at 2000 (premium 40)
-    return OpenIntent(ch.trader, nonce, ALL, ONE, 200 * ONE, False, 2000 * ONE, ONE, 40 * ONE)
+    return OpenIntent(DEPLOYMENT, ch.trader, nonce, ALL, ONE, 200 * ONE, False, 2000 * ONE, ONE, 40 * ONE)
 
 
 def test_reserved_margin_cannot_be_withdrawn_or_reused(chain: Chain) -> None:
@@ -132,6 +133,11 @@ def test_only_the_trader_opens_and_venues_enforce_initial_margin(chain: Chain) -
     assert chain.revert(chain.c["OptionsMarket"].functions.open(astuple(low)), chain.trader) == "MarginBelowInitial"
     bad_legs = replace(intent, legs=LEG_MARGIN | LEG_PERP)  # option size without its leg bit
     assert chain.revert(chain.c["MarginAccount"].functions.reserveOpen(astuple(bad_legs)), chain.trader) == "BadLegs"
+    # An intent (and so a bundle id and its signed outcome) made for another deployment is refused.
+    foreign = replace(intent, deployment=keccak(b"another deployment"))
+    for name, fn in (("MarginAccount", "reserveOpen"), ("PerpMarket", "open"), ("OptionsMarket", "open")):
+        f = getattr(chain.c[name].functions, fn)(astuple(foreign))
+        assert chain.revert(f, chain.trader) == "WrongDeployment", name
 
 
 def test_outcomes_need_the_sequencers_signature_for_that_bundle_and_outcome(chain: Chain) -> None:
@@ -151,7 +157,7 @@ def test_outcomes_need_the_sequencers_signature_for_that_bundle_and_outcome(chai
                         (chain.sign(hedge(chain, 99).bundle_id, True), True), (sig[:64], True)):
         assert chain.revert(perp.finalize(bid, commit, bad), chain.other) == "BadOutcomeSignature"
     # Closing a position that is not committed yet is refused.
-    close = CloseIntent(chain.trader, 5, ALL, bid, 0, -40 * ONE)
+    close = CloseIntent(DEPLOYMENT, chain.trader, 5, ALL, bid, 0, -40 * ONE)
     assert chain.revert(perp.close(astuple(close)), chain.trader) == "PositionNotOpen"
     chain.finalize(bid, True)
     assert chain.revert(perp.finalize(bid, True, sig), chain.other) == "BundleNotPending"
@@ -166,11 +172,11 @@ def test_close_and_liquidation_must_match_the_venues_numbers(chain: Chain) -> No
     bid = intent.bundle_id
     ma, perp, opt = (chain.c[n].functions for n in ("MarginAccount", "PerpMarket", "OptionsMarket"))
     # At 2000: perp PnL 0, put PnL -40 (its premium).
-    wrong = CloseIntent(chain.trader, 7, ALL, bid, 1, -40 * ONE)
+    wrong = CloseIntent(DEPLOYMENT, chain.trader, 7, ALL, bid, 1, -40 * ONE)
     assert chain.revert(perp.close(astuple(wrong)), chain.trader) == "WrongPnl"
     assert chain.revert(ma.settleClose(astuple(replace(wrong, perp_pnl=-300 * ONE))), chain.trader) \
         == "LossExceedsMargin"
-    healthy = LiquidationIntent(chain.other, chain.trader, 8, ALL, bid, 0, -40 * ONE, 100 * ONE, 0)
+    healthy = LiquidationIntent(DEPLOYMENT, chain.other, chain.trader, 8, ALL, bid, 0, -40 * ONE, 100 * ONE, 0)
     assert chain.revert(ma.liquidate(astuple(healthy)), chain.other) == "NotLiquidatable"
     assert chain.revert(perp.liquidate(astuple(replace(healthy, perp_mm=1))), chain.other) == "WrongMaintenance"
     # A keeper claiming a fake loss to liquidate is refused by the venue (its PnL is computed).

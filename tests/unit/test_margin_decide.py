@@ -59,15 +59,18 @@ def test_a_decision_never_changes() -> None:
 
 
 def test_bundle_ids_bind_every_number() -> None:
-    base = OpenIntent("0x" + "11" * 20, 1, ALL, 10**18, 200 * 10**18, False, 2000 * 10**18, 10**18, 40 * 10**18)
+    base = OpenIntent(b"\x05" * 32, "0x" + "11" * 20, 1, ALL, 10**18, 200 * 10**18, False, 2000 * 10**18, 10**18,
+                      40 * 10**18)
     ids = {base.bundle_id}
     for field in ("nonce", "perp_size", "perp_margin", "opt_strike", "opt_size", "opt_margin"):
         changed = OpenIntent(**{**{k: getattr(base, k) for k in base.__slots__}, field: getattr(base, field) + 1})
         ids.add(changed.bundle_id)
-    assert len(ids) == 7
-    close = CloseIntent(base.trader, 2, ALL, base.bundle_id, -1, 1)
+    other_deployment = OpenIntent(**{**{k: getattr(base, k) for k in base.__slots__}, "deployment": b"\x06" * 32})
+    ids.add(other_deployment.bundle_id)
+    assert len(ids) == 8
+    close = CloseIntent(base.deployment, base.trader, 2, ALL, base.bundle_id, -1, 1)
     assert close.bundle_id not in ids
-    assert CloseIntent(base.trader, 2, ALL, base.bundle_id, -1, 2).bundle_id != close.bundle_id
+    assert CloseIntent(base.deployment, base.trader, 2, ALL, base.bundle_id, -1, 2).bundle_id != close.bundle_id
 
 
 def test_a_decided_commit_past_the_timeout_becomes_abort_expired() -> None:
