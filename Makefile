@@ -69,8 +69,9 @@ typecheck: $(PY_STAMP)
 	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
 
 # Throughput and latency of the sequencer, then L1 gas per posted block and per batch byte.
+# BENCH_ARGS: e.g. --long-soak (10-minute memory soak), --point-s 5, --tiny (see python -m sequencer.bench -h)
 bench: install
-	$(PY) -m sequencer.bench
+	$(PY) -m sequencer.bench $(BENCH_ARGS)
 	$(PY) -m sequencer.l1.bench_gas
 
 clean:

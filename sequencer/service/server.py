@@ -231,7 +231,7 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
 GIL_SWITCH_INTERVAL_S = 0.0005
 """How often a busy thread yields the GIL. The event loop is busy under load, and the writer
 thread needs the GIL back between SQLite calls and fsyncs: at Python's default 5 ms, each of
-those waits made a group commit take 5-20 ms; at 0.5 ms, about 1 ms (see sequencer/bench.py)."""
+those waits made a group commit take 5-20 ms; at 0.5 ms, about 1 ms (measured with sequencer/bench/)."""
 
 
 async def serve_forever(cfg: ServiceConfig) -> None:
