@@ -116,3 +116,22 @@ async def test_console_behind_tls_needs_the_admin_password(tmp_path: Path) -> No
         with pytest.raises(aiohttp.ClientError):  # no plaintext side door on the same port
             async with http.get(f"http://127.0.0.1:{srv.console_port}/api/snapshot", headers=good):
                 pass
+
+
+async def test_console_with_mutual_tls_needs_a_client_certificate_too(tmp_path: Path) -> None:
+    pki = generate_dev_pki(tmp_path / "pki", ("operator",))
+    tls = {"cert_file": str(pki["server_cert"]), "key_file": str(pki["server_key"]), "client_ca_file": str(pki["ca"])}
+    (tmp_path / "console.pw").write_text("correct horse battery staple\n")
+    cfg = _cfg(tmp_path, {"listen": "127.0.0.1:0", "admin_password_file": "console.pw"}, tls)
+    good = {"Authorization": "Basic " + base64.b64encode(b"admin:correct horse battery staple").decode()}
+    no_cert = ssl.create_default_context(cafile=str(pki["ca"]))
+    with_cert = ssl.create_default_context(cafile=str(pki["ca"]))
+    with_cert.load_cert_chain(str(pki["operator_cert"]), str(pki["operator_key"]))
+    async with running(cfg) as srv, aiohttp.ClientSession() as http:
+        url = f"https://127.0.0.1:{srv.console_port}"
+        with pytest.raises(aiohttp.ClientError):  # the password alone is not enough
+            async with http.get(url + "/api/snapshot", ssl=no_cert, headers=good) as r:
+                await r.read()
+        async with http.get(url + "/api/snapshot", ssl=with_cert) as r:  # nor the certificate alone
+            assert r.status == 401
+        assert "shared" in await _picture(http, url, ssl=with_cert, headers=good)
