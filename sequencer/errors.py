@@ -33,6 +33,11 @@ class NotFound(BadInput):
     """An unknown rollup, height or transaction (gRPC NOT_FOUND)."""
 
 
+class FailedPrecondition(BadInput):
+    """Well-formed, but the system is not in a state to take it: e.g. a rollup paused on L1
+    (gRPC FAILED_PRECONDITION)."""
+
+
 class AlreadyExists(BadInput):
     """A duplicate submission (gRPC ALREADY_EXISTS)."""
 

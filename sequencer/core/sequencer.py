@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sequencer.errors import AlreadyExists, BadInput, Critical, NotFound, Overloaded, TooLarge
+from sequencer.errors import AlreadyExists, BadInput, Critical, FailedPrecondition, NotFound, Overloaded, TooLarge
 
 from .commitments import bundles_root, namespaces_root
 from .config import CoreConfig, RollupInfo
@@ -146,6 +146,10 @@ class SequencerCore:
         self.signer = signer
         self.rollups: dict[RollupId, RollupInfo] = {r.rollup_id: r for r in config.rollups}
         self.head = head or Head()
+        self.paused: frozenset[RollupId] = frozenset()
+        """Rollups the registry has paused on L1, as the shell last read them (sequencer/l1/origin.py):
+        new submissions for them are refused, since no window lists them while paused (issue 8).
+        Transactions admitted before stay and are posted once the rollup is listed again."""
         self._pending: deque[_PendingBlock] = deque()
         # Per rollup: tx_hash -> (height, index) while pending; tx_hash -> height once sealed,
         # until the block is older than the dedupe window. The hash bytes are the records' own.
@@ -195,6 +199,8 @@ class SequencerCore:
         rollup = self.rollups.get(tx.rollup_id)
         if rollup is None:
             raise NotFound(f"unknown rollup {tx.rollup_id}; registered: {sorted(self.rollups)}")
+        if tx.rollup_id in self.paused:
+            raise FailedPrecondition(f"rollup {tx.rollup_id} is paused on L1")
         limit = self.config.limits.max_tx_bytes
         if len(tx.payload) > limit:
             raise TooLarge(f"payload: {len(tx.payload)} bytes, over the {limit}-byte transaction limit")

@@ -10,6 +10,10 @@ It also reads the inbox's `nextHeight` to learn which shared blocks are firm, an
 origin's L1 timestamp and its drift limit, half the inbox's `catchUpAfterMs`: the node stops sealing
 while its origin is older than that (sequencer drift, as OP Stack's max sequencer drift), so every
 block it seals is postable by the inbox's catch-up rule whatever was enqueued meanwhile.
+Each poll it also reads which of the node's rollups the registry has paused (registered, not
+active) and hands the set to the core, which refuses new submissions for them (FAILED_PRECONDITION
+"rollup N is paused on L1"): no window lists a paused rollup, so nothing new should be promised for
+it; what was admitted before stays and is posted once it is unpaused (docs/settlement.md section 5).
 
 When the L1 RPC fails, the node keeps sealing with its last origin and this shell logs
 `l1.origin_stale` (WARNING) with how long it has been, retrying with backoff. A block sealed on a
@@ -23,10 +27,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
 
+from sequencer.core.types import RollupId
 from sequencer.errors import SharedSeqError
 from sequencer.service.node import SequencerNode
 
@@ -66,6 +72,27 @@ class OriginUnavailable(SharedSeqError):
     """The L1 did not give a usable origin this poll."""
 
 
+async def paused_rollups(reader: InboxReader, served: Sequence[RollupId]) -> frozenset[RollupId]:
+    """Those of `served` the registry has registered but not active: paused by its owner."""
+    active = set(await reader.active_rollups(served))
+    registry = await reader.registry()
+    return frozenset([rid for rid in served if rid not in active
+                      and await reader.view("isRegistered", rid, contract="RollupRegistry", address=registry)])
+
+
+async def update_paused(node: SequencerNode, reader: InboxReader) -> None:
+    """Hand the core the paused set read now, logging each change (l1.rollup_paused / l1.rollup_unpaused)."""
+    paused = await paused_rollups(reader, sorted(node.core.rollups))
+    before = node.core.paused
+    for rid in sorted(paused - before):
+        log.warning("l1.rollup_paused rollup %d is paused on L1: refusing new submissions for it", rid,
+                    extra={"fields": {"event": "l1.rollup_paused", "rollup": rid}})
+    for rid in sorted(before - paused):
+        log.info("l1.rollup_unpaused rollup %d is active on L1 again: taking submissions", rid,
+                 extra={"fields": {"event": "l1.rollup_unpaused", "rollup": rid}})
+    node.core.paused = paused
+
+
 async def follow_l1(node: SequencerNode, cfg: L1Config) -> None:
     """Run until cancelled: keep node.l1_origin and node.firm_height current."""
     poll = cfg.poll_ms / 1000
@@ -100,6 +127,7 @@ async def follow_l1(node: SequencerNode, cfg: L1Config) -> None:
                     next_height = int(await reader.view("nextHeight"))
                     if next_height > 0:
                         node.mark_firm(next_height - 1)
+                    await update_paused(node, reader)
                 if backoff > poll:
                     log.info("L1 RPC %s is back; L1 origin %d", cfg.rpc_url, origin[0])
                 backoff = poll

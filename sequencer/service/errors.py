@@ -21,6 +21,8 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.NOT_FOUND, str(exc)
     if isinstance(exc, errors.AlreadyExists):
         return grpc.StatusCode.ALREADY_EXISTS, str(exc)
+    if isinstance(exc, errors.FailedPrecondition):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
     if isinstance(exc, errors.TooLarge | errors.Overloaded):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
     if isinstance(exc, errors.BadInput):

@@ -124,3 +124,30 @@ def test_replay_reproduces_the_posting_after_unpause_only_with_the_uncovered_blo
     pending = {PAUSED: blocks[plans[0].last_height + 1:x.first_height]}
     assert replay_window(params(), window, before, forced, x.rollup_ids, hashes, keccak, pending) == dict(x.cursors)
     assert replay_window(params(), window, before, forced, x.rollup_ids, hashes, keccak) is None
+
+
+# ---------------------------------------------------------------- admission while paused (sequencer core)
+
+
+def test_the_core_refuses_new_submissions_for_a_paused_rollup_and_keeps_what_it_admitted() -> None:
+    import grpc
+    from core_testkit import make_core
+
+    from sequencer.core import Bundle, Transaction
+    from sequencer.errors import FailedPrecondition
+    from sequencer.service.errors import status_of
+
+    core = make_core()
+    before = core.submit(Transaction(2, b"admitted before the pause"), 1000)
+    core.paused = frozenset({2})
+    with pytest.raises(FailedPrecondition, match="rollup 2 is paused on L1") as exc:
+        core.submit(Transaction(2, b"sent while paused"), 1010)
+    assert status_of(exc.value) == (grpc.StatusCode.FAILED_PRECONDITION, "rollup 2 is paused on L1")
+    with pytest.raises(FailedPrecondition, match="bundle leg 1: rollup 2 is paused on L1"):
+        core.submit_bundle(Bundle((Transaction(1, b"a"), Transaction(2, b"b"))), 1010)
+    core.submit(Transaction(1, b"another rollup still takes transactions"), 1010)
+    block = core.seal(1100, (7, b"\x07" * 32))
+    assert block.namespace(2).transactions == (b"admitted before the pause",)
+    assert before.records[0].height == block.height
+    core.paused = frozenset()
+    core.submit(Transaction(2, b"after the unpause"), 1200)
