@@ -48,6 +48,20 @@ def test_make_run_then_demo_then_ctrl_c(tmp_path: Path) -> None:
                               cwd=REPO, capture_output=True, text=True, timeout=120)
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "demo succeeded" in demo.stdout and "FAIL" not in demo.stdout
+        # The console (issue 15) sees what the demo did: its bundles, every rollup's soft block, the
+        # batcher's postings with their L1 status.
+        deadline = time.monotonic() + 60
+        while True:
+            with urllib.request.urlopen(endpoints["console"] + "api/snapshot", timeout=5) as r:
+                picture = json.load(r)
+            postings = (picture["batcher"] or {}).get("postings", [])
+            if picture["bundles"] and postings and all(v.get("soft_block") for v in picture["rollups"].values()):
+                break
+            assert time.monotonic() < deadline, f"the console did not show the demo: {picture}"
+            time.sleep(0.5)
+        assert picture["bundles_total"] >= 1 and picture["latency"]["p50_s"] is not None
+        assert {p["status"] for p in postings} <= {"mined", "firm"} and postings[0]["tx_hash"].startswith("0x")
+        assert set(picture["forced"]) <= {"901", "902", "903"}
         # The live view shows heights, firm lag and latency.
         deadline = time.monotonic() + 30
         while "firm" not in (tmp_path / "devnet.out").read_text().split("devnet ready")[-1]:
