@@ -1,4 +1,9 @@
-"""Generated protobuf and gRPC code for the public API (package sharedseq.v1).
+"""The public Python package of sharedseq.
 
-Regenerate with `make proto`; never edit by hand.
+    sharedseq.v1       generated protobuf and gRPC code for the public API (package sharedseq.v1;
+                       regenerate with `make proto`, never edit by hand)
+    sharedseq.client   a client for the sequencer's gRPC API that verifies receipts, headers and
+                       namespace proofs client-side, with typed errors (docs/api.md)
+    sharedseq.margin   cross-rollup margin bundles: intents, bundle ids, signing, reading the
+                       rollups' engines (docs/margin.md)
 """
