@@ -13,7 +13,7 @@ NATS_SERVER := $(shell command -v nats-server 2>/dev/null)
 CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CONFIG ?= deploy/devnet.toml
 
-.PHONY: all install nats-server chromium run test lint typecheck proto proto-check contracts contracts-check bench clean
+.PHONY: all install nats-server chromium apidoc apidoc-check run test lint typecheck proto proto-check contracts contracts-check bench clean
 
 all: test
 
@@ -47,6 +47,13 @@ proto: $(PY_STAMP)
 proto-check: $(PY_STAMP)
 	$(PY) -m sequencer.tools.protogen --check .
 
+## docs/api-reference.md, generated from the protos' comments by one command (checked stale in CI).
+apidoc: $(PY_STAMP)
+	$(PY) -m sequencer.tools.apidoc . --out
+
+apidoc-check: $(PY_STAMP)
+	$(PY) -m sequencer.tools.apidoc . --check
+
 contracts: install
 	$(PY) -m contracts.compile
 
@@ -57,7 +64,7 @@ contracts-check: install
 run: install
 	$(BIN)/sharedseq devnet --config $(CONFIG) $(RUN_ARGS)
 
-test: install proto-check contracts-check
+test: install proto-check contracts-check apidoc-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
 	$(BIN)/pytest -q
