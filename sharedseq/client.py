@@ -28,13 +28,14 @@ import grpc
 from sequencer.core.commitments import verify_namespace
 from sequencer.core.signing import Domain, InvalidSignature, block_hash, recover_signer, verify_receipt
 from sequencer.core.types import Receipt
+from sequencer.errors import SharedSeqError, Temporary
 from sequencer.service.convert import header_from_proto, proof_from_proto, receipt_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 
-class SharedSeqClientError(Exception):
-    """Root of the client's errors."""
+class SharedSeqClientError(SharedSeqError):
+    """Root of the client's errors (under the project's root, sequencer/errors.py)."""
 
 
 class VerificationError(SharedSeqClientError):
@@ -55,11 +56,11 @@ class InvalidArgument(RpcError):
     """The request was refused as malformed or invalid (INVALID_ARGUMENT): do not retry as is."""
 
 
-class ResourceExhausted(RpcError):
+class ResourceExhausted(RpcError, Temporary):
     """A limit was hit (RESOURCE_EXHAUSTED): back off and retry."""
 
 
-class Unavailable(RpcError):
+class Unavailable(RpcError, Temporary):
     """The sequencer is not reachable or not serving (UNAVAILABLE): retry later."""
 
 

@@ -28,6 +28,8 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
+from sequencer.errors import SharedSeqError
+
 LEG_MARGIN, LEG_PERP, LEG_OPTION = 1, 2, 4
 """Leg bits of a bundle (MarginLib.LEG_*): which rollups' contracts take part."""
 ONE = 10**18
@@ -216,7 +218,7 @@ class MarginDeployment:
 # ------------------------------------------------------------------------------- the desk (I/O)
 
 
-class MarginError(Exception):
+class MarginError(SharedSeqError):
     """A margin operation could not be built or did not finish (names the step)."""
 
 
