@@ -68,6 +68,7 @@ async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, 
         loop.call_soon_threadsafe(node.follow_block, block)
 
     block_log.on_block = on_block
+    block_log.write_check = node.check_term
     state = lm.Lease(me)
     resigned = anyio.Event()
 
@@ -122,5 +123,6 @@ async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, 
     finally:
         node.on_resign = None
         block_log.on_block = None
+        block_log.write_check = None
         with anyio.CancelScope(shield=True):
             await nc.close()

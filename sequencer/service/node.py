@@ -46,6 +46,7 @@ from sequencer.errors import (
     AlreadyExists,
     BadInput,
     Critical,
+    Fenced,
     LogUnavailable,
     NotLeader,
     SharedSeqError,
@@ -187,6 +188,9 @@ class SequencerNode:
         # Replicas (issue 12, sequencer/replication): a follower neither admits nor seals; it
         # publishes the blocks its log copy receives. A single sequencer always leads.
         self.leading = True
+        self._term = 0
+        self._writing_term = 0
+        """Counts leadership changes: work queued in one term is never written in another."""
         self.leader_address: str | None = None
         self.on_resign: Callable[[BaseException], None] | None = None
         """Set by the replica shell: a write the replicated log refused or did not confirm makes the
@@ -446,10 +450,16 @@ class SequencerNode:
                     t.done.set()
                 continue
             try:
-                receipts = await self._on_thread(self._write_thread, self._persist, batch)
+                term = self._term
+                receipts = await self._on_thread(self._write_thread, self._persist, batch, term)
             except Exception as exc:  # cancellation (shutdown) is not a storage failure
                 if isinstance(exc, LogUnavailable) and self.on_resign is not None:
-                    self._resign(exc, batch)
+                    if term == self._term:
+                        self._resign(exc, batch)
+                    else:  # a batch of a term that ended: refused, and the term now running goes on
+                        for t in batch.tickets:
+                            t.error = exc
+                            t.done.set()
                     continue
                 self._fatal = exc
                 for t in batch.tickets:
@@ -473,12 +483,19 @@ class SequencerNode:
                     self.metrics.receipt_seconds.observe(now - t.started)
                 t.done.set()
 
-    def _persist(self, batch: _Batch) -> tuple[Receipt, ...]:
+    def _persist(self, batch: _Batch, term: int = 0) -> tuple[Receipt, ...]:
         """Worker thread: sign the group commit's receipts with one signature (a batch), then
         commit records, batch, blocks and meta in one SQLite transaction."""
         signed, receipts = self.core.sign_receipt_batch(batch.records)
+        self._writing_term = term
         self.log.append(batch.records, batch.blocks, batch.meta, receipts=signed)
         return receipts
+
+    def check_term(self) -> None:
+        """The replicated log calls this inside its write lock, before each append: a batch of a
+        term that ended is refused there, so it can never land after the next term's claim."""
+        if self._writing_term != self._term:
+            raise Fenced("a group commit of a leadership term that ended is not written")
 
     async def _clock(self) -> None:
         slot = self.core.config.slot_ms
@@ -489,6 +506,8 @@ class SequencerNode:
                 continue
             try:
                 await self.seal_now()
+            except NotLeader:
+                continue  # the term ended under the seal
             except Temporary:
                 if self.leading:
                     raise
@@ -517,13 +536,20 @@ class SequencerNode:
         in the log; the next leader finds out from the log and keeps whatever is there)."""
         self.leading = False
         self.leader_address = None
-        queued, self._queue = self._queue, _Batch()
-        for t in [*batch.tickets, *queued.tickets]:
-            t.error = exc
-            t.done.set()
+        self._drop_queue(exc, batch)
         log.warning("stopped leading: %s", exc)
         if self.on_resign is not None:
             self.on_resign(exc)
+
+    def _drop_queue(self, exc: BaseException, batch: _Batch | None = None) -> None:
+        """End a term: fail every ticket queued in it. Its records and blocks were placed by a core
+        the next term rebuilds from the log; written after the next claim they would sit beside that
+        term's own blocks (two at one height)."""
+        self._term += 1
+        queued, self._queue = self._queue, _Batch()
+        for t in [*(batch.tickets if batch else ()), *queued.tickets]:
+            t.error = exc
+            t.done.set()
 
     def follow_block(self, block: SharedBlock) -> None:
         """A follower's log copy received `block` (on the loop): publish it to subscribers, after
@@ -549,6 +575,7 @@ class SequencerNode:
         self._unsealed_tickets.clear()
         self._restored = {(r.rollup_id, r.tx_hash) for r in state.pending}
         self._restored_max = max((r.height for r in state.pending), default=-1)
+        self._drop_queue(NotLeader("a new term began"))  # nothing of an earlier term is written in this one
         self.leading = True
         log.info("leading from sealed height %d, %d admitted transactions pending", state.head.height,
                  len(state.pending))
@@ -557,16 +584,20 @@ class SequencerNode:
         """The lease says another replica leads (or nobody yet): stop admitting and sealing."""
         if self.leading:
             log.warning("stopped leading: the lease names %s", leader or "no one")
+            self._drop_queue(NotLeader(f"this replica stopped leading; the lease names {leader or 'no one'}"))
         self.leading = False
         self.leader_address = leader
 
     async def seal_now(self) -> SharedBlock:
         """Seal the next block, persist it, then publish it."""
         started = time.perf_counter()
+        term = self._term
         block = self.core.seal(self.clock_ms(), self.l1_origin)
         # Hash every namespace for the stored leaves on a thread of its own, in parallel with the
         # commits of receipts: on the writer's thread it would delay each of them behind it.
         await self._on_thread(self._prepare_thread, self.log.prepare_block, block)
+        if term != self._term:  # stepped down (and maybe led again) meanwhile: this core's block is void
+            raise NotLeader(f"block {block.height} was sealed in a term that ended")
         ticket = Ticket((), started)
         self._queue.blocks.append(block)
         self._queue.tickets.append(ticket)

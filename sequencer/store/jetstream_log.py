@@ -106,6 +106,9 @@ class JetStreamLog(BlockLog):
         self.replicas = replicas
         self.timeout_s = timeout_s
         self.on_block: Callable[[SharedBlock], None] | None = None
+        self.write_check: Callable[[], None] | None = None
+        """Called inside the write lock before each group commit's append (not a claim's): raising
+        refuses it (the node refuses batches of a leadership term that ended)."""
         self._applied = 0
         """The last stream sequence applied to the local copy (0: none)."""
         self._written = 0
@@ -113,6 +116,9 @@ class JetStreamLog(BlockLog):
         what every append expects. Never the applied sequence: a deposed leader's copy goes on applying
         the new leader's entries, and expecting those would let it write after them."""
         self._apply_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        """Held through each append and each claim: a claim never interleaves with an append in
+        flight (the append either lands before the claim catches up, or expects the old end)."""
         self._caught_up = threading.Condition(self._apply_lock)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sharedseq-nats", daemon=True)
@@ -220,9 +226,10 @@ class JetStreamLog(BlockLog):
         holds, then append `meta` (who leads) expecting exactly that end. From then on a replica
         that led before is fenced: the stream no longer ends where it last wrote. Raises Fenced if
         someone wrote meanwhile (catch up and claim again), LogUnavailable without a quorum."""
-        self._written = self.catch_up()
-        self.append([], [], meta)
-        return self._written
+        with self._write_lock:
+            self._written = self.catch_up()
+            self._append_locked([], [], dict(meta), None, encode_entry([], [], meta, None))
+            return self._written
 
     def check_space(self, headroom: int) -> None:
         """The disks are JetStream's (its own limits apply); the local copy is in memory."""
@@ -237,6 +244,13 @@ class JetStreamLog(BlockLog):
             raise ValueError(f"a receipt batch of {receipts.count} for {len(records)} records")
         meta = dict(meta or {})
         data = encode_entry(records, blocks, meta, receipts)
+        with self._write_lock:
+            if self.write_check is not None:
+                self.write_check()
+            self._append_locked(records, blocks, meta, receipts, data)
+
+    def _append_locked(self, records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock], meta: dict[str, bytes],
+                       receipts: ReceiptBatch | None, data: bytes) -> None:
         expected = self._written
         # One id for every try of this entry: JetStream answers a repeat of an id it stored with the
         # first one's sequence (duplicate), before it checks the expected sequence. So a try whose
