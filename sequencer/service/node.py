@@ -608,11 +608,18 @@ class SequencerNode:
         return block
 
     def _publish(self, block: SharedBlock) -> None:
-        if block.height != self.durable_height + 1:
+        if block.height <= self.durable_height:
             # Replicas (issue 12): a seal that was in flight when the node stopped leading and led
             # again may return after lead() published the same height from the log. Published once;
             # the cache stays one block per height, in order (`_cached` indexes it by height).
             return
+        if block.height > self.durable_height + 1:
+            # Two seals that resumed out of order: the lower one is durable too (one commit, in
+            # order); publish it first from the log, and it is skipped when its own turn comes.
+            for missed in self.log.read_blocks(self.durable_height + 1, block.height - 1):
+                self._publish(missed)
+            if block.height != self.durable_height + 1:
+                raise Critical(f"block {block.height} is durable but block {self.durable_height + 1} is not in the log")
         size = sum(len(t) for ns in block.namespaces for t in ns.transactions) + 512
         self._cache.append((block, size))
         self._cache_bytes += size
