@@ -13,7 +13,7 @@ NATS_SERVER := $(shell command -v nats-server 2>/dev/null)
 CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CONFIG ?= deploy/devnet.toml
 
-.PHONY: all install nats-server chromium apidoc apidoc-check run test lint typecheck proto proto-check contracts contracts-check bench clean
+.PHONY: all install nats-server chromium apidoc apidoc-check configdoc configdoc-check run test lint typecheck proto proto-check contracts contracts-check bench clean
 
 all: test
 
@@ -54,6 +54,13 @@ apidoc: $(PY_STAMP)
 apidoc-check: $(PY_STAMP)
 	$(PY) -m sequencer.tools.apidoc . --check
 
+## docs/config-reference.md, from deploy/sequencer.sample.toml checked against the config schema.
+configdoc: $(PY_STAMP)
+	$(PY) -m sequencer.tools.configdoc . --out
+
+configdoc-check: $(PY_STAMP)
+	$(PY) -m sequencer.tools.configdoc . --check
+
 contracts: install
 	$(PY) -m contracts.compile
 
@@ -64,7 +71,7 @@ contracts-check: install
 run: install
 	$(BIN)/sharedseq devnet --config $(CONFIG) $(RUN_ARGS)
 
-test: install proto-check contracts-check apidoc-check
+test: install proto-check contracts-check apidoc-check configdoc-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
 	$(BIN)/pytest -q

@@ -1,0 +1,35 @@
+"""The generated configuration reference (docs/config-reference.md, `make configdoc`): current, every
+option the service accepts is in it, and a gap between the sample and the schema fails generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sequencer.tools import configdoc
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_reference_is_current_and_lists_every_option() -> None:
+    assert configdoc.main([str(ROOT), "--check"]) == 0
+    text = (ROOT / configdoc.OUT).read_text()
+    for table, options in configdoc.schema().items():
+        assert f"[{table}]`" in text or f"[[{table}]]`" in text
+        for option in options:
+            assert f"| `{option}` |" in text, (table, option)
+
+
+def test_an_option_missing_from_the_sample_or_unknown_to_the_service_fails() -> None:
+    sample = (ROOT / configdoc.SAMPLE).read_text()
+    tables = configdoc.parse(sample)
+    assert tables["sequencer"].options["slot_ms"].default == "100"
+    assert tables["jetstream"].options["replicas"].optional
+    assert "one shared block per slot" in tables["sequencer"].options["slot_ms"].meaning
+    dropped = sample.replace("slot_ms = 100\n", "")
+    with pytest.raises(SystemExit, match=r"\[sequencer\]: slot_ms accepted by the service"):
+        configdoc.render(configdoc.parse(dropped), configdoc.schema())
+    extra = sample.replace("slot_ms = 100\n", "slot_ms = 100\nslot_length = 3\n")
+    with pytest.raises(SystemExit, match="slot_length in deploy/sequencer.sample.toml but refused"):
+        configdoc.render(configdoc.parse(extra), configdoc.schema())
