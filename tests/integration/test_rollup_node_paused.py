@@ -3,7 +3,8 @@
 The sequencer refuses new submissions for it once its origin follower sees the pause; the batcher
 leaves it out while it is paused; its firm node makes no progress meanwhile and does not stop; once it
 is unpaused, the window that lists it again carries every transaction signed during the pause, and
-the firm node (L1 only) reaches the soft node's state root (docs/settlement.md section 5)."""
+the firm node (L1 only) reaches the soft node's state root (docs/settlement.md section 5); so does a
+firm node started afterwards, and a restarted batcher re-derives every window from L1."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from web3.exceptions import Web3RPCError
 
 from deploy.anvil import dev_accounts
 from deploy.deployer import Sender, contract_at
+from sequencer.l1.batcher import Batcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -89,3 +91,15 @@ async def test_a_paused_rollup_stops_firm_progress_only_while_paused(tmp_path) -
             assert (f.state_root, f.engine_block_hash, f.tx_count) == (s.state_root, s.engine_block_hash,
                                                                       s.tx_count), n
         assert engine_w3(firm).eth.get_balance(SINK) == 1 + 2 + 4
+
+        # A restart re-derives the same from L1: a new firm node from window 0, and a new batcher
+        # (no state file) replays every window, the one carrying the pause included.
+        again = await net.start_node(RID, "firm")
+        done = await again.wait_for(target, timeout=60)
+        assert done.state_root == soft.blocks[target].state_root
+        windows = len(net.batcher.posted)
+        second = Batcher(net.batcher_config())
+        await net.tg.start(second.run)
+        await wait_until(lambda: second._state is not None and second._state.window_count >= windows, 30,
+                         "a second batcher to re-derive every window")
+        assert second._state.covered_to[RID] > in_flight
