@@ -100,7 +100,7 @@ def _count(resp: Any, res: Result) -> tuple[int, int]:
     return ok, bad
 
 
-async def _stream(spec: Spec, reqs: list[bytes], t0: float, res: Result) -> None:
+async def _stream(spec: Spec, reqs: list[tuple[int, bytes]], t0: float, res: Result) -> None:
     import grpc
 
     from sharedseq.v1 import sequencer_pb2 as pb
@@ -115,7 +115,7 @@ async def _stream(spec: Spec, reqs: list[bytes], t0: float, res: Result) -> None
 
         async def send() -> None:
             loop_time = time.perf_counter
-            for k, req in enumerate(reqs):
+            for k, (request_id, req) in enumerate(reqs):
                 if open_loop:
                     at = t0 + k / spec.rate_msgs
                     if at >= end:
@@ -130,7 +130,7 @@ async def _stream(spec: Spec, reqs: list[bytes], t0: float, res: Result) -> None
                     at = loop_time()
                     if at >= end:
                         break
-                due[k] = at
+                due[request_id] = at
                 await call.write(req)
                 res.sent_msgs += 1
             await call.done_writing()
@@ -242,7 +242,8 @@ def _job(spec: Spec, conn: Connection) -> None:
         elif spec.kind == "unary":
             await _unary(spec, reqs, t0, res)
         else:
-            share = [reqs[s::spec.streams] for s in range(spec.streams)]
+            # Request k carries request_id k; each stream takes every streams-th, keeping its id.
+            share = [list(enumerate(reqs))[s::spec.streams] for s in range(spec.streams)]
             fields = {f: getattr(spec, f) for f in Spec.__slots__}
             streams = [Spec(**{**fields, "rate_msgs": spec.rate_msgs / spec.streams}) for _ in share]
             await asyncio.gather(*(_stream(s, r, t0, res) for s, r in zip(streams, share, strict=True)))

@@ -21,8 +21,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,9 @@ class Settings:
     """Seconds of secp256k1 recoveries (and a hundred SQLite commits) for the ceilings."""
     empty_start: bool = True
     """Also time a start on an empty log (what of the restart is the process, not the log)."""
+    only: str = ""
+    """Comma-separated phases to run (ingest, latency, subscribers, memory, restart; the ceilings always
+    run): for measuring one change. A partial run prints its figures and leaves latest.json alone."""
     one_server: bool = False
     """One sequencer for every phase but the restart, each phase with transactions of its own (the smoke
     test: starting a sequencer per phase is most of its time). Off, every phase gets a fresh one."""
@@ -123,12 +128,15 @@ def _subscribers(seq: targets.Sequencer, s: Settings, pool: dict[int, list[bytes
 
 def run(s: Settings) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="sharedseq-bench-"))
-    cache = Path(s.cache)
+    cache = Path(s.cache).resolve()
     notes: dict[str, Any] = {"late": {}, "subscriber_blocks": {}, "ingest_errors": {}, "list_size": s.list_size,
                              "ingest_streams": f"{s.procs} procs x {s.streams} streams",
                              "unary_calls": f"{s.unary_calls} calls in flight", "bundle_legs": s.bundle_legs,
                              "soak_s": s.soak_s, "soak_rate": s.soak_rate, "restart_blocks": s.restart_blocks}
     f: dict[str, Any] = {}
+    phases = set(s.only.split(",")) if s.only else {"ingest", "latency", "subscribers", "memory", "restart"}
+    rates = s.rates if "latency" in phases else []
+    nan = float("nan")
     shared: list[targets.Sequencer] = []
     parts = [0]
 
@@ -146,12 +154,16 @@ def run(s: Settings) -> dict[str, Any]:
                 shared.append(targets.Sequencer(work / "shared", ROLLUPS))
             yield shared[0]
             return
-        with sequencer(name, rollups) as seq:
+        seq = targets.Sequencer(work / name, rollups)
+        try:
             yield seq
+        finally:
+            seq.close()
 
     try:
         say(f"signing (or loading from {cache}) {s.pool:,} transactions for each of {ROLLUPS}")
-        pool = {r: txgen.pool(cache, r, s.pool, 0) for r in ROLLUPS}
+        with ProcessPoolExecutor(len(ROLLUPS), mp_context=get_context("spawn")) as ex:  # signing is slow
+            pool = dict(zip(ROLLUPS, ex.map(txgen.pool, [cache] * 3, ROLLUPS, [s.pool] * 3, [0] * 3), strict=True))
 
         say("ceilings: secp256k1 recovery, fsync'd SQLite commit, grpc.aio echo")
         f["ceilings"] = {"secp256k1_recover_per_s": round(targets.secp256k1_recover_per_s(s.ceiling_s)),
@@ -161,7 +173,7 @@ def run(s: Settings) -> dict[str, Any]:
             r = _ingest(echo, s, pool, "single")  # type: ignore[arg-type]
             f["ceilings"]["grpc_echo_msgs_per_s"] = round(r.ok_in_window_rate)
             echo_lat: dict[str, dict[str, dict[str, float]]] = {}
-            for rate in s.rates:
+            for rate in rates:
                 for per in s.shapes:
                     say(f"echo: {rate} tx/s in messages of {per}")
                     r = _open_loop(echo.address, s, pool, rate, per, s.point_s)
@@ -175,6 +187,9 @@ def run(s: Settings) -> dict[str, Any]:
         f["ingest"] = {}
         for kind, key in (("list", "stream_tx_per_s"), ("single", "single_msg_tx_per_s"),
                           ("unary", "unary_tx_per_s"), ("bundle", "bundles_per_s")):
+            if "ingest" not in phases:
+                f["ingest"][key] = nan
+                continue
             say(f"ingest: {kind}")
             with sequencer(f"ingest-{kind}") as seq:
                 r = _ingest(seq, s, txs(), kind)
@@ -184,7 +199,7 @@ def run(s: Settings) -> dict[str, Any]:
                 notes["ingest_errors"][key] = f"{r.err_txs} refused, {r.unanswered} unanswered; {r.first_error}"
 
         f["preconf_latency_ms"] = {}
-        for rate in s.rates:
+        for rate in rates:
             for per in s.shapes:
                 say(f"sequencer: {rate} tx/s in messages of {per}")
                 with sequencer(f"lat-{rate}-{per}") as seq:
@@ -196,7 +211,7 @@ def run(s: Settings) -> dict[str, Any]:
                 notes["late"][f"{rate}/{per}"] = late
 
         f["subscriber_latency_ms"] = {}
-        for n in s.subscribers:
+        for n in s.subscribers if "subscribers" in phases else []:
             say(f"seal-to-subscriber: {n} subscribers")
             with sequencer(f"subs-{n}") as seq:
                 r = _subscribers(seq, s, txs(), n, ROLLUPS)
@@ -204,7 +219,7 @@ def run(s: Settings) -> dict[str, Any]:
             f["subscriber_latency_ms"][str(n)] = {"p50": sm["p50"], "p99": sm["p99"]}
             notes["subscriber_blocks"][str(n)] = len(r.latencies)
         notes["scale"] = {}
-        if s.scale_rollups:
+        if s.scale_rollups and "subscribers" in phases:
             say(f"seal-to-subscriber: 3 subscribers, {s.scale_rollups} rollups registered")
             many = ROLLUPS + [10_000 + i for i in range(s.scale_rollups - len(ROLLUPS))]
             with sequencer("scale", many) as seq:
@@ -212,25 +227,30 @@ def run(s: Settings) -> dict[str, Any]:
             sm = report.summary_ms(r.latencies)
             notes["scale"][str(s.scale_rollups)] = {"p50": sm["p50"], "p99": sm["p99"]}
 
-        say(f"memory: {s.soak_s:.0f} s soak at {s.soak_rate} tx/s")
-        with sequencer("soak") as seq:
-            rss_start = targets.rss_mb(seq.pid)
-            notes["soak_txs"] = _soak(seq, s, txs())
-            rss_end = targets.rss_mb(seq.pid)
-        f["memory"] = {"rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1)}
-
-        say(f"restart: a log of {s.restart_blocks:,} blocks (built once, cached in {cache})")
-        log_dir = cache / f"log-{s.restart_blocks}"
-        if not (log_dir / "data").exists():
-            tmp = cache / f"log-{s.restart_blocks}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            targets.build_log(tmp, ROLLUPS, s.restart_blocks)
-            tmp.replace(log_dir)
-        shutil.copytree(log_dir, work / "restart")
-        serving, opening = targets.restart_s(work / "restart", ROLLUPS)
-        f["restart_s_100k_blocks"] = round(serving, 3)
-        notes["restart_open_s"] = opening
-        notes["empty_start_s"] = targets.restart_s(work / "empty", ROLLUPS)[0] if s.empty_start else float("nan")
+        f["memory"] = {"rss_mb_start": nan, "rss_mb_end": nan}
+        notes["soak_txs"] = 0
+        if "memory" in phases:
+            say(f"memory: {s.soak_s:.0f} s soak at {s.soak_rate} tx/s")
+            with sequencer("soak") as seq:
+                rss_start = targets.rss_mb(seq.pid)
+                notes["soak_txs"] = _soak(seq, s, txs())
+                rss_end = targets.rss_mb(seq.pid)
+            f["memory"] = {"rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1)}
+        f["restart_s_100k_blocks"] = nan
+        notes["restart_open_s"] = notes["empty_start_s"] = nan
+        if "restart" in phases:
+            say(f"restart: a log of {s.restart_blocks:,} blocks (built once, cached in {cache})")
+            log_dir = cache / f"log-{s.restart_blocks}"
+            if not (log_dir / "data").exists():
+                tmp = cache / f"log-{s.restart_blocks}.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                targets.build_log(tmp, ROLLUPS, s.restart_blocks)
+                tmp.replace(log_dir)
+            shutil.copytree(log_dir, work / "restart")
+            serving, opening = targets.restart_s(work / "restart", ROLLUPS)
+            f["restart_s_100k_blocks"] = round(serving, 3)
+            notes["restart_open_s"] = opening
+            notes["empty_start_s"] = targets.restart_s(work / "empty", ROLLUPS)[0] if s.empty_start else float("nan")
         f["machine"] = report.machine()
     finally:
         GEN.close()
@@ -262,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="folder for latest.json and the charts (default bench/results)")
     ap.add_argument("--cache", help="folder for the signed transactions and the restart log (default var/bench)")
     ap.add_argument("--no-charts", action="store_true")
+    ap.add_argument("--rates", help="offered loads for the latency phase, tx/s, comma-separated (1000,2000,5000,10000)")
+    ap.add_argument("--shapes", help="transactions per message for the latency phase, comma-separated (1,5)")
+    ap.add_argument("--only", help="phases to run, comma-separated: ingest,latency,subscribers,memory,restart")
     for fl in fields(Settings):
         if fl.type in ("float", "int"):
             ap.add_argument("--" + fl.name.replace("_", "-"), type=float if fl.type == "float" else int)
@@ -273,12 +296,21 @@ def main(argv: list[str] | None = None) -> int:
             setattr(s, fl.name, v)
     if args.long_soak:
         s.soak_s = 600.0
+    if args.rates:
+        s.rates = [int(x) for x in args.rates.split(",")]
+    if args.shapes:
+        s.shapes = [int(x) for x in args.shapes.split(",")]
+    if args.only:
+        s.only = args.only
     if args.out:
         s.out = args.out
     if args.cache:
         s.cache = args.cache
     figures = run(s)
     notes = figures.pop("_notes")
+    if s.only:  # a partial run: its figures, not a results file
+        print(report.table(figures, notes))
+        return 0
     out = Path(s.out)
     report.write_json(figures, out / "latest.json")
     print(report.table(figures, notes))

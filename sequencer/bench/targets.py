@@ -157,6 +157,7 @@ def build_log(workdir: Path, rollups: list[int], blocks: int, txs_every: int = 1
     from sequencer.keys import read_key
     from sequencer.store.sqlite_log import BlockLog
 
+    workdir = workdir.resolve()  # the config's relative paths would be taken from the config's folder
     workdir.mkdir(parents=True, exist_ok=True)
     write_key(workdir / "seq.key")
     cfg = parse_config({"sequencer": {"data_dir": str(workdir / "data"), "key_file": str(workdir / "seq.key")},
