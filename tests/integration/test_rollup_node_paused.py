@@ -20,12 +20,30 @@ from web3.exceptions import Web3RPCError
 
 from deploy.anvil import dev_accounts
 from deploy.deployer import Sender, contract_at
+from rollup_node.node import NodeConfig, RollupNode
 from sequencer.l1.batcher import Batcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]
 
 RID = 901
 SINK = "0x" + "22" * 20
+KEPT_LIMIT = 25
+"""Shared blocks a limited firm node keeps for a left-out rollup: about a window and a quarter."""
+
+
+async def start_firm_node(net: Any, **config: Any) -> RollupNode:
+    """A firm node with its own config; a stop is recorded in node.error, not raised into the devnet."""
+    node = RollupNode(NodeConfig(rollup_id=RID, mode="firm", l1_rpc=net.l1.url, inbox=net.inbox, api_port=None,
+                                 poll_ms=50, **config))
+
+    async def run(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await node.run(task_status=task_status)
+        except Exception:  # noqa: BLE001, S110 - node.error holds why it stopped; the test reads it
+            pass
+
+    await net.tg.start(run)
+    return node
 
 
 async def set_paused(owner: Sender, registry: Any, paused: bool) -> None:
@@ -70,7 +88,11 @@ async def test_a_paused_rollup_stops_firm_progress_only_while_paused(tmp_path) -
         def left_out() -> list:
             return [p for p in net.batcher.posted if RID not in p.rollup_ids]
 
+        limited = await start_firm_node(net, max_kept_witness_blocks=KEPT_LIMIT)
         await wait_until(lambda: len(left_out()) >= 3, 30, "postings that leave the paused rollup out")
+        # Past its bound on kept witness blocks, a firm node stops and says why.
+        await wait_until(lambda: limited.error, 30, "the limited firm node to stop")
+        assert f"over max_kept_witness_blocks {KEPT_LIMIT}" in limited.error and "leaves out rollup" in limited.error
         assert any(p.first_height <= in_flight <= p.last_height for p in left_out()), \
             "the in-flight transaction's window was posted before the pause (timing): the test proves nothing"
         await block_covering(soft, in_flight)
