@@ -17,7 +17,10 @@ and txlife.py (the posting transaction's nonce, fees, replacements, drops and re
 4. reads sealed blocks from nextHeight over gRPC (GetBlock) and asks the planner for a window: only
    served, active rollups are listed, each with forcedTo by rule F, and the window ends at a block
    whose L1 origin the inbox accepts (windows.py). A rollup whose batch cannot be encoded is left
-   out and logged (`batcher.rollup_left_out`, ERROR): one rollup never stops the others;
+   out and logged (`batcher.rollup_left_out`, ERROR): one rollup never stops the others. A rollup
+   left out (paused) keeps its cursor, and the first window that lists it again carries its batch
+   over every shared block since its last listed window (`_Synced.covered_to`, `_pending`; the firm
+   node checks it against those windows' witness blocks, derivation rule 6);
 5. builds the witness and the Window commitment (windows.commit_window), signs it with the
    sequencer's key (`signer_key_file`) and posts postWindow(w, sig, rollupIds, batches, forcedTo,
    witness): preflight with eth_estimateGas (a revert WrongFirstHeight / WrongParent means someone
