@@ -223,6 +223,7 @@ def test_a_paused_leader_is_fenced(replicas: list[Replica]) -> None:
     checker.check(old.address, held)  # and its own copy agrees, block for block
 
 
+@pytest.mark.timeout(120 + 20 * TRIALS)
 def test_leader_kills_at_random_moments(replicas: list[Replica]) -> None:
     """torture.py against the replica set: seeded random kill moments under load; after each, every
     receipt so far is checked on the new leader (and every block against what earlier checks saw)."""
