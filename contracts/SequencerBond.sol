@@ -83,6 +83,9 @@ contract SequencerBond is ISequencerBond, Owned {
     uint8 internal constant KIND_CONFLICT = 1;
     uint8 internal constant KIND_BROKEN_RECEIPT = 2;
     uint8 internal constant KIND_MALFORMED_TREE = 3;
+    uint8 internal constant KIND_OUTCOME_EQUIVOCATION = 4;
+    /// EIP-712 struct of a cross-rollup bundle's outcome (docs/margin.md, contracts/margin/MarginCore.sol).
+    bytes32 internal constant OUTCOME_TYPEHASH = keccak256("BundleOutcome(bytes32 bundleId,bool commit)");
 
     /// @notice Bounds of the deployment parameters.
     uint16 public constant MAX_REPORTER_SHARE_BPS = 2000;
@@ -331,6 +334,19 @@ contract SequencerBond is ISequencerBond, Owned {
         if (hashA == hashB) revert SameHeader();
         _requireAccountable(_signer(hashA, sigA), a.height, _signer(hashB, sigB), a.height);
         _punish(keccak256(abi.encode(KIND_CONFLICT, a.height)), KIND_CONFLICT, committed);
+    }
+
+    /// @notice Prove that the sequencer's keys signed both a commit and an abort of one cross-rollup
+    ///         margin bundle (docs/margin.md). An outcome carries no shared height, so each signer must be
+    ///         a key SequencerKeys still holds accountable at all (asked at the highest height).
+    function proveOutcomeEquivocation(bytes32 bundleId, bytes calldata commitSig, bytes calldata abortSig)
+        external
+    {
+        uint64 committed = _revealed();
+        address a = _signer(keccak256(abi.encode(OUTCOME_TYPEHASH, bundleId, true)), commitSig);
+        address b = _signer(keccak256(abi.encode(OUTCOME_TYPEHASH, bundleId, false)), abortSig);
+        _requireAccountable(a, type(uint64).max, b, type(uint64).max);
+        _punish(keccak256(abi.encode(KIND_OUTCOME_EQUIVOCATION, bundleId)), KIND_OUTCOME_EQUIVOCATION, committed);
     }
 
     /// @notice Prove that a signed window puts, at the signed header's height, another block hash.
