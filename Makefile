@@ -74,7 +74,7 @@ run: install
 test: install proto-check contracts-check apidoc-check configdoc-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
