@@ -8,24 +8,16 @@ own unit by `make contracts` into contracts/margin/artifacts/.
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
+
+from contracts import load_artifact
 
 MARGIN_ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
 
-@cache
-def _load(name: str) -> str:
-    path = MARGIN_ARTIFACTS_DIR / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"no margin artifact for contract {name!r} at {path}; run `make contracts`")
-    return path.read_text()
-
-
 def load_margin_artifact(name: str) -> dict:
     """The compiled artifact of margin contract `name`: abi, bytecode, deployedBytecode, sourceHash, ..."""
-    return json.loads(_load(name))
+    return load_artifact(name, MARGIN_ARTIFACTS_DIR)
 
 
 __all__ = ["load_margin_artifact", "MARGIN_ARTIFACTS_DIR"]
