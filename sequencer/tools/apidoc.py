@@ -7,10 +7,10 @@ reference is never stale in CI (`make test` runs it)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from pathlib import Path
+
+from sequencer.tools import generated_doc
 
 PROTO_ROOT = Path("proto")
 OUT = Path("docs/api-reference.md")
@@ -105,24 +105,7 @@ def render(fds: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("repo", type=Path)
-    mode = ap.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--out", action="store_true", help=f"write {OUT}")
-    mode.add_argument("--check", action="store_true", help=f"fail if {OUT} is stale")
-    args = ap.parse_args(argv)
-    repo = args.repo.resolve()
-    text = render(descriptors(repo))
-    target = repo / OUT
-    if args.check:
-        if not target.exists() or target.read_text() != text:
-            print(f"{OUT} is stale: run `make apidoc`", file=sys.stderr)
-            return 1
-        print(f"{OUT} is up to date")
-        return 0
-    target.write_text(text)
-    print(f"wrote {target}")
-    return 0
+    return generated_doc.main(argv, __doc__, OUT, "apidoc", lambda repo: render(descriptors(repo)))
 
 
 if __name__ == "__main__":

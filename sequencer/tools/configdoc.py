@@ -8,11 +8,11 @@ the reference cannot silently lag the code. `--check` fails when the committed p
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sequencer.tools import generated_doc
 
 SAMPLE = Path("deploy/sequencer.sample.toml")
 OUT = Path("docs/config-reference.md")
@@ -113,24 +113,8 @@ def render(tables: dict[str, Table], known: dict[str, set[str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("repo", type=Path)
-    mode = ap.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--out", action="store_true", help=f"write {OUT}")
-    mode.add_argument("--check", action="store_true", help=f"fail if {OUT} is stale")
-    args = ap.parse_args(argv)
-    repo = args.repo.resolve()
-    text = render(parse((repo / SAMPLE).read_text()), schema())
-    target = repo / OUT
-    if args.check:
-        if not target.exists() or target.read_text() != text:
-            print(f"{OUT} is stale: run `make configdoc`", file=sys.stderr)
-            return 1
-        print(f"{OUT} is up to date")
-        return 0
-    target.write_text(text)
-    print(f"wrote {target}")
-    return 0
+    return generated_doc.main(argv, __doc__, OUT, "configdoc",
+                              lambda repo: render(parse((repo / SAMPLE).read_text()), schema()))
 
 
 if __name__ == "__main__":
