@@ -21,10 +21,19 @@ from sequencer.l1.origin import L1Config, follow_l1, origin_number
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
 
 
+class FakeCore:
+    """What follow_l1 touches on the node's core: its rollups and the paused set it hands over."""
+
+    def __init__(self) -> None:
+        self.rollups = {901: None}
+        self.paused: frozenset[int] = frozenset()
+
+
 class FakeNode:
     """What follow_l1 touches on a SequencerNode."""
 
     def __init__(self) -> None:
+        self.core = FakeCore()
         self.l1_origin: tuple[int, bytes] | None = None
         self.l1_origin_time_ms: int | None = None
         self.max_origin_drift_ms: int | None = None
