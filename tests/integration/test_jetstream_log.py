@@ -110,6 +110,10 @@ def test_one_server_down_keeps_going_quorum_down_refuses(nats_cluster: NatsClust
         js.close()
     again = JetStreamLog(nats_cluster.urls, "quorum")
     try:
-        assert again.head_height() == 1 and not again.load_state().pending
+        # The append that timed out got no receipt. Like any write to a Raft log whose answer never came,
+        # it may still have committed once the quorum was back: then it holds exactly the placement the
+        # core made (a retry finds it and returns its receipt); it can never hold anything else.
+        assert again.head_height() == 1
+        assert again.load_state().pending in ((), tuple(records))
     finally:
         again.close()
