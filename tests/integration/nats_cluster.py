@@ -85,6 +85,8 @@ class NatsCluster:
 
     def start(self, i: int | None = None) -> None:
         for n in self.nodes if i is None else [self.nodes[i]]:
+            if n.proc is not None and n.proc.poll() is None:
+                continue  # already running: a second process would be orphaned (and outlive the fixture)
             log = open(n.config.parent / "server.log", "ab")
             n.proc = subprocess.Popen([self.exe, "-c", str(n.config)], stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
