@@ -126,8 +126,16 @@ def load(address: str, tag: str, held: Held, stop: threading.Event) -> list[thre
 def test_leader_killed_under_load(replicas: list[Replica]) -> None:
     leader = find_leader(replicas)
     others = [r for r in replicas if r is not leader]
-    leads, msg = probe(others[0].address)
-    assert not leads and msg.startswith("UNAVAILABLE") and leader.address in msg, msg
+    # A follower refuses submissions, naming the leader once it has read the lease (just after a start
+    # it may not have yet, and says so: still UNAVAILABLE, never accepted).
+    deadline = time.monotonic() + 10
+    while True:
+        leads, msg = probe(others[0].address)
+        assert not leads and msg.startswith("UNAVAILABLE"), msg
+        if leader.address in msg or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert leader.address in msg, msg
     held, stop = Held(), threading.Event()
     threads = load(leader.address, "a", held, stop)
     time.sleep(1.0)
