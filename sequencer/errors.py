@@ -8,7 +8,7 @@ h11's local/remote split):
 - `Critical`: a fault that must stop the service (corrupt log, key mismatch).
 
 Internal code raises these; one function per boundary maps them to a gRPC
-status (sequencer/service/errors.py) or a process exit code (the CLI).
+status (sequencer/service/errors.py) or a process exit code (sequencer/cli.py, `EXIT_CODES`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,21 @@ class BadInput(SharedSeqError):
 class DecodeError(BadInput):
     """Bytes that do not follow a wire format. The message names the field
     and, where known, the byte offset: "frame_number: truncated at 17"."""
+
+
+class ConfigError(BadInput):
+    """A configuration file or option that cannot work: missing, not TOML, an unknown option, a value of
+    the wrong type or out of range. `key` is where, as `table.key` (`sequencer.slot_ms`,
+    `rollups[1].format`) or the file; the message starts with it. `sharedseq` exits with
+    cli.EXIT_CONFIG (78, EX_CONFIG) so a supervisor does not restart into the same mistake."""
+
+    def __init__(self, key: str, problem: str, text: str | None = None) -> None:
+        super().__init__(text or f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str, str]]:  # survives pickling (workers)
+        return type(self), (self.key, self.problem, str(self))
 
 
 class NotFound(BadInput):
