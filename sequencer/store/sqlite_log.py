@@ -9,10 +9,12 @@ a durable record implies every earlier one is durable too, which is what lets
 `load_state` rebuild the same pending blocks at the same indices.
 
 Blocking calls: the async shell runs them off the event loop. Writes go
-through one writer connection, used by one thread (the node's writer); each
-reading thread opens its own connection, so readers never wait on the writer
-or on each other (WAL lets them run beside it; ":memory:" has one shared
-connection and a lock instead, for tests).
+through one writer connection, used by one thread at a time (the node's
+writer); each read takes an idle read connection (or opens one), so readers
+never wait on the writer or on each other (WAL lets them run beside it;
+":memory:" has one shared connection and a lock instead, for tests). Read
+connections belong to no thread: there are as many as reads ever ran at once,
+whichever threads ran them (anyio's and trio's worker threads come and go).
 
 Blocks are stored split (codec.py): a row per block without payloads, and a
 row per (block, rollup) with that rollup's payloads, so a rollup's reader
@@ -220,10 +222,12 @@ class BlockLog:
         except sqlite3.OperationalError as exc:
             raise _storage_fault("open", exc) from exc
         self._wlock = threading.Lock()
-        self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._idle_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._prepared: dict[int, bytes] = {}
+        self._prepared: dict[int, tuple[bytes, bytes, bytes]] = {}
+        """Rows encoded ahead of `append` by height, with the block hash and signature they were made
+        from: a row is used only for that very block (see `_append_block`)."""
         # Rebuilt receipt batches (leaves and tree levels) by id, most recent last, bounded by bytes: a
         # retry or GetTransaction costs a path lookup, not a rehash of its whole group commit, however
         # often a client asks.
@@ -239,18 +243,23 @@ class BlockLog:
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
-        """This thread's read connection (opened on first use). Readers share no lock with the
-        writer: a replay holds no one up but itself."""
+        """An idle read connection (a new one if none is idle), back to the idle ones after. Readers
+        share no lock with the writer: a replay holds no one up but itself."""
         if self.path == ":memory:":
             with self._wlock:
                 yield self._w
             return
-        conn = getattr(self._local, "conn", None)
+        with self._readers_lock:
+            conn = self._idle_readers.pop() if self._idle_readers else None
         if conn is None:
-            conn = self._local.conn = self._connect()
+            conn = self._connect()
             with self._readers_lock:
                 self._readers.append(conn)
-        yield conn
+        try:
+            yield conn
+        finally:
+            with self._readers_lock:
+                self._idle_readers.append(conn)
 
     def close(self) -> None:
         """Close every connection; the caller has stopped the threads that read and write."""
@@ -259,6 +268,7 @@ class BlockLog:
                 for conn in self._readers:
                     conn.close()
                 self._readers.clear()
+                self._idle_readers.clear()
             self._w.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the flock
@@ -342,15 +352,22 @@ class BlockLog:
     def prepare_block(self, b: SharedBlock) -> None:
         """Encode the block's shared row (it hashes every payload for the leaves) ahead of `append`,
         on any thread: the commit that follows then only writes bytes."""
-        self._prepared[b.height] = encode_block_row(b)
+        self._prepared[b.height] = (block_hash(b.header), b.signature, encode_block_row(b))
 
     def _append_block(self, c: sqlite3.Connection, b: SharedBlock) -> None:
         h = b.header
-        row = self._prepared.pop(h.height, None) or encode_block_row(b)
+        digest = block_hash(h)
+        # A row prepared for this height may be of another block: a replica that was deposed with a
+        # seal in flight prepared its own block, which the replicated log refused, and now applies the
+        # new leader's block at that height (issue 12). Its row would store the deposed replica's
+        # signed header under the log's block: two signed blocks at one height. Only a row made from
+        # this very block (hash and signature) is used; a stale one is dropped with the pop.
+        prepared = self._prepared.pop(h.height, None)
+        row = prepared[2] if prepared is not None and prepared[:2] == (digest, b.signature) else encode_block_row(b)
         c.execute(
             "INSERT INTO blocks(height, block_hash, timestamp_ms, l1_origin_number, l1_origin_hash, body)"
             " VALUES (?,?,?,?,?,?)",
-            (h.height, block_hash(h), h.timestamp_ms, h.l1_origin_number, h.l1_origin_hash, row),
+            (h.height, digest, h.timestamp_ms, h.l1_origin_number, h.l1_origin_hash, row),
         )
         c.executemany("INSERT INTO namespaces(height, rollup_id, txs) VALUES (?,?,?)",
                       [(h.height, _i64(ns.rollup_id), encode_namespace_row(ns)) for ns in b.namespaces])
