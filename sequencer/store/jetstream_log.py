@@ -40,7 +40,7 @@ import nats
 import rlp
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
 from sequencer.core.sequencer import AdmittedTx
 from sequencer.core.signing import ReceiptBatch
@@ -105,6 +105,7 @@ class JetStreamLog(BlockLog):
         self.subject = f"{stream}.log"
         self.replicas = replicas
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.on_block: Callable[[SharedBlock], None] | None = None
         self.write_check: Callable[[], None] | None = None
         """Called inside the write lock before each group commit's append (not a claim's): raising
@@ -128,7 +129,7 @@ class JetStreamLog(BlockLog):
         self._sub: Any = None
         self.fatal: BaseException | None = None
         try:
-            self._run(self._open(), connect_timeout_s + 5)
+            self._run(self._open(), 2 * connect_timeout_s + 5)
             self._written = self.catch_up(connect_timeout_s)
         except BaseException:
             self.close()
@@ -151,14 +152,27 @@ class JetStreamLog(BlockLog):
         except Exception as exc:
             raise LogUnavailable(f"cannot reach JetStream at {', '.join(self.servers)}: {exc}") from exc
         self._js = self._nc.jetstream(timeout=self.timeout_s)
-        try:
-            info = await self._js.stream_info(self.stream)
-            if info.config.num_replicas != self.replicas:
-                raise BadInput(f"stream {self.stream} has {info.config.num_replicas} replicas, the config says "
-                               f"{self.replicas}")
-        except NotFoundError:
-            await self._js.add_stream(StreamConfig(name=self.stream, subjects=[self.subject],
-                                                   num_replicas=self.replicas, storage=StorageType.FILE))
+        # Retried until the open's deadline: just after a JetStream node (re)started, the stream's Raft
+        # group may still be electing its leader (seconds on a loaded machine), and nothing answers.
+        deadline = time.monotonic() + self.connect_timeout_s
+        while True:
+            try:
+                try:
+                    info = await self._js.stream_info(self.stream)
+                except NotFoundError:
+                    await self._js.add_stream(StreamConfig(name=self.stream, subjects=[self.subject],
+                                                           num_replicas=self.replicas, storage=StorageType.FILE))
+                    break
+                if info.config.num_replicas != self.replicas:
+                    raise BadInput(f"stream {self.stream} has {info.config.num_replicas} replicas, the config "
+                                   f"says {self.replicas}")
+                break
+            except (TimeoutError, NoStreamResponseError, nats.errors.NoRespondersError,
+                    ServiceUnavailableError) as exc:
+                if time.monotonic() > deadline:
+                    raise LogUnavailable(f"JetStream stream {self.stream} did not answer in "
+                                         f"{self.connect_timeout_s:g} s ({type(exc).__name__})") from exc
+                await asyncio.sleep(0.2)
         # An ordered consumer: JetStream redelivers from the last sequence seen after any server or
         # connection failure, so the local copy never skips or repeats an entry.
         self._sub = await self._js.subscribe(

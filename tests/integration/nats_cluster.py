@@ -111,21 +111,34 @@ class NatsCluster:
                     raise TimeoutError(f"nats-server {n.name} not ready in {timeout} s")
                 time.sleep(0.05)
 
-    def stream_leader(self, stream: str) -> int:
-        """The index of the node that leads `stream`'s Raft group now."""
+    def stream_leader(self, stream: str, timeout: float = 60.0) -> int:
+        """The index of the node that leads `stream`'s Raft group now, polled while the group has
+        none (an election after a node restarted or died: seconds on a loaded machine)."""
         import asyncio
 
         import nats
 
-        async def ask() -> str:
+        async def ask() -> str | None:
             nc = await nats.connect(servers=[n.url for n in self.nodes if n.proc is not None])
             try:
-                info = await nc.jetstream().stream_info(stream)
-                return str(info.cluster.leader)
+                info = await nc.jetstream(timeout=2).stream_info(stream)
+                return str(info.cluster.leader) if info.cluster and info.cluster.leader else None
             finally:
                 await nc.close()
-        name = asyncio.run(ask())
-        return next(i for i, n in enumerate(self.nodes) if n.name == name)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                name = asyncio.run(ask())
+            except (TimeoutError, nats.errors.Error) as exc:
+                name, last = None, exc
+            else:
+                last = None
+            found = [i for i, n in enumerate(self.nodes) if n.name == name and n.proc is not None]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"stream {stream} has no Raft leader after {timeout:g} s ({last!r})")
+            time.sleep(0.1)
 
     def kill(self, i: int) -> None:
         n = self.nodes[i]
