@@ -1,6 +1,7 @@
 """The soft follower: the sequencer stream, verified, grouped into rollup blocks, executed.
 
-For each shared block of SubscribeBlocks(rollup_id, from_height):
+For each shared block of SubscribeBlocks(rollup_id, from_height) (every check but the key's standing on
+L1 is the pure rollup_node/stream.py `verify_stream_block`):
 1. the header signature (EIP-712, the inbox's domain) recovers to a key that is accountable for the
    block's height in the SequencerKeys contract the inbox names (l1.accountable_for), so a lie in
    the header is slashable; with no L1 configured, to the address GetSequencerInfo reports;
@@ -30,17 +31,16 @@ import grpc
 
 from rollup_adapters.base import group_rollup_blocks
 from rollup_adapters.derivation import ForcedTx, place_forced
-from sequencer.core.commitments import verify_namespace
-from sequencer.core.signing import Domain, block_hash, recover_signer
-from sequencer.core.types import ZERO_HASH, Hash32, Namespace, SharedBlock
+from sequencer.core.signing import Domain, block_hash
+from sequencer.core.types import ZERO_HASH, Hash32, SharedBlock
 from sequencer.errors import Temporary
-from sequencer.service.convert import header_from_proto, proof_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 from .errors import NodeConfigError, VerificationError
 from .l1 import ForcedQueue, KeyBook, NodeL1, accountable_for
 from .node import RollupNode
+from .stream import StreamPosition, verify_stream_block
 
 log = logging.getLogger("sharedseq.rollup_node.soft")
 
@@ -126,31 +126,14 @@ class SoftFollower:
         self.domain = domain
 
     def verify(self, msg: pb.RollupBlock) -> tuple[SharedBlock, bytes]:
-        """Check one streamed block; return it as a SharedBlock holding only this rollup's namespace, and
-        the address its signature recovers to (checked here against `sequencer_address` when set; against
-        the L1 keys by `check_key`)."""
+        """Check one streamed block (stream.verify_stream_block, checks 1 to 3, at this follower's
+        position); return it as a SharedBlock holding only this rollup's namespace, and the address its
+        signature recovers to (checked here against `sequencer_address` when set; against the L1 keys by
+        `check_key`)."""
         assert self.domain is not None
-        header = header_from_proto(msg.signed_header.header)
-        sig = bytes(msg.signed_header.signature)
-        h = block_hash(header)
-        if header.height != self.next_height:
-            raise VerificationError(f"expected height {self.next_height}, sequencer sent {header.height}")
-        if header.parent_hash != self.prev_hash:
-            raise VerificationError(f"block {header.height}: parent hash 0x{header.parent_hash.hex()} is not the "
-                                    f"previous block's 0x{self.prev_hash.hex()}")
-        try:
-            signer = recover_signer(self.domain, h, sig)
-        except ValueError as exc:
-            raise VerificationError(f"block {header.height}: bad signature ({exc})") from exc
-        if self.sequencer_address is not None and signer != self.sequencer_address:
-            raise VerificationError(f"block {header.height}: signed by 0x{signer.hex()}, not the sequencer "
-                                    f"0x{self.sequencer_address.hex()}")
-        if msg.rollup_id != self.rid or msg.proof.rollup_id != self.rid:
-            raise VerificationError(f"block {header.height}: namespace of rollup {msg.proof.rollup_id}, not {self.rid}")
-        txs = tuple(bytes(t) for t in msg.transactions)
-        if not verify_namespace(proof_from_proto(msg.proof), txs, header.namespaces_root, header.namespace_count):
-            raise VerificationError(f"block {header.height}: namespace proof does not verify against the header")
-        return SharedBlock(header, sig, (Namespace(self.rid, txs),) if txs else ()), signer
+        verified = verify_stream_block(msg, self.rid, self.domain, StreamPosition(self.next_height, self.prev_hash),
+                                       self.sequencer_address)
+        return verified.block, verified.signer
 
     async def check_key(self, signer: bytes, height: int) -> None:
         """Step 1 against L1: the signer is accountable for `height` (re-read once before refusing)."""
