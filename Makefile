@@ -86,7 +86,7 @@ typecheck: $(PY_STAMP)
 # BENCH_ARGS: e.g. --long-soak (10-minute memory soak), --point-s 5, --tiny (see python -m sequencer.bench -h)
 bench: install
 	$(PY) -m sequencer.bench $(BENCH_ARGS)
-	$(PY) -m sequencer.l1.bench_gas
+	$(PY) -m deploy.bench_gas
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis var

@@ -1,4 +1,4 @@
-"""Gas of posting windows: `python -m sequencer.l1.bench_gas [--windows N] [--txs-per-slot K] ...`.
+"""Gas of posting windows: `python -m deploy.bench_gas [--windows N] [--txs-per-slot K] ...`.
 
 Starts a local anvil, deploys the contracts (deploy_all), runs a sequencer in-process whose domain
 is the inbox, submits EIP-1559 / legacy transfers to three rollups (OP Stack, Nitro, zkEVM, block
@@ -6,7 +6,7 @@ time 1000 ms), runs the batcher until N windows are posted, and prints gas per w
 shared block and per byte of batch data (and of calldata). With --blobs (default) it runs the same
 traffic again with the batcher's use_blobs and prints one more line: gas and blob gas per window of
 the EIP-4844 postings (postWindowBlobs). With --proofs (default) it ends with the gas of every
-SequencerBond proof (commit, reveal, claim; sequencer/l1/bench_proofs.py).
+SequencerBond proof (commit, reveal, claim; deploy/bench_proofs.py).
 """
 
 from __future__ import annotations
@@ -24,16 +24,15 @@ import anyio
 from eth_account import Account
 from web3 import Web3
 
-from deploy.anvil import start_anvil
+from deploy.bench_proofs import measure_proofs
 from deploy.deployer import deploy_all
 from sequencer.config import parse_config
 from sequencer.core.types import Transaction
+from sequencer.devtools.anvil import start_anvil
 from sequencer.errors import SharedSeqError
 from sequencer.keys import write_key
+from sequencer.l1.batcher import Batcher, BatcherConfig, PostResult
 from sequencer.service.server import running
-
-from .batcher import Batcher, BatcherConfig, PostResult
-from .bench_proofs import measure_proofs
 
 ROLLUPS = [
     {"id": 901, "name": "op", "format": "opstack", "block_time_ms": 1000},
@@ -132,7 +131,7 @@ def report_blobs(posted: list[PostResult]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sequencer.l1.bench_gas", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m deploy.bench_gas", description=__doc__)
     ap.add_argument("--windows", type=int, default=10, help="windows to post (after the first)")
     ap.add_argument("--slot-ms", type=int, default=50)
     ap.add_argument("--window-ms", type=int, default=1000)
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blobs", action=argparse.BooleanOptionalAction, default=True,
                     help="also post the same traffic as EIP-4844 blobs and print their gas and blob gas")
     ap.add_argument("--proofs", action=argparse.BooleanOptionalAction, default=True,
-                    help="also print the gas of every SequencerBond proof (sequencer/l1/bench_proofs.py)")
+                    help="also print the gas of every SequencerBond proof (deploy/bench_proofs.py)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # The first window starts at block 0 mid-second and holds fewer blocks: post one more and drop it.

@@ -1,5 +1,5 @@
-"""Gas of SequencerBond's proofs: `python -m sequencer.l1.bench_proofs` (also run by `make bench` through
-sequencer.l1.bench_gas).
+"""Gas of SequencerBond's proofs: `python -m deploy.bench_proofs` (also run by `make bench` through
+deploy.bench_gas).
 
 Starts a local anvil, deploys the contracts (deploy_all), and for each proof shape signs the offending
 statements with the deployed sequencer key, commits to the proof (commitReport), reveals it and
@@ -18,7 +18,6 @@ from typing import Any
 
 from web3 import Web3
 
-from deploy.anvil import start_anvil
 from deploy.deployer import Sender, contract_at, deploy_all
 from sequencer.core.commitments import namespaces_root, prove_namespace
 from sequencer.core.hashing import keccak
@@ -26,9 +25,9 @@ from sequencer.core.merkle import inclusion_proof
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace
 from sequencer.core.window import WindowCommitment, blocks_root, window_struct_hash
-
-from .bond import malformed_pair, report_commitment, sign_receipt_batch, window_leaf_claim
-from .inbox import absence_neighbours, header_tuple, namespace_leaf_tuple, window_tuple
+from sequencer.devtools.anvil import start_anvil
+from sequencer.l1.bond import malformed_pair, report_commitment, sign_receipt_batch, window_leaf_claim
+from sequencer.l1.inbox import absence_neighbours, header_tuple, namespace_leaf_tuple, window_tuple
 
 
 def _header(height: int, parent: bytes, namespaces: tuple[Namespace, ...] = (), salt: int = 0) -> BlockHeader:

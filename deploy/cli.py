@@ -76,7 +76,7 @@ def run_deploy(args: argparse.Namespace) -> int:
             except requests.exceptions.ConnectionError as exc:
                 raise DeployError(f"cannot reach {args.rpc_url}: {connection_reason(exc)}") from exc
             return 0
-        from .anvil import start_anvil
+        from sequencer.devtools.anvil import start_anvil
 
         with start_anvil(chain_id=args.chain_id) as anvil:
             _log(f"no --rpc-url: started a local anvil at {anvil.url} (chain {args.chain_id})")

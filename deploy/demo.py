@@ -20,8 +20,8 @@ from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
 
-from deploy.anvil import dev_accounts
 from sequencer.core.signing import Domain, InvalidSignature, verify_receipt
+from sequencer.devtools.anvil import dev_accounts
 from sequencer.service.convert import receipt_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc

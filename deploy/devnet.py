@@ -25,11 +25,11 @@ from typing import Any
 import anyio
 from web3 import Web3
 
-from deploy.anvil import AnvilError, dev_accounts, free_port, port_is_free, start_anvil
 from deploy.deployer import deploy_all
 from deploy.liveview import LiveStatus, LiveView, Probe, RollupRow
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import parse_config
+from sequencer.devtools.anvil import AnvilError, dev_accounts, free_port, port_is_free, start_anvil
 from sequencer.errors import SharedSeqError, leaf_exceptions
 from sequencer.keys import read_key, write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig

@@ -12,13 +12,13 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
+from deploy.bench_proofs import measure_proofs
 from sequencer.core.commitments import namespaces_root
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace, SharedBlock
-from sequencer.l1.bench_proofs import measure_proofs
+from sequencer.devtools.anvil import start_anvil
 from sequencer.l1.inbox import post_window_args
 
-from .anvil import start_anvil
 from .deployer import DeployConfig, RollupSpec, Sender, contract_at, deploy_all
 
 
@@ -69,7 +69,7 @@ def measure_gas() -> dict[str, int]:
             height, parent = window[-1].height + 1, block_hash(window[-1].header)
         gas["enqueueForced 200 B"] = used(anyone, inbox.functions.enqueueForced(901, b"\x02" * 200))
         gas["deposit bond"] = used(anyone, bond.functions.deposit(), value=10**18)
-    # Every proof shape, committed and revealed (commit-reveal, SequencerBond): sequencer/l1/bench_proofs.py.
+    # Every proof shape, committed and revealed (commit-reveal, SequencerBond): deploy/bench_proofs.py.
     gas.update(measure_proofs())
     return gas
 

@@ -6,6 +6,7 @@ Rollup state only changes through the sequencer (the rollup nodes execute what i
 every deployment transaction is signed here and submitted with `submit(rollup_id, raw_tx)`, then
 waited for on that rollup's engine. Layout (docs/margin.md):
 
+    every rollup:           SequencerKeyMirror (the sequencer's outcome keys, relayed from L1)
     margin rollup (first):  CollateralToken, PriceOracle, MarginAccount; tokens minted to `funded`,
                             the house's liquidity deposited
     perp rollup (second):   PriceOracle, PerpMarket
@@ -43,7 +44,7 @@ class MarginParams:
     l1_chain_id: int
     inbox: str
     sequencer: str
-    """The sequencer's signing address: the key whose BundleOutcome signatures the contracts accept."""
+    """The sequencer's signing address at deployment: the genesis key of every SequencerKeyMirror."""
     rollups: tuple[int, int, int]
     """(margin rollup, perp rollup, option rollup)."""
     deployer_key: bytes
@@ -60,6 +61,8 @@ class MarginParams:
     option_time_value_bps: int = 200
     liquidation_reward_bps: int = 5000
     legacy_rollups: tuple[int, ...] = (903,)
+    key_relayer: str | None = None
+    """Who may mirror key changes onto the rollups (the owner of SequencerKeys on L1); default the deployer."""
 
 
 def _create_address(sender: str, nonce: int) -> str:
@@ -88,7 +91,7 @@ def _wait(w3: Any, tx_hash: bytes, what: str, timeout: float = 60.0) -> Any:
 
 def _still_deployed(engines: Mapping[int, Any], d: MarginDeployment) -> bool:
     checks = [(d.margin_rollup, d.token), (d.margin_rollup, d.margin_account), (d.perp_rollup, d.perp_market),
-              (d.option_rollup, d.options_market), *d.oracles.items()]
+              (d.option_rollup, d.options_market), *d.oracles.items(), *d.key_mirrors.items()]
     return all(rid in engines and len(engines[rid].eth.get_code(to_checksum_address(a))) > 0 for rid, a in checks)
 
 
@@ -96,7 +99,7 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
                   record: dict[str, Any] | None = None, log: Callable[[str], None] = lambda _m: None
                   ) -> MarginDeployment:
     """The deployment in `record` if its code is on the engines; otherwise deploy afresh and fill `record`."""
-    if record and "token" in record:
+    if record and "token" in record and "key_mirrors" in record:  # older records had no key mirrors
         existing = MarginDeployment.from_dict(record)
         if _still_deployed(engines, existing):
             log(f"margin contracts already deployed (MarginAccount {existing.margin_account}); nothing sent")
@@ -122,10 +125,19 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
     # two deployments share one and a bundle id cannot be replayed from one onto another.
     if m not in me.nonces:
         me.nonces[m] = int(engines[m].eth.get_transaction_count(house))
-    margin_at = _create_address(house, me.nonces[m] + 2)  # after the oracle and the token
+    margin_at = _create_address(house, me.nonces[m] + 3)  # after the key mirror, the oracle and the token
     deployment_id = keccak(abi_encode(["uint64", "address"], [m, margin_at]))
-    base = [to_checksum_address(params.sequencer), params.l1_chain_id, to_checksum_address(params.inbox),
-            params.timeout_blocks, deployment_id]
+    relayer = to_checksum_address(params.key_relayer or house)
+    mirrors: dict[int, str] = {}
+    for rid in params.rollups:
+        mirrors[rid] = next_address(rid)
+        send(rid, None, _init_code("SequencerKeyMirror", ["address", "address"],
+                                   [relayer, to_checksum_address(params.sequencer)]),
+             f"rollup {rid}: SequencerKeyMirror")
+
+    def base(rid: int) -> list[Any]:
+        return [mirrors[rid], params.l1_chain_id, to_checksum_address(params.inbox), params.timeout_blocks,
+                deployment_id]
     oracles: dict[int, str] = {}
     for rid in params.rollups:
         oracles[rid] = next_address(rid)
@@ -137,13 +149,14 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
     if margin != margin_at:
         raise MarginDeployError(f"margin account would be at {margin}, expected {margin_at}")
     send(m, None, _init_code("MarginAccount", [*common, "address", "address", "uint256"],
-                             [*base, token, house, params.liquidation_reward_bps]), f"rollup {m}: MarginAccount")
+                             [*base(m), token, house, params.liquidation_reward_bps]), f"rollup {m}: MarginAccount")
     perp = next_address(p)
     send(p, None, _init_code("PerpMarket", [*common, "address", "uint256", "uint256"],
-                             [*base, oracles[p], params.perp_im_bps, params.perp_mm_bps]), f"rollup {p}: PerpMarket")
+                             [*base(p), oracles[p], params.perp_im_bps, params.perp_mm_bps]),
+         f"rollup {p}: PerpMarket")
     options = next_address(o)
     send(o, None, _init_code("OptionsMarket", [*common, "address", "uint256", "uint256", "uint256"],
-                             [*base, oracles[o], params.option_im_bps, params.option_mm_bps,
+                             [*base(o), oracles[o], params.option_im_bps, params.option_mm_bps,
                               params.option_time_value_bps]), f"rollup {o}: OptionsMarket")
     mint = "mint(address,uint256)"
     for who, amount in {**params.funded, house: params.house_liquidity}.items():
@@ -159,7 +172,7 @@ def ensure_margin(engines: Mapping[int, Any], submit: Callable[[int, bytes], Any
                          sequencer=to_checksum_address(params.sequencer), margin_rollup=m, perp_rollup=p,
                          option_rollup=o, token=token, margin_account=margin, perp_market=perp,
                          options_market=options, oracles=oracles, house=house, keeper=house,
-                         deployment_id="0x" + deployment_id.hex())
+                         deployment_id="0x" + deployment_id.hex(), key_mirrors=mirrors, key_relayer=relayer)
     if not _still_deployed(engines, d):
         raise MarginDeployError("margin contracts deployed but their code is missing on an engine")
     log(f"margin: MarginAccount {margin} and token {token} on {m}, PerpMarket {perp} on {p}, "
@@ -190,8 +203,8 @@ async def start_devnet_margin(tg: Any, *, workdir: Any, sequencer: str, engines:
     import grpc
     from web3 import Web3
 
-    from deploy.anvil import dev_accounts
     from sequencer.core.signing import Domain, Signer
+    from sequencer.devtools.anvil import dev_accounts
     from sequencer.margin.coordinator import Coordinator
     from sharedseq.v1 import sequencer_pb2 as pb
     from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc

@@ -16,8 +16,8 @@ from typing import Any
 import grpc
 from web3 import Web3
 
-from deploy.anvil import dev_accounts
 from deploy.margin import DEVNET_ROLES
+from sequencer.devtools.anvil import dev_accounts
 from sharedseq.margin import (
     LEG_MARGIN,
     LEG_OPTION,

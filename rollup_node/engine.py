@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 
 from rollup_adapters.base import RollupBlock
-from sequencer.l1.anvil import Anvil, AnvilError, start_anvil
+from sequencer.devtools.anvil import Anvil, AnvilError, start_anvil
 
 from .errors import EngineError, NodeConfigError
 

@@ -14,12 +14,12 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from contracts import load_artifact
-from deploy.anvil import start_anvil
 from deploy.deployer import CONTRACT_NAMES, DeployConfig, Manifest, contract_at, deploy_all
 from sequencer.core.commitments import namespaces_root
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace, SharedBlock
 from sequencer.core.window import WindowCommitment, build_window, encode_witness, window_struct_hash
+from sequencer.devtools.anvil import start_anvil
 from sequencer.l1.bond import report_commitment
 from sequencer.l1.inbox import header_tuple, window_tuple
 

@@ -13,7 +13,6 @@ from web3 import Web3
 
 from contracts import load_artifact
 from contracts.compile import REPO_ROOT, artifacts_fresh
-from deploy.anvil import start_anvil
 from deploy.cli import main as cli_main
 from deploy.deployer import (
     PARAM_BOUNDS,
@@ -25,6 +24,7 @@ from deploy.deployer import (
     ensure_deployed,
     load_config,
 )
+from sequencer.devtools.anvil import start_anvil
 
 CONFIG = """
 [l1]
@@ -226,7 +226,7 @@ def test_rerun_with_changed_l1_settings_is_refused(chain, config_file, tmp_path)
 
 
 def test_cli_unreachable_rpc_url_is_one_line(config_file, tmp_path):
-    from deploy.anvil import free_port
+    from sequencer.devtools.anvil import free_port
 
     key_file = tmp_path / "deployer.key"
     key_file.write_text("11" * 32)

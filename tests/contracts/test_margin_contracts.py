@@ -16,8 +16,8 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from contracts.margin import load_margin_artifact
-from deploy.anvil import dev_accounts, start_anvil
 from sequencer.core.signing import HALF_N, SECP256K1_N, Domain, Signer
+from sequencer.devtools.anvil import dev_accounts, start_anvil
 from sharedseq.margin import LEG_MARGIN, LEG_OPTION, LEG_PERP, ONE, CloseIntent, LiquidationIntent, OpenIntent
 from sharedseq.margin import outcome_struct_hash as osh
 

@@ -30,10 +30,10 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
-from deploy.anvil import REPO_ROOT, Anvil, dev_accounts, free_port, start_anvil
 from deploy.deployer import Sender, contract_at, deploy_all
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import ServiceConfig, parse_config
+from sequencer.devtools.anvil import REPO_ROOT, Anvil, dev_accounts, free_port, start_anvil
 from sequencer.keys import write_key
 from sequencer.service.server import RunningServer, running
 from sharedseq.v1 import sequencer_pb2 as pb

@@ -26,13 +26,13 @@ from eth_utils import to_checksum_address
 from seq_helpers import Wallet, config_doc
 from web3 import Web3
 
-from deploy.anvil import Anvil, start_anvil
 from deploy.deployer import contract_at, deploy_all
 from rollup_adapters.derivation import Cursor, decode_window_batch, forced_to_after
 from sequencer.config import parse_config
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import SharedBlock, Transaction
 from sequencer.core.window import verify_witness
+from sequencer.devtools.anvil import Anvil, start_anvil
 from sequencer.errors import SharedSeqError
 from sequencer.keys import address_of, write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig

@@ -15,7 +15,7 @@ from rollup_testkit import (
     wait_until,
 )
 
-from deploy.anvil import dev_accounts
+from sequencer.devtools.anvil import dev_accounts
 from sequencer.l1 import blobs as blob_codec
 from sequencer.l1.batcher import Batcher, BatcherConfig
 from sequencer.l1.inbox import decode_call

@@ -14,8 +14,8 @@ import pytest
 from test_batcher import Forwarder, wait_for
 from web3 import Web3
 
-from deploy.anvil import start_anvil
 from deploy.deployer import deploy_all
+from sequencer.devtools.anvil import start_anvil
 from sequencer.l1.origin import L1Config, follow_l1, origin_number
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]

@@ -22,9 +22,9 @@ from eth_account import Account
 from rollup_testkit import L1_CHAIN_ID, ROLLUP_IDS, Devnet, devnet, engine_w3, wait_until
 from web3 import Web3
 
-from deploy.anvil import dev_accounts
 from deploy.margin import MarginParams, ensure_margin
 from sequencer.core.signing import Domain, Signer
+from sequencer.devtools.anvil import dev_accounts
 from sequencer.keys import read_key
 from sequencer.margin.coordinator import Coordinator
 from sharedseq.margin import (

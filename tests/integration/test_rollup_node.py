@@ -15,7 +15,7 @@ from rollup_testkit import (
     rollup_tx,
 )
 
-from deploy.anvil import dev_accounts
+from sequencer.devtools.anvil import dev_accounts
 
 pytestmark = pytest.mark.anyio
 

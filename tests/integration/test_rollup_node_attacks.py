@@ -28,7 +28,6 @@ from eth_utils import keccak, to_checksum_address
 from rollup_testkit import L1_CHAIN_ID, ROLLUPS, Devnet, devnet, engine_w3, rollup_tx, wait_until
 from web3.exceptions import ContractCustomError
 
-from deploy.anvil import dev_accounts
 from deploy.deployer import Sender, contract_at
 from rollup_adapters.base import RollupBlock, RollupTiming, group_rollup_blocks
 from rollup_adapters.derivation import Cursor, ForcedTx, encode_window_batch, place_forced
@@ -38,6 +37,7 @@ from sequencer.core.commitments import bundles_root, namespaces_root
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace, SharedBlock
 from sequencer.core.window import build_window, encode_witness, window_struct_hash
+from sequencer.devtools.anvil import dev_accounts
 from sequencer.keys import read_key
 from sequencer.l1.inbox import calldata, revert_name, window_tuple
 

@@ -15,7 +15,6 @@ from dataclasses import replace
 import pytest
 from rollup_testkit import block_covering, devnet, kill_group, rollup_tx, wait_until
 
-from deploy.anvil import REPO_ROOT, dev_accounts, free_port
 from rollup_adapters.base import RollupBlock
 from rollup_node.engine import check_block_time
 from rollup_node.errors import NodeConfigError, VerificationError
@@ -27,6 +26,7 @@ from sequencer.core.commitments import bundles_root, namespaces_root, prove_name
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import ZERO_HASH, BlockHeader, Namespace, SharedBlock
 from sequencer.core.window import build_window, encode_witness, window_struct_hash
+from sequencer.devtools.anvil import REPO_ROOT, dev_accounts, free_port
 from sequencer.service.convert import rollup_block_to_proto
 
 RID = 901

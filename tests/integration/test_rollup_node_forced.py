@@ -11,8 +11,8 @@ import anyio
 import pytest
 from rollup_testkit import FORCE_INCLUSION_DELAY, ROLLUP_IDS, devnet, engine_w3, rollup_tx, wait_until
 
-from deploy.anvil import dev_accounts
 from deploy.deployer import contract_at
+from sequencer.devtools.anvil import dev_accounts
 
 pytestmark = pytest.mark.anyio
 

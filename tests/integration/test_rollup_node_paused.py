@@ -18,9 +18,9 @@ import pytest
 from rollup_testkit import SLOT_MS, WINDOW_MS, block_covering, devnet, engine_w3, rollup_tx, wait_until
 from web3.exceptions import Web3RPCError
 
-from deploy.anvil import dev_accounts
 from deploy.deployer import Sender, contract_at
 from rollup_node.node import NodeConfig, RollupNode
+from sequencer.devtools.anvil import dev_accounts
 from sequencer.l1.batcher import Batcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]

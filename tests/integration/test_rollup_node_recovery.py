@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from rollup_testkit import ROLLUP_IDS, block_covering, devnet, engine_w3, rollup_tx, wait_until
 
-from deploy.anvil import dev_accounts
+from sequencer.devtools.anvil import dev_accounts
 
 pytestmark = pytest.mark.anyio
 

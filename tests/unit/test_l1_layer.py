@@ -21,9 +21,9 @@ L1_READERS = [p for p in RUNTIME if p.relative_to(ROOT).parts[:2] in (("sequence
 (Modules that talk to rollup engines, such as the margin coordinator, are not L1 clients.)"""
 OTHER_CLIENTS = {"web3", "requests", "urllib.request", "http.client"}
 """Ways to talk JSON-RPC other than sequencer/l1/client.py."""
-ANVIL_ADMIN = ROOT / "sequencer" / "l1" / "anvil.py"
-"""The local-anvil process manager: its few anvil_* admin calls at start-up use urllib on purpose (sync,
-before any event loop); it never talks to a real L1."""
+ANVIL_ADMIN = ROOT / "sequencer" / "devtools" / "anvil.py"
+"""The local-anvil process manager (now in sequencer/devtools, outside the L1 readers): its few anvil_* admin
+calls at start-up use urllib on purpose (sync, before any event loop); it never talks to a real L1."""
 
 
 def imports(path: Path) -> set[str]:
