@@ -6,4 +6,8 @@
                        namespace proofs client-side, with typed errors (docs/api.md)
     sharedseq.margin   cross-rollup margin bundles: intents, bundle ids, signing, reading the
                        rollups' engines (docs/margin.md)
+    sharedseq.cli      the `sharedseq` console script's entry point (also `python -m sharedseq`); the
+                       command line itself is sequencer/cli.py
+
+Importing this package imports none of them, so `import sharedseq.v1` stays light.
 """

@@ -36,6 +36,10 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
                    "deploy/systemd/sharedseq-sequencer.service", "deploy/sequencer.sample.toml"):
         assert needed in names, f"{needed} is not in the wheel"
     assert not any(n.startswith("tests/") for n in names)
+    # The console script's entry point is in the public package (sharedseq/cli.py), not in sequencer/.
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "sharedseq = sharedseq.cli:main" in scripts, scripts
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
@@ -50,6 +54,10 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     exe = env_dir / "bin" / "sharedseq"
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out.strip() == "sharedseq 0.1.0"
+    for module in ("sharedseq", "sequencer.cli"):  # `python -m` runs the same program
+        out = subprocess.run([str(py), "-m", module, "--version"], capture_output=True, text=True, check=True,
+                             cwd=tmp_path).stdout
+        assert out.strip() == "sharedseq 0.1.0", module
     where = subprocess.run([str(py), "-c", (
         "import json, sequencer, contracts, sharedseq.v1.sequencer_pb2 as pb\n"
         "from contracts.compile import ARTIFACTS_DIR as ARTIFACTS\n"
