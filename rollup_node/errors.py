@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sequencer.errors import BadInput, Critical, SharedSeqError, connection_reason, leaf_exceptions
 
-__all__ = ["EngineError", "NodeConfigError", "VerificationError", "connection_reason", "leaf_exceptions"]
+__all__ = ["EngineError", "NodeConfigError", "NodeStopped", "VerificationError", "connection_reason",
+           "leaf_exceptions"]
 
 
 class NodeConfigError(BadInput):
@@ -14,6 +15,10 @@ class NodeConfigError(BadInput):
 class VerificationError(Critical):
     """Data from the sequencer or from L1 failed a check (signature, parent chain, namespace proof,
     batch hash, block numbering). The node stops: it never executes data it could not verify."""
+
+
+class NodeStopped(Critical):
+    """The node stopped on an error; the message says which, in one line (`RollupNode.error`)."""
 
 
 class EngineError(Critical):

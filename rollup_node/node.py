@@ -24,7 +24,7 @@ from rollup_adapters.base import RollupBlock, RollupTiming
 from rollup_adapters.derivation import admitted_forced
 
 from .engine import Engine, ExecutedBlock, check_block_time
-from .errors import NodeConfigError, describe_error, leaf_exceptions
+from .errors import NodeConfigError, NodeStopped, describe_error, leaf_exceptions
 
 log = logging.getLogger("sharedseq.rollup_node")
 
@@ -143,7 +143,7 @@ class RollupNode:
                 if self.is_evicted(number):
                     raise KeyError(f"rollup block {number} is older than the retained window")
                 if self.error:
-                    raise RuntimeError(f"rollup node {self.rollup_id} stopped: {self.error}")
+                    raise NodeStopped(f"rollup node {self.rollup_id} stopped: {self.error}")
                 await self._changed.wait()
         return self.blocks[number]
 

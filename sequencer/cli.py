@@ -1,20 +1,64 @@
-"""The `sharedseq` command."""
+"""The `sharedseq` command.
+
+This module is the one boundary where the project's errors (sequencer/errors.py) become a message
+and an exit code: commands raise, `main` reports (`EXIT_CODES`, documented in docs/operator-guide.md,
+"Exit codes")."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from sequencer.errors import BadInput, SharedSeqError, StorageFault, leaf_exceptions
+from deploy.cli import add_deploy_commands
+from deploy.devnet_cli import add_devnet_commands
+from rollup_adapters.cli import add_batch_commands
+from rollup_node.cli import add_rollup_node_commands
+from sequencer.errors import BadInput, ConfigError, SharedSeqError, StorageFault, leaf_exceptions
+from sequencer.l1.cli import add_batcher_commands
 
+EXIT_FAILURE = 1
+"""A command failed on input it was given (a bad flag value, a refused request, an unreachable peer)."""
+EXIT_USAGE = 2
+"""The command line itself is wrong (argparse's own code)."""
 EXIT_STORAGE_FAULT = 74
 """`serve` exit code when the block log cannot be written or has no room (EX_IOERR in sysexits.h):
-apart from 1 (bad config or input), so a supervisor can tell "free disk space" from "fix the config"
+apart from 1 (bad input), so a supervisor can tell "free disk space" from "fix the config"
 instead of restarting into the same fault."""
+EXIT_CONFIG = 78
+"""A configuration file that cannot work (EX_CONFIG in sysexits.h): missing, not TOML, an unknown
+option, a wrong value; the message names it as `table.key`. Restarting cannot help."""
+
+EXIT_CODES: tuple[tuple[type[SharedSeqError], int, str], ...] = (
+    (StorageFault, EXIT_STORAGE_FAULT, "error: storage fault"),
+    (ConfigError, EXIT_CONFIG, "config error"),
+    (SharedSeqError, EXIT_FAILURE, "error"),
+)
+"""Error kind -> (exit code, what the one stderr line starts with), the first match wins; in this
+order also when a task group failed with several (a storage fault is reported over what it caused)."""
+
+
+def report(exc: BaseException, command: str | None = None) -> int:
+    """Print the one line for a failed command and return its exit code; re-raise what is not the
+    project's (a bug keeps its traceback). Task groups wrap the real error: the line names that.
+
+    `command`: a subcommand's name, which the line starts with (`batcher: config error: ...`)."""
+    leaves = leaf_exceptions(exc)
+    for kind, code, label in EXIT_CODES:
+        leaf = next((e for e in leaves if isinstance(e, kind)), None)
+        if leaf is None:
+            continue
+        if command and kind is SharedSeqError:
+            line = f"{command}: {leaf}"
+        else:
+            line = f"{command + ': ' if command else ''}{label}: {leaf}"
+        if code not in (EXIT_FAILURE, EXIT_USAGE):
+            line += f" (exit code {code})"
+        print(line, file=sys.stderr, flush=True)
+        return code
+    raise exc
 
 
 def _hex(data: bytes) -> str:
@@ -30,18 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     setup_logging(cfg.log_format, args.log_level)
-    try:
-        anyio.run(serve_forever, cfg, backend="asyncio")
-    except BaseException as exc:  # task groups wrap the real error: report that, in one line
-        leaves = leaf_exceptions(exc)
-        fault = next((e for e in leaves if isinstance(e, StorageFault)), None)
-        if fault is not None:
-            print(f"error: storage fault: {fault} (exit code {EXIT_STORAGE_FAULT})", file=sys.stderr)
-            return EXIT_STORAGE_FAULT
-        known = next((e for e in leaves if isinstance(e, SharedSeqError)), None)
-        if known is not None and known is not exc:
-            raise known from None
-        raise
+    anyio.run(serve_forever, cfg, backend="asyncio")  # a failure is reported by `main` (EXIT_CODES)
     return 0
 
 
@@ -190,14 +223,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-# Subcommands contributed by other packages, each with an `add_*_commands(subparsers)`.
-PLUGINS = (
-    ("rollup_adapters.cli", "add_batch_commands"),
-    ("deploy.cli", "add_deploy_commands"),
-    ("deploy.devnet_cli", "add_devnet_commands"),
-    ("sequencer.l1.cli", "add_batcher_commands"),
-    ("rollup_node.cli", "add_rollup_node_commands"),
-)
+# Subcommands contributed by other packages, each with an `add_*_commands(subparsers)`: plain imports
+# above, so a broken install fails at once instead of silently losing a command.
+PLUGINS = (add_batch_commands, add_deploy_commands, add_devnet_commands, add_batcher_commands,
+           add_rollup_node_commands)
 
 
 def _version() -> str:
@@ -248,24 +277,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=0, help="stop after N blocks (0: follow forever)")
     p.set_defaults(func=cmd_tail)
 
-    for module, fn in PLUGINS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        getattr(mod, fn)(sub)
+    core = set(sub.choices)
+    for add_commands in PLUGINS:
+        add_commands(sub)
+    for name, parser in sub.choices.items():
+        # A contributed command's errors start with its name ("batcher: ..."), the core ones' with "error".
+        parser.set_defaults(error_prefix=None if name in core else name)
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command line; the project's errors become one line and an exit code (EXIT_CODES)."""
     try:
         return int(args.func(args) or 0)
-    except SharedSeqError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except BaseException as exc:  # noqa: BLE001 - `report` re-raises what is not the project's
+        return report(exc, getattr(args, "error_prefix", None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

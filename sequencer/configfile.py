@@ -230,11 +230,11 @@ def load_table(cls: type[T], doc: Any, where: str, *, base: Path | None = None, 
     known = options_of(cls)
     unknown = sorted(set(doc) - set(known) - ignore)
     if unknown:
-        # "[sequencer]: unknown option(s) slot_msec (sequencer.slot_msec); known: ...": the table as the
-        # file writes it, and each key as `table.key`.
+        # "[sequencer]: unknown option(s) slot_msec (unknown key(s) sequencer.slot_msec); known: ...": the
+        # table as the file writes it, and each key as `table.key`.
         raise ConfigError(f"{where}.{unknown[0]}", "unknown option",
                           f"[{name}]: unknown option(s) {', '.join(unknown)} "
-                          f"({', '.join(f'{where}.{k}' for k in unknown)}); known: {', '.join(known)}")
+                          f"(unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}); known: {', '.join(known)}")
     hints = _hints(cls)
     values: dict[str, Any] = {}
     for f in _fields(cls):

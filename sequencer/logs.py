@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object a line (or plain text for a terminal)."""
+"""The one logging setup of every program (`sharedseq serve`, batcher, rollup-node, devnet): structured
+logs on stderr, one JSON object a line, or plain text for a terminal."""
 
 from __future__ import annotations
 
@@ -6,6 +7,15 @@ import json
 import logging
 import sys
 import time
+
+from sequencer.errors import BadInput
+
+FORMATS = ("json", "text")
+"""`log_format` values: "json" for a log collector, "text" for a person at a terminal."""
+LEVELS = ("debug", "info", "warning", "error", "critical")
+DEFAULT_LEVEL = "info"
+"""Every program's `--log-level` default."""
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,10 +33,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
-def setup_logging(fmt: str = "json", level: str = "INFO") -> None:
+def setup_logging(fmt: str = "json", level: str = DEFAULT_LEVEL) -> None:
+    """Send every logger's records to stderr in `fmt` from `level` up (either case: "INFO", "info").
+    An unknown format or level is refused (BadInput), not silently replaced."""
+    if fmt not in FORMATS:
+        raise BadInput(f"log format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if level.lower() not in LEVELS:
+        raise BadInput(f"log level {level!r}: expected one of {', '.join(LEVELS)}")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())

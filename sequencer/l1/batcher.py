@@ -47,8 +47,7 @@ import json
 import logging
 import os
 import time
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +57,12 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from rollup_adapters.derivation import Cursor, ForcedTx
+from sequencer.configfile import NON_NEGATIVE, POSITIVE, load_table, option, read_toml
 from sequencer.core.hashing import keccak
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import BlockHeader, Hash32, RollupId, SharedBlock
 from sequencer.core.window import WindowCommitment, window_struct_hash
-from sequencer.errors import BadInput, Critical, Temporary
+from sequencer.errors import BadInput, ConfigError, Critical, Temporary
 from sequencer.keys import address_of, read_key
 from sequencer.service.convert import block_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
@@ -143,77 +143,95 @@ class BatcherConfig:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any], base: Path = Path(".")) -> BatcherConfig:
-        t = doc.get("batcher", doc)
-        known = {"sequencer", "l1_rpc_url", "inbox", "manifest", "key_file", "signer_key_file", "window_ms",
-                 "max_window_bytes", "catch_up_periods",
-                 "confirmations", "bump_after_s", "poll_ms", "max_backoff_s", "rpc_timeout_s", "gas_margin",
-                 "state_file", "from_block", "log_chunk_blocks", "use_blobs", "blob_fee_margin"}
-        unknown = set(t) - known
-        if unknown:
-            raise BadInput(f"[batcher]: unknown option(s) {', '.join(sorted(unknown))}")
-        inbox = t.get("inbox")
-        from_block = int(t.get("from_block", 0))
-        if not inbox and t.get("manifest"):
-            path = base / t["manifest"]
+        """Resolve a parsed file's `[batcher]` table (or a document that is the table): the manifest to
+        the inbox address, the key files to keys. Every error is a ConfigError naming `batcher.key`."""
+        t = load_table(BatcherFile, doc.get("batcher", doc), "batcher", base=base)
+        inbox, from_block = t.inbox, t.from_block
+        if not inbox and t.manifest is not None:
             try:
-                record = json.loads(path.read_text())["contracts"]["SequencerInbox"]
-                inbox = record["address"]
-                from_block = int(t.get("from_block", record.get("block", 0)))
+                record = json.loads(t.manifest.read_text())["contracts"]["SequencerInbox"]
+                inbox = str(record["address"])
+                from_block = record.get("block", 0) if from_block is None else from_block
+                from_block = int(from_block)
             except OSError as exc:
-                raise BadInput(f"[batcher] manifest {path}: cannot read it ({exc.strerror or exc})") from exc
+                raise ConfigError("batcher.manifest", "", f"batcher.manifest {t.manifest}: cannot read it "
+                                                          f"({exc.strerror or exc})") from exc
             except (ValueError, KeyError, TypeError) as exc:
-                raise BadInput(f"[batcher] manifest {path}: no SequencerInbox address ({exc})") from exc
+                raise ConfigError("batcher.manifest", "", f"batcher.manifest {t.manifest}: no SequencerInbox "
+                                                          f"address ({exc})") from exc
         if not inbox:
-            raise BadInput("[batcher]: give `inbox` (address) or `manifest` (deploy manifest JSON)")
+            raise ConfigError("batcher.inbox", "give `inbox` (address) or `manifest` (deploy manifest JSON)")
         key_text = os.environ.get(KEY_ENV)
-        if t.get("key_file"):
-            key_path = base / str(t["key_file"])
+        if t.key_file is not None:
             try:
-                key_text = key_path.read_text()
+                key_text = t.key_file.read_text()
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                raise BadInput(f"[batcher] key_file {key_path}: cannot read the poster key ({reason})") from exc
+                raise ConfigError("batcher.key_file", "", f"batcher.key_file {t.key_file}: cannot read the poster "
+                                                          f"key ({reason})") from exc
         if not key_text:
-            raise BadInput(f"[batcher]: give `key_file` or set ${KEY_ENV}")
+            raise ConfigError("batcher.key_file", f"give `key_file` or set ${KEY_ENV}")
         try:
             key = bytes.fromhex(key_text.strip().removeprefix("0x"))
         except ValueError:
-            raise BadInput("[batcher]: the poster key is not hex") from None
+            raise ConfigError("batcher.key_file", "the poster key is not hex") from None
         if len(key) != 32:
-            raise BadInput("[batcher]: the poster key must be 32 bytes")
-        if not t.get("signer_key_file"):
-            raise BadInput("[batcher]: `signer_key_file` is required: the sequencer's key file (the one "
-                           "`sharedseq serve` uses), which signs every posted window")
-        signer_key = read_key(base / str(t["signer_key_file"]))
-        for k in ("sequencer", "l1_rpc_url"):
-            if not t.get(k):
-                raise BadInput(f"[batcher]: `{k}` is required")
-        opts = {k: t[k] for k in ("window_ms", "max_window_bytes", "catch_up_periods", "confirmations", "poll_ms",
-                                  "log_chunk_blocks") if k in t}
-        state_file = str(base / t["state_file"]) if t.get("state_file") else None
-        fopts = {k: float(t[k]) for k in ("bump_after_s", "max_backoff_s", "rpc_timeout_s", "gas_margin",
-                                          "blob_fee_margin") if k in t}
-        kwargs: dict[str, Any] = {k: int(v) for k, v in opts.items()}
-        kwargs.update(fopts)
-        if "use_blobs" in t:
-            if not isinstance(t["use_blobs"], bool):
-                raise BadInput("[batcher]: `use_blobs` must be true or false")
-            kwargs["use_blobs"] = t["use_blobs"]
+            raise ConfigError("batcher.key_file", "the poster key must be 32 bytes")
+        if t.signer_key_file is None:
+            raise ConfigError("batcher.signer_key_file", "`signer_key_file` is required: the sequencer's key file "
+                                                         "(the one `sharedseq serve` uses), which signs every posted "
+                                                         "window")
         try:
+            signer_key = read_key(t.signer_key_file)
             inbox_address = to_checksum_address(inbox)
+        except BadInput as exc:
+            raise ConfigError("batcher.signer_key_file", str(exc)) from None
         except (ValueError, TypeError) as exc:
-            raise BadInput(f"[batcher]: inbox {inbox!r} is not an address") from exc
-        return cls(str(t["sequencer"]), str(t["l1_rpc_url"]), inbox_address, key, signer_key,
-                   **kwargs, state_file=state_file, from_block=from_block)
+            raise ConfigError("batcher.inbox", f"{inbox!r} is not an address") from exc
+        return cls(t.sequencer, t.l1_rpc_url, inbox_address, key, signer_key, window_ms=t.window_ms,
+                   max_window_bytes=t.max_window_bytes, catch_up_periods=t.catch_up_periods,
+                   confirmations=t.confirmations, bump_after_s=t.bump_after_s, poll_ms=t.poll_ms,
+                   max_backoff_s=t.max_backoff_s, rpc_timeout_s=t.rpc_timeout_s, gas_margin=t.gas_margin,
+                   state_file=str(t.state_file) if t.state_file is not None else None,
+                   from_block=from_block or 0, log_chunk_blocks=t.log_chunk_blocks, use_blobs=t.use_blobs,
+                   blob_fee_margin=t.blob_fee_margin)
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(BatcherConfig)}
+"""BatcherConfig's defaults: the file's options fall back to them (one set of defaults)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatcherFile:
+    """The `[batcher]` table as the file writes it (deploy/batcher.sample.toml documents each option);
+    `BatcherConfig.from_dict` resolves it (manifest -> inbox, key files -> keys)."""
+
+    sequencer: str
+    l1_rpc_url: str
+    inbox: str | None = None
+    manifest: Path | None = None
+    key_file: Path | None = None
+    signer_key_file: Path | None = None
+    window_ms: int = option(_DEFAULTS["window_ms"], rule=POSITIVE)
+    max_window_bytes: int = option(_DEFAULTS["max_window_bytes"], rule=POSITIVE)
+    catch_up_periods: int = option(_DEFAULTS["catch_up_periods"], rule=POSITIVE)
+    confirmations: int = option(_DEFAULTS["confirmations"], rule=NON_NEGATIVE)
+    bump_after_s: float = option(_DEFAULTS["bump_after_s"], rule=POSITIVE)
+    poll_ms: int = option(_DEFAULTS["poll_ms"], rule=POSITIVE)
+    max_backoff_s: float = option(_DEFAULTS["max_backoff_s"], rule=POSITIVE)
+    rpc_timeout_s: float = option(_DEFAULTS["rpc_timeout_s"], rule=POSITIVE)
+    gas_margin: float = option(_DEFAULTS["gas_margin"], rule=POSITIVE)
+    state_file: Path | None = None
+    from_block: int | None = option(None, rule=NON_NEGATIVE)
+    """None: the manifest's deployment block, else 0."""
+    log_chunk_blocks: int = option(_DEFAULTS["log_chunk_blocks"], rule=POSITIVE)
+    use_blobs: bool = _DEFAULTS["use_blobs"]
+    blob_fee_margin: float = option(_DEFAULTS["blob_fee_margin"], rule=POSITIVE)
 
 
 def load_batcher_config(path: str | Path) -> BatcherConfig:
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise BadInput(f"{path}: {exc}") from exc
-    return BatcherConfig.from_dict(doc, path.parent)
+    return BatcherConfig.from_dict(read_toml(path), path.parent)
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 
 
 def add_batcher_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -24,16 +23,12 @@ def run_batcher(args: argparse.Namespace) -> int:
     """Entry point of `batcher`; returns the exit code (errors of the project hierarchy map in sequencer/cli)."""
     import anyio
 
-    from sequencer.errors import BadInput, leaf_exceptions
+    from sequencer.errors import leaf_exceptions
     from sequencer.logs import setup_logging
 
     from .batcher import Batcher, load_batcher_config
 
-    try:
-        cfg = load_batcher_config(args.config)
-    except BadInput as exc:  # a config error: one line, no traceback
-        print(f"batcher: {exc}", file=sys.stderr)
-        return 1
+    cfg = load_batcher_config(args.config)  # a config error: one line and exit code 78 (sequencer/cli.py)
     setup_logging(args.log_format, args.log_level)
 
     async def stop_on_signal(scope: anyio.CancelScope) -> None:

@@ -81,12 +81,12 @@ def test_missing_key_file_or_manifest_is_a_config_error(tmp_path: Path, monkeypa
 
 def test_batcher_cli_reports_a_config_error_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from sequencer.cli import main
+    from sequencer.cli import EXIT_CONFIG, main
 
     monkeypatch.delenv(KEY_ENV, raising=False)
     (tmp_path / "b.toml").write_text(f'[batcher]\nsequencer = "127.0.0.1:1"\nl1_rpc_url = "http://127.0.0.1:2"\n'
                                      f'inbox = "{INBOX}"\nkey_file = "no-such.key"\n')
-    assert main(["batcher", "--config", str(tmp_path / "b.toml")]) == 1
+    assert main(["batcher", "--config", str(tmp_path / "b.toml")]) == EXIT_CONFIG  # was 1 before issue 10
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("batcher: ") and "no-such.key" in err
     assert "Traceback" not in err
