@@ -180,6 +180,7 @@ class MarginDeployment:
     l1_chain_id: int
     inbox: str
     sequencer: str
+    """The sequencer key at deployment (the mirrors' genesis key); the keys accepted now are in `key_mirrors`."""
     margin_rollup: int
     perp_rollup: int
     option_rollup: int
@@ -192,6 +193,10 @@ class MarginDeployment:
     keeper: str
     deployment_id: str
     """0x-hex bytes32 every contract of this deployment checks in every intent."""
+    key_mirrors: Mapping[int, str] = field(default_factory=dict)
+    """Rollup id -> its SequencerKeyMirror (the sequencer keys whose outcomes that rollup accepts)."""
+    key_relayer: str = ""
+    """Who may change the mirrors (the key manager, owner of SequencerKeys on L1)."""
 
     @property
     def deployment(self) -> bytes:
@@ -206,12 +211,14 @@ class MarginDeployment:
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
         d["oracles"] = {str(k): v for k, v in self.oracles.items()}
+        d["key_mirrors"] = {str(k): v for k, v in self.key_mirrors.items()}
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MarginDeployment:
         args = dict(d)
         args["oracles"] = {int(k): v for k, v in d["oracles"].items()}
+        args["key_mirrors"] = {int(k): v for k, v in d.get("key_mirrors", {}).items()}
         return cls(**args)
 
 
@@ -316,6 +323,36 @@ class MarginDesk:
     def maintenance(self, bit: int, open_id: bytes) -> int:
         return int(self.call(self.d.rollup_of(bit), self.d.contract_of(bit), "maintenanceOf(bytes32)",
                              ["bytes32"], [open_id]))
+
+    def committed_margin(self, bit: int, who: str) -> int:
+        """A venue's margin of `who`'s open (or closing) positions (Venue.committedMargin)."""
+        return int(self.call(self.d.rollup_of(bit), self.d.contract_of(bit), "committedMargin(address)",
+                             ["address"], [who]))
+
+    def key_is_current(self, rid: int, key: str) -> bool:
+        """Whether rollup `rid`'s SequencerKeyMirror accepts outcomes signed by `key` now."""
+        return bool(self.call(rid, self.d.key_mirrors[rid], "isCurrent(address)", ["address"],
+                              [to_checksum_address(key)], out=["bool"]))
+
+    def mirrored_keys(self, rid: int) -> dict[str, tuple[int, int]]:
+        """{key: (activeFrom, retiredAt)} of every key rollup `rid`'s mirror holds (engine block numbers)."""
+        a = self.d.key_mirrors[rid]
+        keys = self.call(rid, a, "keys()", out=["address[]"])
+        return {to_checksum_address(k): tuple(self.call(rid, a, "keyInfo(address)", ["address"], [k],
+                                                        out=["(uint64,uint64)"]))
+                for k in keys}
+
+    def key_change_legs(self, relayer: RollupAccount, *, add: Sequence[str] = (), retire: Sequence[str] = (),
+                        delay_blocks: int = 0, rollups: Sequence[int] | None = None) -> list[tuple[int, bytes]]:
+        """The key relayer's mirror update: addKey / retireKey on the SequencerKeyMirror of every rollup
+        (or of `rollups`), to be submitted as one bundle so every rollup switches keys at the same
+        shared height."""
+        calls = [calldata("addKey(address,uint64)", ["address", "uint64"], [to_checksum_address(k), delay_blocks])
+                 for k in add]
+        calls += [calldata("retireKey(address)", ["address"], [to_checksum_address(k)]) for k in retire]
+        targets = sorted(self.d.key_mirrors) if rollups is None else list(rollups)
+        return [(rid, self.sign(relayer, rid, to=self.d.key_mirrors[rid], data=data, gas=150_000))
+                for rid in targets for data in calls]
 
     def venue_params(self, bit: int) -> tuple[int, int]:
         a = self.d.contract_of(bit)

@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {MarginLib, OpenIntent, CloseIntent, LiquidationIntent, Intents, Conditional} from "./MarginCore.sol";
-import {CollateralToken} from "./MarginCore.sol";
+import {CollateralToken, SequencerKeyMirror} from "./MarginCore.sol";
 
 /// @title MarginAccount
 /// @notice Collateral posted once, on the margin rollup, backing positions on every venue rollup
@@ -55,13 +55,17 @@ contract MarginAccount is Conditional {
 
     mapping(address => uint256) public collateral;
     mapping(address => uint256) public reserved;
+    /// The part of reserved[a] held by open bundles not finalised yet. reserved[a] - opening[a] is
+    /// the margin of a's open positions, which the venues' committedMargin must sum to at every
+    /// shared height (tests/integration/test_margin.py checks it at every firm height).
+    mapping(address => uint256) public opening;
     mapping(bytes32 => Reservation) public reservations;
     mapping(bytes32 => Settlement) public settlements;
     mapping(bytes32 => uint8) public kindOf;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
-                CollateralToken token_, address house_, uint256 liquidationRewardBps_)
-        Conditional(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_)
+    constructor(SequencerKeyMirror keys_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_,
+                bytes32 deployment_, CollateralToken token_, address house_, uint256 liquidationRewardBps_)
+        Conditional(keys_, l1ChainId, inbox, timeoutBlocks_, deployment_)
     {
         require(house_ != address(0) && liquidationRewardBps_ <= MarginLib.BPS, "MarginAccount: bad parameters");
         token = token_;
@@ -101,6 +105,7 @@ contract MarginAccount is Conditional {
         uint256 amount = i.perpMargin + i.optMargin;
         if (amount == 0) revert ZeroAmount();
         _hold(i.trader, amount);
+        opening[i.trader] += amount;
         bytes32 id = Intents.openId(i);
         reservations[id] = Reservation(i.trader, i.legs, RState.Opening, amount);
         kindOf[id] = KIND_OPEN;
@@ -149,7 +154,9 @@ contract MarginAccount is Conditional {
     function _commit(bytes32 id) internal override {
         uint8 kind = kindOf[id];
         if (kind == KIND_OPEN) {
-            reservations[id].state = RState.Active;
+            Reservation storage o = reservations[id];
+            o.state = RState.Active;
+            opening[o.trader] -= o.amount;
             return;
         }
         Settlement memory s = settlements[id];
@@ -174,6 +181,7 @@ contract MarginAccount is Conditional {
         if (kind == KIND_OPEN) {
             Reservation storage r = reservations[id];
             reserved[r.trader] -= r.amount;
+            opening[r.trader] -= r.amount;
             r.state = RState.Released;
             return;
         }

@@ -126,10 +126,97 @@ library Intents {
     }
 }
 
+/// @title SequencerKeyMirror
+/// @notice This rollup's copy of the L1 SequencerKeys history, for the outcome signatures the margin
+/// contracts check (docs/margin.md, "Key rotation"). A rollup cannot read L1, so an authorised
+/// `relayer` - the sequencer's key manager, who owns SequencerKeys on L1 - mirrors each change: a key
+/// added on L1 is added here, its outcomes accepted `delayBlocks` rollup blocks later (a notice
+/// period, as SequencerKeys' activation delay); a key retired on L1 is retired here at once. The relayer sends each change as one bundle with a leg per
+/// rollup, so every rollup switches keys at the same shared height. Like SequencerKeys, a key is
+/// registered once and retired for good: the history only grows.
+contract SequencerKeyMirror {
+    struct Key {
+        /// First rollup block whose outcomes signed by the key are accepted (0: never registered).
+        uint64 activeFrom;
+        /// Rollup block of the retirement (0: not retired); from then on its signatures are refused.
+        uint64 retiredAt;
+    }
+
+    error NotRelayer(address caller);
+    error ZeroKey();
+    error KeyAlreadyRegistered(address key);
+    error UnknownKey(address key);
+    error KeyAlreadyRetired(address key);
+    error TooManyKeys();
+
+    event KeyAdded(address indexed key, uint64 activeFrom);
+    event KeyRetired(address indexed key, uint64 retiredAt);
+
+    /// @notice Most keys ever mirrored (SequencerKeys.MAX_KEYS).
+    uint256 public constant MAX_KEYS = 256;
+    /// @notice Who mirrors L1's SequencerKeys here (trusted for it: docs/margin.md, trust model).
+    address public immutable relayer;
+
+    mapping(address => Key) private _keys;
+    address[] private _history;
+
+    /// @param relayer_ The key manager's address on this rollup.
+    /// @param genesisKey The sequencer key at deployment, accepted from this block on.
+    constructor(address relayer_, address genesisKey) {
+        require(relayer_ != address(0), "SequencerKeyMirror: zero relayer");
+        relayer = relayer_;
+        _add(genesisKey, uint64(block.number));
+    }
+
+    /// @notice Mirror a key added on L1: its outcome signatures are accepted from `delayBlocks` rollup
+    /// blocks after this one (the same delay on every rollup, relayed in one bundle).
+    function addKey(address key, uint64 delayBlocks) external {
+        if (msg.sender != relayer) revert NotRelayer(msg.sender);
+        _add(key, uint64(block.number) + delayBlocks);
+    }
+
+    /// @notice Mirror a retirement on L1: from this block on no outcome signed by `key` is accepted.
+    function retireKey(address key) external {
+        if (msg.sender != relayer) revert NotRelayer(msg.sender);
+        Key storage k = _keys[key];
+        if (k.activeFrom == 0) revert UnknownKey(key);
+        if (k.retiredAt != 0) revert KeyAlreadyRetired(key);
+        k.retiredAt = uint64(block.number);
+        emit KeyRetired(key, k.retiredAt);
+    }
+
+    /// @notice Whether an outcome signed by `key` is accepted now.
+    function isCurrent(address key) public view returns (bool) {
+        Key storage k = _keys[key];
+        return k.activeFrom != 0 && block.number >= k.activeFrom && k.retiredAt == 0;
+    }
+
+    /// @notice A key's record (all zero if never mirrored).
+    function keyInfo(address key) external view returns (Key memory) {
+        return _keys[key];
+    }
+
+    /// @notice Every key ever mirrored, in order (never shrinks).
+    function keys() external view returns (address[] memory) {
+        return _history;
+    }
+
+    function _add(address key, uint64 activeFrom) private {
+        if (key == address(0)) revert ZeroKey();
+        if (_keys[key].activeFrom != 0) revert KeyAlreadyRegistered(key);
+        if (_history.length >= MAX_KEYS) revert TooManyKeys();
+        _keys[key] = Key(activeFrom, 0);
+        _history.push(key);
+        emit KeyAdded(key, activeFrom);
+    }
+}
+
 /// @title Conditional
 /// @notice A conditional leg is recorded as Pending under its bundle id and takes effect only when
 /// the sequencer's signed BundleOutcome says commit; an abort, or anyone after `timeoutBlocks`
 /// rollup blocks without an outcome, undoes it. Each bundle id is used at most once per contract.
+/// The outcome must be signed by a key this rollup's SequencerKeyMirror holds current when the
+/// outcome executes: a retired key's outcomes are refused, even for bundles pending since before.
 abstract contract Conditional {
     enum Status { None, Pending, Committed, Aborted }
 
@@ -144,8 +231,8 @@ abstract contract Conditional {
     event Pending(bytes32 indexed bundleId, uint8 legs, uint8 kind);
     event Finalized(bytes32 indexed bundleId, bool commit, bool expired);
 
-    /// The sequencer's outcome key (the address of its L1-registered signing key).
-    address public immutable sequencer;
+    /// The mirror of the sequencer's L1 key history whose current keys may sign outcomes.
+    SequencerKeyMirror public immutable sequencerKeys;
     bytes32 public immutable domainSeparator;
     /// Rollup blocks after which a pending bundle may be aborted by anyone.
     uint256 public immutable timeoutBlocks;
@@ -155,11 +242,12 @@ abstract contract Conditional {
     mapping(bytes32 => Status) public status;
     mapping(bytes32 => uint256) public pendingSince;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_) {
-        require(sequencer_ != address(0) && timeoutBlocks_ > 0 && deployment_ != bytes32(0),
+    constructor(SequencerKeyMirror keys_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_,
+                bytes32 deployment_) {
+        require(address(keys_) != address(0) && timeoutBlocks_ > 0 && deployment_ != bytes32(0),
                 "Conditional: bad parameters");
         deployment = deployment_;
-        sequencer = sequencer_;
+        sequencerKeys = keys_;
         domainSeparator = MarginLib.domainSeparator(l1ChainId, inbox);
         timeoutBlocks = timeoutBlocks_;
     }
@@ -187,7 +275,8 @@ abstract contract Conditional {
         uint256 expiresAt = pendingSince[bundleId] + timeoutBlocks;
         if (commit && block.number > expiresAt) revert CommitExpired(bundleId, expiresAt);
         address signer = MarginLib.recover(MarginLib.outcomeDigest(domainSeparator, bundleId, commit), signature);
-        if (signer != sequencer) revert BadOutcomeSignature(bundleId, signer);
+        // signer is address(0) for a malformed signature, which no mirror holds.
+        if (!sequencerKeys.isCurrent(signer)) revert BadOutcomeSignature(bundleId, signer);
         _close(bundleId, commit, false);
     }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {MarginLib, OpenIntent, CloseIntent, LiquidationIntent, Intents, Conditional, PriceOracle} from "./MarginCore.sol";
+import {MarginLib, OpenIntent, CloseIntent, LiquidationIntent, Intents, Conditional, PriceOracle,
+        SequencerKeyMirror} from "./MarginCore.sol";
 
 /// @title Venue
 /// @notice A trading venue on a venue rollup whose margin lives in the MarginAccount on the margin
@@ -43,10 +44,14 @@ abstract contract Venue is Conditional {
     mapping(bytes32 => Position) public positions;
     /// For a pending close or liquidation bundle: the position it closes.
     mapping(bytes32 => bytes32) public closes;
+    /// Per trader, the margin of its positions that are open (or closing): committed opens not yet
+    /// closed. At every shared height it must equal, summed over the venues, the trader's margin
+    /// account reservations of open positions (MarginAccount.reserved - opening).
+    mapping(address => uint256) public committedMargin;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
-                PriceOracle oracle_, uint256 imBps, uint256 mmBps)
-        Conditional(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_)
+    constructor(SequencerKeyMirror keys_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_,
+                bytes32 deployment_, PriceOracle oracle_, uint256 imBps, uint256 mmBps)
+        Conditional(keys_, l1ChainId, inbox, timeoutBlocks_, deployment_)
     {
         require(mmBps > 0 && mmBps <= imBps && imBps <= MarginLib.BPS, "Venue: bad margin parameters");
         oracle = oracle_;
@@ -113,10 +118,14 @@ abstract contract Venue is Conditional {
     function _commit(bytes32 id) internal override {
         bytes32 openId = closes[id];
         if (openId == bytes32(0)) {
-            positions[id].state = PState.Open;
+            Position storage p = positions[id];
+            p.state = PState.Open;
+            committedMargin[p.trader] += p.margin;
             emit PositionFinalized(id, PState.Open);
         } else {
-            positions[openId].state = PState.Closed;
+            Position storage p = positions[openId];
+            p.state = PState.Closed;
+            committedMargin[p.trader] -= p.margin;
             emit PositionFinalized(openId, PState.Closed);
         }
     }
@@ -137,9 +146,9 @@ abstract contract Venue is Conditional {
 /// @notice Linear perpetual futures (no funding): PnL = size * (price - entry); initial margin
 /// imBps of the notional at entry, maintenance mmBps of the notional at the current price.
 contract PerpMarket is Venue {
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
-                PriceOracle oracle_, uint256 imBps, uint256 mmBps)
-        Venue(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_, oracle_, imBps, mmBps) {}
+    constructor(SequencerKeyMirror keys_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_,
+                bytes32 deployment_, PriceOracle oracle_, uint256 imBps, uint256 mmBps)
+        Venue(keys_, l1ChainId, inbox, timeoutBlocks_, deployment_, oracle_, imBps, mmBps) {}
 
     function legBit() public pure override returns (uint8) {
         return MarginLib.LEG_PERP;
@@ -180,9 +189,9 @@ contract PerpMarket is Venue {
 contract OptionsMarket is Venue {
     uint256 public immutable timeValueBps;
 
-    constructor(address sequencer_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_, bytes32 deployment_,
-                PriceOracle oracle_, uint256 imBps, uint256 mmBps, uint256 timeValueBps_)
-        Venue(sequencer_, l1ChainId, inbox, timeoutBlocks_, deployment_, oracle_, imBps, mmBps)
+    constructor(SequencerKeyMirror keys_, uint256 l1ChainId, address inbox, uint256 timeoutBlocks_,
+                bytes32 deployment_, PriceOracle oracle_, uint256 imBps, uint256 mmBps, uint256 timeValueBps_)
+        Venue(keys_, l1ChainId, inbox, timeoutBlocks_, deployment_, oracle_, imBps, mmBps)
     {
         timeValueBps = timeValueBps_;
     }

@@ -9,6 +9,13 @@ outcome at the same shared height). A decision is written to `decisions_file` be
 submitted and never changes, so a restart re-submits the same outcome, never the opposite one.
 Submissions that do not show up on the engines within `retry_s` are sent again (the sequencer may
 have been down); the relayer's nonces are re-read from the engines first.
+
+Key rotation (docs/margin.md): the contracts accept outcomes signed by a key their rollup's
+SequencerKeyMirror holds current. After a rotation the operator restarts the coordinator with the
+new key; a decision taken before is re-signed with it (the same outcome, so no equivocation). An
+outcome is never sent while some leg's mirror does not hold the key current (it would be refused
+there and applied elsewhere): the coordinator waits, and the bundle aborts at its timeout if the
+key never becomes current.
 """
 
 from __future__ import annotations
@@ -61,9 +68,8 @@ class Coordinator:
                  relayer_key: bytes, *, timeout_blocks: int, poll_s: float = 0.1, grace_s: int = 2,
                  safety_blocks: int = 3, retry_s: float = 3.0, decisions_file: Path | None = None,
                  legacy_rollups: tuple[int, ...] = (903,)) -> None:
-        if to_checksum_address(signer.address) != to_checksum_address(deployment.sequencer):
-            raise ValueError(f"coordinator key 0x{signer.address.hex()} is not the deployment's sequencer "
-                             f"{deployment.sequencer}")
+        if not deployment.key_mirrors:
+            raise ValueError("the margin deployment has no key mirrors (deployed before key rotation; redeploy)")
         self.d = deployment
         self.w3 = {rid: Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 5})) for rid, url in engines.items()}
         self.sequencer = sequencer
@@ -79,6 +85,9 @@ class Coordinator:
         self.decided: dict[bytes, bool] = {}
         self.scanned: dict[int, int] = {rid: 0 for rid in self.w3}
         self.submissions = 0
+        self.key = to_checksum_address(signer.address)
+        self.key_refused = 0
+        """Outcomes held back because a leg's key mirror does not hold the coordinator's key current."""
         if decisions_file is not None and decisions_file.exists():
             for line in decisions_file.read_text().splitlines():
                 if line.strip():
@@ -143,6 +152,17 @@ class Coordinator:
                 f.write(json.dumps({"bundle_id": d.bundle_id.hex(), "commit": d.commit}) + "\n")
                 f.flush()
 
+    def key_current(self, rollups: set[int]) -> bool:
+        """Whether every rollup in `rollups` accepts outcomes signed by the coordinator's key now."""
+        from sharedseq.margin import calldata
+
+        data = calldata("isCurrent(address)", ["address"], [self.key])
+        for rid in sorted(rollups):
+            raw = self.w3[rid].eth.call({"to": to_checksum_address(self.d.key_mirrors[rid]), "data": data})
+            if int.from_bytes(bytes(raw), "big") != 1:
+                return False
+        return True
+
     def finalize_legs(self, d: Decision) -> list[tuple[int, bytes]]:
         if d.expired:
             data = abort_expired_calldata(d.bundle_id)
@@ -168,6 +188,14 @@ class Coordinator:
             if b.submitted_at is not None:
                 self.relayer.resync()  # a retry: the earlier transactions may never have landed
             if not d.expired:
+                rollups = {self.rollup_of[bit] for bit in d.bits}
+                if not await anyio.to_thread.run_sync(self.key_current, rollups):
+                    self.key_refused += 1
+                    log.warning("bundle 0x%s: key %s is not current on every leg's key mirror; outcome held "
+                                "back (rotated? restart the coordinator with the current key)",
+                                d.bundle_id.hex()[:16], self.key)
+                    b.submitted_at = now  # ask again after retry_s
+                    continue
                 self.record(d)
             legs = await anyio.to_thread.run_sync(self.finalize_legs, d)
             try:

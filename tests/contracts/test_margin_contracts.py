@@ -21,7 +21,7 @@ from sequencer.devtools.anvil import dev_accounts, start_anvil
 from sharedseq.margin import LEG_MARGIN, LEG_OPTION, LEG_PERP, ONE, CloseIntent, LiquidationIntent, OpenIntent
 from sharedseq.margin import outcome_struct_hash as osh
 
-NAMES = ("CollateralToken", "PriceOracle", "MarginAccount", "PerpMarket", "OptionsMarket")
+NAMES = ("CollateralToken", "PriceOracle", "MarginAccount", "PerpMarket", "OptionsMarket", "SequencerKeyMirror")
 ERRORS = {}
 for _n in NAMES:
     for _item in load_margin_artifact(_n)["abi"]:
@@ -42,6 +42,14 @@ class Chain:
     owner: str
     trader: str
     other: str
+
+    def deploy(self, name: str, *args: Any) -> Any:
+        """Deploy margin contract `name` from the owner; returns the web3 contract."""
+        art = load_margin_artifact(name)
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            self.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args).transact(
+                {"from": self.owner}))
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
 
     def send(self, fn: Any, sender: str) -> Any:
         receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "gas": 3_000_000}))
@@ -79,22 +87,19 @@ def chain() -> Iterator[Chain]:
         owner, trader, other = accts[0].address, accts[1].address, accts[2].address
         seq = Signer(accts[3].key, Domain(31337, bytes.fromhex(INBOX[2:])))
         c: dict[str, Any] = {}
+        ch = Chain(w3, c, seq, owner, trader, other)
 
         def deploy(name: str, *args: Any) -> Any:
-            art = load_margin_artifact(name)
-            receipt = w3.eth.wait_for_transaction_receipt(w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-                                                          .constructor(*args).transact({"from": owner}))
-            c[name] = w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
+            c[name] = ch.deploy(name, *args)
             return c[name].address
 
-        common = (Web3.to_checksum_address("0x" + seq.address.hex()), 31337,
-                  Web3.to_checksum_address(INBOX), TIMEOUT, DEPLOYMENT)
+        mirror = deploy("SequencerKeyMirror", owner, Web3.to_checksum_address("0x" + seq.address.hex()))
+        common = (mirror, 31337, Web3.to_checksum_address(INBOX), TIMEOUT, DEPLOYMENT)
         token = deploy("CollateralToken")
         oracle = deploy("PriceOracle", owner, 2000 * ONE)
         margin = deploy("MarginAccount", *common, token, owner, 5000)
         deploy("PerpMarket", *common, oracle, 1000, 500)
         deploy("OptionsMarket", *common, oracle, 2000, 1000, 200)
-        ch = Chain(w3, c, seq, owner, trader, other)
         for who in (owner, trader):
             ch.send(c["CollateralToken"].functions.mint(who, 10**24), owner)
             ch.send(c["CollateralToken"].functions.approve(margin, 2**256 - 1), who)
@@ -205,3 +210,49 @@ def test_timeout_abort_by_anyone_and_no_commit_after_it(chain: Chain) -> None:
     chain.send(ma.abortExpired(bid), chain.other)
     assert ma.free(chain.trader).call() == free + intent.margin
     assert ma.status(bid).call() == 3
+
+
+def test_outcome_keys_follow_rotation_on_the_key_mirror(chain: Chain) -> None:
+    """Key rotation (docs/margin.md): a new key mirrored by the relayer is accepted after its delay; once
+    the old key is retired, outcomes it signed are refused - even ones signed before its retirement,
+    for bundles pending since before - and the new key's are accepted. Only the relayer changes keys,
+    and the history only grows (a retired key never comes back)."""
+    old, new = chain.seq, Signer(dev_accounts()[5].key, chain.seq.domain)
+    old_a, new_a = (Web3.to_checksum_address("0x" + s.address.hex()) for s in (old, new))
+    mirror = chain.deploy("SequencerKeyMirror", chain.owner, old_a)
+    oracle = chain.c["PerpMarket"].functions.oracle().call()
+    perp = chain.deploy("PerpMarket", mirror.address, 31337, Web3.to_checksum_address(INBOX), 50, DEPLOYMENT,
+                        oracle, 1000, 500).functions
+    m = mirror.functions
+    a, b, c = (OpenIntent(DEPLOYMENT, chain.trader, n, LEG_MARGIN | LEG_PERP, ONE, 200 * ONE, False, 0, 0, 0)
+               for n in (51, 52, 53))
+    for intent in (a, b, c):
+        chain.send(perp.open(astuple(intent)), chain.trader)
+    old_commit_a = chain.sign(a.bundle_id, True, old)  # signed while the old key is current
+    assert m.isCurrent(old_a).call() and not m.isCurrent(new_a).call()
+    assert chain.revert(perp.finalize(a.bundle_id, True, chain.sign(a.bundle_id, True, new)), chain.other) \
+        == "BadOutcomeSignature"  # not mirrored yet
+    assert chain.revert(m.addKey(new_a, 2), chain.trader) == "NotRelayer"
+    chain.send(m.addKey(new_a, 2), chain.owner)
+    assert chain.revert(m.addKey(new_a, 0), chain.owner) == "KeyAlreadyRegistered"
+    assert not m.isCurrent(new_a).call()  # its notice period (2 rollup blocks) has not passed
+    assert chain.revert(perp.finalize(a.bundle_id, True, chain.sign(a.bundle_id, True, new)), chain.other) \
+        == "BadOutcomeSignature"
+    chain.w3.provider.make_request("anvil_mine", [2])
+    assert m.isCurrent(new_a).call() and m.isCurrent(old_a).call()
+    chain.send(perp.finalize(b.bundle_id, True, chain.sign(b.bundle_id, True, old)), chain.other)  # overlap: both
+    assert chain.revert(m.retireKey(old_a), chain.trader) == "NotRelayer"
+    chain.send(m.retireKey(old_a), chain.owner)
+    assert not m.isCurrent(old_a).call()
+    # After its retirement the old key's commit (and abort) is refused, however old the signature.
+    assert chain.revert(perp.finalize(a.bundle_id, True, old_commit_a), chain.other) == "BadOutcomeSignature"
+    assert chain.revert(perp.finalize(c.bundle_id, False, chain.sign(c.bundle_id, False, old)), chain.other) \
+        == "BadOutcomeSignature"
+    chain.send(perp.finalize(a.bundle_id, True, chain.sign(a.bundle_id, True, new)), chain.other)
+    chain.send(perp.finalize(c.bundle_id, False, chain.sign(c.bundle_id, False, new)), chain.other)
+    assert [perp.positions(i.bundle_id).call()[1] for i in (a, b, c)] == [2, 2, 4]  # open, open, closed
+    assert perp.committedMargin(chain.trader).call() == 400 * ONE  # a and b
+    assert chain.revert(m.retireKey(old_a), chain.owner) == "KeyAlreadyRetired"
+    assert chain.revert(m.addKey(old_a, 0), chain.owner) == "KeyAlreadyRegistered"  # never comes back
+    assert chain.revert(m.retireKey(chain.other), chain.owner) == "UnknownKey"
+    assert m.keys().call() == [old_a, new_a]
