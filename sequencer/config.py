@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sequencer.configfile import (
+    NON_NEGATIVE,
+    POSITIVE,
+    between,
+    defaults_of,
+    load_table,
+    one_of,
+    option,
+    options_of,
+    read_toml,
+    refuse_unknown,
+)
 from sequencer.console.settings import ConsoleConfig, parse_console
 from sequencer.core.config import CoreConfig, Limits, RollupInfo
 from sequencer.core.policy import make_policy
 from sequencer.core.signing import Domain
-from sequencer.errors import BadInput
+from sequencer.errors import BadInput, ConfigError
 from sequencer.l1.origin import L1Config
+from sequencer.logs import FORMATS as LOG_FORMATS
 from sequencer.service.limits import ApiLimits
 from sequencer.service.security import (
     DEFAULT_MAX_STREAMS,
@@ -41,28 +54,79 @@ class JetStreamConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceConfig:
-    """Everything `sharedseq serve` needs."""
+class SequencerTable:
+    """[sequencer]: the service's own options, with their only defaults (deploy/sequencer.sample.toml
+    documents each; `ServiceConfig` takes its defaults from here). Paths are relative to the file."""
 
-    core: CoreConfig
-    domain: Domain
     listen: str = "127.0.0.1:50051"
     data_dir: Path = Path("var/sequencer")
     key_file: Path = Path("var/sequencer.key")
+    slot_ms: int = option(defaults_of(CoreConfig)["slot_ms"], rule=POSITIVE)
+    store: str = option("sqlite", rule=one_of("sqlite", "jetstream"))
+    """"sqlite" (one machine) or "jetstream" (replicas: the [jetstream] table is then read)."""
     metrics_listen: str = "127.0.0.1:9464"
-    max_message_bytes: int = 4 * 1024 * 1024
-    log_format: str = "json"
+    max_message_bytes: int = option(4 * 1024 * 1024, rule=POSITIVE)
+    log_format: str = option("json", rule=one_of(*LOG_FORMATS))
+    rate_limit_tx_per_s: float = option(DEFAULT_RATE_TX_PER_S, rule=NON_NEGATIVE)
+    rate_limit_burst: float | None = option(None, rule=NON_NEGATIVE)
+    """None: the rate."""
+    max_streams_per_client: int = option(DEFAULT_MAX_STREAMS, rule=NON_NEGATIVE)
+    client_share: float = option(DEFAULT_SHARE, rule=between(0, 1))
+    """A fraction of a block between 0 (no cap) and 1."""
+    max_clients: int = option(100_000, rule=POSITIVE)
+    api: ApiLimits = option(inline=True, default_factory=ApiLimits)
+    """The API's memory bounds (sequencer/service/limits.py), options of this same table."""
+
+
+@dataclass(frozen=True, slots=True)
+class DomainTable:
+    """[domain]: the EIP-712 domain of every signature (the L1 chain id and the SequencerInbox)."""
+
+    chain_id: int = option(31337, rule=NON_NEGATIVE)
+    verifying_contract: str = "0x" + "00" * 20
+
+
+@dataclass(frozen=True, slots=True)
+class RollupTable:
+    """One [[rollups]] entry. `operator` and `genesis_time_ms` are accepted so one file can also feed
+    `sharedseq deploy` (the registry entry); the sequencer does not read them."""
+
+    id: int = option(rule=NON_NEGATIVE)
+    name: str = option()
+    format: str = "opstack"
+    policy: str | None = None
+    """None: the format's default admission policy."""
+    block_time_ms: int = option(1000, rule=POSITIVE)
+    operator: str | None = None
+    genesis_time_ms: int = option(0, rule=NON_NEGATIVE)
+
+
+_SEQ = SequencerTable()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Everything `sharedseq serve` needs (defaults: SequencerTable's)."""
+
+    core: CoreConfig
+    domain: Domain
+    listen: str = _SEQ.listen
+    data_dir: Path = _SEQ.data_dir
+    key_file: Path = _SEQ.key_file
+    metrics_listen: str = _SEQ.metrics_listen
+    max_message_bytes: int = _SEQ.max_message_bytes
+    log_format: str = _SEQ.log_format
     l1: L1Config | None = None
     tls: TlsConfig | None = None
-    rate_limit_tx_per_s: float = DEFAULT_RATE_TX_PER_S
-    rate_limit_burst: float = DEFAULT_RATE_TX_PER_S
-    max_streams_per_client: int = DEFAULT_MAX_STREAMS
-    client_share: float = DEFAULT_SHARE
-    max_clients: int = 100_000
+    rate_limit_tx_per_s: float = _SEQ.rate_limit_tx_per_s
+    rate_limit_burst: float = _SEQ.rate_limit_tx_per_s
+    max_streams_per_client: int = _SEQ.max_streams_per_client
+    client_share: float = _SEQ.client_share
+    max_clients: int = _SEQ.max_clients
     subscribers: ViewLimits = field(default_factory=ViewLimits)
     api: ApiLimits = field(default_factory=ApiLimits)
     extra: dict[str, Any] = field(default_factory=dict)
-    store: str = "sqlite"
+    store: str = _SEQ.store
     """"sqlite" (one machine) or "jetstream" (replicas: `jetstream` is then set)."""
     jetstream: JetStreamConfig | None = None
     console: ConsoleConfig | None = None
@@ -79,163 +143,151 @@ def _address(value: str, key: str) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) != 20:
-        raise BadInput(f"{key}: expected a 20-byte hex address, got {value!r}")
+        raise ConfigError(key, f"expected a 20-byte hex address, got {value!r}")
     return raw
 
 
-API_LIMITS = {name: type(getattr(ApiLimits(), name)) for name in ApiLimits.__dataclass_fields__}
-"""[sequencer] options that bound the API's memory (sequencer/service/limits.py), with their types."""
-
-KNOWN = {
-    "sequencer": {"listen", "data_dir", "key_file", "slot_ms", "store",
-                  "metrics_listen", "max_message_bytes", "log_format",
-                  "rate_limit_tx_per_s", "rate_limit_burst", "max_streams_per_client", "client_share",
-                  "max_clients", *API_LIMITS},
-    "subscribers": set(ViewLimits.__dataclass_fields__),
-    "domain": {"chain_id", "verifying_contract"},
-    "limits": set(Limits.__dataclass_fields__),
-    "l1": {"rpc_url", "inbox", "poll_ms", "lag"},
-    "tls": {"cert_file", "key_file", "client_ca_file"},
-    "rollups": {"id", "name", "format", "policy", "block_time_ms", "operator", "genesis_time_ms"},
-    "jetstream": set(JetStreamConfig.__dataclass_fields__),
+SCHEMA: dict[str, type] = {
+    "sequencer": SequencerTable,
+    "subscribers": ViewLimits,
+    "domain": DomainTable,
+    "limits": Limits,
+    "l1": L1Config,
+    "tls": TlsConfig,
+    "rollups": RollupTable,
+    "jetstream": JetStreamConfig,
+    "console": ConsoleConfig,
 }
-"""Options of each table; a typo is an error, not a silently ignored setting. Other top-level
-tables (e.g. [batcher] or [devnet] sharing the file) are left to their readers."""
+"""The dataclass that is the schema of each table `sharedseq serve` reads (sequencer/configfile.py;
+docs/config-reference.md is generated against it). Other top-level tables (e.g. [batcher] or
+[devnet] sharing the file) are left to their readers."""
+
+KNOWN = {table: set(options_of(cls)) for table, cls in SCHEMA.items() if table != "console"}
+"""Options of each table; a typo is an error, not a silently ignored setting."""
 
 
-def _check_known(table: str, values: dict[str, Any]) -> None:
-    unknown = set(values) - KNOWN[table]
-    if unknown:
-        raise BadInput(f"[{table}]: unknown option(s) {', '.join(sorted(unknown))}; "
-                       f"known: {', '.join(sorted(KNOWN[table]))}")
-
-
-def _api_limits(seq: dict[str, Any]) -> ApiLimits:
-    values: dict[str, Any] = {}
-    for name, kind in API_LIMITS.items():
-        if name in seq:
-            value = seq[name]
-            if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
-                raise BadInput(f"sequencer.{name}: expected {'an integer' if kind is int else 'a number'}, "
-                               f"got {value!r}")
-            values[name] = kind(value)
-    return ApiLimits(**values)
+def _core_key(message: str) -> str:
+    """Where a CoreConfig check's complaint is in the file ("max_tx_bytes must not ..." -> limits.max_tx_bytes)."""
+    word = message.split(" ", 1)[0]
+    if word in KNOWN["limits"]:
+        return f"limits.{word}"
+    return "sequencer.slot_ms" if word == "slot_ms" else "rollups"
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
-    """Build the configuration from a parsed TOML document; paths relative to `base`."""
+    """Build the configuration from a parsed TOML document; paths relative to `base`. Every error is a
+    ConfigError naming `table.key`."""
+    try:
+        return _parse_config(doc, base)
+    except ConfigError:
+        raise
+    except BadInput as exc:  # a check of a table's own type (ApiLimits.check, parse_console): name its place
+        found = re.match(r"^\[?([a-z_]+(?:\.[a-z_]+)?)\]?: ", str(exc))
+        raise ConfigError(found[1] if found else "config", str(exc)[found.end():] if found else str(exc),
+                          str(exc)) from None
+
+
+def _parse_config(doc: dict[str, Any], base: Path) -> ServiceConfig:
     from rollup_adapters.registry import NAMES as FORMATS
 
-    seq = doc.get("sequencer", {})
-    dom = doc.get("domain", {})
-    lim = doc.get("limits", {})
-    for table in ("sequencer", "domain", "limits", "l1", "tls", "subscribers", "jetstream"):
-        _check_known(table, doc.get(table, {}))
+    seq = load_table(SequencerTable, doc.get("sequencer", {}), "sequencer")
+    dom = load_table(DomainTable, doc.get("domain", {}), "domain")
+    lim = load_table(Limits, doc.get("limits", {}), "limits")
     rollups = []
-    for i, r in enumerate(doc.get("rollups", [])):
-        _check_known("rollups", r)
-        try:
-            rid, name = int(r["id"]), str(r["name"])
-        except KeyError as exc:
-            raise BadInput(f"rollups[{i}]: missing {exc.args[0]!r}") from None
-        fmt = r.get("format", "opstack")
+    entries = doc.get("rollups", [])
+    if not isinstance(entries, list):
+        raise ConfigError("rollups", f"expected an array of tables ([[rollups]]), got {entries!r}")
+    for i, entry in enumerate(entries):
+        r = load_table(RollupTable, entry, f"rollups[{i}]", table="rollups")
+        rid, name, fmt = r.id, r.name, r.format
         if fmt not in FORMATS:
-            raise BadInput(f"rollups[{i}].format: unknown batch format {fmt!r}; known: {', '.join(FORMATS)}")
-        if fmt == "opstack" and int(r.get("block_time_ms", 1000)) % 1000:
-            raise BadInput(f"rollups[{i}].block_time_ms: OP Stack block times are whole seconds")
-        policy = make_policy(r.get("policy", FORMAT_POLICIES.get(fmt, "evm")), rid)
-        rollups.append(RollupInfo(rid, name, policy, fmt, int(r.get("block_time_ms", 1000))))
+            raise ConfigError(f"rollups[{i}].format", f"unknown batch format {fmt!r}; known: {', '.join(FORMATS)}")
+        if fmt == "opstack" and r.block_time_ms % 1000:
+            raise ConfigError(f"rollups[{i}].block_time_ms", "OP Stack block times are whole seconds")
+        try:
+            policy = make_policy(r.policy or FORMAT_POLICIES.get(fmt, "evm"), rid)
+        except BadInput as exc:
+            raise ConfigError(f"rollups[{i}].policy", str(exc)) from None
+        rollups.append(RollupInfo(rid, name, policy, fmt, r.block_time_ms))
     if not rollups:
-        raise BadInput("rollups: at least one [[rollups]] table is needed")
+        raise ConfigError("rollups", "at least one [[rollups]] table is needed")
     try:
-        core = CoreConfig(tuple(rollups), Limits(**lim), int(seq.get("slot_ms", 100)))
+        core = CoreConfig(tuple(rollups), lim, seq.slot_ms)
     except ValueError as exc:
-        raise BadInput(str(exc)) from exc
+        raise ConfigError(_core_key(str(exc)), str(exc)) from exc
     l1 = doc.get("l1", {})
     l1_cfg = None
-    if l1.get("rpc_url"):
-        l1_cfg = L1Config(str(l1["rpc_url"]), l1.get("inbox") or None, int(l1.get("poll_ms", 1000)),
-                          int(l1.get("lag", 0)))
+    if isinstance(l1, dict) and l1.get("rpc_url"):
+        l1_cfg = load_table(L1Config, l1, "l1")
+        l1_cfg = replace(l1_cfg, inbox=l1_cfg.inbox or None)
+        if l1_cfg.poll_ms < 1 or l1_cfg.lag < 0:
+            raise ConfigError("l1.poll_ms" if l1_cfg.poll_ms < 1 else "l1.lag",
+                              "poll_ms is positive and lag not negative")
+    else:
+        refuse_unknown(L1Config, l1, "l1")  # off without rpc_url, still checked for typos
     tls = doc.get("tls", {})
     tls_cfg = None
-    if tls.get("cert_file"):
+    if isinstance(tls, dict) and tls.get("cert_file"):
         if not tls.get("key_file"):
-            raise BadInput("tls: cert_file needs key_file")
-        tls_cfg = TlsConfig(base / tls["cert_file"], base / tls["key_file"],
-                            base / tls["client_ca_file"] if tls.get("client_ca_file") else None)
-    rate = float(seq.get("rate_limit_tx_per_s", DEFAULT_RATE_TX_PER_S))
-    burst = float(seq.get("rate_limit_burst", rate))
-    share = float(seq.get("client_share", DEFAULT_SHARE))
-    if not 0 <= share <= 1:
-        raise BadInput(f"sequencer.client_share: a fraction of a block between 0 (no cap) and 1, got {share:g}")
-    sub = doc.get("subscribers", {})
-    try:
-        subscribers = ViewLimits(**{k: type(getattr(ViewLimits(), k))(v) for k, v in sub.items()})
-    except (TypeError, ValueError) as exc:
-        raise BadInput(f"[subscribers]: {exc}") from None
+            raise ConfigError("tls.key_file", "cert_file needs key_file")
+        tls_cfg = load_table(TlsConfig, tls, "tls", base=base)
+    else:
+        refuse_unknown(TlsConfig, tls, "tls")
+    rate = seq.rate_limit_tx_per_s
+    burst = rate if seq.rate_limit_burst is None else seq.rate_limit_burst
+    subscribers = load_table(ViewLimits, doc.get("subscribers", {}), "subscribers")
     if subscribers.chunk_bytes < 1 or subscribers.replay_bytes < subscribers.chunk_bytes:
-        raise BadInput("[subscribers]: chunk_bytes must be positive and replay_bytes at least chunk_bytes")
+        raise ConfigError("subscribers.chunk_bytes", "chunk_bytes must be positive and replay_bytes at least "
+                                                     "chunk_bytes")
     if rate > 0 and burst < 1:
-        raise BadInput("sequencer.rate_limit_burst: must be at least 1 (and at least the largest bundle or "
-                       "transaction list a client sends) when rate_limit_tx_per_s is set")
-    api = _api_limits(seq)
-    store, js_cfg = _store(seq, doc.get("jetstream", {}))
-    max_message_bytes = int(seq.get("max_message_bytes", 4 * 1024 * 1024))
-    api.check(max_message_bytes, min(core.limits.max_bundle_legs, core.limits.max_block_txs))
+        raise ConfigError("sequencer.rate_limit_burst", "must be at least 1 (and at least the largest bundle or "
+                          "transaction list a client sends) when rate_limit_tx_per_s is set")
+    js_cfg = _jetstream(seq.store, doc.get("jetstream", {}))
+    seq.api.check(seq.max_message_bytes, min(core.limits.max_bundle_legs, core.limits.max_block_txs))
     return ServiceConfig(
         console=parse_console(doc.get("console", {}), base, tls=tls_cfg is not None),
-        store=store,
+        store=seq.store,
         jetstream=js_cfg,
-        api=api,
+        api=seq.api,
         l1=l1_cfg,
         tls=tls_cfg,
         rate_limit_tx_per_s=rate,
         rate_limit_burst=burst,
-        max_streams_per_client=int(seq.get("max_streams_per_client", DEFAULT_MAX_STREAMS)),
-        client_share=share,
-        max_clients=int(seq.get("max_clients", 100_000)),
+        max_streams_per_client=seq.max_streams_per_client,
+        client_share=seq.client_share,
+        max_clients=seq.max_clients,
         subscribers=subscribers,
         core=core,
-        domain=Domain(int(dom.get("chain_id", 31337)),
-                      _address(dom.get("verifying_contract", "0x" + "00" * 20), "domain.verifying_contract")),
-        listen=seq.get("listen", "127.0.0.1:50051"),
-        data_dir=base / seq.get("data_dir", "var/sequencer"),
-        key_file=base / seq.get("key_file", "var/sequencer.key"),
-        metrics_listen=seq.get("metrics_listen", "127.0.0.1:9464"),
-        max_message_bytes=max_message_bytes,
-        log_format=seq.get("log_format", "json"),
-        extra={k: v for k, v in doc.items()
-               if k not in ("sequencer", "domain", "limits", "rollups", "l1", "tls", "subscribers", "jetstream",
-                            "console")},
+        domain=Domain(dom.chain_id, _address(dom.verifying_contract, "domain.verifying_contract")),
+        listen=seq.listen,
+        data_dir=base / seq.data_dir,
+        key_file=base / seq.key_file,
+        metrics_listen=seq.metrics_listen,
+        max_message_bytes=seq.max_message_bytes,
+        log_format=seq.log_format,
+        extra={k: v for k, v in doc.items() if k not in SCHEMA},
     )
 
 
-def _store(seq: dict[str, Any], js: dict[str, Any]) -> tuple[str, JetStreamConfig | None]:
-    store = seq.get("store", "sqlite")
-    if store not in ("sqlite", "jetstream"):
-        raise BadInput(f"sequencer.store: {store!r} is not a log; known: sqlite, jetstream")
+def _jetstream(store: str, js: Any) -> JetStreamConfig | None:
+    """The [jetstream] table, read when the store is "jetstream" (and checked for typos otherwise)."""
     if store == "sqlite":
-        return store, None
-    servers = js.get("servers")
+        refuse_unknown(JetStreamConfig, js, "jetstream")
+        return None
+    servers = js.get("servers") if isinstance(js, dict) else None
     if not isinstance(servers, list) or not servers or not all(isinstance(u, str) for u in servers):
-        raise BadInput('jetstream.servers: store = "jetstream" needs a list of NATS URLs, e.g. '
-                       '["nats://127.0.0.1:4222"]')
-    try:
-        cfg = JetStreamConfig(tuple(servers), **{k: type(getattr(JetStreamConfig(()), k))(v)
-                                                for k, v in js.items() if k != "servers"})
-    except (TypeError, ValueError) as exc:
-        raise BadInput(f"[jetstream]: {exc}") from None
-    if cfg.replicas not in (1, 3, 5) or cfg.lease_ttl_ms < 500 or cfg.timeout_ms < 100:
-        raise BadInput("[jetstream]: replicas is 1, 3 or 5; lease_ttl_ms at least 500; timeout_ms at least 100")
-    return store, cfg
+        raise ConfigError("jetstream.servers", 'store = "jetstream" needs a list of NATS URLs, e.g. '
+                                               '["nats://127.0.0.1:4222"]')
+    cfg = load_table(JetStreamConfig, js, "jetstream")
+    if cfg.replicas not in (1, 3, 5):
+        raise ConfigError("jetstream.replicas", f"must be 1, 3 or 5, got {cfg.replicas}")
+    if cfg.lease_ttl_ms < 500:
+        raise ConfigError("jetstream.lease_ttl_ms", f"must be at least 500, got {cfg.lease_ttl_ms}")
+    if cfg.timeout_ms < 100:
+        raise ConfigError("jetstream.timeout_ms", f"must be at least 100, got {cfg.timeout_ms}")
+    return cfg
 
 
 def load_config(path: str | Path) -> ServiceConfig:
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise BadInput(f"config file {p} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"config file {p}: {exc}") from exc
-    return parse_config(doc, p.parent)
+    return parse_config(read_toml(p), p.parent)

@@ -13,7 +13,7 @@ None and falls back to it), and `option(..., rule=...)` adds what the value must
     seq = load_table(Sequencer, doc.get("sequencer", {}), "sequencer")
 
 Every error is a `ConfigError` whose message starts with where the value is, as `table.key`
-("sequencer.slot_ms: must be a positive integer, got 'abc'"): an unknown option is refused with the
+("sequencer.slot_ms: expected a positive integer, got 'abc'"): an unknown option is refused with the
 known ones (a typo is an error, never a silently ignored setting), a missing required one is named,
 a value of the wrong type is refused unless it converts without loss (an integral float or a decimal
 string for an integer, an integer for a number, a number for a string).
@@ -41,8 +41,8 @@ from sequencer.errors import BadInput, ConfigError
 T = TypeVar("T")
 
 __all__ = [
-    "NON_NEGATIVE", "POSITIVE", "ConfigError", "Rule", "at_least", "between", "describe", "load_table",
-    "one_of", "option", "options_of", "read_toml",
+    "NON_NEGATIVE", "POSITIVE", "ConfigError", "Rule", "at_least", "between", "defaults_of", "describe",
+    "load_table", "one_of", "option", "options_of", "read_toml", "refuse_unknown",
 ]
 
 
@@ -201,7 +201,7 @@ def _coerce(tp: Any, value: Any, key: str, base: Path | None, rule: Rule | None)
     if typing.get_origin(tp) is tuple:
         inner = typing.get_args(tp)[0]
         if not isinstance(value, list):
-            raise ConfigError(key, f"must be {describe(tp)}, got {value!r}")
+            raise ConfigError(key, f"expected {describe(tp)}, got {value!r}")
         if dataclasses.is_dataclass(inner):
             return tuple(load_table(typing.cast(type, inner), item, f"{key}[{i}]", base=base, table=key)
                          for i, item in enumerate(value))
@@ -209,9 +209,9 @@ def _coerce(tp: Any, value: Any, key: str, base: Path | None, rule: Rule | None)
     try:
         out = _scalar(tp, value)
     except ValueError:
-        raise ConfigError(key, f"must be {_expected(tp, rule)}, got {value!r}") from None
+        raise ConfigError(key, f"expected {_expected(tp, rule)}, got {value!r}") from None
     if rule is not None and not rule.holds(out):
-        raise ConfigError(key, f"must be {_expected(tp, rule)}, got {value!r}")
+        raise ConfigError(key, f"expected {_expected(tp, rule)}, got {value!r}")
     if tp is Path and base is not None:
         out = base / out
     return out
@@ -225,16 +225,7 @@ def load_table(cls: type[T], doc: Any, where: str, *, base: Path | None = None, 
     file writes it, when `where` is an entry of an array of tables ("rollups" for "rollups[2]").
     `ignore`: keys of this table that another program reads from the same file (accepted, not read)."""
     name = table or where
-    if not isinstance(doc, Mapping):
-        raise ConfigError(where, f"must be a table ([{name}]), got {doc!r}")
-    known = options_of(cls)
-    unknown = sorted(set(doc) - set(known) - ignore)
-    if unknown:
-        # "[sequencer]: unknown option(s) slot_msec (unknown key(s) sequencer.slot_msec); known: ...": the
-        # table as the file writes it, and each key as `table.key`.
-        raise ConfigError(f"{where}.{unknown[0]}", "unknown option",
-                          f"[{name}]: unknown option(s) {', '.join(unknown)} "
-                          f"(unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}); known: {', '.join(known)}")
+    refuse_unknown(cls, doc, where, table=table, ignore=ignore)
     hints = _hints(cls)
     values: dict[str, Any] = {}
     for f in _fields(cls):
@@ -256,3 +247,33 @@ def load_table(cls: type[T], doc: Any, where: str, *, base: Path | None = None, 
         raise
     except (BadInput, ValueError, TypeError) as exc:  # the schema's own __post_init__ checks
         raise ConfigError(where, str(exc)) from None
+
+
+def refuse_unknown(cls: type, doc: Any, where: str, *, table: str | None = None,
+                   ignore: frozenset[str] = frozenset()) -> None:
+    """Check that `doc` is a table holding only options of the schema `cls` (what `load_table` checks
+    first; on its own for a table that is off, e.g. [tls] without cert_file, whose options are still
+    checked for typos)."""
+    name = table or where
+    if not isinstance(doc, Mapping):
+        raise ConfigError(where, f"expected a table ([{name}]), got {doc!r}")
+    known = options_of(cls)
+    unknown = sorted(set(doc) - set(known) - ignore)
+    if unknown:
+        # "[sequencer]: unknown option(s) slot_msec (unknown key(s) sequencer.slot_msec); known: ...": the
+        # table as the file writes it, and each key as `table.key`.
+        raise ConfigError(f"{where}.{unknown[0]}", "unknown option",
+                          f"[{name}]: unknown option(s) {', '.join(unknown)} "
+                          f"(unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}); known: {', '.join(known)}")
+
+
+def defaults_of(cls: type) -> dict[str, Any]:
+    """A dataclass's field defaults by name (a schema that falls back to another type's defaults
+    reads them here, so each default is written once)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            out[f.name] = f.default_factory()
+    return out

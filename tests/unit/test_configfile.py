@@ -93,20 +93,20 @@ def test_paths_are_relative_to_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("doc", "message"), [
-    ({"name": "a", "slot_ms": "abc"}, "server.slot_ms: must be a positive integer, got 'abc'"),
-    ({"name": "a", "slot_ms": 0}, "server.slot_ms: must be a positive integer, got 0"),
-    ({"name": "a", "slot_ms": 1.5}, "server.slot_ms: must be a positive integer, got 1.5"),
-    ({"name": "a", "slot_ms": True}, "server.slot_ms: must be a positive integer, got True"),
-    ({"name": "a", "lag": -1}, "server.lag: must be a non-negative integer, got -1"),
-    ({"name": "a", "ratio": "half"}, "server.ratio: must be a number, got 'half'"),
-    ({"name": "a", "ratio": float("inf")}, "server.ratio: must be a number, got inf"),
-    ({"name": "a", "verbose": "yes"}, "server.verbose: must be true or false, got 'yes'"),
-    ({"name": "a", "store": "raft"}, "server.store: must be one of 'sqlite', 'jetstream', got 'raft'"),
-    ({"name": "a", "data_dir": 3}, r"server.data_dir: must be a path \(a string\), got 3"),
-    ({"name": "a", "servers": "nats://a"}, "server.servers: must be a list of strings, got 'nats://a'"),
-    ({"name": "a", "servers": ["nats://a", {}]}, r"server.servers\[1\]: must be a string, got \{\}"),
-    ({"name": {"x": 1}}, r"server.name: must be a string, got \{'x': 1\}"),
-    ({"name": "a", "max_items": 0}, "server.max_items: must be a positive integer, got 0"),
+    ({"name": "a", "slot_ms": "abc"}, "server.slot_ms: expected a positive integer, got 'abc'"),
+    ({"name": "a", "slot_ms": 0}, "server.slot_ms: expected a positive integer, got 0"),
+    ({"name": "a", "slot_ms": 1.5}, "server.slot_ms: expected a positive integer, got 1.5"),
+    ({"name": "a", "slot_ms": True}, "server.slot_ms: expected a positive integer, got True"),
+    ({"name": "a", "lag": -1}, "server.lag: expected a non-negative integer, got -1"),
+    ({"name": "a", "ratio": "half"}, "server.ratio: expected a number, got 'half'"),
+    ({"name": "a", "ratio": float("inf")}, "server.ratio: expected a number, got inf"),
+    ({"name": "a", "verbose": "yes"}, "server.verbose: expected true or false, got 'yes'"),
+    ({"name": "a", "store": "raft"}, "server.store: expected one of 'sqlite', 'jetstream', got 'raft'"),
+    ({"name": "a", "data_dir": 3}, r"server.data_dir: expected a path \(a string\), got 3"),
+    ({"name": "a", "servers": "nats://a"}, "server.servers: expected a list of strings, got 'nats://a'"),
+    ({"name": "a", "servers": ["nats://a", {}]}, r"server.servers\[1\]: expected a string, got \{\}"),
+    ({"name": {"x": 1}}, r"server.name: expected a string, got \{'x': 1\}"),
+    ({"name": "a", "max_items": 0}, "server.max_items: expected a positive integer, got 0"),
     ({}, r"server.name: missing: this option is required \(a string\)"),
 ])
 def test_wrong_values_name_table_key(doc: dict[str, Any], message: str) -> None:
@@ -131,14 +131,14 @@ def test_nested_tables_and_arrays_of_tables_name_their_path() -> None:
     s = load({"name": "a", "extra": {"max_items": 4}, "peers": [{"url": "x"}, {"url": "y", "weight": 0.5}]})
     assert s.extra.max_items == 4 and s.peers == (Peer("x"), Peer("y", 0.5))
     cases = [
-        ({"extra": {"max_items": -2}}, r"^server.extra.max_items: must be a positive integer, got -2$"),
+        ({"extra": {"max_items": -2}}, r"^server.extra.max_items: expected a positive integer, got -2$"),
         ({"extra": {"maxitems": 1}}, r"^\[server.extra\]: unknown option\(s\) maxitems \(unknown key\(s\) server.extra.maxitems\)"),
-        ({"extra": 3}, r"^server.extra: must be a table \(\[server.extra\]\), got 3$"),
+        ({"extra": 3}, r"^server.extra: expected a table \(\[server.extra\]\), got 3$"),
         ({"peers": [{"url": "x"}, {"weight": 0.5}]}, r"^server.peers\[1\].url: missing"),
-        ({"peers": [{"url": "x", "weight": 2}]}, r"^server.peers\[0\].weight: must be a number from 0 to 1, got 2$"),
+        ({"peers": [{"url": "x", "weight": 2}]}, r"^server.peers\[0\].weight: expected a number from 0 to 1, got 2$"),
         ({"peers": [{"url": "x", "wieght": 1}]}, r"^\[server.peers\]: unknown option\(s\) wieght "
                                                  r"\(unknown key\(s\) server.peers\[0\].wieght\)"),
-        ({"peers": {"url": "x"}}, r"^server.peers: must be an array of tables"),
+        ({"peers": {"url": "x"}}, r"^server.peers: expected an array of tables"),
     ]
     for extra, message in cases:
         with pytest.raises(ConfigError, match=message):
