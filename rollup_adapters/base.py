@@ -61,6 +61,24 @@ class RollupTiming:
         return self.genesis_ms + number * self.block_time_ms
 
 
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where one rollup's derivation stands between two posting windows. `forced_applied` is the
+    number of forced entries rule F has applied (skipped ones included): the previous forcedTo."""
+
+    next_number: int
+    prev_timestamp_ms: int | None = None
+    prev_l1_origin: tuple[int, Hash32] = (0, ZERO_HASH)
+    forced_applied: int = 0
+
+    def after(self, blocks: Sequence[RollupBlock]) -> Cursor:
+        if not blocks:
+            return self
+        last = blocks[-1]
+        return Cursor(last.number + 1, last.timestamp_ms, (last.l1_origin_number, last.l1_origin_hash),
+                      self.forced_applied + sum(len(b.forced) for b in blocks))
+
+
 def group_rollup_blocks(
     blocks: Sequence[SharedBlock],
     rollup_id: RollupId,
@@ -106,12 +124,22 @@ def group_rollup_blocks(
     return out
 
 
+class ForcedPayload(bytes):
+    """A payload `encode_blocks` returns that L1 must carry as a forced batch, not a sequenced one
+    (zkEVM: `forceBatch` rather than `sequenceBatches`); the posting container lists its index
+    (rollup_adapters/derivation.py rule 4). Formats without forced batches never return one."""
+
+    __slots__ = ()
+
+
 class BatchFormat(Protocol):
     """A registered batch format (rollup_adapters/registry.py).
 
     `encode_blocks` turns rollup blocks into the L1 payloads that carry them
     (each one L1 transaction's data, split at the format's size limits);
-    `decode_blocks` is its inverse. `decode_json` / `encode_json` are the
+    `decode_blocks` is its inverse. Their `config` is the format's typed
+    configuration (its `SPEC.config_type`, a frozen dataclass), or a mapping of
+    that dataclass's field names, refused if a key is unknown (spec.config_of). `decode_json` / `encode_json` are the
     operator's view used by `sharedseq batch decode|encode`; a format may take
     `options` (OP Stack: the rollup config and L1 time that pick the fork), and
     is called without them when the operator gives none.
@@ -123,10 +151,10 @@ class BatchFormat(Protocol):
     @property
     def layers(self) -> tuple[str, ...]: ...
 
-    def encode_blocks(self, blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
+    def encode_blocks(self, blocks: Sequence[RollupBlock], config: Any) -> list[bytes]:
         ...
 
-    def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
+    def decode_blocks(self, payloads: Sequence[bytes], config: Any) -> list[RollupBlock]:
         ...
 
     def decode_json(self, data: bytes, layer: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -142,7 +170,7 @@ class Codec:
 
     name: str
     layers: tuple[str, ...]
-    encode_blocks: Callable[[Sequence[RollupBlock], dict[str, Any]], list[bytes]]
-    decode_blocks: Callable[[Sequence[bytes], dict[str, Any]], list[RollupBlock]]
+    encode_blocks: Callable[[Sequence[RollupBlock], Any], list[bytes]]
+    decode_blocks: Callable[[Sequence[bytes], Any], list[RollupBlock]]
     decode_json: Callable[..., dict[str, Any]]
     encode_json: Callable[..., bytes]

@@ -15,29 +15,34 @@ soft node from the sequencer stream, the firm node from L1 alone
    that block, in queue order, skipped ones included.
 3. Skip rule (`forced_refusal`): an entry the rollup's admission policy
    refuses is skipped: it counts as applied (it moves forcedTo and the
-   cursor) and has no effect. The policy is fixed by the batch format, with
-   chain id = rollup id: opstack and nitro take a signed EVM transaction of
-   any envelope (EvmPolicy), zkevm only a legacy EIP-155 one (its batches
-   carry nothing else); the entry must also fit the format
-   (`MAX_FORCED_TX_BYTES`, and for zkevm its tx entry in one forced batch).
+   cursor) and has no effect. The policy is the format's default policy
+   (its registry entry, rollup_adapters/spec.py FormatSpec.default_policy),
+   with chain id = rollup id: opstack and nitro take a signed EVM
+   transaction of any envelope ("evm"), zkevm only a legacy EIP-155 one
+   ("evm-legacy": its batches carry nothing else); the entry must also fit
+   the format (`FormatLimits.max_forced_tx_bytes`, and the format's own
+   `forced_check`: for zkevm its tx entry in one forced batch).
    Every node executes `admitted_forced(...)` only, and the encoder never
    sees a skipped entry where the format would have to encode it, so junk
-   cannot halt the batcher or a node. What the formats carry:
-   - opstack: nothing (an OP node reads forced transactions from L1, as
-     deposits); rule F alone places them.
-   - nitro: one delayed-message read per applied entry, skipped ones
-     included, so `after_delayed_messages` counts exactly the entries
-     applied, as Nitro's own accounting does (Nitro reads an invalid delayed
-     message and makes no transaction of it).
-   - zkevm: one forced-batch tx entry per admitted entry only; a skipped
-     entry has no forced batch (it cannot be encoded in one). The window's
-     forcedTo still counts it.
+   cannot halt the batcher or a node. What the formats carry
+   (`FormatSpec.forced`, a ForcedCarriage):
+   - NONE (opstack): nothing (an OP node reads forced transactions from
+     L1, as deposits); rule F alone places them.
+   - EVERY_APPLIED (nitro): one delayed-message read per applied entry,
+     skipped ones included, so `after_delayed_messages` counts exactly the
+     entries applied, as Nitro's own accounting does (Nitro reads an
+     invalid delayed message and makes no transaction of it).
+   - ADMITTED (zkevm): one forced-batch tx entry per admitted entry only; a
+     skipped entry has no forced batch (it cannot be encoded in one). The
+     window's forcedTo still counts it.
    If the sequencer already included a forced transaction earlier, the EVM
    refuses the replay (nonce), so its effect happens once.
 4. Posting container: a window carries one byte string per rollup,
    `rlp([payloads, forced_indices])`: the adapter's payloads in L1 order,
    each byte-exact in the rollup's format, and the indices of those that are
-   forced batches (zkEVM); `forced_indices` is empty for other formats.
+   forced batches (zkEVM: the payloads encode_blocks tags as forced, which a
+   decoding config's `forced` field names back); `forced_indices` is empty
+   for other formats.
 5. Firm check (`check_batch_against_witness`): the decoded blocks of one
    window must be exactly what the signed witness says: rollup blocks
    grouped from the witness headers by `group_rollup_blocks`, each block's
@@ -57,44 +62,37 @@ soft node from the sequencer stream, the firm node from L1 alone
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import rlp
 
 from sequencer.core.commitments import tx_root
-from sequencer.core.policy import EvmPolicy
+from sequencer.core.policy import make_policy
 from sequencer.core.signing import block_hash
-from sequencer.core.types import ZERO_HASH, Hash32, RollupId, SharedBlock
+from sequencer.core.types import RollupId, SharedBlock
 from sequencer.core.window import WitnessBlock
 from sequencer.errors import BadInput, DecodeError
 
-from .base import RollupBlock, RollupTiming, group_rollup_blocks
-from .registry import get_format
-from .zkevm.adapter import is_forced as is_forced_batch
-from .zkevm.batch_v2 import MAX_FORCED_BATCH_BYTES
-from .zkevm.tx_entry import batch_tx_from_raw, encode_tx_entry
+from .base import Cursor, ForcedPayload, RollupBlock, RollupTiming, group_rollup_blocks
+from .registry import ByFormat, get_spec
+from .spec import ForcedCarriage, FormatSpec
 
-FORMATS_CARRYING_FORCED = frozenset({"nitro", "zkevm"})
+__all__ = ["Cursor"]  # re-exported: it lives in base.py, where the format packages' window configs take it
 
-FORCED_POLICY_TYPES: dict[str, frozenset[int]] = {
-    "opstack": frozenset({0, 1, 2, 4}),
-    "nitro": frozenset({0, 1, 2, 4}),
-    "zkevm": frozenset({0}),
-}
-"""EIP-2718 envelopes a forced entry may use per format (the same as sequencer/config.py's default
-policies: "evm" for opstack and nitro, "evm-legacy" for zkevm)."""
+MAX_FORCED_TX_BYTES = ByFormat("max_forced_tx_bytes")
+"""The format's own limit on one forced entry, in bytes, per registered format (each package's
+FormatLimits: OP Stack OptimismPortal's large-calldata bound 120,000, Nitro Inbox maxDataSize 117,964,
+zkEVM 4,900 so that its tx entry stays inside an Etrog forced batch of 5,000, checked too). The same
+mapping as deploy/deployer.py FORCED_TX_LIMITS (the registry's maxForcedTxBytes per rollup, enforced at
+enqueue), so the inbox never queues an entry this rule skips for its size."""
 
-MAX_FORCED_TX_BYTES: dict[str, int] = {
-    "opstack": 120_000,
-    "nitro": 117_964,
-    "zkevm": 4_900,
-}
-"""The format's own limit on one forced entry, in bytes: OP Stack OptimismPortal's large-calldata
-bound (120,000), Nitro Inbox maxDataSize (117,964), zkEVM 4,900 so that its tx entry stays inside an
-Etrog forced batch (5,000, checked too). The same numbers as deploy/deployer.py FORCED_TX_LIMITS (the
-registry's maxForcedTxBytes per rollup, enforced at enqueue), so the inbox never queues an entry
-this rule skips for its size."""
+
+def _spec(fmt: str) -> FormatSpec:
+    try:
+        return get_spec(fmt)
+    except BadInput as exc:  # NotFound: a rollup naming a format nobody registered
+        raise DecodeError(f"format: {exc}") from None
 
 
 class DerivationError(BadInput):
@@ -116,46 +114,20 @@ class ForcedTx:
     deadline: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where one rollup's derivation stands between two posting windows. `forced_applied` is the
-    number of forced entries rule F has applied (skipped ones included): the previous forcedTo."""
-
-    next_number: int
-    prev_timestamp_ms: int | None = None
-    prev_l1_origin: tuple[int, Hash32] = (0, ZERO_HASH)
-    forced_applied: int = 0
-
-    def after(self, blocks: Sequence[RollupBlock]) -> Cursor:
-        if not blocks:
-            return self
-        last = blocks[-1]
-        return Cursor(last.number + 1, last.timestamp_ms, (last.l1_origin_number, last.l1_origin_hash),
-                      self.forced_applied + sum(len(b.forced) for b in blocks))
-
-
 # ---------------------------------------------------------------------------- rule F and the skip rule
 
 
 def forced_refusal(fmt: str, rollup_id: RollupId, data: bytes) -> str | None:
     """Why rollup `rollup_id` (format `fmt`) skips forced entry `data`, or None if it applies it (rule 3)."""
-    if fmt not in MAX_FORCED_TX_BYTES:
-        raise DecodeError(f"format: unknown batch format {fmt!r}")
-    limit = MAX_FORCED_TX_BYTES[fmt]
+    spec = _spec(fmt)
+    limit = spec.limits.max_forced_tx_bytes
     if not 1 <= len(data) <= limit:
         return f"{len(data)} bytes, the {fmt} format takes 1..{limit}"
     try:
-        EvmPolicy(rollup_id, FORCED_POLICY_TYPES[fmt]).check(data)
+        make_policy(spec.default_policy, rollup_id).check(data)
     except BadInput as exc:
         return str(exc)
-    if fmt == "zkevm":
-        try:
-            entry = encode_tx_entry(batch_tx_from_raw(data))
-        except BadInput as exc:  # DecodeError included: the policy's decoder is not the format's
-            return f"not a zkEVM batch transaction: {exc}"
-        if len(entry) > MAX_FORCED_BATCH_BYTES:
-            return f"its tx entry of {len(entry)} bytes does not fit a {MAX_FORCED_BATCH_BYTES}-byte forced batch"
-    return None
+    return spec.forced_check(data) if spec.forced_check is not None else None
 
 
 def admitted_forced(fmt: str, rollup_id: RollupId, forced: Sequence[bytes]) -> tuple[bytes, ...]:
@@ -194,32 +166,26 @@ def forced_to_after(queue: Sequence[ForcedTx], l1_origin_number: int) -> int:
 
 
 def adapter_config(fmt: str, rollup_id: RollupId, block_time_ms: int, cursor: Cursor,
-                   forced_queue: Sequence[ForcedTx] = ()) -> dict[str, Any]:
-    """The format's encode/decode config for the next window of one rollup."""
-    if fmt == "opstack":
-        cfg: dict[str, Any] = {"chain_id": rollup_id, "genesis_timestamp": 0, "block_time": block_time_ms // 1000,
-                               "channel_seed": rollup_id.to_bytes(8, "big")}
-        if cursor.prev_timestamp_ms is not None:
-            cfg["prev_l1_origin_number"] = cursor.prev_l1_origin[0]
-        return cfg
-    if fmt == "nitro":
-        return {"first_block_number": cursor.next_number, "delayed_messages_read": cursor.forced_applied,
-                "delayed_inbox": [f.data for f in forced_queue[cursor.forced_applied:]]}
-    if fmt == "zkevm":
-        # The first window's first block has delta 0 from its own window start.
-        prev = cursor.prev_timestamp_ms
-        return {"first_number": cursor.next_number,
-                "prev_timestamp_ms": prev if prev is not None else cursor.next_number * block_time_ms}
-    raise DecodeError(f"format: unknown batch format {fmt!r}")
+                   forced_queue: Sequence[ForcedTx] = ()) -> Any:
+    """The format's typed encode/decode config (its SPEC.config_type) for the next window of one rollup."""
+    return _spec(fmt).window_config(rollup_id, block_time_ms, cursor,
+                                    tuple(f.data for f in forced_queue[cursor.forced_applied:]))
 
 
 def _format_forced(fmt: str, rollup_id: RollupId, forced: Sequence[bytes]) -> tuple[bytes, ...]:
     """The forced entries of a block as the format carries them (rule 3)."""
-    if fmt == "nitro":
+    carriage = _spec(fmt).forced
+    if carriage is ForcedCarriage.EVERY_APPLIED:
         return tuple(forced)
-    if fmt == "zkevm":
+    if carriage is ForcedCarriage.ADMITTED:
         return admitted_forced(fmt, rollup_id, forced)
     return ()
+
+
+def _is_forced_payload(payload: bytes) -> bool:
+    """A payload encode_blocks tagged as a forced batch (base.ForcedPayload; zkEVM's ForcedBatchPayload),
+    so the container lists its index (rule 4)."""
+    return isinstance(payload, ForcedPayload)
 
 
 def encode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, blocks: Sequence[RollupBlock],
@@ -227,8 +193,8 @@ def encode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, block
     """One rollup's batch data for a posting window (the container of rule 4). `blocks` come from
     place_forced; skipped forced entries are left out where the format would have to encode them."""
     blocks = [replace(b, forced=_format_forced(fmt, rollup_id, b.forced)) for b in blocks]
-    payloads = get_format(fmt).encode_blocks(blocks, adapter_config(fmt, rollup_id, block_time_ms, cursor))
-    forced_idx = [i for i, p in enumerate(payloads) if is_forced_batch(p)]
+    payloads = _spec(fmt).codec.encode_blocks(blocks, adapter_config(fmt, rollup_id, block_time_ms, cursor))
+    forced_idx = [i for i, p in enumerate(payloads) if _is_forced_payload(p)]
     return rlp.encode([[bytes(p) for p in payloads], forced_idx])
 
 
@@ -275,16 +241,17 @@ def decode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, data:
     it (`check_batch_against_witness`) and carry the signed headers' L1 origins, so rule F follows
     what the sequencer signed, not what the batch says."""
     payloads, forced = decode_container(data)
+    spec = _spec(fmt)
     config = adapter_config(fmt, rollup_id, block_time_ms, cursor, forced_queue)
-    if fmt == "zkevm":
-        config["forced"] = sorted(forced)
-    decoded = get_format(fmt).decode_blocks(payloads, config)
+    if "forced" in {f.name for f in fields(config)}:  # the format reads forced batches by index (rule 4)
+        config = replace(config, forced=tuple(sorted(forced)))
+    decoded = spec.codec.decode_blocks(payloads, config)
     if witness is not None:
         decoded = check_batch_against_witness(decoded, witness, rollup_id, RollupTiming(0, block_time_ms), cursor)
     placed = place_forced(decoded, forced_queue, cursor.forced_applied)
     for d, p in zip(decoded, placed, strict=True):
         carried = _format_forced(fmt, rollup_id, p.forced)
-        if fmt in FORMATS_CARRYING_FORCED and tuple(d.forced) != carried:
+        if spec.forced is not ForcedCarriage.NONE and tuple(d.forced) != carried:
             raise DerivationError(f"rollup {rollup_id} block {d.number}: batch carries {len(d.forced)} forced "
                                   f"entries, rule F gives {len(carried)} (of {len(p.forced)} applied)")
     return placed

@@ -7,8 +7,10 @@ l2_message (batch, signed tx, ...); blocks maps rollup blocks onto them, json_vi
 from __future__ import annotations
 
 from rollup_adapters.base import Codec
+from rollup_adapters.spec import ForcedCarriage, FormatLimits, FormatSpec
 
 from .blocks import SequencerBatch, decode_blocks, encode_batches, encode_blocks
+from .config import NitroConfig, window_config
 from .json_view import LAYERS, decode_json, encode_json
 from .l2_message import (
     L2Batch,
@@ -40,8 +42,21 @@ from .sequencer_message import (
 
 FORMAT = Codec("nitro", LAYERS, encode_blocks, decode_blocks, decode_json, encode_json)
 
+SPEC = FormatSpec(
+    name="nitro", version=1, codec=FORMAT, config_type=NitroConfig, window_config=window_config,
+    default_policy="evm",  # any EIP-2718 envelope Nitro executes
+    forced=ForcedCarriage.EVERY_APPLIED,  # one delayed read per applied entry, as Nitro accounts them
+    # the Arbitrum One Inbox's maxDataSize for an L2 message through the delayed inbox (`DataTooLarge`)
+    limits=FormatLimits(max_forced_tx_bytes=117_964),
+    posted_layer="payload",
+    cli_options=frozenset({"delayed"}),
+)
+"""The registry's entry (rollup_adapters/registry.py, spec.py)."""
+
 __all__ = [
     "FORMAT",
+    "SPEC",
+    "NitroConfig",
     "AdvanceL1BlockSegment",
     "AdvanceTimestampSegment",
     "BatchPayload",

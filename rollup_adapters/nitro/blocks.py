@@ -14,37 +14,40 @@ Decisions (each documented where it matters):
   Like the poster, timestamp and L1 block start at 0 in every batch, so each batch's first block
   advances by its absolute values; neither may go backwards (BadInput).
 - L1 origin: `l1_origin_number` is the message's L1 block number. The format carries no L1 hash:
-  decoding takes `config["l1_origin_hashes"][number]` when given, else the zero hash.
+  decoding takes `config.l1_origin_hashes[number]` when given, else the zero hash.
 - Forced transactions live in the delayed inbox, not in the batch: a delayed segment only says "read
-  the next one". Decoding takes them, in order, from `config["delayed_inbox"]` (raw txs, the first being
-  delayed message `config["delayed_messages_read"]`); `after_delayed_messages` counts them.
-- Block numbers are not carried: decoded blocks are numbered from `config["first_block_number"]`
+  the next one". Decoding takes them, in order, from `config.delayed_inbox` (raw txs, the first being
+  delayed message `config.delayed_messages_read`); `after_delayed_messages` counts them.
+- Block numbers are not carried: decoded blocks are numbered from `config.first_block_number`
   (default 0) in order.
-- Batches are cut between blocks, never inside one, at `config["max_tx_bytes"]` (default 120,000)
-  payload bytes, compressed with `config["brotli_quality"]` / `config["brotli_lgwin"]` (11 / 22).
-- The 40-byte header (`config["headers"]`, one SequencerHeader or 5-tuple per payload, optional)
+- Batches are cut between blocks, never inside one, at `config.max_tx_bytes` (default 120,000)
+  payload bytes, compressed with `config.brotli_quality` / `config.brotli_lgwin` (11 / 22).
+- The 40-byte header (`config.headers`, one SequencerHeader or 5-tuple per payload, optional)
   is applied as inbox.go getNextMsg applies it: timestamps and L1 blocks clamped to its bounds,
   and virtual delayed reads after the last segment up to its after_delayed_messages (counted
-  from `config["delayed_messages_read"]`, which is also the first entry of delayed_inbox).
-- `config["reference"]` (default False) reads as a Nitro node does where it logs and goes on
+  from `config.delayed_messages_read`, which is also the first entry of delayed_inbox).
+- `config.reference` (default False) reads as a Nitro node does where it logs and goes on
   (inbox.py): a payload nitro cannot decompress is an empty batch, an invalid message or an L2
   message parse_l2.go rejects is an empty block, delayed reads after the last L2 message form
   blocks of their own. Without it those raise DecodeError: a batch of ours is never like that.
   Either way a zeroheavy payload is decoded, and a block can hold only signed transactions.
+
+`config` is config.py NitroConfig, or a mapping of its field names (unknown keys refused).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rollup_adapters.base import RollupBlock
+from rollup_adapters.spec import config_of
 from sequencer.core.evm_tx import decode_transaction
 from sequencer.core.types import ZERO_HASH
 from sequencer.errors import BadInput, DecodeError, TooLarge
 
-from .compression import DEFAULT_LGWIN, DEFAULT_QUALITY
+from .config import NitroConfig
 from .inbox import OPEN_HEADER, ReadBatch, l2_transactions, read_messages, read_payload
 from .l2_message import L2Batch, SignedTx, decode_l2_message, encode_l2_message, signed_transactions
 from .limits import MAX_DECOMPRESSED_LEN, MAX_L2_MESSAGE_SIZE, MAX_SEGMENTS_PER_SEQUENCER_MESSAGE
@@ -59,9 +62,6 @@ from .segments import (
     encode_segments,
 )
 from .sequencer_message import NEEDS_ZEROHEAVY, SequencerHeader, decode_payload, encode_brotli_payload
-
-DEFAULT_MAX_TX_BYTES = 120_000
-"""Default payload budget per batch, under the poster's MaxSize for calldata batches."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +81,12 @@ class _Settings:
     delayed_start: int
 
 
-def _settings(config: dict[str, Any]) -> _Settings:
+def _settings(config: NitroConfig) -> _Settings:
     return _Settings(
-        max_bytes=int(config.get("max_tx_bytes", DEFAULT_MAX_TX_BYTES)),
-        quality=int(config.get("brotli_quality", DEFAULT_QUALITY)),
-        lgwin=int(config.get("brotli_lgwin", DEFAULT_LGWIN)),
-        delayed_start=int(config.get("delayed_messages_read", 0)),
+        max_bytes=int(config.max_tx_bytes),
+        quality=int(config.brotli_quality),
+        lgwin=int(config.brotli_lgwin),
+        delayed_start=int(config.delayed_messages_read),
     )
 
 
@@ -155,9 +155,10 @@ def _largest_fit(count: int, fits: Callable[[int], bytes | None]) -> tuple[int, 
     return lo, best
 
 
-def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[SequencerBatch]:
+def encode_batches(blocks: Sequence[RollupBlock],
+                   config: NitroConfig | Mapping[str, Any] | None) -> list[SequencerBatch]:
     """Pack blocks, in order, into as few batches as the size budget allows."""
-    s = _settings(config)
+    s = _settings(config_of(NitroConfig, config))
     _check_order(blocks)
     messages = [_block_message(b) for b in blocks]
     out: list[SequencerBatch] = []
@@ -192,13 +193,13 @@ def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> lis
     return out
 
 
-def encode_blocks(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
+def encode_blocks(blocks: Sequence[RollupBlock], config: NitroConfig | Mapping[str, Any] | None) -> list[bytes]:
     """The batch poster's calldata `data` arguments (no 40-byte header)."""
     return [b.data for b in encode_batches(blocks, config)]
 
 
-def _headers(config: dict[str, Any], count: int) -> list[SequencerHeader] | None:
-    raw = config.get("headers")
+def _headers(config: NitroConfig, count: int) -> list[SequencerHeader] | None:
+    raw = config.headers
     if raw is None:
         return None
     if len(raw) != count:
@@ -223,15 +224,16 @@ def _strict_batch(payload: bytes, p_index: int) -> ReadBatch:
     return ReadBatch(batch.header_byte, tuple(encode_segment(seg) for seg in segments))
 
 
-def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
+def decode_blocks(payloads: Sequence[bytes], config: NitroConfig | Mapping[str, Any] | None) -> list[RollupBlock]:
     """Inverse of `encode_blocks` (see the module docstring for numbering, hashes, forced txs,
     headers and the `reference` reading)."""
-    number = int(config.get("first_block_number", 0))
-    inbox = config.get("delayed_inbox")
-    hashes = config.get("l1_origin_hashes") or {}
-    reference = bool(config.get("reference", False))
+    config = config_of(NitroConfig, config)
+    number = int(config.first_block_number)
+    inbox = config.delayed_inbox
+    hashes = config.l1_origin_hashes or {}
+    reference = bool(config.reference)
     headers = _headers(config, len(payloads))
-    first_delayed = int(config.get("delayed_messages_read", 0)) if headers is not None else 0
+    first_delayed = int(config.delayed_messages_read) if headers is not None else 0
     delayed_read = first_delayed
     pending: list[bytes] = []
     out: list[RollupBlock] = []

@@ -11,6 +11,7 @@ payloads and back, and json_view.py is the operator's view.
 from __future__ import annotations
 
 from rollup_adapters.base import Codec
+from rollup_adapters.spec import BlockTimeRule, ForcedCarriage, FormatLimits, FormatSpec
 
 from .batches import SingularBatch, decode_batch, decode_singular_batch, encode_batch, encode_singular_batch
 from .blob import BLOB_SIZE, MAX_BLOB_DATA_SIZE, decode_blob, encode_blob
@@ -25,6 +26,7 @@ from .channel import (
     decompress_channel,
     encode_channel,
 )
+from .config import OpStackConfig, window_config
 from .frames import (
     MAX_FRAME_LEN,
     Frame,
@@ -40,7 +42,8 @@ from .span_batch import MAX_SPAN_BATCH_ELEMENT_COUNT, SpanBatch, decode_span_bat
 from .span_txs import SpanBatchTxs, SpanTxData
 
 __all__ = [
-    "BLOB_SIZE", "FORMAT", "OP_MAINNET", "OP_SEPOLIA", "Derived", "ForkContext", "RollupConfig", "Skip",
+    "BLOB_SIZE", "FORMAT", "SPEC", "OpStackConfig",
+    "OP_MAINNET", "OP_SEPOLIA", "Derived", "ForkContext", "RollupConfig", "Skip",
     "derive_batches", "load_rollup_config", "parse_rollup_config",
     "LAYERS", "MAX_BLOB_DATA_SIZE", "MAX_FRAME_LEN", "MAX_RLP_BYTES_PER_CHANNEL",
     "MAX_SPAN_BATCH_ELEMENT_COUNT", "Channel", "ChannelRead", "Frame", "SingularBatch",
@@ -53,3 +56,15 @@ __all__ = [
 
 
 FORMAT = Codec("opstack", LAYERS, encode_blocks, decode_blocks, decode_json, encode_json)
+
+SPEC = FormatSpec(
+    name="opstack", version=0, codec=FORMAT, config_type=OpStackConfig, window_config=window_config,
+    default_policy="evm",  # any EIP-2718 envelope op-geth executes
+    forced=ForcedCarriage.NONE,  # forced transactions reach an OP node from L1 (deposits), not in batches
+    # OptimismPortal's large-calldata bound on an L1-forced (deposit) transaction (`LargeCalldata`)
+    limits=FormatLimits(max_forced_tx_bytes=120_000),
+    posted_layer="batcher-tx",
+    block_time=BlockTimeRule(1000, "OP Stack block times are whole seconds"),
+    cli_options=frozenset({"fork"}),
+)
+"""The registry's entry (rollup_adapters/registry.py, spec.py)."""

@@ -4,7 +4,7 @@
             -> frames -> batcher tx data (0x00 ++ frame), one frame per payload
     decode: payloads -> frames -> channels (op-node assembly rules) -> batches -> RollupBlocks
 
-Config keys (all optional unless noted):
+Config (config.py OpStackConfig; a mapping of its field names is taken too, unknown keys refused):
     rollup_config     chain_spec.RollupConfig, an op-node rollup.json dict, or a built-in name
                       (op-mainnet, op-sepolia): the forks, and the defaults of the next three
                       keys; without it every fork is active from genesis (chain_spec.py)
@@ -42,10 +42,12 @@ not parse and for configuration problems.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rollup_adapters.base import RollupBlock
+from rollup_adapters.spec import config_of
 from sequencer.core import evm_tx
 from sequencer.core.hashing import keccak
 from sequencer.core.types import ZERO_HASH
@@ -54,6 +56,7 @@ from sequencer.errors import BadInput, DecodeError, TooLarge
 from .batches import SingularBatch, encode_batch
 from .chain_spec import LATEST, RollupConfig, all_forks_at_genesis, load_rollup_config, parse_rollup_config
 from .channel import encode_channel, split_into_frames
+from .config import OpStackConfig
 from .frames import FRAME_OVERHEAD, MAX_FRAME_LEN, encode_batcher_tx
 from .pipeline import ForkContext, NotAllowed, check_encodable, derive_batches
 from .span_batch import MAX_SPAN_BATCH_ELEMENT_COUNT, SpanBatch
@@ -68,36 +71,44 @@ def channel_id_for(first_block: int, seed: bytes) -> bytes:
     return keccak(CHANNEL_ID_DOMAIN + seed + first_block.to_bytes(8, "big"))[:16]
 
 
-def _seed(config: dict[str, Any]) -> bytes:
-    seed = config.get("channel_seed", b"")
+def _seed(config: OpStackConfig) -> bytes:
+    seed = config.channel_seed
     return seed.encode() if isinstance(seed, str) else bytes(seed)
 
 
-def rollup_config_of(config: dict[str, Any]) -> RollupConfig:
-    """config["rollup_config"] as a RollupConfig (module doc); all forks at genesis without it."""
-    rc = config.get("rollup_config")
+def rollup_config_of(config: OpStackConfig) -> RollupConfig:
+    """config.rollup_config as a RollupConfig (module doc); all forks at genesis without it."""
+    rc = config.rollup_config
     if rc is None:
-        return all_forks_at_genesis(l2_chain_id=int(config.get("chain_id") or 0),
-                                    genesis_l2_time=int(config.get("genesis_timestamp", 0)),
-                                    block_time=int(config.get("block_time", 2)))
+        return all_forks_at_genesis(l2_chain_id=int(config.chain_id or 0),
+                                    genesis_l2_time=int(config.genesis_timestamp or 0),
+                                    block_time=int(2 if config.block_time is None else config.block_time))
     if isinstance(rc, RollupConfig):
         return rc
     if isinstance(rc, str):
         return load_rollup_config(rc)
-    return parse_rollup_config(rc)
+    if not isinstance(rc, Mapping):
+        raise BadInput(f"rollup_config: expected a RollupConfig, a rollup.json mapping or a built-in name, "
+                       f"got {type(rc).__name__}")
+    return parse_rollup_config(dict(rc))
 
 
-def _with_rollup_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """chain_id, genesis_timestamp and block_time from the rollup config where not given."""
-    if config.get("rollup_config") is None:
+def _with_rollup_defaults(config: OpStackConfig | Mapping[str, Any] | None) -> OpStackConfig:
+    """The typed config, with chain_id, genesis_timestamp and block_time from the rollup config where
+    not given."""
+    config = config_of(OpStackConfig, config)
+    if config.rollup_config is None:
         return config
     rc = rollup_config_of(config)
-    return {"chain_id": rc.l2_chain_id, "genesis_timestamp": rc.genesis_l2_time, "block_time": rc.block_time,
-            **config}
+    genesis = rc.genesis_l2_time if config.genesis_timestamp is None else config.genesis_timestamp
+    return replace(config, rollup_config=rc, genesis_timestamp=genesis,
+                   chain_id=rc.l2_chain_id if config.chain_id is None else config.chain_id,
+                   block_time=rc.block_time if config.block_time is None else config.block_time)
 
 
-def _timing(config: dict[str, Any]) -> tuple[int, int]:
-    genesis, block_time = int(config.get("genesis_timestamp", 0)), int(config.get("block_time", 2))
+def _timing(config: OpStackConfig) -> tuple[int, int]:
+    genesis = int(config.genesis_timestamp or 0)
+    block_time = int(2 if config.block_time is None else config.block_time)
     if block_time <= 0 or genesis < 0:
         raise BadInput("block_time must be positive and genesis_timestamp non-negative")
     return genesis, block_time
@@ -121,9 +132,9 @@ def _check_blocks(blocks: Sequence[RollupBlock], genesis: int, block_time: int) 
             )
 
 
-def _chain_id(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> int:
-    if config.get("chain_id") is not None:
-        return int(config["chain_id"])
+def _chain_id(blocks: Sequence[RollupBlock], config: OpStackConfig) -> int:
+    if config.chain_id is not None:
+        return int(config.chain_id)
     for b in blocks:
         for raw in _block_txs(b):
             tx = evm_tx.decode_transaction(raw)
@@ -170,22 +181,23 @@ def _span_batch(run: list[RollupBlock], prev_origin: int | None, parent: bytes, 
     )
 
 
-def encode_context(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> ForkContext:
+def encode_context(blocks: Sequence[RollupBlock], config: OpStackConfig) -> ForkContext:
     """The fork the batches are encoded for (module doc: l1_timestamp)."""
-    t = config.get("l1_timestamp")
+    t = config.l1_timestamp
     if t is None:
         t = max(b.timestamp_ms // 1000 for b in blocks) if blocks else LATEST
     return ForkContext(rollup_config_of(config), int(t))
 
 
-def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[tuple[int, bytes]]:
+def encode_batches(blocks: Sequence[RollupBlock],
+                   config: OpStackConfig | Mapping[str, Any] | None) -> list[tuple[int, bytes]]:
     """Blocks -> encoded batches (`batch_version ++ content`), each with its first block number."""
     config = _with_rollup_defaults(config)
     ctx = encode_context(blocks, config)
-    batch_type = config.get("batch_type", "span" if ctx.active("delta") else "singular")
+    batch_type = ("span" if ctx.active("delta") else "singular") if config.batch_type is None else config.batch_type
     genesis, block_time = _timing(config)
     _check_blocks(blocks, genesis, block_time)
-    parent = bytes(config.get("parent_hash", ZERO_HASH))
+    parent = bytes(ZERO_HASH if config.parent_hash is None else config.parent_hash)
     if len(parent) != 32:
         raise BadInput("parent_hash must be 32 bytes")
     typed: list[tuple[int, SingularBatch | SpanBatch]] = []
@@ -194,7 +206,7 @@ def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> lis
                                           tuple(_block_txs(b)))) for b in blocks]
     elif batch_type == "span":
         chain_id = _chain_id(blocks, config)
-        prev: int | None = config.get("prev_l1_origin_number")
+        prev: int | None = config.prev_l1_origin_number
         for run in _span_runs(blocks):
             try:
                 typed.append((run[0].number, _span_batch(run, prev, parent, genesis, chain_id)))
@@ -210,16 +222,17 @@ def encode_batches(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> lis
     return [(first, encode_batch(b)) for first, b in typed]
 
 
-def encode_blocks(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
+def encode_blocks(blocks: Sequence[RollupBlock], config: OpStackConfig | Mapping[str, Any] | None) -> list[bytes]:
     """RollupBlocks -> batcher transaction payloads (calldata), at most max_tx_bytes each."""
     if not blocks:
         return []
-    max_tx = int(config.get("max_tx_bytes", DEFAULT_MAX_TX_BYTES))
+    config = _with_rollup_defaults(config)
+    max_tx = int(DEFAULT_MAX_TX_BYTES if config.max_tx_bytes is None else config.max_tx_bytes)
     frame_data = min(max_tx - 1 - FRAME_OVERHEAD, MAX_FRAME_LEN)
     if frame_data < 1:
         raise BadInput(f"max_tx_bytes {max_tx} leaves no room for frame data")
-    ctx = encode_context(blocks, _with_rollup_defaults(config))
-    compression = config.get("compression", "brotli" if ctx.active("fjord") else "zlib")
+    ctx = encode_context(blocks, config)
+    compression = ("brotli" if ctx.active("fjord") else "zlib") if config.compression is None else config.compression
     if compression not in ("brotli", "zlib"):
         raise BadInput(f"compression must be 'brotli' or 'zlib', got {compression!r}")
     if compression == "brotli" and not ctx.active("fjord"):
@@ -250,34 +263,34 @@ def _channel_groups(batches: list[tuple[int, bytes]], limit: int) -> list[tuple[
     return groups
 
 
-def decode_context(config: dict[str, Any]) -> ForkContext:
-    t = config.get("l1_timestamp")
+def decode_context(config: OpStackConfig) -> ForkContext:
+    t = config.l1_timestamp
     return ForkContext(rollup_config_of(config), LATEST if t is None else int(t))
 
 
-def decode_blocks(payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
+def decode_blocks(payloads: Sequence[bytes], config: OpStackConfig | Mapping[str, Any] | None) -> list[RollupBlock]:
     """Batcher payloads -> RollupBlocks, transactions in order, timestamps back in ms.
 
     A payload whose frames do not parse raises DecodeError; a channel whose stream breaks or
     holds a bad batch keeps the batches read before it (op-node ChannelInReader), and batches
     op-node drops alone are left out (pipeline.py). Span-batch blocks get full L1 origin
-    hashes only from config["l1_origin_hashes"]; otherwise ZERO_HASH (see module doc).
+    hashes only from config.l1_origin_hashes; otherwise ZERO_HASH (see module doc).
     """
     config = _with_rollup_defaults(config)
     genesis, block_time = _timing(config)
-    hashes: dict[int, bytes] = {int(k): bytes(v) for k, v in config.get("l1_origin_hashes", {}).items()}
+    hashes: dict[int, bytes] = {int(k): bytes(v) for k, v in (config.l1_origin_hashes or {}).items()}
     blocks: list[RollupBlock] = []
     derived = derive_batches(payloads, decode_context(config), strict_payloads=True,
-                             l1_blocks=config.get("l1_blocks"))
+                             l1_blocks=config.l1_blocks)
     for kept in derived.batches:
         batch = kept.batch
         if isinstance(batch, SingularBatch):
             blocks.append(_block(batch.timestamp, genesis, block_time, batch.epoch_number,
                                  batch.epoch_hash, batch.transactions))
             continue
-        if "chain_id" not in config and batch.txs.count:
+        if config.chain_id is None and batch.txs.count:
             raise BadInput("config chain_id is needed to rebuild span-batch transactions")
-        txs = transactions_from_span_txs(batch.txs, int(config.get("chain_id", 0)))
+        txs = transactions_from_span_txs(batch.txs, int(config.chain_id or 0))
         origins = batch.origin_numbers()
         known_last = hashes.get(origins[-1])
         if known_last is not None and known_last[:20] != batch.l1_origin_check:

@@ -10,17 +10,18 @@ batches travel by a different contract call (`forceBatch`, then
 `sequenceForceBatches`) than sequenced batches (`sequenceBatches`), so they
 come back as `ForcedBatchPayload`, a bytes subclass the caller can tell apart
 with `is_forced`; `decode_blocks` reads that tag, or the payload indices in
-`config["forced"]` when the payloads were stored as plain bytes. Forced txs
+`config.forced` when the payloads were stored as plain bytes. Forced txs
 read from a forced batch belong to the next L2 block decoded.
 
 The format carries neither the rollup block number nor the L1 origin hash,
 and keeps time in whole seconds: decoded blocks are numbered from
-`config["first_number"]` (0), timed from `config["prev_timestamp_ms"]` (0)
+`config.first_number` (0), timed from `config.prev_timestamp_ms` (0)
 plus the deltas. The L1 origin number rides in indexL1InfoTree: our
 sequencer's L1 info tree has one leaf per L1 block, so a block's leaf index
 is its L1 origin's number (the hash comes back as zero).
 
-Config keys: max_batch_bytes (120000), max_forced_batch_bytes (5000),
+Config (config.py ZkEvmConfig, or a mapping of its field names; unknown keys
+refused): max_batch_bytes (120000), max_forced_batch_bytes (5000),
 prev_timestamp_ms (the time of the L2 block before the first; default the
 first block's own second, so its delta is 0), index_l1_info_tree (an int, or
 a mapping from block number to index; default each block's L1 origin number), effective_percentage (255),
@@ -32,13 +33,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from rollup_adapters.base import RollupBlock
+from rollup_adapters.base import ForcedPayload, RollupBlock
+from rollup_adapters.spec import config_of
 from sequencer.core.types import ZERO_HASH
 from sequencer.errors import BadInput, DecodeError, TooLarge
 
 from .batch_v2 import (
-    MAX_BATCH_BYTES,
-    MAX_FORCED_BATCH_BYTES,
     L2Block,
     decode_batch_v2,
     decode_forced_batch,
@@ -46,16 +46,17 @@ from .batch_v2 import (
     encode_forced_batch,
     encode_l2_block,
 )
+from .config import ZkEvmConfig
 from .json_view import batch_from_json, forced_batch_from_json, node_batch_to_json, node_forced_batch_to_json
 from .l2_block_change import L2BlockChange
 from .node_read import read_batch_v2, read_forced_batch
-from .tx_entry import FULL_EFFECTIVE_PERCENTAGE, BatchTx, RawTxEntry, batch_tx_from_raw, encode_tx_entry
+from .tx_entry import BatchTx, RawTxEntry, batch_tx_from_raw, encode_tx_entry
 
 BATCH_LAYER = "batch"
 FORCED_BATCH_LAYER = "forced-batch"
 
 
-class ForcedBatchPayload(bytes):
+class ForcedBatchPayload(ForcedPayload):
     """The data of a forced batch (for `forceBatch`), as opposed to a sequenced batch."""
 
     __slots__ = ()
@@ -76,11 +77,13 @@ class ZkEvmFormat:
     name = "zkevm"
     layers = (BATCH_LAYER, FORCED_BATCH_LAYER)
 
-    def encode_blocks(self, blocks: Sequence[RollupBlock], config: dict[str, Any]) -> list[bytes]:
-        return list(encode_payloads(blocks, config))
+    def encode_blocks(self, blocks: Sequence[RollupBlock],
+                      config: ZkEvmConfig | Mapping[str, Any] | None) -> list[bytes]:
+        return list(encode_payloads(blocks, config_of(ZkEvmConfig, config)))
 
-    def decode_blocks(self, payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
-        return decode_payloads(payloads, config)
+    def decode_blocks(self, payloads: Sequence[bytes],
+                      config: ZkEvmConfig | Mapping[str, Any] | None) -> list[RollupBlock]:
+        return decode_payloads(payloads, config_of(ZkEvmConfig, config))
 
     def decode_json(self, data: bytes, layer: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
         if check_layer(layer) == FORCED_BATCH_LAYER:
@@ -101,11 +104,11 @@ def check_layer(layer: str | None) -> str:
     return layer
 
 
-def encode_payloads(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> Iterator[bytes]:
+def encode_payloads(blocks: Sequence[RollupBlock], config: ZkEvmConfig) -> Iterator[bytes]:
     """Sequenced batches filled block by block, each forced batch just before
     the batch holding its block."""
-    max_bytes = config.get("max_batch_bytes", MAX_BATCH_BYTES)
-    ep = config.get("effective_percentage", FULL_EFFECTIVE_PERCENTAGE)
+    max_bytes = config.max_batch_bytes
+    ep = config.effective_percentage
     pending = b""
     for block, change in zip(blocks, block_changes(blocks, config), strict=True):
         txs = tuple(batch_tx_from_raw(raw, ep) for raw in block.transactions)
@@ -122,10 +125,10 @@ def encode_payloads(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> It
         yield pending
 
 
-def encode_forced_payloads(block: RollupBlock, config: dict[str, Any]) -> Iterator[ForcedBatchPayload]:
+def encode_forced_payloads(block: RollupBlock, config: ZkEvmConfig) -> Iterator[ForcedBatchPayload]:
     """The block's forced txs in as few forced batches as the limit allows."""
-    max_bytes = config.get("max_forced_batch_bytes", MAX_FORCED_BATCH_BYTES)
-    ep = config.get("effective_percentage", FULL_EFFECTIVE_PERCENTAGE)
+    max_bytes = config.max_forced_batch_bytes
+    ep = config.effective_percentage
     pending = b""
     for raw in block.forced:
         entry = encode_tx_entry(batch_tx_from_raw(raw, ep))
@@ -139,13 +142,13 @@ def encode_forced_payloads(block: RollupBlock, config: dict[str, Any]) -> Iterat
         yield ForcedBatchPayload(pending)
 
 
-def block_changes(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> Iterator[L2BlockChange]:
+def block_changes(blocks: Sequence[RollupBlock], config: ZkEvmConfig) -> Iterator[L2BlockChange]:
     """changeL2Block per block: whole seconds since the previous L2 block."""
     if not blocks:
         return
-    prev_ms = config.get("prev_timestamp_ms", blocks[0].timestamp_ms)
+    prev_ms = blocks[0].timestamp_ms if config.prev_timestamp_ms is None else config.prev_timestamp_ms
     prev = prev_ms // 1000
-    index = config.get("index_l1_info_tree")
+    index = config.index_l1_info_tree
     for block in blocks:
         second = block.timestamp_ms // 1000
         if second < prev:
@@ -158,12 +161,12 @@ def block_changes(blocks: Sequence[RollupBlock], config: dict[str, Any]) -> Iter
         prev = second
 
 
-def decode_payloads(payloads: Sequence[bytes], config: dict[str, Any]) -> list[RollupBlock]:
-    forced_at = set(config.get("forced", ()))
-    max_bytes = config.get("max_batch_bytes", MAX_BATCH_BYTES)
-    max_forced = config.get("max_forced_batch_bytes", MAX_FORCED_BATCH_BYTES)
-    number = config.get("first_number", 0)
-    second = config.get("prev_timestamp_ms", 0) // 1000
+def decode_payloads(payloads: Sequence[bytes], config: ZkEvmConfig) -> list[RollupBlock]:
+    forced_at = set(config.forced)
+    max_bytes = config.max_batch_bytes
+    max_forced = config.max_forced_batch_bytes
+    number = config.first_number
+    second = (config.prev_timestamp_ms or 0) // 1000
     forced: list[bytes] = []
     out: list[RollupBlock] = []
     for i, payload in enumerate(payloads):
