@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .node import RollupNode
+from .host import NodeHost
 
 
-def start_api(node: RollupNode, port: int = 0) -> ThreadingHTTPServer:
+def start_api(node: NodeHost, port: int = 0) -> ThreadingHTTPServer:
     """Serve the node's views on 127.0.0.1:`port` (0: a free port) from a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):

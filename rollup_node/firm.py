@@ -42,8 +42,8 @@ from sequencer.core.window import WitnessBlock, verify_witness, window_struct_ha
 from sequencer.errors import DecodeError, Temporary
 
 from .errors import VerificationError
+from .host import NodeHost
 from .l1 import ForcedQueue, KeyBook, NodeL1, PostedWindow, may_sign_window
-from .node import RollupNode
 
 log = logging.getLogger("sharedseq.rollup_node.firm")
 
@@ -52,7 +52,7 @@ BACKOFF_MAX = 5.0
 
 
 class FirmFollower:
-    def __init__(self, node: RollupNode) -> None:
+    def __init__(self, node: NodeHost) -> None:
         self.node = node
         self.rid = node.rollup_id
         assert node.config.l1_rpc and node.config.inbox

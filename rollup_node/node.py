@@ -1,4 +1,4 @@
-"""The rollup node: configuration, heads, executed blocks, and the run loop.
+"""The rollup node: heads, executed blocks, and the run loop (its configuration: config.py).
 
     node = RollupNode(NodeConfig(sequencer="127.0.0.1:50051", l1_rpc=url, inbox=addr, rollup_id=901, mode="soft"))
     async with anyio.create_task_group() as tg:
@@ -12,9 +12,8 @@ block; the HTTP API (api.py) serves the heads and those records.
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -23,47 +22,15 @@ import anyio.to_thread
 from rollup_adapters.base import RollupBlock, RollupTiming
 from rollup_adapters.derivation import admitted_forced
 
+from .api import start_api
+from .config import NodeConfig
 from .engine import Engine, ExecutedBlock, check_block_time
 from .errors import NodeConfigError, NodeStopped, describe_error, leaf_exceptions
+from .firm import FirmFollower
+from .soft import SoftFollower
 
 log = logging.getLogger("sharedseq.rollup_node")
 
-MODES = ("soft", "firm")
-DEFAULT_KEEP_BLOCKS = 10_000
-DEFAULT_MAX_KEPT_WITNESS_BLOCKS = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class NodeConfig:
-    """What a node needs. `sequencer` is the gRPC address (soft mode); `l1_rpc` and `inbox` locate the
-    inbox (firm mode, and the forced queue in soft mode). `api_port=None` runs no HTTP API, 0 picks a
-    free port. `keep_blocks` is how many of the most recent executed blocks stay in memory (and on the API)."""
-
-    rollup_id: int
-    mode: str
-    sequencer: str | None = None
-    l1_rpc: str | None = None
-    inbox: str | None = None
-    api_port: int | None = 0
-    poll_ms: int = 100
-    keep_blocks: int = DEFAULT_KEEP_BLOCKS
-    max_kept_witness_blocks: int = DEFAULT_MAX_KEPT_WITNESS_BLOCKS
-    """Firm mode: most shared blocks of windows that leave the rollup out (paused on L1) kept until a
-    window lists it again (rollup_node/firm.py step 6); past it the node stops."""
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise NodeConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.mode == "soft" and not self.sequencer:
-            raise NodeConfigError("soft mode needs the sequencer's gRPC address")
-        if self.mode == "firm" and not (self.l1_rpc and self.inbox):
-            raise NodeConfigError("firm mode needs the L1 RPC URL and the inbox address")
-        if self.inbox is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", self.inbox):
-            raise NodeConfigError(f"inbox {self.inbox!r} is not an address (0x and 40 hex digits)")
-        if self.max_kept_witness_blocks < 1:
-            raise NodeConfigError(f"max_kept_witness_blocks must be at least 1, got {self.max_kept_witness_blocks}")
-        if self.keep_blocks < 1:
-            raise NodeConfigError(f"keep_blocks must be at least 1, got {self.keep_blocks}")
 
 
 class RollupNode:
@@ -201,8 +168,6 @@ class RollupNode:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[RollupNode] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run until cancelled or until a check fails (then raise: the node stops loudly)."""
-        from .api import start_api
-
         try:
             if self.config.api_port is not None:
                 try:
@@ -218,14 +183,7 @@ class RollupNode:
             raise
         try:
             async with anyio.create_task_group() as tg:
-                if self.config.mode == "soft":
-                    from .soft import SoftFollower
-
-                    self.follower = SoftFollower(self)
-                else:
-                    from .firm import FirmFollower
-
-                    self.follower = FirmFollower(self)
+                self.follower = SoftFollower(self) if self.config.mode == "soft" else FirmFollower(self)
                 tg.start_soon(self.follower.run)
                 task_status.started(self)
         except BaseException as exc:

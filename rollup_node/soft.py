@@ -38,8 +38,8 @@ from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 from .errors import NodeConfigError, VerificationError
+from .host import NodeHost
 from .l1 import ForcedQueue, KeyBook, NodeL1, accountable_for
-from .node import RollupNode
 from .stream import StreamPosition, verify_stream_block
 
 log = logging.getLogger("sharedseq.rollup_node.soft")
@@ -51,7 +51,7 @@ BACKOFF_MAX = 2.0
 
 
 class SoftFollower:
-    def __init__(self, node: RollupNode) -> None:
+    def __init__(self, node: NodeHost) -> None:
         self.node = node
         self.rid = node.rollup_id
         cfg = node.config
