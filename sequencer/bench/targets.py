@@ -60,7 +60,7 @@ class Sequencer(Process):
             f'[sequencer]\nlisten = "127.0.0.1:{port}"\ndata_dir = "data"\nkey_file = "seq.key"\n'
             f'slot_ms = {slot_ms}\nmetrics_listen = ""\n'
             # The load generator is one client measuring the whole service: per-client limits off.
-            'rate_limit_tx_per_s = 0\nmax_streams_per_client = 0\nclient_share = 0\n'
+            'rate_limit_tx_per_s = 0\nrate_limit_bytes_per_s = 0\nmax_streams_per_client = 0\nclient_share = 0\n'
             f'[limits]\nmax_pending_blocks = 4096\n{spec}')
         self.workdir = workdir
         self.address = f"127.0.0.1:{port}"
@@ -190,7 +190,7 @@ def restart_s(workdir: Path, rollups: list[int]) -> tuple[float, float]:
     seq.close()
     code = ("import sys, time\n"
             "from sequencer.config import load_config\n"
-            "from sequencer.service.server import build_node\n"
+            "from sequencer.server import build_node\n"
             "cfg = load_config(sys.argv[1])\n"
             "t = time.perf_counter()\n"
             "node = build_node(cfg)\n"

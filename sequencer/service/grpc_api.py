@@ -163,5 +163,6 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
             client_limits=pb.ClientLimits(
                 keyed_by=KEYED_BY, tx_per_s=self.limiter.rate, burst=self.limiter.burst if self.limiter.rate else 0,
                 max_streams=self.limiter.max_streams, max_pending_txs=self.node.shares.max_txs,
-                max_pending_bytes=self.node.shares.max_bytes),
+                max_pending_bytes=self.node.shares.max_bytes, bytes_per_s=self.limits.rate_limit_bytes_per_s,
+                bytes_burst=self.limits.rate_limit_bytes_burst if self.limits.rate_limit_bytes_per_s else 0),
         )

@@ -9,6 +9,11 @@ Per-client limits, on by default (design.md section 8: "rate limits per
 client"), each answering RESOURCE_EXHAUSTED for the request it refuses:
 - a token bucket per client: each transaction costs one token (a bundle one
   per leg, a list one per item);
+- a byte rate per client (`ByteRate`): every request's bytes on the wire, whatever
+  they contain (garbage included), at most `rate_limit_bytes_per_s`. A unary call
+  past it is refused; a stream past it is paced: the server stops reading it until
+  the client is back under its rate, so HTTP/2 flow control slows the sender and
+  its traffic costs the server no more than the rate (issue 9, findings 2 and 6);
 - at most `max_streams` open streams (StreamSubmit, SubscribeBlocks) per client;
 - at most a `share` of one block's capacity (transactions and bytes) admitted
   and not sealed yet per client (`ClientShares`), so a client flooding valid
@@ -26,6 +31,7 @@ import contextvars
 import datetime
 import inspect
 import ipaddress
+import math
 import time
 import urllib.parse
 from collections import OrderedDict
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -168,6 +175,92 @@ class RateLimiter:
                              f"(burst {self.burst:g}); slow down")
 
 
+class ByteRate:
+    """Request bytes per client: a bucket of `burst` bytes refilled at `rate` a second (0: no
+    limit), bounded to `max_clients` buckets as `RateLimiter`'s.
+
+    Bytes are counted after gRPC has received them (it assembles a message before any handler
+    sees it), so the limit cannot refuse them; what it bounds is how fast a client may go on.
+    `take` (unary calls) refuses a request the bucket cannot pay for and empties the bucket - the
+    bytes were received and cost what they cost - so a client that keeps hammering stays refused
+    until it slows down. `charge` (streams) always pays, into debt if need be, and `delay` says how
+    long the stream must then go unread for the client to be back at zero."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic,
+                 max_clients: int = 100_000) -> None:
+        self.rate, self.burst = rate, max(burst, 1.0)
+        self.clock = clock
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    @property
+    def clients(self) -> int:
+        return len(self._buckets)
+
+    def _level(self, client: str) -> tuple[float, float]:
+        now = self.clock()
+        tokens, last = self._buckets.pop(client, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate), now
+
+    def _store(self, client: str, tokens: float, now: float) -> None:
+        self._buckets[client] = (tokens, now)  # re-inserted: most recent
+        if len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+
+    def take(self, client: str, nbytes: int) -> None:
+        """Pay for a unary request of `nbytes`, or raise Overloaded naming the limit."""
+        if self.rate <= 0:
+            return
+        tokens, now = self._level(client)
+        if tokens >= nbytes:
+            self._store(client, tokens - nbytes, now)
+            return
+        self._store(client, 0.0, now)
+        raise Overloaded(f"rate limit: client {client} is over {self.rate:g} request bytes/s "
+                         f"(rate_limit_bytes_per_s, burst {self.burst:g}); a {nbytes}-byte request needs "
+                         f"{math.ceil(nbytes / self.rate * 10) / 10:g} s of its rate; slow down")
+
+    def charge(self, client: str, nbytes: int) -> None:
+        """Pay for a message read from a stream, into debt (at most one burst of it)."""
+        if self.rate <= 0:
+            return
+        tokens, now = self._level(client)
+        self._store(client, max(tokens - nbytes, -self.burst), now)
+
+    def delay(self, client: str) -> float:
+        """Seconds until the client's bucket is back at zero (0 when it is not in debt)."""
+        if self.rate <= 0 or client not in self._buckets:
+            return 0.0
+        tokens, now = self._level(client)
+        self._store(client, tokens, now)
+        return -tokens / self.rate if tokens < 0 else 0.0
+
+
+class _Paced:
+    """A stream's request iterator, read no faster than its client's byte rate: before each read,
+    wait until the client is out of debt (its other streams share the bucket)."""
+
+    def __init__(self, requests: Any, rate: ByteRate, client: str) -> None:
+        self._requests, self._rate, self._client = aiter(requests), rate, client
+        self.waited_s = 0.0
+
+    def __aiter__(self) -> _Paced:
+        return self
+
+    async def __anext__(self) -> Any:
+        while (wait := self._rate.delay(self._client)) > 0:
+            self.waited_s += wait
+            await anyio.sleep(wait)
+        item = await anext(self._requests)
+        self._rate.charge(self._client, _wire_size(item))
+        return item
+
+
+def _wire_size(request: Any) -> int:
+    """A decoded request's size on the wire (wire.Held / wire.Refused); 0 for anything else."""
+    return int(getattr(request, "nbytes", None) or getattr(request, "size", 0) or 0)
+
+
 class ClientShares:
     """How much each client holds admitted and not sealed yet, by height, against its share of a
     block: `max_txs` transactions and `max_bytes` payload bytes (0 for no cap). Calls without a
@@ -217,14 +310,18 @@ class ClientShares:
 
 
 class ClientInterceptor(grpc.aio.ServerInterceptor):
-    """Names the client of every call (`CLIENT`) and holds a stream slot (`RateLimiter.stream`) for
-    each streaming call, refusing one past `max_streams` with RESOURCE_EXHAUSTED."""
+    """Names the client of every call (`CLIENT`), holds a stream slot (`RateLimiter.stream`) for
+    each streaming call, refusing one past `max_streams` with RESOURCE_EXHAUSTED, and holds every
+    call's request bytes to the client's `ByteRate` (unary calls refused past it, streams paced).
+    `on_refused(limit)` counts each refusal ("streams", "bytes")."""
 
     STREAMING = ("/StreamSubmit", "/SubscribeBlocks")
 
-    def __init__(self, limiter: RateLimiter, on_refused: Callable[[], None] | None = None) -> None:
+    def __init__(self, limiter: RateLimiter, on_refused: Callable[[str], None] | None = None,
+                 byte_rate: ByteRate | None = None) -> None:
         self.limiter = limiter
         self.on_refused = on_refused
+        self.byte_rate = byte_rate or ByteRate(0, 0)
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -234,22 +331,33 @@ class ClientInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or not details.method.startswith("/sharedseq."):
             return handler  # health and reflection: no client accounting
         streaming = details.method.endswith(self.STREAMING)
-        limiter, on_refused = self.limiter, self.on_refused
+        limiter, on_refused, byte_rate = self.limiter, self.on_refused, self.byte_rate
 
-        def wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def refuse(context: grpc.aio.ServicerContext, limit: str, exc: Overloaded) -> None:
+            if on_refused is not None:
+                on_refused(limit)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+
+        def wrap(behavior: Callable[..., Any], stream_request: bool) -> Callable[..., Any]:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 client = client_identity(context)
                 token = CLIENT.set(client)
                 try:
+                    if stream_request:
+                        request = _Paced(request, byte_rate, client)
+                    else:
+                        try:
+                            byte_rate.take(client, _wire_size(request))
+                        except Overloaded as exc:
+                            getattr(request, "release", lambda: None)()  # its bytes leave the request pool now
+                            await refuse(context, "bytes", exc)
                     if not streaming:
                         return await behavior(request, context)
                     try:
                         slot = limiter.stream(client)
                         slot.__enter__()
                     except Overloaded as exc:
-                        if on_refused is not None:
-                            on_refused()
-                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+                        await refuse(context, "streams", exc)
                     try:
                         return await behavior(request, context)
                     finally:
@@ -262,7 +370,8 @@ class ClientInterceptor(grpc.aio.ServerInterceptor):
         for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
             behavior = getattr(handler, kind)
             if behavior is not None and not inspect.isasyncgenfunction(behavior):
-                return handler._replace(**{kind: wrap(behavior)})  # type: ignore[attr-defined,no-any-return]
+                return handler._replace(  # type: ignore[attr-defined,no-any-return]
+                    **{kind: wrap(behavior, kind.startswith("stream_"))})
         return handler
 
 

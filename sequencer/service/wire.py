@@ -40,10 +40,12 @@ past this the scan would cost time in proportion to the input, so the request is
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A request refused while decoding: its request_id (0 if none could be read) and why."""
+    """A request refused while decoding: its request_id (0 if none could be read), why, and its size
+    on the wire (a refused request's bytes count against its client's byte rate all the same)."""
 
     request_id: int
     refusal: Refusal
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +146,12 @@ class Held:
     """A decoded request and the bytes it holds in the server-wide request pool, given back by
     `release` when the handler is done with it (or, failing that, when the object is dropped)."""
 
-    __slots__ = ("message", "_pool", "_size")
+    __slots__ = ("message", "nbytes", "_pool", "_size")
 
     def __init__(self, message: Any, pool: BytePool, size: int) -> None:
         self.message, self._pool, self._size = message, pool, size
+        self.nbytes = size
+        """The request's size on the wire (kept after `release`: the client's byte rate reads it)."""
 
     def release(self) -> None:
         self._pool.release(self._size)
@@ -170,17 +174,17 @@ def decoder(message: type[Any], pool: BytePool, caps: Caps | None = None) -> Cal
         if caps is not None:
             request_id, refusal = scan(raw, caps)
             if refusal is not None:
-                return Refused(request_id, refusal)
+                return Refused(request_id, refusal, len(raw))
         if not pool.try_take(len(raw)):
             return Refused(request_id, Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, (
                 f"server busy: requests being worked on hold {pool.used} of {pool.capacity} bytes "
-                "(total_request_bytes); retry shortly")))
+                "(total_request_bytes); retry shortly")), len(raw))
         try:
             return Held(message.FromString(raw), pool, len(raw))
         except Exception:  # protobuf's DecodeError (or a recursion limit): the bytes are not `message`
             pool.release(len(raw))
             return Refused(request_id, Refusal(grpc.StatusCode.INVALID_ARGUMENT,
-                                               f"request: not valid protobuf for {name}"))
+                                               f"request: not valid protobuf for {name}"), len(raw))
 
     return decode
 

@@ -105,7 +105,7 @@ def test_kill_9_under_load_keeps_every_receipt(tmp_path: Path) -> None:
     config = write_config_toml(tmp_path, port, f'\n[[rollups]]\nid = {OPAQUE}\nname = "raw"\npolicy = "opaque"\n')
     # One client at full speed: the per-client limits (on by default) would refuse it, by design.
     config.write_text(config.read_text().replace("[sequencer]\n", "[sequencer]\nrate_limit_tx_per_s = 0\n"
-                                                 "client_share = 0\n", 1))
+                                                 "rate_limit_bytes_per_s = 0\nclient_share = 0\n", 1))
     log_path = tmp_path / "server.log"
     rng = random.Random(7)
     held: list[pb.Receipt] = []

@@ -1,27 +1,34 @@
 """Fair by default (issue 9, finding 6): per-client limits are on without any setting, keyed by
 certificate under mutual TLS (else IPv4 address / IPv6 /64), a client can hold only so many
-streams, the limits are readable in GetSequencerInfo, and a client flooding admissible
-transactions gets its share of a block, not the block."""
+streams, the limits are readable in GetSequencerInfo, a client flooding admissible
+transactions gets its share of a block, not the block, and a client sending bytes (garbage or
+not) faster than its byte rate is refused (unary) or read no faster than the rate (streams)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import anyio
 import grpc
 import pytest
 from seq_helpers import config_doc
 
 from sequencer.config import ServiceConfig, parse_config
+from sequencer.errors import Overloaded
 from sequencer.keys import write_key
+from sequencer.server import running
+from sequencer.service.limits import ApiLimits
 from sequencer.service.security import (
     DEFAULT_MAX_STREAMS,
     DEFAULT_RATE_TX_PER_S,
     KEYED_BY,
+    ByteRate,
     TlsConfig,
     client_credentials,
     generate_dev_pki,
 )
-from sequencer.service.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -42,6 +49,63 @@ def test_limits_are_on_by_default(tmp_path) -> None:  # noqa: ANN001
     assert cfg.rate_limit_tx_per_s == DEFAULT_RATE_TX_PER_S > 0
     assert cfg.max_streams_per_client == DEFAULT_MAX_STREAMS > 0
     assert 0 < cfg.client_share < 1
+    assert cfg.api.rate_limit_bytes_per_s == ApiLimits().rate_limit_bytes_per_s > 0
+    assert cfg.api.rate_limit_bytes_burst >= cfg.max_message_bytes  # the largest request can pass
+
+
+def test_a_byte_burst_below_the_largest_message_is_refused(tmp_path) -> None:  # noqa: ANN001
+    from sequencer.errors import BadInput
+
+    with pytest.raises(BadInput, match="rate_limit_bytes_burst"):
+        _config(tmp_path, max_message_bytes=1 << 20, rate_limit_bytes_burst=1 << 19)
+    (tmp_path / "off").mkdir()
+    off = _config(tmp_path / "off", rate_limit_bytes_per_s=0, rate_limit_bytes_burst=1)
+    assert off.api.rate_limit_bytes_per_s == 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_byte_rate_refuses_unary_calls_past_the_bucket_and_empties_it() -> None:
+    clock = Clock()
+    rate = ByteRate(1000, 4000, clock=clock)
+    rate.take("a", 3000)
+    with pytest.raises(Overloaded, match=r"rate_limit_bytes_per_s.*slow down"):
+        rate.take("a", 2000)
+    rate.take("b", 4000)  # another client has its own bucket
+    clock.now = 1.9  # the refused request's bytes were received: they emptied the bucket
+    with pytest.raises(Overloaded):
+        rate.take("a", 2000)
+    clock.now = 3.9
+    rate.take("a", 2000)  # 2 s of its rate since the last refusal
+
+
+def test_byte_rate_lets_a_stream_into_debt_and_says_how_long_to_wait() -> None:
+    clock = Clock()
+    rate = ByteRate(1000, 4000, clock=clock)
+    assert rate.delay("s") == 0
+    rate.charge("s", 6000)
+    assert rate.delay("s") == pytest.approx(2.0)
+    rate.charge("s", 10**9)  # debt is capped at one burst: a client is never owed for ever
+    assert rate.delay("s") == pytest.approx(4.0)
+    clock.now = 4.0
+    assert rate.delay("s") == 0
+    off = ByteRate(0, 0)
+    off.take("x", 10**9)
+    off.charge("x", 10**9)
+    assert off.delay("x") == 0
+
+
+def test_the_byte_buckets_are_bounded() -> None:
+    rate = ByteRate(1000, 4000, max_clients=100)
+    for i in range(1000):
+        rate.take(f"ipv6:2001:db8:{i:x}::/64", 10)
+    assert rate.clients == 100
 
 
 async def test_a_client_cannot_open_more_streams_than_its_cap(tmp_path) -> None:  # noqa: ANN001
@@ -84,6 +148,8 @@ async def test_limits_are_readable_in_sequencer_info(tmp_path) -> None:  # noqa:
             info = await pb_grpc.SequencerServiceStub(ch).GetSequencerInfo(pb.GetSequencerInfoRequest())
     lim = info.client_limits
     assert (lim.tx_per_s, lim.burst, lim.max_streams) == (123, 456, 7)
+    assert (lim.bytes_per_s, lim.bytes_burst) == (cfg.api.rate_limit_bytes_per_s, cfg.api.rate_limit_bytes_burst)
+    assert lim.bytes_per_s > 0
     assert lim.max_pending_txs == cfg.core.limits.max_block_txs // 2
     assert lim.max_pending_bytes == cfg.core.limits.max_block_bytes // 2
     assert lim.keyed_by == KEYED_BY and "IPv6 /64" in lim.keyed_by
@@ -134,4 +200,95 @@ async def test_a_flooding_client_gets_its_share_of_a_block_and_others_get_in(tmp
             transaction=pb.Transaction(rollup_id=RAW, payload=b"flood-after-seal")), timeout=10)
         assert r.receipt.height == block.height + 1
         await flood.close()
+        await honest.close()
+
+
+SERVICE = "/sharedseq.v1.SequencerService/"
+
+
+def _tls_config(tmp_path, names: tuple[str, ...], **sequencer: object) -> tuple[ServiceConfig, dict]:  # noqa: ANN001
+    pki = generate_dev_pki(tmp_path / "pki", names)
+    cfg = replace(_config(tmp_path, **sequencer), tls=TlsConfig(pki["server_cert"], pki["server_key"], pki["ca"]))
+    return cfg, pki
+
+
+def _channel(port: int, pki: dict, name: str) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(f"localhost:{port}", client_credentials(
+        pki["ca"], pki[f"{name}_cert"], pki[f"{name}_key"]), options=[("grpc.max_send_message_length", 8 << 20)])
+
+
+async def test_a_client_over_its_byte_rate_is_refused_and_others_are_not(tmp_path) -> None:  # noqa: ANN001
+    """`hog` sends 1 MB requests (garbage: not even protobuf) as fast as it can; past its burst
+    they are refused RESOURCE_EXHAUSTED naming the limit, before anything is parsed, while
+    `honest`, from the same address, is served. Without the byte rate every garbage request would
+    get INVALID_ARGUMENT and the hog could go on at line rate."""
+    cfg, pki = _tls_config(tmp_path, ("hog", "honest"), rate_limit_bytes_per_s=64 << 10,
+                           rate_limit_bytes_burst=4 << 20)
+    garbage = b"\xff" * (1 << 20)
+    async with running(cfg) as srv:
+        hog, honest = _channel(srv.port, pki, "hog"), _channel(srv.port, pki, "honest")
+        raw = hog.unary_unary(SERVICE + "SubmitTransaction", request_serializer=None, response_deserializer=None)
+        codes: list[tuple[grpc.StatusCode, str]] = []
+        for _ in range(12):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await raw(garbage, timeout=10)
+            codes.append((err.value.code(), err.value.details() or ""))
+        assert codes[0][0] == grpc.StatusCode.INVALID_ARGUMENT  # within the burst: answered on its merits
+        refused = [d for c, d in codes if c == grpc.StatusCode.RESOURCE_EXHAUSTED]
+        assert len(refused) >= 12 - 5 and all("rate_limit_bytes_per_s" in d for d in refused), codes
+        assert srv.servicer.requests.used == 0  # refused requests hold nothing
+        r = await pb_grpc.SequencerServiceStub(honest).SubmitTransaction(pb.SubmitTransactionRequest(
+            transaction=pb.Transaction(rollup_id=RAW, payload=b"honest-bytes")), timeout=10)
+        assert r.receipt.batch_signature
+        sample = srv.node.metrics.client_limited.labels("bytes")._value.get()
+        assert sample >= len(refused)
+        await hog.close()
+        await honest.close()
+
+
+async def test_a_stream_over_its_byte_rate_is_read_no_faster_than_the_rate(tmp_path) -> None:  # noqa: ANN001
+    """`hog` writes 512 kB garbage messages on two StreamSubmit streams as fast as flow control lets
+    it, for about three seconds. The server reads them no faster than the byte rate (the rest wait in
+    the client: HTTP/2 flow control), so the answers it has sent are bounded by burst + rate x time
+    (+ one message a stream in debt), where without the limit they would be hundreds. Every message
+    read is answered; `honest` meanwhile gets its receipts."""
+    rate, burst, msg, seconds = 256 << 10, 4 << 20, 512 << 10, 3.0
+    cfg, pki = _tls_config(tmp_path, ("hog", "honest"), rate_limit_bytes_per_s=rate, rate_limit_bytes_burst=burst)
+    garbage = b"\xff" * msg
+    async with running(cfg) as srv:
+        hog, honest = _channel(srv.port, pki, "hog"), _channel(srv.port, pki, "honest")
+        answered: list[int] = []
+        start = time.monotonic()
+
+        async def stream() -> None:
+            call = hog.stream_stream(SERVICE + "StreamSubmit", request_serializer=None,
+                                     response_deserializer=pb.StreamSubmitResponse.FromString)
+
+            async def gen() -> AsyncIterator[bytes]:
+                while time.monotonic() - start < seconds:
+                    yield garbage
+
+            async for resp in call(gen()):
+                assert resp.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+                answered.append(1)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(2):
+                tg.start_soon(stream)
+            hstub = pb_grpc.SequencerServiceStub(honest)
+            for i in range(5):
+                r = await hstub.SubmitTransaction(pb.SubmitTransactionRequest(
+                    transaction=pb.Transaction(rollup_id=RAW, payload=b"honest-%d" % i)), timeout=10)
+                assert r.receipt.batch_signature
+            with anyio.fail_after(30):
+                while time.monotonic() - start < seconds:
+                    await anyio.sleep(0.05)
+                read_by = time.monotonic() - start
+                await anyio.sleep(0.2)
+                n_at_end = len(answered)
+                tg.cancel_scope.cancel()
+        # The stream is read at most: the burst, the rate over the time it ran, one message per stream of debt.
+        most = (burst + rate * (read_by + 0.2)) / msg + 2
+        assert 0 < n_at_end <= most, (n_at_end, most)
+        await hog.close()
         await honest.close()

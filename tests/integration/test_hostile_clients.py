@@ -17,7 +17,7 @@ import pytest
 from seq_helpers import make_config
 
 from sequencer.core.hashing import keccak
-from sequencer.service.server import running
+from sequencer.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -119,7 +119,8 @@ async def raw_unary(channel: grpc.aio.Channel, method: str, raw: bytes) -> grpc.
 async def srv(tmp_path):  # noqa: ANN001, ANN201
     # Every client here is 127.0.0.1: per-client limits off, so what is tested is the API's own bounds.
     cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=1 << 20,
-                      stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0, max_streams_per_client=0, client_share=0)
+                      stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0, rate_limit_bytes_per_s=0,
+                      max_streams_per_client=0, client_share=0)
     async with running(cfg) as server:
         yield server
 
@@ -280,7 +281,7 @@ async def small_window(tmp_path):  # noqa: ANN001, ANN201
     """A server whose streams may owe 4 answers: a client that stops reading fills its window at once."""
     cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=4 << 20,
                       stream_window=4, stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0,
-                      max_streams_per_client=0, client_share=0)
+                      rate_limit_bytes_per_s=0, max_streams_per_client=0, client_share=0)
     async with running(cfg) as server:
         yield server
 

@@ -100,6 +100,7 @@ metrics_listen = ""
 log_format = "text"
 # One host plays every client here: per-client limits off, so the API's own bounds are what is tested.
 rate_limit_tx_per_s = 0
+rate_limit_bytes_per_s = 0
 max_streams_per_client = 0
 client_share = 0
 max_list_items = 256

@@ -82,6 +82,7 @@ slot_ms = {slot_ms}
 metrics_listen = ""
 log_format = "json"
 rate_limit_tx_per_s = 0
+rate_limit_bytes_per_s = 0
 max_streams_per_client = 0
 client_share = 0
 
