@@ -45,7 +45,7 @@ from pathlib import Path
 from sequencer.errors import BadInput
 
 from .base import BatchFormat
-from .registry import TOOL_NAMES, get_format
+from .registry import ALIASES, get_format, get_spec, names, tool_names
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -74,7 +74,7 @@ def add_batch_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=TOOL_NAMES,
+    parser.add_argument("--format", required=True, choices=tool_names(),
                         help="batch format (cdk: Polygon CDK / zkEVM Etrog batch v2; zkevm is its alias)")
     parser.add_argument("--layer", help="the format's layer (default: its first)")
     parser.add_argument("--rollup-config", metavar="SOURCE",
@@ -87,8 +87,14 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         help="nitro: delayed messages read before this batch (shows virtual delayed reads)")
 
 
-FORK_OPTION_FORMATS = ("opstack",)
-"""Formats whose decode and encode take fork options (rollup config, L1 time)."""
+def formats_taking(option: str) -> tuple[str, ...]:
+    """The registered formats whose SPEC.cli_options has `option` ("fork": rollup config, L1 time and
+    block, batcher transaction lists; "delayed": --delayed-messages-read)."""
+    return tuple(n for n in names() if option in get_spec(n).cli_options)
+
+
+def takes(fmt_name: str, option: str) -> bool:
+    return option in get_spec(ALIASES.get(fmt_name, fmt_name)).cli_options
 
 
 def fork_options(args: argparse.Namespace) -> dict[str, object] | None:
@@ -97,16 +103,17 @@ def fork_options(args: argparse.Namespace) -> dict[str, object] | None:
     source, t = getattr(args, "rollup_config", None), getattr(args, "l1_timestamp", None)
     delayed = getattr(args, "delayed_messages_read", None)
     if delayed is not None:
-        if args.format != "nitro":
-            raise BadInput("--delayed-messages-read applies to nitro only")
+        if not takes(args.format, "delayed"):
+            raise BadInput(f"--delayed-messages-read applies to {', '.join(formats_taking('delayed'))} only")
         if delayed < 0:
             raise BadInput(f"--delayed-messages-read: {delayed} is negative")
         return {"delayed_messages_read": delayed}
     block = getattr(args, "l1_block", None)
     if source is None and t is None and block is None:
         return None
-    if args.format not in FORK_OPTION_FORMATS:
-        raise BadInput(f"--rollup-config, --l1-timestamp and --l1-block apply to {', '.join(FORK_OPTION_FORMATS)} only")
+    if not takes(args.format, "fork"):
+        raise BadInput(f"--rollup-config, --l1-timestamp and --l1-block apply to {', '.join(formats_taking('fork'))} "
+                       "only")
     if t is not None and not 0 <= t < 2**64:
         raise BadInput(f"--l1-timestamp: {t} is not a uint64 time in seconds")
     if block is not None and not 0 <= block < 2**64:
@@ -179,10 +186,6 @@ def load_format(args: argparse.Namespace) -> BatchFormat | None:
     return fmt
 
 
-POSTED_LAYER = {"opstack": "batcher-tx", "nitro": "payload", "zkevm": "batch", "cdk": "batch"}
-"""The layer each format's payloads have inside a posting (what the adapters' encode_blocks returns)."""
-
-
 def decode_posting(fmt_name: str, fmt: BatchFormat, data: bytes, rollup: int | None,
                    options: dict[str, object] | None = None) -> dict[str, object]:
     """The operator's view of one rollup's batch in a postWindow posting."""
@@ -193,9 +196,12 @@ def decode_posting(fmt_name: str, fmt: BatchFormat, data: bytes, rollup: int | N
             raise BadInput("--rollup: this is a whole postWindow input; say which rollup's batch to decode")
         data = post_window_batch(data, rollup)
     payloads, forced = decode_container(data)
+    spec = get_spec(ALIASES.get(fmt_name, fmt_name))  # the layers its encode_blocks payloads have
     views = []
     for i, payload in enumerate(payloads):
-        layer = "forced-batch" if i in forced else POSTED_LAYER[fmt_name]
+        if i in forced and spec.forced_layer is None:
+            raise BadInput(f"posting: payload {i} is listed as a forced batch; the {fmt_name} format has none")
+        layer = spec.forced_layer if i in forced and spec.forced_layer is not None else spec.posted_layer
         doc = fmt.decode_json(payload, layer) if options is None else fmt.decode_json(payload, layer, options)
         views.append({"layer": layer, **doc})
     return {"payloads": views, "forced_indices": sorted(forced)}
@@ -216,7 +222,7 @@ def run_decode(args: argparse.Namespace) -> int:
     try:
         options = fork_options(args)
         raw = read_input(args.file)
-        listed = batcher_tx_list(raw) if args.format in FORK_OPTION_FORMATS else None
+        listed = batcher_tx_list(raw) if takes(args.format, "fork") else None
         if listed is not None:
             if args.posting or getattr(args, "l1_block", None) is not None:
                 raise BadInput("a batcher transaction list carries its own l1_block per entry; "

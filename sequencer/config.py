@@ -35,9 +35,6 @@ from sequencer.service.security import (
 )
 from sequencer.service.views import ViewLimits
 
-FORMAT_POLICIES = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
-"""Default admission policy per batch format: zkEVM batches carry only legacy transactions."""
-
 
 @dataclass(frozen=True, slots=True)
 class JetStreamConfig:
@@ -188,7 +185,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
 
 
 def _parse_config(doc: dict[str, Any], base: Path) -> ServiceConfig:
-    from rollup_adapters.registry import NAMES as FORMATS
+    from rollup_adapters.registry import get_spec, names
 
     seq = load_table(SequencerTable, doc.get("sequencer", {}), "sequencer")
     dom = load_table(DomainTable, doc.get("domain", {}), "domain")
@@ -200,12 +197,13 @@ def _parse_config(doc: dict[str, Any], base: Path) -> ServiceConfig:
     for i, entry in enumerate(entries):
         r = load_table(RollupTable, entry, f"rollups[{i}]", table="rollups")
         rid, name, fmt = r.id, r.name, r.format
-        if fmt not in FORMATS:
-            raise ConfigError(f"rollups[{i}].format", f"unknown batch format {fmt!r}; known: {', '.join(FORMATS)}")
-        if fmt == "opstack" and r.block_time_ms % 1000:
-            raise ConfigError(f"rollups[{i}].block_time_ms", "OP Stack block times are whole seconds")
+        if fmt not in names():  # registry names only: the batch tool's aliases (cdk) are not config names
+            raise ConfigError(f"rollups[{i}].format", f"unknown batch format {fmt!r}; known: {', '.join(names())}")
+        spec = get_spec(fmt)  # everything format-specific (rollup_adapters/spec.py FormatSpec)
+        if (why := spec.block_time.refusal(r.block_time_ms)) is not None:
+            raise ConfigError(f"rollups[{i}].block_time_ms", why)
         try:
-            policy = make_policy(r.policy or FORMAT_POLICIES.get(fmt, "evm"), rid)
+            policy = make_policy(r.policy or spec.default_policy, rid)
         except BadInput as exc:
             raise ConfigError(f"rollups[{i}].policy", str(exc)) from None
         rollups.append(RollupInfo(rid, name, policy, fmt, r.block_time_ms))

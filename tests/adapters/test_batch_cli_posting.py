@@ -10,6 +10,7 @@ from test_derivation import ROLLUPS, make_blocks
 from rollup_adapters.base import RollupTiming, group_rollup_blocks
 from rollup_adapters.cli import main, post_window_selector
 from rollup_adapters.derivation import Cursor, ForcedTx, encode_window_batch, place_forced
+from rollup_adapters.registry import get_spec
 from sequencer.l1.inbox import calldata, function_selector
 
 WINDOW = (1, 2, b"\x00" * 32, b"\x01" * 32, b"\x02" * 32, 3, 4, 5, b"\x03" * 32, b"\x04" * 32, b"\x05" * 32)
@@ -23,7 +24,7 @@ def window_batches() -> dict[int, tuple[bytes, int]]:
         cursor = Cursor(timing.window_of(blocks[0].header.timestamp_ms))
         rblocks = group_rollup_blocks(blocks, rid, timing, first_number=cursor.next_number)
         forced = [ForcedTx(rid, 0, rblocks[0].transactions[0] if rblocks[0].transactions else b"\xc0", 1, 0)]
-        rblocks = place_forced(rblocks, forced if fmt == "zkevm" else [], 0)
+        rblocks = place_forced(rblocks, forced if get_spec(fmt).forced_layer is not None else [], 0)
         out[rid] = (encode_window_batch(fmt, rid, bt, rblocks, cursor), sum(len(b.transactions) for b in rblocks))
     return out
 
@@ -50,7 +51,7 @@ def test_decode_a_rollups_batch_from_a_whole_posting(rollup_id: int, tmp_path, c
     assert doc["payloads"], "no payloads decoded"
     layers = {p["layer"] for p in doc["payloads"]}
     assert layers <= {"batcher-tx", "payload", "batch", "forced-batch"}
-    if fmt == "zkevm":
+    if get_spec(fmt).forced_layer is not None:  # the zkEVM: forced batches travel as payloads of their own
         assert doc["forced_indices"] and "forced-batch" in layers
         txs = sum(len(b["txs"]) for p in doc["payloads"] if p["layer"] == "batch" for b in p["blocks"])
         assert txs == batches[rollup_id][1]

@@ -29,6 +29,8 @@ from rollup_adapters.derivation import (
 )
 from rollup_adapters.nitro.segments import DelayedMessageSegment
 from rollup_adapters.nitro.sequencer_message import decode_payload
+from rollup_adapters.registry import get_spec
+from rollup_adapters.spec import ForcedCarriage
 from sequencer.core import Bundle, CoreConfig, Domain, RollupInfo, SequencerCore, Signer, Transaction, make_policy
 from sequencer.core.commitments import bundles_root, namespaces_root
 from sequencer.core.hashing import keccak
@@ -47,8 +49,7 @@ def signed(acct, chain_id: int, nonce: int, legacy: bool) -> bytes:  # noqa: ANN
 
 def make_blocks(seed: int) -> list:
     rng = random.Random(seed)
-    policies = {901: "evm", 902: "evm", 903: "evm-legacy"}
-    cfg = CoreConfig(tuple(RollupInfo(r, str(r), make_policy(policies[r], r), f, bt)
+    cfg = CoreConfig(tuple(RollupInfo(r, str(r), make_policy(get_spec(f).default_policy, r), f, bt)
                            for r, (f, bt) in ROLLUPS.items()), slot_ms=100)
     core = SequencerCore(cfg, Signer(bytes(range(1, 33)), Domain(1, b"\x01" * 20)))
     acct = Account.from_key(bytes([7]) * 32)
@@ -225,11 +226,14 @@ def test_junk_forced_entries_never_halt_encoding(rollup_id: int) -> None:
     assert [admitted_forced(fmt, rollup_id, b.forced) for b in decoded] == [(GOOD[rollup_id][0],), (),
                                                                            (GOOD[rollup_id][1],)]
     payloads, forced_idx = decode_container(data)
-    if fmt == "nitro":
+    carriage = get_spec(fmt).forced
+    if carriage is ForcedCarriage.EVERY_APPLIED:  # nitro
         reads = [s for p in payloads for s in decode_payload(p).segments if isinstance(s, DelayedMessageSegment)]
         assert len(reads) == 5, "one delayed-message read per applied entry, skipped ones included"
-    if fmt == "zkevm":
+    if carriage is ForcedCarriage.ADMITTED:  # zkevm
         assert len(forced_idx) == 2, "a forced batch for the admitted entries only"
+    if carriage is ForcedCarriage.NONE:  # opstack: nothing of them in the batch
+        assert not forced_idx
 
 
 def test_zkevm_batch_that_carries_a_skipped_entry_is_refused() -> None:

@@ -155,13 +155,13 @@ async def start_firm(net: Devnet, rid: int) -> RollupNode:
 
 
 def add_tx(rid: int, blocks: list[RollupBlock]) -> list[RollupBlock]:
-    """Window 2's lies: a transaction the headers never had (opstack), a sequenced one withheld
-    (nitro), one moved into the next rollup block (zkevm)."""
+    """Window 2's lies, one kind per rollup: a transaction the headers never had (901, opstack), a sequenced
+    one withheld (902, nitro), one moved into the next rollup block (903, zkevm)."""
     i = next(i for i, b in enumerate(blocks) if b.transactions)
     b = blocks[i]
-    if FORMATS[rid] == "opstack":
+    if rid == 901:
         blocks[i] = replace(b, transactions=(*b.transactions, rollup_tx(rid, dev_accounts()[9].key, 0, value=7)))
-    elif FORMATS[rid] == "nitro":
+    elif rid == 902:
         blocks[i] = replace(b, transactions=b.transactions[1:])
     else:
         blocks[i] = replace(b, transactions=b.transactions[:-1])

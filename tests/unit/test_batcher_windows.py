@@ -10,6 +10,7 @@ import pytest
 from eth_account import Account
 
 from rollup_adapters.derivation import ForcedTx, decode_window_batch, forced_to_after
+from rollup_adapters.registry import get_spec
 from sequencer.core import CoreConfig, Domain, RollupInfo, SequencerCore, Signer, Transaction, make_policy
 from sequencer.core.hashing import keccak
 from sequencer.core.merkle import merkle_root
@@ -31,7 +32,6 @@ from sequencer.l1.windows import (
 )
 
 ROLLUPS = (PostedRollup(901, "opstack", 1000), PostedRollup(902, "nitro", 500), PostedRollup(903, "zkevm", 1000))
-POLICY = {"opstack": "evm", "nitro": "evm", "zkevm": "evm-legacy"}
 T0 = 1_700_000_000_000
 ACCT = Account.from_key(bytes([5]) * 32)
 NO_L1 = L1View(head=110, forced={})
@@ -50,8 +50,9 @@ def chain(times: Sequence[int], txs_per_block: int = 1, size: int = 0, origin_ev
           origins: Sequence[int] | None = None) -> list[SharedBlock]:
     """Sealed blocks at the given offsets (ms) from T0, each with `txs_per_block` txs per rollup;
     block i's L1 origin is origins[i], or 100 + i // origin_every."""
-    cfg = CoreConfig(tuple(RollupInfo(r.rollup_id, str(r.rollup_id), make_policy(POLICY[r.fmt], r.rollup_id), r.fmt,
-                                      r.block_time_ms) for r in ROLLUPS), slot_ms=100)
+    cfg = CoreConfig(tuple(RollupInfo(r.rollup_id, str(r.rollup_id), make_policy(get_spec(r.fmt).default_policy,
+                                                                                r.rollup_id),
+                                      r.fmt, r.block_time_ms) for r in ROLLUPS), slot_ms=100)
     core = SequencerCore(cfg, Signer(bytes(range(1, 33)), Domain(31337, b"\x01" * 20)))
     nonces = dict.fromkeys((r.rollup_id for r in ROLLUPS), 0)
     out = []
