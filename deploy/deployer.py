@@ -81,17 +81,17 @@ from web3.types import TxParams
 
 from contracts import load_artifact
 from contracts.compile import artifacts_fresh, compile_all, write_artifacts
+from rollup_adapters.registry import ByFormat, names
 from sequencer.errors import SharedSeqError
 
 CONTRACT_NAMES = ("RollupRegistry", "SequencerKeys", "SequencerInbox", "SequencerBond")
-FORMATS = ("opstack", "nitro", "zkevm")
-FORCED_TX_LIMITS: dict[str, int] = {
-    "opstack": 120_000,
-    "nitro": 117_964,
-    "zkevm": 4_900,
-}
-"""Default RollupRegistry maxForcedTxBytes per format: the largest forced transaction the format can
-carry, so the inbox refuses at enqueue what the rollup could never apply (issue 8, finding 5).
+FORCED_TX_LIMITS = ByFormat("max_forced_tx_bytes")
+"""Default RollupRegistry maxForcedTxBytes per format, from each format's registry entry
+(rollup_adapters/spec.py FormatLimits; a mapping of every registered format): the largest forced
+transaction the format can carry, so the inbox refuses at enqueue what the rollup could never apply
+(issue 8, finding 5).
+
+The built-in formats' figures, and why:
 
 - opstack: 120,000 bytes, OptimismPortal's limit on the data of an L1-forced (deposit) transaction
   (`LargeCalldata`, `_data.length > 120_000`), the OP Stack's own bound for what L1 may force in.
@@ -214,8 +214,8 @@ class DeployConfig:
                 )
             except KeyError as exc:
                 raise DeployError(f"rollups[{i}]: missing key {exc.args[0]!r}") from exc
-            if spec.format not in FORMATS:
-                raise DeployError(f"rollups[{i}]: format {spec.format!r} not one of {', '.join(FORMATS)}")
+            if spec.format not in names():
+                raise DeployError(f"rollups[{i}]: format {spec.format!r} not one of {', '.join(names())}")
             if not 0 < spec.id < 2**64:
                 raise DeployError(f"rollups[{i}]: id must be a non-zero uint64")
             rollups.append(spec)
