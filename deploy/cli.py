@@ -15,6 +15,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from sequencer.exitcodes import run_command
+
 if TYPE_CHECKING:
     from web3 import Web3
 
@@ -31,7 +33,7 @@ def add_deploy_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", help="manifest JSON to write, or to verify if it exists")
     p.add_argument("--chain-id", type=int, default=31337, help="chain id of the local anvil (no --rpc-url)")
     p.add_argument("--exit", action="store_true", help="with a local anvil: stop it after deploying")
-    p.set_defaults(func=run_deploy)
+    p.set_defaults(func=run_deploy, error_prefix="deploy")
 
 
 def _log(msg: str) -> None:
@@ -60,7 +62,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     import requests
     from web3 import Web3
 
-    from sequencer.errors import connection_reason
+    from sequencer.errors import ConfigError, connection_reason
 
     from .deployer import DeployError, load_config
 
@@ -90,6 +92,8 @@ def run_deploy(args: argparse.Namespace) -> int:
                     _log("stopping anvil")
         return 0
     except DeployError as exc:
+        if isinstance(exc, ConfigError):
+            raise  # a config file that cannot work: one line and exit code 78 (sequencer/cli.py, EXIT_CODES)
         _log(f"deploy: {exc}")
         return 1
 
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add_deploy_commands(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args)
 
 
 if __name__ == "__main__":

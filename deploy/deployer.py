@@ -66,9 +66,8 @@ Manifest (JSON, `Manifest.to_json`, version 2):
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -82,7 +81,8 @@ from web3.types import TxParams
 from contracts import load_artifact
 from contracts.compile import artifacts_fresh, compile_all, write_artifacts
 from rollup_adapters.registry import ByFormat, names
-from sequencer.errors import SharedSeqError
+from sequencer.configfile import load_table, read_toml
+from sequencer.errors import ConfigError, SharedSeqError
 
 CONTRACT_NAMES = ("RollupRegistry", "SequencerKeys", "SequencerInbox", "SequencerBond")
 FORCED_TX_LIMITS = ByFormat("max_forced_tx_bytes")
@@ -126,6 +126,10 @@ tests/contracts/test_deploy.py compares them), checked before anything is sent."
 
 class DeployError(SharedSeqError):
     """A deployment step failed, the config is wrong, or a manifest does not match the chain."""
+
+
+class DeployConfigError(DeployError, ConfigError):
+    """The deploy config file cannot work; the message names `table.key` (exit code 78, sequencer/cli.py)."""
 
 
 # ---------------------------------------------------------------------------- config
@@ -198,58 +202,92 @@ class DeployConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> DeployConfig:
-        l1 = data.get("l1", {})
+        """The config from a parsed file (sequencer/configfile.py): [l1] parameters, [sequencer] and
+        [batcher] address or key file, [[rollups]]. Options the sequencer or the batcher read from the
+        same tables are accepted, so one file can feed both."""
+        try:
+            return cls._from_dict(data, base_dir)
+        except DeployConfigError:
+            raise
+        except ConfigError as exc:
+            raise DeployConfigError(exc.key, exc.problem, str(exc)) from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any], base_dir: Path | None) -> DeployConfig:
+        from sequencer.config import RollupTable, SequencerTable
+        from sequencer.configfile import options_of
+        from sequencer.l1.batcher import BatcherFile
+
+        params = load_table(L1Params, data.get("l1", {}), "l1")
         rollups = []
-        for i, r in enumerate(data.get("rollups", [])):
-            try:
-                spec = RollupSpec(
-                    id=int(r["id"]),
-                    name=str(r.get("name", f"rollup-{r['id']}")),
-                    format=str(r["format"]),
-                    block_time_ms=int(r["block_time_ms"]),
-                    operator=_checksum(r["operator"]) if r.get("operator") else None,
-                    genesis_time_ms=int(r.get("genesis_time_ms", 0)),
-                    max_forced_tx_bytes=(int(r["max_forced_tx_bytes"]) if r.get("max_forced_tx_bytes") is not None
-                                         else None),
-                )
-            except KeyError as exc:
-                raise DeployError(f"rollups[{i}]: missing key {exc.args[0]!r}") from exc
+        entries = data.get("rollups", [])
+        if not isinstance(entries, list):
+            raise DeployConfigError("rollups", f"expected an array of tables ([[rollups]]), got {entries!r}")
+        for i, r in enumerate(entries):
+            where = f"rollups[{i}]"
+            if isinstance(r, dict) and "id" in r and "name" not in r:
+                r = {**r, "name": f"rollup-{r['id']}"}
+            # The sequencer's own options of the entry (policy) are its to check.
+            spec = load_table(RollupSpec, r, where, table="rollups",
+                              ignore=frozenset(options_of(RollupTable)) - frozenset(options_of(RollupSpec)))
             if spec.format not in names():
-                raise DeployError(f"rollups[{i}]: format {spec.format!r} not one of {', '.join(names())}")
+                raise DeployConfigError(f"{where}.format", f"format {spec.format!r} not one of {', '.join(names())}")
             if not 0 < spec.id < 2**64:
-                raise DeployError(f"rollups[{i}]: id must be a non-zero uint64")
+                raise DeployConfigError(f"{where}.id", "id must be a non-zero uint64")
+            if spec.operator is not None:
+                spec = replace(spec, operator=_checksum(spec.operator, f"{where}.operator"))
             rollups.append(spec)
         ids = [r.id for r in rollups]
         if len(set(ids)) != len(ids):
-            raise DeployError("rollups: duplicate id")
+            raise DeployConfigError("rollups", "duplicate id")
         return cls(
             rollups=tuple(rollups),
-            sequencer_address=_address_from(data.get("sequencer", {}), base_dir, "sequencer"),
-            batcher_address=_address_from(data.get("batcher", {}), base_dir, "batcher"),
-            **_l1_params(l1),
+            sequencer_address=_address_from(data.get("sequencer", {}), base_dir, "sequencer",
+                                            frozenset(options_of(SequencerTable))),
+            batcher_address=_address_from(data.get("batcher", {}), base_dir, "batcher",
+                                          frozenset(options_of(BatcherFile))),
+            **{name: getattr(params, name) for name in PARAM_BOUNDS},
         )
 
 
-def _l1_params(l1: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(l1) - set(PARAM_BOUNDS))
-    if unknown:
-        raise DeployError(f"[l1]: unknown key(s) {', '.join(unknown)}; known: {', '.join(PARAM_BOUNDS)}")
-    out: dict[str, Any] = {}
-    for name, value in l1.items():
-        try:
-            out[name] = int(value)
-        except (TypeError, ValueError) as exc:
-            raise DeployError(f"[l1] {name}: not an integer: {value!r}") from exc
-    return out
+_DEPLOY_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(DeployConfig) if f.name in PARAM_BOUNDS}
+
+
+@dataclass(frozen=True, slots=True)
+class L1Params:
+    """The [l1] table: every contract parameter (PARAM_BOUNDS), defaults DeployConfig's. Bounds are
+    checked by `DeployConfig.check`, before anything is sent."""
+
+    force_inclusion_delay: int = _DEPLOY_DEFAULTS["force_inclusion_delay"]
+    max_window_blocks: int = _DEPLOY_DEFAULTS["max_window_blocks"]
+    max_clock_drift_ms: int = _DEPLOY_DEFAULTS["max_clock_drift_ms"]
+    catch_up_after_ms: int = _DEPLOY_DEFAULTS["catch_up_after_ms"]
+    key_activation_delay: int = _DEPLOY_DEFAULTS["key_activation_delay"]
+    key_challenge_period: int = _DEPLOY_DEFAULTS["key_challenge_period"]
+    minimum_bond_wei: int = _DEPLOY_DEFAULTS["minimum_bond_wei"]
+    bond_wei: int | None = _DEPLOY_DEFAULTS["bond_wei"]
+    reporter_share_bps: int = _DEPLOY_DEFAULTS["reporter_share_bps"]
+    max_reward_wei: int = _DEPLOY_DEFAULTS["max_reward_wei"]
+    withdrawal_delay: int = _DEPLOY_DEFAULTS["withdrawal_delay"]
+    withdrawal_window: int = _DEPLOY_DEFAULTS["withdrawal_window"]
+    claim_delay: int = _DEPLOY_DEFAULTS["claim_delay"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """[sequencer] or [batcher] of a deploy config: the account's address, or its key file."""
+
+    address: str | None = None
+    key_file: Path | None = None
 
 
 def load_config(path: str | Path) -> DeployConfig:
     """Parse a deploy TOML file (key files resolve relative to it)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DeployError(f"{path}: {exc}") from exc
+        data = read_toml(path)
+    except ConfigError as exc:
+        raise DeployConfigError(exc.key, exc.problem, str(exc)) from None
     return DeployConfig.from_dict(data, path.parent)
 
 
@@ -265,22 +303,27 @@ def read_key_file(path: str | Path) -> bytes:
     return key
 
 
-def _checksum(addr: str) -> str:
+def _checksum(addr: str, key: str = "address") -> str:
     try:
         return to_checksum_address(addr)
     except ValueError as exc:
-        raise DeployError(f"not an address: {addr!r}") from exc
+        raise DeployConfigError(key, f"not an address: {addr!r}") from exc
 
 
-def _address_from(table: dict[str, Any], base_dir: Path | None, what: str) -> str | None:
-    if table.get("address"):
-        return _checksum(table["address"])
-    key_file = table.get("key_file")
-    if key_file:
-        p = Path(key_file)
+def _address_from(table: Any, base_dir: Path | None, what: str, ignore: frozenset[str]) -> str | None:
+    """The account of a [sequencer] / [batcher] table: `address`, else the key in `key_file`; the
+    other options of that table (`ignore`) belong to the program of that name."""
+    holder = load_table(KeyHolder, table, what, ignore=ignore - {"address", "key_file"})
+    if holder.address:
+        return _checksum(holder.address, f"{what}.address")
+    if holder.key_file is not None:
+        p = holder.key_file
         if not p.is_absolute() and base_dir is not None:
             p = base_dir / p
-        return Account.from_key(read_key_file(p)).address
+        try:
+            return Account.from_key(read_key_file(p)).address
+        except OSError as exc:
+            raise DeployConfigError(f"{what}.key_file", f"cannot read {p} ({exc.strerror or exc})") from None
     return None
 
 

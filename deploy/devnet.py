@@ -16,9 +16,8 @@ import shutil
 import signal
 import sys
 import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,13 @@ from deploy.deployer import deploy_all
 from deploy.liveview import LiveStatus, LiveView, Probe, RollupRow
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import parse_config
+from sequencer.configfile import load_table, read_toml, refuse_unknown
 from sequencer.devtools.anvil import AnvilError, dev_accounts, free_port, port_is_free, start_anvil
-from sequencer.errors import SharedSeqError, leaf_exceptions
+from sequencer.errors import ConfigError, SharedSeqError, leaf_exceptions
 from sequencer.keys import read_key, write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig
-from sequencer.service.server import RunningServer, running
+from sequencer.logs import setup_logging
+from sequencer.server import RunningServer, running
 
 log = logging.getLogger("sharedseq.devnet")
 DEPLOYER, BATCHER = 0, 2
@@ -59,14 +60,27 @@ class DevnetConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> DevnetConfig:
+        """The file's [devnet] table through the one loader (sequencer/configfile.py: unknown options
+        refused, every error naming `devnet.key`), each override that is not None (a command-line flag)
+        over it; the [[rollups]] tables as they are (the sequencer and deploy check them). A relative
+        workdir, from the file or --workdir, is relative to the file's folder."""
         p = Path(path)
-        doc = tomllib.loads(p.read_text())
-        d = dict(doc.get("devnet", {}))
-        d.update({k: v for k, v in (overrides or {}).items() if v is not None})
-        workdir = Path(d.pop("workdir", "var/devnet"))
-        if not workdir.is_absolute():
-            workdir = (p.parent / workdir).resolve()
-        return cls(workdir=workdir, rollups=tuple(doc.get("rollups", [])), **d)
+        doc = read_toml(p)
+        table = doc.get("devnet", {})
+        if isinstance(table, dict) and "rollups" in table:
+            raise ConfigError("devnet.rollups", "the rollups are the file's [[rollups]] tables, not a [devnet] option")
+        rollups = doc.get("rollups", [])
+        if not isinstance(rollups, list) or not all(isinstance(r, dict) for r in rollups):
+            raise ConfigError("rollups", f"expected an array of tables ([[rollups]]), got {rollups!r}")
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        refuse_unknown(cls, table, "devnet")
+        d = {"workdir": DEFAULT_WORKDIR, **table, **given, "rollups": rollups}
+        cfg = load_table(cls, d, "devnet", base=p.parent)
+        return cfg if Path(d["workdir"]).is_absolute() else replace(cfg, workdir=cfg.workdir.resolve())
+
+
+DEFAULT_WORKDIR = "var/devnet"
+"""The devnet's scratch folder when neither the file nor --workdir names one (relative to the file)."""
 
 
 def _port(p: int) -> int:
@@ -261,7 +275,7 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
                 net.margin = await start_devnet_margin(
                     tg, workdir=cfg.workdir, sequencer=server.address, engines=engines, l1_chain_id=cfg.l1_chain_id,
                     inbox=net.inbox, sequencer_key=read_key(seq_key_file), rollups=(ids[0], ids[1], ids[2]),
-                    say=lambda m: say(f"      {m}"))
+                    say=lambda m: say(f"      {m}"), console=server.console)
             (cfg.workdir / "endpoints.json").write_text(json.dumps(net.endpoints(), indent=2))
             say("devnet ready: " + json.dumps(net.endpoints()))
             say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")
@@ -292,10 +306,9 @@ async def _main(cfg: DevnetConfig) -> None:
 
 
 def main_devnet(config: str, overrides: dict[str, Any]) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("text", "warning")
+    cfg = DevnetConfig.load(config, overrides)  # a config error: one line and exit code 78 (sequencer/cli.py)
     try:
-        cfg = DevnetConfig.load(config, overrides)
         anyio.run(_main, cfg, backend="asyncio")
     except BaseException as exc:  # noqa: BLE001 - one line for the operator, not a traceback
         leaf = leaf_exceptions(exc)[0]

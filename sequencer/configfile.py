@@ -19,7 +19,8 @@ a value of the wrong type is refused unless it converts without loss (an integra
 string for an integer, an integer for a number, a number for a string).
 
 Supported types: `int`, `float`, `str`, `bool`, `Path` (relative to the file's folder), `X | None`
-(absent: None), `tuple[str, ...]` / `tuple[int, ...]` (a TOML array), a nested dataclass (a
+(absent: None), `tuple[str, ...]` / `tuple[int, ...]` (a TOML array), `dict[str, Any]` (a table kept as it is, for a
+reader that checks it itself), a nested dataclass (a
 sub-table `[a.b]`), `tuple[Dataclass, ...]` (an array of tables `[[a.b]]`), and `option(inline=True)`
 for a dataclass whose options sit in the same table as its parent's.
 """
@@ -144,7 +145,7 @@ def describe(tp: Any) -> str:
         if dataclasses.is_dataclass(inner):
             return "an array of tables"
         return "a list of " + {int: "integers", str: "strings", float: "numbers"}.get(inner, "values")
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) or tp is dict or typing.get_origin(tp) is dict:
         return "a table"
     raise TypeError(f"configfile: no coercion for {tp!r}")  # a schema bug, found by the schema's tests
 
@@ -198,6 +199,10 @@ def _coerce(tp: Any, value: Any, key: str, base: Path | None, rule: Rule | None)
     tp, _ = _optional(tp)
     if dataclasses.is_dataclass(tp):
         return load_table(typing.cast(type, tp), value, key, base=base)
+    if tp is dict or typing.get_origin(tp) is dict:  # a table another reader checks (kept as it is)
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"expected a table, got {value!r}")
+        return dict(value)
     if typing.get_origin(tp) is tuple:
         inner = typing.get_args(tp)[0]
         if not isinstance(value, list):
