@@ -28,10 +28,9 @@ bounded by configuration, never by what subscribers do:
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -58,6 +57,16 @@ class ViewLimits:
     stall_s: float = 10.0
     max_subscribers: int = 1024
     replay_threads: int = 1
+
+
+@dataclass(slots=True)
+class _Build:
+    """One view being built: its waiters wait on `done`, then take `view` or re-raise `error` (an
+    anyio event, not an asyncio future: the subscription service is backend-neutral, issue 10)."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    view: pb.RollupBlock | None = None
+    error: BaseException | None = None
 
 
 class ViewCache:
@@ -110,7 +119,7 @@ class RollupViews:
         self.node = node
         self.limits = limits or ViewLimits()
         self.cache = ViewCache(self.limits.cache_bytes)
-        self._building: dict[tuple[int, int], asyncio.Future[pb.RollupBlock]] = {}
+        self._building: dict[tuple[int, int], _Build] = {}
         self._replay_slots = anyio.Semaphore(max(1, self.limits.replay_bytes // self.limits.chunk_bytes))
         self._replay_reads = anyio.CapacityLimiter(max(1, self.limits.replay_threads))
         self._subscribers = 0
@@ -131,21 +140,30 @@ class RollupViews:
             return hit
         if height < self._live_from():  # an old block: built for this caller alone
             return (await self.node.read(self._read, rollup_id, height, height))[0][0]
-        pending = self._building.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        fut: asyncio.Future[pb.RollupBlock] = asyncio.get_running_loop().create_future()
-        self._building[key] = fut
+        while (pending := self._building.get(key)) is not None:
+            await pending.done.wait()  # a waiter that is cancelled leaves the build to the others
+            if pending.view is not None:
+                return pending.view
+            if pending.error is not None:
+                raise pending.error
+            # The builder was cancelled (its caller left): no error to share; build it here.
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        build = _Build()
+        self._building[key] = build
         try:
             view, size = (await self.node.read(self._read, rollup_id, height, height))[0]
+            self.cache.put(key, view, size)
+            build.view = view
+        except anyio.get_cancelled_exc_class():
+            raise  # this caller's own cancellation: never handed to the waiters (trio forbids it)
         except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: waiters re-raise it, nobody else must log it
+            build.error = exc
             raise
         finally:
             del self._building[key]
-        self.cache.put(key, view, size)
-        fut.set_result(view)
+            build.done.set()
         return view
 
     async def follow(self, rollup_id: int, from_height: int) -> AsyncIterator[pb.RollupBlock]:

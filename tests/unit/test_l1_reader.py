@@ -19,6 +19,14 @@ from sequencer.l1.inbox import L1DataError, abi_type, calldata, contract_abi, ev
 from sequencer.l1.reader import InboxReader
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Backend-neutral code (issue 10 item 5): run on both anyio backends."""
+    return str(request.param)
+
+
 INBOX = "0x" + "11" * 20
 OTHER = "0x" + "22" * 20
 W = WindowCommitment(0, 3, b"\x00" * 32, b"\x01" * 32, b"\x02" * 32, 10, 20, 5, b"\x03" * 32, b"\x04" * 32,

@@ -50,8 +50,9 @@ def test_a_full_list_fits_the_default_answer_bound_and_message_size() -> None:
     assert list_answer_bound(d.max_list_items) <= d.max_answer_bytes <= 4 * 1024 * 1024
 
 
-def test_a_stream_window_waits_for_bytes_and_count() -> None:
-    anyio.run(_window_waits)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])  # limits.py is backend-neutral (issue 10 item 5)
+def test_a_stream_window_waits_for_bytes_and_count(backend: str) -> None:
+    anyio.run(_window_waits, backend=backend)
 
 
 async def _window_waits() -> None:

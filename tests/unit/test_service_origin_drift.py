@@ -19,6 +19,12 @@ from sequencer.store.sqlite_log import BlockLog
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Backend-neutral code (issue 10 item 5): run on both anyio backends."""
+    return str(request.param)
+
+
 @pytest.mark.parametrize(("now", "origin_time", "drift", "stalled"), [
     (100_000, None, 5_000, False),      # no L1 origin time yet
     (100_000, 90_000, None, False),     # no limit known (no inbox)

@@ -1,0 +1,432 @@
+"""The sequencer engine (sequencer/service/node.py, and the subscription service of views.py) with a
+fake clock and an in-memory log: group commit (a receipt only once its records are durable), slot
+sealing on the clock, subscriptions (a subscriber that stops reading is cut off at its bound; the
+others are not held up), and the storage-fault path. No socket, process or chain.
+
+Every test runs on both anyio backends (asyncio and trio): the engine is backend-neutral (issue 10
+item 5); only the gRPC edge (server.py, grpc_api.py) is asyncio, and its tests pin asyncio."""
+
+from __future__ import annotations
+
+import ast
+import math
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import grpc
+import pytest
+from core_testkit import DOMAIN, make_config, make_signer
+
+from sequencer.core.sequencer import AdmittedTx, SequencerCore
+from sequencer.core.signing import verify_receipt
+from sequencer.core.types import Bundle, SharedBlock, Transaction
+from sequencer.errors import (
+    Critical,
+    LogUnavailable,
+    Overloaded,
+    SharedSeqError,
+    StorageFault,
+    Temporary,
+    leaf_exceptions,
+)
+from sequencer.service.node import SequencerNode
+from sequencer.service.views import RollupViews, ViewLimits
+from sequencer.store.sqlite_log import BlockLog, ReceiptBatch
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOT_MS = 100
+START_MS = 1_000_000  # a slot boundary
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class FakeClock:
+    """Milliseconds that move only when the test says; `sleep` waits for them, not for real time."""
+
+    def __init__(self, now_ms: int = START_MS) -> None:
+        self.now_ms = now_ms
+        self._moved = anyio.Event()
+        self.sleepers = 0
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    async def sleep(self, seconds: float) -> None:
+        wake = self.now_ms + math.ceil(seconds * 1000)
+        self.sleepers += 1
+        try:
+            while self.now_ms < wake:
+                await self._moved.wait()
+        finally:
+            self.sleepers -= 1
+
+    def advance(self, ms: int) -> None:
+        self.now_ms += ms
+        moved, self._moved = self._moved, anyio.Event()
+        moved.set()
+
+
+class MemoryLog(BlockLog):
+    """The in-memory block log, with the writer's commits observable and controllable: `gate`
+    holds a commit before it writes, `fault` makes the next commit fail with it."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.commits: list[tuple[int, int]] = []
+        """(records, blocks) of each commit that reached the log."""
+        self.gate = threading.Event()
+        self.gate.set()
+        self.writing = threading.Event()
+        self.fault: BaseException | None = None
+
+    def append(self, records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock],
+               meta: Any = None, receipts: ReceiptBatch | None = None) -> None:
+        self.writing.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        if self.fault is not None:
+            raise self.fault
+        super().append(records, blocks, meta, receipts)
+        self.commits.append((len(records), len(blocks)))
+
+    def durable(self, tx: Transaction) -> bool:
+        return bool(self.find_receipts(tx.tx_hash, tx.rollup_id))
+
+
+def tx(n: int, rollup: int = 1) -> Transaction:
+    return Transaction(rollup, f"tx-{n}".encode())
+
+
+async def until(cond: Callable[[], bool], what: str) -> None:
+    """Poll (generous deadline, no timing asserted)."""
+    with anyio.fail_after(20):
+        while not cond():
+            await anyio.sleep(0.002)
+    assert cond(), what
+
+
+class Engine:
+    def __init__(self, node: SequencerNode, log: MemoryLog, clock: FakeClock, tg: anyio.abc.TaskGroup) -> None:
+        self.node, self.log, self.clock, self.tg = node, log, clock, tg
+
+    async def slot(self) -> SharedBlock:
+        """Move the fake clock to the next slot and return the block sealed for it."""
+        height = self.node.durable_height + 1
+        await until(lambda: self.clock.sleepers > 0, "the slot clock waits on the fake clock")
+        self.clock.advance(SLOT_MS)
+        with anyio.fail_after(20):
+            await self.node.wait_for_height(height)
+        block = await self.node.get_block(height)
+        assert block is not None
+        return block
+
+
+def make_node(log: MemoryLog, clock: FakeClock, **limits: int) -> SequencerNode:
+    core = SequencerCore(make_config(slot_ms=SLOT_MS, **limits), make_signer())
+    return SequencerNode(core, log, clock_ms=clock, sleep=clock.sleep)
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[Engine]:
+    log, clock = MemoryLog(), FakeClock()
+    node = make_node(log, clock)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(node.run)
+            yield Engine(node, log, clock, tg)
+            log.gate.set()
+            tg.cancel_scope.cancel()
+    finally:
+        node.close()
+
+
+# -- group commit ------------------------------------------------------------------------------
+
+
+async def test_a_receipt_is_given_only_once_its_record_is_durable(engine: Engine) -> None:
+    node, log = engine.node, engine.log
+    log.gate.clear()
+    first = tx(0)
+    ticket = node.admit_transaction(first)
+    await until(log.writing.is_set, "the writer took the record")
+    await anyio.sleep(0.05)  # however long the commit takes, nothing is answered before it returns
+    assert not ticket.done.is_set() and ticket.receipts == ()
+    assert await node.lookup_transaction(first.tx_hash, 1) is None  # GetTransaction: not admitted yet
+    assert not log.durable(first)
+    log.gate.set()
+    with anyio.fail_after(20):
+        (receipt,) = await ticket.wait()
+    assert log.durable(first)
+    assert verify_receipt(DOMAIN, receipt) == node.core.signer.address
+    assert (receipt.rollup_id, receipt.tx_hash, receipt.height, receipt.index) == (1, first.tx_hash, 0, 0)
+    status = await node.lookup_transaction(first.tx_hash, 1)
+    assert status is not None and status.status == "preconfirmed" and status.receipt == receipt
+
+
+async def test_everything_queued_during_a_commit_goes_in_one_commit_in_order(engine: Engine) -> None:
+    node, log = engine.node, engine.log
+    log.gate.clear()
+    head = node.admit_transaction(tx(0))
+    await until(log.writing.is_set, "the first commit started")
+    queued = [node.admit_transaction(tx(i)) for i in range(1, 21)]
+    bundle = node.admit_bundle(Bundle((tx(100, 2), tx(101, 3))))
+    log.gate.set()
+    with anyio.fail_after(20):
+        await head.wait()
+        receipts = [(await t.wait())[0] for t in queued]
+        legs = await bundle.wait()
+    assert log.commits == [(1, 0), (22, 0)]  # the 20 transactions and the 2 legs: one commit
+    assert [r.index for r in receipts] == list(range(1, 21))  # admission order is placement order
+    assert {r.batch_count for r in receipts + list(legs)} == {22}  # one batch signature for the commit
+    assert all(verify_receipt(DOMAIN, r) == node.core.signer.address for r in receipts + list(legs))
+    assert node.metrics.commit_batch._sum.get() == 23  # type: ignore[attr-defined]
+
+
+async def test_a_resubmission_admits_nothing_and_answers_the_original_receipt(engine: Engine) -> None:
+    node, log = engine.node, engine.log
+    first = await node.submit(tx(7))
+    commits = len(log.commits)
+    retry = node.admit_transaction(tx(7))
+    assert retry.already_admitted
+    assert (await retry.wait()) == (first,)
+    block = await engine.slot()  # sealed: now answered from the log
+    assert block.namespace(1).transactions == (b"tx-7",)
+    assert (await node.admit_transaction(tx(7)).wait()) == (first,)
+    assert len(log.commits) == commits + 1  # the block's commit, no record written twice
+
+
+# -- the slot clock ------------------------------------------------------------------------------
+
+
+async def test_one_block_per_slot_of_the_fake_clock_with_the_slot_start_as_timestamp(engine: Engine) -> None:
+    node, clock = engine.node, engine.clock
+    await until(lambda: clock.sleepers > 0, "the slot clock is waiting")
+    await anyio.sleep(0.05)  # real time passes, the fake clock does not: no slot, no block
+    assert node.durable_height == -1 and engine.log.commits == []
+    receipt = await node.submit(tx(1))
+    block = await engine.slot()
+    assert (block.header.height, block.header.timestamp_ms) == (0, START_MS + SLOT_MS)
+    assert block.namespace(1).transactions[receipt.index] == b"tx-1"
+    clock.advance(SLOT_MS // 2)  # half a slot: the clock's wake-up is still ahead
+    await anyio.sleep(0.05)
+    assert node.durable_height == 0
+    clock.advance(SLOT_MS // 2)
+    with anyio.fail_after(20):
+        await node.wait_for_height(1)
+    second = await node.get_block(1)
+    assert second is not None and second.header.timestamp_ms == START_MS + 2 * SLOT_MS
+    assert second.header.parent_hash != block.header.parent_hash
+    assert engine.log.commits[-2:] == [(0, 1), (0, 1)]  # each block its own commit, after its records
+
+
+async def test_a_block_is_published_only_after_its_commit(engine: Engine) -> None:
+    node, log = engine.node, engine.log
+    await node.submit(tx(1))
+    log.gate.clear()
+    log.writing.clear()
+    await until(lambda: engine.clock.sleepers > 0, "the slot clock is waiting")
+    engine.clock.advance(SLOT_MS)
+    await until(log.writing.is_set, "the block's commit started")
+    await anyio.sleep(0.05)
+    assert node.durable_height == -1 and await node.get_block(0) is None  # not served before durable
+    log.gate.set()
+    with anyio.fail_after(20):
+        await node.wait_for_height(0)
+    assert log.read_block(0) is not None
+
+
+# -- subscriptions -------------------------------------------------------------------------------
+
+
+class Aborted(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code, self.details = code, details
+
+
+class Subscriber:
+    """The server side of one SubscribeBlocks call, as views.py sees it; `reading=False` is a
+    client that stopped reading (its writes never complete)."""
+
+    def __init__(self, reading: bool = True) -> None:
+        self.reading = reading
+        self.heights: list[int] = []
+        self.aborted: Aborted | None = None
+
+    async def write(self, resp: Any) -> None:
+        if not self.reading:
+            await anyio.sleep_forever()
+        self.heights.append(resp.block.signed_header.header.height)
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise Aborted(code, details)
+
+    def serve(self, views: RollupViews, rollup: int, from_height: int) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                await views.subscribe(rollup, from_height, self)
+            except Aborted as exc:
+                self.aborted = exc
+        return run
+
+
+async def test_a_subscriber_that_stops_reading_is_cut_off_and_holds_no_one_up(engine: Engine) -> None:
+    node = engine.node
+    views = RollupViews(node, ViewLimits(stall_s=0.2, max_subscribers=2))
+    fast, slow = Subscriber(), Subscriber(reading=False)
+    for i in range(3):
+        await node.submit(tx(i))
+        await engine.slot()
+    engine.tg.start_soon(fast.serve(views, 1, 0))
+    engine.tg.start_soon(slow.serve(views, 1, 1))
+    await until(lambda: views._subscribers == 2, "both subscribed")
+    with pytest.raises(Overloaded, match="limit of 2 open subscriptions"):
+        await views.subscribe(1, 0, Subscriber())
+    for _ in range(3):
+        await engine.slot()
+    await until(lambda: fast.heights == list(range(6)), "the reading subscriber got every block in order")
+    await until(lambda: slow.aborted is not None, "the stalled subscriber was cut off")
+    assert slow.aborted is not None and slow.aborted.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "resume with from_height=1" in slow.aborted.details  # the block it never took
+    assert node.metrics.subscribers_cut._value.get() == 1  # type: ignore[attr-defined]
+    await until(lambda: views._subscribers == 1, "the cut subscriber's slot is free")
+    late = Subscriber()  # a new subscriber takes the freed slot, from the log and then live
+    engine.tg.start_soon(late.serve(views, 1, 4))
+    await engine.slot()
+    await until(lambda: late.heights == [4, 5, 6], "the new subscriber follows")
+    assert fast.heights == list(range(7))
+
+
+async def test_a_view_wanted_by_many_is_built_once_and_its_builder_may_leave(engine: Engine) -> None:
+    """Concurrent requests for one live view share one build. The caller whose build the others
+    wait on is cancelled before its read got a thread (the read pool is busy): its read never runs,
+    the waiters are not cancelled with it (no exception crosses tasks), one of them builds instead."""
+    node = engine.node
+    await node.submit(tx(1))
+    await engine.slot()
+    views = RollupViews(node)
+    reads = 0
+    read = views._read
+
+    def counted(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return read(*args)
+
+    views._read = counted  # type: ignore[method-assign]
+    busy = [object() for _ in range(int(node._reads.limiter.total_tokens))]
+    for b in busy:  # every read thread taken
+        await node._reads.limiter.acquire_on_behalf_of(b)
+    got: list[Any] = []
+    builder = anyio.CancelScope()
+
+    async def leaves() -> None:
+        with builder:
+            await views.view(0, 1)
+            raise AssertionError("the builder's caller was cancelled")
+
+    async def view() -> None:
+        got.append(await views.view(0, 1))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(leaves)
+        await until(lambda: (0, 1) in views._building, "the first caller builds")
+        for _ in range(4):
+            tg.start_soon(view)
+        await anyio.sleep(0.02)
+        builder.cancel()
+        await until(lambda: builder.cancelled_caught, "the builder left")
+        for b in busy:
+            node._reads.limiter.release_on_behalf_of(b)
+    assert len(got) == 4 and all(v is got[0] and v.signed_header.header.height == 0 for v in got)
+    assert reads == 1  # the left build never read; the four share one
+    assert node._in_threads == 0
+
+
+# -- the storage fault path ----------------------------------------------------------------------
+
+
+async def test_a_failed_commit_gives_no_receipt_and_stops_the_node_naming_the_cause() -> None:
+    log, clock = MemoryLog(), FakeClock()
+    node = make_node(log, clock)
+    told: list[BaseException] = []
+
+    async def on_fatal(fault: BaseException) -> None:
+        told.append(fault)
+
+    node.on_fatal = on_fatal
+    kept = None
+    try:
+        with pytest.raises(BaseException) as stopped:  # noqa: PT011 - the task group's exception group
+            async with anyio.create_task_group() as tg:
+                await tg.start(node.run)
+                kept = await node.submit(tx(0))
+                log.fault = StorageFault("storage fault: database or disk is full (write)")
+                ticket = node.admit_transaction(tx(1))
+                with pytest.raises(Temporary, match="could not persist"):
+                    await ticket.wait()
+                await anyio.sleep_forever()  # the writer's fault ends the group
+        faults = [e for e in leaf_exceptions(stopped.value) if isinstance(e, SharedSeqError)]
+        assert [type(f) for f in faults] == [StorageFault] and "disk is full" in str(faults[0])
+        assert told == faults  # told first, with the same fault
+        assert not log.durable(tx(1)) and kept is not None and log.durable(tx(0))
+        with pytest.raises(Temporary, match="stopping after a storage failure"):
+            node.admit_transaction(tx(2))  # nothing more is promised
+    finally:
+        node.close()
+
+
+async def test_a_failure_that_is_not_the_disk_stops_the_node_as_a_bug() -> None:
+    log, clock = MemoryLog(), FakeClock()
+    node = make_node(log, clock)
+    log.fault = ValueError("a bug in the writer")
+    try:
+        with pytest.raises(BaseException) as stopped:  # noqa: PT011
+            async with anyio.create_task_group() as tg:
+                await tg.start(node.run)
+                with pytest.raises(Temporary):
+                    await node.submit(tx(0))
+                await anyio.sleep_forever()
+    finally:
+        node.close()
+    (fault,) = [e for e in leaf_exceptions(stopped.value) if isinstance(e, SharedSeqError)]
+    assert type(fault) is Critical and "group commit failed" in str(fault) and "a bug" in str(fault)
+
+
+async def test_a_replicated_log_that_does_not_confirm_makes_the_node_resign_not_stop(engine: Engine) -> None:
+    node, log = engine.node, engine.log
+    resigned: list[BaseException] = []
+    node.on_resign = resigned.append
+    log.fault = LogUnavailable("no quorum")
+    with pytest.raises(Temporary):
+        await node.admit_transaction(tx(0)).wait()
+    assert not node.leading and [str(e) for e in resigned] == ["no quorum"]
+    assert not log.durable(tx(0))
+    with pytest.raises(SharedSeqError, match="follows"):
+        node.admit_transaction(tx(1))
+    log.fault = None
+    node.lead()  # the node runs on: a new term leads from the log
+    assert (await node.submit(tx(1))).height == 0
+
+
+# -- backend neutrality --------------------------------------------------------------------------
+
+
+NEUTRAL = ["sequencer/service/node.py", "sequencer/service/views.py", "sequencer/service/limits.py"]
+"""The engine and its subscription service: no asyncio (the gRPC edge is server.py, grpc_api.py,
+stream_submit.py)."""
+
+
+@pytest.mark.parametrize("path", NEUTRAL)
+def test_the_engine_never_imports_asyncio(path: str) -> None:
+    tree = ast.parse((ROOT / path).read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"asyncio", "concurrent", "trio"}, path
