@@ -20,6 +20,9 @@ from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
 
+from rollup_adapters.registry import get_spec
+from sequencer.core.evm_tx import LEGACY
+from sequencer.core.policy import make_policy
 from sequencer.core.signing import Domain, InvalidSignature, verify_receipt
 from sequencer.devtools.anvil import dev_accounts
 from sequencer.service.convert import receipt_from_proto
@@ -43,6 +46,9 @@ class Rollup:
         self.node_url = node_url
         status = _get(node_url + "/status")
         self.format = status["format"]
+        # The envelopes the format's default policy admits: a legacy-only format (zkEVM) gets legacy txs.
+        policy = make_policy(get_spec(self.format).default_policy, rid)
+        self.legacy_only = getattr(policy, "allowed_types", None) == frozenset({LEGACY})
         self.w3 = Web3(Web3.HTTPProvider(status["engine_url"]))
         self.account = Account.from_key(dev_accounts()[USER].key)
         self.nonce: int = int(self.w3.eth.get_transaction_count(self.account.address))
@@ -51,7 +57,7 @@ class Rollup:
         tx: dict[str, Any] = {"nonce": self.nonce, "gas": gas, "value": value, "data": data, "chainId": self.rid}
         if to is not None:
             tx["to"] = Web3.to_checksum_address(to)
-        if self.format == "zkevm":  # zkEVM batches carry legacy transactions only
+        if self.legacy_only:
             tx["gasPrice"] = 2 * 10**9
         else:
             tx.update(type=2, maxFeePerGas=2 * 10**9, maxPriorityFeePerGas=10**9)
