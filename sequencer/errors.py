@@ -8,7 +8,7 @@ h11's local/remote split):
 - `Critical`: a fault that must stop the service (corrupt log, key mismatch).
 
 Internal code raises these; one function per boundary maps them to a gRPC
-status (sequencer/service/errors.py) or a process exit code (sequencer/cli.py, `EXIT_CODES`).
+status (sequencer/service/errors.py) or a process exit code (sequencer/exitcodes.py, `EXIT_CODES`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ConfigError(BadInput):
     """A configuration file or option that cannot work: missing, not TOML, an unknown option, a value of
     the wrong type or out of range. `key` is where, as `table.key` (`sequencer.slot_ms`,
     `rollups[1].format`) or the file; the message starts with it. `sharedseq` exits with
-    cli.EXIT_CONFIG (78, EX_CONFIG) so a supervisor does not restart into the same mistake."""
+    exitcodes.EXIT_CONFIG (78, EX_CONFIG) so a supervisor does not restart into the same mistake."""
 
     def __init__(self, key: str, problem: str, text: str | None = None) -> None:
         super().__init__(text or f"{key}: {problem}")
@@ -90,7 +90,7 @@ class Critical(SharedSeqError):
 
 class StorageFault(Critical):
     """The block log cannot be written (disk full, I/O error): the service stops serving and the
-    process exits with its own code (cli.EXIT_STORAGE_FAULT). The message names the real cause."""
+    process exits with its own code (exitcodes.EXIT_STORAGE_FAULT). The message names the real cause."""
 
 
 def leaf_exceptions(exc: BaseException) -> list[BaseException]:

@@ -1,0 +1,116 @@
+"""One boundary from errors to exit codes (sequencer/exitcodes.py): a config file that cannot work exits
+78 (EX_CONFIG) with one line naming `table.key`, a storage fault 74, other project errors 1; the
+subcommands are plain imports, so a broken install fails loudly instead of losing a command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sequencer.cli import build_parser, main
+from sequencer.errors import BadInput, ConfigError, StorageFault
+from sequencer.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_STORAGE_FAULT, report
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLLUP = '[[rollups]]\nid = 901\nname = "op"\nformat = "opstack"\nblock_time_ms = 1000\n'
+
+
+def one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.rstrip("\n")
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ('[sequencer]\nslot_ms = "abc"\n' + ROLLUP,
+     "config error: sequencer.slot_ms: expected a positive integer, got 'abc' (exit code 78)"),
+    ('[sequencer]\nslot_msec = 5\n' + ROLLUP, "config error: [sequencer]: unknown option(s) slot_msec (unknown "
+                                              "key(s) sequencer.slot_msec); known: "),
+    ('[sequencer]\nstore = "raft"\n' + ROLLUP, "config error: sequencer.store: expected one of 'sqlite', "
+                                               "'jetstream', got 'raft' (exit code 78)"),
+    ('[[rollups]]\nid = 901\nformat = "opstack"\n', "config error: rollups[0].name: missing"),
+    (ROLLUP + '[[rollups]]\nid = 902\nname = "n"\nformat = "nitro"\nblock_time_ms = "fast"\n',
+     "config error: rollups[1].block_time_ms: expected a positive integer, got 'fast' (exit code 78)"),
+    ('[subscribers]\nstall_s = "long"\n' + ROLLUP, "config error: subscribers.stall_s: expected a number, got "
+                                                   "'long' (exit code 78)"),
+    ('[l1]\nrpc_url = "http://127.0.0.1:1"\npoll_ms = 0\n' + ROLLUP, "config error: l1.poll_ms: "),
+    ('[sequencer]\nmax_list_items = 0\n' + ROLLUP, "config error: sequencer.max_list_items: must be at least 1"),
+    ('[console]\nlisten = "nonsense"\n' + ROLLUP, "config error: console.listen: expected host:port"),
+    ("[sequencer\n", "config error: "),
+])
+def test_serve_with_a_bad_config_exits_78_naming_table_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           text: str, line: str) -> None:
+    (tmp_path / "s.toml").write_text(text)
+    assert main(["serve", "--config", str(tmp_path / "s.toml")]) == EXIT_CONFIG
+    assert one_line(capsys).startswith(line)
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--config", str(tmp_path / "nope.toml")]) == EXIT_CONFIG
+    assert one_line(capsys) == f"config error: {tmp_path / 'nope.toml'}: config file does not exist (exit code 78)"
+
+
+def test_every_program_exits_78_on_its_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d.toml").write_text('[devnet]\nslot_ms = "fast"\n' + ROLLUP)
+    assert main(["devnet", "--config", str(tmp_path / "d.toml")]) == EXIT_CONFIG
+    assert one_line(capsys) == "devnet: config error: devnet.slot_ms: expected an integer, got 'fast' (exit code 78)"
+    (tmp_path / "l1.toml").write_text('[l1]\nforce_inclusion_delay = "soon"\n' + ROLLUP)
+    assert main(["deploy", "--config", str(tmp_path / "l1.toml"), "--rpc-url", "http://127.0.0.1:1"]) == EXIT_CONFIG
+    assert one_line(capsys).startswith("deploy: config error: l1.force_inclusion_delay: expected an integer")
+    (tmp_path / "b.toml").write_text('[batcher]\nsequencer = "127.0.0.1:1"\nl1_rpc_url = "http://127.0.0.1:2"\n'
+                                     'window_ms = -5\n')
+    assert main(["batcher", "--config", str(tmp_path / "b.toml")]) == EXIT_CONFIG
+    assert one_line(capsys).startswith("batcher: config error: batcher.window_ms: expected a positive integer")
+
+
+def test_the_real_process_exit_code(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text('[sequencer]\nslot_ms = "abc"\n' + ROLLUP)
+    proc = subprocess.run([sys.executable, "-m", "sequencer.cli", "serve", "--config", str(tmp_path / "s.toml")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stderr) == (78, "config error: sequencer.slot_ms: expected a positive integer, "
+                                                  "got 'abc' (exit code 78)\n")
+
+
+def test_the_map_picks_the_kind_and_leaves_bugs_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    fault = StorageFault("database or disk is full")
+    group = BaseExceptionGroup("task group", [BadInput("a consequence"), ExceptionGroup("inner", [fault])])
+    assert report(group) == EXIT_STORAGE_FAULT
+    assert one_line(capsys) == "error: storage fault: database or disk is full (exit code 74)"
+    assert report(BadInput("no such rollup"), "rollup-node") == EXIT_FAILURE
+    assert one_line(capsys) == "rollup-node: no such rollup"
+    assert report(ConfigError("devnet.l1_port", "expected an integer, got 'x'")) == EXIT_CONFIG
+    assert one_line(capsys) == "config error: devnet.l1_port: expected an integer, got 'x' (exit code 78)"
+    bug = KeyError("oops")
+    with pytest.raises(KeyError):
+        report(bug)
+    with pytest.raises(KeyboardInterrupt):
+        report(KeyboardInterrupt())
+
+
+def test_flags_left_out_take_the_dataclass_defaults() -> None:
+    from rollup_node.node import NodeConfig
+
+    args = build_parser().parse_args(["rollup-node", "--l1-rpc", "http://127.0.0.1:1", "--inbox", "0x" + "11" * 20,
+                                      "--rollup", "901"])
+    assert (args.poll_ms, args.keep_blocks, args.max_kept_witness_blocks, args.api_port) == (None, None, None, None)
+    default = NodeConfig(901, "soft", sequencer="x")
+    assert default.poll_ms == 100  # the devnet's and the CLI's one poll interval (the CLI said 500 before)
+
+
+def test_every_subcommand_is_registered() -> None:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"serve", "keygen", "tls-gen", "submit", "tail", "batch", "deploy", "devnet", "demo", "batcher",
+            "rollup-node"} <= set(sub.choices)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("module", ["deploy.devnet_cli", "rollup_node.cli"])
+def test_a_broken_install_fails_loudly(module: str) -> None:
+    # A module that cannot be imported (None in sys.modules makes `import` raise ModuleNotFoundError, the
+    # very error the old registration loop skipped) must stop the command, not silently drop its subcommands.
+    code = f"import sys; sys.modules[{module!r}] = None; import sequencer.cli"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr and module in proc.stderr, proc.stderr
