@@ -7,12 +7,14 @@ back on the same ports and store, `stop()` ends them all. Ports are free ones th
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,18 +27,38 @@ MAX_PAYLOAD = 8 * 1024 * 1024
 """A group commit with a sealed block is one message: NATS's default 1 MB cap is below a full block."""
 
 
+_RESERVED: dict[int, int] = {}
+"""Ports this process reserved: port -> the descriptor of its lock file, held open (and locked) until
+the process exits."""
+_PORTS_DIR = Path(tempfile.gettempdir()) / "sharedseq-test-ports"
+
+
 def free_port() -> int:
-    """A port free now, below the ephemeral range: a killed node restarts on its ports, and an
-    ephemeral port could meanwhile be some client's outgoing connection."""
+    """A port free now and reserved for this process's lifetime, below the ephemeral range: a killed
+    node (or replica) restarts on its ports, and an ephemeral port could meanwhile be some client's
+    outgoing connection. Reserved with an exclusive lock on a per-port file: test workers running in
+    parallel (pytest-xdist, other runs on the same machine) never pick the same port between one's
+    bind check and its server's start, and the kernel drops the lock when the process ends."""
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(200):
+    _PORTS_DIR.mkdir(exist_ok=True)
+    for _ in range(500):
         port = random.randrange(10_000, low)
+        if port in _RESERVED:
+            continue
+        fd = os.open(_PORTS_DIR / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another process holds it
+            os.close(fd)
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
-            except OSError:
+            except OSError:  # taken by something that does not use the locks
+                os.close(fd)
                 continue
-            return port
+        _RESERVED[port] = fd
+        return port
     raise RuntimeError("no free port below the ephemeral range")
 
 
