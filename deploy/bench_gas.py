@@ -32,7 +32,7 @@ from sequencer.devtools.anvil import start_anvil
 from sequencer.errors import SharedSeqError
 from sequencer.keys import write_key
 from sequencer.l1.batcher import Batcher, BatcherConfig, PostResult
-from sequencer.service.server import running
+from sequencer.server import running
 
 ROLLUPS = [
     {"id": 901, "name": "op", "format": "opstack", "block_time_ms": 1000},

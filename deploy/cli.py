@@ -93,7 +93,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         return 0
     except DeployError as exc:
         if isinstance(exc, ConfigError):
-            raise  # a config file that cannot work: one line and exit code 78 (sequencer/cli.py, EXIT_CODES)
+            raise  # a config file that cannot work: one line and exit code 78 (sequencer/exitcodes.py, EXIT_CODES)
         _log(f"deploy: {exc}")
         return 1
 

@@ -13,7 +13,7 @@ from sequencer.logs import DEFAULT_LEVEL
 
 def cmd_rollup_node(args: argparse.Namespace) -> int:
     """Run the node. A stop is raised as one project error whose message says what went wrong; the CLI
-    prints it as one line `rollup-node: <message>` (sequencer/cli.py, EXIT_CODES). A traceback is printed
+    prints it as one line `rollup-node: <message>` (sequencer/exitcodes.py, EXIT_CODES). A traceback is printed
     only for errors that are not the project's, OSError or connection errors, i.e. bugs."""
     import anyio
 

@@ -1,8 +1,8 @@
 """The `sharedseq` command.
 
-This module is the one boundary where the project's errors (sequencer/errors.py) become a message
-and an exit code: commands raise, `main` reports (`EXIT_CODES`, documented in docs/operator-guide.md,
-"Exit codes")."""
+Commands raise; `main` reports through the one boundary where the project's errors
+(sequencer/errors.py) become a message and an exit code (sequencer/exitcodes.py, `EXIT_CODES`,
+documented in docs/operator-guide.md, "Exit codes")."""
 
 from __future__ import annotations
 
@@ -16,49 +16,9 @@ from deploy.cli import add_deploy_commands
 from deploy.devnet_cli import add_devnet_commands
 from rollup_adapters.cli import add_batch_commands
 from rollup_node.cli import add_rollup_node_commands
-from sequencer.errors import BadInput, ConfigError, SharedSeqError, StorageFault, leaf_exceptions
+from sequencer.errors import BadInput
+from sequencer.exitcodes import run_command
 from sequencer.l1.cli import add_batcher_commands
-
-EXIT_FAILURE = 1
-"""A command failed on input it was given (a bad flag value, a refused request, an unreachable peer)."""
-EXIT_USAGE = 2
-"""The command line itself is wrong (argparse's own code)."""
-EXIT_STORAGE_FAULT = 74
-"""`serve` exit code when the block log cannot be written or has no room (EX_IOERR in sysexits.h):
-apart from 1 (bad input), so a supervisor can tell "free disk space" from "fix the config"
-instead of restarting into the same fault."""
-EXIT_CONFIG = 78
-"""A configuration file that cannot work (EX_CONFIG in sysexits.h): missing, not TOML, an unknown
-option, a wrong value; the message names it as `table.key`. Restarting cannot help."""
-
-EXIT_CODES: tuple[tuple[type[SharedSeqError], int, str], ...] = (
-    (StorageFault, EXIT_STORAGE_FAULT, "error: storage fault"),
-    (ConfigError, EXIT_CONFIG, "config error"),
-    (SharedSeqError, EXIT_FAILURE, "error"),
-)
-"""Error kind -> (exit code, what the one stderr line starts with), the first match wins; in this
-order also when a task group failed with several (a storage fault is reported over what it caused)."""
-
-
-def report(exc: BaseException, command: str | None = None) -> int:
-    """Print the one line for a failed command and return its exit code; re-raise what is not the
-    project's (a bug keeps its traceback). Task groups wrap the real error: the line names that.
-
-    `command`: a subcommand's name, which the line starts with (`batcher: config error: ...`)."""
-    leaves = leaf_exceptions(exc)
-    for kind, code, label in EXIT_CODES:
-        leaf = next((e for e in leaves if isinstance(e, kind)), None)
-        if leaf is None:
-            continue
-        if command and kind is SharedSeqError:
-            line = f"{command}: {leaf}"
-        else:
-            line = f"{command + ': ' if command else ''}{label}: {leaf}"
-        if code not in (EXIT_FAILURE, EXIT_USAGE):
-            line += f" (exit code {code})"
-        print(line, file=sys.stderr, flush=True)
-        return code
-    raise exc
 
 
 def _hex(data: bytes) -> str:
@@ -70,7 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from sequencer.config import load_config
     from sequencer.logs import setup_logging
-    from sequencer.service.server import serve_forever
+    from sequencer.server import serve_forever
 
     cfg = load_config(args.config)
     setup_logging(cfg.log_format, args.log_level)
@@ -284,14 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
         # A contributed command's errors start with its name ("batcher: ..."), the core ones' with "error".
         parser.set_defaults(error_prefix=None if name in core else name)
     return ap
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Run a parsed command line; the project's errors become one line and an exit code (EXIT_CODES)."""
-    try:
-        return int(args.func(args) or 0)
-    except BaseException as exc:  # noqa: BLE001 - `report` re-raises what is not the project's
-        return report(exc, getattr(args, "error_prefix", None))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import ServiceConfig, parse_config
 from sequencer.devtools.anvil import REPO_ROOT, Anvil, dev_accounts, free_port, start_anvil
 from sequencer.keys import write_key
-from sequencer.service.server import RunningServer, running
+from sequencer.server import RunningServer, running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -120,7 +120,7 @@ class Devnet:
             self._stopped.set()
 
     async def start_sequencer(self) -> None:
-        """In process (sequencer.service.server.running), or with `process=True` of devnet() as
+        """In process (sequencer.server.running), or with `process=True` of devnet() as
         `sharedseq serve` in its own process group."""
         if not self.process:
             await self.tg.start(self._serve)

@@ -39,7 +39,7 @@ from sequencer.l1.batcher import Batcher, BatcherConfig
 from sequencer.l1.client import L1Client
 from sequencer.l1.inbox import post_window_args, revert_name
 from sequencer.l1.reader import InboxReader
-from sequencer.service.server import RunningServer, running
+from sequencer.server import RunningServer, running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(90)]
 

@@ -14,8 +14,8 @@ from sequencer.core.commitments import verify_bundle, verify_namespace
 from sequencer.core.signing import Domain, header_struct_hash, recover_signer
 from sequencer.core.types import BundlePlacement
 from sequencer.keys import write_key
+from sequencer.server import running
 from sequencer.service import convert
-from sequencer.service.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 

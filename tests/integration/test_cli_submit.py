@@ -15,8 +15,8 @@ from sequencer.cli import main
 from sequencer.config import parse_config
 from sequencer.core.signing import Domain, Signer
 from sequencer.keys import write_key
+from sequencer.server import running
 from sequencer.service import convert
-from sequencer.service.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 

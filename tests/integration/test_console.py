@@ -16,8 +16,8 @@ from sequencer.config import parse_config
 from sequencer.core.types import Bundle, Transaction
 from sequencer.errors import BadInput
 from sequencer.keys import write_key
+from sequencer.server import running
 from sequencer.service.security import generate_dev_pki
-from sequencer.service.server import running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -11,8 +11,8 @@ from seq_helpers import make_config
 from sequencer.core.commitments import verify_namespace
 from sequencer.core.hashing import keccak
 from sequencer.core.signing import block_hash, header_struct_hash, recover_signer, verify_receipt
+from sequencer.server import running
 from sequencer.service import convert
-from sequencer.service.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 

@@ -9,7 +9,7 @@ from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2 as msgs  # v1's messages are these, field for field
 from seq_helpers import make_config
 
-from sequencer.service.server import running
+from sequencer.server import running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
 

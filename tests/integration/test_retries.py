@@ -16,8 +16,8 @@ from sequencer.core.hashing import keccak
 from sequencer.core.signing import Domain, verify_receipt
 from sequencer.core.types import Transaction
 from sequencer.keys import write_key
+from sequencer.server import build_node, running
 from sequencer.service import convert
-from sequencer.service.server import build_node, running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 

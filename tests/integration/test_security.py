@@ -8,8 +8,8 @@ import grpc
 import pytest
 from seq_helpers import make_config
 
+from sequencer.server import running
 from sequencer.service.security import RateLimiter, TlsConfig, client_credentials, generate_dev_pki
-from sequencer.service.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 

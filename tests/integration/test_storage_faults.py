@@ -21,11 +21,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from seq_helpers import config_doc, make_config
 from torture import KILLED, A, Checker, Held, free_port, start_server, wait_healthy, write_config
 
-from sequencer.cli import EXIT_STORAGE_FAULT
 from sequencer.config import parse_config
 from sequencer.core.signing import Domain
 from sequencer.errors import StorageFault, leaf_exceptions
-from sequencer.service.server import build_node, running
+from sequencer.exitcodes import EXIT_STORAGE_FAULT
+from sequencer.server import build_node, running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 

@@ -27,8 +27,8 @@ from torture import A, B, free_port, start_server, wait_healthy, write_config
 
 from sequencer.config import parse_config
 from sequencer.core.types import Transaction
+from sequencer.server import build_node, running
 from sequencer.service import views as views_module
-from sequencer.service.server import build_node, running
 from sequencer.service.views import RollupViews, ViewCache, ViewLimits
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc

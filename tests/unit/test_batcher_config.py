@@ -81,7 +81,8 @@ def test_missing_key_file_or_manifest_is_a_config_error(tmp_path: Path, monkeypa
 
 def test_batcher_cli_reports_a_config_error_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from sequencer.cli import EXIT_CONFIG, main
+    from sequencer.cli import main
+    from sequencer.exitcodes import EXIT_CONFIG
 
     monkeypatch.delenv(KEY_ENV, raising=False)
     (tmp_path / "b.toml").write_text(f'[batcher]\nsequencer = "127.0.0.1:1"\nl1_rpc_url = "http://127.0.0.1:2"\n'
