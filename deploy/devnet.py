@@ -246,7 +246,8 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             # The batcher signs each window with the sequencer's own key file (docs/settlement.md 1).
             net.batcher = Batcher(BatcherConfig(sequencer=server.address, l1_rpc_url=l1.url, inbox=net.inbox,
                                                 key=accounts[BATCHER].key, signer_key=read_key(seq_key_file),
-                                                window_ms=cfg.window_ms, poll_ms=250))
+                                                window_ms=cfg.window_ms, poll_ms=250),
+                                  registry=server.node.metrics.registry)  # its metrics on the sequencer's endpoint
             await tg.start(net.batcher.run)
             say(f"[5/6] starting {len(cfg.rollups)} rollup nodes ...")
             for i, r in enumerate(cfg.rollups):

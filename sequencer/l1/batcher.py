@@ -284,7 +284,13 @@ class PostResult:
 class Batcher:
     """Posts posting windows of the sequencer's sealed blocks to the inbox; run with `await batcher.run()`."""
 
-    def __init__(self, cfg: BatcherConfig) -> None:
+    def __init__(self, cfg: BatcherConfig, registry: Any = None) -> None:
+        """`registry`: a prometheus_client CollectorRegistry to put the batcher's metrics in
+        (sequencer/l1/batcher_metrics.py; None: their own, `self.metrics.registry`)."""
+        from .batcher_metrics import BatcherMetrics
+
+        self.metrics = BatcherMetrics(registry)
+        self._balance_at: int | None = None
         if not cfg.signer_key:
             raise BadInput("batcher: no sequencer signing key (signer_key_file): every window must be signed")
         self.cfg = cfg
@@ -349,6 +355,7 @@ class Batcher:
             except (Temporary, grpc.aio.AioRpcError) as exc:
                 failures += 1
                 delay = self._backoff(failures)
+                self.metrics.retries.inc()
                 _event(logging.WARNING, "batcher.retry", error=_describe(exc), attempt=failures,
                        retry_in_s=round(delay, 2))
                 await anyio.sleep(delay)
@@ -419,6 +426,7 @@ class Batcher:
         chain = await self._read_inbox(head)
         await self._check_unconfirmed(head)
         await self._update_firm(head, chain)
+        await self._observe(head)
         st = self._state
         if st is None or (st.window_count, st.next_height, st.last_hash) != chain:
             await self._resync(head)
@@ -518,6 +526,17 @@ class Batcher:
         if nxt - 1 != self.firm_height:
             self.firm_height = nxt - 1
             _event(logging.INFO, "batcher.firm", firm_height=self.firm_height, l1_block=at)
+
+    async def _observe(self, head: int) -> None:
+        """The round's metrics: L1 head, firm height, the poster's balance (read once per new L1
+        block), the forced queues and their deadlines."""
+        assert self._rpc is not None
+        balance = None
+        if head != self._balance_at:
+            balance = int(await self._rpc.call("eth_getBalance", [self.address, "latest"]), 16)
+            self._balance_at = head
+        self.metrics.observe(l1_block=head, firm_height=self.firm_height, balance_wei=balance,
+                             forced=self.forced_backlog())
 
     async def _check_unconfirmed(self, head: int) -> None:
         """A reorg that drops one of our postings: forget the sync state so the next step re-reads L1."""
@@ -766,6 +785,7 @@ class Batcher:
             mined_nonce = await rpc.nonce(self.address, "latest") if receipt is None else 0
             known = receipt is not None or await self._any_known(fl.life.sent)
             now = time.monotonic()
+            self.metrics.waiting(now)
             if fl.life.bump_now or now - fl.life.last_sent_at >= self.rules.bump_after_s:
                 market = await self._market(fl.life.blobs)  # only a bump reads the market
             action, fl.life = txlife.step(fl.life, txlife.Observation(now, receipt, mined_nonce, known, market),
@@ -781,9 +801,11 @@ class Batcher:
             if kind is txlife.Kind.BUMP:
                 assert action.fees is not None
                 if await self._send_and_record(fl, action.fees) is txlife.SendOutcome.ACCEPTED:
+                    self.metrics.bumps.inc()
                     _event(logging.INFO, "batcher.bump", nonce=fl.life.nonce, max_fee=action.fees.max_fee,
                            tip=action.fees.tip, max_blob_fee=action.fees.blob_fee)
             elif kind is txlife.Kind.REBROADCAST:
+                self.metrics.failures.labels("dropped").inc()
                 _event(logging.WARNING, "batcher.dropped", nonce=fl.life.nonce, resending=fl.life.sent[-1])
                 await self._send_and_record(fl, fl.life.fees)
             await anyio.sleep(self.cfg.poll_ms / 1000 / 4)
@@ -794,6 +816,7 @@ class Batcher:
     def _finish(self, fl: _InFlight, r: txlife.Receipt, receipt: dict[str, Any]) -> None:
         plan = fl.plan
         if r.status != 1:
+            self.metrics.on_failure("reverted")
             _event(logging.WARNING, "batcher.reverted", tx=r.tx_hash, l1_block=r.block)
             self._state = None
             raise PostingStale(f"{'postWindowBlobs' if fl.blobs else 'postWindow'} {r.tx_hash} reverted in block "
@@ -814,6 +837,7 @@ class Batcher:
                             len(fl.blobs), int(receipt.get("blobGasUsed") or "0x0", 16), plan.rollup_ids,
                             plan.forced_to)
         self.posted.append(result)
+        self.metrics.on_posted(plan.last_height)
         _event(logging.INFO, "batcher.posted", window=index, first=plan.first_height, last=plan.last_height,
                tx=result.tx_hash, l1_block=r.block, gas=result.gas_used, batch_bytes=plan.batch_bytes,
                blobs=result.blob_count, blob_gas=result.blob_gas_used, rollups=list(plan.rollup_ids),
@@ -824,13 +848,16 @@ class Batcher:
             _event(logging.INFO, "batcher.someone_else_posted", first=plan.first_height, revert=exc.revert)
             self._state = None
         elif exc.revert in ORIGIN_REFUSALS:
+            self.metrics.failures.labels("origin_refused").inc()
             _event(logging.WARNING, "batcher.origin_refused", first=plan.first_height, detail=_describe_revert(exc))
         elif exc.revert == "WrongForcedTo":
             # Our view of the forced queues is behind the inbox's (a lagging log index): read them again.
+            self.metrics.failures.labels("forced_to_refused").inc()
             _event(logging.WARNING, "batcher.forced_to_refused", first=plan.first_height, detail=_describe_revert(exc))
             self._forced_scanned = -1
             self._forced = {}
         elif exc.revert is not None:
+            self.metrics.failures.labels("would_revert").inc()
             _event(logging.ERROR, "batcher.would_revert", first=plan.first_height, revert=exc.revert,
                    detail=_describe_revert(exc))
 

@@ -16,6 +16,8 @@ def add_batcher_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="TOML with a [batcher] table (see deploy/batcher.sample.toml)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", default="json", choices=("json", "text"))
+    p.add_argument("--metrics-listen", default="",
+                   help="serve the batcher's Prometheus metrics on host:port (docs/metrics.md); default off")
     p.set_defaults(func=run_batcher)
 
 
@@ -41,7 +43,12 @@ def run_batcher(args: argparse.Namespace) -> int:
         # The signal watcher runs from the start: the batcher may still be retrying its first connection.
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_signal, tg.cancel_scope)
-            await Batcher(cfg).run()
+            batcher = Batcher(cfg)
+            if args.metrics_listen:
+                from .batcher_metrics import serve_metrics
+
+                serve_metrics(args.metrics_listen, batcher.metrics)
+            await batcher.run()
 
     try:
         anyio.run(main, backend="asyncio")

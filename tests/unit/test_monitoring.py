@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sequencer.l1.batcher_metrics import BatcherMetrics
 from sequencer.service.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,13 +17,14 @@ DASHBOARD = ROOT / "deploy" / "monitoring" / "grafana-dashboard.json"
 ALERTS = ROOT / "deploy" / "monitoring" / "alerts.yml"
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
 PROMQL_WORDS = {"sum", "by", "on", "and", "or", "unless", "rate", "increase", "changes", "histogram_quantile",
-                "scalar", "max", "min", "avg", "le", "instance", "rollup", "reason", "limit", "without", "ignoring"}
+                "scalar", "max", "min", "avg", "le", "instance", "rollup", "reason", "limit", "without", "ignoring",
+                "time", "job", "group_left", "absent", "count"}
 
 
 def exported() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Each metric family of the service: name -> (type, label names)."""
+    """Each metric family of the service and of the batcher: name -> (type, label names)."""
     out = {}
-    for value in vars(Metrics()).values():
+    for value in [*vars(Metrics()).values(), *vars(BatcherMetrics()).values()]:
         if hasattr(value, "_type") and hasattr(value, "_name"):
             out[value._name] = (value._type, tuple(value._labelnames))
     return out
@@ -73,7 +75,8 @@ def test_the_check_catches_a_wrong_name() -> None:
 def test_the_alerts_cover_the_failures_operators_asked_for() -> None:
     names = set(re.findall(r"- alert:\s*(\w+)", ALERTS.read_text()))
     assert {"SharedseqStalled", "SharedseqSlotOverrun", "SharedseqFirmLagHigh", "SharedseqReplicaLagging",
-            "SharedseqLeaderChanges", "SharedseqStorageFault"} <= names
+            "SharedseqLeaderChanges", "SharedseqStorageFault", "SharedseqBatcherLowBalance", "SharedseqBatcherStuck",
+            "SharedseqForcedDeadlineNear"} <= names
 
 
 def test_docs_list_every_metric_with_its_type_and_labels() -> None:
