@@ -193,9 +193,11 @@ DEVNET_ROLES = {"deployer": 6, "trader": 7, "trader2": 8, "relayer": 9, "keeper"
 
 async def start_devnet_margin(tg: Any, *, workdir: Any, sequencer: str, engines: Mapping[int, str], l1_chain_id: int,
                               inbox: str, sequencer_key: bytes, rollups: tuple[int, int, int],
-                              say: Callable[[str], None], timeout_blocks: int = 20) -> dict[str, Any]:
+                              say: Callable[[str], None], timeout_blocks: int = 20,
+                              console: Any = None) -> dict[str, Any]:
     """Deploy (or find) the margin contracts through the running sequencer, record them in the
-    manifest (`extra.margin`) and start the operator's coordinator in `tg`; returns the record."""
+    manifest (`extra.margin`) and start the operator's coordinator in `tg`; returns the record.
+    `console`: the console's Sampler, to which a MarginView (sequencer/console/margin.py) is added."""
     import json
     from pathlib import Path
 
@@ -235,4 +237,15 @@ async def start_devnet_margin(tg: Any, *, workdir: Any, sequencer: str, engines:
     coordinator = Coordinator(deployment, engines, sequencer, signer, accts[DEVNET_ROLES["relayer"]].key,
                               timeout_blocks=timeout_blocks, decisions_file=Path(workdir) / "margin-decisions.jsonl")
     await tg.start(coordinator.run)
+    if console is not None:
+        from sequencer.console.margin import MarginView
+        from sharedseq.margin import MarginDesk
+
+        def read_only(_legs: Any) -> None:
+            raise MarginDeployError("the console's margin view never submits")
+        view = MarginView(MarginDesk(deployment, w3s, submit_bundle=read_only),
+                          {role: accts[DEVNET_ROLES[role]].address for role in ("trader", "trader2", "keeper")}
+                          | {"house": deployment.house})
+        await tg.start(view.run)
+        console.sources.append(view)
     return {**record, "timeout_blocks": timeout_blocks}

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from eth_utils import keccak
+
 RATE_WINDOW_S = 10.0
 """tx/s is averaged over this much time: smooth enough to read, recent enough to react."""
 LATENCY_WINDOW_S = 30.0
@@ -141,9 +143,16 @@ class Sampler:
             self._last_block = row
             if txs:
                 self._blocks.appendleft(row)
+            payloads = {ns.rollup_id: ns.transactions for ns in block.namespaces}
             for b in block.bundles:
+                # Each leg's transaction hash (keccak of the payload: an EVM rollup's own tx hash), so a
+                # source that knows the rollups' execution (the devnet's margin view) can say what
+                # became of the bundle there: committed, aborted, pending.
                 self._bundles.appendleft({"height": h, "bundle_hash": "0x" + b.bundle_hash.hex(),
-                                          "legs": [{"rollup": rid, "index": i} for rid, i in b.legs]})
+                                          "legs": [{"rollup": rid, "index": i,
+                                                    "tx": "0x" + keccak(payloads[rid][i]).hex()
+                                                    if i < len(payloads.get(rid, ())) else None}
+                                                   for rid, i in b.legs]})
             self._seen = h
 
     @staticmethod

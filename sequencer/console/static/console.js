@@ -83,14 +83,26 @@ function render(p) {
     cell(b.tx_count, "num"), cell(Object.entries(b.txs).map(([k, v]) => k + ":" + v).join("  ")), cell(b.bundles, "num")]));
   show("blocks-empty", p.blocks.length === 0);
 
-  fill($("bundles").tBodies[0], p.bundles.map((b) => [cell("#" + b.height, "num"), cell(short(b.bundle_hash), "mono"),
-    cell(b.legs.map((l) => l.rollup + ":" + l.index).join("  "), "mono")]));
+  // A bundle's outcome: inclusion is atomic (every leg in this block); what the legs did on the
+  // rollups comes from the margin view when the devnet has one (its txs map, by leg tx hash).
+  const mtx = (p.margin && p.margin.txs) || {};
+  const outcomes = p.bundles.map((b) => {
+    const info = b.legs.map((l) => mtx[l.tx]).find((x) => x);
+    if (!info) return { text: "included", value: "included" };
+    if (info.role === "outcome") return { text: "outcome for " + info.kind + " " + short(info.bundle_id) + ": " + info.outcome, value: "outcome-" + info.outcome };
+    return { text: info.kind + " " + info.outcome, value: info.outcome };
+  });
+  fill($("bundles").tBodies[0], p.bundles.map((b, i) => [cell("#" + b.height, "num"), cell(short(b.bundle_hash), "mono"),
+    cell(b.legs.map((l) => l.rollup + ":" + l.index).join("  "), "mono"), cell(outcomes[i].text, "status-" + outcomes[i].value)]));
   [...$("bundles").tBodies[0].rows].forEach((tr, i) => {
     const h = p.bundles[i].bundle_hash;
     tr.dataset.bundle = h;
+    tr.dataset.outcome = outcomes[i].value;
     if (!seenBundles.has(h)) { seenBundles.add(h); if (!firstPicture) tr.classList.add("fresh"); }
   });
   show("bundles-empty", p.bundles.length === 0);
+
+  renderMargin(p.margin);
 
   const b = p.batcher;
   if (b) {
@@ -105,6 +117,34 @@ function render(p) {
   }
   firstPicture = false;
   document.body.dataset.version = p.version;
+}
+
+function position(x) {
+  const what = x.call === undefined ? "" : (x.call ? " call " : " put ") + num(x.strike);
+  return (x.size > 0 ? "+" : "") + num(x.size, 2) + what + " @ " + num(x.entry) + " (" + x.state + ", margin " + num(x.margin, 1) +
+    ", PnL " + num(x.pnl, 1) + ")";
+}
+
+// The devnet's margin use case: per account, free margin on the margin rollup and the positions on
+// each venue rollup; the latest margin bundles with every leg's status and the outcome.
+function renderMargin(m) {
+  show("margin-panel", !!m);
+  if (!m) return;
+  const r = m.rollups;
+  $("margin-prices").textContent = "price " + Object.entries(m.prices).map(([k, v]) => k + ": " + num(v, 2)).join("  ");
+  const head = ["account", "collateral (" + r.margin + ")", "reserved (" + r.margin + ")", "free margin (" + r.margin + ")",
+    "perps (" + r.perp + ")", "options (" + r.option + ")"];
+  $("margin-accounts").tHead.rows[0].replaceChildren(...head.map((t, i) => { const th = document.createElement("th"); th.textContent = t; if (i > 0 && i < 4) th.className = "num"; return th; }));
+  fill($("margin-accounts").tBodies[0], m.accounts.map((a) => {
+    const mr = a.rollups[String(r.margin)], pr = a.rollups[String(r.perp)], or = a.rollups[String(r.option)];
+    return [cell(a.name + " " + short(a.address), "mono"), cell(num(mr.collateral, 2), "num"), cell(num(mr.reserved, 2), "num"),
+      cell(num(mr.free, 2), "num"), cell(pr.positions.map(position).join("; ") || "-"), cell(or.positions.map(position).join("; ") || "-")];
+  }));
+  [...$("margin-accounts").tBodies[0].rows].forEach((tr, i) => { tr.dataset.account = m.accounts[i].address; tr.dataset.name = m.accounts[i].name; });
+  fill($("margin-bundles").tBodies[0], m.bundles.map((b) => [cell(short(b.bundle_id), "mono"), cell(b.kind),
+    cell(b.legs.map((l) => l.rollup + " " + l.leg + ": " + l.status).join("  ")), cell(b.outcome, "status-" + b.outcome)]));
+  [...$("margin-bundles").tBodies[0].rows].forEach((tr, i) => { tr.dataset.marginBundle = m.bundles[i].bundle_id; tr.dataset.outcome = m.bundles[i].outcome; });
+  show("margin-bundles-empty", m.bundles.length === 0);
 }
 
 function connect() {
