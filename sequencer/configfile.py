@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 __all__ = [
     "NON_NEGATIVE", "POSITIVE", "ConfigError", "Rule", "at_least", "between", "defaults_of", "describe",
-    "load_table", "one_of", "option", "options_of", "read_toml", "refuse_unknown",
+    "load_table", "one_of", "option", "options_of", "read_option", "read_toml", "refuse_unknown",
 ]
 
 
@@ -282,3 +282,15 @@ def defaults_of(cls: type) -> dict[str, Any]:
         elif f.default_factory is not MISSING:
             out[f.name] = f.default_factory()
     return out
+
+
+def read_option(cls: type, name: str, value: Any, where: str) -> Any:
+    """One option of the schema `cls` (inline ones too) coerced and checked as `load_table` would,
+    without the rest of its table (the config reference compares the sample's values to defaults)."""
+    hints = _hints(cls)
+    for f in _fields(cls):
+        if f.metadata.get("inline") and name in options_of(hints[f.name]):
+            return read_option(hints[f.name], name, value, where)
+        if f.name == name:
+            return _coerce(hints[name], value, f"{where}.{name}", None, f.metadata.get("rule"))
+    raise ConfigError(f"{where}.{name}", "unknown option")

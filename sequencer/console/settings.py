@@ -2,47 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sequencer.errors import BadInput
-
-KNOWN = {"listen", "admin_password_file", "interval_ms", "max_clients"}
+from sequencer.configfile import POSITIVE, at_least, load_table, option, options_of
+from sequencer.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
 class ConsoleConfig:
-    """Where the console listens, and who may read it.
+    """Where the console listens, and who may read it; the [console] table's schema (sequencer/configfile.py).
 
-    `admin_password_file`: HTTP Basic credentials (user `admin`) every request must carry. Required
-    when the gRPC port uses TLS: the console then serves HTTPS with the same certificate (and asks for
-    a client certificate from `client_ca_file` when mutual TLS is on), so it is never a plaintext
-    side door to a service its operator chose to protect."""
+    `listen`: "" (the default) turns the console off. `admin_password_file`: HTTP Basic credentials
+    (user `admin`) every request must carry. Required when the gRPC port uses TLS: the console then
+    serves HTTPS with the same certificate (and asks for a client certificate from `client_ca_file`
+    when mutual TLS is on), so it is never a plaintext side door to a service its operator chose to
+    protect."""
 
-    listen: str
+    listen: str = ""
     admin_password_file: Path | None = None
-    interval_ms: int = 500
-    max_clients: int = 32
+    interval_ms: int = option(500, rule=at_least(100))
+    max_clients: int = option(32, rule=POSITIVE)
+
+
+KNOWN = set(options_of(ConsoleConfig))
 
 
 def parse_console(table: dict[str, Any], base: Path, *, tls: bool) -> ConsoleConfig | None:
     """None when the table is absent or `listen` is empty (off: the production default)."""
-    unknown = set(table) - KNOWN
-    if unknown:
-        raise BadInput(f"[console]: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN))}")
-    listen = str(table.get("listen", ""))
-    if not listen:
+    cfg = load_table(ConsoleConfig, table, "console")
+    if not cfg.listen:
         return None
-    host, sep, port = listen.rpartition(":")
+    host, sep, port = cfg.listen.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise BadInput(f"console.listen: expected host:port, got {listen!r}")
-    pw = table.get("admin_password_file")
-    if tls and not pw:
-        raise BadInput("console: the gRPC port uses TLS, so the console needs admin credentials: set "
-                       "console.admin_password_file (or leave console.listen empty)")
-    interval = int(table.get("interval_ms", 500))
-    clients = int(table.get("max_clients", 32))
-    if interval < 100 or clients < 1:
-        raise BadInput("console: interval_ms is at least 100 and max_clients at least 1")
-    return ConsoleConfig(listen, base / pw if pw else None, interval, clients)
+        raise ConfigError("console.listen", f"expected host:port, got {cfg.listen!r}")
+    if tls and cfg.admin_password_file is None:
+        raise ConfigError("console.admin_password_file",
+                          "the gRPC port uses TLS, so the console needs admin credentials: set "
+                          "console.admin_password_file (or leave console.listen empty)")
+    if cfg.admin_password_file is not None:
+        cfg = replace(cfg, admin_password_file=base / cfg.admin_password_file)
+    return cfg

@@ -33,3 +33,19 @@ def test_an_option_missing_from_the_sample_or_unknown_to_the_service_fails() -> 
     extra = sample.replace("slot_ms = 100\n", "slot_ms = 100\nslot_length = 3\n")
     with pytest.raises(SystemExit, match="slot_length in deploy/sequencer.sample.toml but refused"):
         configdoc.render(configdoc.parse(extra), configdoc.schema())
+
+
+def test_a_sample_value_other_than_the_schema_default_fails_and_types_come_from_the_schema() -> None:
+    sample = (ROOT / configdoc.SAMPLE).read_text()
+    changed = sample.replace("slot_ms = 100\n", "slot_ms = 250\n")
+    with pytest.raises(SystemExit, match=r"sequencer.slot_ms = 250 in deploy/sequencer.sample.toml, but the "
+                                         r"default is 100"):
+        configdoc.render(configdoc.parse(changed), configdoc.schema())
+    refused = sample.replace("max_list_items = 1024\n", 'max_list_items = "many"\n')
+    with pytest.raises(SystemExit, match=r"sequencer.max_list_items = \"many\" .* is refused by the service"):
+        configdoc.render(configdoc.parse(refused), configdoc.schema())
+    text = (ROOT / configdoc.OUT).read_text()
+    assert "| `slot_ms` | a positive integer |" not in text  # the noun of the type, not the rule
+    assert "| `slot_ms` | an integer | `100` |" in text
+    assert "| `id` | an integer | `901` (required) |" in text
+    assert "| `servers` | a list of strings |" in text
