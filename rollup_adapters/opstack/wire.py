@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sequencer.core import rlp_codec
 from sequencer.errors import DecodeError
 
 MAX_UVARINT_LEN = 10
@@ -130,62 +131,47 @@ def bits_to_list(value: int, n: int) -> list[int]:
 # --- RLP -----------------------------------------------------------------------------------------
 
 
+_RLP_WORDS = {
+    "truncated": "truncated RLP",
+    "single_byte": "non-canonical RLP single byte",
+    "truncated_length": "truncated RLP length",
+    "length_leading_zero": "non-canonical RLP length (leading zero)",
+    "long_form": "non-canonical RLP long form for {length} bytes",
+    "past_end": "RLP item of {length} bytes truncated",
+    "nested": f"RLP nested deeper than {RLP_MAX_DEPTH}",
+}
+"""How the OP Stack stages word the core codec's refusals (rlp_codec.RlpError.kind)."""
+
+
+def _reword(exc: rlp_codec.RlpError, field: str, base: int) -> DecodeError:
+    return DecodeError(f"{field}: {_RLP_WORDS[exc.kind].format(length=exc.length)} at offset {base + exc.offset}")
+
+
 def rlp_header(
     data: bytes, pos: int, field: str, base: int = 0, limit: int | None = None
 ) -> tuple[bool, int, int]:
-    """Parse the RLP header at `pos`: (is_list, payload_start, item_end). Canonical forms only.
+    """Parse the RLP header at `pos`: (is_list, payload_start, item_end). Canonical forms only
+    (sequencer/core/rlp_codec.py, the project's one RLP codec).
 
     `limit` (default len(data)) is where the enclosing item ends; nothing may cross it.
     """
-    at = base + pos
-    size = len(data) if limit is None else limit
-    if pos >= size:
-        raise DecodeError(f"{field}: truncated RLP at offset {at}")
-    b = data[pos]
-    if b < 0x80:
-        return False, pos, pos + 1
-    if b < 0xB8 or 0xC0 <= b < 0xF8:
-        is_list = b >= 0xC0
-        length = b - (0xC0 if is_list else 0x80)
-        start = pos + 1
-        if not is_list and length == 1:
-            if start >= size:
-                raise DecodeError(f"{field}: truncated RLP at offset {at}")
-            if data[start] < 0x80:
-                raise DecodeError(f"{field}: non-canonical RLP single byte at offset {at}")
-    else:
-        is_list = b >= 0xF8
-        len_len = b - (0xF7 if is_list else 0xB7)
-        if pos + 1 + len_len > size:
-            raise DecodeError(f"{field}: truncated RLP length at offset {at}")
-        len_bytes = data[pos + 1 : pos + 1 + len_len]
-        if len_bytes[0] == 0:
-            raise DecodeError(f"{field}: non-canonical RLP length (leading zero) at offset {at}")
-        length = int.from_bytes(len_bytes, "big")
-        if length < 56:
-            raise DecodeError(f"{field}: non-canonical RLP long form for {length} bytes at offset {at}")
-        start = pos + 1 + len_len
-    end = start + length
-    if end > size:
-        raise DecodeError(f"{field}: RLP item of {length} bytes truncated at offset {at}")
-    return is_list, start, end
+    try:
+        return rlp_codec.header(data, pos, len(data) if limit is None else limit)
+    except rlp_codec.RlpError as exc:
+        raise _reword(exc, field, base) from None
 
 
 def decode_rlp_item(
     data: bytes, pos: int, field: str, base: int = 0, depth: int = 0, limit: int | None = None
 ) -> tuple[RlpItem, int]:
-    """Decode one RLP item at `pos`; returns (item, end)."""
-    if depth > RLP_MAX_DEPTH:
-        raise DecodeError(f"{field}: RLP nested deeper than {RLP_MAX_DEPTH} at offset {base + pos}")
-    is_list, start, end = rlp_header(data, pos, field, base, limit)
-    if not is_list:
-        return bytes(data[start:end]), end
-    items: list[RlpItem] = []
-    cur = start
-    while cur < end:
-        item, cur = decode_rlp_item(data, cur, field, base, depth + 1, end)
-        items.append(item)
-    return items, end
+    """Decode one RLP item at `pos`; returns (item, end). Lists nest at most RLP_MAX_DEPTH deep below the
+    item at `depth`."""
+    if not isinstance(data, bytes):
+        data = bytes(data)  # items are bytes, not views of a caller's buffer
+    try:
+        return rlp_codec.decode_at(data, pos, len(data) if limit is None else limit, depth, RLP_MAX_DEPTH + 1)
+    except rlp_codec.RlpError as exc:
+        raise _reword(exc, field, base) from None
 
 
 def decode_rlp(data: bytes, field: str, base: int = 0) -> RlpItem:
@@ -197,28 +183,10 @@ def decode_rlp(data: bytes, field: str, base: int = 0) -> RlpItem:
 
 
 def encode_rlp(item: RlpItem | int) -> bytes:
-    """Canonical RLP of bytes, ints (minimal big-endian) and nested lists."""
-    if isinstance(item, int):
-        item = int_to_bytes(item)
-    if isinstance(item, (bytes, bytearray)):
-        if len(item) == 1 and item[0] < 0x80:
-            return bytes(item)
-        return _rlp_len(len(item), 0x80) + bytes(item)
-    payload = b"".join(encode_rlp(x) for x in item)
-    return _rlp_len(len(payload), 0xC0) + payload
-
-
-def _rlp_len(length: int, offset: int) -> bytes:
-    if length < 56:
-        return bytes([offset + length])
-    lb = int_to_bytes(length)
-    return bytes([offset + 55 + len(lb)]) + lb
-
-
-def int_to_bytes(value: int) -> bytes:
-    if value < 0:
+    """Canonical RLP of bytes, ints (minimal big-endian) and nested lists (the core codec's)."""
+    if isinstance(item, int) and item < 0:
         raise ValueError("negative integer")
-    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return rlp_codec.encode(item)
 
 
 def rlp_uint(item: RlpItem, field: str, max_bits: int = 256) -> int:

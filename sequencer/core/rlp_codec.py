@@ -12,6 +12,15 @@ bounded, and nothing may follow the top item. This is the hot path of
 admission (every EVM transaction is decoded and re-encoded for its signing
 hash), and the general-purpose `rlp` package spends most of its time
 inferring types; this module does only bytes, ints and lists.
+
+It is the project's one RLP codec: the core, the posting container
+(rollup_adapters/derivation.py) and the batch formats' plain-RLP fields
+(OP Stack span batches, Nitro signed transactions, zkEVM tx entries) all use
+it. A stage that names its own fields reads items with `header` / `decode_at`
+and words a refusal from `RlpError.kind` and `.offset`. Only where a
+format's reference reads RLP differently from this grammar does the format
+keep its own reader, which says so at its top (rollup_adapters/zkevm/
+rlp_length.py, nitro/rlp_bytes.py).
 """
 
 from __future__ import annotations
@@ -20,6 +29,22 @@ from sequencer.errors import DecodeError
 
 MAX_DEPTH = 16
 Item = bytes | list["Item"]
+
+
+class RlpError(DecodeError):
+    """A refusal of the grammar: `kind` says which rule (one of KINDS), `offset` where the item starts,
+    `length` the payload length when it matters; str() is this module's own wording."""
+
+    def __init__(self, kind: str, offset: int, message: str, length: int = 0) -> None:
+        super().__init__(message)
+        self.kind, self.offset, self.length = kind, offset, length
+
+
+KINDS = ("truncated", "single_byte", "truncated_length", "length_leading_zero", "long_form", "past_end", "nested",
+         "trailing")
+"""Every RlpError.kind: no byte at the item; a single byte below 0x80 wrapped; the length of length runs past
+the end; a length with a leading zero; the long form for a length below 56; the payload runs past the end
+(of the data or of the enclosing list); lists nested too deep; bytes after the top item."""
 
 
 def encode_int(n: int) -> bytes:
@@ -46,51 +71,55 @@ def encode(item: bytes | int | list) -> bytes:
     return _prefix(len(payload), 0xC0, 0xF7) + payload
 
 
-def _header(data: bytes, pos: int, end: int) -> tuple[bool, int, int]:
-    """(is_list, payload_start, payload_end) of the item at `pos`."""
+def header(data: bytes, pos: int, end: int) -> tuple[bool, int, int]:
+    """(is_list, payload_start, payload_end) of the item at `pos`, which must end by `end`."""
     if pos >= end:
-        raise DecodeError(f"rlp: truncated at offset {pos}")
+        raise RlpError("truncated", pos, f"rlp: truncated at offset {pos}")
     b = data[pos]
     if b < 0x80:
         return False, pos, pos + 1
     if b <= 0xB7:
         n, start, is_list = b - 0x80, pos + 1, False
         if n == 1 and start < end and data[start] < 0x80:
-            raise DecodeError(f"rlp: non-canonical single byte at offset {pos}")
+            raise RlpError("single_byte", pos, f"rlp: non-canonical single byte at offset {pos}")
     elif b <= 0xBF or 0xF8 <= b:
         ll = b - (0xB7 if b <= 0xBF else 0xF7)
         if pos + 1 + ll > end:
-            raise DecodeError(f"rlp: truncated length at offset {pos}")
+            raise RlpError("truncated_length", pos, f"rlp: truncated length at offset {pos}")
         if data[pos + 1] == 0:
-            raise DecodeError(f"rlp: length with leading zero at offset {pos}")
+            raise RlpError("length_leading_zero", pos, f"rlp: length with leading zero at offset {pos}")
         n = int.from_bytes(data[pos + 1:pos + 1 + ll], "big")
         if n <= 55:
-            raise DecodeError(f"rlp: long form for a short length at offset {pos}")
+            raise RlpError("long_form", pos, f"rlp: long form for a short length at offset {pos}", n)
         start, is_list = pos + 1 + ll, b >= 0xF8
     else:
         n, start, is_list = b - 0xC0, pos + 1, True
     if start + n > end:
-        raise DecodeError(f"rlp: item at offset {pos} runs past the end")
+        raise RlpError("past_end", pos, f"rlp: item at offset {pos} runs past the end", n)
     return is_list, start, start + n
 
 
-def _decode(data: bytes, pos: int, end: int, depth: int) -> tuple[Item, int]:
-    is_list, start, stop = _header(data, pos, end)
+
+def decode_at(data: bytes, pos: int, end: int, depth: int = 0, max_depth: int = MAX_DEPTH) -> tuple[Item, int]:
+    """The item at `pos` (ending by `end`) and the offset after it. A list at nesting depth `max_depth`
+    (the top item is at `depth`) is refused."""
+    is_list, start, stop = header(data, pos, end)
     if not is_list:
         return data[start:stop], stop
-    if depth >= MAX_DEPTH:
-        raise DecodeError(f"rlp: lists nested deeper than {MAX_DEPTH} at offset {pos}")
+    if depth >= max_depth:
+        raise RlpError("nested", pos, f"rlp: lists nested deeper than {max_depth} at offset {pos}")
     items: list[Item] = []
     p = start
     while p < stop:
-        item, p = _decode(data, p, stop, depth + 1)
+        item, p = decode_at(data, p, stop, depth + 1, max_depth)
         items.append(item)
     return items, stop
 
 
+
 def decode(data: bytes) -> Item:
     """Decode exactly one item spanning all of `data`."""
-    item, end = _decode(data, 0, len(data), 0)
+    item, end = decode_at(data, 0, len(data), 0)
     if end != len(data):
-        raise DecodeError(f"rlp: {len(data) - end} trailing bytes at offset {end}")
+        raise RlpError("trailing", end, f"rlp: {len(data) - end} trailing bytes at offset {end}", len(data) - end)
     return item
