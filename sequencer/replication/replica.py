@@ -22,6 +22,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSe
 
 from sequencer.core.types import SharedBlock
 from sequencer.errors import Fenced, LogUnavailable
+from sequencer.service.metrics import Metrics
 from sequencer.service.node import SequencerNode
 from sequencer.store.jetstream_log import JetStreamLog
 
@@ -29,6 +30,8 @@ from . import lease as lm
 
 log = logging.getLogger("sharedseq.replica")
 LEASE_KEY = "leader"
+LAG_EVERY_S = 1.0
+"""How often a replica asks JetStream for the stream's end, for its lag metric."""
 
 
 def _now_ms() -> int:
@@ -55,6 +58,32 @@ async def _bucket(nc: Any, bucket: str, cfg: lm.LeaseConfig, replicas: int, time
             await anyio.sleep(0.2)
 
 
+def show_lease(metrics: Metrics, state: lm.Lease, leader: str | None, shown: str | None, now_ms: int) -> str | None:
+    """The lease as the metrics show it (docs/metrics.md): the key's revision, on the leader the time
+    left before it must stop leading, and one `sharedseq_leader` series naming the address this
+    replica takes as the leader (`shown`: the one named so far; returned: the one named now)."""
+    metrics.lease_revision.set(state.revision)
+    metrics.lease_remaining.set(max(0, state.valid_until_ms - now_ms) / 1000 if state.role is lm.Role.LEADER else 0)
+    if leader != shown:
+        metrics.leader.clear()
+        if leader:
+            metrics.leader.labels(leader).set(1)
+    return leader
+
+
+async def _watch_lag(nc: Any, block_log: JetStreamLog, node: SequencerNode) -> None:
+    """Each LAG_EVERY_S: the stream's last sequence (JetStream's answer) minus the last one this
+    replica applied. A leader's own lag is ~0; a follower's grows if it cannot keep up."""
+    js = nc.jetstream(timeout=2)
+    while True:
+        try:
+            info = await js.stream_info(block_log.stream)
+            node.metrics.replica_lag.set(max(0, int(info.state.last_seq) - block_log.applied))
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.debug("lag: stream info failed: %s", exc)
+        await anyio.sleep(LAG_EVERY_S)
+
+
 async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, me: str,
                       cfg: lm.LeaseConfig | None = None, replicas: int = 3) -> None:
     """Follow, lead when the lease is ours, until cancelled. `me`: this replica's gRPC address."""
@@ -69,6 +98,22 @@ async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, 
 
     block_log.on_block = on_block
     block_log.write_check = node.check_term
+    node.step_down(None)
+    nc = await nats.connect(servers=list(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch_lag, nc, block_log, node)
+            await _lease_loop(node, block_log, await _bucket(nc, bucket, cfg, replicas), me, cfg)
+    finally:
+        node.on_resign = None
+        block_log.on_block = None
+        block_log.write_check = None
+        with anyio.CancelScope(shield=True):
+            await nc.close()
+
+
+async def _lease_loop(node: SequencerNode, block_log: JetStreamLog, kv: Any, me: str, cfg: lm.LeaseConfig) -> None:
+    """The KV calls the lease machine asks for, and its role changes turned into node calls."""
     state = lm.Lease(me)
     resigned = anyio.Event()
 
@@ -76,53 +121,45 @@ async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, 
         resigned.set()
 
     node.on_resign = on_resign
-    node.step_down(None)
-    nc = await nats.connect(servers=list(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     call_s = cfg.ttl_ms / 4000
-    try:
-        kv = await _bucket(nc, bucket, cfg, replicas)
-        while True:
-            if resigned.is_set():
-                resigned = anyio.Event()
-                state = lm.resigned(state, _now_ms(), cfg)
-            state, action = lm.tick(state, _now_ms(), cfg)
-            sent = _now_ms()
+    shown: str | None = None
+    while True:
+        if resigned.is_set():
+            resigned = anyio.Event()
+            state = lm.resigned(state, _now_ms(), cfg)
+        state, action = lm.tick(state, _now_ms(), cfg)
+        sent = _now_ms()
+        try:
+            with anyio.fail_after(call_s):
+                if action is lm.Action.OBSERVE:
+                    try:
+                        entry = await kv.get(LEASE_KEY)
+                        holder, revision = (entry.value.decode() if entry.value else None), entry.revision
+                    except KeyNotFoundError:
+                        holder, revision = None, 0
+                    state, action = lm.observed(state, holder, revision or 0, _now_ms(), cfg)
+                if action is lm.Action.ACQUIRE:
+                    rev = await kv.create(LEASE_KEY, me.encode())
+                    state = lm.written(state, rev, sent, _now_ms(), cfg)
+                elif action is lm.Action.RENEW:
+                    rev = await kv.update(LEASE_KEY, me.encode(), last=state.revision)
+                    state = lm.written(state, rev, sent, _now_ms(), cfg)
+        except KeyWrongLastSequenceError:
+            state = lm.refused(state, _now_ms(), cfg)
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            log.debug("lease call failed: %s", exc)
+            state = lm.failed(state, _now_ms(), cfg)
+        if state.role is lm.Role.LEADER and not node.leading:
             try:
-                with anyio.fail_after(call_s):
-                    if action is lm.Action.OBSERVE:
-                        try:
-                            entry = await kv.get(LEASE_KEY)
-                            holder, revision = (entry.value.decode() if entry.value else None), entry.revision
-                        except KeyNotFoundError:
-                            holder, revision = None, 0
-                        state, action = lm.observed(state, holder, revision or 0, _now_ms(), cfg)
-                    if action is lm.Action.ACQUIRE:
-                        rev = await kv.create(LEASE_KEY, me.encode())
-                        state = lm.written(state, rev, sent, _now_ms(), cfg)
-                    elif action is lm.Action.RENEW:
-                        rev = await kv.update(LEASE_KEY, me.encode(), last=state.revision)
-                        state = lm.written(state, rev, sent, _now_ms(), cfg)
-            except KeyWrongLastSequenceError:
-                state = lm.refused(state, _now_ms(), cfg)
-            except (TimeoutError, nats.errors.Error, OSError) as exc:
-                log.debug("lease call failed: %s", exc)
+                await anyio.to_thread.run_sync(block_log.claim, {"leader": me.encode()})
+            except (Fenced, LogUnavailable) as exc:  # a write landed meanwhile (claim again), or no quorum
+                log.warning("could not claim the log: %s", exc)
                 state = lm.failed(state, _now_ms(), cfg)
-            if state.role is lm.Role.LEADER and not node.leading:
-                try:
-                    await anyio.to_thread.run_sync(block_log.claim, {"leader": me.encode()})
-                except (Fenced, LogUnavailable) as exc:  # a write landed meanwhile (claim again), or no quorum
-                    log.warning("could not claim the log: %s", exc)
-                    state = lm.failed(state, _now_ms(), cfg)
-                    continue
-                node.lead()
-                node.leader_address = me
-                log.info("leading as %s (lease revision %d)", me, state.revision)
-            elif state.role is lm.Role.FOLLOWER and (node.leading or node.leader_address != state.leader):
-                node.step_down(state.leader)
-            await anyio.sleep(max(0, state.next_ms - _now_ms()) / 1000 or cfg.poll_ms / 1000)
-    finally:
-        node.on_resign = None
-        block_log.on_block = None
-        block_log.write_check = None
-        with anyio.CancelScope(shield=True):
-            await nc.close()
+                continue
+            node.lead()
+            node.leader_address = me
+            log.info("leading as %s (lease revision %d)", me, state.revision)
+        elif state.role is lm.Role.FOLLOWER and (node.leading or node.leader_address != state.leader):
+            node.step_down(state.leader)
+        shown = show_lease(node.metrics, state, node.leader_address, shown, _now_ms())
+        await anyio.sleep(max(0, state.next_ms - _now_ms()) / 1000 or cfg.poll_ms / 1000)

@@ -38,5 +38,18 @@ class Metrics:
         self.leading = Gauge(
             "sharedseq_leading", "1 while this sequencer leads (admits and seals), 0 while it follows a leader",
             registry=r)
+        # Replicas (issue 12, sequencer/replication/replica.py); a single sequencer leaves them at 0.
+        self.replica_lag = Gauge(
+            "sharedseq_replica_lag_entries",
+            "Replicated-log entries JetStream holds that this replica has not applied yet", registry=r)
+        self.lease_remaining = Gauge(
+            "sharedseq_lease_remaining_seconds",
+            "Seconds left on the leader lease this replica holds (0 while it does not lead)", registry=r)
+        self.lease_revision = Gauge(
+            "sharedseq_lease_revision", "Revision of the lease key as this replica last read or wrote it",
+            registry=r)
+        self.leader = Gauge(
+            "sharedseq_leader", "1 for the gRPC address this replica takes as the leader (the lease holder)",
+            ["address"], registry=r)
         self.storage_faults = Counter(
             "sharedseq_storage_faults_total", "Block log writes that failed (the service stops)", registry=r)

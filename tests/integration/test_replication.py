@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class Replica:
     address: str
     config: Path
     log: Path
+    metrics_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -68,12 +70,14 @@ def write_replicas(root: Path, urls: list[str], stream: str, n: int = 3) -> list
             shutil.copy(root / "r0" / "seq.key", work / "seq.key")  # one sequencer, one key: replicas of it
         port = free_port()  # reserved for this process: a killed replica restarts on it
         cfg = write_config(work, port)
+        metrics = free_port()
         text = cfg.read_text().replace("[sequencer]\n", '[sequencer]\nstore = "jetstream"\n', 1)
+        text = text.replace('metrics_listen = ""', f'metrics_listen = "127.0.0.1:{metrics}"', 1)
         servers = ", ".join(f'"{u}"' for u in urls)
         text += (f'\n[jetstream]\nservers = [{servers}]\nstream = "{stream}"\nlease_bucket = "{stream}_lease"\n'
                  f'advertise = "127.0.0.1:{port}"\ntimeout_ms = 1000\n')
         cfg.write_text(text)
-        out.append(Replica(f"127.0.0.1:{port}", cfg, work / "server.log"))
+        out.append(Replica(f"127.0.0.1:{port}", cfg, work / "server.log", metrics))
     return out
 
 
@@ -215,6 +219,37 @@ def resumed_after(replicas: list[Replica], killed_at: float, within_s: float) ->
         assert time.monotonic() - killed_at < within_s, f"no block sealed for {within_s} s after the kill"
         time.sleep(0.02)
     return time.monotonic() - killed_at
+
+
+def scrape(r: Replica) -> dict[str, float]:
+    """The replica's metrics endpoint: series (name with its labels, as exported) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{r.metrics_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith("sharedseq_")}
+
+
+def test_metrics_show_the_leader_the_lease_and_each_replicas_lag(replicas: list[Replica]) -> None:
+    """docs/metrics.md: every replica names the leader's address in sharedseq_leader, only the
+    leader leads and holds time on its lease, and each replica's copy is caught up with the stream
+    (its lag in entries is read each second, so it is polled)."""
+    leader = find_leader(replicas)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        seen = {r.address: scrape(r) for r in replicas}
+        named = all(m.get(f'sharedseq_leader{{address="{leader.address}"}}') == 1.0 for m in seen.values())
+        settled = all(m.get("sharedseq_replica_lag_entries", -1) < 50 for m in seen.values())
+        if named and settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for r in replicas:
+        m = seen[r.address]
+        series = f'sharedseq_leader{{address="{leader.address}"}}'
+        assert [k for k in m if k.startswith("sharedseq_leader{")] == [series] and m[series] == 1.0, (r.address, m)
+        assert m["sharedseq_leading"] == (1.0 if r is leader else 0.0)
+        assert (m["sharedseq_lease_remaining_seconds"] > 0) == (r is leader), (r.address, m)
+        assert m["sharedseq_lease_revision"] >= (1 if r is leader else 0)
+        assert 0 <= m["sharedseq_replica_lag_entries"] < 50, (r.address, m)  # 10 blocks a second: caught up
 
 
 def test_a_paused_leader_is_fenced(replicas: list[Replica]) -> None:
