@@ -12,6 +12,10 @@ NATS_SERVER := $(shell command -v nats-server 2>/dev/null)
 # The console's browser test (issue 15): Debian's chromium, driven headless by playwright-core (package.json).
 CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CONFIG ?= deploy/devnet.toml
+# pytest-xdist workers for `make test`: most tests wait on chains, sockets and slot clocks, not the CPU, so
+# four workers on two cores finish in about half the serial time; whole files go to one worker (their
+# module fixtures start one chain each). TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 4
 
 .PHONY: all install nats-server chromium apidoc apidoc-check configdoc configdoc-check run test lint typecheck proto proto-check contracts contracts-check bench clean
 
@@ -74,7 +78,7 @@ run: install
 test: install proto-check contracts-check apidoc-check configdoc-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
-	$(BIN)/pytest -q --durations=30
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
