@@ -51,7 +51,8 @@ def cmd_rollup_node(args: argparse.Namespace) -> int:
 
 def add_rollup_node_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("rollup-node", help="run a local rollup node (soft: sequencer stream, firm: L1 only)")
-    p.add_argument("--sequencer", default="127.0.0.1:50051", help="sequencer gRPC address (soft mode)")
+    p.add_argument("--sequencer", default="127.0.0.1:50051",
+                   help="sequencer gRPC address (soft mode); replicas: every address, comma separated")
     p.add_argument("--l1-rpc", required=True, help="L1 JSON-RPC URL")
     p.add_argument("--inbox", required=True, help="SequencerInbox address")
     p.add_argument("--rollup", type=int, required=True, help="rollup id (its chain id)")

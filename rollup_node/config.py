@@ -18,7 +18,8 @@ DEFAULT_MAX_KEPT_WITNESS_BLOCKS = 100_000
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    """What a node needs. `sequencer` is the gRPC address (soft mode); `l1_rpc` and `inbox` locate the
+    """What a node needs. `sequencer` is the gRPC address (soft mode; replicas: several, comma
+    separated, tried in turn after a lost stream); `l1_rpc` and `inbox` locate the
     inbox (firm mode, and the forced queue in soft mode). `api_port=None` runs no HTTP API, 0 picks a
     free port. `keep_blocks` is how many of the most recent executed blocks stay in memory (and on the API)."""
 

@@ -79,9 +79,15 @@ class SoftFollower:
 
     async def _run(self) -> None:
         backoff = BACKOFF_MIN
+        # Replicas (issue 12, docs/replication.md): `sequencer` may list several addresses, comma
+        # separated. Every replica serves SubscribeBlocks from its copy of the one log, so after a lost
+        # stream the node resubscribes on the next address from the height it needs; the checks of
+        # each block (signature, parent link) are the same whichever replica sent it.
+        addresses = [a.strip() for a in (self.node.config.sequencer or "").split(",") if a.strip()]
+        at = 0
         while True:
             try:
-                async with grpc.aio.insecure_channel(self.node.config.sequencer) as channel:
+                async with grpc.aio.insecure_channel(addresses[at % len(addresses)]) as channel:
                     stub = pb_grpc.SequencerServiceStub(channel)
                     if self.domain is None:
                         await self._identify(stub)
@@ -102,6 +108,7 @@ class SoftFollower:
                 log.warning("rollup %d: L1 read failed at height %d (%s); retrying in %.2fs", self.rid,
                             self.next_height, exc, backoff)
             self.reconnects += 1
+            at += 1
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 

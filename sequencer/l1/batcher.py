@@ -47,6 +47,7 @@ import json
 import logging
 import os
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,14 @@ class PostResult:
     forced_to: tuple[int, ...] = ()
 
 
+def sequencer_addresses(cfg: BatcherConfig) -> list[str]:
+    """`sequencer`: one gRPC address, or a replica set's, comma separated (docs/replication.md)."""
+    found = [a.strip() for a in cfg.sequencer.split(",") if a.strip()]
+    if not found:
+        raise ConfigError("batcher.sequencer", "no sequencer address given")
+    return found
+
+
 class Batcher:
     """Posts posting windows of the sequencer's sealed blocks to the inbox; run with `await batcher.run()`."""
 
@@ -316,6 +325,7 @@ class Batcher:
         self._rpc: L1Client | None = None
         self._reader: InboxReader | None = None
         self._stub: Any = None
+        self._stubs: list[Any] = []
         self._cache: CursorCache | None = None
         self._inflight: _InFlight | None = None
         self._waiting: str | None = None
@@ -326,12 +336,12 @@ class Batcher:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Post windows until cancelled. Signals started once it knows the rollups and the L1."""
-        async with L1Client(self.cfg.l1_rpc_url, self.cfg.rpc_timeout_s) as rpc, \
-                grpc.aio.insecure_channel(self.cfg.sequencer,
-                                          options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+        async with L1Client(self.cfg.l1_rpc_url, self.cfg.rpc_timeout_s) as rpc, AsyncExitStack() as channels:
             self._rpc = rpc
             self._reader = InboxReader(rpc, self.cfg.inbox, self.cfg.log_chunk_blocks)
-            self._stub = pb_grpc.SequencerServiceStub(channel)
+            self._stubs = [pb_grpc.SequencerServiceStub(await channels.enter_async_context(grpc.aio.insecure_channel(
+                a, options=[("grpc.max_receive_message_length", 64 << 20)]))) for a in sequencer_addresses(self.cfg)]
+            self._stub = self._stubs[0]
             if self.cfg.state_file:
                 self._cache = CursorCache(self.cfg.state_file)
             try:
@@ -359,6 +369,7 @@ class Batcher:
                 _event(logging.WARNING, "batcher.retry", error=_describe(exc), attempt=failures,
                        retry_in_s=round(delay, 2))
                 await anyio.sleep(delay)
+                await self.follow_leader()
                 continue
             if not posted:
                 await anyio.sleep(self.cfg.poll_ms / 1000)
@@ -372,10 +383,28 @@ class Batcher:
     def _backoff(self, failures: int) -> float:
         return min(self.cfg.poll_ms / 1000 * 2 ** min(failures, 20), self.cfg.max_backoff_s)
 
+    async def follow_leader(self) -> None:
+        """Replicas (issue 12): read from the replica furthest ahead, which is the leader (it seals;
+        followers apply its blocks milliseconds later) or a follower level with it. Every replica
+        serves the same blocks, so this only keeps the batcher from trailing a follower's copy, and
+        after a failover moves it off a replica that is gone. With one address: nothing to choose."""
+        if len(self._stubs) < 2:
+            return
+        best, best_height = self._stub, -2
+        for stub in self._stubs:
+            try:
+                info = await stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=self.cfg.rpc_timeout_s)
+            except grpc.aio.AioRpcError:
+                continue  # down or unreachable: not a candidate this time
+            if info.sealed_height > best_height:
+                best, best_height = stub, info.sealed_height
+        self._stub = best
+
     async def _retrying(self, fn: Any) -> Any:
         failures = 0
         while True:
             try:
+                await self.follow_leader()
                 return await fn()
             except (Temporary, grpc.aio.AioRpcError) as exc:
                 failures += 1
