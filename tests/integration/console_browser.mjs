@@ -1,7 +1,9 @@
 // Drives the console in Debian's chromium (headless, through playwright-core) for
 // test_console_browser.py. Protocol on stdio, one JSON object a line:
 //   out {"stage":"loaded", figures}   once the first picture is rendered
-//   in  "bundle 0x<hash>"              after the test has sent traffic and that bundle
+//   in  "bundle 0x<hash> [outcome]"    after the test has sent traffic and that bundle; with an
+//                                      outcome (committed, aborted, included), wait until the
+//                                      bundle's row shows it
 //   out {"stage":"done", figures}      once the bundle's row is on the page (screenshot saved)
 import { chromium } from "playwright-core";
 import readline from "node:readline";
@@ -31,6 +33,12 @@ const figures = () => page.evaluate(() => {
     admitted901: row && col >= 0 ? row.cells[col].textContent : null,
     histogramBars: document.querySelectorAll("#histogram .bar").length,
     marker: window.__marker ?? null,
+    bundleOutcome: window.__bundle ? document.querySelector(`tr[data-bundle="${window.__bundle}"]`)?.cells[3]?.textContent ?? null : null,
+    marginVisible: !document.getElementById("margin-panel")?.classList.contains("hidden"),
+    marginAccounts: [...document.querySelectorAll("#margin-accounts tbody tr")].map((tr) => ({
+      name: tr.dataset.name, address: tr.dataset.account, cells: [...tr.cells].map((c) => c.textContent) })),
+    marginBundles: [...document.querySelectorAll("#margin-bundles tbody tr")].map((tr) => ({
+      id: tr.dataset.marginBundle, outcome: tr.dataset.outcome, legs: tr.cells[2].textContent })),
   };
 });
 
@@ -45,8 +53,10 @@ try {
     new Promise((_, no) => setTimeout(() => no(new Error("no bundle from the test in 30 s")), 30000)),
   ]);
   lines.close();
-  const hash = line.trim().split(" ")[1];
+  const [, hash, outcome] = line.trim().split(" ");
+  await page.evaluate((h) => { window.__bundle = h; }, hash);
   await page.waitForSelector(`tr[data-bundle="${hash}"]`, { timeout: 15000 });
+  if (outcome) await page.waitForSelector(`tr[data-bundle="${hash}"][data-outcome="${outcome}"]`, { timeout: 20000 });
   // The latency histogram and tx/s refresh on the next pictures: give them one interval more.
   await page.waitForTimeout(1200);
   await page.screenshot({ path: shot, fullPage: true });

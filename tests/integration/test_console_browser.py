@@ -5,9 +5,6 @@ var/console.png for a human to look at."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,15 +13,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from console_testkit import ROOT, check_browser, read_line, start_browser, stop
 from seq_helpers import Wallet, free_port, write_config_toml
 
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-SCRIPT = Path(__file__).with_name("console_browser.mjs")
 
 
 def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 20) -> None:
@@ -39,16 +34,8 @@ def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 20) -> None:
             time.sleep(0.2)
 
 
-def _line(proc: subprocess.Popen) -> dict:
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line, f"the browser script ended: {proc.stderr.read() if proc.stderr else ''}"
-    return json.loads(line)
-
-
 def test_console_in_chromium(tmp_path: Path) -> None:
-    assert CHROMIUM.exists(), "chromium missing: `make install` puts it in (apt-get install chromium)"
-    assert (ROOT / "node_modules" / "playwright-core").is_dir(), "playwright-core missing: run `make install`"
+    check_browser()
     port, console_port = free_port(), free_port()
     cfg = write_config_toml(tmp_path, port)
     cfg.write_text(cfg.read_text() + f'\n[console]\nlisten = "127.0.0.1:{console_port}"\ninterval_ms = 250\n')
@@ -61,11 +48,8 @@ def test_console_in_chromium(tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{console_port}/"
         _wait_http(url + "api/snapshot", seq)
-        argv = [shutil.which("node") or "node", str(SCRIPT), url, str(shot), str(tmp_path / "profile")]
-        browser = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "NODE_PATH": str(ROOT / "node_modules")})
-        loaded = _line(browser)
+        browser = start_browser(url, shot, tmp_path / "profile")
+        loaded = read_line(browser)
         assert loaded["stage"] == "loaded", loaded
         assert loaded["p50"] == "no traffic yet" and loaded["admitted901"] == "0", loaded
 
@@ -79,9 +63,9 @@ def test_console_in_chromium(tmp_path: Path) -> None:
                 pb.Transaction(rollup_id=902, payload=wallet.transfer(902)),
                 pb.Transaction(rollup_id=903, payload=wallet.transfer(903, kind=0))])), timeout=10)
         assert browser.stdin is not None
-        browser.stdin.write(f"bundle 0x{resp.bundle_hash.hex()}\n")
+        browser.stdin.write(f"bundle 0x{resp.bundle_hash.hex()} included\n")  # no margin view: inclusion only
         browser.stdin.close()
-        done = _line(browser)
+        done = read_line(browser)
         assert done["stage"] == "done", done
         assert done["errors"] == [], done["errors"]
         assert done["marker"] == "first-load" and done["loads"] == 1, "the page reloaded instead of updating live"
@@ -91,13 +75,9 @@ def test_console_in_chromium(tmp_path: Path) -> None:
         assert done["admitted901"] == "20"
         assert done["p50"].startswith("p50 \u2264 ") and done["histogramBars"] > 0
         assert done["tps"].endswith("tx/s")
+        assert done["bundleOutcome"] == "included" and not done["marginVisible"]
         assert shot.stat().st_size > 10_000
         assert browser.wait(timeout=20) == 0
     finally:
         for proc in (browser, seq):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(proc)
