@@ -65,8 +65,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import rlp
-
+from sequencer.core import rlp_codec
 from sequencer.core.commitments import tx_root
 from sequencer.core.policy import make_policy
 from sequencer.core.signing import block_hash
@@ -99,6 +98,11 @@ class DerivationError(BadInput):
     """Posted data contradicts what derivation requires: a batch that does not match the signed
     witness, or forced entries that disagree with rule F. The message names the rollup block and,
     where it matters, the shared height."""
+
+
+class ForcedQueueOutOfOrder(DerivationError, ValueError):
+    """The forced queue read from L1 is not in enqueue order (an L1 node answering wrong): refused as
+    posted data; a ValueError too, as it was before the one error hierarchy (issue 10)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +148,9 @@ def place_forced(blocks: Sequence[RollupBlock], queue: Sequence[ForcedTx], appli
         take = []
         while i < len(queue) and queue[i].l1_block <= b.l1_origin_number:
             if queue[i].seq != i:
-                raise ValueError(f"forced queue out of order: seq {queue[i].seq} at position {i}")
+                raise ForcedQueueOutOfOrder(f"forced queue out of order: seq {queue[i].seq} at position {i}")
             if i > 0 and queue[i].l1_block < queue[i - 1].l1_block:
-                raise ValueError(f"forced queue out of order: entry {i} enqueued before entry {i - 1}")
+                raise ForcedQueueOutOfOrder(f"forced queue out of order: entry {i} enqueued before entry {i - 1}")
             take.append(queue[i].data)
             i += 1
         out.append(replace(b, forced=tuple(take)))
@@ -195,21 +199,26 @@ def encode_window_batch(fmt: str, rollup_id: RollupId, block_time_ms: int, block
     blocks = [replace(b, forced=_format_forced(fmt, rollup_id, b.forced)) for b in blocks]
     payloads = _spec(fmt).codec.encode_blocks(blocks, adapter_config(fmt, rollup_id, block_time_ms, cursor))
     forced_idx = [i for i, p in enumerate(payloads) if _is_forced_payload(p)]
-    return rlp.encode([[bytes(p) for p in payloads], forced_idx])
+    return rlp_codec.encode([[bytes(p) for p in payloads], forced_idx])
 
 
 def decode_container(data: bytes) -> tuple[list[bytes], set[int]]:
     """Split a window batch (rule 4) into its payloads and the indices of forced batches."""
     try:
-        payloads, idx = rlp.decode(data, strict=True)
-        forced = {int.from_bytes(i, "big") for i in idx}
-        if not isinstance(payloads, list) or not all(isinstance(p, bytes) for p in payloads):
-            raise DecodeError("window batch: payloads must be a list of byte strings")
-    except (rlp.exceptions.DecodingError, ValueError, TypeError) as exc:
+        top = rlp_codec.decode(data)
+    except DecodeError as exc:
         raise DecodeError(f"window batch: malformed container ({exc})") from exc
+    if not isinstance(top, list) or len(top) != 2:
+        raise DecodeError("window batch: malformed container (expected rlp([payloads, forced_indices]))")
+    payloads, idx = top
+    if not isinstance(idx, list) or not all(isinstance(i, bytes) for i in idx):
+        raise DecodeError("window batch: malformed container (forced_indices must be a list of integers)")
+    forced = {int.from_bytes(i, "big") for i in idx if isinstance(i, bytes)}
+    if not isinstance(payloads, list) or not all(isinstance(p, bytes) for p in payloads):
+        raise DecodeError("window batch: payloads must be a list of byte strings")
     if any(i >= len(payloads) for i in forced):
         raise DecodeError("window batch: a forced index points past the payloads")
-    return payloads, forced
+    return [p for p in payloads if isinstance(p, bytes)], forced
 WINDOW_ABI = "(uint64,uint64,bytes32,bytes32,bytes32,uint64,uint64,uint64,bytes32,bytes32,bytes32)"
 """SharedSeqLib.Window as an ABI tuple (docs/settlement.md section 1)."""
 POST_WINDOW_SIGNATURE = f"postWindow({WINDOW_ABI},bytes,uint64[],bytes[],uint64[],bytes)"

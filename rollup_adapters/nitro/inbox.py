@@ -32,6 +32,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from sequencer.core import rlp_codec
 from sequencer.errors import DecodeError
 
 from .compression import decompress
@@ -83,31 +84,27 @@ class ReadBatch:
     stream: bytes | None = None
 
 
+_SEGMENT_WORDS = {
+    "truncated": "truncated at {pos}",
+    "single_byte": "non-canonical single byte at {pos}",
+    "truncated_length": "truncated length at {pos}",
+    "length_leading_zero": "length with a leading zero at {pos}",
+    "long_form": "long form for a {length}-byte string at {pos}",
+    "past_end": "string of {length} bytes truncated at {pos}",
+}
+"""What nitro logs for each refusal of the core codec (rlp_codec.RlpError.kind)."""
+
+
 def read_rlp_string(stream: bytes, pos: int) -> tuple[bytes, int] | str:
     """One canonical RLP byte string at `pos` (geth rlp.Stream.Decode into []byte): (bytes, end),
-    or why it cannot be read."""
-    b = stream[pos]
-    if b < 0x80:
-        return stream[pos : pos + 1], pos + 1
-    if b >= 0xC0:
+    or why it cannot be read (nitro logs it and keeps the segments read before)."""
+    if stream[pos] >= 0xC0:
         return f"a list where a segment string should be at {pos}"
-    if b <= 0xB7:
-        length, start = b - 0x80, pos + 1
-        if length == 1 and start < len(stream) and stream[start] < 0x80:
-            return f"non-canonical single byte at {pos}"
-    else:
-        n = b - 0xB7
-        head = stream[pos + 1 : pos + 1 + n]
-        if len(head) < n:
-            return f"truncated length at {pos}"
-        if head[0] == 0:
-            return f"length with a leading zero at {pos}"
-        length, start = int.from_bytes(head, "big"), pos + 1 + n
-        if length < 56:
-            return f"long form for a {length}-byte string at {pos}"
-    if start + length > len(stream):
-        return f"string of {length} bytes truncated at {pos}"
-    return stream[start : start + length], start + length
+    try:
+        _, start, end = rlp_codec.header(stream, pos, len(stream))
+    except rlp_codec.RlpError as exc:
+        return _SEGMENT_WORDS[exc.kind].format(pos=pos, length=exc.length)
+    return stream[start:end], end
 
 
 def read_segment_stream(stream: bytes) -> tuple[tuple[bytes, ...], bytes, str | None]:

@@ -7,59 +7,60 @@
 
 Decoding is canonical, as go-ethereum's rlp.Stream insists: a single byte below 0x80 must stand alone,
 lengths have no leading zeros and use the short form when they can. Lists are refused.
+
+The grammar and its canonical checks are the project's one RLP codec (sequencer/core/rlp_codec.py);
+what this module adds is where Nitro's reading differs from plain decoding: go-ethereum's rlp.Stream
+(OffchainLabs/go-ethereum rlp/decode.go, `Stream.Kind` / `readKind`, used by nitro arbstate/inbox.go
+through rlp.NewStream with a size limit) refuses a list where a string is expected, and a string longer
+than the limit, from the header alone, before it looks at (or copies) the payload; so a length over the
+limit is named as such even when the payload is also truncated.
 """
 
 from __future__ import annotations
 
+from sequencer.core import rlp_codec
 from sequencer.errors import DecodeError
 
 from .limits import U64_MAX
 
+_WORDS = {
+    "truncated": "truncated at {offset}",
+    "single_byte": "non-canonical single byte at {offset}",
+    "truncated_length": "truncated length at {offset}",
+    "length_leading_zero": "length with leading zero at {offset}",
+    "long_form": "long form for a short string at {offset}",
+}
+"""How Nitro's stages word the core codec's refusals (rlp_codec.RlpError.kind)."""
+
 
 def encode_rlp_bytes(data: bytes) -> bytes:
-    if len(data) == 1 and data[0] < 0x80:
-        return data
-    if len(data) <= 55:
-        return bytes([0x80 + len(data)]) + data
-    length = len(data).to_bytes((len(data).bit_length() + 7) // 8, "big")
-    return bytes([0xB7 + len(length)]) + length + data
+    return rlp_codec.encode(bytes(data))
 
 
 def encode_rlp_uint(value: int) -> bytes:
     if not 0 <= value <= U64_MAX:
         raise ValueError(f"rlp uint out of u64 range: {value}")
-    return encode_rlp_bytes(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+    return rlp_codec.encode(value)
 
 
 def decode_rlp_bytes(data: bytes, offset: int, field: str, max_len: int) -> tuple[bytes, int]:
     """One RLP byte string at `offset`; returns (bytes, next offset). Lengths over `max_len` are refused
     before anything is copied."""
-    if offset >= len(data):
-        raise DecodeError(f"{field}: truncated at {offset}")
-    prefix = data[offset]
-    if prefix < 0x80:
-        return data[offset : offset + 1], offset + 1
-    if prefix <= 0xB7:
-        length, start = prefix - 0x80, offset + 1
-        if length == 1 and start < len(data) and data[start] < 0x80:
-            raise DecodeError(f"{field}: non-canonical single byte at {offset}")
-    elif prefix < 0xC0:
-        start = offset + 1 + prefix - 0xB7
-        if start > len(data):
-            raise DecodeError(f"{field}: truncated length at {offset}")
-        raw_len = data[offset + 1 : start]
-        if raw_len[0] == 0:
-            raise DecodeError(f"{field}: length with leading zero at {offset}")
-        length = int.from_bytes(raw_len, "big")
-        if length <= 55:
-            raise DecodeError(f"{field}: long form for a short string at {offset}")
-    else:
+    if offset < len(data) and data[offset] >= 0xC0:
         raise DecodeError(f"{field}: expected a byte string, found a list at {offset}")
-    if length > max_len:
-        raise DecodeError(f"{field}: length {length} over the {max_len}-byte limit at {offset}")
-    end = start + length
-    if end > len(data):
-        raise DecodeError(f"{field}: truncated at {offset} (needs {length} bytes, has {len(data) - start})")
+    try:
+        _, start, end = rlp_codec.header(data, offset, len(data))
+    except rlp_codec.RlpError as exc:
+        if exc.kind != "past_end":
+            raise DecodeError(f"{field}: {_WORDS[exc.kind].format(offset=offset)}") from None
+        prefix = data[offset]
+        start = offset + 1 + (prefix - 0xB7 if prefix > 0xB7 else 0)
+        if exc.length <= max_len:
+            raise DecodeError(f"{field}: truncated at {offset} (needs {exc.length} bytes, has {len(data) - start})") \
+                from None
+        end = start + exc.length  # over the limit: said below, as rlp.Stream says it
+    if end - start > max_len:
+        raise DecodeError(f"{field}: length {end - start} over the {max_len}-byte limit at {offset}")
     return data[start:end], end
 
 

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rlp
-
+from sequencer.core import rlp_codec
 from sequencer.core.hashing import keccak
 from sequencer.errors import DecodeError
 
@@ -114,8 +113,8 @@ def _check_authorizations(item: object) -> None:
 
 def _decode_rlp_list(body: bytes, names: tuple[str, ...]) -> dict[str, object]:
     try:
-        items = rlp.decode(body, strict=True)
-    except (rlp.exceptions.DecodingError, rlp.exceptions.DeserializationError) as exc:
+        items = rlp_codec.decode(body)  # canonical, as geth's rlp.Stream reads a transaction
+    except rlp_codec.RlpError as exc:
         raise DecodeError(f"signed_tx: bad RLP ({exc})") from exc
     if not isinstance(items, list):
         raise DecodeError("signed_tx: expected an RLP list")

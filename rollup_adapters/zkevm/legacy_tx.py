@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rlp
-
+from sequencer.core import rlp_codec
 from sequencer.core.evm_tx import LEGACY, EvmTransaction, decode_transaction, encode_transaction
 from sequencer.errors import DecodeError
 
@@ -121,11 +120,15 @@ def decode_address(field: str, raw: bytes) -> bytes | None:
 
 
 def decode_rlp_fields(field: str, raw: bytes) -> list[bytes]:
-    """A flat RLP list of byte strings, with nothing after it."""
+    """A flat RLP list of byte strings, with nothing after it (the core codec: canonical, like go-ethereum's
+    rlp.DecodeBytes that zkevm-node's DecodeTxRLP calls)."""
     try:
-        items = rlp.decode(raw, strict=True)
-    except rlp.exceptions.RLPException as exc:
-        raise DecodeError(f"{field}: {exc}") from exc
+        items = rlp_codec.decode(raw)
+    except rlp_codec.RlpError as exc:
+        if exc.kind == "long_form":  # the wording this reader has always used (pyrlp's)
+            what = "list" if raw[exc.offset] >= 0xF8 else "string"
+            raise DecodeError(f"{field}: Long {what} prefix used for short {what} at offset {exc.offset}") from exc
+        raise DecodeError(f"{field}: {str(exc).removeprefix('rlp: ')}") from exc
     if not isinstance(items, list) or any(not isinstance(item, bytes) for item in items):
         raise DecodeError(f"{field}: expected a list of byte strings")
-    return items
+    return [item for item in items if isinstance(item, bytes)]

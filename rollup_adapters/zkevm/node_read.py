@@ -28,8 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rlp
-
+from sequencer.core import rlp_codec
 from sequencer.core.hashing import keccak
 from sequencer.errors import DecodeError
 
@@ -68,7 +67,7 @@ class NodeTx:
     @property
     def tx_hash(self) -> bytes:
         """types.NewTx(legacyTx).Hash(): keccak of the legacy transaction's canonical RLP."""
-        return keccak(rlp.encode([self.nonce, self.gas_price, self.gas, self.to or b"", self.value, self.data,
+        return keccak(rlp_codec.encode([self.nonce, self.gas_price, self.gas, self.to or b"", self.value, self.data,
                                   self.v, self.r, self.s]))
 
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rlp
-
+from sequencer.core import rlp_codec
 from sequencer.core.hashing import keccak
 from sequencer.errors import BadInput, DecodeError
 
@@ -90,10 +89,10 @@ def encode_tx_entry(entry: BatchTx | RawTxEntry) -> bytes:
     if isinstance(entry, RawTxEntry):
         return entry.entry
     tx = entry.tx
-    fields: list[object] = [tx.nonce, tx.gas_price, tx.gas, tx.to or b"", tx.value, tx.data]
+    fields: list[bytes | int] = [tx.nonce, tx.gas_price, tx.gas, tx.to or b"", tx.value, tx.data]
     if tx.chain_id is not None:
         fields += [tx.chain_id, 0, 0]
-    return rlp.encode(fields) + tx.r + tx.s + bytes([PRE_EIP155_V + tx.y_parity, entry.effective_percentage])
+    return rlp_codec.encode(fields) + tx.r + tx.s + bytes([PRE_EIP155_V + tx.y_parity, entry.effective_percentage])
 
 
 def decode_tx_entry(data: bytes, offset: int) -> tuple[BatchTx, int]:

@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 from eth_account import Account
 
+from deploy.deployer import FORCED_TX_LIMITS  # at collection: web3's import probes a socket (urllib3 HAS_IPV6)
 from rollup_adapters import registry
 from rollup_adapters.base import RollupBlock
 from rollup_adapters.cli import main
@@ -115,8 +116,6 @@ def test_a_toy_batch_that_withholds_a_forced_entry_is_refused(toy: str) -> None:
 
 
 def test_the_deployer_and_the_batch_tool_take_a_registered_fourth_format(toy: str, tmp_path, capsys) -> None:  # noqa: ANN001
-    from deploy.deployer import FORCED_TX_LIMITS
-
     assert FORCED_TX_LIMITS[toy] == 1_000 and FORCED_TX_LIMITS == MAX_FORCED_TX_BYTES
     doc = tmp_path / "block.json"
     doc.write_text(json.dumps({"number": 3, "timestamp_ms": 1500, "txs": ["0x" + signed(0).hex()]}))
