@@ -9,14 +9,15 @@ It owns the core, the block log, the slot clock and the subscribers:
 - the clock task seals one block per slot, persists it through the same
   queue (so a block is never durable before its records) and then publishes
   it to subscribers;
-- reads (`read`) run in worker threads, at most `read_threads` at once (a
-  capacity limiter of their own), each on a read connection of its own; the
-  writer has its own limiter of one and its own connection, so no number of
-  readers can hold up a commit (rollup views and replays: views.py).
-Backend-neutral (issue 10 item 5): only anyio primitives (events, capacity
-limiters, task groups, cancel scopes, `anyio.to_thread`), never asyncio, so
-the engine runs on asyncio and on trio alike (tests/unit/test_service_node.py
-runs it on both); only the network edge (server.py, grpc_api.py) is asyncio.
+- reads (`read`) run on the node's own bounded thread pool, each thread with
+  its own SQLite connection; the writer has its own thread and connection,
+  so no number of readers can hold up a commit (rollup views and replays:
+  views.py).
+Backend-neutral (issue 10 item 5): only anyio (events, task groups, cancel
+scopes, capacity limiters, an event loop token to hear from the threads),
+never asyncio, so the engine runs on asyncio and on trio alike
+(tests/unit/test_service_node.py runs it on both); only the network edge
+(server.py, grpc_api.py, stream_submit.py: grpc.aio) needs asyncio.
 Retries (issue 9): a resubmission of an admitted (rollup, tx_hash) admits
 nothing and gets a Ticket whose `wait` returns the original receipt, taken
 from the original's own ticket while its block is unsealed (`_unsealed`),
@@ -31,16 +32,16 @@ StorageFault that names the cause.
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
@@ -69,8 +70,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 READ_THREADS = 2
-"""Threads for log reads (replays, GetBlock, GetTransaction) at once. Bounded, and apart from the
-writer's: readers queue behind each other, never in front of a commit."""
+"""Threads for log reads (replays, GetBlock, GetTransaction). Bounded, and apart from the writer's
+thread: readers queue behind each other, never in front of a commit."""
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 """Recent sealed blocks kept in memory, by payload bytes (not count: a block can be 1 MB)."""
 
@@ -89,6 +90,31 @@ def origin_too_old(now_ms: int, origin_time_ms: int | None, max_drift_ms: int | 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+async def _result(fut: Future[R]) -> R:
+    """Wait for a thread pool's future on any anyio backend (what asyncio.wrap_future does on asyncio).
+
+    The pool's thread wakes the event loop through the loop's token without waiting for it
+    (`run_sync_soon`, as anyio's own BlockingPortal does): `anyio.from_thread.run_sync` would hold
+    the thread until the loop ran, and `close`, on the loop, waits for the threads. A caller
+    cancelled before a thread took the call unqueues it: it never runs."""
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+
+    def wake(_: Future[R]) -> None:
+        try:
+            token.backend_class.run_sync_soon(done.set, (), token.native_token)
+        except anyio.RunFinishedError:
+            pass  # the loop is gone: nobody waits
+
+    fut.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        fut.cancel()
+        raise
+    return fut.result()
 
 
 @dataclass(slots=True)
@@ -132,15 +158,6 @@ class TxStatus:
     receipt: Receipt | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Threads:
-    """One kind of blocking work: at most `limiter.total_tokens` calls at once, each in a worker
-    thread named `name` while it runs (the threads are anyio's or trio's, they come and go)."""
-
-    name: str
-    limiter: anyio.CapacityLimiter
-
-
 @dataclass(slots=True)
 class _Batch:
     records: list[AdmittedTx] = field(default_factory=list)
@@ -181,16 +198,13 @@ class SequencerNode:
         self._cache: deque[tuple[SharedBlock, int]] = deque()
         self._cache_bytes = 0
         self._cache_max = block_cache_bytes
-        # Each kind of blocking work has a limiter of its own, so the kinds never queue behind each
-        # other: `read_threads` reads, one commit, one block preparation at a time.
-        self._reads = _Threads("sharedseq-read", anyio.CapacityLimiter(read_threads))
-        self._write_thread = _Threads("sharedseq-writer", anyio.CapacityLimiter(1))
-        self._prepare_thread = _Threads("sharedseq-seal", anyio.CapacityLimiter(1))
-        # Blocking calls still running in a thread: `close` waits for them before closing the log (a
-        # caller cancelled by asyncio's own `Task.cancel`, as grpc.aio cancels a handler, stops
-        # awaiting its thread, but the thread goes on using the log).
-        self._in_threads = 0
-        self._threads_idle = threading.Condition()
+        # Threads of the node's own, not anyio.to_thread's: the calls queue on the threads' side, so a
+        # thread takes the next one as it finishes (through a limiter, each call waits for the event
+        # loop to hand it over: half the read throughput on a busy loop), and each thread keeps its
+        # SQLite connection.
+        self._reads = ThreadPoolExecutor(read_threads, thread_name_prefix="sharedseq-read")
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-writer")
+        self._prepare_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-seal")
         self.on_fatal: Callable[[BaseException], Awaitable[None]] | None = None
         self.shares = ClientShares(0, 0)
         """Each client's share of the pending blocks (security.py); the server sets the caps."""
@@ -238,57 +252,23 @@ class SequencerNode:
     # -- submission --------------------------------------------------------
 
     def close(self) -> None:
-        """Wait for the blocking calls still running in threads, then close the log."""
-        with self._threads_idle:
-            self._threads_idle.wait_for(lambda: self._in_threads == 0)
+        """Stop the read and write threads, then close the log."""
+        for pool in (self._reads, self._prepare_thread, self._write_thread):
+            pool.shutdown(wait=True, cancel_futures=True)
         self.log.close()
 
     async def read(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a blocking read in a thread, at most `read_threads` at once (never under anyio's
-        default limiter, shared with everything else; never on the event loop)."""
-        return await self._in_thread(self._reads, fn, *args, **kwargs)
+        """Run a blocking read on the node's read pool (never anyio's default one, never the loop)."""
+        return await _result(self._reads.submit(fn, *args, **kwargs))
 
-    async def _on_thread(self, threads: _Threads, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run `fn` as `threads` and wait for it even if cancelled: a commit half-awaited at
-        shutdown would have the log closed under it."""
+    @staticmethod
+    async def _on_thread(pool: ThreadPoolExecutor, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn` on `pool` and wait for it even if cancelled: a commit half-awaited at shutdown
+        would have the log closed under it."""
+        fut = pool.submit(fn, *args, **kwargs)
         with anyio.CancelScope(shield=True):
-            result = await self._in_thread(threads, fn, *args, **kwargs)
+            result = await _result(fut)
         return result
-
-    async def _in_thread(self, threads: _Threads, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """`fn(*args, **kwargs)` in a worker thread under `threads.limiter`, counted in `_in_threads`
-        from now until it has run (for `close`). One whose caller gave up before a thread took it
-        (a cancel while it waited for the limiter or for its thread) never runs."""
-        call = functools.partial(fn, *args, **kwargs)
-        state = ["queued"]
-        idle = self._threads_idle
-
-        def run() -> R:
-            with idle:
-                if state[0] == "abandoned":
-                    raise Temporary("the sequencer is stopping")  # nobody awaits this
-                state[0] = "running"
-            thread = threading.current_thread()
-            name, thread.name = thread.name, threads.name  # what a stack dump or a test sees it doing
-            try:
-                return call()
-            finally:
-                thread.name = name
-                with idle:
-                    state[0] = "done"
-                    self._in_threads -= 1
-                    idle.notify_all()
-
-        with idle:
-            self._in_threads += 1
-        try:
-            return await anyio.to_thread.run_sync(run, limiter=threads.limiter)
-        finally:
-            with idle:
-                if state[0] == "queued":
-                    state[0] = "abandoned"
-                    self._in_threads -= 1
-                    idle.notify_all()
 
     def _check_running(self) -> None:
         if self._fatal is not None:

@@ -321,9 +321,8 @@ async def test_a_view_wanted_by_many_is_built_once_and_its_builder_may_leave(eng
         return read(*args)
 
     views._read = counted  # type: ignore[method-assign]
-    busy = [object() for _ in range(int(node._reads.limiter.total_tokens))]
-    for b in busy:  # every read thread taken
-        await node._reads.limiter.acquire_on_behalf_of(b)
+    release = threading.Event()
+    busy = [node._reads.submit(release.wait, 30) for _ in range(node._reads._max_workers)]  # every read thread taken
     got: list[Any] = []
     builder = anyio.CancelScope()
 
@@ -343,11 +342,10 @@ async def test_a_view_wanted_by_many_is_built_once_and_its_builder_may_leave(eng
         await anyio.sleep(0.02)
         builder.cancel()
         await until(lambda: builder.cancelled_caught, "the builder left")
-        for b in busy:
-            node._reads.limiter.release_on_behalf_of(b)
+        release.set()
+    assert all(b.result() for b in busy)
     assert len(got) == 4 and all(v is got[0] and v.signed_header.header.height == 0 for v in got)
-    assert reads == 1  # the left build never read; the four share one
-    assert node._in_threads == 0
+    assert reads == 1  # the left build never read (unqueued); the four share one
 
 
 # -- the storage fault path ----------------------------------------------------------------------
@@ -429,4 +427,4 @@ def test_the_engine_never_imports_asyncio(path: str) -> None:
     tree = ast.parse((ROOT / path).read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert not imported & {"asyncio", "concurrent", "trio"}, path
+    assert not imported & {"asyncio", "trio"}, path
