@@ -163,14 +163,6 @@ KNOWN = {table: set(options_of(cls)) for table, cls in SCHEMA.items() if table !
 """Options of each table; a typo is an error, not a silently ignored setting."""
 
 
-def _core_key(message: str) -> str:
-    """Where a CoreConfig check's complaint is in the file ("max_tx_bytes must not ..." -> limits.max_tx_bytes)."""
-    word = message.split(" ", 1)[0]
-    if word in KNOWN["limits"]:
-        return f"limits.{word}"
-    return "sequencer.slot_ms" if word == "slot_ms" else "rollups"
-
-
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:
     """Build the configuration from a parsed TOML document; paths relative to `base`. Every error is a
     ConfigError naming `table.key`."""
@@ -209,10 +201,7 @@ def _parse_config(doc: dict[str, Any], base: Path) -> ServiceConfig:
         rollups.append(RollupInfo(rid, name, policy, fmt, r.block_time_ms))
     if not rollups:
         raise ConfigError("rollups", "at least one [[rollups]] table is needed")
-    try:
-        core = CoreConfig(tuple(rollups), lim, seq.slot_ms)
-    except ValueError as exc:
-        raise ConfigError(_core_key(str(exc)), str(exc)) from exc
+    core = CoreConfig(tuple(rollups), lim, seq.slot_ms)  # its checks raise ConfigError naming table.key
     l1 = doc.get("l1", {})
     l1_cfg = None
     if isinstance(l1, dict) and l1.get("rpc_url"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sequencer.errors import ConfigError
+
 from .policy import AdmissionPolicy
 from .types import RollupId
 
@@ -52,14 +54,15 @@ class CoreConfig:
     slot_ms: int = 100
 
     def __post_init__(self) -> None:
+        # The configuration file's names (`table.key`): these come from `sharedseq serve --config`.
         ids = [r.rollup_id for r in self.rollups]
         if len(set(ids)) != len(ids):
-            raise ValueError(f"duplicate rollup ids in {ids}")
+            raise ConfigError("rollups", f"duplicate rollup ids in {ids}")
         if self.limits.max_bundle_bytes > self.limits.max_block_bytes:
-            raise ValueError("max_bundle_bytes must not exceed max_block_bytes")
+            raise ConfigError("limits.max_bundle_bytes", "max_bundle_bytes must not exceed max_block_bytes")
         if self.limits.max_tx_bytes > self.limits.max_block_bytes:
-            raise ValueError("max_tx_bytes must not exceed max_block_bytes")
+            raise ConfigError("limits.max_tx_bytes", "max_tx_bytes must not exceed max_block_bytes")
         if self.limits.dedupe_window_ms < 0:
-            raise ValueError("dedupe_window_ms must not be negative")
+            raise ConfigError("limits.dedupe_window_ms", "dedupe_window_ms must not be negative")
         if self.slot_ms <= 0:
-            raise ValueError("slot_ms must be positive")
+            raise ConfigError("sequencer.slot_ms", "slot_ms must be positive")

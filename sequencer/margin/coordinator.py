@@ -35,6 +35,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from sequencer.core.signing import Signer
+from sequencer.errors import BadInput
 from sharedseq.margin import (
     MarginDeployment,
     RollupAccount,
@@ -69,7 +70,7 @@ class Coordinator:
                  safety_blocks: int = 3, retry_s: float = 3.0, decisions_file: Path | None = None,
                  legacy_rollups: tuple[int, ...] = (903,)) -> None:
         if not deployment.key_mirrors:
-            raise ValueError("the margin deployment has no key mirrors (deployed before key rotation; redeploy)")
+            raise BadInput("the margin deployment has no key mirrors (deployed before key rotation; redeploy)")
         self.d = deployment
         self.w3 = {rid: Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 5})) for rid, url in engines.items()}
         self.sequencer = sequencer

@@ -1,6 +1,7 @@
 """One boundary from errors to exit codes (sequencer/exitcodes.py): a config file that cannot work exits
 78 (EX_CONFIG) with one line naming `table.key`, a storage fault 74, other project errors 1; the
-subcommands are plain imports, so a broken install fails loudly instead of losing a command."""
+subcommands are plain imports. The two tests that start a process are marked integration in
+tests/conftest.py; deploy and devnet (web3) are in tests/integration/test_cli_exit_codes.py."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
     ('[l1]\nrpc_url = "http://127.0.0.1:1"\npoll_ms = 0\n' + ROLLUP, "config error: l1.poll_ms: "),
     ('[sequencer]\nmax_list_items = 0\n' + ROLLUP, "config error: sequencer.max_list_items: must be at least 1"),
     ('[console]\nlisten = "nonsense"\n' + ROLLUP, "config error: console.listen: expected host:port"),
+    ('[limits]\nmax_tx_bytes = 2000000\n' + ROLLUP, "config error: limits.max_tx_bytes: max_tx_bytes must not "
+                                                     "exceed max_block_bytes (exit code 78)"),
+    (ROLLUP + ROLLUP, "config error: rollups: duplicate rollup ids in [901, 901] (exit code 78)"),
     ("[sequencer\n", "config error: "),
 ])
 def test_serve_with_a_bad_config_exits_78_naming_table_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -51,27 +55,6 @@ def test_serve_with_a_bad_config_exits_78_naming_table_key(tmp_path: Path, capsy
 def test_a_missing_config_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--config", str(tmp_path / "nope.toml")]) == EXIT_CONFIG
     assert one_line(capsys) == f"config error: {tmp_path / 'nope.toml'}: config file does not exist (exit code 78)"
-
-
-def test_every_program_exits_78_on_its_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "d.toml").write_text('[devnet]\nslot_ms = "fast"\n' + ROLLUP)
-    assert main(["devnet", "--config", str(tmp_path / "d.toml")]) == EXIT_CONFIG
-    assert one_line(capsys) == "devnet: config error: devnet.slot_ms: expected an integer, got 'fast' (exit code 78)"
-    (tmp_path / "l1.toml").write_text('[l1]\nforce_inclusion_delay = "soon"\n' + ROLLUP)
-    assert main(["deploy", "--config", str(tmp_path / "l1.toml"), "--rpc-url", "http://127.0.0.1:1"]) == EXIT_CONFIG
-    assert one_line(capsys).startswith("deploy: config error: l1.force_inclusion_delay: expected an integer")
-    (tmp_path / "b.toml").write_text('[batcher]\nsequencer = "127.0.0.1:1"\nl1_rpc_url = "http://127.0.0.1:2"\n'
-                                     'window_ms = -5\n')
-    assert main(["batcher", "--config", str(tmp_path / "b.toml")]) == EXIT_CONFIG
-    assert one_line(capsys).startswith("batcher: config error: batcher.window_ms: expected a positive integer")
-
-
-def test_the_real_process_exit_code(tmp_path: Path) -> None:
-    (tmp_path / "s.toml").write_text('[sequencer]\nslot_ms = "abc"\n' + ROLLUP)
-    proc = subprocess.run([sys.executable, "-m", "sequencer.cli", "serve", "--config", str(tmp_path / "s.toml")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
-    assert (proc.returncode, proc.stderr) == (78, "config error: sequencer.slot_ms: expected a positive integer, "
-                                                  "got 'abc' (exit code 78)\n")
 
 
 def test_the_map_picks_the_kind_and_leaves_bugs_alone(capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,6 +87,38 @@ def test_every_subcommand_is_registered() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert {"serve", "keygen", "tls-gen", "submit", "tail", "batch", "deploy", "devnet", "demo", "batcher",
             "rollup-node"} <= set(sub.choices)  # type: ignore[arg-type]
+
+
+def test_runtime_input_errors_are_the_hierarchys() -> None:
+    """Checks of data from outside raise the project's errors (so the boundary reports them in one
+    line), still ValueErrors where callers caught those before."""
+    from rollup_adapters.base import RollupBlock
+    from rollup_adapters.derivation import DerivationError, ForcedQueueOutOfOrder, ForcedTx, place_forced
+    from sequencer.core.config import CoreConfig, Limits, RollupInfo
+    from sequencer.core.policy import OpaquePolicy
+
+    block = RollupBlock(number=0, timestamp_ms=0, l1_origin_number=9, l1_origin_hash=b"\0" * 32, transactions=())
+    with pytest.raises(ForcedQueueOutOfOrder) as err:
+        place_forced([block], [ForcedTx(901, 1, b"a", 1)], 0)
+    assert isinstance(err.value, DerivationError) and isinstance(err.value, ValueError)
+    with pytest.raises(ConfigError) as bad:
+        CoreConfig((RollupInfo(901, "r", OpaquePolicy()),), Limits(max_bundle_bytes=2_000_000))
+    assert bad.value.key == "limits.max_bundle_bytes"
+
+
+def test_the_batcher_exits_78_on_its_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "b.toml").write_text('[batcher]\nsequencer = "127.0.0.1:1"\nl1_rpc_url = "http://127.0.0.1:2"\n'
+                                     'window_ms = -5\n')
+    assert main(["batcher", "--config", str(tmp_path / "b.toml")]) == EXIT_CONFIG
+    assert one_line(capsys).startswith("batcher: config error: batcher.window_ms: expected a positive integer")
+
+
+def test_the_real_process_exit_code(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text('[sequencer]\nslot_ms = "abc"\n' + ROLLUP)
+    proc = subprocess.run([sys.executable, "-m", "sequencer.cli", "serve", "--config", str(tmp_path / "s.toml")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stderr) == (78, "config error: sequencer.slot_ms: expected a positive integer, "
+                                                  "got 'abc' (exit code 78)\n")
 
 
 @pytest.mark.parametrize("module", ["deploy.devnet_cli", "rollup_node.cli"])
