@@ -178,20 +178,15 @@ class InboxMessage:
 
 
 def read_advance(segment: bytes) -> int | None:
-    """The uint64 of an advance segment: rlp.NewStream(rest, 16).Uint64(); trailing bytes are not read."""
+    """The uint64 of an advance segment: rlp.NewStream(rest, 16).Uint64(); trailing bytes are not read
+    (the stream reads one value), so unlike rlp_codec.decode nothing after the integer is checked."""
     body = segment[1:]
-    if not body:
+    try:
+        is_list, start, stop = rlp_codec.header(body, 0, len(body))
+    except rlp_codec.RlpError:
         return None
-    b = body[0]
-    if b == 0:
-        return None  # geth: zero is 0x80; a 0x00 byte is a non-canonical integer
-    if b < 0x80:
-        return b
-    if b > 0x88:
-        return None
-    n = b - 0x80
-    value = body[1 : 1 + n]
-    if len(value) < n or (n and value[0] == 0) or (n == 1 and value[0] < 0x80):
+    value = body[start:stop]
+    if is_list or len(value) > 8 or value[:1] == b"\x00":  # geth: zero is 0x80; 0x00 is non-canonical
         return None
     return int.from_bytes(value, "big")
 

@@ -11,7 +11,9 @@ state/encoding_batch_v2.go (and the same arithmetic in `DecodeTxs`,
 state/helper.go): a tx entry starts with an RLP list whose total length tells
 where r, s, v and effectivePercentage begin. Like the reference, the helper
 does not insist on canonical headers (`f801` gives 3); the RLP decoder that
-reads the list afterwards does.
+reads the list afterwards does. That leniency, and reading only the header
+of a list whose payload may run past the data, are why this is not the
+project's RLP codec (sequencer/core/rlp_codec.py), which refuses both.
 """
 
 from __future__ import annotations
