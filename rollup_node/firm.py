@@ -27,6 +27,8 @@ batch against its recorded hash). For each window:
 Any failure raises VerificationError naming the window (and the rollup block) and stops the node:
 nothing the sequencer did not sign is executed. An L1 that cannot be reached at start stops the node
 (a configuration problem); once running, a failed L1 read is retried with backoff.
+
+Asyncio only (issue 10 item 5): L1 is read through L1Client (aiohttp).
 """
 
 from __future__ import annotations

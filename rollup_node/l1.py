@@ -13,6 +13,8 @@ checks are pure functions of the record:
   block, not retired before it, first height at or above the key's first height);
 - `accountable_for`: SequencerKeys.accountable at the L1 head (a signature by the key about that
   height is the sequencer's, so a lie in it is slashable).
+
+Asyncio only (issue 10 item 5): every read goes through L1Client (aiohttp).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ same blocks from the same signed origins, so soft and firm state roots stay equa
 
 Disconnects and sequencer restarts: reconnect with backoff and resubscribe from the next height; the
 pending blocks and the cursor stay in memory, so nothing is missed or applied twice.
+
+Asyncio only (issue 10 item 5): the stream is a grpc.aio call and L1 is read through L1Client (aiohttp).
 """
 
 from __future__ import annotations

@@ -5,7 +5,11 @@ This is the composition root, one layer above everything it wires: the service (
 the node, the gRPC API), the configuration (sequencer/config.py), the L1 follower (sequencer/l1),
 the console and replication. It lives outside sequencer/service so that those packages may use the
 service (the L1 follower drives the node, the batcher decodes its blocks) without an import cycle
-(tests/unit/test_package_imports.py)."""
+(tests/unit/test_package_imports.py).
+
+Asyncio only (issue 10 item 5): grpc.aio (the server, its health service) and the console's aiohttp
+run on asyncio alone, so `sharedseq serve` runs anyio on asyncio; the node it runs is backend-neutral.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,10 @@ Runs on the sequencer's own asyncio loop as a task of the server's task group (`
 with `tg.start`): it stops with the sequencer and a failure to listen stops the start, like the gRPC
 port. Read-only: every route is a GET of the sampler's latest picture or a packaged file; no route
 changes the node. With TLS on the gRPC port, the console serves HTTPS with the same certificate and
-asks for the admin password (settings.py)."""
+asks for the admin password (settings.py).
+
+Asyncio only (issue 10 item 5): aiohttp.web serves on asyncio alone.
+"""
 
 from __future__ import annotations
 

@@ -39,6 +39,8 @@ When the sequencer's L1 origin is too old for the inbox (its L1 RPC was down lon
 maxOriginLag L1 blocks) the planner waits for a block with a fresh origin and posts the stale ones
 in the window that ends there (`batcher.origin_unpostable`, WARNING, says why it waits); see
 docs/operator-guide.md, "L1 outages".
+
+Asyncio only (issue 10 item 5): it reads the sequencer over grpc.aio and posts through L1Client (aiohttp).
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ Errors (sequencer/errors.py kinds): an unreachable or timing-out node, or a non-
 raises `L1Unavailable` (Temporary: retry with backoff); a JSON-RPC error object raises `RpcError`,
 whose `revert` names the custom error (of any project contract) when the node returned revert data
 (`eth_estimateGas` / `eth_call` of a reverting call). Quantities come back as ints, data as bytes.
+
+Asyncio only (issue 10 item 5): aiohttp runs on asyncio alone, and so does every module that reads
+L1 through this client (origin.py, batcher.py, rollup_node/l1.py, soft.py, firm.py).
 """
 
 from __future__ import annotations

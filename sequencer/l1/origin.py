@@ -21,6 +21,8 @@ stale origin can still be posted, but only inside a window that ends at a block 
 origin; so once the origin is more than maxOriginLag L1 blocks old, the batcher waits for the L1 to
 come back (`batcher.origin_unpostable`) and firm height stops moving (docs/operator-guide.md,
 "L1 outages").
+
+Asyncio only (issue 10 item 5): it polls L1 through L1Client (aiohttp); the node it feeds is backend-neutral.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ new key; a decision taken before is re-signed with it (the same outcome, so no e
 outcome is never sent while some leg's mirror does not hold the key current (it would be refused
 there and applied elsewhere): the coordinator waits, and the bundle aborts at its timeout if the
 key never becomes current.
+
+Asyncio only (issue 10 item 5): it submits its outcomes over grpc.aio (web3's HTTP calls run in threads).
 """
 
 from __future__ import annotations
