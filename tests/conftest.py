@@ -8,7 +8,7 @@
 `make test` runs all of it; `make test-fast` runs `pytest -m "not integration and not slow" tests/unit`.
 
 The unit layer is held to it: while a test that is not `integration` runs (its fixtures included), a
-subprocess, a fork, or a socket connect/bind fails the test with a message saying what to do, so a
+subprocess, a fork, or a socket connect/listen fails the test with a message saying what to do, so a
 test that starts one cannot slip into the fast layer unnoticed. (gRPC's C core opens its sockets
 below Python, so a gRPC channel is not caught here: list such a test by hand.)
 """
@@ -150,7 +150,8 @@ class _no_processes_or_sockets:
         (os, "system", "a shell"),
         (socket.socket, "connect", "a socket connection"),
         (socket.socket, "connect_ex", "a socket connection"),
-        (socket.socket, "bind", "a listening socket"),
+        # listen, not bind: urllib3 binds a socket to ::1 port 0 at import time to see if IPv6 works
+        (socket.socket, "listen", "a listening socket"),
     )
 
     def __init__(self, active: bool) -> None:
