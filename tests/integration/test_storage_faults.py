@@ -144,7 +144,7 @@ def test_a_full_disk_stops_the_server_cleanly_and_loses_nothing(small_disk: Path
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # through the gRPC edge (grpc.aio): asyncio only
 async def test_health_turns_not_serving_before_the_node_stops(tmp_path: Path) -> None:
     """In-process: SQLite's page budget runs out (SQLITE_FULL, as on a full disk). The health
     service announces NOT_SERVING before the server stops, the waiting client gets UNAVAILABLE,

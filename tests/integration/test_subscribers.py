@@ -210,7 +210,7 @@ def test_a_subscriber_that_stops_reading_is_cut_off_and_resumes(big_log: Path, t
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # through the gRPC edge (grpc.aio): asyncio only
 async def test_commits_go_on_with_every_read_thread_blocked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _config(tmp_path, slot_ms=3_600_000)
     node = build_node(cfg)
@@ -270,7 +270,7 @@ def test_view_cache_is_an_lru_bounded_by_bytes() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # through the gRPC edge (grpc.aio): asyncio only
 async def test_replays_do_not_evict_the_live_views(big_log: Path, tmp_path: Path) -> None:
     shutil.copytree(big_log, tmp_path / "data")
     shutil.copy(big_log.parent / "seq.key", tmp_path / "seq.key")
