@@ -1,5 +1,8 @@
 """The gRPC servicer: thin. Convert the request (from_proto), call the node,
-convert back (to_proto); errors become statuses in one place (errors.py)."""
+convert back (to_proto); errors become statuses in one place (errors.py).
+
+Asyncio only (issue 10 item 5): the handlers run on grpc.aio's loop and answer through its
+ServicerContext; the node they call is backend-neutral."""
 
 from __future__ import annotations
 

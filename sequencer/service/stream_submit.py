@@ -8,6 +8,8 @@ not decode, an unknown item, a list that admits nothing, a refused bundle each g
 answer in their place. The stream ends early only when the client takes no answer for
 `stream_stall_timeout_s` (RESOURCE_EXHAUSTED, after every answer already written); a new stream
 starts afresh.
+
+Asyncio only (issue 10 item 5): the request iterator and the context are grpc.aio's (the rest is anyio).
 """
 
 from __future__ import annotations
