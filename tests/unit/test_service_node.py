@@ -348,6 +348,26 @@ async def test_a_view_wanted_by_many_is_built_once_and_its_builder_may_leave(eng
     assert reads == 1  # the left build never read (unqueued); the four share one
 
 
+async def test_close_waits_for_a_read_whose_caller_left() -> None:
+    """A caller that stops waiting (cancelled: a client gone) leaves its read running on its thread;
+    the log is not closed under it."""
+    log = MemoryLog()
+    node = make_node(log, FakeClock())
+    release = threading.Event()
+    seen: list[int] = []
+
+    def slow_read() -> None:
+        release.wait(30)
+        seen.append(log.head_height())  # raises if the log was closed meanwhile
+
+    with anyio.move_on_after(0.05) as left:
+        await node.read(slow_read)
+    assert left.cancelled_caught
+    threading.Timer(0.1, release.set).start()
+    node.close()
+    assert seen == [-1]
+
+
 # -- the storage fault path ----------------------------------------------------------------------
 
 
