@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sequencer.configfile import NON_NEGATIVE, POSITIVE, one_of, option
+
 from .errors import NodeConfigError
 
 MODES = ("soft", "firm")
@@ -48,3 +50,20 @@ class NodeConfig:
             raise NodeConfigError(f"max_kept_witness_blocks must be at least 1, got {self.max_kept_witness_blocks}")
         if self.keep_blocks < 1:
             raise NodeConfigError(f"keep_blocks must be at least 1, got {self.keep_blocks}")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFile:
+    """The [rollup_node] table of `sharedseq rollup-node --config FILE` (read by sequencer/configfile.py):
+    NodeConfig's options, each None when the file leaves it out (then the flag, else NodeConfig's
+    default applies: one set of defaults)."""
+
+    rollup_id: int | None = None
+    mode: str | None = option(None, rule=one_of(*MODES))
+    sequencer: str | None = None
+    l1_rpc: str | None = None
+    inbox: str | None = None
+    api_port: int | None = option(None, rule=NON_NEGATIVE)
+    poll_ms: int | None = option(None, rule=POSITIVE)
+    keep_blocks: int | None = option(None, rule=POSITIVE)
+    max_kept_witness_blocks: int | None = option(None, rule=POSITIVE)

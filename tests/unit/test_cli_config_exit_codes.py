@@ -74,13 +74,43 @@ def test_the_map_picks_the_kind_and_leaves_bugs_alone(capsys: pytest.CaptureFixt
 
 
 def test_flags_left_out_take_the_dataclass_defaults() -> None:
-    from rollup_node.node import NodeConfig
+    from rollup_node.cli import node_settings
+    from rollup_node.config import NodeConfig
 
     args = build_parser().parse_args(["rollup-node", "--l1-rpc", "http://127.0.0.1:1", "--inbox", "0x" + "11" * 20,
                                       "--rollup", "901"])
     assert (args.poll_ms, args.keep_blocks, args.max_kept_witness_blocks, args.api_port) == (None, None, None, None)
-    default = NodeConfig(901, "soft", sequencer="x")
-    assert default.poll_ms == 100  # the devnet's and the CLI's one poll interval (the CLI said 500 before)
+    cfg = NodeConfig(**node_settings(args))
+    assert cfg == NodeConfig(901, "soft", sequencer="127.0.0.1:50051", l1_rpc="http://127.0.0.1:1",
+                             inbox="0x" + "11" * 20)
+    assert cfg.poll_ms == 100  # the devnet's and the CLI's one poll interval (the CLI said 500 before)
+
+
+def test_the_rollup_node_reads_its_config_file_and_flags_win(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from rollup_node.cli import node_settings
+    from rollup_node.config import NodeConfig
+
+    inbox = "0x" + "22" * 20
+    (tmp_path / "n.toml").write_text(f'[rollup_node]\nrollup_id = 902\nmode = "firm"\nl1_rpc = "http://l1:8545"\n'
+                                     f'inbox = "{inbox}"\npoll_ms = 1000\n[other]\nx = 1\n')
+    args = build_parser().parse_args(["rollup-node", "--config", str(tmp_path / "n.toml"), "--poll-ms", "250"])
+    cfg = NodeConfig(**node_settings(args))
+    assert (cfg.rollup_id, cfg.mode, cfg.l1_rpc, cfg.inbox, cfg.poll_ms, cfg.keep_blocks) == (
+        902, "firm", "http://l1:8545", inbox, 250, NodeConfig(1, "firm", l1_rpc="x", inbox=inbox).keep_blocks)
+    for text, line in (('[rollup_node]\npoll_ms = "often"\n', "rollup-node: config error: rollup_node.poll_ms: "
+                                                               "expected a positive integer, got 'often'"),
+                       ('[rollup_node]\nmode = "hard"\n', "rollup-node: config error: rollup_node.mode: expected "
+                                                           "one of 'soft', 'firm', got 'hard'"),
+                       ('[rollup_node]\npolms = 5\n', "rollup-node: config error: [rollup_node]: unknown option(s) "
+                                                       "polms")):
+        (tmp_path / "bad.toml").write_text(text)
+        assert main(["rollup-node", "--config", str(tmp_path / "bad.toml"), "--l1-rpc", "http://127.0.0.1:1",
+                     "--inbox", inbox, "--rollup", "901", "--log-level", "critical"]) == EXIT_CONFIG
+        assert one_line(capsys).startswith(line)
+    with pytest.raises(SystemExit) as usage:  # neither a flag nor the file names the inbox
+        node_settings(build_parser().parse_args(["rollup-node", "--l1-rpc", "http://127.0.0.1:1", "--rollup", "1"]))
+    assert usage.value.code == 2 and "--inbox" in capsys.readouterr().err
 
 
 def test_every_subcommand_is_registered() -> None:
