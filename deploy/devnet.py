@@ -16,7 +16,8 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import anyio
 from web3 import Web3
 
 from deploy.deployer import deploy_all
-from deploy.liveview import LiveStatus, LiveView, Probe, RollupRow
+from deploy.liveview import LiveStatus, LiveView, Probe, RollupRow, ScrapedMetrics, replica_row
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import parse_config
 from sequencer.configfile import load_table, read_toml, refuse_unknown
@@ -57,6 +58,10 @@ class DevnetConfig:
     force_inclusion_delay: int = 10
     node_api_port: int = 8601
     firm_nodes: bool = True
+    replicas: int = 1
+    """Sequencer replicas (issue 12, docs/replication.md): 1 runs the sequencer in this process on
+    SQLite; more start a 3-node JetStream cluster and that many `sharedseq serve` processes on it
+    (deploy/replicas/launch.py), with the first at `sequencer_port` and the next ports after it."""
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> DevnetConfig:
@@ -100,6 +105,9 @@ class Devnet:
     firm: dict[int, RollupNode] = field(default_factory=dict)
     margin: dict[str, Any] = field(default_factory=dict)
     """The cross-rollup margin deployment (deploy/margin.py), also in the manifest's extra.margin."""
+    replica_set: Any = None
+    """With `replicas` > 1: the running deploy.replicas.launch.ReplicaSet (then `server` is None)."""
+    _leader_probe: tuple[str, Probe] | None = None
 
     @property
     def inbox(self) -> str:
@@ -107,14 +115,24 @@ class Devnet:
 
     @property
     def sequencer(self) -> str:
+        """The sequencer's gRPC address; with replicas every replica's, comma separated (what the
+        batcher and the rollup nodes take)."""
+        if self.replica_set is not None:
+            return ",".join(self.replica_set.addresses)
         assert self.server is not None
         return self.server.address
 
     def endpoints(self) -> dict[str, Any]:
+        replicated = self.replica_set.endpoints() if self.replica_set is not None else {}
+        lead = self.replica_set.leader() if self.replica_set is not None else None
         return {
             "l1_rpc": self.l1_url,
-            "sequencer": self.sequencer,
-            "metrics": f"http://127.0.0.1:{self.server.metrics_port}/metrics" if self.server else None,
+            # One address for clients that take one (the demo): with replicas the leader's at start;
+            # `replicas` lists them all (a client given every address follows the leader).
+            "sequencer": lead.address if lead is not None else self.sequencer,
+            **replicated,
+            "metrics": f"http://127.0.0.1:{self.server.metrics_port}/metrics" if self.server else
+            (replicated["replicas"][0]["metrics"] if replicated else None),
             "console": f"http://127.0.0.1:{self.server.console_port}/" if self.server and self.server.console_port
             else None,
             "inbox": self.inbox,
@@ -140,10 +158,17 @@ class Devnet:
         return view
 
     def live_status(self, probe: Probe) -> LiveStatus:
-        """This interval's figures for the terminal live view (deploy/liveview.py)."""
+        """This interval's figures for the terminal live view (deploy/liveview.py). With replicas:
+        each replica's row from its metrics endpoint, the shared figures from the leader's."""
+        if self.replica_set is not None:
+            return self._replicated_status()
         assert self.server is not None
         node = self.server.node
         p50, p99, total, per = probe.read(time.monotonic())
+        return LiveStatus(time.strftime("%H:%M:%S"), node.durable_height, node.firm_height, p50, p99, total,
+                          self._rollup_rows(per))
+
+    def _rollup_rows(self, per: dict[str, float | None]) -> tuple[RollupRow, ...]:
         rows = []
         for r in self.config.rollups:
             rid = int(r["id"])
@@ -152,8 +177,33 @@ class Devnet:
                                   soft.head.engine_number if soft is not None and soft.head else None,
                                   firm.head.engine_number if firm is not None and firm.head else None,
                                   per.get(str(rid))))
-        return LiveStatus(time.strftime("%H:%M:%S"), node.durable_height, node.firm_height, p50, p99, total,
-                          tuple(rows))
+        return tuple(rows)
+
+    def _replicated_status(self) -> LiveStatus:
+        """Blocking HTTP reads of each replica's metrics (the live view runs them on a thread)."""
+        rs = self.replica_set
+        scraped: dict[str, ScrapedMetrics | None] = {}
+        for r in rs.replicas:
+            try:
+                scraped[r.address] = ScrapedMetrics(r.metrics(timeout=1.0))
+            except OSError:
+                scraped[r.address] = None
+        rows = tuple(replica_row(r.address, r.pid, scraped[r.address]) for r in rs.replicas)
+        leader = next((r for r in rows if r.leading), None)
+        m = scraped[leader.address] if leader is not None else None
+        p50 = p99 = total = None
+        per: dict[str, float | None] = {}
+        if leader is not None and m is not None:
+            # Latency and tx/s are the leader's (followers admit nothing); a new leader has counters
+            # of its own, so its windows start afresh.
+            if self._leader_probe is None or self._leader_probe[0] != leader.address:
+                self._leader_probe = (leader.address, Probe(m))
+            self._leader_probe[1].metrics = m
+            p50, p99, total, per = self._leader_probe[1].read(time.monotonic())
+        firm = m.value("sharedseq_firm_height") if m is not None else None
+        height = max((r.height for r in rows if r.height is not None), default=-1)
+        return LiveStatus(time.strftime("%H:%M:%S"), height, int(firm) if firm is not None else -1, p50, p99,
+                          total, self._rollup_rows(per), rows)
 
 
 def _say(line: str) -> None:
@@ -192,6 +242,8 @@ def check_ports(cfg: DevnetConfig) -> None:
              "console_port": max(cfg.console_port, 0)}
     if cfg.node_api_port:
         ports |= {f"node_api_port+{i}": cfg.node_api_port + i for i in range(len(cfg.rollups))}
+    if cfg.sequencer_port and cfg.replicas > 1:
+        ports |= {f"sequencer_port+{i}": cfg.sequencer_port + i for i in range(1, cfg.replicas)}
     busy = [f"{name} {p}" for name, p in ports.items() if p and not port_is_free(p)]
     if busy:
         raise DevnetError(f"port(s) in use on 127.0.0.1: {', '.join(busy)} (another devnet?); "
@@ -236,31 +288,31 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             "l1": {"rpc_url": l1.url, "inbox": net.inbox, "poll_ms": 500},
             "rollups": list(cfg.rollups),
         }
-        if cfg.console_port >= 0:
+        if cfg.console_port >= 0 and cfg.replicas == 1:  # the console reads the node in this process
             seq_doc["console"] = {"listen": f"127.0.0.1:{_port(cfg.console_port)}"}
-        seq_cfg = parse_config(seq_doc, cfg.workdir)
-        async with running(seq_cfg) as server, anyio.create_task_group() as tg:
+        seq_cfg = parse_config(seq_doc, cfg.workdir)  # checked here, whether it runs here or in replicas
+        async with _sequencer(cfg, seq_cfg, seq_doc, net, say) as server, anyio.create_task_group() as tg:
             net.server = server
-            say(f"      sequencer on {server.address}, slot {cfg.slot_ms} ms")
             say("[4/6] starting the batcher ...")
             # The batcher signs each window with the sequencer's own key file (docs/settlement.md 1).
-            net.batcher = Batcher(BatcherConfig(sequencer=server.address, l1_rpc_url=l1.url, inbox=net.inbox,
+            net.batcher = Batcher(BatcherConfig(sequencer=net.sequencer, l1_rpc_url=l1.url, inbox=net.inbox,
                                                 key=accounts[BATCHER].key, signer_key=read_key(seq_key_file),
                                                 window_ms=cfg.window_ms, poll_ms=250),
-                                  registry=server.node.metrics.registry)  # its metrics on the sequencer's endpoint
+                                  # its metrics on the sequencer's endpoint (replicas: its own registry)
+                                  registry=server.node.metrics.registry if server is not None else None)
             await tg.start(net.batcher.run)
             say(f"[5/6] starting {len(cfg.rollups)} rollup nodes ...")
             for i, r in enumerate(cfg.rollups):
                 rid = int(r["id"])
                 api = cfg.node_api_port + i if cfg.node_api_port else 0
-                node = await tg.start(RollupNode(NodeConfig(rid, "soft", sequencer=server.address, l1_rpc=l1.url,
+                node = await tg.start(RollupNode(NodeConfig(rid, "soft", sequencer=net.sequencer, l1_rpc=l1.url,
                                                             inbox=net.inbox, api_port=api)).run)
                 net.soft[rid] = node
                 say(f"      {r['name']} ({r['format']}, chain {rid}): soft node API http://127.0.0.1:{node.api_port}")
                 if cfg.firm_nodes:
                     net.firm[rid] = await tg.start(RollupNode(NodeConfig(rid, "firm", l1_rpc=l1.url,
                                                                          inbox=net.inbox, api_port=0)).run)
-            if server.console is not None:
+            if server is not None and server.console is not None:
                 server.console.sources.append(net.console_view)
                 say(f"      console on http://127.0.0.1:{server.console_port}/")
             say("[6/6] waiting for the first rollup blocks ...")
@@ -273,10 +325,11 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
                 say("      deploying the cross-rollup margin contracts through the sequencer ...")
                 engines = {rid: n.engine.url for rid, n in net.soft.items() if n.engine is not None}
                 ids = tuple(int(r["id"]) for r in cfg.rollups[:3])
+                lead = server.address if server is not None else net.replica_set.leader().address
                 net.margin = await start_devnet_margin(
-                    tg, workdir=cfg.workdir, sequencer=server.address, engines=engines, l1_chain_id=cfg.l1_chain_id,
+                    tg, workdir=cfg.workdir, sequencer=lead, engines=engines, l1_chain_id=cfg.l1_chain_id,
                     inbox=net.inbox, sequencer_key=read_key(seq_key_file), rollups=(ids[0], ids[1], ids[2]),
-                    say=lambda m: say(f"      {m}"), console=server.console)
+                    say=lambda m: say(f"      {m}"), console=server.console if server is not None else None)
             (cfg.workdir / "endpoints.json").write_text(json.dumps(net.endpoints(), indent=2))
             say("devnet ready: " + json.dumps(net.endpoints()))
             say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")
@@ -285,13 +338,44 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
             # On a terminal, a table redrawn in place; into a file or a pipe, one line per interval.
             tty = say is _say and sys.stdout.isatty()
             view = LiveView(_write if say is _say else (lambda text: say(text.rstrip("\n"))), tty=tty)
-            probe = Probe(server.node.metrics)
+            probe = Probe(server.node.metrics if server is not None else None)
             try:
                 while True:
                     await anyio.sleep(live_every_s)
-                    view.show(net.live_status(probe))
+                    # Replicas: HTTP reads of each one's metrics, on a thread.
+                    view.show(await anyio.to_thread.run_sync(net.live_status, probe) if server is None
+                              else net.live_status(probe))
             finally:
                 (cfg.workdir / "endpoints.json").unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def _sequencer(cfg: DevnetConfig, seq_cfg: Any, seq_doc: dict[str, Any], net: Devnet,
+                     say: Callable[[str], None]) -> AsyncIterator[RunningServer | None]:
+    """The sequencer in this process (replicas = 1), or a replica set in processes of their own
+    (None: `net.replica_set` is set)."""
+    if cfg.replicas == 1:
+        async with running(seq_cfg) as server:
+            say(f"      sequencer on {server.address}, slot {cfg.slot_ms} ms")
+            yield server
+        return
+    from deploy.replicas.launch import ReplicaSet
+
+    if not 2 <= cfg.replicas <= 5:
+        raise ConfigError("devnet.replicas", f"must be 1 (no replication) or 2 to 5, got {cfg.replicas}")
+    rs = ReplicaSet(cfg.workdir, {k: v for k, v in seq_doc.items() if k != "console"}, cfg.replicas,
+                    cfg.sequencer_port)
+    say(f"      {cfg.replicas} replicas on a 3-node JetStream cluster (logs: {cfg.workdir}/replica-*.log) ...")
+    try:
+        await anyio.to_thread.run_sync(rs.start)
+        net.replica_set = rs
+        lead = rs.leader()
+        say(f"      replicas {', '.join(rs.addresses)}; leader {lead.address if lead else '?'} "
+            f"(pid {lead.pid if lead else '?'}), slot {cfg.slot_ms} ms")
+        yield None
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(rs.stop)
 
 
 async def _main(cfg: DevnetConfig) -> None:

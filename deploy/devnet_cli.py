@@ -10,6 +10,8 @@ def add_devnet_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="deploy/devnet.toml")
     p.add_argument("--workdir", help="scratch folder (default from the config)")
     p.add_argument("--free-ports", action="store_true", help="pick free ports instead of the configured ones")
+    p.add_argument("--replicas", type=int, help="sequencer replicas on a 3-node JetStream cluster (default 1: "
+                   "one sequencer on SQLite in the devnet's process; docs/replication.md)")
     p.set_defaults(func=_devnet)
 
     p = sub.add_parser("demo", help="send demo traffic to a running devnet and check the results")
@@ -20,7 +22,7 @@ def add_devnet_commands(sub: argparse._SubParsersAction) -> None:
 def _devnet(args: argparse.Namespace) -> int:
     from deploy.devnet import main_devnet
 
-    overrides: dict[str, object] = {"workdir": args.workdir}
+    overrides: dict[str, object] = {"workdir": args.workdir, "replicas": args.replicas}
     if args.free_ports:
         overrides.update(l1_port=0, sequencer_port=0, metrics_port=0, console_port=0, node_api_port=0)
     return main_devnet(args.config, overrides)

@@ -35,6 +35,20 @@ class RollupRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaRow:
+    """One sequencer replica (devnet --replicas, docs/replication.md) as its metrics show it; None
+    fields: its metrics endpoint did not answer (killed, restarting)."""
+
+    address: str
+    pid: int | None
+    leading: bool | None
+    height: int | None
+    lag_entries: int | None
+    lease_s: float | None
+    leader: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class LiveStatus:
     """One interval's figures. Latency quantiles are bucket upper bounds (None: no receipt in the
     window, shown as "no traffic yet", never as 0 ms)."""
@@ -46,6 +60,8 @@ class LiveStatus:
     p99_s: float | None
     tx_per_s: float | None
     rollups: tuple[RollupRow, ...]
+    replicas: tuple[ReplicaRow, ...] = ()
+    """A replicated sequencer's replicas (empty: one sequencer)."""
 
 
 def _ms(s: float) -> str:
@@ -72,6 +88,15 @@ def _firm(st: LiveStatus) -> tuple[str, str]:
     return str(st.firm_height), str(st.shared_height - st.firm_height)
 
 
+def replica_text(r: ReplicaRow) -> str:
+    """One replica: its role, height, lag and (on the leader) the lease time left."""
+    if r.leading is None:
+        return f"{r.address} (pid {_opt(r.pid)}) not answering"
+    role = f"leader, lease {r.lease_s:.1f}s" if r.leading and r.lease_s is not None else \
+        "leader" if r.leading else f"follower of {r.leader or 'nobody yet'}"
+    return f"{r.address} (pid {_opt(r.pid)}) {role}, block {_opt(r.height)}, lag {_opt(r.lag_entries)} entries"
+
+
 def render_line(st: LiveStatus) -> str:
     """The non-terminal mode: everything on one line, greppable."""
     firm, lag = _firm(st)
@@ -80,6 +105,7 @@ def render_line(st: LiveStatus) -> str:
     for r in st.rollups:
         lag_r = "-" if r.soft_block is None or r.firm_block is None else str(r.soft_block - r.firm_block)
         parts.append(f"{r.rollup_id}: block {_opt(r.soft_block)} firm {_opt(r.firm_block)} (lag {lag_r})")
+    parts.extend(f"replica {replica_text(r)}" for r in st.replicas)
     return " | ".join(parts)
 
 
@@ -102,7 +128,50 @@ def render_table(st: LiveStatus) -> list[str]:
         lines.append(_row((f"{r.rollup_id} {r.name}"[:22], _opt(r.soft_block), _opt(r.firm_block), lag_r, "",
                            _rate(r.tx_per_s))))
     lines.append("soft/firm: rollup block numbers of the node following the sequencer / deriving from L1")
+    lines.extend(f"replica {replica_text(r)}" for r in st.replicas)
     return [line.rstrip() for line in lines]
+
+
+class ScrapedMetrics:
+    """A replica's metrics read from its endpoint's text, with the two families `Probe` reads
+    (`admitted`, `receipt_seconds`) offering `collect()` as the in-process ones do."""
+
+    def __init__(self, text: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.families = {f.name: f for f in text_string_to_metric_families(text)}
+
+        class _Family:
+            def __init__(self, family: Any) -> None:
+                self._family = family
+
+            def collect(self) -> list[Any]:
+                return [self._family] if self._family is not None else []
+        self.admitted = _Family(self.families.get("sharedseq_admitted"))
+        self.receipt_seconds = _Family(self.families.get("sharedseq_receipt_latency_seconds"))
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """An unlabelled (or exactly labelled) sample's value; None if absent."""
+        for f in self.families.values():
+            for s in f.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return float(s.value)
+        return None
+
+    def labels_of(self, name: str, label: str) -> list[str]:
+        return [s.labels[label] for f in self.families.values() for s in f.samples if s.name == name]
+
+
+def replica_row(address: str, pid: int | None, metrics: ScrapedMetrics | None) -> ReplicaRow:
+    """A replica's row from its scraped metrics (docs/metrics.md); None: it did not answer."""
+    if metrics is None:
+        return ReplicaRow(address, pid, None, None, None, None, None)
+    height, lag, lease = (metrics.value(n) for n in ("sharedseq_block_height", "sharedseq_replica_lag_entries",
+                                                       "sharedseq_lease_remaining_seconds"))
+    leaders = metrics.labels_of("sharedseq_leader", "address")
+    return ReplicaRow(address, pid, metrics.value("sharedseq_leading") == 1.0,
+                      None if height is None else int(height), None if lag is None else int(lag), lease,
+                      leaders[0] if leaders else None)
 
 
 class Probe:
