@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -81,7 +81,7 @@ from web3.types import TxParams
 from contracts import load_artifact
 from contracts.compile import artifacts_fresh, compile_all, write_artifacts
 from rollup_adapters.registry import ByFormat, names
-from sequencer.configfile import load_table, read_toml
+from sequencer.configfile import defaults_of, load_table, read_toml
 from sequencer.errors import ConfigError, SharedSeqError
 
 CONTRACT_NAMES = ("RollupRegistry", "SequencerKeys", "SequencerInbox", "SequencerBond")
@@ -250,7 +250,7 @@ class DeployConfig:
         )
 
 
-_DEPLOY_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(DeployConfig) if f.name in PARAM_BOUNDS}
+_DEPLOY_DEFAULTS = defaults_of(DeployConfig)
 
 
 @dataclass(frozen=True, slots=True)

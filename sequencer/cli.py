@@ -19,6 +19,7 @@ from rollup_node.cli import add_rollup_node_commands
 from sequencer.errors import BadInput
 from sequencer.exitcodes import run_command
 from sequencer.l1.cli import add_batcher_commands
+from sequencer.logs import DEFAULT_LEVEL
 
 
 def _hex(data: bytes) -> str:
@@ -61,6 +62,11 @@ def cmd_tls_gen(args: argparse.Namespace) -> int:
 def _channel(args: argparse.Namespace):  # noqa: ANN202 - grpc.Channel
     import grpc
 
+    if args.server is None:  # one default: the address `sharedseq serve` listens on unless told otherwise
+        from sequencer.config import SequencerTable
+
+        args.server = SequencerTable().listen
+
     if bool(args.tls_cert) != bool(args.tls_key):
         raise BadInput("--tls-cert and --tls-key go together (a client certificate needs its key)")
     if not args.tls_ca:
@@ -91,7 +97,8 @@ def _rpc_error(exc: Any, args: argparse.Namespace) -> str:
 
 
 def _client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default="127.0.0.1:50051")
+    p.add_argument("--server", default=None, help="the sequencer's gRPC address (default: its own default listen "
+                                                  "address, [sequencer] listen)")
     p.add_argument("--tls-ca", help="CA certificate (PEM): connect with TLS")
     p.add_argument("--tls-cert", help="client certificate (PEM), for mutual TLS")
     p.add_argument("--tls-key", help="client key (PEM), for mutual TLS")
@@ -206,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the sequencer")
     p.add_argument("--config", required=True, help="TOML config (see deploy/sequencer.sample.toml)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default=DEFAULT_LEVEL)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("keygen", help="create a sequencer signing key file")

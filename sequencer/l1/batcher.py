@@ -50,7 +50,7 @@ import logging
 import os
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from rollup_adapters.derivation import Cursor, ForcedTx
-from sequencer.configfile import NON_NEGATIVE, POSITIVE, load_table, option, read_toml
+from sequencer.configfile import NON_NEGATIVE, POSITIVE, defaults_of, load_table, option, read_toml
 from sequencer.core.hashing import keccak
 from sequencer.core.signing import Domain, Signer, block_hash
 from sequencer.core.types import BlockHeader, Hash32, RollupId, SharedBlock
@@ -200,7 +200,7 @@ class BatcherConfig:
                    blob_fee_margin=t.blob_fee_margin)
 
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(BatcherConfig)}
+_DEFAULTS = defaults_of(BatcherConfig)
 """BatcherConfig's defaults: the file's options fall back to them (one set of defaults)."""
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import signal
 
+from sequencer.logs import DEFAULT_LEVEL, FORMATS
+
 
 def add_batcher_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the `batcher` subcommand to a CLI's subparsers (sets `func`)."""
     p = subparsers.add_parser("batcher", help="post sealed blocks to L1 (the batcher)", description=__doc__)
     p.add_argument("--config", required=True, help="TOML with a [batcher] table (see deploy/batcher.sample.toml)")
-    p.add_argument("--log-level", default="INFO")
-    p.add_argument("--log-format", default="json", choices=("json", "text"))
+    p.add_argument("--log-level", default=DEFAULT_LEVEL)
+    p.add_argument("--log-format", default="json", choices=FORMATS)
     p.add_argument("--metrics-listen", default="",
                    help="serve the batcher's Prometheus metrics on host:port (docs/metrics.md); default off")
     p.set_defaults(func=run_batcher)
