@@ -225,12 +225,20 @@ class JetStreamLog(BlockLog):
             raise LogUnavailable(f"JetStream stream {self.stream}: {exc}") from exc
 
     def catch_up(self, timeout_s: float | None = None) -> int:
-        """Wait until every entry the stream holds now is applied locally; the stream's last sequence."""
+        """Wait until every entry the stream holds now is applied locally; the stream's last sequence.
+        The timeout is for progress, not for the whole: a replica (re)starting on a long stream
+        replays all of it, which takes as long as it takes, and gives up only if nothing arrives for
+        `timeout_s` (JetStream or the consumer stalled)."""
         target = self.stream_last_seq(timeout_s)
+        stall = timeout_s or self.timeout_s * 5
         with self._caught_up:
-            if not self._caught_up.wait_for(lambda: self._applied >= target or self.fatal is not None,
-                                            timeout_s or self.timeout_s * 5):
-                raise LogUnavailable(f"replicated log: applied {self._applied} of {target} entries in time")
+            while True:
+                before = self._applied
+                if self._caught_up.wait_for(lambda: self._applied >= target or self.fatal is not None, stall):
+                    break
+                if self._applied == before:
+                    raise LogUnavailable(f"replicated log: applied {self._applied} of {target} entries, and none "
+                                         f"for {stall:g} s")
         if self.fatal is not None:
             raise self.fatal
         return target

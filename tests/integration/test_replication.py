@@ -112,7 +112,10 @@ def sealed(address: str) -> int:
 def start(r: Replica) -> None:
     r.start()
     assert r.proc is not None
-    wait_healthy(r.address, r.proc, WAIT_S)  # it replays the whole stream first
+    try:
+        wait_healthy(r.address, r.proc, WAIT_S)  # it replays the whole stream first
+    except AssertionError as exc:  # TortureFailure: say why, from its own log
+        raise AssertionError(f"{exc}; its log ends: {r.log.read_text()[-2000:]}") from exc
 
 
 STREAM = "replication"
