@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from eth_utils import keccak
 from seq_helpers import config_doc
 
 from sequencer.config import parse_config
@@ -60,8 +61,10 @@ async def test_console_follows_traffic_and_shows_bundles(tmp_path: Path, tx_for)
         # One receipt latency per submission: five transactions and one bundle.
         assert after["latency"]["count"] == 6 and after["latency"]["p50_s"] is not None
         assert after["bundles"][0] == {"height": receipts[0].height, "bundle_hash": "0x" + bundle.bundle_hash.hex(),
-                                       "legs": [{"rollup": 902, "index": receipts[0].index},
-                                                {"rollup": 903, "index": receipts[1].index}]}
+                                       "legs": [{"rollup": 902, "index": receipts[0].index,
+                                                 "tx": "0x" + keccak(bundle.legs[0].payload).hex()},
+                                                {"rollup": 903, "index": receipts[1].index,
+                                                 "tx": "0x" + keccak(bundle.legs[1].payload).hex()}]}
         at = [b for b in after["blocks"] if b["height"] == receipts[0].height]
         assert at and at[0]["txs"].get("902") == 1 and at[0]["txs"].get("903") == 1
 

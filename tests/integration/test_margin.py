@@ -434,7 +434,7 @@ async def test_sequencer_killed_between_the_legs_and_the_commit(tmp_path: Path) 
         assert [(await m.receipt(*x))["status"] for x in legs] == [1, 1, 1]
         await m.net.stop_sequencer()
         coord = await m.start_coordinator()
-        with anyio.fail_after(10):  # it decides commit and fails to submit while the sequencer is down
+        with anyio.fail_after(40):  # it decides commit and fails to submit while the sequencer is down
             while intent.bundle_id not in coord.decided:
                 await anyio.sleep(0.05)
         assert coord.decided[intent.bundle_id] is True
