@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sequencer.errors import DecodeError
 
-from .compression import compress, decompress
+from .compression import decompress
 from .limits import MAX_DECOMPRESSED_LEN, MAX_L2_MESSAGE_SIZE, MAX_SEGMENTS_PER_SEQUENCER_MESSAGE
 from .rlp_bytes import decode_rlp_bytes, decode_rlp_uint, encode_rlp_bytes, encode_rlp_uint
 
@@ -69,11 +69,6 @@ class RawSegment:
 
 
 Segment = L2MessageSegment | DelayedMessageSegment | AdvanceTimestampSegment | AdvanceL1BlockSegment | RawSegment
-
-
-def compress_l2_segment(l2_message: bytes, quality: int, lgwin: int) -> L2MessageSegment:
-    """A kind-1 segment for `l2_message`."""
-    return L2MessageSegment(l2_message, compress(l2_message, quality, lgwin))
 
 
 def encode_segment(segment: Segment) -> bytes:

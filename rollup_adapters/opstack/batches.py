@@ -15,7 +15,6 @@ and span content as RawSpanBatch.decode, which ignores trailing bytes too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sequencer.errors import DecodeError
@@ -98,7 +97,3 @@ def decode_channel_batch(data: bytes) -> tuple[Batch, int]:
         span, used = read_span_batch(data[1:], base=1, lenient=True)
         return span, len(data) - 1 - used
     raise DecodeError(f"batch_version: unknown batch type {data[0]} at offset 0")
-
-
-def decode_batches(items: Sequence[bytes]) -> list[Batch]:
-    return [decode_batch(b) for b in items]

@@ -172,7 +172,7 @@ def build_log(workdir: Path, rollups: list[int], blocks: int, txs_every: int = 1
         sealed: list[SharedBlock] = []
         for h in range(blocks):
             if h % txs_every == 0:
-                records.extend(core.admit(Transaction(rollups[0], payloads[h // txs_every]), now))
+                records.extend(core.admit(Transaction(rollups[0], payloads[h // txs_every])))
             now += slot
             sealed.append(core.seal(now))
             if len(sealed) == 1000 or h == blocks - 1:

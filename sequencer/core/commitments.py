@@ -247,7 +247,3 @@ def verify_bundle(placement: BundlePlacement, proof: BundleProof, root: Hash32, 
         if mine != list(range(mine[0], mine[0] + len(mine))) or mine[-1] >= tx_count:
             return False
     return True
-
-
-def verify_tx_inclusion(tx_hash: Hash32, index: int, tx_count: int, path: Sequence[Hash32], root: Hash32) -> bool:
-    return verify_inclusion(tx_leaf(tx_hash), index, tx_count, path, root)

@@ -230,17 +230,17 @@ class SequencerCore:
         self._pending.append(block)
         return block
 
-    def submit(self, tx: Transaction, now_ms: int) -> Admission:
+    def submit(self, tx: Transaction) -> Admission:
         """Admit one transaction and sign its receipt (see `admit`)."""
-        records = self.admit(tx, now_ms)
+        records = self.admit(tx)
         return Admission(records, self.sign_receipts(records))
 
-    def submit_bundle(self, bundle: Bundle, now_ms: int) -> Admission:
+    def submit_bundle(self, bundle: Bundle) -> Admission:
         """Admit a bundle and sign its receipts (see `admit_bundle`)."""
-        records = self.admit_bundle(bundle, now_ms)
+        records = self.admit_bundle(bundle)
         return Admission(records, self.sign_receipts(records))
 
-    def admit(self, tx: Transaction, now_ms: int, *, validated: bool = False) -> tuple[AdmittedTx, ...]:
+    def admit(self, tx: Transaction, *, validated: bool = False) -> tuple[AdmittedTx, ...]:
         """Admit one transaction: validate (unless the caller already did, e.g.
         in a worker thread), dedupe, place FCFS. Receipts are signed apart
         (`sign_receipts`), so the shell can sign off the event loop."""
@@ -262,7 +262,7 @@ class SequencerCore:
             return None, ()
         return self.signer.sign_receipt_batch([(r.rollup_id, r.tx_hash, r.height, r.index) for r in records])
 
-    def admit_bundle(self, bundle: Bundle, now_ms: int) -> tuple[AdmittedTx, ...]:
+    def admit_bundle(self, bundle: Bundle) -> tuple[AdmittedTx, ...]:
         """Admit a bundle all-or-nothing: every leg valid, all in one block."""
         legs = bundle.legs
         limits = self.config.limits

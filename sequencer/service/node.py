@@ -367,7 +367,7 @@ class SequencerNode:
         self.shares.check(CLIENT.get(), 1, len(tx.payload))
         started = time.perf_counter()
         try:
-            records = self.core.admit(tx, self.clock_ms())
+            records = self.core.admit(tx)
         except Duplicate as dup:
             return self._retry([(dup.rollup_id, dup.tx_hash)], started)
         return self._enqueue(records, started)
@@ -377,7 +377,7 @@ class SequencerNode:
         self.shares.check(CLIENT.get(), len(bundle.legs), sum(len(leg.payload) for leg in bundle.legs))
         started = time.perf_counter()
         try:
-            records = self.core.admit_bundle(bundle, self.clock_ms())
+            records = self.core.admit_bundle(bundle)
         except BundleDuplicate:
             keys = [(leg.rollup_id, leg.tx_hash) for leg in bundle.legs]
             if not all(self.core.admitted(rid, h) for rid, h in keys):
@@ -437,7 +437,6 @@ class SequencerNode:
         admissible = [t for t in txs if isinstance(t, Transaction)]
         self.shares.check(CLIENT.get(), len(admissible), sum(len(t.payload) for t in admissible))
         started = time.perf_counter()
-        now = self.clock_ms()
         records: list[AdmittedTx] = []
         results: list[int | Refusal] = []
         retries: list[tuple[RollupId, Hash32]] = []
@@ -446,7 +445,7 @@ class SequencerNode:
                 results.append(tx)
                 continue
             try:
-                records.extend(self.core.admit(tx, now, validated=validated))
+                records.extend(self.core.admit(tx, validated=validated))
             except Duplicate as dup:  # answered with its original receipt, after the new ones
                 retries.append((dup.rollup_id, dup.tx_hash))
                 results.append(-len(retries))

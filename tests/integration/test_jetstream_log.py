@@ -28,7 +28,7 @@ def _core(tmp: Path) -> SequencerCore:
 def _commit(core: SequencerCore, logs: list[BlockLog], wallet: Wallet, n: int, now: int, *, seal: bool) -> None:
     records = []
     for i in range(n):
-        records.extend(core.admit(core_tx(wallet, 901 + i % 3), now))
+        records.extend(core.admit(core_tx(wallet, 901 + i % 3)))
     signed, _ = core.sign_receipt_batch(records)
     blocks = [core.seal(now + 50)] if seal else []
     for lg in logs:
@@ -104,7 +104,7 @@ def test_a_deposed_leaders_own_block_never_replaces_the_streams(nats_cluster: Na
         new_core = _core(tmp_path)  # the same key: a replica of the same sequencer
         state = new.load_state(60_000)
         new_core.restore(state.head, state.pending, state.recent)
-        records = old_core.admit(core_tx(wallet, 901), now + 60)
+        records = old_core.admit(core_tx(wallet, 901))
         signed, _ = old_core.sign_receipt_batch(records)
         old.append(records, [], {}, receipts=signed)  # placed and receipted: the next leader keeps it
         new.catch_up()
@@ -154,7 +154,7 @@ def test_one_server_down_keeps_going_quorum_down_refuses(nats_cluster: NatsClust
         _commit(core, [js], wallet, 2, 1_700_000_000_100, seal=True)  # two of three: still a quorum
         assert js.head_height() == 1
         nats_cluster.kill(next(i for i, n in enumerate(nats_cluster.nodes) if n.proc is not None))
-        records = core.admit(core_tx(wallet, 901), 1_700_000_000_200)
+        records = core.admit(core_tx(wallet, 901))
         signed, _ = core.sign_receipt_batch(records)
         started = time.monotonic()
         with pytest.raises(LogUnavailable):

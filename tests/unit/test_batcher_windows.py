@@ -59,7 +59,7 @@ def chain(times: Sequence[int], txs_per_block: int = 1, size: int = 0, origin_ev
     for i, t in enumerate(times):
         for r in ROLLUPS:
             for _ in range(txs_per_block):
-                core.submit(Transaction(r.rollup_id, signed(r.rollup_id, nonces[r.rollup_id], size)), T0 + t)
+                core.submit(Transaction(r.rollup_id, signed(r.rollup_id, nonces[r.rollup_id], size)))
                 nonces[r.rollup_id] += 1
         origin = origins[i] if origins is not None else 100 + i // origin_every
         out.append(core.seal(T0 + t, (origin, origin.to_bytes(32, "big"))))

@@ -41,7 +41,7 @@ def check_block(block: SharedBlock, core: SequencerCore) -> None:
 def test_fcfs_across_rollups_and_receipts_kept() -> None:
     core = make_core()
     order = [(1, b"a"), (2, b"b"), (1, b"c"), (3, b"d"), (2, b"e"), (1, b"f")]
-    receipts = [core.submit(tx(r, p), now_ms=5).receipts[0] for r, p in order]
+    receipts = [core.submit(tx(r, p)).receipts[0] for r, p in order]
     assert [(r.height, r.index) for r in receipts] == [(0, 0), (0, 0), (0, 1), (0, 0), (0, 1), (0, 2)]
     for (rollup, payload), r in zip(order, receipts, strict=True):
         assert r.rollup_id == rollup and r.tx_hash == Transaction(rollup, payload).tx_hash
@@ -57,7 +57,7 @@ def test_fcfs_across_rollups_and_receipts_kept() -> None:
 
 def test_fcfs_overflow_opens_the_next_height_in_arrival_order() -> None:
     core = make_core(max_block_txs=2, max_block_bytes=100, max_tx_bytes=50, max_bundle_bytes=100)
-    heights = [core.submit(tx(1 + i % 3, b"p%d" % i), 0).records[0].height for i in range(7)]
+    heights = [core.submit(tx(1 + i % 3, b"p%d" % i)).records[0].height for i in range(7)]
     assert heights == [0, 0, 1, 1, 2, 2, 3]
     assert core.pending_blocks == 4
     blocks = [core.seal(100 * (i + 1)) for i in range(4)]
@@ -67,22 +67,22 @@ def test_fcfs_overflow_opens_the_next_height_in_arrival_order() -> None:
 
 def test_byte_limit_opens_the_next_height() -> None:
     core = make_core(max_block_bytes=10, max_tx_bytes=6, max_bundle_bytes=10)
-    assert core.submit(tx(1, b"123456"), 0).records[0].height == 0
-    assert core.submit(tx(2, b"1234"), 0).records[0].height == 0  # exactly 10 bytes
-    assert core.submit(tx(2, b"5"), 0).records[0].height == 1
+    assert core.submit(tx(1, b"123456")).records[0].height == 0
+    assert core.submit(tx(2, b"1234")).records[0].height == 0  # exactly 10 bytes
+    assert core.submit(tx(2, b"5")).records[0].height == 1
     assert core.pending_position(Transaction(2, b"5").tx_hash) == (1, 2, 0)
 
 
 def test_bundle_that_does_not_fit_moves_whole_to_the_next_block() -> None:
     core = make_core(max_block_txs=4)
-    core.submit(tx(1, b"x"), 0)
-    core.submit(tx(2, b"y"), 0)
-    adm = core.submit_bundle(Bundle((tx(1, b"l0"), tx(2, b"l1"), tx(1, b"l2"))), 0)
+    core.submit(tx(1, b"x"))
+    core.submit(tx(2, b"y"))
+    adm = core.submit_bundle(Bundle((tx(1, b"l0"), tx(2, b"l1"), tx(1, b"l2"))))
     assert [(r.height, r.rollup_id, r.index) for r in adm.records] == [(1, 1, 0), (1, 2, 0), (1, 1, 1)]
     assert [(r.height, r.index) for r in adm.receipts] == [(1, 0), (1, 0), (1, 1)]
     assert all(r.bundle_hash == adm.records[0].bundle_hash for r in adm.records)
     # later single transactions go after it: the first block is never reopened
-    assert core.submit(tx(3, b"z"), 0).records[0].height == 1
+    assert core.submit(tx(3, b"z")).records[0].height == 1
     first, second = core.seal(100), core.seal(200)
     assert {ns.rollup_id: ns.transactions for ns in first.namespaces} == {1: (b"x",), 2: (b"y",)}
     assert first.bundles == ()
@@ -104,18 +104,18 @@ def test_bundle_hash_is_over_leg_hashes() -> None:
 
 def test_duplicates_are_refused_before_and_after_sealing() -> None:
     core = make_core()
-    core.submit(tx(1, b"x"), 0)
-    core.submit(tx(1, b"dup"), 0)
+    core.submit(tx(1, b"x"))
+    core.submit(tx(1, b"dup"))
     with pytest.raises(Duplicate) as pending:
-        core.submit(tx(1, b"dup"), 0)
+        core.submit(tx(1, b"dup"))
     assert (pending.value.rollup_id, pending.value.height, pending.value.index) == (1, 0, 1)
     assert isinstance(pending.value, AlreadyExists)
     core.seal(100)
     with pytest.raises(Duplicate) as sealed:
-        core.submit(tx(1, b"dup"), 200)
+        core.submit(tx(1, b"dup"))
     assert (sealed.value.height, sealed.value.index) == (0, None)  # sealed: the log knows the index
     with pytest.raises(BundleDuplicate, match="bundle leg 1") as leg:
-        core.submit_bundle(Bundle((tx(1, b"new"), tx(1, b"dup"))), 200)
+        core.submit_bundle(Bundle((tx(1, b"new"), tx(1, b"dup"))))
     assert leg.value.leg == 1 and leg.value.duplicate.tx_hash == Transaction(1, b"dup").tx_hash
     assert core.pending_txs == 0
 
@@ -123,8 +123,8 @@ def test_duplicates_are_refused_before_and_after_sealing() -> None:
 def test_dedupe_is_per_rollup() -> None:
     # The same bytes sent to another rollup first must not block the real one (issue 9, finding 5).
     core = make_core()
-    squatter = core.submit(tx(2, b"same bytes"), 0).receipts[0]
-    real = core.submit(tx(1, b"same bytes"), 0).receipts[0]
+    squatter = core.submit(tx(2, b"same bytes")).receipts[0]
+    real = core.submit(tx(1, b"same bytes")).receipts[0]
     assert squatter.tx_hash == real.tx_hash and (squatter.rollup_id, real.rollup_id) == (2, 1)
     assert core.pending_position(real.tx_hash, 1) == (0, 1, 0)
     assert core.pending_position(real.tx_hash, 2) == (0, 2, 0)
@@ -132,40 +132,40 @@ def test_dedupe_is_per_rollup() -> None:
     assert block.namespace(1).transactions == block.namespace(2).transactions == (b"same bytes",)
     for rid in (1, 2):
         with pytest.raises(Duplicate):
-            core.submit(tx(rid, b"same bytes"), 200)
-    core.submit(tx(3, b"same bytes"), 200)
+            core.submit(tx(rid, b"same bytes"))
+    core.submit(tx(3, b"same bytes"))
 
 
 def test_dedupe_window_is_block_time() -> None:
     core = make_core(dedupe_window_ms=1_000)
-    core.submit(tx(1, b"a"), 0)
+    core.submit(tx(1, b"a"))
     core.seal(100)  # block 0 at t=100
-    core.submit(tx(1, b"b"), 500)
+    core.submit(tx(1, b"b"))
     core.seal(600)  # block 1 at t=600
     assert core.remembered_txs == 2
     core.seal(1_100)  # t=1100: block 0 is exactly 1000 ms old, still inside
     for p in (b"a", b"b"):
         with pytest.raises(Duplicate):
-            core.submit(tx(1, p), 1_100)
+            core.submit(tx(1, p))
     core.seal(1_200)  # block 0 is now older than the window, block 1 is not
     assert core.remembered_txs == 1
-    again = core.submit(tx(1, b"a"), 1_200)  # forgotten: admitted anew, at a new place
+    again = core.submit(tx(1, b"a"))  # forgotten: admitted anew, at a new place
     assert again.records[0].height == 4
     with pytest.raises(Duplicate):
-        core.submit(tx(1, b"b"), 1_200)
+        core.submit(tx(1, b"b"))
     core.seal(1_300)
     core.seal(1_700)  # block 1 (t=600) falls out; the re-admitted "a" (t=1300) stays
     with pytest.raises(Duplicate) as exc:
-        core.submit(tx(1, b"a"), 1_700)
+        core.submit(tx(1, b"a"))
     assert exc.value.height == 4
-    core.submit(tx(1, b"b"), 1_700)
+    core.submit(tx(1, b"b"))
 
 
 def test_dedupe_memory_is_bounded_by_the_window_not_the_rate() -> None:
     core = make_core(dedupe_window_ms=500)
     for t in range(0, 20_000, 100):
         for i in range(20):
-            core.submit(tx(1 + i % 3, b"%d-%d" % (t, i)), t)
+            core.submit(tx(1 + i % 3, b"%d-%d" % (t, i)))
         core.seal(t + 100)
     # 500 ms of 100 ms blocks of 20 transactions: at most six blocks' worth remembered
     assert core.remembered_txs <= 6 * 20
@@ -174,18 +174,18 @@ def test_dedupe_memory_is_bounded_by_the_window_not_the_rate() -> None:
 def test_single_transaction_rejections() -> None:
     core = make_core(max_tx_bytes=4)
     with pytest.raises(NotFound, match="unknown rollup 9"):
-        core.submit(tx(9, b"x"), 0)
+        core.submit(tx(9, b"x"))
     with pytest.raises(TooLarge, match="5 bytes"):
-        core.submit(tx(1, b"12345"), 0)
+        core.submit(tx(1, b"12345"))
     with pytest.raises(BadInput, match="empty"):
-        core.submit(tx(1, b""), 0)
-    core.submit(tx(1, b"1234"), 0)
+        core.submit(tx(1, b""))
+    core.submit(tx(1, b"1234"))
     assert core.pending_txs == 1
 
 
 def test_bundle_rejections_leave_nothing_behind() -> None:
     core = make_core(max_bundle_legs=3, max_bundle_bytes=6, max_block_bytes=100, max_tx_bytes=50)
-    core.submit(tx(1, b"old"), 0)
+    core.submit(tx(1, b"old"))
     before = core.pending_txs
     bad = [
         (Bundle(()), BadInput, "no legs"),
@@ -198,7 +198,7 @@ def test_bundle_rejections_leave_nothing_behind() -> None:
     ]
     for bundle, error, message in bad:
         with pytest.raises(error, match=message):
-            core.submit_bundle(bundle, 0)
+            core.submit_bundle(bundle)
         assert core.pending_txs == before
         assert core.pending_position(Transaction(1, b"ok").tx_hash) is None
     block = core.seal(100)
@@ -210,29 +210,29 @@ def test_bundle_with_more_legs_than_a_block_holds_is_too_large() -> None:
     # regression: max_block_txs=2 and a 3-leg bundle (under max_bundle_legs) sealed a 3-tx block
     core = make_core(max_block_txs=2, max_bundle_legs=16)
     with pytest.raises(TooLarge, match="bundle: 3 legs"):
-        core.submit_bundle(Bundle(tuple(tx(1, b"%d" % i) for i in range(3))), 0)
+        core.submit_bundle(Bundle(tuple(tx(1, b"%d" % i) for i in range(3))))
     assert core.pending_txs == 0
-    core.submit_bundle(Bundle((tx(1, b"a"), tx(2, b"b"))), 0)
+    core.submit_bundle(Bundle((tx(1, b"a"), tx(2, b"b"))))
     check_block(core.seal(100), core)
 
 
 def test_mempool_full_is_overloaded_until_a_seal() -> None:
     core = make_core(max_block_txs=1, max_pending_blocks=2)
-    core.submit(tx(1, b"a"), 0)
-    core.submit(tx(1, b"b"), 0)
+    core.submit(tx(1, b"a"))
+    core.submit(tx(1, b"b"))
     assert core.pending_blocks == 2
     with pytest.raises(Overloaded, match="mempool full"):
-        core.submit(tx(1, b"c"), 0)
+        core.submit(tx(1, b"c"))
     with pytest.raises(Overloaded):
-        core.submit_bundle(Bundle((tx(2, b"c"),)), 0)
+        core.submit_bundle(Bundle((tx(2, b"c"),)))
     assert core.pending_txs == 2 and core.pending_position(Transaction(1, b"c").tx_hash) is None
     core.seal(100)
-    assert core.submit(tx(1, b"c"), 100).records[0].height == 2
+    assert core.submit(tx(1, b"c")).records[0].height == 2
 
 
 def test_empty_slots_give_empty_blocks_and_a_chain() -> None:
     core = make_core(slot_ms=100)
-    core.submit(tx(1, b"a"), 0)
+    core.submit(tx(1, b"a"))
     blocks = [core.seal(t) for t in (150, 250, 250, 240, 1_000)]
     assert [b.height for b in blocks] == [0, 1, 2, 3, 4]
     assert [b.header.timestamp_ms for b in blocks] == [100, 200, 201, 202, 1_000]
@@ -324,7 +324,7 @@ class CoreMachine(RuleBasedStateMachine):
         expected = self._expected_error([t])
         pending = self.core.pending_blocks
         try:
-            adm = self.core.submit(t, self.now)
+            adm = self.core.submit(t)
         except Overloaded:
             assert expected is None and pending == LIMITS["max_pending_blocks"]
             return
@@ -348,7 +348,7 @@ class CoreMachine(RuleBasedStateMachine):
             expected = self._expected_error(txs)
         pending_before = self.core.pending_txs
         try:
-            adm = self.core.submit_bundle(bundle, self.now)
+            adm = self.core.submit_bundle(bundle)
         except (BadInput, Overloaded) as exc:
             if isinstance(exc, Overloaded):
                 assert expected is None
@@ -437,9 +437,9 @@ def apply(core: SequencerCore, op, now: int):
     """Run one op; returns (now, admission-or-block-or-error)."""
     try:
         if op[0] == "tx":
-            return now, core.submit(tx(op[1], op[2]), now)
+            return now, core.submit(tx(op[1], op[2]))
         if op[0] == "bundle":
-            return now, core.submit_bundle(Bundle(tuple(tx(r, p) for r, p in op[1])), now)
+            return now, core.submit_bundle(Bundle(tuple(tx(r, p) for r, p in op[1])))
         now += op[1]
         return now, core.seal(now)
     except (BadInput, Overloaded) as exc:

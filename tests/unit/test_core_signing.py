@@ -312,7 +312,7 @@ def test_docs_api_receipt_recipe() -> None:
     from sequencer.service.convert import receipt_to_proto
 
     core = make_core()
-    records = [rec for i in range(7) for rec in core.admit(Transaction(1 + i % 3, b"doc tx %d" % i), 0)]
+    records = [rec for i in range(7) for rec in core.admit(Transaction(1 + i % 3, b"doc tx %d" % i))]
     _, receipts = core.sign_receipt_batch(records)
     info_chain_id, info_contract, info_address = (core.signer.domain.chain_id, core.signer.domain.verifying_contract,
                                                   core.signer.address)  # what GetSequencerInfo returns

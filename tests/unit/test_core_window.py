@@ -29,7 +29,7 @@ def sealed_blocks(n: int = 5):
     blocks = []
     for i in range(n):
         for r in (1, 3) if i % 2 else (2,):
-            core.submit(Transaction(r, f"tx-{i}-{r}".encode()), 1000 + i * 100)
+            core.submit(Transaction(r, f"tx-{i}-{r}".encode()))
         blocks.append(core.seal(1000 + i * 100 + 99, (10 + i, bytes([i]) * 32)))
     return blocks
 

@@ -138,16 +138,16 @@ def test_the_core_refuses_new_submissions_for_a_paused_rollup_and_keeps_what_it_
     from sequencer.service.errors import status_of
 
     core = make_core()
-    before = core.submit(Transaction(2, b"admitted before the pause"), 1000)
+    before = core.submit(Transaction(2, b"admitted before the pause"))
     core.paused = frozenset({2})
     with pytest.raises(FailedPrecondition, match="rollup 2 is paused on L1") as exc:
-        core.submit(Transaction(2, b"sent while paused"), 1010)
+        core.submit(Transaction(2, b"sent while paused"))
     assert status_of(exc.value) == (grpc.StatusCode.FAILED_PRECONDITION, "rollup 2 is paused on L1")
     with pytest.raises(FailedPrecondition, match="bundle leg 1: rollup 2 is paused on L1"):
-        core.submit_bundle(Bundle((Transaction(1, b"a"), Transaction(2, b"b"))), 1010)
-    core.submit(Transaction(1, b"another rollup still takes transactions"), 1010)
+        core.submit_bundle(Bundle((Transaction(1, b"a"), Transaction(2, b"b"))))
+    core.submit(Transaction(1, b"another rollup still takes transactions"))
     block = core.seal(1100, (7, b"\x07" * 32))
     assert block.namespace(2).transactions == (b"admitted before the pause",)
     assert before.records[0].height == block.height
     core.paused = frozenset()
-    core.submit(Transaction(2, b"after the unpause"), 1200)
+    core.submit(Transaction(2, b"after the unpause"))

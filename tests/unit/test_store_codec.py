@@ -25,8 +25,8 @@ BLOCKS = st.builds(SharedBlock, HEADERS, st.binary(min_size=65, max_size=65), NA
 
 def test_layout() -> None:
     core = make_core()
-    core.submit(Transaction(2, b"x"), 0)
-    core.submit_bundle(Bundle((Transaction(1, b"y"), Transaction(2, b"z"))), 0)
+    core.submit(Transaction(2, b"x"))
+    core.submit_bundle(Bundle((Transaction(1, b"y"), Transaction(2, b"z"))))
     block = core.seal(100)
     h = block.header
     header, sig, namespaces, bundles = rlp.decode(encode_block(block))

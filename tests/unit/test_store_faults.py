@@ -35,10 +35,10 @@ def _blocks(n: int, per_block: int = 3) -> list[tuple[list, SharedBlock]]:
         records = []
         for i in range(per_block):
             rid = ROLLUPS[(h + i) % len(ROLLUPS)]
-            records += core.submit(Transaction(rid, f"{h}-{i}-".encode() + bytes(100)), h).records
+            records += core.submit(Transaction(rid, f"{h}-{i}-".encode() + bytes(100))).records
         if h % 2:
             records += core.submit_bundle(Bundle((Transaction(1, f"b{h}".encode()),
-                                                  Transaction(3, f"c{h}".encode()))), h).records
+                                                  Transaction(3, f"c{h}".encode())))).records
         out.append((records, core.seal(h * 100 + 50)))
     return out
 
@@ -61,7 +61,7 @@ def test_a_full_database_names_the_cause_and_keeps_what_was_durable(log: BlockLo
     _fill(log, blocks[:1])
     pages = log._w.execute("PRAGMA page_count").fetchone()[0]
     log._w.execute(f"PRAGMA max_page_count = {pages + 2}")  # the "disk" fills within one more append
-    records = make_core(ROLLUPS).submit(Transaction(1, b"x" * 60_000), 0).records
+    records = make_core(ROLLUPS).submit(Transaction(1, b"x" * 60_000)).records
     with pytest.raises(StorageFault) as err:
         log.append(records, [])
     message = str(err.value)

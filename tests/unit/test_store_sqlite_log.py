@@ -31,9 +31,9 @@ def log(tmp_path):
 
 def test_records_then_block(log: BlockLog) -> None:
     core = make_core(ROLLUPS)
-    a = core.submit(tx(1, b"a"), 0)
-    b = core.submit_bundle(Bundle((tx(2, b"b"), tx(BIG[0], b"c"), tx(2, b"d"))), 0)
-    c = core.submit(tx(BIG[1], b"e"), 0)
+    a = core.submit(tx(1, b"a"))
+    b = core.submit_bundle(Bundle((tx(2, b"b"), tx(BIG[0], b"c"), tx(2, b"d"))))
+    c = core.submit(tx(BIG[1], b"e"))
     records = a.records + b.records + c.records
     log.append(records, [])
     state = log.load_state()
@@ -65,7 +65,7 @@ def test_pending_across_heights_and_partial_seal(log: BlockLog) -> None:
     core = make_core(max_block_txs=2)
     records = []
     for i in range(5):
-        records += core.submit(tx(1 + i % 2, b"p%d" % i), 0).records
+        records += core.submit(tx(1 + i % 2, b"p%d" % i)).records
     log.append(records[:3], [])
     log.append(records[3:], [core.seal(100)])  # one commit: new records and block 0
     state = log.load_state()
@@ -79,7 +79,7 @@ def test_read_blocks_in_order(log: BlockLog) -> None:
     core = make_core()
     blocks = []
     for i in range(6):
-        adm = core.submit(tx(1 + i % 3, b"x%d" % i), 0)
+        adm = core.submit(tx(1 + i % 3, b"x%d" % i))
         block = core.seal(100 * (i + 1))
         log.append(adm.records, [block])
         blocks.append(block)
@@ -96,11 +96,11 @@ def test_read_blocks_in_order(log: BlockLog) -> None:
 
 def test_failed_append_writes_nothing(log: BlockLog) -> None:
     core = make_core()
-    adm = core.submit(tx(1, b"a"), 0)
+    adm = core.submit(tx(1, b"a"))
     block = core.seal(100)
     log.append(adm.records, [block])
     with pytest.raises(StorageFault, match="UNIQUE constraint"):  # height 0 again: the whole append rolls back
-        log.append(core.submit(tx(1, b"b"), 100).records, [block])
+        log.append(core.submit(tx(1, b"b")).records, [block])
     assert log.load_state().pending == ()
 
 
@@ -142,9 +142,9 @@ def run(steps, path) -> list[SharedBlock]:
             continue
         try:
             if step[0] == "tx":
-                records = core.submit(tx(step[1], step[2]), now).records
+                records = core.submit(tx(step[1], step[2])).records
             elif step[0] == "bundle":
-                records = core.submit_bundle(Bundle(tuple(tx(r, p) for r, p in step[1])), now).records
+                records = core.submit_bundle(Bundle(tuple(tx(r, p) for r, p in step[1]))).records
             else:
                 now += step[1]
                 block = core.seal(now)
@@ -190,8 +190,8 @@ def test_one_process_at_a_time_holds_a_log(tmp_path) -> None:  # noqa: ANN001
 
 def test_receipts_are_rebuilt_byte_for_byte(log: BlockLog) -> None:
     core = make_core(ROLLUPS)
-    records = core.submit(tx(1, b"a"), 0).records + core.submit(tx(BIG[1], b"b"), 0).records
-    records += core.submit_bundle(Bundle((tx(2, b"c"), tx(1, b"d"))), 0).records
+    records = core.submit(tx(1, b"a")).records + core.submit(tx(BIG[1], b"b")).records
+    records += core.submit_bundle(Bundle((tx(2, b"c"), tx(1, b"d")))).records
     batch, receipts = core.sign_receipt_batch(records)
     log.append(records, [], receipts=batch)
     for r, receipt in zip(records, receipts, strict=True):
@@ -209,7 +209,7 @@ def test_receipts_are_rebuilt_byte_for_byte(log: BlockLog) -> None:
 
 def test_same_bytes_on_two_rollups_are_two_transactions(log: BlockLog) -> None:
     core = make_core()
-    records = core.submit(tx(2, b"same"), 0).records + core.submit(tx(1, b"same"), 0).records
+    records = core.submit(tx(2, b"same")).records + core.submit(tx(1, b"same")).records
     batch, _ = core.sign_receipt_batch(records)
     log.append(records, [core.seal(100)], receipts=batch)
     found = log.find_receipts(records[0].tx_hash)
@@ -219,11 +219,11 @@ def test_same_bytes_on_two_rollups_are_two_transactions(log: BlockLog) -> None:
 
 def test_readmission_after_the_window_is_found_where_it_is_now(log: BlockLog) -> None:
     core = make_core(dedupe_window_ms=100)
-    first = core.submit(tx(1, b"again"), 0).records
+    first = core.submit(tx(1, b"again")).records
     log.append(first, [core.seal(100)], receipts=core.sign_receipt_batch(first)[0])
     log.append([], [core.seal(200)])
     log.append([], [core.seal(300)])
-    second = core.submit(tx(1, b"filler"), 300).records + core.submit(tx(1, b"again"), 300).records
+    second = core.submit(tx(1, b"filler")).records + core.submit(tx(1, b"again")).records
     batch, receipts = core.sign_receipt_batch(second)
     log.append(second, [core.seal(400)], receipts=batch)
     (stored,) = log.find_receipts(first[0].tx_hash, 1)
@@ -232,7 +232,7 @@ def test_readmission_after_the_window_is_found_where_it_is_now(log: BlockLog) ->
 
 def test_a_batch_must_cover_the_records(log: BlockLog) -> None:
     core = make_core()
-    records = core.submit(tx(1, b"a"), 0).records + core.submit(tx(1, b"b"), 0).records
+    records = core.submit(tx(1, b"a")).records + core.submit(tx(1, b"b")).records
     batch, _ = core.sign_receipt_batch(records[:1])
     with pytest.raises(ValueError, match="a receipt batch of 1 for 2 records"):
         log.append(records, [], receipts=batch)
@@ -269,7 +269,7 @@ def test_a_version_1_log_is_migrated(tmp_path) -> None:
         assert log.load_state().pending_receipts == ((None, None),)
         # and it takes version-2 rows: the same hash on another rollup, a stored batch
         core = make_core()
-        records = core.submit(tx(2, b"old sealed"), 0).records
+        records = core.submit(tx(2, b"old sealed")).records
         log.append(records, [], receipts=core.sign_receipt_batch(records)[0])
         assert log.find_receipts(h, 2)[0].receipt is not None
     finally:
@@ -294,7 +294,7 @@ def test_a_batch_is_rehashed_once_for_any_number_of_lookups(log: BlockLog, monke
     import sequencer.store.sqlite_log as sqlite_log
 
     core = make_core(max_block_txs=1000)
-    records = [r for i in range(300) for r in core.submit(tx(1, b"r%d" % i), 0).records]
+    records = [r for i in range(300) for r in core.submit(tx(1, b"r%d" % i)).records]
     batch, receipts = core.sign_receipt_batch(records)
     log.append(records, [core.seal(100)], receipts=batch)
     calls = []
@@ -305,7 +305,7 @@ def test_a_batch_is_rehashed_once_for_any_number_of_lookups(log: BlockLog, monke
     assert calls == [300]
     # the cache is bounded: with room for less than one batch, each lookup rebuilds (and stays correct)
     monkeypatch.setattr(sqlite_log, "BATCH_CACHE_BYTES", 1)
-    other = [r for i in range(3) for r in core.submit(tx(2, b"o%d" % i), 200).records]
+    other = [r for i in range(3) for r in core.submit(tx(2, b"o%d" % i)).records]
     log.append(other, [core.seal(200)], receipts=core.sign_receipt_batch(other)[0])
     assert log.find_receipts(other[0].tx_hash, 2)[0].receipt is not None
     assert log.find_receipts(records[5].tx_hash, 1)[0].receipt == receipts[5]
