@@ -17,7 +17,7 @@ CONFIG ?= deploy/devnet.toml
 # module fixtures start one chain each). TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 4
 
-.PHONY: all install nats-server chromium apidoc apidoc-check configdoc configdoc-check run test lint typecheck proto proto-check contracts contracts-check bench clean
+.PHONY: all install nats-server chromium apidoc apidoc-check configdoc configdoc-check run test test-fast lint typecheck proto proto-check contracts contracts-check bench clean
 
 all: test
 
@@ -79,6 +79,11 @@ test: install proto-check contracts-check apidoc-check configdoc-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy sequencer rollup_adapters rollup_node deploy contracts
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
+
+# The unit layer alone, in seconds: no process, socket or chain (tests/conftest.py refuses them there),
+# and without the long property runs marked `slow` (`make test` runs those).
+test-fast: $(PY_STAMP)
+	$(BIN)/pytest -q -n 2 -m "not integration and not slow" tests/unit
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
