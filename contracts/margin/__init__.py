@@ -1,7 +1,8 @@
 """Rollup-side contracts of cross-rollup margin (docs/margin.md, design.md section 7).
 
-Sources: MarginCore.sol (MarginLib: EIP-712 BundleOutcome and the bundle-id intents; Conditional:
-the pending/commit/abort/timeout state machine; PriceOracle; CollateralToken), MarginAccount.sol
+Sources: MarginCore.sol (MarginLib: EIP-712 BundleOutcome and the bundle-id intents;
+SequencerKeyMirror: the rollup's copy of the L1 key history whose current keys may sign outcomes;
+Conditional: the pending/commit/abort/timeout state machine; PriceOracle; CollateralToken), MarginAccount.sol
 (the margin rollup), Venues.sol (PerpMarket, OptionsMarket on the venue rollups). Compiled as their
 own unit by `make contracts` into contracts/margin/artifacts/.
 """
