@@ -69,7 +69,7 @@ class Rollup:
         while time.monotonic() < deadline:
             try:
                 return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-            except Exception:  # noqa: BLE001 - not mined yet
+            except Exception:  # not mined yet
                 time.sleep(0.2)
         raise TimeoutError(f"rollup {self.rid}: tx 0x{tx_hash.hex()} not executed within {timeout}s")
 

@@ -395,7 +395,7 @@ def main_devnet(config: str, overrides: dict[str, Any]) -> int:
     cfg = DevnetConfig.load(config, overrides)  # a config error: one line and exit code 78 (sequencer/cli.py)
     try:
         anyio.run(_main, cfg, backend="asyncio")
-    except BaseException as exc:  # noqa: BLE001 - one line for the operator, not a traceback
+    except BaseException as exc:  # one line for the operator, not a traceback
         leaf = leaf_exceptions(exc)[0]
         if isinstance(leaf, SharedSeqError | AnvilError | OSError | TimeoutError):
             print(f"devnet: {leaf}", file=sys.stderr, flush=True)

@@ -80,7 +80,7 @@ def _wait(w3: Any, tx_hash: bytes, what: str, timeout: float = 60.0) -> Any:
     while time.monotonic() < deadline:
         try:
             receipt = w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except Exception:  # noqa: BLE001 - not executed yet (web3 raises TransactionNotFound)
+        except Exception:  # not executed yet (web3 raises TransactionNotFound)
             time.sleep(0.1)
             continue
         if receipt["status"] != 1:

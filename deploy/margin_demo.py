@@ -159,6 +159,6 @@ def _receipt(w3: Any, raw: bytes, timeout: float = 30.0) -> Any:
     while time.monotonic() < deadline:
         try:
             return w3.eth.get_transaction_receipt(tx_hash)
-        except Exception:  # noqa: BLE001 - not executed yet
+        except Exception:  # not executed yet
             time.sleep(0.1)
     raise TimeoutError(f"tx {tx_hash.hex()} not executed within {timeout}s")

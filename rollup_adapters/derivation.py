@@ -233,7 +233,7 @@ def post_window_batch(calldata: bytes, rollup_id: RollupId) -> bytes:
     try:
         _, _, rollup_ids, batches, _, _ = abi_decode([WINDOW_ABI, "bytes", "uint64[]", "bytes[]", "uint64[]", "bytes"],
                                                      calldata[4:])
-    except Exception as exc:  # noqa: BLE001 - eth_abi raises several unrelated types
+    except Exception as exc:  # eth_abi raises several unrelated types
         raise DecodeError(f"postWindow input: cannot ABI-decode it ({exc})") from exc
     if rollup_id not in rollup_ids:
         raise DecodeError(f"postWindow input: no batch for rollup {rollup_id} (rollups: {list(rollup_ids)})")

@@ -33,7 +33,7 @@ def start_api(node: NodeHost, port: int = 0) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:  # http.server's name
             path = self.path.split("?", 1)[0].rstrip("/")
             if path == "/status":
                 self._send(200, node.status())
@@ -69,7 +69,7 @@ def start_api(node: NodeHost, port: int = 0) -> ThreadingHTTPServer:
             else:
                 self._send(404, {"error": f"{what} not executed"})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -39,7 +39,7 @@ def cmd_rollup_node(args: argparse.Namespace) -> int:
 
     try:
         anyio.run(main, backend="asyncio")
-    except Exception as exc:  # noqa: BLE001 - raised again below as one error with one line
+    except Exception as exc:  # raised again below as one error with one line
         for leaf in leaf_exceptions(exc):
             if not is_operator_error(leaf):  # a bug: keep its traceback
                 traceback.print_exception(leaf, file=sys.stderr)

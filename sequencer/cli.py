@@ -59,7 +59,7 @@ def cmd_tls_gen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _channel(args: argparse.Namespace):  # noqa: ANN202 - grpc.Channel
+def _channel(args: argparse.Namespace):  # grpc.Channel
     import grpc
 
     if args.server is None:  # one default: the address `sharedseq serve` listens on unless told otherwise

@@ -59,5 +59,5 @@ def run_command(args: argparse.Namespace) -> int:
     """Run a parsed command line; the project's errors become one line and an exit code (EXIT_CODES)."""
     try:
         return int(args.func(args) or 0)
-    except BaseException as exc:  # noqa: BLE001 - `report` re-raises what is not the project's
+    except BaseException as exc:  # `report` re-raises what is not the project's
         return report(exc, getattr(args, "error_prefix", None))

@@ -147,6 +147,6 @@ class MarginView:
         while True:
             try:
                 await anyio.to_thread.run_sync(self.refresh)
-            except Exception as exc:  # noqa: BLE001 - an engine briefly away; the console keeps the last view
+            except Exception as exc:  # an engine briefly away; the console keeps the last view
                 log.warning("margin view: refresh failed: %s", exc)
             await anyio.sleep(self.poll_s)

@@ -39,7 +39,7 @@ def _static(name: str) -> bytes:
     return (STATIC / name).read_bytes()
 
 
-def _check_auth(password: bytes | None):  # noqa: ANN202 - aiohttp middleware
+def _check_auth(password: bytes | None):  # aiohttp middleware
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
         if password is not None:

@@ -96,7 +96,7 @@ def decode_output(fn: str, data: bytes, contract: str = "SequencerInbox") -> Any
     outs = item["outputs"]
     try:
         values = abi_decode([abi_type(o) for o in outs], data)
-    except Exception as exc:  # noqa: BLE001 - eth_abi raises several unrelated types for short data
+    except Exception as exc:  # eth_abi raises several unrelated types for short data
         raise DecodeError(f"{contract}.{fn}: return data does not decode ({exc})") from exc
     shaped = [_shape(o, v) for o, v in zip(outs, values, strict=True)]
     return shaped[0] if len(shaped) == 1 else tuple(shaped)
@@ -114,7 +114,7 @@ def decode_call(data: bytes, contract: str = "SequencerInbox") -> tuple[str, dic
         raise DecodeError(f"input 0x{bytes(data[:4]).hex()}: not a {contract} function")
     try:
         values = abi_decode([abi_type(i) for i in item["inputs"]], bytes(data[4:]))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DecodeError(f"{contract}.{item['name']}: input does not decode ({exc})") from exc
     return item["name"], {i["name"]: _shape(i, v) for i, v in zip(item["inputs"], values, strict=True)}
 
@@ -163,7 +163,7 @@ def describe_revert(data: str | bytes | None) -> str | None:
         return None
     try:
         args = abi_decode([abi_type(i) for i in item["inputs"]], raw[4:])
-    except Exception:  # noqa: BLE001 - truncated revert data: the name alone
+    except Exception:  # truncated revert data: the name alone
         return str(item["name"])
     shown = ", ".join(f"{i['name']}={'0x' + v.hex() if isinstance(v, bytes) else v}"
                       for i, v in zip(item["inputs"], args, strict=True))
@@ -196,7 +196,7 @@ def decode_event(name: str, log: dict[str, Any], contract: str = "SequencerInbox
         for i, t in zip(indexed, topics[1:], strict=True):
             out[i["name"]] = _shape(i, abi_decode([abi_type(i)], t)[0])
         values = abi_decode([abi_type(i) for i in plain], _hex(log["data"]))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DecodeError(f"{name}: log data does not decode ({exc})") from exc
     out.update({i["name"]: _shape(i, v) for i, v in zip(plain, values, strict=True)})
     return out

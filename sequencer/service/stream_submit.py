@@ -142,7 +142,7 @@ class SubmitStreams:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(reader)
                 tg.start_soon(writer, tg.cancel_scope)
-        except Exception as exc:  # noqa: BLE001 - one boundary: log the real error, answer a status
+        except Exception as exc:  # one boundary: log the real error, answer a status
             if context.cancelled() or context.done() or all(_client_gone(leaf) for leaf in leaf_exceptions(exc)):
                 log.debug("StreamSubmit from %s ended by the client: %s", client, leaf_exceptions(exc)[0])
                 return

@@ -128,9 +128,12 @@ class JetStreamLog(BlockLog):
         self._js: Any = None
         self._sub: Any = None
         self.fatal: BaseException | None = None
+        self._opened_at = 0
         try:
             self._run(self._open(), 2 * connect_timeout_s + 5)
-            self._written = self.catch_up(connect_timeout_s)
+            # The end the stream had when the replay began (asked before subscribing): asking again
+            # now would queue behind the replay on the NATS thread.
+            self._written = self._wait_applied(self._opened_at, connect_timeout_s)
         except BaseException:
             self.close()
             raise
@@ -166,6 +169,7 @@ class JetStreamLog(BlockLog):
                 if info.config.num_replicas != self.replicas:
                     raise BadInput(f"stream {self.stream} has {info.config.num_replicas} replicas, the config "
                                    f"says {self.replicas}")
+                self._opened_at = int(info.state.last_seq)
                 break
             except (TimeoutError, NoStreamResponseError, nats.errors.NoRespondersError,
                     ServiceUnavailableError) as exc:
@@ -186,6 +190,11 @@ class JetStreamLog(BlockLog):
             self.fatal = exc
             log.critical("replicated log: %s", exc)
             await self._sub.unsubscribe()
+            return
+        # Let the loop run between entries. nats-py hands a backlog to this callback without ever
+        # suspending (its queue has the next message ready), so replaying a long stream would starve
+        # every other task on the loop: appends' acks, stream info, flow control, heartbeats.
+        await asyncio.sleep(0)
 
     def _apply(self, seq: int, data: bytes, *, own: bool,
                decoded: tuple[list[AdmittedTx], list[SharedBlock], dict[str, bytes], ReceiptBatch | None]
@@ -229,7 +238,9 @@ class JetStreamLog(BlockLog):
         The timeout is for progress, not for the whole: a replica (re)starting on a long stream
         replays all of it, which takes as long as it takes, and gives up only if nothing arrives for
         `timeout_s` (JetStream or the consumer stalled)."""
-        target = self.stream_last_seq(timeout_s)
+        return self._wait_applied(self.stream_last_seq(timeout_s), timeout_s)
+
+    def _wait_applied(self, target: int, timeout_s: float | None = None) -> int:
         stall = timeout_s or self.timeout_s * 5
         with self._caught_up:
             while True:

@@ -41,7 +41,7 @@ def test_the_cli_selector_is_the_inbox_abis() -> None:
 
 
 @pytest.mark.parametrize("rollup_id", sorted(ROLLUPS))
-def test_decode_a_rollups_batch_from_a_whole_posting(rollup_id: int, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_decode_a_rollups_batch_from_a_whole_posting(rollup_id: int, tmp_path, capsys) -> None:
     batches = window_batches()
     f = tmp_path / "input.hex"
     f.write_text("0x" + post_window_input(batches).hex())
@@ -62,7 +62,7 @@ def test_decode_a_rollups_batch_from_a_whole_posting(rollup_id: int, tmp_path, c
     assert json.loads(capsys.readouterr().out) == doc
 
 
-def test_a_posting_needs_the_rollup_and_names_the_missing_one(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_a_posting_needs_the_rollup_and_names_the_missing_one(tmp_path, capsys) -> None:
     f = tmp_path / "input.bin"
     f.write_bytes(post_window_input(window_batches()))
     assert main(["batch", "decode", "--format", "nitro", "--posting", str(f)]) == 1
@@ -72,7 +72,7 @@ def test_a_posting_needs_the_rollup_and_names_the_missing_one(tmp_path, capsys) 
 
 
 @pytest.mark.parametrize(("text", "message"), [("0x0g12", "'g' at character 3"), ("0x012", "odd number")])
-def test_hex_typos_are_named(text: str, message: str, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_hex_typos_are_named(text: str, message: str, tmp_path, capsys) -> None:
     f = tmp_path / "bad.hex"
     f.write_text(text)
     assert main(["batch", "decode", "--format", "zkevm", str(f)]) == 1

@@ -42,7 +42,7 @@ from sequencer.core.window import build_window, encode_witness, verify_witness
 ROLLUPS = {901: ("opstack", 1000), 902: ("nitro", 1000), 903: ("zkevm", 1000)}
 
 
-def signed(acct, chain_id: int, nonce: int, legacy: bool) -> bytes:  # noqa: ANN001
+def signed(acct, chain_id: int, nonce: int, legacy: bool) -> bytes:
     tx = {"nonce": nonce, "gas": 21000, "to": "0x" + "33" * 20, "value": nonce + 1, "chainId": chain_id}
     tx |= {"gasPrice": 10**9} if legacy else {"maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "type": 2}
     return bytes(acct.sign_transaction(tx).raw_transaction)
@@ -314,7 +314,7 @@ def shared_chain(seed: int, count: int = 40) -> list[SharedBlock]:
     return out
 
 
-def signed_window(rollup_id: int, rblocks_of=None):  # noqa: ANN001, ANN201
+def signed_window(rollup_id: int, rblocks_of=None):
     """One window over shared_chain: the verified witness, and the rollup's blocks (optionally tampered with
     by `rblocks_of`, as a hostile sequencer would before signing the batch) encoded and decoded with it."""
     fmt, bt = ROLLUPS[rollup_id]
@@ -349,12 +349,12 @@ def busiest(blocks: list[RollupBlock]) -> int:
     return max(range(len(blocks)), key=lambda i: len(blocks[i].transactions))
 
 
-def with_txs(blocks: list[RollupBlock], i: int, txs) -> list[RollupBlock]:  # noqa: ANN001
+def with_txs(blocks: list[RollupBlock], i: int, txs) -> list[RollupBlock]:
     blocks[i] = replace(blocks[i], transactions=tuple(txs))
     return blocks
 
 
-def extra_tx(rid: int):  # noqa: ANN201
+def extra_tx(rid: int):
     return signed(Account.from_key(bytes([11]) * 32), rid, 0, rid == 903)
 
 

@@ -115,7 +115,7 @@ def test_a_toy_batch_that_withholds_a_forced_entry_is_refused(toy: str) -> None:
     assert decode_window_batch(toy, RID, 500, honest, Cursor(0), queue)[0].forced == (signed(0),)
 
 
-def test_the_deployer_and_the_batch_tool_take_a_registered_fourth_format(toy: str, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_the_deployer_and_the_batch_tool_take_a_registered_fourth_format(toy: str, tmp_path, capsys) -> None:
     assert FORCED_TX_LIMITS[toy] == 1_000 and FORCED_TX_LIMITS == MAX_FORCED_TX_BYTES
     doc = tmp_path / "block.json"
     doc.write_text(json.dumps({"number": 3, "timestamp_ms": 1500, "txs": ["0x" + signed(0).hex()]}))

@@ -25,7 +25,7 @@ from sequencer.store.sqlite_log import BlockLog
 
 
 @pytest.fixture(autouse=True)
-def fresh_chain(l1):  # noqa: ANN001, ANN201
+def fresh_chain(l1):
     snap = l1.snapshot()
     yield
     l1.revert_to(snap)
@@ -54,7 +54,7 @@ def node_receipts(signer: Signer, parent: SharedBlock, payloads: list[bytes]) ->
     return anyio.run(main)
 
 
-def test_a_real_node_receipt_is_accepted_kept_and_slashable(l1) -> None:  # noqa: ANN001
+def test_a_real_node_receipt_is_accepted_kept_and_slashable(l1) -> None:
     posted = l1.build(2, leaves=(901, 903))
     l1.ok(l1.post(posted), l1.poster)
     before, victim = posted.blocks  # the signed block at the receipts' height holds other transactions
@@ -76,7 +76,7 @@ def test_a_real_node_receipt_is_accepted_kept_and_slashable(l1) -> None:  # noqa
     ns = victim.namespace(901)
     hashes = [keccak(t) for t in ns.transactions]
 
-    def prove(r: Receipt, arg: tuple | None = None):  # noqa: ANN202
+    def prove(r: Receipt, arg: tuple | None = None):
         return l1.bond.functions.proveBrokenReceipt(
             arg or batched_receipt(r), l1.htuple(victim.header), victim.signature,
             namespace_leaf_tuple(prove_namespace(victim.namespaces, 901)), hashes[0], list(inclusion_proof(hashes, 0)))
@@ -103,7 +103,7 @@ def test_a_real_node_receipt_is_accepted_kept_and_slashable(l1) -> None:  # noqa
     assert l1.bond.functions.bond().call() == 0
 
 
-def test_python_and_solidity_agree_on_which_signatures_are_valid(l1) -> None:  # noqa: ANN001
+def test_python_and_solidity_agree_on_which_signatures_are_valid(l1) -> None:
     """recover_signer (Python) and SharedSeqLib.recover (via SequencerInbox.recoverSigner) accept and
     refuse the same signatures: EIP-2 low s (n/2 itself is low), v in {27, 28}, r and s in range, 65 bytes,
     and random junk."""

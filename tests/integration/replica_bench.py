@@ -22,12 +22,12 @@ from pathlib import Path
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nats_cluster import NatsCluster  # noqa: E402
-from test_replication import find_leader, write_replicas  # noqa: E402
-from torture import A, _tx, free_port, start_server, wait_healthy, write_config  # noqa: E402
+from nats_cluster import NatsCluster
+from test_replication import find_leader, write_replicas
+from torture import A, _tx, free_port, start_server, wait_healthy, write_config
 
-from sharedseq.v1 import sequencer_pb2 as pb  # noqa: E402
-from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc  # noqa: E402
+from sharedseq.v1 import sequencer_pb2 as pb
+from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
 
 def latencies(address: str, n: int, tag: str) -> list[float]:

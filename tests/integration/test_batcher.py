@@ -384,7 +384,7 @@ async def test_forced_txs_are_applied_by_rule_f_and_a_window_cannot_skip_them(tm
         def call(forced_to: list[int]) -> str | None:
             try:
                 net.inbox.functions.postWindow(*signed_window(net, blocks, forced_to)).call({"from": poster})
-            except Exception as exc:  # noqa: BLE001 - the revert's custom error is what we check
+            except Exception as exc:  # the revert's custom error is what we check
                 data = getattr(exc, "data", None)
                 return revert_name(data if isinstance(data, str) else None) or repr(exc)
             return None

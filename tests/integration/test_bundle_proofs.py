@@ -54,7 +54,7 @@ def check_view(view: pb.RollupBlock, address: bytes) -> int:
     return len(view.bundles)
 
 
-async def test_bundle_placements_come_with_proofs(tmp_path) -> None:  # noqa: ANN001
+async def test_bundle_placements_come_with_proofs(tmp_path) -> None:
     write_key(tmp_path / "seq.key")
     doc = config_doc(tmp_path, slot_ms=60_000)  # one block, sealed when the test says
     doc["rollups"] = [*doc["rollups"], *({"id": r, "name": f"raw{r}", "policy": "opaque"} for r in (A, B, C))]

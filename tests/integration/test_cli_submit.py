@@ -32,7 +32,7 @@ async def _cli(capsys: pytest.CaptureFixture[str], address: str, payload: str) -
     return code, out, err
 
 
-async def test_submit_prints_a_verified_receipt(tmp_path, capsys) -> None:  # noqa: ANN001
+async def test_submit_prints_a_verified_receipt(tmp_path, capsys) -> None:
     write_key(tmp_path / "seq.key")
     doc = config_doc(tmp_path)
     doc["rollups"] = [*doc["rollups"], {"id": RAW, "name": "raw", "policy": "opaque"}]
@@ -59,7 +59,7 @@ class LyingSequencer(pb_grpc.SequencerServiceServicer):
         self.domain = Domain(31337, b"\xab" * 20)
         self.key = Signer(b"\x21" * 32, self.domain)
 
-    async def SubmitTransaction(self, request, context):  # noqa: ANN001, ANN201, N802
+    async def SubmitTransaction(self, request, context):
         signer = Signer(b"\x22" * 32, self.domain) if self.mode == "stranger" else self.key
         _, receipts = signer.sign_receipt_batch([(RAW, b"\x01" * 32, 5, 0), (RAW, b"\x02" * 32, 5, 1)])
         msg = convert.receipt_to_proto(receipts[0])
@@ -69,14 +69,14 @@ class LyingSequencer(pb_grpc.SequencerServiceServicer):
             msg.leaf_index = 2  # outside its batch of two: the path cannot lead to any root
         return pb.SubmitTransactionResponse(receipt=msg)
 
-    async def GetSequencerInfo(self, request, context):  # noqa: ANN001, ANN201, N802
+    async def GetSequencerInfo(self, request, context):
         return pb.GetSequencerInfoResponse(sequencer_address=self.key.address, domain_chain_id=31337,
                                            domain_verifying_contract=b"\xab" * 20)
 
 
 @pytest.mark.parametrize(("mode", "message"), [
     ("moved", "not the sequencer's key"), ("stranger", "not the sequencer's key"), ("no path", "does not verify")])
-async def test_submit_refuses_a_receipt_that_does_not_verify(capsys, mode: str, message: str) -> None:  # noqa: ANN001
+async def test_submit_refuses_a_receipt_that_does_not_verify(capsys, mode: str, message: str) -> None:
     server = grpc.aio.server()
     pb_grpc.add_SequencerServiceServicer_to_server(LyingSequencer(mode), server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -23,7 +23,7 @@ from sequencer.service.security import generate_dev_pki
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 
-def _cfg(tmp: Path, console: dict, tls: dict | None = None):  # noqa: ANN202
+def _cfg(tmp: Path, console: dict, tls: dict | None = None):
     if not (tmp / "seq.key").exists():
         write_key(tmp / "seq.key")
     doc = config_doc(tmp)
@@ -39,7 +39,7 @@ async def _picture(session: aiohttp.ClientSession, url: str, **kw: object) -> di
         return await r.json()
 
 
-async def test_console_follows_traffic_and_shows_bundles(tmp_path: Path, tx_for) -> None:  # noqa: ANN001
+async def test_console_follows_traffic_and_shows_bundles(tmp_path: Path, tx_for) -> None:
     cfg = _cfg(tmp_path, {"listen": "127.0.0.1:0", "interval_ms": 100})
     async with running(cfg) as srv, aiohttp.ClientSession() as http:
         url = f"http://127.0.0.1:{srv.console_port}"

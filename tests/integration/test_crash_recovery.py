@@ -64,7 +64,7 @@ class Submitter(threading.Thread):
         self.failures: list[str] = []
         self.sent: dict[int, pb.StreamSubmitRequest] = {}
 
-    def requests(self):  # noqa: ANN201
+    def requests(self):
         i = self.start_at
         while True:
             if i % 10 == 3:  # a bundle now and then
@@ -94,7 +94,7 @@ class Submitter(threading.Thread):
                     self.failures.append(f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
 
 
-def check_receipts(address: str, receipts: list[pb.Receipt], bundles: list) -> None:  # noqa: ANN001
+def check_receipts(address: str, receipts: list[pb.Receipt], bundles: list) -> None:
     """Every block, receipt and bundle (torture.Checker): raises TortureFailure on a broken one."""
     Checker(Domain(31337, bytes.fromhex("ab" * 20))).check(address, Held(receipts=receipts, bundles=bundles))
 

@@ -37,14 +37,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60
 RAW = 904
 
 
-def _config(tmp_path, **sequencer: object) -> ServiceConfig:  # noqa: ANN001
+def _config(tmp_path, **sequencer: object) -> ServiceConfig:
     write_key(tmp_path / "seq.key")
     doc = config_doc(tmp_path, **sequencer)
     doc["rollups"] = [*doc["rollups"], {"id": RAW, "name": "raw", "policy": "opaque"}]
     return parse_config(doc, tmp_path)
 
 
-def test_limits_are_on_by_default(tmp_path) -> None:  # noqa: ANN001
+def test_limits_are_on_by_default(tmp_path) -> None:
     cfg = _config(tmp_path)
     assert cfg.rate_limit_tx_per_s == DEFAULT_RATE_TX_PER_S > 0
     assert cfg.max_streams_per_client == DEFAULT_MAX_STREAMS > 0
@@ -53,7 +53,7 @@ def test_limits_are_on_by_default(tmp_path) -> None:  # noqa: ANN001
     assert cfg.api.rate_limit_bytes_burst >= cfg.max_message_bytes  # the largest request can pass
 
 
-def test_a_byte_burst_below_the_largest_message_is_refused(tmp_path) -> None:  # noqa: ANN001
+def test_a_byte_burst_below_the_largest_message_is_refused(tmp_path) -> None:
     from sequencer.errors import BadInput
 
     with pytest.raises(BadInput, match="rate_limit_bytes_burst"):
@@ -108,7 +108,7 @@ def test_the_byte_buckets_are_bounded() -> None:
     assert rate.clients == 100
 
 
-async def test_a_client_cannot_open_more_streams_than_its_cap(tmp_path) -> None:  # noqa: ANN001
+async def test_a_client_cannot_open_more_streams_than_its_cap(tmp_path) -> None:
     cfg = _config(tmp_path, max_streams_per_client=3)
     async with running(cfg) as srv:
         ch = grpc.aio.insecure_channel(srv.address)
@@ -140,7 +140,7 @@ async def test_a_client_cannot_open_more_streams_than_its_cap(tmp_path) -> None:
         await ch.close()
 
 
-async def test_limits_are_readable_in_sequencer_info(tmp_path) -> None:  # noqa: ANN001
+async def test_limits_are_readable_in_sequencer_info(tmp_path) -> None:
     cfg = _config(tmp_path, rate_limit_tx_per_s=123, rate_limit_burst=456, max_streams_per_client=7,
                   client_share=0.5)
     async with running(cfg) as srv:
@@ -155,7 +155,7 @@ async def test_limits_are_readable_in_sequencer_info(tmp_path) -> None:  # noqa:
     assert lim.keyed_by == KEYED_BY and "IPv6 /64" in lim.keyed_by
 
 
-async def test_a_flooding_client_gets_its_share_of_a_block_and_others_get_in(tmp_path) -> None:  # noqa: ANN001
+async def test_a_flooding_client_gets_its_share_of_a_block_and_others_get_in(tmp_path) -> None:
     """Under mutual TLS two clients from one address are two clients. Slots are long (nothing seals
     on its own): `flood` fills its share of the pending blocks, is refused past it, while `honest`
     still gets in; once a block seals, the share is free again."""
@@ -206,7 +206,7 @@ async def test_a_flooding_client_gets_its_share_of_a_block_and_others_get_in(tmp
 SERVICE = "/sharedseq.v1.SequencerService/"
 
 
-def _tls_config(tmp_path, names: tuple[str, ...], **sequencer: object) -> tuple[ServiceConfig, dict]:  # noqa: ANN001
+def _tls_config(tmp_path, names: tuple[str, ...], **sequencer: object) -> tuple[ServiceConfig, dict]:
     pki = generate_dev_pki(tmp_path / "pki", names)
     cfg = replace(_config(tmp_path, **sequencer), tls=TlsConfig(pki["server_cert"], pki["server_key"], pki["ca"]))
     return cfg, pki
@@ -217,7 +217,7 @@ def _channel(port: int, pki: dict, name: str) -> grpc.aio.Channel:
         pki["ca"], pki[f"{name}_cert"], pki[f"{name}_key"]), options=[("grpc.max_send_message_length", 8 << 20)])
 
 
-async def test_a_client_over_its_byte_rate_is_refused_and_others_are_not(tmp_path) -> None:  # noqa: ANN001
+async def test_a_client_over_its_byte_rate_is_refused_and_others_are_not(tmp_path) -> None:
     """`hog` sends 1 MB requests (garbage: not even protobuf) as fast as it can; past its burst
     they are refused RESOURCE_EXHAUSTED naming the limit, before anything is parsed, while
     `honest`, from the same address, is served. Without the byte rate every garbage request would
@@ -246,7 +246,7 @@ async def test_a_client_over_its_byte_rate_is_refused_and_others_are_not(tmp_pat
         await honest.close()
 
 
-async def test_a_stream_over_its_byte_rate_is_read_no_faster_than_the_rate(tmp_path) -> None:  # noqa: ANN001
+async def test_a_stream_over_its_byte_rate_is_read_no_faster_than_the_rate(tmp_path) -> None:
     """`hog` writes 512 kB garbage messages on two StreamSubmit streams as fast as flow control lets
     it, for about three seconds. The server reads them no faster than the byte rate (the rest wait in
     the client: HTTP/2 flow control), so the answers it has sent are bounded by burst + rate x time

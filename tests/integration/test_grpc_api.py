@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60
 
 
 class Client:
-    def __init__(self, srv) -> None:  # noqa: ANN001
+    def __init__(self, srv) -> None:
         self.srv = srv
         self.channel = grpc.aio.insecure_channel(srv.address)
         self.stub = pb_grpc.SequencerServiceStub(self.channel)
@@ -55,14 +55,14 @@ class Client:
 
 
 @pytest.fixture
-async def client(tmp_path):  # noqa: ANN001, ANN201
+async def client(tmp_path):
     async with running(make_config(tmp_path)) as srv:
         c = Client(srv)
         yield c
         await c.channel.close()
 
 
-async def test_submit_to_each_rollup_and_receipts_hold(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_submit_to_each_rollup_and_receipts_hold(client: Client, tx_for) -> None:
     for rid in (901, 902, 903):
         payload = tx_for(rid)
         r = await client.submit(rid, payload)
@@ -72,7 +72,7 @@ async def test_submit_to_each_rollup_and_receipts_hold(client: Client, tx_for) -
         assert block.transactions[r.index] == payload
 
 
-async def test_bundle_across_three_rollups_is_atomic(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_bundle_across_three_rollups_is_atomic(client: Client, tx_for) -> None:
     legs = [tx_for(901), tx_for(902), tx_for(903), tx_for(901)]
     rids = [901, 902, 903, 901]
     resp = await client.stub.SubmitBundle(pb.SubmitBundleRequest(bundle=pb.Bundle(
@@ -91,7 +91,7 @@ async def test_bundle_across_three_rollups_is_atomic(client: Client, tx_for) -> 
     assert [(leg.rollup_id, leg.index) for leg in full.bundles[0].legs] == [(901, 0), (902, 0), (903, 0), (901, 1)]
 
 
-async def test_bundle_with_one_bad_leg_is_rejected_whole(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_bundle_with_one_bad_leg_is_rejected_whole(client: Client, tx_for) -> None:
     good = tx_for(901)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await client.stub.SubmitBundle(pb.SubmitBundleRequest(bundle=pb.Bundle(legs=[
@@ -102,7 +102,7 @@ async def test_bundle_with_one_bad_leg_is_rejected_whole(client: Client, tx_for)
     client.check_receipt(await client.submit(901, good), good)
 
 
-async def test_subscribe_from_zero_and_middle_and_resume(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_subscribe_from_zero_and_middle_and_resume(client: Client, tx_for) -> None:
     sent = {}
     for _ in range(6):
         p = tx_for(902)
@@ -137,7 +137,7 @@ async def test_subscribe_from_zero_and_middle_and_resume(client: Client, tx_for)
         assert b.signed_header.header.parent_hash == a.signed_header.block_hash
 
 
-async def test_get_transaction_and_list_rollups(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_get_transaction_and_list_rollups(client: Client, tx_for) -> None:
     p = tx_for(901)
     r = await client.submit(901, p)
     await client.wait_height(r.height)
@@ -150,16 +150,16 @@ async def test_get_transaction_and_list_rollups(client: Client, tx_for) -> None:
     assert info.sequencer_address == client.address and info.domain_chain_id == 31337
 
 
-async def _code(call) -> grpc.StatusCode:  # noqa: ANN001
+async def _code(call) -> grpc.StatusCode:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call
     return err.value.code(), err.value.details()
 
 
-async def test_every_error_status(client: Client, tx_for, wallet) -> None:  # noqa: ANN001
+async def test_every_error_status(client: Client, tx_for, wallet) -> None:
     s = client.stub
 
-    def submit(rid: int, payload: bytes):  # noqa: ANN202
+    def submit(rid: int, payload: bytes):
         return s.SubmitTransaction(pb.SubmitTransactionRequest(
             transaction=pb.Transaction(rollup_id=rid, payload=payload)))
 
@@ -197,7 +197,7 @@ async def test_every_error_status(client: Client, tx_for, wallet) -> None:  # no
     client.check_receipt(await client.submit(901, good), good)
 
 
-async def test_mempool_full_is_backpressure(tmp_path, tx_for) -> None:  # noqa: ANN001
+async def test_mempool_full_is_backpressure(tmp_path, tx_for) -> None:
     cfg = make_config(tmp_path, limits={"max_block_txs": 1, "max_pending_blocks": 2}, slot_ms=60_000)
     async with running(cfg) as srv:
         c = Client(srv)
@@ -208,10 +208,10 @@ async def test_mempool_full_is_backpressure(tmp_path, tx_for) -> None:  # noqa: 
         await c.channel.close()
 
 
-async def test_stream_submit_answers_in_order(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_stream_submit_answers_in_order(client: Client, tx_for) -> None:
     payloads = {}
 
-    async def requests():  # noqa: ANN202
+    async def requests():
         for i in range(300):
             if i % 50 == 7:
                 yield pb.StreamSubmitRequest(request_id=i, transaction=pb.Transaction(rollup_id=901, payload=b"\x01"))
@@ -246,7 +246,7 @@ async def test_health_and_reflection(client: Client) -> None:
     assert resp.status == health_pb2.HealthCheckResponse.SERVING
     refl = reflection_pb2_grpc.ServerReflectionStub(client.channel)
 
-    async def ask():  # noqa: ANN202
+    async def ask():
         yield reflection_pb2.ServerReflectionRequest(list_services="")
 
     async for r in refl.ServerReflectionInfo(ask()):
@@ -255,10 +255,10 @@ async def test_health_and_reflection(client: Client) -> None:
         break
 
 
-async def test_stream_submit_transaction_lists(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_stream_submit_transaction_lists(client: Client, tx_for) -> None:
     lists = [[tx_for((901, 902, 903)[j % 3]) for j in range(25)] for _ in range(20)]
 
-    async def requests():  # noqa: ANN202
+    async def requests():
         for i, payloads in enumerate(lists):
             txs = [pb.Transaction(rollup_id=(901, 902, 903)[j % 3], payload=p) for j, p in enumerate(payloads)]
             if i == 5:  # a duplicate is answered with the original receipt, a malformed item is refused alone
@@ -283,7 +283,7 @@ async def test_stream_submit_transaction_lists(client: Client, tx_for) -> None: 
     assert block.transactions[last.index] == lists[-1][-1]
 
 
-async def test_rejections_count_submissions_not_reads(client: Client, tx_for) -> None:  # noqa: ANN001
+async def test_rejections_count_submissions_not_reads(client: Client, tx_for) -> None:
     metrics = client.srv.node.metrics
 
     def rejected(reason: str) -> float:
@@ -301,7 +301,7 @@ async def test_rejections_count_submissions_not_reads(client: Client, tx_for) ->
     assert metrics.registry.get_sample_value("sharedseq_receipt_latency_seconds_count") == before + 1
 
 
-async def test_tail_command_follows_from_the_next_block_or_replays(client: Client, capsys) -> None:  # noqa: ANN001
+async def test_tail_command_follows_from_the_next_block_or_replays(client: Client, capsys) -> None:
     import json
 
     import anyio.to_thread

@@ -49,7 +49,7 @@ async def answers(stub: pb_grpc.SequencerServiceStub, requests: list[pb.StreamSu
 
 
 @pytest.fixture
-async def stub(tmp_path):  # noqa: ANN001, ANN201
+async def stub(tmp_path):
     async with running(make_config(tmp_path)) as srv:
         channel = grpc.aio.insecure_channel(srv.address)
         yield pb_grpc.SequencerServiceStub(channel)
@@ -59,7 +59,7 @@ async def stub(tmp_path):  # noqa: ANN001, ANN201
 # -- finding 1: a list that admits nothing is answered, and so is everything after it ----------------
 
 
-async def test_lists_that_admit_nothing_are_answered_in_order(stub, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+async def test_lists_that_admit_nothing_are_answered_in_order(stub, tx_for: Callable[[int], bytes]) -> None:
     dup = tx_for(901)
     first = await answers(stub, [pb.StreamSubmitRequest(request_id=1, transaction=tx(901, dup))])
     assert first[0].receipts and first[0].receipts[0].tx_hash == keccak(dup)
@@ -88,7 +88,7 @@ async def test_lists_that_admit_nothing_are_answered_in_order(stub, tx_for: Call
             assert len(resp.receipts) == 1 and resp.receipts[0].tx_hash == keccak(req.transaction.payload)
 
 
-async def test_empty_list_is_answered_while_the_writer_is_busy(stub, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+async def test_empty_list_is_answered_while_the_writer_is_busy(stub, tx_for: Callable[[int], bytes]) -> None:
     requests = []
     for i in range(45):
         if i % 3 == 0:
@@ -116,7 +116,7 @@ async def raw_unary(channel: grpc.aio.Channel, method: str, raw: bytes) -> grpc.
 
 
 @pytest.fixture
-async def srv(tmp_path):  # noqa: ANN001, ANN201
+async def srv(tmp_path):
     # Every client here is 127.0.0.1: per-client limits off, so what is tested is the API's own bounds.
     cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=1 << 20,
                       stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0, rate_limit_bytes_per_s=0,
@@ -125,7 +125,7 @@ async def srv(tmp_path):  # noqa: ANN001, ANN201
         yield server
 
 
-async def test_undecodable_requests_get_invalid_argument_not_unknown(srv) -> None:  # noqa: ANN001
+async def test_undecodable_requests_get_invalid_argument_not_unknown(srv) -> None:
     async with grpc.aio.insecure_channel(srv.address) as channel:
         for method in ("SubmitTransaction", "SubmitBundle", "GetBlock", "GetTransaction", "SubscribeBlocks"):
             if method == "SubscribeBlocks":
@@ -141,7 +141,7 @@ async def test_undecodable_requests_get_invalid_argument_not_unknown(srv) -> Non
             assert "not valid protobuf" in (err.details() or "") and "class" not in (err.details() or "")
 
 
-async def test_garbage_mid_stream_is_answered_in_its_place(srv, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+async def test_garbage_mid_stream_is_answered_in_its_place(srv, tx_for: Callable[[int], bytes]) -> None:
     valid = [tx_for(901), tx_for(902), tx_for(903)]
     messages = [
         pb.StreamSubmitRequest(request_id=1, transaction=tx(901, valid[0])).SerializeToString(),
@@ -188,7 +188,7 @@ def conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-async def test_a_400000_leg_bundle_is_refused_before_any_work(srv, conversions: list[int]) -> None:  # noqa: ANN001
+async def test_a_400000_leg_bundle_is_refused_before_any_work(srv, conversions: list[int]) -> None:
     legs = [pb.Transaction(rollup_id=901, payload=b"\x01")] * 400_000
     bundle = pb.Bundle(legs=legs)
     async with grpc.aio.insecure_channel(srv.address) as channel:
@@ -217,7 +217,7 @@ def empty_items_list(request_id: int, n: int) -> bytes:
 
 
 async def test_a_4mb_list_of_garbage_is_refused_whole_and_the_stream_goes_on(
-        srv, conversions: list[int], tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+        srv, conversions: list[int], tx_for: Callable[[int], bytes]) -> None:
     garbage = empty_items_list(1, 1_900_000)  # ~3.8 MB: the issue's list that took the server to 1.2 GB
     assert pb.StreamSubmitRequest.FromString(garbage).transactions.transactions[0] == pb.Transaction()
     payload = tx_for(901)
@@ -240,7 +240,7 @@ async def test_a_4mb_list_of_garbage_is_refused_whole_and_the_stream_goes_on(
     assert srv.servicer.requests.used == 0 and srv.servicer.answers.used == 0
 
 
-async def test_a_full_list_of_refused_items_gets_an_answer_that_fits(srv, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+async def test_a_full_list_of_refused_items_gets_an_answer_that_fits(srv, tx_for: Callable[[int], bytes]) -> None:
     n = srv.servicer.limits.max_list_items
     # Each item refused with the longest message a refusal can carry (an unknown rollup names them all).
     items = [tx(4242 + i, b"\x02" + b"\xee" * 200) for i in range(n)]
@@ -255,7 +255,7 @@ async def test_a_full_list_of_refused_items_gets_an_answer_that_fits(srv, tx_for
     assert got[1].receipts[0].tx_hash == keccak(payload)
 
 
-async def test_subscribing_far_past_the_head_is_refused_at_once(srv) -> None:  # noqa: ANN001
+async def test_subscribing_far_past_the_head_is_refused_at_once(srv) -> None:
     async with grpc.aio.insecure_channel(srv.address) as channel:
         stub = pb_grpc.SequencerServiceStub(channel)
         # 100 past the limit: the head moves on while the request travels (a slot is 50 ms here).
@@ -277,7 +277,7 @@ async def test_subscribing_far_past_the_head_is_refused_at_once(srv) -> None:  #
 
 
 @pytest.fixture
-async def small_window(tmp_path):  # noqa: ANN001, ANN201
+async def small_window(tmp_path):
     """A server whose streams may owe 4 answers: a client that stops reading fills its window at once."""
     cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=4 << 20,
                       stream_window=4, stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0,
@@ -287,7 +287,7 @@ async def small_window(tmp_path):  # noqa: ANN001, ANN201
 
 
 async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(
-        small_window, tx_for: Callable[[int], bytes]) -> None:  # noqa: ANN001
+        small_window, tx_for: Callable[[int], bytes]) -> None:
     srv = small_window
     limits = srv.servicer.limits
     # 256 refused items, ~230 KB a request: the issue's "240 KB lists", sent without reading answers.

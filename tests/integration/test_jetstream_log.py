@@ -37,7 +37,7 @@ def _commit(core: SequencerCore, logs: list[BlockLog], wallet: Wallet, n: int, n
             lg.append([], blocks, {"firm_height": b"-1"})
 
 
-def core_tx(wallet: Wallet, rid: int):  # noqa: ANN201
+def core_tx(wallet: Wallet, rid: int):
     from sequencer.core.types import Transaction
     return Transaction(rid, wallet.transfer(rid, kind=0 if rid == 903 else 2))
 

@@ -85,7 +85,7 @@ class MarginNet:
             while True:
                 try:
                     return await self.run(w3.eth.get_transaction_receipt, tx_hash)
-                except Exception:  # noqa: BLE001 - not executed yet
+                except Exception:  # not executed yet
                     await anyio.sleep(0.1)
 
 

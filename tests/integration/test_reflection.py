@@ -26,7 +26,7 @@ async def _ask(channel: grpc.aio.Channel, version: str, request: msgs.ServerRefl
 
 
 @pytest.mark.parametrize("version", ["v1", "v1alpha"])
-async def test_reflection_lists_and_describes(tmp_path, version: str) -> None:  # noqa: ANN001
+async def test_reflection_lists_and_describes(tmp_path, version: str) -> None:
     async with running(make_config(tmp_path)) as srv:
         async with grpc.aio.insecure_channel(srv.address) as ch:
             listed = await _ask(ch, version, msgs.ServerReflectionRequest(list_services=""))

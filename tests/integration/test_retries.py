@@ -27,7 +27,7 @@ RAW, RAW2 = 904, 905
 DOMAIN = Domain(31337, bytes.fromhex("ab" * 20))
 
 
-def _config(tmp_path, **sequencer: object) -> ServiceConfig:  # noqa: ANN001
+def _config(tmp_path, **sequencer: object) -> ServiceConfig:
     if not (tmp_path / "seq.key").exists():
         write_key(tmp_path / "seq.key")
     doc = config_doc(tmp_path, **sequencer)
@@ -40,11 +40,11 @@ def _tx(rid: int, payload: bytes) -> pb.Transaction:
     return pb.Transaction(rollup_id=rid, payload=payload)
 
 
-async def _submit(stub, rid: int, payload: bytes) -> pb.SubmitTransactionResponse:  # noqa: ANN001
+async def _submit(stub, rid: int, payload: bytes) -> pb.SubmitTransactionResponse:
     return await stub.SubmitTransaction(pb.SubmitTransactionRequest(transaction=_tx(rid, payload)), timeout=10)
 
 
-async def _sealed(stub, height: int) -> None:  # noqa: ANN001
+async def _sealed(stub, height: int) -> None:
     async for _ in stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=RAW, from_height=height)):
         return
 
@@ -53,7 +53,7 @@ def _signer(r: pb.Receipt) -> bytes:
     return verify_receipt(DOMAIN, convert.receipt_from_proto(r))
 
 
-async def test_a_resubmission_gets_the_original_receipt(tmp_path) -> None:  # noqa: ANN001
+async def test_a_resubmission_gets_the_original_receipt(tmp_path) -> None:
     async with running(_config(tmp_path)) as srv:
         ch = grpc.aio.insecure_channel(srv.address)
         stub = pb_grpc.SequencerServiceStub(ch)
@@ -80,7 +80,7 @@ async def test_a_resubmission_gets_the_original_receipt(tmp_path) -> None:  # no
         await ch.close()
 
 
-async def test_bundles_retry_whole_or_not_at_all(tmp_path) -> None:  # noqa: ANN001
+async def test_bundles_retry_whole_or_not_at_all(tmp_path) -> None:
     async with running(_config(tmp_path)) as srv:
         ch = grpc.aio.insecure_channel(srv.address)
         stub = pb_grpc.SequencerServiceStub(ch)
@@ -104,7 +104,7 @@ async def test_bundles_retry_whole_or_not_at_all(tmp_path) -> None:  # noqa: ANN
         await ch.close()
 
 
-async def test_the_same_bytes_on_another_rollup_do_not_block_the_real_one(tmp_path) -> None:  # noqa: ANN001
+async def test_the_same_bytes_on_another_rollup_do_not_block_the_real_one(tmp_path) -> None:
     async with running(_config(tmp_path)) as srv:
         ch = grpc.aio.insecure_channel(srv.address)
         stub = pb_grpc.SequencerServiceStub(ch)
@@ -125,7 +125,7 @@ async def test_the_same_bytes_on_another_rollup_do_not_block_the_real_one(tmp_pa
         await ch.close()
 
 
-async def test_retries_and_status_survive_a_restart(tmp_path) -> None:  # noqa: ANN001
+async def test_retries_and_status_survive_a_restart(tmp_path) -> None:
     # Nothing seals in the first run (a minute-long slot): the record is pending when the process stops.
     async with running(_config(tmp_path, slot_ms=60_000)) as srv:
         ch = grpc.aio.insecure_channel(srv.address)
@@ -151,7 +151,7 @@ async def test_retries_and_status_survive_a_restart(tmp_path) -> None:  # noqa: 
         await ch.close()
 
 
-async def test_get_transaction_reads_durable_state_only(tmp_path) -> None:  # noqa: ANN001
+async def test_get_transaction_reads_durable_state_only(tmp_path) -> None:
     """Never PRECONFIRMED before the commit is durable; never NOT_FOUND while its block commits; a retry
     of a transaction whose commit is in flight waits for it instead of answering early."""
     node = build_node(_config(tmp_path, slot_ms=60_000))
@@ -159,7 +159,7 @@ async def test_get_transaction_reads_durable_state_only(tmp_path) -> None:  # no
     gate, writing = threading.Event(), threading.Event()
     gate.set()
 
-    def gated_append(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the writer thread, held at the gate
+    def gated_append(*args, **kwargs):  # the writer thread, held at the gate
         writing.set()
         assert gate.wait(30)
         return real_append(*args, **kwargs)

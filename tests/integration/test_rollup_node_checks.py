@@ -330,7 +330,7 @@ def test_accountable_for_table() -> None:
     assert not accountable_for(key_record(KEY, added=0), 0, 1)
 
 
-def stub_keys(follower, records: dict[bytes, KeyRecord]) -> None:  # noqa: ANN001
+def stub_keys(follower, records: dict[bytes, KeyRecord]) -> None:
     async def record(address: bytes, *, fresh: bool = False) -> KeyRecord:
         return records.get(bytes(address), KeyRecord("0x" + bytes(address).hex(), 0, 0, 0, 0, 0, 0))
 

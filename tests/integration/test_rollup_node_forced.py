@@ -21,7 +21,7 @@ JUNK = {903: b"\x02", 902: rollup_tx(901, dev_accounts()[6].key, 0, value=5, to=
 """Entries the rollup's admission policy refuses: not a transaction; a transaction for chain 901."""
 
 
-def enqueue_block(net, rid: int) -> int:  # noqa: ANN001
+def enqueue_block(net, rid: int) -> int:
     """The L1 block of the rollup's latest forced entry (E in rule F)."""
     inbox = contract_at(net.w3, "SequencerInbox", net.inbox)
     logs = inbox.events.ForcedTxEnqueued().get_logs(from_block=0, argument_filters={"rollupId": rid})

@@ -41,7 +41,7 @@ def leaves(namespaces: tuple[Namespace, ...]) -> list:
     return [(i, ns.rollup_id, roots[i], len(ns.transactions), paths[i]) for i, ns in enumerate(namespaces)]
 
 
-def views(namespaces: tuple[Namespace, ...]):  # noqa: ANN201
+def views(namespaces: tuple[Namespace, ...]):
     """Every view of rollup 901 a hostile sequencer can assemble from its signed tree's real leaves:
     each 901 leaf as its namespace, each leaf or adjacent pair as an absence, with or without the
     adjacent leaves."""

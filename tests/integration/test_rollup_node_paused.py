@@ -39,7 +39,7 @@ async def start_firm_node(net: Any, **config: Any) -> RollupNode:
     async def run(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         try:
             await node.run(task_status=task_status)
-        except Exception:  # noqa: BLE001, S110 - node.error holds why it stopped; the test reads it
+        except Exception:  # node.error holds why it stopped; the test reads it
             pass
 
     await net.tg.start(run)

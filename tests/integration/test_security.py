@@ -16,7 +16,7 @@ from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
 
 
-async def test_mutual_tls_admits_only_clients_with_certificates(tmp_path, tx_for) -> None:  # noqa: ANN001
+async def test_mutual_tls_admits_only_clients_with_certificates(tmp_path, tx_for) -> None:
     pki = generate_dev_pki(tmp_path / "pki", ("operator",))
     cfg = replace(make_config(tmp_path), tls=TlsConfig(pki["server_cert"], pki["server_key"], pki["ca"]))
     async with running(cfg) as srv:
@@ -40,7 +40,7 @@ async def test_mutual_tls_admits_only_clients_with_certificates(tmp_path, tx_for
         await plain.close()
 
 
-async def test_rate_limit_per_client(tmp_path, tx_for) -> None:  # noqa: ANN001
+async def test_rate_limit_per_client(tmp_path, tx_for) -> None:
     cfg = make_config(tmp_path, rate_limit_tx_per_s=2, rate_limit_burst=5)
     async with running(cfg) as srv:
         ch = grpc.aio.insecure_channel(srv.address)

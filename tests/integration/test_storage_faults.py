@@ -50,7 +50,7 @@ def _watch(address: str, seen: list[int]) -> threading.Thread:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):  # noqa: ANN201
+def small_disk(tmp_path: Path):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (the in-process test covers the same path)")
     disk = tmp_path / "disk"
@@ -157,7 +157,7 @@ async def test_health_turns_not_serving_before_the_node_stops(tmp_path: Path) ->
     seen: list[int] = []
     calls: list[str] = []
     watcher = None
-    with pytest.raises(BaseException) as err:  # noqa: PT011 - the task group's exception group
+    with pytest.raises(BaseException) as err:  # the task group's exception group
         async with running(cfg, node) as srv:
             told = node.on_fatal
             assert told is not None

@@ -43,7 +43,7 @@ TX_BYTES = 20_000
 SUBSCRIBER_BOUNDS = {"chunk_bytes": 256 * 1024, "replay_bytes": 4 * 1024 * 1024, "stall_s": 2.0}
 
 
-def _config(workdir: Path, **sequencer: object):  # noqa: ANN202
+def _config(workdir: Path, **sequencer: object):
     from sequencer.keys import write_key
 
     if not (workdir / "seq.key").exists():
@@ -219,7 +219,7 @@ async def test_commits_go_on_with_every_read_thread_blocked(tmp_path: Path, monk
     for name in ("read_rollup", "read_blocks", "find_tx", "append"):
         real = getattr(node.log, name)
 
-        def spy(*args, _real=real, **kw):  # noqa: ANN002, ANN003, ANN202
+        def spy(*args, _real=real, **kw):
             if threading.get_ident() == loop_thread:
                 sqlite_threads.append(f"{_real.__name__} on the event loop")
             sqlite_threads.append(threading.current_thread().name)

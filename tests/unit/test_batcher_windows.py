@@ -71,7 +71,7 @@ def params(window_ms: int = 2000, max_bytes: int = 100_000, catch_up: int = 1) -
     return WindowParams(ROLLUPS, window_ms, max_bytes, catch_up)
 
 
-def post_all(p: WindowParams, blocks: list[SharedBlock], l1: L1View = NO_L1):  # noqa: ANN201
+def post_all(p: WindowParams, blocks: list[SharedBlock], l1: L1View = NO_L1):
     """Plan windows one after another as the batcher does; returns the plans and the final cursors."""
     cursors = genesis_cursors(p, blocks[0])
     plans = []
@@ -273,7 +273,7 @@ def test_a_rollup_whose_batch_cannot_be_encoded_is_left_out_and_the_others_post(
         monkeypatch: pytest.MonkeyPatch) -> None:
     real = windows_module.encode_window_batch
 
-    def broken_for_903(fmt, rid, *args):  # noqa: ANN001, ANN202
+    def broken_for_903(fmt, rid, *args):
         if rid == 903:
             raise DecodeError("zkevm: cannot encode this")
         return real(fmt, rid, *args)

@@ -20,7 +20,7 @@ items = st.recursive(st.binary(max_size=70), lambda inner: st.lists(inner, max_s
 
 @given(items)
 @settings(max_examples=300, deadline=None)
-def test_encode_and_decode_match_pyrlp(item) -> None:  # noqa: ANN001
+def test_encode_and_decode_match_pyrlp(item) -> None:
     encoded = rlp.encode(item)
     assert rlp_codec.encode(item) == encoded
     assert rlp_codec.decode(encoded) == rlp.decode(encoded)
@@ -28,7 +28,7 @@ def test_encode_and_decode_match_pyrlp(item) -> None:  # noqa: ANN001
 
 @given(items, st.integers(min_value=0), st.integers(min_value=0, max_value=255))
 @settings(max_examples=500, deadline=None)
-def test_mutations_are_refused_exactly_when_pyrlp_refuses(item, where: int, byte: int) -> None:  # noqa: ANN001
+def test_mutations_are_refused_exactly_when_pyrlp_refuses(item, where: int, byte: int) -> None:
     data = bytearray(rlp.encode(item))
     data[where % len(data)] = byte
     data = bytes(data)
@@ -101,7 +101,7 @@ def test_nesting_bound_is_a_parameter() -> None:
 
 @given(st.binary(max_size=20), items, st.binary(max_size=20))
 @settings(max_examples=300, deadline=None)
-def test_decode_at_reads_an_item_inside_other_bytes(prefix: bytes, item, suffix: bytes) -> None:  # noqa: ANN001
+def test_decode_at_reads_an_item_inside_other_bytes(prefix: bytes, item, suffix: bytes) -> None:
     encoded = rlp_codec.encode(item)
     data = prefix + encoded + suffix
     assert rlp_codec.decode_at(data, len(prefix), len(data)) == (item, len(prefix) + len(encoded))
@@ -124,7 +124,7 @@ def test_any_bytes_decode_or_raise_rlp_error_only(data: bytes, pos: int) -> None
 
 @given(items)
 @settings(max_examples=200, deadline=None)
-def test_the_stage_readers_are_the_core_codec(item) -> None:  # noqa: ANN001
+def test_the_stage_readers_are_the_core_codec(item) -> None:
     """OP Stack's wire.py and Nitro's byte-string reader give what the core codec gives."""
     from rollup_adapters.nitro.rlp_bytes import decode_rlp_bytes, encode_rlp_bytes
     from rollup_adapters.opstack import wire

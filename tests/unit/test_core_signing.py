@@ -318,7 +318,7 @@ def test_docs_api_receipt_recipe() -> None:
                                                   core.signer.address)  # what GetSequencerInfo returns
     n = 2**256 - 432420386565659656852420866394968145599  # secp256k1 group order
 
-    def verify(m) -> bool:  # noqa: ANN001 - a pb.Receipt, as a client gets it
+    def verify(m) -> bool:  # a pb.Receipt, as a client gets it
         # 1. the domain
         domain = {"name": "sharedseq", "version": "1", "chainId": info_chain_id,
                   "verifyingContract": "0x" + info_contract.hex()}

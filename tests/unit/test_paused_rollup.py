@@ -80,7 +80,7 @@ def scenario() -> tuple[list[SharedBlock], dict[RollupId, list[ForcedTx]]]:
     return blocks, {PAUSED: forced_queue(PAUSED, [100, 101, 101])}
 
 
-def test_the_batch_after_unpause_carries_every_transaction_signed_during_the_pause(scenario) -> None:  # noqa: ANN001
+def test_the_batch_after_unpause_carries_every_transaction_signed_during_the_pause(scenario) -> None:
     blocks, forced = scenario
     plans = post_with_pause(blocks, forced, carry=True)
     assert [PAUSED in x.rollup_ids for x in plans] == [True, False, False, True, True]
@@ -96,7 +96,7 @@ def test_the_batch_after_unpause_carries_every_transaction_signed_during_the_pau
     assert sum(len(b.forced) for b in got) == 3  # rule F applied the entries enqueued during the pause
 
 
-def test_a_batch_after_unpause_that_drops_the_paused_windows_transactions_is_refused(scenario) -> None:  # noqa: ANN001
+def test_a_batch_after_unpause_that_drops_the_paused_windows_transactions_is_refused(scenario) -> None:
     """The batch the batcher made before issue 8 (the paused windows' rollup blocks posted empty): the
     sequencer signed those transactions, the firm check against the kept witness refuses it."""
     blocks, forced = scenario
@@ -105,7 +105,7 @@ def test_a_batch_after_unpause_that_drops_the_paused_windows_transactions_is_ref
         firm_follow(plans, PAUSED, 500, forced[PAUSED], blocks[0])
 
 
-def test_kept_witnesses_must_follow_each_other(scenario) -> None:  # noqa: ANN001
+def test_kept_witnesses_must_follow_each_other(scenario) -> None:
     blocks, forced = scenario
     plans = post_with_pause(blocks, forced, carry=True)
     witnesses = [verify_witness(*commit_window(x, [keccak(b) for b in x.batches])) for x in plans]
@@ -114,7 +114,7 @@ def test_kept_witnesses_must_follow_each_other(scenario) -> None:  # noqa: ANN00
         join_witnesses([witnesses[0], witnesses[2]])  # a window skipped
 
 
-def test_replay_reproduces_the_posting_after_unpause_only_with_the_uncovered_blocks(scenario) -> None:  # noqa: ANN001
+def test_replay_reproduces_the_posting_after_unpause_only_with_the_uncovered_blocks(scenario) -> None:
     """The batcher's restart (re-derivation from L1) finds the cut of the listing window again."""
     blocks, forced = scenario
     plans = post_with_pause(blocks, forced, carry=True)

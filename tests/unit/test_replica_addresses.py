@@ -39,7 +39,7 @@ class FakeReplica:
     down: bool = False
     asked: int = 0
 
-    async def GetSequencerInfo(self, request: Any, timeout: float | None = None) -> pb.GetSequencerInfoResponse:  # noqa: N802
+    async def GetSequencerInfo(self, request: Any, timeout: float | None = None) -> pb.GetSequencerInfoResponse:
         self.asked += 1
         if self.down:
             raise unavailable()

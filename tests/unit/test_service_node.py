@@ -382,7 +382,7 @@ async def test_a_failed_commit_gives_no_receipt_and_stops_the_node_naming_the_ca
     node.on_fatal = on_fatal
     kept = None
     try:
-        with pytest.raises(BaseException) as stopped:  # noqa: PT011 - the task group's exception group
+        with pytest.raises(BaseException) as stopped:  # the task group's exception group
             async with anyio.create_task_group() as tg:
                 await tg.start(node.run)
                 kept = await node.submit(tx(0))
@@ -406,7 +406,7 @@ async def test_a_failure_that_is_not_the_disk_stops_the_node_as_a_bug() -> None:
     node = make_node(log, clock)
     log.fault = ValueError("a bug in the writer")
     try:
-        with pytest.raises(BaseException) as stopped:  # noqa: PT011
+        with pytest.raises(BaseException) as stopped:
             async with anyio.create_task_group() as tg:
                 await tg.start(node.run)
                 with pytest.raises(Temporary):

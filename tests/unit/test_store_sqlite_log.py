@@ -172,7 +172,7 @@ def test_restart_seals_the_same_blocks(tmp_path) -> None:
     assert len(hashes) == len(set(hashes)) == 7
 
 
-def test_one_process_at_a_time_holds_a_log(tmp_path) -> None:  # noqa: ANN001
+def test_one_process_at_a_time_holds_a_log(tmp_path) -> None:
     import pytest
 
     from sequencer.errors import BadInput
@@ -288,7 +288,7 @@ def test_a_log_from_a_newer_version_is_refused(tmp_path) -> None:
         BlockLog(path)
 
 
-def test_a_batch_is_rehashed_once_for_any_number_of_lookups(log: BlockLog, monkeypatch) -> None:  # noqa: ANN001
+def test_a_batch_is_rehashed_once_for_any_number_of_lookups(log: BlockLog, monkeypatch) -> None:
     # A client retrying every transaction of a big group commit must not make the server rehash the
     # whole commit each time: the rebuilt tree is cached, bounded by bytes.
     import sequencer.store.sqlite_log as sqlite_log
