@@ -22,7 +22,7 @@ from . import convert
 from .errors import reason_of, status_of
 from .limits import ApiLimits, BytePool
 from .node import SequencerNode
-from .security import KEYED_BY, RateLimiter, client_identity
+from .security import KEYED_BY, InFlight, RateLimiter, client_identity
 from .stream_submit import SubmitStreams
 from .views import RollupViews
 
@@ -53,7 +53,9 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         """Raw bytes of the requests being worked on (taken by the decoders, wire.py)."""
         self.answers = BytePool(self.limits.total_answer_bytes)
         """Bytes of the answers owed on all StreamSubmit streams."""
-        self.streams = SubmitStreams(node, self.limiter, self.limits, self.answers)
+        self.inflight = InFlight(self.limits.client_inflight_txs)
+        """Each client's admitted, not yet durable transactions (unary and streams together)."""
+        self.streams = SubmitStreams(node, self.limiter, self.limits, self.answers, self.inflight)
         self.views = views or RollupViews(node)
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, *, submission: bool) -> None:
@@ -72,19 +74,33 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
 
     @_unary
     async def SubmitTransaction(self, request: pb.SubmitTransactionRequest, context: Any) -> Any:
-        self.limiter.take(client_identity(context))
+        client = client_identity(context)
+        self.limiter.take(client)
         tx = convert.transaction_from_proto(request.transaction)
-        ticket = self.node.admit_transaction(tx)
-        receipts = await ticket.wait()
+        held = await self.inflight.acquire(client, 1)
+        try:
+            ticket = self.node.admit_transaction(tx)
+            self.inflight.release(client, held - min(held, len(ticket.records)))  # a resubmission: none new
+            held = min(held, len(ticket.records))
+            receipts = await ticket.wait()
+        finally:
+            self.inflight.release(client, held)
         return pb.SubmitTransactionResponse(receipt=convert.receipt_to_proto(receipts[0]),
                                             already_admitted=ticket.already_admitted)
 
     @_unary
     async def SubmitBundle(self, request: pb.SubmitBundleRequest, context: Any) -> Any:
-        self.limiter.take(client_identity(context), max(1, len(request.bundle.legs)))
+        client = client_identity(context)
+        self.limiter.take(client, max(1, len(request.bundle.legs)))
         bundle = convert.bundle_from_proto(request.bundle, self.streams.max_legs)
-        ticket = self.node.admit_bundle(bundle)
-        receipts = await ticket.wait()
+        held = await self.inflight.acquire(client, len(bundle.legs))
+        try:
+            ticket = self.node.admit_bundle(bundle)
+            self.inflight.release(client, held - min(held, len(ticket.records)))  # a resubmission: none new
+            held = min(held, len(ticket.records))
+            receipts = await ticket.wait()
+        finally:
+            self.inflight.release(client, held)
         return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash,
                                        already_admitted=ticket.already_admitted)
 
@@ -167,5 +183,6 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
                 keyed_by=KEYED_BY, tx_per_s=self.limiter.rate, burst=self.limiter.burst if self.limiter.rate else 0,
                 max_streams=self.limiter.max_streams, max_pending_txs=self.node.shares.max_txs,
                 max_pending_bytes=self.node.shares.max_bytes, bytes_per_s=self.limits.rate_limit_bytes_per_s,
-                bytes_burst=self.limits.rate_limit_bytes_burst if self.limits.rate_limit_bytes_per_s else 0),
+                bytes_burst=self.limits.rate_limit_bytes_burst if self.limits.rate_limit_bytes_per_s else 0,
+                max_inflight_txs=self.limits.client_inflight_txs),
         )

@@ -53,6 +53,11 @@ class ApiLimits:
     rate_limit_bytes_burst: int = 8 * 1024 * 1024
     """Request bytes a client may send at once (the bucket): at least max_message_bytes, so the
     largest request the server accepts can always pass."""
+    client_inflight_txs: int = 256
+    """Transactions one client may have admitted and not yet durable (security.InFlight), 0 for
+    no cap; past it its next request waits for its own group commits. At 256 a client still gets
+    25,000 tx/s through 10 ms commits, more than twice the default rate limit; a list longer than
+    this passes when the client has nothing else in flight."""
 
     def check(self, max_message_bytes: int, max_bundle_legs: int) -> None:
         """Refuse settings that contradict each other (or that an honest maximal request would break)."""
@@ -62,6 +67,8 @@ class ApiLimits:
                 raise BadInput(f"sequencer.{name}: must be at least 1")
         if self.stream_stall_timeout_s <= 0:
             raise BadInput("sequencer.stream_stall_timeout_s: must be positive")
+        if self.client_inflight_txs < 0:
+            raise BadInput("sequencer.client_inflight_txs: must not be negative (0 turns it off)")
         if self.rate_limit_bytes_per_s < 0:
             raise BadInput("sequencer.rate_limit_bytes_per_s: must not be negative (0 turns it off)")
         if self.rate_limit_bytes_per_s and self.rate_limit_bytes_burst < max_message_bytes:

@@ -38,10 +38,20 @@ from .limits import (
     receipts_answer_bound,
 )
 from .node import SequencerNode, Ticket
-from .security import RateLimiter, client_identity
+from .security import InFlight, RateLimiter, client_identity
 from .wire import Held, Refused
 
 log = logging.getLogger("sharedseq.api")
+
+
+def _transactions(req: pb.StreamSubmitRequest) -> int:
+    """Transactions a request asks to admit, from its counts (what the InFlight cap holds)."""
+    which = req.WhichOneof("item")
+    if which == "transactions":
+        return len(req.transactions.transactions)
+    if which == "bundle":
+        return len(req.bundle.legs)
+    return 1 if which == "transaction" else 0
 
 
 def _client_gone(exc: BaseException) -> bool:
@@ -65,14 +75,18 @@ class _Owed:
     request_id: int
     item: Ticket | ListTicket | Refusal
     reserved: int
+    inflight: int = 0
+    """Transactions held in the client's InFlight cap until this answer's records are durable."""
 
 
 class SubmitStreams:
     """Serves every StreamSubmit call of one server; `answers` is shared by all of them."""
 
-    def __init__(self, node: SequencerNode, limiter: RateLimiter, limits: ApiLimits, answers: BytePool) -> None:
+    def __init__(self, node: SequencerNode, limiter: RateLimiter, limits: ApiLimits, answers: BytePool,
+                 inflight: InFlight | None = None) -> None:
         self.node = node
         self.limiter = limiter
+        self.inflight = inflight or InFlight(0)
         self.limits = limits
         self.answers = answers
         self.max_legs = min(node.core.config.limits.max_bundle_legs, node.core.config.limits.max_block_txs)
@@ -95,6 +109,7 @@ class SubmitStreams:
         # Unbounded as a channel: the window above is the bound, in bytes as well as in count.
         send, receive = anyio.create_memory_object_stream[_Owed](math.inf)
         end: list[Refusal] = []
+        held = [0]  # InFlight transactions taken by this stream and not given back yet
 
         async def reader() -> None:
             async with send:
@@ -104,20 +119,24 @@ class SubmitStreams:
                     # bytes in the request pool) while its stream waits on a client that does not read.
                     await window.wait_room(self.largest)
                     try:
-                        held = await anext(stream)
+                        request = await anext(stream)
                     except StopAsyncIteration:
                         return
                     try:
-                        owed = await self._take(held, client, window)
+                        owed = await self._take(request, client, window)
                     finally:
-                        if isinstance(held, Held):
-                            held.release()
+                        if isinstance(request, Held):
+                            request.release()
+                    held[0] += owed.inflight
                     send.send_nowait(owed)
 
         async def writer(cancel: anyio.CancelScope) -> None:
             async with receive:
                 async for owed in receive:
                     resp = await self._answer(owed)
+                    # Durable (or failed) now: the client may admit more, even before it reads this.
+                    self.inflight.release(client, owed.inflight)
+                    held[0] -= owed.inflight
                     size = resp.ByteSize()
                     # From here the answer itself is what is held: count its real size.
                     window.resize(size - owed.reserved)
@@ -153,6 +172,7 @@ class SubmitStreams:
                     log.error("StreamSubmit failed: %s: %s", type(leaf).__name__, leaf, exc_info=leaf)
                     end.append(Refusal(grpc.StatusCode.INTERNAL, "internal error"))
         finally:
+            self.inflight.release(client, held[0])  # owed answers never reached (cut off, client gone)
             self.windows.discard(window)
             self.answers.release(window.bytes)  # what was reserved for answers never written
         if end and not context.done():
@@ -174,10 +194,20 @@ class SubmitStreams:
         else:
             await window.reserve(bound)
             if self.answers.try_take(bound):
+                txs = await self.inflight.acquire(client, _transactions(req))
                 try:
-                    return _Owed(req.request_id, await self._admit(req, client), bound)
+                    item = await self._admit(req, client)
+                    # Only what was admitted now waits for a commit: refused items and
+                    # resubmissions are given back at once.
+                    admitted = len(item.records if isinstance(item, Ticket) else item.ticket.records)
+                    self.inflight.release(client, txs - min(txs, admitted))
+                    return _Owed(req.request_id, item, bound, min(txs, admitted))
                 except SharedSeqError as exc:
+                    self.inflight.release(client, txs)
                     return _Owed(req.request_id, self._refuse(exc), bound)
+                except BaseException:
+                    self.inflight.release(client, txs)
+                    raise
             window.release(bound)
             refusal = self._refuse(Overloaded(
                 "server busy: answers owed on all streams are at total_answer_bytes; retry shortly"))
@@ -186,6 +216,7 @@ class SubmitStreams:
         return _Owed(req.request_id, refusal, HEAD_BOUND)
 
     async def _admit(self, req: pb.StreamSubmitRequest, client: str) -> Ticket | ListTicket:
+        """Admit the request's transactions (its ticket; their receipts come once durable)."""
         which = req.WhichOneof("item")
         if which == "transaction":
             self.limiter.take(client)

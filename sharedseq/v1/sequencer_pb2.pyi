@@ -361,7 +361,7 @@ class GetSequencerInfoResponse(_message.Message):
     def __init__(self, sequencer_address: _Optional[bytes] = ..., domain_chain_id: _Optional[int] = ..., domain_verifying_contract: _Optional[bytes] = ..., slot_ms: _Optional[int] = ..., sealed_height: _Optional[int] = ..., firm_height: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ...) -> None: ...
 
 class ClientLimits(_message.Message):
-    __slots__ = ("keyed_by", "tx_per_s", "burst", "max_streams", "max_pending_txs", "max_pending_bytes", "bytes_per_s", "bytes_burst")
+    __slots__ = ("keyed_by", "tx_per_s", "burst", "max_streams", "max_pending_txs", "max_pending_bytes", "bytes_per_s", "bytes_burst", "max_inflight_txs")
     KEYED_BY_FIELD_NUMBER: _ClassVar[int]
     TX_PER_S_FIELD_NUMBER: _ClassVar[int]
     BURST_FIELD_NUMBER: _ClassVar[int]
@@ -370,6 +370,7 @@ class ClientLimits(_message.Message):
     MAX_PENDING_BYTES_FIELD_NUMBER: _ClassVar[int]
     BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
     BYTES_BURST_FIELD_NUMBER: _ClassVar[int]
+    MAX_INFLIGHT_TXS_FIELD_NUMBER: _ClassVar[int]
     keyed_by: str
     tx_per_s: float
     burst: float
@@ -378,4 +379,5 @@ class ClientLimits(_message.Message):
     max_pending_bytes: int
     bytes_per_s: int
     bytes_burst: int
-    def __init__(self, keyed_by: _Optional[str] = ..., tx_per_s: _Optional[float] = ..., burst: _Optional[float] = ..., max_streams: _Optional[int] = ..., max_pending_txs: _Optional[int] = ..., max_pending_bytes: _Optional[int] = ..., bytes_per_s: _Optional[int] = ..., bytes_burst: _Optional[int] = ...) -> None: ...
+    max_inflight_txs: int
+    def __init__(self, keyed_by: _Optional[str] = ..., tx_per_s: _Optional[float] = ..., burst: _Optional[float] = ..., max_streams: _Optional[int] = ..., max_pending_txs: _Optional[int] = ..., max_pending_bytes: _Optional[int] = ..., bytes_per_s: _Optional[int] = ..., bytes_burst: _Optional[int] = ..., max_inflight_txs: _Optional[int] = ...) -> None: ...

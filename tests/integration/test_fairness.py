@@ -150,6 +150,7 @@ async def test_limits_are_readable_in_sequencer_info(tmp_path) -> None:
     assert (lim.tx_per_s, lim.burst, lim.max_streams) == (123, 456, 7)
     assert (lim.bytes_per_s, lim.bytes_burst) == (cfg.api.rate_limit_bytes_per_s, cfg.api.rate_limit_bytes_burst)
     assert lim.bytes_per_s > 0
+    assert lim.max_inflight_txs == cfg.api.client_inflight_txs > 0
     assert lim.max_pending_txs == cfg.core.limits.max_block_txs // 2
     assert lim.max_pending_bytes == cfg.core.limits.max_block_bytes // 2
     assert lim.keyed_by == KEYED_BY and "IPv6 /64" in lim.keyed_by
@@ -292,3 +293,40 @@ async def test_a_stream_over_its_byte_rate_is_read_no_faster_than_the_rate(tmp_p
         assert 0 < n_at_end <= most, (n_at_end, most)
         await hog.close()
         await honest.close()
+
+
+async def test_a_flooding_client_never_has_more_than_its_cap_in_one_group_commit(tmp_path) -> None:
+    """Four streams pipeline lists of 200 admissible transactions as fast as they can (no rate or
+    share limit here). Every group commit takes what was admitted since the last, so without the
+    in-flight cap commits grow to many lists; with it no commit holds more than the client's cap
+    (200) - what an honest receipt queued behind it waits for. A list longer than the cap passes
+    when the client has nothing in flight, and every request is answered."""
+    cap = 200
+    cfg = _config(tmp_path, rate_limit_tx_per_s=0, client_share=0, rate_limit_bytes_per_s=0, client_inflight_txs=cap)
+    async with running(cfg) as srv:
+        sizes: list[int] = []
+        real = srv.node.metrics.commit_batch.observe
+        srv.node.metrics.commit_batch.observe = lambda n: (sizes.append(int(n)), real(n))  # type: ignore[method-assign]
+        answered: list[int] = []
+        async with grpc.aio.insecure_channel(srv.address) as ch:
+            stub = pb_grpc.SequencerServiceStub(ch)
+
+            async def flood(k: int) -> None:
+                async def gen() -> AsyncIterator[pb.StreamSubmitRequest]:
+                    for n in range(12):
+                        size = 300 if (k, n) == (0, 5) else 200  # one list longer than the cap
+                        yield pb.StreamSubmitRequest(request_id=n, transactions=pb.TransactionList(transactions=[
+                            pb.Transaction(rollup_id=RAW, payload=b"f-%d-%d-%d" % (k, n, i)) for i in range(size)]))
+
+                async for resp in stub.StreamSubmit(gen()):
+                    assert all(r.HasField("receipt") for r in resp.results), resp.results[0]
+                    answered.append(len(resp.results))
+
+            with anyio.fail_after(45):
+                async with anyio.create_task_group() as tg:
+                    for k in range(4):
+                        tg.start_soon(flood, k)
+        assert len(answered) == 48 and sum(answered) == 47 * 200 + 300  # all answered, the long list too
+        assert max(sizes) <= 300, sorted(sizes)[-5:]  # only the long list, alone, is over the cap
+        assert sorted(sizes)[-2] <= cap, sorted(sizes)[-5:]
+        assert srv.servicer.inflight.waits > 0 and srv.servicer.inflight.held("ipv4:127.0.0.1") == 0
