@@ -9,12 +9,10 @@ a durable record implies every earlier one is durable too, which is what lets
 `load_state` rebuild the same pending blocks at the same indices.
 
 Blocking calls: the async shell runs them off the event loop. Writes go
-through one writer connection, used by one thread at a time (the node's
-writer); each read takes an idle read connection (or opens one), so readers
-never wait on the writer or on each other (WAL lets them run beside it;
-":memory:" has one shared connection and a lock instead, for tests). Read
-connections belong to no thread: there are as many as reads ever ran at once,
-whichever threads ran them (anyio's and trio's worker threads come and go).
+through one writer connection, used by one thread (the node's writer); each
+reading thread opens its own connection, so readers never wait on the writer
+or on each other (WAL lets them run beside it; ":memory:" has one shared
+connection and a lock instead, for tests).
 
 Blocks are stored split (codec.py): a row per block without payloads, and a
 row per (block, rollup) with that rollup's payloads, so a rollup's reader
@@ -222,8 +220,8 @@ class BlockLog:
         except sqlite3.OperationalError as exc:
             raise _storage_fault("open", exc) from exc
         self._wlock = threading.Lock()
+        self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
-        self._idle_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._prepared: dict[int, tuple[bytes, bytes, bytes]] = {}
         """Rows encoded ahead of `append` by height, with the block hash and signature they were made
@@ -243,23 +241,18 @@ class BlockLog:
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
-        """An idle read connection (a new one if none is idle), back to the idle ones after. Readers
-        share no lock with the writer: a replay holds no one up but itself."""
+        """This thread's read connection (opened on first use). Readers share no lock with the
+        writer: a replay holds no one up but itself."""
         if self.path == ":memory:":
             with self._wlock:
                 yield self._w
             return
-        with self._readers_lock:
-            conn = self._idle_readers.pop() if self._idle_readers else None
+        conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
+            conn = self._local.conn = self._connect()
             with self._readers_lock:
                 self._readers.append(conn)
-        try:
-            yield conn
-        finally:
-            with self._readers_lock:
-                self._idle_readers.append(conn)
+        yield conn
 
     def close(self) -> None:
         """Close every connection; the caller has stopped the threads that read and write."""
@@ -268,7 +261,6 @@ class BlockLog:
                 for conn in self._readers:
                     conn.close()
                 self._readers.clear()
-                self._idle_readers.clear()
             self._w.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the flock
