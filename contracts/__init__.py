@@ -1,4 +1,4 @@
-"""Solidity contracts of the L1 side (design.md section 6) and their compiled artifacts.
+"""Solidity contracts of the L1 side (docs/architecture.md section 4.6) and their compiled artifacts.
 
 Sources: SharedSeqLib (EIP-712 hashing, ecrecover, RFC 9162 inclusion), Interfaces, Owned (two-step
 ownership), RollupRegistry, SequencerKeys (key history), SequencerInbox (signed windows, posters,

@@ -4,7 +4,7 @@ blocks into them, and the adapter interface the registry holds.
 A rollup has its own block time. Rollup block k of a rollup covers the time
 window [genesis_ms + k * block_time_ms, genesis_ms + (k + 1) * block_time_ms)
 and holds, in order, that rollup's transactions from every shared block whose
-timestamp falls in the window (design.md section 4, flow 4). Windows with no
+timestamp falls in the window (docs/architecture.md section 4.4). Windows with no
 shared block still give an (empty) rollup block, so each rollup's timeline has
 no holes. A bundle's legs share one shared block, hence one instant, hence the
 rollup blocks covering that instant on every rollup, and stay contiguous.

@@ -1,4 +1,4 @@
-"""The local rollup node (design.md section 4, flow 5): one program per rollup, parametrised by its
+"""The local rollup node (docs/architecture.md section 4.5): one program per rollup, parametrised by its
 batch format, that executes the rollup's blocks on its own engine (an anvil), either soft (from the
 sequencer stream) or firm (from L1 alone). Both paths give the same state."""
 

@@ -1,4 +1,4 @@
-"""Rollup-side contracts of cross-rollup margin (docs/margin.md, design.md section 7).
+"""Rollup-side contracts of cross-rollup margin (docs/margin.md, docs/architecture.md section 4.7).
 
 Sources: MarginCore.sol (MarginLib: EIP-712 BundleOutcome and the bundle-id intents;
 SequencerKeyMirror: the rollup's copy of the L1 key history whose current keys may sign outcomes;

@@ -34,7 +34,7 @@ class OpaquePolicy:
 
 @dataclass(frozen=True, slots=True)
 class EvmPolicy:
-    """A raw signed EVM transaction for chain `chain_id` (design.md section 3).
+    """A raw signed EVM transaction for chain `chain_id` (docs/architecture.md section 3).
 
     Decodes strictly (sequencer/core/evm_tx.py), checks the chain id (a
     pre-EIP-155 legacy transaction carries none and is refused: it could be

@@ -1,4 +1,4 @@
-"""The sequencer's data model (design.md section 3).
+"""The sequencer's data model (docs/architecture.md section 3).
 
 Plain frozen values: the core builds them, the shells store and serve them,
 the rollup adapters read them. Nothing here does I/O.

@@ -1,4 +1,4 @@
-"""Namespace proofs from the namespace leaves alone (design.md section 3, commitments.py).
+"""Namespace proofs from the namespace leaves alone (docs/architecture.md section 3, commitments.py).
 
 `commitments.prove_namespace` needs every rollup's payloads, since it hashes
 them into the leaves. A rollup's reader has only its own payloads and the

@@ -1,4 +1,4 @@
-"""The batcher: makes shared blocks firm by posting windows to the SequencerInbox on L1 (design.md 4, flow 4;
+"""The batcher: makes shared blocks firm by posting windows to the SequencerInbox on L1 (docs/architecture.md section 4.4;
 docs/settlement.md section 3).
 
 The I/O shell around two pure planners: windows.py (which blocks a posting covers and its bytes)

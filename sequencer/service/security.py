@@ -5,7 +5,7 @@ requires client certificates signed by that CA (mutual TLS for operators).
 `generate_dev_pki` makes a throwaway CA, server and client certificates for
 the devnet and tests (`sharedseq tls-gen`).
 
-Per-client limits, on by default (design.md section 8: "rate limits per
+Per-client limits, on by default (docs/architecture.md section 6: "rate limits per
 client"), each answering RESOURCE_EXHAUSTED for the request it refuses:
 - a token bucket per client: each transaction costs one token (a bundle one
   per leg, a list one per item);
@@ -80,7 +80,7 @@ def client_credentials(ca_file: Path, cert_file: Path | None = None, key_file: P
 
 DEFAULT_RATE_TX_PER_S = 10_000.0
 """Per-client rate when the config sets none: half of what the whole service ingests on 2 cores
-(design.md section 8), so one client alone cannot take all of it. 0 in the config turns it off."""
+(docs/architecture.md section 8), so one client alone cannot take all of it. 0 in the config turns it off."""
 DEFAULT_MAX_STREAMS = 16
 """Open streams per client when the config sets none."""
 DEFAULT_SHARE = 0.25

@@ -1,5 +1,5 @@
-"""Rollup views: what SubscribeBlocks streams and GetRollupBlock answers (design.md section 4,
-flow 3: "the stream replays from the log, then follows live, with backpressure").
+"""Rollup views: what SubscribeBlocks streams and GetRollupBlock answers (docs/architecture.md section
+4.3: "the stream replays from the log, then follows live, with backpressure").
 
 A view is one block as one rollup sees it: the signed header, its own
 transactions, their namespace proof, and its bundles. Memory and threads are
