@@ -1,9 +1,9 @@
 """One L1 layer (issue 8, deliver 6): runtime code reaches L1 only through sequencer/l1 (the one async
 client, client.py; the ABI, inbox.py; the reader, reader.py) and never imports deploy/.
 
-Runtime = the sequencer, rollup_node and rollup_adapters packages, minus the benchmark scripts
-(sequencer/bench.py, sequencer/l1/bench_*.py: they deploy contracts on a throwaway anvil by design). A test that fails
-here names the module and the import that broke the rule."""
+Runtime = the sequencer, rollup_node and rollup_adapters packages, every module of them (the gas benchmarks,
+which deploy contracts on a throwaway anvil, live in deploy/). A test that fails here names the module and the
+import that broke the rule."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME = [p for pkg in ("sequencer", "rollup_node", "rollup_adapters") for p in sorted((ROOT / pkg).rglob("*.py"))
-           if not p.name.startswith("bench")]
+RUNTIME = [p for pkg in ("sequencer", "rollup_node", "rollup_adapters") for p in sorted((ROOT / pkg).rglob("*.py"))]
 L1_READERS = [p for p in RUNTIME if p.relative_to(ROOT).parts[:2] in (("sequencer", "l1"), ("sequencer", "service"))
               or p.relative_to(ROOT).parts[0] == "rollup_node"]
 """Where the L1 is read or written: the origin follower, the batcher, the sequencer service, the rollup nodes.
