@@ -24,9 +24,6 @@ _FORMATS: dict[tuple[str, int], str] = {
     ("zkevm", 2): "rollup_adapters.zkevm",      # Etrog batch v2 (fork 7 and later)
 }
 
-DEFAULT_NAME = "opstack"
-"""The format of a rollup whose config names none."""
-
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for name, _ in _FORMATS))
 """The built-in registry names: what a rollup's `format` may be (see `names()` for the registered ones)."""
 
