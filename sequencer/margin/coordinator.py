@@ -42,6 +42,7 @@ from sharedseq.margin import (
     MarginDeployment,
     RollupAccount,
     abort_expired_calldata,
+    calldata,
     finalize_calldata,
     outcome_struct_hash,
 )
@@ -157,8 +158,6 @@ class Coordinator:
 
     def key_current(self, rollups: set[int]) -> bool:
         """Whether every rollup in `rollups` accepts outcomes signed by the coordinator's key now."""
-        from sharedseq.margin import calldata
-
         data = calldata("isCurrent(address)", ["address"], [self.key])
         for rid in sorted(rollups):
             raw = self.w3[rid].eth.call({"to": to_checksum_address(self.d.key_mirrors[rid]), "data": data})
