@@ -172,7 +172,12 @@ def test_leader_killed_under_load(replicas: list[Replica]) -> None:
     assert leader.address in msg, msg
     held, stop = Held(), threading.Event()
     threads = load(leader.address, "a", held, stop)
-    time.sleep(1.0)
+    # Killed under load with plenty receipted (polled, not slept: a loaded machine receipts less a second).
+    deadline = time.monotonic() + WAIT_S
+    while len(held.receipts) <= 100:
+        assert time.monotonic() < deadline and not held.failures, (len(held.receipts), held.failures[:3])
+        time.sleep(0.05)
+    time.sleep(0.2)
     killed_at = time.monotonic()
     leader.kill()
     failover_s = resumed_after(others, killed_at, LIVENESS_S)
@@ -263,7 +268,13 @@ def test_a_paused_leader_is_fenced(replicas: list[Replica]) -> None:
     old = find_leader(replicas)
     held, stop = Held(), threading.Event()
     threads = load(old.address, "p", held, stop)
-    time.sleep(0.5)
+    # Paused with receipted work behind it and more in flight (polled: on a loaded machine 0.5 s of
+    # load may hold only a few receipts).
+    deadline = time.monotonic() + WAIT_S
+    while len(held.receipts) <= 20:
+        assert time.monotonic() < deadline and not held.failures, (len(held.receipts), held.failures[:3])
+        time.sleep(0.05)
+    time.sleep(0.1)
     assert old.proc is not None
     os.killpg(old.proc.pid, signal.SIGSTOP)
     try:
