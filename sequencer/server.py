@@ -38,7 +38,7 @@ from sequencer.service.node import SequencerNode
 from sequencer.service.reflection_v1 import enable_reflection
 from sequencer.service.security import ByteRate, ClientInterceptor, ClientShares, RateLimiter, server_credentials
 from sequencer.service.views import RollupViews
-from sequencer.service.wire import Held, Refused, decoder, request_caps
+from sequencer.service.wire import GuardedDecoding, Held, Refused, decoder, request_caps
 from sequencer.store.sqlite_log import BlockLog
 from sharedseq.v1 import sequencer_pb2 as pb
 
@@ -104,7 +104,9 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode
     def refused(limit: str) -> None:
         node.metrics.client_limited.labels(limit).inc()
 
-    server = grpc.aio.server(options=options, interceptors=[ClientInterceptor(limiter, refused, byte_rate)])
+    # GuardedDecoding: health and reflection answer undecodable bytes INVALID_ARGUMENT, not UNKNOWN.
+    server = grpc.aio.server(options=options,
+                             interceptors=[ClientInterceptor(limiter, refused, byte_rate), GuardedDecoding()])
     limits = cfg.core.limits
     node.shares = ClientShares(int(cfg.client_share * limits.max_block_txs),
                                int(cfg.client_share * limits.max_block_bytes))

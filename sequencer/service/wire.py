@@ -22,7 +22,8 @@ occurrence; it stops one past the limit, so its cost is bounded by the limit, no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,3 +197,95 @@ def request_caps(max_list_items: int, max_bundle_legs: int) -> dict[type[Any], C
         pb.SubmitBundleRequest: Caps({1: legs}),
         pb.StreamSubmitRequest: Caps({3: legs, 4: ("transactions.transactions", max_list_items, "max_list_items")}),
     }
+
+
+class _Undecodable:
+    """What a guarded deserializer returns for bytes that are not its message (never raised)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _CheckedRequests:
+    """A request stream that ends the call with INVALID_ARGUMENT at the first undecodable message
+    (after everything answered before it), instead of gRPC's UNKNOWN."""
+
+    def __init__(self, requests: Any, context: grpc.aio.ServicerContext) -> None:
+        self._requests, self._context = aiter(requests), context
+
+    def __aiter__(self) -> _CheckedRequests:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await anext(self._requests)
+        if isinstance(item, _Undecodable):
+            await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, item.message)
+        return item
+
+
+def guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    """`handler` with a deserializer that never raises: bytes that do not decode are answered
+    INVALID_ARGUMENT naming the message type, for any service (health and reflection use the
+    generated deserializers, which raise, and grpc.aio turns that into UNKNOWN with the
+    exception's class name; issue 9, finding 4)."""
+    deserialize = handler.request_deserializer
+    if deserialize is None:
+        return handler
+    name = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    what = f"request: not valid protobuf for {name.full_name if name is not None else method}"
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except Exception:  # protobuf's DecodeError (or a recursion limit): the bytes are not the message
+            return _Undecodable(what)
+
+    def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(behavior):
+            async def each(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if isinstance(request, _Undecodable):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+                async for resp in behavior(request, context):
+                    yield resp
+            return each
+
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, _Undecodable):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            return await behavior(request, context)
+        return call
+
+    def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(behavior):
+            async def each(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                async for resp in behavior(_CheckedRequests(requests, context), context):
+                    yield resp
+            return each
+
+        async def call(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await behavior(_CheckedRequests(requests, context), context)
+        return call
+
+    changes: dict[str, Any] = {"request_deserializer": decode}
+    for kind, wrap in (("unary_unary", unary), ("unary_stream", unary), ("stream_unary", streaming),
+                       ("stream_stream", streaming)):
+        behavior = getattr(handler, kind)
+        if behavior is not None:
+            changes[kind] = wrap(behavior)
+    return handler._replace(**changes)  # type: ignore[attr-defined,no-any-return]
+
+
+class GuardedDecoding(grpc.aio.ServerInterceptor):
+    """Applies `guarded` to every method not registered through `decoder` (this project's own
+    service already decodes without raising, and counts before parsing)."""
+
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith("/sharedseq."):
+            return handler
+        return guarded(handler, details.method)

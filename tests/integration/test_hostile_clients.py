@@ -141,6 +141,50 @@ async def test_undecodable_requests_get_invalid_argument_not_unknown(srv) -> Non
             assert "not valid protobuf" in (err.details() or "") and "class" not in (err.details() or "")
 
 
+async def test_health_and_reflection_answer_garbage_with_invalid_argument(srv) -> None:  # noqa: ANN001
+    """Health and reflection use the generated deserializers, which raise: grpc.aio answered that
+    UNKNOWN ("Unexpected error ... DecodeError"). Each call now gets INVALID_ARGUMENT naming the
+    message type; a reflection stream answers what came before the garbage, then ends so."""
+    from grpc_health.v1 import health_pb2
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    async with grpc.aio.insecure_channel(srv.address) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=None,
+                                    response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            with anyio.fail_after(ANSWER_DEADLINE_S):
+                await check(GARBAGE)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
+        assert "not valid protobuf for grpc.health.v1.HealthCheckRequest" in (info.value.details() or "")
+        ok = await check(health_pb2.HealthCheckRequest(service="").SerializeToString())
+        assert ok.status == health_pb2.HealthCheckResponse.SERVING  # a valid request is served as before
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=None,
+                                     response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            with anyio.fail_after(ANSWER_DEADLINE_S):
+                async for _ in watch(GARBAGE):
+                    pass
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
+        for version in ("v1alpha", "v1"):
+            call = channel.stream_stream(f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+                                         request_serializer=None,
+                                         response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+
+            async def gen() -> AsyncIterator[bytes]:
+                yield reflection_pb2.ServerReflectionRequest(list_services="").SerializeToString()
+                yield GARBAGE
+
+            got = []
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                with anyio.fail_after(ANSWER_DEADLINE_S):
+                    async for resp in call(gen()):
+                        got.append(resp)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (version, info.value)
+            assert "not valid protobuf" in (info.value.details() or "") and "class" not in info.value.details()
+            names = [s.name for s in got[0].list_services_response.service]  # answered before the garbage
+            assert "sharedseq.v1.SequencerService" in names and "grpc.health.v1.Health" in names
+
+
 async def test_garbage_mid_stream_is_answered_in_its_place(srv, tx_for: Callable[[int], bytes]) -> None:
     valid = [tx_for(901), tx_for(902), tx_for(903)]
     messages = [
@@ -280,7 +324,7 @@ async def test_subscribing_far_past_the_head_is_refused_at_once(srv) -> None:
 async def small_window(tmp_path):
     """A server whose streams may owe 4 answers: a client that stops reading fills its window at once."""
     cfg = make_config(tmp_path, max_list_items=256, max_answer_bytes=1 << 20, stream_window_bytes=4 << 20,
-                      stream_window=4, stream_stall_timeout_s=1.0, rate_limit_tx_per_s=0,
+                      stream_window=4, stream_stall_timeout_s=2.5, rate_limit_tx_per_s=0,
                       rate_limit_bytes_per_s=0, max_streams_per_client=0, client_share=0)
     async with running(cfg) as server:
         yield server
@@ -333,9 +377,14 @@ async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(
                     assert used <= limits.stream_window_bytes
                     full = any(w.items == limits.stream_window for w in srv.servicer.streams.windows)
                     if full and not stalled_checked:
-                        await anyio.sleep(0.1)  # let the reader reach its wait
                         # Stalled on the client: the stream holds answers, never a request (whose bytes
                         # would count against every client's total_request_bytes), and others are served.
+                        # The window may have filled with the request being admitted (its items are
+                        # converted in a worker thread, slow on a loaded machine): wait until the
+                        # reader is parked, which must happen before the stall cuts the stream off.
+                        while srv.servicer.requests.used and not srv.servicer.streams.cut_off:
+                            await anyio.sleep(0.01)
+                        assert srv.servicer.streams.cut_off == 0, "a request was held until the cut-off"
                         assert srv.servicer.requests.used == 0
                         async with grpc.aio.insecure_channel(srv.address) as other:
                             payload = tx_for(903)
@@ -345,9 +394,16 @@ async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(
                         stalled_checked = True
                     await anyio.sleep(0.01)
             assert stalled_checked
+            # Everything the server held for the stream is given back at once, not when the client
+            # reads: while the client still reads nothing. `cut_off` counts the stall as the writer
+            # sees it, before the stream's task group has ended and its reservations are returned
+            # (a few event-loop turns later, longer on a loaded machine: asserting right away
+            # flaked under pytest -n 3), so wait for that, with a generous deadline.
+            with anyio.fail_after(20):
+                while srv.servicer.answers.used or srv.servicer.requests.used or srv.servicer.streams.windows:
+                    await anyio.sleep(0.01)
         finally:
             read_now.set()
-        # Everything the server held for the stream is given back at once, not when the client reads.
         assert srv.servicer.answers.used == 0 and srv.servicer.requests.used == 0
     ids, code, details = result[0]
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "stream_stall_timeout_s" in details
