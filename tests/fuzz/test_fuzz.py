@@ -73,3 +73,45 @@ def test_a_target_that_raises_anything_else_fails() -> None:
 
     with pytest.raises(IndexError):
         fuzz_targets.run_one(fuzz_targets.Target("broken", broken, fuzz_targets.DecodeError, ()), b"x")
+
+
+def test_the_fast_long_run_mode_feeds_inputs_and_reports_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_fuzz.py --fast (fuzz_fast.py): a few hundred inputs through a real target, then a
+    target that raises something else and one that hangs, each reported as a failure."""
+    import time
+
+    import fuzz_fast
+
+    ok = fuzz_fast.run("zkevm.legacy-tx", 300, seed=3)
+    assert ok["ok"] and ok["inputs"] == 300 and not ok["failures"]
+    real = fuzz_targets.targets()
+
+    def broken(data: bytes) -> None:
+        if len(data) % 2:
+            raise IndexError("odd")
+
+    def hangs(data: bytes) -> None:
+        time.sleep(5)
+
+    fake = {"broken": fuzz_targets.Target("broken", broken, fuzz_targets.DecodeError, ()),
+            "hangs": fuzz_targets.Target("hangs", hangs, fuzz_targets.DecodeError, ())}
+    monkeypatch.setattr(fuzz_targets, "targets", lambda: {**real, **fake})
+    bad = fuzz_fast.run("broken", 200, seed=1)
+    assert not bad["ok"] and "IndexError: odd" in bad["failures"][0]
+    slow = fuzz_fast.run("hangs", 1, seed=1, timeout_s=0.2)
+    assert not slow["ok"] and "hang" in slow["failures"][0]
+
+
+def test_mutations_are_seeded_and_stay_bounded() -> None:
+    import random
+
+    import fuzz_fast
+
+    seeds = [bytes(range(200)), b"\x01\x02"]
+    ra, rb = random.Random(7), random.Random(7)
+    a = [fuzz_fast.generate(ra, seeds, []) for _ in range(50)]
+    b = [fuzz_fast.generate(rb, seeds, []) for _ in range(50)]
+    assert a == b  # a failure is reproducible from its seed
+    rng = random.Random(1)
+    grown = b"\x00" * fuzz_fast.MAX_LEN
+    assert all(len(fuzz_fast.mutate(rng, grown, seeds)) <= fuzz_fast.MAX_LEN for _ in range(200))
