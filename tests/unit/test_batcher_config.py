@@ -91,3 +91,21 @@ def test_batcher_cli_reports_a_config_error_in_one_line(tmp_path: Path, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("batcher: ") and "no-such.key" in err
     assert "Traceback" not in err
+
+
+def test_the_sample_shows_the_schemas_defaults() -> None:
+    """deploy/batcher.sample.toml says "every option, with its default": each value it sets (paths and
+    the required addresses aside) is BatcherFile's default, which is BatcherConfig's (one set)."""
+    from sequencer.configfile import defaults_of, read_option
+    from sequencer.l1.batcher import BatcherFile
+
+    doc = tomllib.loads(SAMPLE.read_text())["batcher"]
+    defaults = defaults_of(BatcherFile)
+    checked = 0
+    for name, value in doc.items():
+        if name in ("sequencer", "l1_rpc_url", "manifest", "key_file", "signer_key_file", "state_file", "inbox"):
+            continue
+        assert read_option(BatcherFile, name, value, "batcher") == defaults[name], name
+        checked += 1
+    assert checked >= 10
+    assert defaults["window_ms"] == BatcherConfig("a", "b", INBOX, b"\x11" * 32).window_ms
