@@ -132,7 +132,8 @@ def test_nested_tables_and_arrays_of_tables_name_their_path() -> None:
     assert s.extra.max_items == 4 and s.peers == (Peer("x"), Peer("y", 0.5))
     cases = [
         ({"extra": {"max_items": -2}}, r"^server.extra.max_items: expected a positive integer, got -2$"),
-        ({"extra": {"maxitems": 1}}, r"^\[server.extra\]: unknown option\(s\) maxitems \(unknown key\(s\) server.extra.maxitems\)"),
+        ({"extra": {"maxitems": 1}}, r"^\[server.extra\]: unknown option\(s\) maxitems "
+                                     r"\(unknown key\(s\) server.extra.maxitems\)"),
         ({"extra": 3}, r"^server.extra: expected a table \(\[server.extra\]\), got 3$"),
         ({"peers": [{"url": "x"}, {"weight": 0.5}]}, r"^server.peers\[1\].url: missing"),
         ({"peers": [{"url": "x", "weight": 2}]}, r"^server.peers\[0\].weight: expected a number from 0 to 1, got 2$"),
