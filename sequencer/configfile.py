@@ -1,5 +1,5 @@
-"""The one loader of every TOML configuration file (issue 10): `sharedseq serve`, the batcher, deploy
-and the devnet read their tables through it.
+"""The one loader of every TOML configuration file (issue 10): `sharedseq serve`, the batcher, the
+rollup node (`--config`), deploy and the devnet read their tables through it.
 
 A frozen dataclass is the schema of one table: each field is an option, its annotation the type the
 value is coerced to, its default the option's only default (a program's command-line flag defaults to
@@ -19,10 +19,11 @@ a value of the wrong type is refused unless it converts without loss (an integra
 string for an integer, an integer for a number, a number for a string).
 
 Supported types: `int`, `float`, `str`, `bool`, `Path` (relative to the file's folder), `X | None`
-(absent: None), `tuple[str, ...]` / `tuple[int, ...]` (a TOML array), `dict[str, Any]` (a table kept as it is, for a
-reader that checks it itself), a nested dataclass (a
-sub-table `[a.b]`), `tuple[Dataclass, ...]` (an array of tables `[[a.b]]`), and `option(inline=True)`
-for a dataclass whose options sit in the same table as its parent's.
+(absent: None), `tuple[str, ...]` / `tuple[int, ...]` (a TOML array), `dict[str, Any]` (a table kept
+as it is, for a reader that checks it itself), a nested dataclass (a sub-table `[a.b]`),
+`tuple[Dataclass, ...]` (an array of tables `[[a.b]]`), and `option(inline=True)` for a dataclass
+whose options sit in the same table as its parent's. A type outside these is a schema bug: `describe`
+raises TypeError for it, which the schemas' own tests meet.
 """
 
 from __future__ import annotations
