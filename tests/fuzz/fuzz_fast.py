@@ -116,7 +116,7 @@ def run(name: str, runs: int, seed: int = 1, timeout_s: float = 10.0, rss_limit_
     limit = _vm_size() + rss_limit_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     previous = signal.signal(signal.SIGALRM, _on_alarm)
-    slowest, accepted = 0.0, 0
+    slowest, accepted, slowest_input = 0.0, 0, b""
     start = time.monotonic()
     try:
         for i in range(runs):
@@ -137,7 +137,9 @@ def run(name: str, runs: int, seed: int = 1, timeout_s: float = 10.0, rss_limit_
                     traceback.format_exception_only(type(exc), exc)).strip()})
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            slowest = max(slowest, time.perf_counter() - t)
+            took = time.perf_counter() - t
+            if took > slowest:
+                slowest, slowest_input = took, data
             if i % 64 == 0 and len(data) <= 4096:  # a bounded pool of stacked-mutation bases
                 if len(corpus) < 4096:
                     corpus.append(data)
@@ -157,7 +159,8 @@ def run(name: str, runs: int, seed: int = 1, timeout_s: float = 10.0, rss_limit_
     return {"target": name, "mode": "fast", "seed": seed, "ok": not failures, "inputs": done,
             "accepted": accepted, "seconds": round(seconds, 1),
             "inputs_per_s": round(done / seconds) if seconds else None,
-            "slowest_input_ms": round(slowest * 1000, 1),
+            "slowest_input_ms": round(slowest * 1000, 1), "slowest_input_len": len(slowest_input),
+            "slowest_input_head": slowest_input[:64].hex(),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
             "failures": [f["error"] for f in failures[:5]]}
 
