@@ -15,7 +15,6 @@ from sequencer.configfile import (
     load_table,
     one_of,
     option,
-    options_of,
     read_toml,
     refuse_unknown,
 )
@@ -157,10 +156,8 @@ SCHEMA: dict[str, type] = {
 }
 """The dataclass that is the schema of each table `sharedseq serve` reads (sequencer/configfile.py;
 docs/config-reference.md is generated against it). Other top-level tables (e.g. [batcher] or
-[devnet] sharing the file) are left to their readers."""
-
-KNOWN = {table: set(options_of(cls)) for table, cls in SCHEMA.items() if table != "console"}
-"""Options of each table; a typo is an error, not a silently ignored setting."""
+[devnet] sharing the file) are left to their readers; a typo in one of these is an error, never a
+silently ignored setting."""
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServiceConfig:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sequencer.configfile import POSITIVE, at_least, load_table, option, options_of
+from sequencer.configfile import POSITIVE, at_least, load_table, option
 from sequencer.errors import ConfigError
 
 
@@ -25,8 +25,6 @@ class ConsoleConfig:
     interval_ms: int = option(500, rule=at_least(100))
     max_clients: int = option(32, rule=POSITIVE)
 
-
-KNOWN = set(options_of(ConsoleConfig))
 
 
 def parse_console(table: dict[str, Any], base: Path, *, tls: bool) -> ConsoleConfig | None:
