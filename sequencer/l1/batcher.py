@@ -1,5 +1,5 @@
-"""The batcher: makes shared blocks firm by posting windows to the SequencerInbox on L1 (docs/architecture.md section 4.4;
-docs/settlement.md section 3).
+"""The batcher: makes shared blocks firm by posting windows to the SequencerInbox on L1
+(docs/architecture.md section 4.4; docs/settlement.md section 3).
 
 The I/O shell around two pure planners: windows.py (which blocks a posting covers and its bytes)
 and txlife.py (the posting transaction's nonce, fees, replacements, drops and reorgs). Each round it
