@@ -223,12 +223,13 @@ class ByteRate:
                          f"(rate_limit_bytes_per_s, burst {self.burst:g}); a {nbytes}-byte request needs "
                          f"{math.ceil(nbytes / self.rate * 10) / 10:g} s of its rate; slow down")
 
-    def charge(self, client: str, nbytes: int) -> None:
-        """Pay for a message read from a stream, into debt (at most one burst of it)."""
+    def charge(self, client: str, nbytes: int, max_debt: float | None = None) -> None:
+        """Pay for a message read from a stream, into debt: at most `max_debt` of it (one burst
+        unless told), so a client is never owed for ever."""
         if self.rate <= 0:
             return
         tokens, now = self._level(client)
-        self._store(client, max(tokens - nbytes, -self.burst), now)
+        self._store(client, max(tokens - nbytes, -(self.burst if max_debt is None else max_debt)), now)
 
     def delay(self, client: str) -> float:
         """Seconds until the client's bucket is back at zero (0 when it is not in debt)."""

@@ -330,3 +330,41 @@ async def test_a_flooding_client_never_has_more_than_its_cap_in_one_group_commit
         assert max(sizes) <= 300, sorted(sizes)[-5:]  # only the long list, alone, is over the cap
         assert sorted(sizes)[-2] <= cap, sorted(sizes)[-5:]
         assert srv.servicer.inflight.waits > 0 and srv.servicer.inflight.held("ipv4:127.0.0.1") == 0
+
+
+async def test_replays_together_read_no_faster_than_the_replay_rate(tmp_path) -> None:  # noqa: ANN001
+    """Subscribers need no credentials, so a per-client limit cannot bound replays: six of them
+    from height 0 of a 40-block history (100 kB a block on RAW) read as fast as they can for 2 s.
+    All replays together read at most burst + rate x time (+ one chunk a subscriber in flight),
+    where without the replay rate each would have the whole 4 MB history at once."""
+    from sequencer.core.types import Transaction
+
+    rate, chunk, seconds = 256 << 10, 128 << 10, 2.0
+    doc = config_doc(tmp_path, slot_ms=3_600_000, rate_limit_tx_per_s=0, client_share=0, max_streams_per_client=0)
+    doc["rollups"] = [*doc["rollups"], {"id": RAW, "name": "raw", "policy": "opaque"}]
+    doc["subscribers"] = {"replay_bytes_per_s": rate, "chunk_bytes": chunk, "live_heights": 4}
+    write_key(tmp_path / "seq.key")
+    cfg = parse_config(doc, tmp_path)
+    async with running(cfg) as srv:
+        for h in range(40):
+            ticket, _ = srv.node.admit_list([Transaction(RAW, h.to_bytes(4, "big") + bytes(100_000))])
+            await ticket.wait()
+            await srv.node.seal_now()
+        got = [0] * 6
+        start = time.monotonic()
+        async with grpc.aio.insecure_channel(srv.address) as ch:
+            stub = pb_grpc.SequencerServiceStub(ch)
+
+            async def replay(k: int) -> None:
+                async for resp in stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=RAW, from_height=0)):
+                    got[k] += sum(len(t) for t in resp.block.transactions)
+
+            with anyio.move_on_after(seconds):
+                async with anyio.create_task_group() as tg:
+                    for k in range(6):
+                        tg.start_soon(replay, k)
+            elapsed = time.monotonic() - start
+        # The bucket, what it refilled, and one chunk a subscriber read while the others' were charged.
+        most = max(rate, chunk) + rate * elapsed + 6 * 2 * chunk
+        assert 0 < sum(got) <= most, (sum(got), most)
+        assert all(g < 40 * 100_000 for g in got)  # nobody got the whole history in 2 s
