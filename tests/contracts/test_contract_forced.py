@@ -11,6 +11,7 @@ from deploy.deployer import FORCED_TX_LIMITS
 from rollup_adapters.base import RollupBlock
 from rollup_adapters.zkevm.adapter import encode_forced_payloads
 from rollup_adapters.zkevm.batch_v2 import MAX_FORCED_BATCH_BYTES
+from rollup_adapters.zkevm.config import ZkEvmConfig
 from sequencer.core.types import ZERO_HASH
 
 
@@ -74,7 +75,7 @@ def test_zkevm_limit_fits_a_forced_batch():
             size -= 1
         assert limit - 3 <= len(raw) <= limit
         block = RollupBlock(0, 0, 0, ZERO_HASH, (), forced=(raw,))
-        payloads = list(encode_forced_payloads(block, {}))
+        payloads = list(encode_forced_payloads(block, ZkEvmConfig()))
         assert len(payloads) == 1 and len(bytes(payloads[0])) - len(raw) <= 66
         assert len(bytes(payloads[0])) <= MAX_FORCED_BATCH_BYTES
 
