@@ -345,6 +345,8 @@ async def test_a_stale_sequencer_origin_stops_postings_then_rides_in_a_window_th
             net.anvil.mine(FORCE_DELAY + 3)  # the sequencer's origin is now older than maxOriginLag allows
             await wait_for(lambda: bool(logged("batcher.origin_unpostable")), 20, "the batcher to say why it waits")
             assert "blocks behind the landing block" in logged("batcher.origin_unpostable")[-1]["reason"]
+            # a window sent before the outage may still be landing: let it become firm before freezing
+            await wait_for(lambda: b.firm_height >= b.posted[-1].last_height, 20, "the windows sent to land")
             stuck, n, h = b.firm_height, len(b.posted), net.sealed
             await wait_for(lambda: net.sealed >= h + 50, 20, "blocks sealed on the stale origin")
             assert (b.firm_height, len(b.posted)) == (stuck, n)  # nothing posted meanwhile, nothing reverted
