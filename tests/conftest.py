@@ -32,27 +32,27 @@ INTEGRATION_DIRS = ("integration", "contracts")
 
 INTEGRATION_TESTS: dict[str, tuple[str, ...]] = {
     # file under tests/ -> test functions (every parametrisation of each) that start a process or a socket
-    "unit/test_liveview.py": ("test_in_a_real_terminal_the_table_is_redrawn_in_place",),  # tmux
-    "unit/test_cli_errors.py": ("test_unreachable_sequencer_gets_a_hint",),  # gRPC connect to 127.0.0.1:1
-    "unit/test_cli_config_exit_codes.py": ("test_the_real_process_exit_code",  # python -m sequencer.cli
+    "unit/console/test_liveview.py": ("test_in_a_real_terminal_the_table_is_redrawn_in_place",),  # tmux
+    "unit/cli/test_cli_errors.py": ("test_unreachable_sequencer_gets_a_hint",),  # gRPC connect to 127.0.0.1:1
+    "unit/cli/test_cli_config_exit_codes.py": ("test_the_real_process_exit_code",  # python -m sequencer.cli
                                            "test_a_broken_install_fails_loudly"),  # python -c in a child
     "adapters/test_batch_cli.py": ("test_python_dash_m_with_stdin",),  # python -m rollup_adapters.cli
 }
 
 SLOW_TESTS: dict[str, tuple[str, ...]] = {
     # file under tests/ -> pure tests that take seconds of CPU: in `make test`, not in `make test-fast`
-    "unit/test_core_sequencer.py": ("TestCoreMachine", "test_restore_from_records_seals_the_same_blocks"),
-    "unit/test_core_rlp_codec.py": ("test_mutations_are_refused_exactly_when_pyrlp_refuses",
+    "unit/core/test_core_sequencer.py": ("TestCoreMachine", "test_restore_from_records_seals_the_same_blocks"),
+    "unit/core/test_core_rlp_codec.py": ("test_mutations_are_refused_exactly_when_pyrlp_refuses",
                                     "test_encode_and_decode_match_pyrlp",
                                     "test_any_bytes_decode_or_raise_rlp_error_only",
                                     "test_decode_at_reads_an_item_inside_other_bytes",
                                     "test_the_stage_readers_are_the_core_codec"),
-    "unit/test_core_evm_tx.py": ("test_fuzz_mutated_transactions_raise_only_decode_error",),
-    "unit/test_core_commitments.py": ("test_any_accepted_view_is_the_truth_or_the_tree_is_slashable",
+    "unit/core/test_core_evm_tx.py": ("test_fuzz_mutated_transactions_raise_only_decode_error",),
+    "unit/core/test_core_commitments.py": ("test_any_accepted_view_is_the_truth_or_the_tree_is_slashable",
                                       "test_proofs_verify_exactly_the_namespace_contents"),
-    "unit/test_service_wire.py": ("test_bundle_legs_are_capped_for_both_bundle_requests",),
-    "unit/test_store_codec.py": ("test_fuzz_decode_raises_only_critical",),
-    "unit/test_batcher_windows.py": ("test_replay_finds_the_posted_cut",),
+    "unit/service/test_service_wire.py": ("test_bundle_legs_are_capped_for_both_bundle_requests",),
+    "unit/store/test_store_codec.py": ("test_fuzz_decode_raises_only_critical",),
+    "unit/l1/test_batcher_windows.py": ("test_replay_finds_the_posted_cut",),
 }
 
 
@@ -90,7 +90,7 @@ FIRST_FILES = (
     "integration/test_batcher_blobs.py",
     "integration/test_devnet.py",
     "contracts/test_contract_inbox_property.py",
-    "unit/test_core_sequencer.py",
+    "unit/core/test_core_sequencer.py",
     "integration/test_bench_smoke.py",
     "contracts/test_contract_bond_property.py",
     "integration/test_torture.py",

@@ -14,7 +14,7 @@ a receipt of any of them counts.
         Rebroadcast  -> send the last signed transaction again (the node dropped it)
         Wait         -> poll again
 
-Transitions of `step`, first match wins (each has a row in tests/unit/test_batcher_txlife.py):
+Transitions of `step`, first match wins (each has a row in tests/unit/l1/test_batcher_txlife.py):
 
     a receipt of one of our hashes, status 1      -> Mined
     a receipt of one of our hashes, status 0      -> Reverted

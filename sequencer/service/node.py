@@ -16,7 +16,7 @@ It owns the core, the block log, the slot clock and the subscribers:
 Backend-neutral (issue 10 item 5): only anyio (events, task groups, cancel
 scopes, capacity limiters, an event loop token to hear from the threads),
 never asyncio, so the engine runs on asyncio and on trio alike
-(tests/unit/test_service_node.py runs it on both); only the network edge
+(tests/unit/service/test_service_node.py runs it on both); only the network edge
 (server.py, grpc_api.py, stream_submit.py: grpc.aio) needs asyncio.
 Retries (issue 9): a resubmission of an admitted (rollup, tx_hash) admits
 nothing and gets a Ticket whose `wait` returns the original receipt, taken

@@ -5,9 +5,9 @@ every "docs/architecture.md section N" cited anywhere in the project is a sectio
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from repo_root import ROOT
+
 DOC = ROOT / "docs" / "architecture.md"
 TEXT = DOC.read_text()
 SOURCES = (".py", ".sol", ".md", ".proto", ".toml")

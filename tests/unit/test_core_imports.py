@@ -10,8 +10,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "sequencer" / "core"
 FORBIDDEN = {
     # network, storage, async, threads, clock

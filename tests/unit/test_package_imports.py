@@ -24,9 +24,9 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 from test_core_imports import imported_modules
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("sequencer", "rollup_node", "rollup_adapters", "sharedseq", "deploy", "contracts")
 RUNTIME = ("sequencer", "rollup_node", "rollup_adapters", "sharedseq")
 TOOLING = ("deploy", "contracts.compile")

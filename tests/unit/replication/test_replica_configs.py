@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
 from sequencer.config import parse_config
 from sequencer.errors import BadInput
 
-DIR = Path(__file__).resolve().parents[2] / "deploy" / "replicas"
+DIR = ROOT / "deploy" / "replicas"
 
 
 def test_three_replicas_one_key_one_log_distinct_ports() -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from repo_root import ROOT
 
 from sequencer.config import parse_config
 from sequencer.errors import BadInput, TooLarge
@@ -20,7 +19,7 @@ def doc(**tables: object) -> dict:
 def test_the_sample_config_parses() -> None:
     import tomllib
 
-    sample = Path(__file__).resolve().parents[2] / "deploy" / "sequencer.sample.toml"
+    sample = ROOT / "deploy" / "sequencer.sample.toml"
     cfg = parse_config(tomllib.loads(sample.read_text()), sample.parent)
     assert [r.rollup_id for r in cfg.core.rollups] == [901, 902, 903]
     assert cfg.core.rollups[2].policy.name == "evm-legacy"

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
 from sequencer.cli import build_parser, main
 from sequencer.errors import BadInput, ConfigError, StorageFault
 from sequencer.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_STORAGE_FAULT, report
 
-ROOT = Path(__file__).resolve().parents[2]
 ROLLUP = '[[rollups]]\nid = 901\nname = "op"\nformat = "opstack"\nblock_time_ms = 1000\n'
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
 from sequencer.l1.batcher_metrics import BatcherMetrics
 from sequencer.service.metrics import Metrics
 
-ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "monitoring" / "grafana-dashboard.json"
 ALERTS = ROOT / "deploy" / "monitoring" / "alerts.yml"
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}

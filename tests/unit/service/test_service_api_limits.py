@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import anyio
 import pytest
+from repo_root import ROOT
 
 from sequencer.config import parse_config
 from sequencer.errors import BadInput
 from sequencer.service.limits import ApiLimits, StreamWindow, list_answer_bound
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "sequencer.sample.toml"
+SAMPLE = ROOT / "deploy" / "sequencer.sample.toml"
 
 
 def doc(**sequencer: object) -> dict:

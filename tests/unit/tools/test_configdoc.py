@@ -3,13 +3,10 @@ option the service accepts is in it, and a gap between the sample and the schema
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from repo_root import ROOT
 
 from sequencer.tools import configdoc
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_reference_is_current_and_lists_every_option() -> None:

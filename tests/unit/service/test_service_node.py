@@ -12,13 +12,13 @@ import ast
 import math
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import anyio
 import grpc
 import pytest
 from core_testkit import DOMAIN, make_config, make_signer
+from repo_root import ROOT
 
 from sequencer.core.sequencer import AdmittedTx, SequencerCore
 from sequencer.core.signing import verify_receipt
@@ -38,7 +38,6 @@ from sequencer.store.sqlite_log import BlockLog, ReceiptBatch
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
-ROOT = Path(__file__).resolve().parents[2]
 SLOT_MS = 100
 START_MS = 1_000_000  # a slot boundary
 

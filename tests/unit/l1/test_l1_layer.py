@@ -11,8 +11,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = [p for pkg in ("sequencer", "rollup_node", "rollup_adapters") for p in sorted((ROOT / pkg).rglob("*.py"))]
 L1_READERS = [p for p in RUNTIME if p.relative_to(ROOT).parts[:2] in (("sequencer", "l1"), ("sequencer", "service"))
               or p.relative_to(ROOT).parts[0] == "rollup_node"]

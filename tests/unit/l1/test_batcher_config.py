@@ -7,11 +7,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
 from sequencer.errors import BadInput
 from sequencer.l1.batcher import KEY_ENV, BatcherConfig, load_batcher_config
 
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "batcher.sample.toml"
+SAMPLE = ROOT / "deploy" / "batcher.sample.toml"
 INBOX = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 

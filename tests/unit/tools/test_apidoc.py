@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from repo_root import ROOT
+
 from sequencer.tools import apidoc
 from sharedseq.v1 import sequencer_pb2 as pb
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_reference_is_current_and_complete() -> None:

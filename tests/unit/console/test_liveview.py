@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
 from deploy.liveview import NO_TRAFFIC, LiveStatus, LiveView, Probe, RollupRow, render_line, render_table
 from sequencer.service.metrics import Metrics
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _status(height: int, p50: float | None = None, p99: float | None = None, firm: int = -1) -> LiveStatus:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import ast
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from repo_root import ROOT
 
 from rollup_node.errors import VerificationError
 from rollup_node.stream import StreamPosition, VerifiedStreamBlock, verify_stream_block
@@ -22,7 +22,6 @@ from sharedseq.v1 import sequencer_pb2 as pb
 RID = 901
 DOMAIN = Domain(31337, b"\xab" * 20)
 SIGNER = Signer(b"\x01" * 32, DOMAIN)
-ROOT = Path(__file__).resolve().parents[2]
 START = StreamPosition()
 
 
