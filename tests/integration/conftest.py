@@ -11,7 +11,7 @@ from seq_helpers import Wallet
 @pytest.fixture
 def anyio_backend() -> str:
     """asyncio only: these tests go through the gRPC edge (grpc.aio) or aiohttp, which need asyncio; the
-    engine's own tests run on asyncio and trio (tests/unit/test_service_node.py)."""
+    engine's own tests run on asyncio and trio (tests/unit/service/test_service_node.py)."""
     return "asyncio"
 
 

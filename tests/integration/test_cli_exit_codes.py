@@ -1,6 +1,6 @@
 """The CLI's exit codes for the programs that import web3 (deploy, devnet; its import opens a socket):
 a config file that cannot work exits 78 with one line naming `table.key`. The rest of the boundary is
-tested in the unit layer (tests/unit/test_cli_config_exit_codes.py)."""
+tested in the unit layer (tests/unit/cli/test_cli_config_exit_codes.py)."""
 
 from __future__ import annotations
 
