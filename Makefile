@@ -81,9 +81,10 @@ test: install proto-check contracts-check apidoc-check configdoc-check
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 # The unit layer alone, in seconds: no process, socket or chain (tests/conftest.py refuses them there),
-# and without the long property runs marked `slow` (`make test` runs those).
+# and without the long property runs marked `slow` (`make test` runs those). One process: the tests take
+# about 10 s of CPU and the rest is importing, which every extra worker would pay again.
 test-fast: $(PY_STAMP)
-	$(BIN)/pytest -q -n 2 -m "not integration and not slow" tests/unit
+	$(BIN)/pytest -q -n 0 -m "not integration and not slow" tests/unit
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
