@@ -89,6 +89,7 @@ FIRST_FILES = (
     "contracts/test_deploy.py",
     "integration/test_batcher_blobs.py",
     "integration/test_devnet.py",
+    "integration/test_devnet_replicas.py",
     "contracts/test_contract_inbox_property.py",
     "unit/core/test_core_sequencer.py",
     "integration/test_bench_smoke.py",
