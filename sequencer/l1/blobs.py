@@ -21,10 +21,10 @@ from functools import cache
 from typing import Any
 
 import ckzg
-import rlp
 from eth_utils import keccak
 
 from rollup_adapters.opstack.blob import BLOB_SIZE, MAX_BLOB_DATA_SIZE, decode_blob, encode_blob
+from sequencer.core import rlp_codec
 
 VERSIONED_HASH_VERSION_KZG = 0x01
 MAX_BLOBS_PER_TX = 6
@@ -107,6 +107,6 @@ def blob_tx_network_form(signed_raw: bytes, blobs: Sequence[bytes],
         raise ValueError("a blob is 131072 bytes")
     cs = list(commitments) if commitments is not None else [commitment(b) for b in blobs]
     proofs = [proof(b, c) for b, c in zip(blobs, cs, strict=True)]
-    body = rlp.decode(signed_raw[1:])
-    wrapped = b"\x03" + rlp.encode([body, list(blobs), cs, proofs])
+    body = rlp_codec.decode(signed_raw[1:])
+    wrapped = b"\x03" + rlp_codec.encode([body, list(blobs), cs, proofs])
     return wrapped, keccak(signed_raw)

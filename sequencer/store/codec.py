@@ -22,12 +22,12 @@ namespaces: [rollup_id, [payload, ...]] holds a list where a leaf holds bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import rlp
-
+from sequencer.core import rlp_codec
 from sequencer.core.commitments import tx_root
 from sequencer.core.types import BlockHeader, BundlePlacement, Hash32, Namespace, RollupId, SharedBlock
-from sequencer.errors import Critical
+from sequencer.errors import Critical, DecodeError
 
 Leaf = tuple[RollupId, Hash32, int]
 """A namespace leaf's fields: (rollup_id, tx_root, tx_count)."""
@@ -46,6 +46,12 @@ class BlockRow:
     namespaces: tuple[Namespace, ...] | None = None
 
 
+def _rlp(data: bytes) -> Any:
+    """The row's RLP items (bytes and lists), unpacked by shape below; a wrong shape is a TypeError or
+    ValueError there, which the decoders report as a corrupt log."""
+    return rlp_codec.decode(data)
+
+
 def _u(b: bytes) -> int:
     return int.from_bytes(b, "big")
 
@@ -56,7 +62,7 @@ def encode_block(b: SharedBlock) -> bytes:
               h.namespaces_root, h.namespace_count, h.bundles_root]
     namespaces = [[ns.rollup_id, list(ns.transactions)] for ns in b.namespaces]
     bundles = [[p.bundle_hash, [[r, i] for r, i in p.legs]] for p in b.bundles]
-    return rlp.encode([header, b.signature, namespaces, bundles])
+    return rlp_codec.encode([header, b.signature, namespaces, bundles])
 
 
 def _header(h: BlockHeader) -> list[object]:
@@ -69,27 +75,27 @@ def encode_block_row(b: SharedBlock) -> bytes:
     reader ever hashes another rollup's transactions to prove its own."""
     leaves = [[ns.rollup_id, tx_root(ns.transactions), len(ns.transactions)] for ns in b.namespaces]
     bundles = [[p.bundle_hash, [[r, i] for r, i in p.legs]] for p in b.bundles]
-    return rlp.encode([_header(b.header), b.signature, leaves, bundles])
+    return rlp_codec.encode([_header(b.header), b.signature, leaves, bundles])
 
 
 def encode_namespace_row(ns: Namespace) -> bytes:
-    return rlp.encode(list(ns.transactions))
+    return rlp_codec.encode(list(ns.transactions))
 
 
 def decode_namespace_row(data: bytes) -> tuple[bytes, ...]:
     try:
-        txs = rlp.decode(data)
+        txs = _rlp(data)
         if not isinstance(txs, list) or not all(isinstance(t, bytes) for t in txs):
             raise ValueError("not a list of payloads")
         return tuple(txs)
-    except (rlp.exceptions.DecodingError, ValueError) as exc:
+    except (DecodeError, ValueError) as exc:
         raise Critical(f"block log is corrupt: namespace row: {exc}") from exc
 
 
 def decode_block_row(data: bytes) -> BlockRow:
     """Either layout; an old whole-block row comes back with its namespaces (and leaves computed)."""
     try:
-        header, signature, namespaces, bundles = rlp.decode(data)
+        header, signature, namespaces, bundles = _rlp(data)
         h = BlockHeader(_u(header[0]), header[1], _u(header[2]), _u(header[3]), header[4], header[5],
                         _u(header[6]), header[7])
         placements = tuple(BundlePlacement(bh, tuple((_u(r), _u(i)) for r, i in legs)) for bh, legs in bundles)
@@ -99,13 +105,13 @@ def decode_block_row(data: bytes) -> BlockRow:
             return BlockRow(h, signature, leaves, placements, full)
         leaves = tuple((_u(rid), root, _u(count)) for rid, root, count in namespaces)
         return BlockRow(h, signature, leaves, placements)
-    except (rlp.exceptions.DecodingError, ValueError, IndexError, TypeError) as exc:
+    except (DecodeError, ValueError, IndexError, TypeError) as exc:
         raise Critical(f"block log is corrupt: {exc}") from exc
 
 
 def decode_block(data: bytes) -> SharedBlock:
     try:
-        header, signature, namespaces, bundles = rlp.decode(data)
+        header, signature, namespaces, bundles = _rlp(data)
         h = BlockHeader(_u(header[0]), header[1], _u(header[2]), _u(header[3]), header[4], header[5],
                         _u(header[6]), header[7])
         return SharedBlock(
@@ -114,5 +120,5 @@ def decode_block(data: bytes) -> SharedBlock:
             tuple(Namespace(_u(rid), tuple(txs)) for rid, txs in namespaces),
             tuple(BundlePlacement(bh, tuple((_u(r), _u(i)) for r, i in legs)) for bh, legs in bundles),
         )
-    except (rlp.exceptions.DecodingError, ValueError, IndexError, TypeError) as exc:
+    except (DecodeError, ValueError, IndexError, TypeError) as exc:
         raise Critical(f"block log is corrupt: {exc}") from exc

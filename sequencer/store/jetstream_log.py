@@ -37,15 +37,15 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import nats
-import rlp
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
+from sequencer.core import rlp_codec
 from sequencer.core.sequencer import AdmittedTx
 from sequencer.core.signing import ReceiptBatch
 from sequencer.core.types import SharedBlock
-from sequencer.errors import BadInput, Critical, Fenced, LogUnavailable
+from sequencer.errors import BadInput, Critical, DecodeError, Fenced, LogUnavailable
 
 from .codec import decode_block, encode_block
 from .sqlite_log import BlockLog
@@ -74,20 +74,22 @@ def encode_entry(records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock], m
     recs = [[r.height, r.rollup_id, r.index, r.payload, r.tx_hash, r.bundle_hash or b""] for r in records]
     batch = [] if receipts is None else [receipts.receipts_root, receipts.count, receipts.signature,
                                          b"".join(receipts.leaves)]
-    return rlp.encode([recs, batch, [encode_block(b) for b in blocks], [[k.encode(), v] for k, v in meta.items()]])
+    metas = [[k.encode(), v] for k, v in meta.items()]
+    return rlp_codec.encode([recs, batch, [encode_block(b) for b in blocks], metas])
 
 
 def decode_entry(data: bytes) -> tuple[list[AdmittedTx], list[SharedBlock], dict[str, bytes], ReceiptBatch | None]:
     """Raises Critical: an entry this code did not write means the stream is not a sharedseq log."""
     try:
-        recs, batch, blocks, meta = rlp.decode(data)
+        items: Any = rlp_codec.decode(data)
+        recs, batch, blocks, meta = items
         records = [AdmittedTx(_u(h), _u(rid), _u(i), p, th, bh or None) for h, rid, i, p, th, bh in recs]
         receipts = None
         if batch:
             root, count, sig, leaves = batch
             receipts = ReceiptBatch(root, _u(count), sig, tuple(leaves[i:i + 32] for i in range(0, len(leaves), 32)))
         return records, [decode_block(b) for b in blocks], {k.decode(): v for k, v in meta}, receipts
-    except (rlp.exceptions.DecodingError, ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (DecodeError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise Critical(f"replicated log is corrupt: an entry does not decode ({exc})") from exc
 
 
