@@ -29,6 +29,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from contracts.margin import load_margin_artifact
+from sequencer.core import rlp_codec
 from sequencer.errors import SharedSeqError
 from sharedseq.margin import MarginDeployment, RollupAccount, calldata
 
@@ -66,9 +67,7 @@ class MarginParams:
 
 
 def _create_address(sender: str, nonce: int) -> str:
-    import rlp
-
-    return to_checksum_address(keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:])
+    return to_checksum_address(keccak(rlp_codec.encode([bytes.fromhex(sender[2:]), nonce]))[12:])
 
 
 def _init_code(name: str, types: list[str], args: list[Any]) -> bytes:
