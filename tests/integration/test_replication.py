@@ -296,12 +296,15 @@ def test_a_paused_leader_is_fenced(replicas: list[Replica]) -> None:
     checker.check(old.address, held)  # and its own copy agrees, block for block
 
 
-@pytest.mark.timeout(180 + 60 * TRIALS)  # each check re-reads every block: trials get slower as the log grows
+@pytest.mark.timeout(180 + 60 * TRIALS)  # generous: a restarted replica replays the whole stream (no snapshots)
 def test_leader_kills_at_random_moments(replicas: list[Replica]) -> None:
     """torture.py against the replica set: seeded random kill moments under load; after each, every
-    receipt so far is checked on the new leader (and every block against what earlier checks saw)."""
+    receipt so far is checked on the new leader against the verified blocks, and the blocks sealed
+    since that replica was last checked are verified (and compared with what other replicas served).
+    At the end every block of every replica is read once more. A progress line per trial (-s)."""
     rng = random.Random(SEED)
     held, checker, failovers = Held(), Checker(Domain(31337, b"\xab" * 20)), []
+    began = time.monotonic()
     for trial in range(TRIALS):
         leader = find_leader(replicas)
         stop = threading.Event()
@@ -312,12 +315,21 @@ def test_leader_kills_at_random_moments(replicas: list[Replica]) -> None:
         others = [r for r in replicas if r is not leader]
         failovers.append(resumed_after(others, killed, LIVENESS_S))
         end_load(threads, stop)
-        checker.check(find_leader(others).address, held)
+        stats = checker.check(find_leader(others).address, held)
+        print(f"trial {trial + 1}/{TRIALS}: {stats['receipts']} receipts so far, "
+              f"failover {failovers[-1] * 1000:.0f} ms, "
+              f"sealed height {stats['sealed_height']}, {stats['blocks_read']} blocks read, "
+              f"{time.monotonic() - began:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
         start(leader)
     assert not held.failures, held.failures[:3]
+    for r in replicas:  # the restarted replicas' copies too, every height: one block per height everywhere
+        checker.check(r.address, held, final=True)
     q = statistics.quantiles(failovers, n=100, method="inclusive") if len(failovers) > 1 else failovers * 99
-    print(f"replica torture: {TRIALS} trials (seed {SEED}), {checker.verified_receipts} receipts checked, "
-          f"failover p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, max {max(failovers) * 1000:.0f} ms")
+    print(f"replica torture: {TRIALS} trials (seed {SEED}), {checker.verified_receipts} receipts checked "
+          f"({len(held.bundles)} bundles), {len(checker.hashes)} blocks verified, {checker.blocks_read} blocks read, "
+          f"failover p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, max {max(failovers) * 1000:.0f} ms, "
+          f"{time.monotonic() - began:.0f} s, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+          flush=True)
     assert statistics.median(failovers) < FAILOVER_BOUND_S, failovers
 
 

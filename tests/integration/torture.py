@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -250,15 +251,63 @@ def subscriber(address: str, from_height: int, held: Held, stop: threading.Event
 
 # -- the checks ------------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class VerifiedBlock:
+    """What the checks keep of a block once it passed `Checker._check_block` (a sealed block never
+    changes, so receipts, bundles and views are checked against this instead of re-reading it):
+    its hash, each namespace's transaction hashes in order, and its bundle placements."""
+
+    block_hash: bytes
+    tx_hashes: dict[int, tuple[bytes, ...]]
+    bundles: dict[bytes, tuple[tuple[int, int], ...]]
+
+
+class BlockSource(Protocol):
+    """Where the checker reads a replica's log: the public API (`GrpcSource`), or a forged history in
+    the checker's own tests."""
+
+    def info(self) -> pb.GetSequencerInfoResponse: ...
+
+    def block(self, height: int) -> pb.Block: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcSource:
+    """A sequencer's log through GetSequencerInfo and GetBlock."""
+
+    stub: pb_grpc.SequencerServiceStub
+
+    def info(self) -> pb.GetSequencerInfoResponse:
+        return self.stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=10)
+
+    def block(self, height: int) -> pb.Block:
+        return self.stub.GetBlock(pb.GetBlockRequest(height=height), timeout=30).block
+
+
 @dataclass
 class Checker:
-    """Verifies the log through the API; remembers what it verified (blocks never change)."""
+    """Verifies the log through the API, incrementally: each block is verified once (header
+    signature, parent link, the roots its data gives) and kept as a `VerifiedBlock`; every check
+    then reads, from the replica it is given, only the blocks past those it already compared on that
+    replica (plus the last one again, and `spot_checks` random earlier heights), and compares each
+    height verified before by hash, so two different blocks at one height on any two replicas fail.
+    Every receipt given so far is re-checked on every check against the verified blocks (dictionary
+    lookups); signatures and subscriber views, which cannot change, are verified once.
+    `check(..., final=True)` re-reads every block of that replica from height 0."""
 
     domain: signing.Domain
     address: bytes = b""
     hashes: dict[int, bytes] = field(default_factory=dict)
     verified_receipts: int = 0
     checks: int = 0
+    blocks: dict[int, VerifiedBlock] = field(default_factory=dict)
+    compared: dict[str, int] = field(default_factory=dict)
+    """Per replica (its address): the highest height whose block was read there and compared."""
+    verified_views: int = 0
+    blocks_read: int = 0
+    spot_checks: int = 16
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    sealed_wait_s: float = 60.0
 
     def receipt_signer(self, r: pb.Receipt) -> bytes:
         verify = getattr(signing, "verify_receipt", None)
@@ -270,38 +319,44 @@ class Checker:
 
     def check(self, address: str, held: Held, *, final: bool = False) -> dict[str, int]:
         with grpc.insecure_channel(address) as ch:
-            stub = pb_grpc.SequencerServiceStub(ch)
-            info = stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=10)
-            if not self.address:
-                self.address = bytes(info.sequencer_address)
-            if bytes(info.sequencer_address) != self.address:
-                raise TortureFailure("the sequencer's address changed")
-            top = max((r.height for r in held.receipts), default=-1)
-            deadline = time.monotonic() + 30
-            while info.sealed_height < top:  # restored placements seal in the next slots
-                if time.monotonic() > deadline:
-                    raise TortureFailure(f"receipts up to height {top}, but sealed height stays {info.sealed_height}")
-                time.sleep(0.02)
-                info = stub.GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=10)
-            sealed = info.sealed_height
-            need = {r.height for r in held.receipts} | {v.signed_header.header.height for v in held.views}
-            blocks: dict[int, pb.Block] = {}
+            return self.check_source(address, GrpcSource(pb_grpc.SequencerServiceStub(ch)), held, final=final)
 
-            def get(h: int) -> pb.Block:
-                return stub.GetBlock(pb.GetBlockRequest(height=h), timeout=30).block
-
-            with ThreadPoolExecutor(4) as pool:  # in order, four in flight: the log grows by 10 blocks a second
-                for h, blk in zip(range(sealed + 1), pool.map(get, range(sealed + 1)), strict=True):
-                    self._check_block(h, blk)
-                    if h in need:
-                        blocks[h] = blk
-        self._check_receipts(held, blocks)
-        self._check_views(held, blocks)
+    def check_source(self, name: str, source: BlockSource, held: Held, *, final: bool = False) -> dict[str, int]:
+        """Check replica `name` (read through `source`) and everything `held` so far. Raises TortureFailure."""
+        with held.lock:  # a snapshot: a client still running must not change the lists under the checks
+            receipts, bundles, views = list(held.receipts), list(held.bundles), list(held.views)
+        info = source.info()
+        if not self.address:
+            self.address = bytes(info.sequencer_address)
+        if bytes(info.sequencer_address) != self.address:
+            raise TortureFailure("the sequencer's address changed")
+        done = self.compared.get(name, -1)
+        # Every receipt's and view's block, and every block this replica served before, must be sealed
+        # here (restored placements seal in the next slots; a replica never un-seals).
+        top = max([done, *(r.height for r in receipts), *(v.signed_header.header.height for v in views)])
+        deadline = time.monotonic() + self.sealed_wait_s
+        while info.sealed_height < top:
+            if time.monotonic() > deadline:
+                raise TortureFailure(f"{name}: needs height {top} sealed (receipts, or blocks it served before), "
+                                     f"but its sealed height stays {info.sealed_height}")
+            time.sleep(0.02)
+            info = source.info()
+        sealed = info.sealed_height
+        start = 0 if final else max(0, done)  # the last compared block again: a fork at the boundary shows
+        spots = sorted(self.rng.sample(range(start), min(self.spot_checks, start))) if start else []
+        heights = [*spots, *range(start, sealed + 1)]
+        with ThreadPoolExecutor(4) as pool:  # in order, four in flight: the log grows by 10 blocks a second
+            for h, blk in zip(heights, pool.map(source.block, heights), strict=True):
+                self._check_block(name, h, blk)
+        self.blocks_read += len(heights)
+        self.compared[name] = max(done, sealed)
+        self._check_receipts(receipts, bundles)
+        self._check_views(views)
         self.checks += 1
-        return {"sealed_height": sealed, "receipts": len(held.receipts), "bundles": len(held.bundles),
-                "views": len(held.views)}
+        return {"sealed_height": sealed, "receipts": len(receipts), "bundles": len(bundles), "views": len(views),
+                "blocks_read": len(heights)}
 
-    def _check_block(self, h: int, blk: pb.Block) -> None:
+    def _check_block(self, name: str, h: int, blk: pb.Block) -> None:
         sh = blk.signed_header
         header = convert.header_from_proto(sh.header)
         digest = signing.block_hash(header)
@@ -309,7 +364,8 @@ class Checker:
             raise TortureFailure(f"block {h}: height or block hash does not match its header")
         if h in self.hashes:
             if self.hashes[h] != digest:
-                raise TortureFailure(f"block {h} changed after a restart")
+                raise TortureFailure(f"block {h} on {name} is not the block verified before at that height "
+                                     f"(two blocks at one height, or a block changed after a restart)")
             return
         if signing.recover_signer(self.domain, signing.header_struct_hash(header), bytes(sh.signature)) != self.address:
             raise TortureFailure(f"block {h}: header not signed by the sequencer")
@@ -324,44 +380,48 @@ class Checker:
         if commitments.bundles_root(placements) != header.bundles_root:
             raise TortureFailure(f"block {h}: bundles do not give the header's bundles_root")
         self.hashes[h] = digest
+        self.blocks[h] = VerifiedBlock(digest, {ns.rollup_id: tuple(keccak(t) for t in ns.transactions)
+                                                for ns in namespaces},
+                                       {p.bundle_hash: p.legs for p in placements})
 
-    def _check_receipts(self, held: Held, blocks: dict[int, pb.Block]) -> None:
+    def _check_receipts(self, receipts: list[pb.Receipt], bundles: list[tuple[bytes, list[pb.Receipt]]]) -> None:
         seen: set[tuple[int, int, int]] = set()
-        for n, r in enumerate(held.receipts):
+        for n, r in enumerate(receipts):
             if n >= self.verified_receipts and self.receipt_signer(r) != self.address:
                 raise TortureFailure(f"receipt {r.height}/{r.rollup_id}/{r.index}: signature is not the sequencer's")
-            ns = {x.rollup_id: x.transactions for x in blocks[r.height].namespaces}
-            txs = ns.get(r.rollup_id, [])
-            if r.index >= len(txs) or keccak(txs[r.index]) != bytes(r.tx_hash):
+            block = self.blocks.get(r.height)
+            txs = block.tx_hashes.get(r.rollup_id, ()) if block is not None else ()
+            if r.index >= len(txs) or txs[r.index] != bytes(r.tx_hash):
                 raise TortureFailure(f"receipt {r.height}/{r.rollup_id}/{r.index}: the block does not hold it")
             spot = (r.height, r.rollup_id, r.index)
             if spot in seen:
                 raise TortureFailure(f"two receipts promise the same place {spot}")
             seen.add(spot)
-        self.verified_receipts = len(held.receipts)
-        for bundle_hash, legs in held.bundles:
+        self.verified_receipts = max(self.verified_receipts, len(receipts))
+        for bundle_hash, legs in bundles:
             heights = {r.height for r in legs}
             if len(heights) != 1:
                 raise TortureFailure(f"bundle 0x{bundle_hash.hex()[:12]}: legs at heights {sorted(heights)}")
-            placed = {bytes(p.bundle_hash): [(leg.rollup_id, leg.index) for leg in p.legs]
-                      for p in blocks[legs[0].height].bundles}
-            if placed.get(bundle_hash) != [(r.rollup_id, r.index) for r in legs]:
+            block = self.blocks.get(legs[0].height)
+            placed = block.bundles.get(bundle_hash) if block is not None else None
+            if placed != tuple((r.rollup_id, r.index) for r in legs):
                 raise TortureFailure(f"bundle 0x{bundle_hash.hex()[:12]}: not placed as its receipts say")
 
-    def _check_views(self, held: Held, blocks: dict[int, pb.Block]) -> None:
-        for v in held.views:
+    def _check_views(self, views: list[pb.RollupBlock]) -> None:
+        for v in views[self.verified_views:]:
             sh = v.signed_header
             header = convert.header_from_proto(sh.header)
-            if self.hashes.get(header.height) != signing.block_hash(header):
+            block = self.blocks.get(header.height)
+            if block is None or block.block_hash != signing.block_hash(header):
                 raise TortureFailure(f"view of block {header.height}: not the block the log holds")
             txs = [bytes(t) for t in v.transactions]
-            ns = {x.rollup_id: [bytes(t) for t in x.transactions] for x in blocks[header.height].namespaces}
-            if txs != ns.get(A, []):
+            if tuple(keccak(t) for t in txs) != block.tx_hashes.get(A, ()):
                 raise TortureFailure(f"view of block {header.height}: transactions differ from the block's")
             proof = convert.proof_from_proto(v.proof)
             if not commitments.verify_namespace(proof, txs, header.namespaces_root, header.namespace_count,
                                                 rollup_id=A):
                 raise TortureFailure(f"view of block {header.height}: namespace proof does not verify")
+        self.verified_views = max(self.verified_views, len(views))
 
 
 # -- the run ---------------------------------------------------------------------------------------
