@@ -23,7 +23,7 @@ from sequencer.core.config import CoreConfig, Limits, RollupInfo
 from sequencer.core.policy import make_policy
 from sequencer.core.signing import Domain
 from sequencer.errors import BadInput, ConfigError
-from sequencer.l1.origin import L1Config
+from sequencer.l1.settings import L1Config
 from sequencer.logs import FORMATS as LOG_FORMATS
 from sequencer.service.limits import ApiLimits
 from sequencer.service.security import (

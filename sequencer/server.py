@@ -31,7 +31,6 @@ from sequencer.core.sequencer import SequencerCore
 from sequencer.core.signing import Signer
 from sequencer.errors import BadInput
 from sequencer.keys import read_key
-from sequencer.l1.origin import follow_l1
 from sequencer.service.grpc_api import SequencerServicer
 from sequencer.service.metrics import Metrics
 from sequencer.service.node import SequencerNode
@@ -212,7 +211,8 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
                 from sequencer.console.snapshot import Sampler
                 sampler = Sampler(node)
                 console_port = await tg.start(run_console, cfg.console, sampler, cfg.tls)
-            if cfg.l1 is not None:
+            if cfg.l1 is not None:  # imported here: the L1 stack (aiohttp, eth_abi) is most of a cold start
+                from sequencer.l1.origin import follow_l1
                 tg.start_soon(follow_l1, node, cfg.l1)
             if cfg.jetstream is not None:
                 from sequencer.replication.lease import LeaseConfig

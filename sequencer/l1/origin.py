@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import anyio
 
@@ -40,19 +39,10 @@ from sequencer.service.node import SequencerNode
 
 from .client import L1Client
 from .reader import InboxReader
+from .settings import L1Config  # here too: where the follower's callers have always found it
 from .windows import DEFAULT_MAX_ORIGIN_LAG
 
 log = logging.getLogger("sharedseq.l1")
-
-
-@dataclass(frozen=True, slots=True)
-class L1Config:
-    """The `[l1]` table of `sharedseq serve`: the L1 RPC, the inbox, poll period (ms), origin lag (blocks)."""
-
-    rpc_url: str
-    inbox: str | None = None
-    poll_ms: int = 1000
-    lag: int = 0
 
 
 def origin_number(head: int, lag: int, max_origin_lag: int) -> int:

@@ -42,14 +42,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:  # imported where used: cryptography's x509 is a tenth of a cold `sharedseq serve` (issue 13)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 from sequencer.errors import BadInput, Overloaded, TooLarge
 
@@ -428,10 +428,15 @@ class ClientInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _name(cn: str) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    from cryptography.hazmat.primitives import serialization
+
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
     path.chmod(0o600)
@@ -439,6 +444,11 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 def generate_dev_pki(out: Path, client_names: tuple[str, ...] = ("operator",), days: int = 30) -> dict[str, Path]:
     """A CA, a server certificate for 127.0.0.1/localhost, and client certificates, as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     out.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
