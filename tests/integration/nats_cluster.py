@@ -125,7 +125,7 @@ class NatsCluster:
             while True:
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{n.http_port}/healthz",
-                                                timeout=1) as r:
+                                                timeout=5) as r:
                         if r.status == 200:
                             break
                 except OSError:
@@ -136,7 +136,7 @@ class NatsCluster:
                     raise TimeoutError(f"nats-server {n.name} not ready in {timeout} s")
                 time.sleep(0.05)
 
-    def stream_leader(self, stream: str, timeout: float = 60.0) -> int:
+    def stream_leader(self, stream: str, timeout: float = 120.0) -> int:
         """The index of the node that leads `stream`'s Raft group now, polled while the group has
         none (an election after a node restarted or died: seconds on a loaded machine)."""
         import asyncio
@@ -146,7 +146,7 @@ class NatsCluster:
         async def ask() -> str | None:
             nc = await nats.connect(servers=[n.url for n in self.nodes if n.proc is not None])
             try:
-                info = await nc.jetstream(timeout=2).stream_info(stream)
+                info = await nc.jetstream(timeout=5).stream_info(stream)
                 return str(info.cluster.leader) if info.cluster and info.cluster.leader else None
             finally:
                 await nc.close()
