@@ -141,7 +141,7 @@ class Devnet:
             except grpc.aio.AioRpcError:
                 return False
 
-        with anyio.fail_after(20):
+        with anyio.fail_after(60):  # a fresh interpreter importing web3 and grpc: seconds on a busy machine
             while not await up():
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"sequencer exited: {(self.tmp / 'sequencer.log').read_text()[-2000:]}")
@@ -158,19 +158,19 @@ class Devnet:
 
     async def sealed_height(self) -> int:
         async with grpc.aio.insecure_channel(self.sequencer_address) as ch:
-            info = await pb_grpc.SequencerServiceStub(ch).GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=2)
+            info = await pb_grpc.SequencerServiceStub(ch).GetSequencerInfo(pb.GetSequencerInfoRequest(), timeout=10)
         return int(info.sealed_height)
 
     async def submit(self, rid: int, payload: bytes) -> pb.Receipt:
         async with grpc.aio.insecure_channel(self.sequencer_address) as ch:
             resp = await pb_grpc.SequencerServiceStub(ch).SubmitTransaction(
-                pb.SubmitTransactionRequest(transaction=pb.Transaction(rollup_id=rid, payload=payload)), timeout=10)
+                pb.SubmitTransactionRequest(transaction=pb.Transaction(rollup_id=rid, payload=payload)), timeout=30)
         return resp.receipt
 
     async def submit_bundle(self, legs: Sequence[tuple[int, bytes]]) -> list[pb.Receipt]:
         async with grpc.aio.insecure_channel(self.sequencer_address) as ch:
             resp = await pb_grpc.SequencerServiceStub(ch).SubmitBundle(pb.SubmitBundleRequest(
-                bundle=pb.Bundle(legs=[pb.Transaction(rollup_id=r, payload=p) for r, p in legs])), timeout=10)
+                bundle=pb.Bundle(legs=[pb.Transaction(rollup_id=r, payload=p) for r, p in legs])), timeout=30)
         return list(resp.receipts)
 
     # ---------------------------------------------------------------- nodes
@@ -193,7 +193,7 @@ class Devnet:
         """Stop a node; its engine (anvil) is killed with it, so its state is gone."""
         self._node_scopes.pop(id(node)).cancel()
         await wait_until(lambda: node.engine is None or node.engine.anvil is None
-                         or node.engine.anvil.proc.poll() is not None, 10, "the node's engine to stop")
+                         or node.engine.anvil.proc.poll() is not None, 30, "the node's engine to stop")
 
     # ---------------------------------------------------------------- L1
 
@@ -337,7 +337,7 @@ async def wait_until(predicate, timeout: float, what: str, interval: float = 0.0
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def block_covering(node: RollupNode, height: int, timeout: float = 20.0):
+async def block_covering(node: RollupNode, height: int, timeout: float = 60.0):
     """The executed rollup block (soft node) whose window holds shared block `height`."""
     return await wait_until(lambda: next((b for b in node.blocks.values() if height in b.shared_heights), None),
                             timeout, f"rollup {node.rollup_id} to cover shared height {height}")
@@ -360,10 +360,10 @@ async def check_firm_equals_soft(net: Devnet, key: bytes, *, use_blobs: bool = F
         for rid in ROLLUP_IDS:
             last[rid] = (await net.submit(rid, rollup_tx(rid, key, i, value=i + 1))).height
         await wait_until(lambda: all(any(last[r] in b.shared_heights for b in soft[r].blocks.values())
-                                     for r in ROLLUP_IDS), 20, "soft nodes")
+                                     for r in ROLLUP_IDS), 60, "soft nodes")
     for rid in ROLLUP_IDS:
         target = (await block_covering(soft[rid], last[rid])).number
-        await firm[rid].wait_for(target, timeout=30)
+        await firm[rid].wait_for(target, timeout=60)
         assert firm[rid].firm_head >= target
         common = sorted(set(firm[rid].blocks) & set(soft[rid].blocks))
         assert common and common[0] == min(soft[rid].blocks) and common[-1] >= target

@@ -28,7 +28,7 @@ SINK = "0x" + "22" * 20
 async def test_blob_windows_firm_equals_soft(tmp_path) -> None:
     async with devnet(tmp_path, blobs=True) as net:
         await check_firm_equals_soft(net, dev_accounts()[4].key, use_blobs=True)
-        await wait_until(lambda: len(net.batcher.posted) >= 3, 30, "three blob windows")
+        await wait_until(lambda: len(net.batcher.posted) >= 3, 60, "three blob windows")
         posted = list(net.batcher.posted)
         for p in posted:
             assert p.blob_count == len(ROLLUP_IDS) and p.blob_gas_used == p.blob_count * blob_codec.GAS_PER_BLOB
@@ -51,16 +51,16 @@ async def test_restarted_batcher_replays_blob_windows(tmp_path) -> None:
         async with anyio.create_task_group() as tg:
             await tg.start(first.run)
             await net.submit(ROLLUP_IDS[0], rollup_tx(ROLLUP_IDS[0], alice.key, 0, value=1))
-            await wait_until(lambda: len(first.posted) >= 2, 30, "two blob windows")
+            await wait_until(lambda: len(first.posted) >= 2, 60, "two blob windows")
             tg.cancel_scope.cancel()
         second = Batcher(config())
         async with anyio.create_task_group() as tg:
             await tg.start(second.run)
             h = (await net.submit(ROLLUP_IDS[0], rollup_tx(ROLLUP_IDS[0], alice.key, 1, value=2))).height
-            await wait_until(lambda: second.firm_height >= h, 30, "the restarted batcher's windows")
+            await wait_until(lambda: second.firm_height >= h, 60, "the restarted batcher's windows")
             tg.cancel_scope.cancel()
         assert second.posted and second.posted[0].window_index == first.posted[-1].window_index + 1
         assert all(p.blob_count > 0 for p in second.posted)
         target = (await block_covering(soft, h)).number
-        await firm.wait_for(target, timeout=30)
+        await firm.wait_for(target, timeout=60)
         assert firm.blocks[target].state_root == soft.blocks[target].state_root

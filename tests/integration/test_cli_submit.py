@@ -20,14 +20,14 @@ from sequencer.service import convert
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]
 
 RAW = 904
 
 
 async def _cli(capsys: pytest.CaptureFixture[str], address: str, payload: str) -> tuple[int, str, str]:
     code = await anyio.to_thread.run_sync(main, ["submit", "--server", address, "--rollup", str(RAW),
-                                                 "--payload", payload, "--timeout", "10"])
+                                                 "--payload", payload, "--timeout", "30"])
     out, err = capsys.readouterr()
     return code, out, err
 

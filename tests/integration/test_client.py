@@ -26,7 +26,7 @@ async def test_client_submits_verifies_subscribes_and_catches_tampering(tmp_path
                 r = c.submit_transaction(901, wallet.transfer(901))
                 legs = c.submit_bundle([(902, wallet.transfer(902)), (903, wallet.transfer(903, kind=0))])
                 streamed = list(c.stream_submit([(901, wallet.transfer(901)), (901, wallet.transfer(901))]))
-                c.wait_transaction(r.tx_hash, 901, "sealed", timeout=20)
+                c.wait_transaction(r.tx_hash, 901, "sealed", timeout=60)
                 with pytest.raises(InvalidArgument) as bad:
                     c.submit_transaction(901, b"\x02garbage")
                 blocks = []
@@ -35,7 +35,7 @@ async def test_client_submits_verifies_subscribes_and_catches_tampering(tmp_path
                     if len(blocks) == 3:
                         break
                 # Tampering: one raw message, three edits, each refused.
-                raw = c.stub.GetRollupBlock(pb.GetRollupBlockRequest(rollup_id=901, height=r.height), timeout=5).block
+                raw = c.stub.GetRollupBlock(pb.GetRollupBlockRequest(rollup_id=901, height=r.height), timeout=30).block
                 verify_rollup_block(c.domain, c.sequencer, raw)
                 tampered_tx = pb.RollupBlock()
                 tampered_tx.CopyFrom(raw)
@@ -92,12 +92,12 @@ async def test_subscribe_resumes_after_the_sequencer_restarts(tmp_path: Path) ->
                 await anyio.to_thread.run_sync(follow)
                 done.set()
             tg.start_soon(run)
-            with anyio.fail_after(20):
+            with anyio.fail_after(60):
                 while len(got) < 5:
                     await anyio.sleep(0.05)
             await net.stop_sequencer()
             await anyio.sleep(0.5)
             await net.start_sequencer()
-            with anyio.fail_after(30):
+            with anyio.fail_after(120):
                 await done.wait()
         assert got == list(range(40)), got

@@ -13,7 +13,7 @@ from sequencer.service.security import RateLimiter, TlsConfig, client_credential
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]
 
 
 async def test_mutual_tls_admits_only_clients_with_certificates(tmp_path, tx_for) -> None:
@@ -24,13 +24,13 @@ async def test_mutual_tls_admits_only_clients_with_certificates(tmp_path, tx_for
             pki["ca"], pki["operator_cert"], pki["operator_key"]))
         stub = pb_grpc.SequencerServiceStub(good)
         r = await stub.SubmitTransaction(pb.SubmitTransactionRequest(
-            transaction=pb.Transaction(rollup_id=901, payload=tx_for(901))), timeout=10)
+            transaction=pb.Transaction(rollup_id=901, payload=tx_for(901))), timeout=30)
         assert r.receipt.batch_signature
         await good.close()
         # TLS without a client certificate: the handshake fails.
         anon = grpc.aio.secure_channel(f"localhost:{srv.port}", client_credentials(pki["ca"]))
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await pb_grpc.SequencerServiceStub(anon).ListRollups(pb.ListRollupsRequest(), timeout=5)
+            await pb_grpc.SequencerServiceStub(anon).ListRollups(pb.ListRollupsRequest(), timeout=30)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         await anon.close()
         # Plaintext: refused too.
@@ -41,7 +41,9 @@ async def test_mutual_tls_admits_only_clients_with_certificates(tmp_path, tx_for
 
 
 async def test_rate_limit_per_client(tmp_path, tx_for) -> None:
-    cfg = make_config(tmp_path, rate_limit_tx_per_s=2, rate_limit_burst=5)
+    # A slow refill (one token per 5 s): the three submissions past the burst are refused however long each
+    # takes on a loaded machine (at 2 per second, three taking 0.5 s each would all have been let through).
+    cfg = make_config(tmp_path, rate_limit_tx_per_s=0.2, rate_limit_burst=5)
     async with running(cfg) as srv:
         ch = grpc.aio.insecure_channel(srv.address)
         stub = pb_grpc.SequencerServiceStub(ch)
