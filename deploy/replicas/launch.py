@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,20 +19,19 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sequencer.devtools.anvil import free_port
+from sequencer.devtools.jetstream import JetStreamCluster, NatsNode, start_cluster
 from sequencer.errors import SharedSeqError
-
-MAX_PAYLOAD = 8 * 1024 * 1024
-"""A group commit with a sealed block is one NATS message: above the 1 MB default."""
 
 
 class ReplicaSetError(SharedSeqError):
-    """The replica set could not start (no nats-server, a process that exited, nobody leading)."""
+    """The replica set could not start (a replica that exited, nobody leading; a JetStream cluster
+    that could not start raises sequencer.devtools.jetstream.JetStreamError)."""
 
 
 def toml_value(v: Any) -> str:
@@ -80,16 +78,6 @@ class Process:
 
 
 @dataclass
-class NatsNode(Process):
-    port: int = 0
-    http_port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-
-@dataclass
 class Replica(Process):
     address: str = ""
     metrics_port: int = 0
@@ -106,7 +94,12 @@ class Replica(Process):
             return False
 
 
-def _wait(what: str, ok: Any, procs: list[Process], timeout: float) -> None:
+class _Watched(Protocol):
+    name: str
+    proc: subprocess.Popen[bytes] | None
+
+
+def _wait(what: str, ok: Any, procs: list[_Watched], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not ok():
         for p in procs:
@@ -126,14 +119,6 @@ def _healthy(address: str) -> bool:
             return False
 
 
-def _http_ok(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 @dataclass
 class ReplicaSet:
     """`seq_doc`: the sequencer config every replica shares ([sequencer] without listen, data_dir and
@@ -144,33 +129,20 @@ class ReplicaSet:
     seq_doc: dict[str, Any]
     size: int = 3
     first_port: int = 0
-    nats: list[NatsNode] = field(default_factory=list)
+    jetstream: JetStreamCluster | None = None
     replicas: list[Replica] = field(default_factory=list)
+
+    @property
+    def nats(self) -> list[NatsNode]:
+        return self.jetstream.nodes if self.jetstream is not None else []
 
     @property
     def addresses(self) -> list[str]:
         return [r.address for r in self.replicas]
 
     def start(self, timeout: float = 60.0) -> None:
-        exe = shutil.which("nats-server")
-        if exe is None:
-            raise ReplicaSetError("nats-server is not installed: run `make install` (apt-get install nats-server)")
-        root = self.workdir / "jetstream"
-        nodes = [NatsNode(f"nats-{i}", port=free_port(), http_port=free_port()) for i in range(3)]
-        routes = [free_port() for _ in nodes]
-        route_list = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
-        for i, n in enumerate(nodes):
-            (root / n.name).mkdir(parents=True, exist_ok=True)
-            conf = root / f"{n.name}.conf"
-            conf.write_text(f'server_name: n{i}\nlisten: "127.0.0.1:{n.port}"\nhttp: "127.0.0.1:{n.http_port}"\n'
-                            f"max_payload: {MAX_PAYLOAD}\n"
-                            f'jetstream {{ store_dir: "{root / n.name}" }}\n'
-                            f'cluster {{ name: sharedseq, listen: "127.0.0.1:{routes[i]}", routes: [{route_list}] }}\n')
-            with open(root / f"{n.name}.log", "ab") as log:
-                n.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
-            self.nats.append(n)
-        _wait("starting JetStream", lambda: all(_http_ok(n.http_port) for n in nodes), list(nodes), timeout)
+        self.jetstream = start_cluster(self.workdir / "jetstream", timeout=timeout)
+        nodes = self.jetstream.nodes
         for i in range(self.size):
             port = self.first_port + i if self.first_port else free_port()
             r = Replica(f"replica-{i}", address=f"127.0.0.1:{port}", metrics_port=free_port(),
@@ -185,7 +157,7 @@ class ReplicaSet:
                 r.proc = subprocess.Popen([sys.executable, "-m", "sequencer.cli", "serve", "--config", str(r.config)],
                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             self.replicas.append(r)
-        procs: list[Process] = [*self.nats, *self.replicas]
+        procs: list[_Watched] = [*self.nats, *self.replicas]
         _wait("starting the sequencer replicas", lambda: all(_healthy(r.address) for r in self.replicas), procs,
               timeout)
         _wait("waiting for a replica to lead", lambda: self.leader() is not None, procs, timeout)
@@ -204,5 +176,7 @@ class ReplicaSet:
         }
 
     def stop(self) -> None:
-        for p in [*self.replicas, *self.nats]:
-            p.kill()
+        for r in self.replicas:
+            r.kill()
+        if self.jetstream is not None:
+            self.jetstream.stop()

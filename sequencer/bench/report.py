@@ -37,8 +37,9 @@ def machine() -> dict[str, Any]:
 
 
 def stable(figures: dict[str, Any]) -> dict[str, Any]:
-    """Exactly the keys issue 13 names (plus `machine`): what other tools may read."""
-    return {k: figures[k] for k in ("ceilings", "ingest", "preconf_latency_ms", "echo_latency_ms",
+    """Exactly the keys issue 13 names (plus `machine`), and issue 12's `jetstream` (its
+    `preconf_latency_ms.<rate>.<per>` and `ingest.stream_tx_per_s`): what other tools may read."""
+    return {k: figures[k] for k in ("ceilings", "ingest", "preconf_latency_ms", "echo_latency_ms", "jetstream",
                                     "subscriber_latency_ms", "memory", "restart_s_100k_blocks", "machine")}
 
 
@@ -71,6 +72,10 @@ def table(f: dict[str, Any], notes: dict[str, Any]) -> str:
         ceiling = c["grpc_echo_msgs_per_s"] if key == "single_msg_tx_per_s" else c["secp256k1_recover_per_s"]
         which = "echo" if key == "single_msg_tx_per_s" else "recover"
         lines.append(f"  {label:52s} {i[key]:>10,.0f}   {ratio(i[key], ceiling)} of {which}")
+    js = f["jetstream"]
+    js_stream = js["ingest"]["stream_tx_per_s"]
+    lines.append(f"  {'StreamSubmit lists, JetStream log (3 replicas)':52s} {js_stream:>10,.0f}   "
+                 f"{ratio(js_stream, i['stream_tx_per_s'])} of SQLite's")
     for key, text in notes.get("ingest_errors", {}).items():
         lines.append(f"    ({key}: {text})")
     lines += ["", "preconfirmation latency (open loop, receipt - scheduled send), ms; echo at the same message rate",
@@ -81,6 +86,18 @@ def table(f: dict[str, Any], notes: dict[str, Any]) -> str:
             late = notes["late"].get(f"{rate}/{per}", "")
             lines.append(f"  {rate:>6} {per:>6}  {s['p50']:8.2f} {s['p90']:8.2f} {s['p99']:8.2f} {s['max']:8.2f} |"
                          f" {e['p50']:8.2f}  {e['p99']:8.2f} | {ratio(s['p99'], e['p99']):>9}  {late}")
+    lines += ["", "preconfirmation latency, the SQLite log beside the JetStream log (a stream of 3 replicas: a "
+              "receipt waits for a quorum's ack), ms",
+              f"  ({notes.get('jetstream', '')})",
+              "  tx/s   per msg | SQLite p50    p99 | JetStream p50      p90      p99      max | p99 JS/SQLite"
+              "  late sends (JetStream)"]
+    for rate, shapes in js["preconf_latency_ms"].items():
+        for per, q in shapes.items():
+            sq = f["preconf_latency_ms"].get(rate, {}).get(per)
+            sq50, sq99 = (sq["p50"], sq["p99"]) if sq else (float("nan"), float("nan"))
+            late = notes["late"].get(f"jetstream {rate}/{per}", "")
+            lines.append(f"  {rate:>6} {per:>6}  | {sq50:10.2f} {sq99:8.2f} | {q['p50']:13.2f} {q['p90']:8.2f} "
+                         f"{q['p99']:8.2f} {q['max']:8.2f} | {ratio(q['p99'], sq99):>13}  {late}")
     lines += ["", "seal-to-subscriber latency (header timestamp -> received), ms"]
     for n, s in f["subscriber_latency_ms"].items():
         lines.append(f"  {n:>4} subscribers: p50 {s['p50']:.2f}  p99 {s['p99']:.2f}  "
@@ -113,10 +130,16 @@ def charts(f: dict[str, Any], folder: Path) -> list[Path]:
             for q in ("p50", "p99"):
                 ys = [f[key][str(r)][per][q] for r in rates]
                 ax.plot(rates, ys, ls, marker=style, label=f"{src} {q}, {per} tx/msg")
+        js = f["jetstream"]["preconf_latency_ms"]
+        js_rates = [int(r) for r in js if per in js[r] and js[r][per]["p99"] == js[r][per]["p99"]]  # not NaN
+        for q in ("p50", "p99") if js_rates else ():
+            ax.plot(js_rates, [js[str(r)][per][q] for r in js_rates], "--", marker=style,
+                    label=f"sequencer on JetStream {q}, {per} tx/msg")
     ax.set_xlabel("offered load (tx/s)")
     ax.set_ylabel("latency (ms)")
     ax.set_yscale("log")
-    ax.set_title(f"preconfirmation latency vs the grpc.aio echo floor\n{where}", fontsize=9)
+    ax.set_title(f"preconfirmation latency (SQLite log, JetStream log) vs the grpc.aio echo floor\n{where}",
+                 fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     lat = folder / "latency.png"
@@ -124,11 +147,13 @@ def charts(f: dict[str, Any], folder: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    labels = ["stream lists", "single-tx msgs", "unary", "bundles/s", "echo msgs/s", "recover/s (1 core)"]
+    labels = ["stream lists", "lists, JetStream", "single-tx msgs", "unary", "bundles/s", "echo msgs/s",
+              "recover/s (1 core)"]
     i, c = f["ingest"], f["ceilings"]
-    vals = [i["stream_tx_per_s"], i["single_msg_tx_per_s"], i["unary_tx_per_s"], i["bundles_per_s"],
-            c["grpc_echo_msgs_per_s"], c["secp256k1_recover_per_s"]]
-    ax.bar(labels, vals, color=["C0", "C0", "C0", "C0", "C7", "C7"])
+    js_stream = f["jetstream"]["ingest"]["stream_tx_per_s"]
+    vals = [i["stream_tx_per_s"], js_stream if js_stream == js_stream else 0, i["single_msg_tx_per_s"],
+            i["unary_tx_per_s"], i["bundles_per_s"], c["grpc_echo_msgs_per_s"], c["secp256k1_recover_per_s"]]
+    ax.bar(labels, vals, color=["C0", "C1", "C0", "C0", "C0", "C7", "C7"])
     ax.set_ylabel("per second")
     ax.set_title(f"throughput by mode (grey: ceilings, same run)\n{where}", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)

@@ -7,10 +7,13 @@ Phases, each against a server process of its own (never the generator's process)
    single-transaction messages, unary calls, bundles;
 3. preconfirmation latency, open loop (loadgen.py), at each rate and message size, on the
    sequencer and then on the echo at the same message rate;
-4. seal-to-subscriber latency with 3 and 100 subscribers under a light load, and with 100 rollups
+4. the same preconfirmation latency and StreamSubmit ingest with the JetStream log (issue 12): a
+   3-node JetStream cluster (sequencer.devtools.jetstream) and a sequencer with store = "jetstream"
+   leading on it, beside the SQLite figures; NaN, with the reason, when nats-server is missing;
+5. seal-to-subscriber latency with 3 and 100 subscribers under a light load, and with 100 rollups
    registered;
-5. memory: the sequencer's RSS over a soak;
-6. restart: a cold `sharedseq serve` over a log of 100,000 sealed blocks, until it answers.
+6. memory: the sequencer's RSS over a soak;
+7. restart: a cold `sharedseq serve` over a log of 100,000 sealed blocks, until it answers.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from sequencer.devtools import jetstream
+
 from . import loadgen, report, targets, txgen
 from .loadgen import Spec
 
@@ -40,6 +45,9 @@ GEN = loadgen.Generator()
 class Settings:
     rates: list[int] = field(default_factory=lambda: [1000, 2000, 5000, 10000])
     shapes: list[int] = field(default_factory=lambda: [1, 5])
+    js_rates: list[int] = field(default_factory=lambda: [1000, 2000, 5000])
+    """Offered loads for the JetStream log's latency (each message size of `shapes`): where SQLite's
+    saturate, a replicated log's only queue longer, so the top rate is left out by default."""
     point_s: float = 2.0
     """Seconds of offered load per latency point."""
     procs: int = 2
@@ -67,16 +75,16 @@ class Settings:
     empty_start: bool = True
     """Also time a start on an empty log (what of the restart is the process, not the log)."""
     only: str = ""
-    """Comma-separated phases to run (ingest, latency, subscribers, memory, restart; the ceilings always
+    """Comma-separated phases to run (ingest, latency, jetstream, subscribers, memory, restart; the ceilings always
     run): for measuring one change. A partial run prints its figures and leaves latest.json alone."""
     one_server: bool = False
     """One sequencer for every phase but the restart, each phase with transactions of its own (the smoke
     test: starting a sequencer per phase is most of its time). Off, every phase gets a fresh one."""
 
 
-TINY = dict(rates=[200], shapes=[1, 5], point_s=0.5, procs=1, streams=1, list_size=10, window=4, ingest_s=0.5,
-            unary_calls=4, subscribers=[3], subscribe_s=0.6, subscribe_load=100, scale_rollups=0, soak_s=0.5,
-            soak_rate=100, restart_blocks=200, pool=150, one_server=True,
+TINY = dict(rates=[200], shapes=[1, 5], js_rates=[200], point_s=0.5, procs=1, streams=1, list_size=10, window=4,
+            ingest_s=0.5, unary_calls=4, subscribers=[3], subscribe_s=0.6, subscribe_load=100, scale_rollups=0,
+            soak_s=0.5, soak_rate=100, restart_blocks=200, pool=150, one_server=True,
             ceiling_s=0.2, empty_start=False)
 """The smoke test's settings: every phase runs, for a fraction of a second."""
 
@@ -134,7 +142,8 @@ def run(s: Settings) -> dict[str, Any]:
                              "unary_calls": f"{s.unary_calls} calls in flight", "bundle_legs": s.bundle_legs,
                              "soak_s": s.soak_s, "soak_rate": s.soak_rate, "restart_blocks": s.restart_blocks}
     f: dict[str, Any] = {}
-    phases = set(s.only.split(",")) if s.only else {"ingest", "latency", "subscribers", "memory", "restart"}
+    phases = set(s.only.split(",")) if s.only else {"ingest", "latency", "jetstream", "subscribers", "memory",
+                                                     "restart"}
     rates = s.rates if "latency" in phases else []
     nan = float("nan")
     shared: list[targets.Sequencer] = []
@@ -210,6 +219,9 @@ def run(s: Settings) -> dict[str, Any]:
                     late += f"; {r.err_txs} refused, {r.unanswered} unanswered ({r.first_error})"
                 notes["late"][f"{rate}/{per}"] = late
 
+        f["jetstream"] = _jetstream(s, work / "jetstream", txs, notes) if "jetstream" in phases else \
+            _jetstream_nan(s, "not run (--only)", notes)
+
         f["subscriber_latency_ms"] = {}
         for n in s.subscribers if "subscribers" in phases else []:
             say(f"seal-to-subscriber: {n} subscribers")
@@ -261,6 +273,92 @@ def run(s: Settings) -> dict[str, Any]:
     return f
 
 
+def _jetstream_nan(s: Settings, why: str, notes: dict[str, Any]) -> dict[str, Any]:
+    """The JetStream phase's keys, every figure NaN, and why in the notes (the table prints it)."""
+    notes["jetstream"] = why
+    nan = float("nan")
+    return {"preconf_latency_ms": {str(r): {str(p): dict.fromkeys(("p50", "p90", "p99", "max"), nan)
+                                            for p in s.shapes} for r in s.js_rates},
+            "ingest": {"stream_tx_per_s": nan}}
+
+
+def _jetstream(s: Settings, work: Path, txs: Any, notes: dict[str, Any]) -> dict[str, Any]:
+    """Preconfirmation latency at each of js_rates x shapes, then StreamSubmit ingest, on a sequencer
+    whose log is a stream of 3 replicas on a 3-node JetStream cluster: a receipt waits for a quorum's
+    acknowledgement, so these figures are what replication costs over the SQLite ones.
+
+    Each point gets a fresh sequencer on a stream (and lease bucket) of its own, as each SQLite point
+    gets a fresh data folder: a stream left by the previous point would be replayed at start. With
+    one_server (the smoke test) one sequencer serves the phase, each point with new transactions.
+    A missing nats-server, a cluster or sequencer that does not start: NaN for what was not measured
+    and the reason in the notes, never an exception (the rest of the run stands)."""
+    out = _jetstream_nan(s, "", notes)
+    if (why := jetstream.available()) is not None:
+        say(f"jetstream: skipped, {why}")
+        notes["jetstream"] = why
+        return out
+    say(f"jetstream: starting a 3-node cluster in {work}")
+    cluster: jetstream.JetStreamCluster | None = None
+    shared: list[targets.Sequencer] = []
+    made = [0]
+
+    @contextmanager
+    def sequencer() -> Iterator[targets.Sequencer]:
+        if s.one_server and shared:
+            yield shared[0]
+            return
+        made[0] += 1
+        assert cluster is not None
+        seq = targets.Sequencer(work / f"seq-{made[0]}", ROLLUPS, jetstream=cluster.urls, stream=f"bench{made[0]}")
+        if s.one_server:
+            shared.append(seq)
+            yield seq
+            return
+        try:
+            yield seq
+        finally:
+            seq.close()
+
+    step = "starting the cluster"
+    try:
+        cluster = jetstream.start_cluster(work)
+        lat = out["preconf_latency_ms"]
+        for rate in s.js_rates:
+            for per in s.shapes:
+                step = f"{rate} tx/s in messages of {per}"
+                say(f"jetstream: {step}")
+                with sequencer() as seq:
+                    lost = seq.lease_losses()
+                    r = _open_loop(seq.address, s, txs(), rate, per, s.point_s)
+                    lost = seq.lease_losses() - lost
+                lat[str(rate)][str(per)] = report.summary_ms(r.latencies)
+                late = f"{r.late} late of {r.sent_msgs}"
+                if r.err_txs or r.unanswered:
+                    late += f"; {r.err_txs} refused, {r.unanswered} unanswered ({r.first_error})"
+                if lost:
+                    late += f"; the lease was lost {lost}x during the point"
+                notes["late"][f"jetstream {rate}/{per}"] = late
+        step = "ingest: StreamSubmit lists"
+        say(f"jetstream: {step}")
+        with sequencer() as seq:
+            r = _ingest(seq, s, txs(), "list")
+        out["ingest"]["stream_tx_per_s"] = round(r.ok_in_window_rate)
+        if r.err_txs or r.unanswered:
+            notes["ingest_errors"]["jetstream.stream_tx_per_s"] = \
+                f"{r.err_txs} refused, {r.unanswered} unanswered; {r.first_error}"
+        notes["jetstream"] = ("3 JetStream nodes, stream replicas 3, "
+                              + ("one sequencer" if s.one_server else "a fresh sequencer per point"))
+    except Exception as exc:  # the phase's figures so far stand; the rest stays NaN, with the reason
+        notes["jetstream"] = f"stopped at {step}: {type(exc).__name__}: {exc}"
+        say(f"jetstream: {notes['jetstream']}")
+    finally:
+        for seq in shared:
+            seq.close()
+        if cluster is not None:
+            cluster.stop()
+    return out
+
+
 def _soak(seq: targets.Sequencer, s: Settings, pool: dict[int, list[bytes]]) -> int:
     """Offer soak_rate tx/s in lists of 10 for soak_s, in rounds no longer than the pool lasts: a round
     starts over at the pool's start, past the dedupe window, so every transaction is admitted anew."""
@@ -284,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-charts", action="store_true")
     ap.add_argument("--rates", help="offered loads for the latency phase, tx/s, comma-separated (1000,2000,5000,10000)")
     ap.add_argument("--shapes", help="transactions per message for the latency phase, comma-separated (1,5)")
-    ap.add_argument("--only", help="phases to run, comma-separated: ingest,latency,subscribers,memory,restart")
+    ap.add_argument("--js-rates", help="offered loads for the JetStream log's latency, tx/s, comma-separated "
+                                       "(1000,2000,5000; with --rates alone, those)")
+    ap.add_argument("--only", help="phases to run, comma-separated: "
+                                   "ingest,latency,jetstream,subscribers,memory,restart")
     for fl in fields(Settings):
         if fl.type in ("float", "int"):
             ap.add_argument("--" + fl.name.replace("_", "-"), type=float if fl.type == "float" else int)
@@ -298,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         s.soak_s = 600.0
     if args.rates:
         s.rates = [int(x) for x in args.rates.split(",")]
+        if not args.js_rates:
+            s.js_rates = list(s.rates)
+    if args.js_rates:
+        s.js_rates = [int(x) for x in args.js_rates.split(",")]
     if args.shapes:
         s.shapes = [int(x) for x in args.shapes.split(",")]
     if args.only:

@@ -48,31 +48,80 @@ class Process:
 
 
 class Sequencer(Process):
-    """`sharedseq serve` on a free port over a fresh data folder, with `rollups` EVM rollups."""
+    """`sharedseq serve` on a free port over a fresh data folder, with `rollups` EVM rollups.
 
-    def __init__(self, workdir: Path, rollups: list[int], slot_ms: int = 100) -> None:
+    `jetstream`: the NATS URLs of a JetStream cluster (sequencer.devtools.jetstream): the log is then
+    the replicated one (store = "jetstream", a stream of 3 replicas named `stream`, its lease in the
+    bucket `<stream>_lease`), and the sequencer is ready once it holds the lease and leads, which
+    its metrics say (`sharedseq_leading`); before that it refuses submissions."""
+
+    def __init__(self, workdir: Path, rollups: list[int], slot_ms: int = 100, *,
+                 jetstream: list[str] | None = None, stream: str = "sharedseq") -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         if not (workdir / "seq.key").exists():
             write_key(workdir / "seq.key")
+        self.address = f"127.0.0.1:{port}"
         spec = "".join(f'\n[[rollups]]\nid = {r}\nname = "r{r}"\n' for r in rollups)
+        self.metrics_port = free_port() if jetstream else 0
+        metrics = f"127.0.0.1:{self.metrics_port}" if jetstream else ""
+        store = replicated = ""
+        if jetstream:
+            store = 'store = "jetstream"\n'
+            servers = ", ".join(f'"{u}"' for u in jetstream)
+            replicated = (f'[jetstream]\nservers = [{servers}]\nstream = "{stream}"\nreplicas = 3\n'
+                          f'lease_bucket = "{stream}_lease"\nadvertise = "{self.address}"\n')
         (workdir / "seq.toml").write_text(
-            f'[sequencer]\nlisten = "127.0.0.1:{port}"\ndata_dir = "data"\nkey_file = "seq.key"\n'
-            f'slot_ms = {slot_ms}\nmetrics_listen = ""\n'
+            f'[sequencer]\nlisten = "{self.address}"\ndata_dir = "data"\nkey_file = "seq.key"\n'
+            f'slot_ms = {slot_ms}\nmetrics_listen = "{metrics}"\n{store}'
             # The load generator is one client measuring the whole service: per-client limits off.
             'rate_limit_tx_per_s = 0\nrate_limit_bytes_per_s = 0\nmax_streams_per_client = 0\nclient_share = 0\n'
-            f'[limits]\nmax_pending_blocks = 4096\n{spec}')
+            f'{replicated}[limits]\nmax_pending_blocks = 4096\n{spec}')
         self.workdir = workdir
-        self.address = f"127.0.0.1:{port}"
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "sequencer.cli", "serve", "--config",
-                                      str(workdir / "seq.toml"), "--log-level", "WARNING"])
+        # A replicated sequencer's warnings (a lease lost under load) go to a file, counted by lease_losses.
+        self.log = workdir / "serve.log" if jetstream else None
+        out = open(self.log, "ab") if self.log is not None else None  # noqa: SIM115 - the child holds it
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "sequencer.cli", "serve", "--config",
+                                          str(workdir / "seq.toml"), "--log-level", "WARNING"], stderr=out)
+        finally:
+            if out is not None:
+                out.close()
         try:
             wait_ready(self.address)
+            if jetstream:
+                self._wait_leading()
         except BaseException:
             self.close()
             raise
         self.ready_s = time.perf_counter() - self.started
+
+    def _wait_leading(self, timeout: float = 60.0) -> None:
+        """Polled with a generous bound: taking the lease and claiming the log is a few JetStream
+        round trips, seconds on a busy 2-core machine."""
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:
+                    if "sharedseq_leading 1.0" in r.read().decode().splitlines():
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the JetStream sequencer exited with {self.proc.returncode} before leading")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the JetStream sequencer did not lead within {timeout:g} s")
+            time.sleep(0.1)
+
+    def lease_losses(self) -> int:
+        """Times the replicated sequencer stopped leading so far (its log's warnings; 0 on SQLite): a
+        figure measured across a lost lease includes a takeover, so the table says how many there were."""
+        if self.log is None or not self.log.exists():
+            return 0
+        return sum(1 for line in self.log.read_text(errors="replace").splitlines() if "stopped leading" in line)
 
     def sealed_height(self) -> int:
         import grpc

@@ -1,6 +1,7 @@
 """Development tools: local chains for the tests, `deploy`, the devnet and the benchmarks.
 
     sequencer.devtools.anvil   a local anvil on 127.0.0.1 (launcher, anvil's funded dev accounts, free ports)
+    sequencer.devtools.jetstream   a local 3-node NATS JetStream cluster (the replicated devnet, the benchmark)
 
 Why here and not in deploy/: runtime code never imports deploy/ (tests/unit/test_package_imports.py), yet
 the rollup node runs its execution engine on a local anvil (rollup_node/engine.py), so the launcher must
