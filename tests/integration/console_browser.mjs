@@ -9,6 +9,11 @@ import { chromium } from "playwright-core";
 import readline from "node:readline";
 
 const [url, shot, profile] = process.argv.slice(2);
+// Bounds that only turn a hang into a failure (CI runs four test workers on two cores): the page's
+// waits, and how long the test may take to send its traffic and the bundle (the margin test opens a
+// hedge and waits for its outcome first).
+const WAIT_MS = 60000;
+const TEST_MS = 180000;
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
@@ -44,21 +49,23 @@ const figures = () => page.evaluate(() => {
 
 try {
   await page.goto(url);
-  await page.waitForFunction(() => Number(document.body.dataset.version || 0) > 0, null, { timeout: 15000 });
+  await page.waitForFunction(() => Number(document.body.dataset.version || 0) > 0, null, { timeout: WAIT_MS });
   await page.evaluate(() => { window.__marker = "first-load"; });  // survives only if the page never reloads
   console.log(JSON.stringify({ stage: "loaded", ...(await figures()) }));
   const lines = readline.createInterface({ input: process.stdin });
   const [line] = await Promise.race([
     new Promise((ok) => lines.once("line", (l) => ok([l]))),
-    new Promise((_, no) => setTimeout(() => no(new Error("no bundle from the test in 30 s")), 30000)),
+    new Promise((_, no) => setTimeout(() => no(new Error(`no bundle from the test in ${TEST_MS / 1000} s`)), TEST_MS)),
   ]);
   lines.close();
   const [, hash, outcome] = line.trim().split(" ");
   await page.evaluate((h) => { window.__bundle = h; }, hash);
-  await page.waitForSelector(`tr[data-bundle="${hash}"]`, { timeout: 15000 });
-  if (outcome) await page.waitForSelector(`tr[data-bundle="${hash}"][data-outcome="${outcome}"]`, { timeout: 20000 });
-  // The latency histogram and tx/s refresh on the next pictures: give them one interval more.
-  await page.waitForTimeout(1200);
+  await page.waitForSelector(`tr[data-bundle="${hash}"]`, { timeout: WAIT_MS });
+  if (outcome) await page.waitForSelector(`tr[data-bundle="${hash}"][data-outcome="${outcome}"]`, { timeout: WAIT_MS });
+  // The latency histogram and tx/s refresh on the next pictures: wait for two more of them (counted,
+  // not timed: on a loaded machine an interval can take far longer than it says).
+  const seen = Number(await page.evaluate(() => document.body.dataset.version || 0));
+  await page.waitForFunction((v) => Number(document.body.dataset.version || 0) >= v + 2, seen, { timeout: WAIT_MS });
   await page.screenshot({ path: shot, fullPage: true });
   console.log(JSON.stringify({ stage: "done", loads, errors, ...(await figures()) }));
 } catch (e) {

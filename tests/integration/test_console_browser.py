@@ -19,15 +19,15 @@ from seq_helpers import Wallet, free_port, write_config_toml
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 20) -> None:
+def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while True:
         assert proc.poll() is None, "sharedseq serve exited"
         try:
-            with urllib.request.urlopen(url, timeout=1):
+            with urllib.request.urlopen(url, timeout=5):
                 return
         except OSError:
             assert time.monotonic() < deadline, f"{url} not up in {seconds} s"
@@ -58,10 +58,10 @@ def test_console_in_chromium(tmp_path: Path) -> None:
             stub = pb_grpc.SequencerServiceStub(ch)
             for _ in range(20):
                 stub.SubmitTransaction(pb.SubmitTransactionRequest(
-                    transaction=pb.Transaction(rollup_id=901, payload=wallet.transfer(901))), timeout=10)
+                    transaction=pb.Transaction(rollup_id=901, payload=wallet.transfer(901))), timeout=30)
             resp = stub.SubmitBundle(pb.SubmitBundleRequest(bundle=pb.Bundle(legs=[
                 pb.Transaction(rollup_id=902, payload=wallet.transfer(902)),
-                pb.Transaction(rollup_id=903, payload=wallet.transfer(903, kind=0))])), timeout=10)
+                pb.Transaction(rollup_id=903, payload=wallet.transfer(903, kind=0))])), timeout=30)
         assert browser.stdin is not None
         browser.stdin.write(f"bundle 0x{resp.bundle_hash.hex()} included\n")  # no margin view: inclusion only
         browser.stdin.close()
@@ -77,7 +77,7 @@ def test_console_in_chromium(tmp_path: Path) -> None:
         assert done["tps"].endswith("tx/s")
         assert done["bundleOutcome"] == "included" and not done["marginVisible"]
         assert shot.stat().st_size > 10_000
-        assert browser.wait(timeout=20) == 0
+        assert browser.wait(timeout=60) == 0
     finally:
         for proc in (browser, seq):
             stop(proc)
