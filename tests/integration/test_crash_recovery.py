@@ -26,7 +26,7 @@ from sequencer.service.convert import bundle_from_proto
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 OPAQUE = 904
 
@@ -38,14 +38,14 @@ def start_server(config: Path, log_path: Path) -> subprocess.Popen:
     )
 
 
-def wait_healthy(address: str, proc: subprocess.Popen, deadline_s: float = 30.0) -> None:
+def wait_healthy(address: str, proc: subprocess.Popen, deadline_s: float = 90.0) -> None:
     deadline = time.monotonic() + deadline_s
     with grpc.insecure_channel(address) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.monotonic() < deadline:
             assert proc.poll() is None, "server exited during start-up"
             try:
-                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
                 if status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
@@ -119,14 +119,15 @@ def test_kill_9_under_load_keeps_every_receipt(tmp_path: Path) -> None:
                 check_receipts(address, held, bundles)
             sub = Submitter(address, next_id)
             sub.start()
-            deadline = time.monotonic() + 20
+            # The kill comes after a seeded number of receipts (at least 300), however long they take.
+            deadline = time.monotonic() + 120
             target = len(held) + rng.randint(300, 1500)
-            while len(held) + len(sub.receipts) < target and time.monotonic() < deadline:
+            while len(held) + len(sub.receipts) < target and sub.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.01)
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        sub.join(timeout=10)
+        sub.join(timeout=30)
         assert not sub.is_alive(), "the submitter did not notice the kill"
         assert not sub.failures, sub.failures[:3]
         assert len(sub.receipts) > 100, "the submitter made no progress"
@@ -140,4 +141,4 @@ def test_kill_9_under_load_keeps_every_receipt(tmp_path: Path) -> None:
         check_receipts(address, held, bundles)
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0, "clean shutdown failed"
+        assert proc.wait(timeout=60) == 0, "clean shutdown failed"
