@@ -206,9 +206,19 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse._VersionAction):
+    """`--version`, its text read when asked for: importlib.metadata's scan of the installed
+    distributions is a tenth of a second that every `sharedseq serve` paid for nothing (issue 13)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        self.version = f"sharedseq {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sharedseq", description="A shared sequencer for rollups.")
-    ap.add_argument("--version", action="version", version=f"sharedseq {_version()}")
+    ap.add_argument("--version", action=_Version)
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the sequencer")
