@@ -182,7 +182,7 @@ async def test_hostile_sequencer_poster_and_user(tmp_path) -> None:
         w0_blocks = seq.blocks(now_s - 3, 3, seq.origin())
         seq.post(seq.window(w0_blocks, now_s - 2), via=forwarder)
         for node in firm.values():
-            await node.wait_for(now_s - 3, timeout=30)
+            await node.wait_for(now_s - 3, timeout=60)
             assert node.blocks[now_s - 3].tx_count == 3 and node.blocks[now_s - 3].shared_heights == (0, 1, 2)
             assert engine_w3(node).eth.get_balance(SINK) == 3
 
@@ -205,7 +205,7 @@ async def test_hostile_sequencer_poster_and_user(tmp_path) -> None:
         assert seq.revert_of(w1) is None
         seq.post(w1)
         for rid, node in firm.items():
-            b = await node.wait_for(now_s - 2, timeout=30)
+            b = await node.wait_for(now_s - 2, timeout=60)
             assert b.l1_origin_number >= enqueued[rid] and node.blocks[now_s - 3].l1_origin_number < enqueued[rid]
             assert (b.forced_count, b.forced_skipped) == (1, 1), rid
             w3 = engine_w3(node)
@@ -218,6 +218,6 @@ async def test_hostile_sequencer_poster_and_user(tmp_path) -> None:
         w2 = seq.window(seq.blocks(now_s - 1, 3, seq.origin()), now_s + 1, tamper=add_tx)
         seq.post(w2)
         for rid, node in firm.items():
-            await wait_until(lambda n=node: n.error, 30, f"firm node {rid} to refuse window 2")
+            await wait_until(lambda n=node: n.error, 60, f"firm node {rid} to refuse window 2")
             assert "window 2" in node.error and f"rollup {rid} block {now_s - 1}" in node.error, node.error
             assert node.firm_head == now_s - 2 and max(node.blocks) == now_s - 2, "nothing of window 2 executed"

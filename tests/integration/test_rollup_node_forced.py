@@ -34,7 +34,7 @@ async def test_forced_tx_executed_and_junk_skipped(tmp_path) -> None:
         soft = {rid: await net.start_node(rid, "soft") for rid in ROLLUP_IDS}
         firm = {rid: await net.start_node(rid, "firm") for rid in ROLLUP_IDS}
         await net.start_poster()
-        await wait_until(lambda: all(n.head is not None for n in soft.values()), 20, "soft nodes to start")
+        await wait_until(lambda: all(n.head is not None for n in soft.values()), 60, "soft nodes to start")
         forced = {rid: rollup_tx(rid, user.key, 0, value=5, to=FORCED_SINK) for rid in ROLLUP_IDS}
         enqueued = {}
         for rid in ROLLUP_IDS:
@@ -46,7 +46,7 @@ async def test_forced_tx_executed_and_junk_skipped(tmp_path) -> None:
 
         for rid in ROLLUP_IDS:
             block = await wait_until(lambda r=rid: next((b for b in soft[r].blocks.values() if b.forced_count), None),
-                                     30, f"rollup {rid}'s forced tx on the soft node")
+                                     60, f"rollup {rid}'s forced tx on the soft node")
             assert block.l1_origin_number >= enqueued[rid]
             earlier = [b for b in soft[rid].blocks.values() if b.number < block.number]
             assert all(b.l1_origin_number < enqueued[rid] for b in earlier), "placed at the first eligible block"
@@ -56,7 +56,7 @@ async def test_forced_tx_executed_and_junk_skipped(tmp_path) -> None:
             assert rcpt["transactionIndex"] == 0
             assert w3.eth.get_balance(FORCED_SINK) == 5
 
-            fb = await firm[rid].wait_for(block.number, timeout=40)
+            fb = await firm[rid].wait_for(block.number, timeout=90)
             assert fb.forced_count == 1 and fb.state_root == block.state_root
             fw3 = engine_w3(firm[rid])
             assert fw3.eth.get_transaction_receipt(fw3.keccak(forced[rid]))["blockNumber"] == block.engine_number
@@ -65,6 +65,6 @@ async def test_forced_tx_executed_and_junk_skipped(tmp_path) -> None:
             assert sum(b.forced_skipped for b in soft[rid].blocks.values()) == skipped
             assert sum(b.forced_skipped for b in firm[rid].blocks.values() if b.number <= block.number) == skipped
             # Postings go on past the junk: the firm node keeps following, equal to the soft node.
-            later = await firm[rid].wait_for(block.number + 2, timeout=30)
-            assert later.state_root == (await soft[rid].wait_for(block.number + 2, timeout=10)).state_root
+            later = await firm[rid].wait_for(block.number + 2, timeout=60)
+            assert later.state_root == (await soft[rid].wait_for(block.number + 2, timeout=60)).state_root
         assert sum(b.forced_count for n in soft.values() for b in n.blocks.values()) == len(ROLLUP_IDS)

@@ -23,7 +23,7 @@ from rollup_node.node import NodeConfig, RollupNode
 from sequencer.devtools.anvil import dev_accounts
 from sequencer.l1.batcher import Batcher
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(420)]
 
 RID = 901
 SINK = "0x" + "22" * 20
@@ -68,7 +68,7 @@ async def test_a_paused_rollup_stops_firm_progress_only_while_paused(tmp_path) -
         await net.start_poster()
         core = net.server.node.core
         first = (await net.submit(RID, rollup_tx(RID, alice.key, 0, value=1))).height
-        await firm.wait_for((await block_covering(soft, first)).number, timeout=30)
+        await firm.wait_for((await block_covering(soft, first)).number, timeout=60)
 
         # In flight: admitted just after a window boundary, so its window closes after the pause lands.
         while not 2 * SLOT_MS < time.time() * 1000 % WINDOW_MS < WINDOW_MS // 3:
@@ -79,7 +79,7 @@ async def test_a_paused_rollup_stops_firm_progress_only_while_paused(tmp_path) -
                                contract_at(net.w3, "SequencerInbox", net.inbox).functions.registry().call())
         await set_paused(owner, registry, True)
 
-        await wait_until(lambda: RID in core.paused, 10, "the sequencer to see the pause")
+        await wait_until(lambda: RID in core.paused, 30, "the sequencer to see the pause")
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await net.submit(RID, rollup_tx(RID, alice.key, 2, value=4))
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -89,9 +89,9 @@ async def test_a_paused_rollup_stops_firm_progress_only_while_paused(tmp_path) -
             return [p for p in net.batcher.posted if RID not in p.rollup_ids]
 
         limited = await start_firm_node(net, max_kept_witness_blocks=KEPT_LIMIT)
-        await wait_until(lambda: len(left_out()) >= 3, 30, "postings that leave the paused rollup out")
+        await wait_until(lambda: len(left_out()) >= 3, 60, "postings that leave the paused rollup out")
         # Past its bound on kept witness blocks, a firm node stops and says why.
-        await wait_until(lambda: limited.error, 30, "the limited firm node to stop")
+        await wait_until(lambda: limited.error, 60, "the limited firm node to stop")
         assert f"over max_kept_witness_blocks {KEPT_LIMIT}" in limited.error and "leaves out rollup" in limited.error
         assert any(p.first_height <= in_flight <= p.last_height for p in left_out()), \
             "the in-flight transaction's window was posted before the pause (timing): the test proves nothing"
@@ -101,10 +101,10 @@ async def test_a_paused_rollup_stops_firm_progress_only_while_paused(tmp_path) -
         assert firm.error is None  # waiting, not stopped
 
         await set_paused(owner, registry, False)
-        await wait_until(lambda: RID not in core.paused, 10, "the sequencer to see the unpause")
+        await wait_until(lambda: RID not in core.paused, 30, "the sequencer to see the unpause")
         last = (await net.submit(RID, rollup_tx(RID, alice.key, 2, value=4))).height
         target = (await block_covering(soft, last)).number
-        await firm.wait_for(target, timeout=60)
+        await firm.wait_for(target, timeout=120)
         assert firm.error is None
         common = sorted(set(firm.blocks) & set(soft.blocks))
         assert common[0] <= stuck and common[-1] >= target
@@ -117,11 +117,11 @@ async def test_a_paused_rollup_stops_firm_progress_only_while_paused(tmp_path) -
         # A restart re-derives the same from L1: a new firm node from window 0, and a new batcher
         # (no state file) replays every window, the one carrying the pause included.
         again = await net.start_node(RID, "firm")
-        done = await again.wait_for(target, timeout=60)
+        done = await again.wait_for(target, timeout=120)
         assert done.state_root == soft.blocks[target].state_root
         windows = len(net.batcher.posted)
         second = Batcher(net.batcher_config())
         await net.tg.start(second.run)
-        await wait_until(lambda: second._state is not None and second._state.window_count >= windows, 30,
+        await wait_until(lambda: second._state is not None and second._state.window_count >= windows, 60,
                          "a second batcher to re-derive every window")
         assert second._state.covered_to[RID] > in_flight

@@ -31,7 +31,7 @@ async def test_sequencer_restart_and_resync_from_l1(tmp_path) -> None:
         reconnects = {rid: soft[rid].follower.reconnects for rid in ROLLUP_IDS}
 
         await net.stop_sequencer()
-        await wait_until(lambda: all(soft[r].follower.reconnects > reconnects[r] for r in ROLLUP_IDS), 10,
+        await wait_until(lambda: all(soft[r].follower.reconnects > reconnects[r] for r in ROLLUP_IDS), 30,
                          "soft nodes to notice the sequencer is gone")
         await net.start_sequencer()
 
@@ -50,11 +50,11 @@ async def test_sequencer_restart_and_resync_from_l1(tmp_path) -> None:
 
         # Wipe each firm node (its engine dies with it) and resync a fresh one from L1 alone.
         for rid in ROLLUP_IDS:
-            await firm[rid].wait_for(targets[rid], timeout=30)
+            await firm[rid].wait_for(targets[rid], timeout=60)
             old_roots = {n: b.state_root for n, b in firm[rid].blocks.items()}
             await net.stop_node(firm[rid])
             fresh = await net.start_node(rid, "firm")
-            await fresh.wait_for(targets[rid], timeout=30)
+            await fresh.wait_for(targets[rid], timeout=60)
             for n in range(min(soft[rid].blocks), targets[rid] + 1):
                 assert fresh.blocks[n].state_root == soft[rid].blocks[n].state_root == old_roots[n], (rid, n)
             assert fresh.firm_head >= targets[rid]
