@@ -41,7 +41,7 @@ def test_the_checker_catches_a_broken_promise(tmp_path: Path) -> None:
     proc = torture.start_server(config, tmp_path / "server.log")
     address = f"127.0.0.1:{port}"
     try:
-        torture.wait_healthy(address, proc)
+        torture.wait_healthy(address, proc, 90.0)
         stop = threading.Event()
         # Load until the stream has given a few receipts (a count, not a time: on a loaded machine half a
         # second could pass before the first one); the bound only turns a dead stream into a failure.
