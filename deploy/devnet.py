@@ -107,6 +107,9 @@ class Devnet:
     """The cross-rollup margin deployment (deploy/margin.py), also in the manifest's extra.margin."""
     replica_set: Any = None
     """With `replicas` > 1: the running deploy.replicas.launch.ReplicaSet (then `server` is None)."""
+    replica_console: Any = None
+    """With `replicas` > 1 and the console on: the console this process serves for the set
+    (deploy/replicas/console.py: the leader, the lease, each replica's lag)."""
     _leader_probe: tuple[str, Probe] | None = None
 
     @property
@@ -122,6 +125,15 @@ class Devnet:
         assert self.server is not None
         return self.server.address
 
+    @property
+    def console(self) -> tuple[int, Any] | None:
+        """(port, Sampler) of the web console, in the sequencer or (replicas) in this process; None: off."""
+        if self.server is not None and self.server.console is not None and self.server.console_port is not None:
+            return self.server.console_port, self.server.console
+        if self.replica_console is not None:
+            return self.replica_console.port, self.replica_console.sampler
+        return None
+
     def endpoints(self) -> dict[str, Any]:
         replicated = self.replica_set.endpoints() if self.replica_set is not None else {}
         lead = self.replica_set.leader() if self.replica_set is not None else None
@@ -133,8 +145,7 @@ class Devnet:
             **replicated,
             "metrics": f"http://127.0.0.1:{self.server.metrics_port}/metrics" if self.server else
             (replicated["replicas"][0]["metrics"] if replicated else None),
-            "console": f"http://127.0.0.1:{self.server.console_port}/" if self.server and self.server.console_port
-            else None,
+            "console": f"http://127.0.0.1:{c[0]}/" if (c := self.console) is not None else None,
             "inbox": self.inbox,
             "nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.soft.items()},
             "firm_nodes": {str(rid): f"http://127.0.0.1:{n.api_port}" for rid, n in self.firm.items()},
@@ -312,9 +323,9 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
                 if cfg.firm_nodes:
                     net.firm[rid] = await tg.start(RollupNode(NodeConfig(rid, "firm", l1_rpc=l1.url,
                                                                          inbox=net.inbox, api_port=0)).run)
-            if server is not None and server.console is not None:
-                server.console.sources.append(net.console_view)
-                say(f"      console on http://127.0.0.1:{server.console_port}/")
+            if net.console is not None:
+                net.console[1].sources.append(net.console_view)
+                say(f"      console on http://127.0.0.1:{net.console[0]}/")
             say("[6/6] waiting for the first rollup blocks ...")
             with anyio.fail_after(60):
                 while not all(n.head for n in net.soft.values()):
@@ -329,7 +340,7 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
                 net.margin = await start_devnet_margin(
                     tg, workdir=cfg.workdir, sequencer=lead, engines=engines, l1_chain_id=cfg.l1_chain_id,
                     inbox=net.inbox, sequencer_key=read_key(seq_key_file), rollups=(ids[0], ids[1], ids[2]),
-                    say=lambda m: say(f"      {m}"), console=server.console if server is not None else None)
+                    say=lambda m: say(f"      {m}"), console=net.console[1] if net.console is not None else None)
             (cfg.workdir / "endpoints.json").write_text(json.dumps(net.endpoints(), indent=2))
             say("devnet ready: " + json.dumps(net.endpoints()))
             say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")
@@ -372,7 +383,17 @@ async def _sequencer(cfg: DevnetConfig, seq_cfg: Any, seq_doc: dict[str, Any], n
         lead = rs.leader()
         say(f"      replicas {', '.join(rs.addresses)}; leader {lead.address if lead else '?'} "
             f"(pid {lead.pid if lead else '?'}), slot {cfg.slot_ms} ms")
-        yield None
+        if cfg.console_port < 0:
+            yield None
+            return
+        from deploy.replicas.console import members_of, serve_console
+
+        # The replicas' nodes are in processes of their own: this process serves their console,
+        # reading each one's metrics and the leader's blocks as an operator's tools would.
+        async with serve_console(members_of(rs), f"127.0.0.1:{_port(cfg.console_port)}", seq_doc["rollups"],
+                                 cfg.slot_ms) as console:
+            net.replica_console = console
+            yield None
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(rs.stop)

@@ -133,8 +133,9 @@ def render_table(st: LiveStatus) -> list[str]:
 
 
 class ScrapedMetrics:
-    """A replica's metrics read from its endpoint's text, with the two families `Probe` reads
-    (`admitted`, `receipt_seconds`) offering `collect()` as the in-process ones do."""
+    """A replica's metrics read from its endpoint's text, with the families `Probe` and the console's
+    Sampler read (`admitted`, `receipt_seconds`, `seal_seconds`, `bundles`) offering `collect()` as
+    the in-process ones do."""
 
     def __init__(self, text: str) -> None:
         from prometheus_client.parser import text_string_to_metric_families
@@ -149,6 +150,8 @@ class ScrapedMetrics:
                 return [self._family] if self._family is not None else []
         self.admitted = _Family(self.families.get("sharedseq_admitted"))
         self.receipt_seconds = _Family(self.families.get("sharedseq_receipt_latency_seconds"))
+        self.seal_seconds = _Family(self.families.get("sharedseq_seal_seconds"))
+        self.bundles = _Family(self.families.get("sharedseq_bundles"))
 
     def value(self, name: str, **labels: str) -> float | None:
         """An unlabelled (or exactly labelled) sample's value; None if absent."""

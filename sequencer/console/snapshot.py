@@ -123,6 +123,14 @@ class Sampler:
         self.version = 0
         self.latest: dict[str, Any] = {}
 
+    def reset_windows(self) -> None:
+        """Start the tx/s and latency windows afresh: the counters they difference were replaced (a
+        replica set's console reading another leader, whose counters are its own), and a difference
+        between two processes' counters is no figure."""
+        self._admitted.clear()
+        self._latency.clear()
+        self._seal.clear()
+
     async def _read_new_blocks(self) -> None:
         top = self.node.durable_height
         # Far behind (a replay, a slow tab): only the newest blocks are shown, so read only those.

@@ -2,7 +2,9 @@
 JetStream cluster. endpoints.json lists every replica (address, pid) and `leader_pid`; the leader is
 SIGKILLed and everything goes on: a new leader seals, the soft rollup nodes (given every address)
 follow it, and the batcher (every address too) keeps posting, which the firm nodes, reading L1
-alone, show. Ctrl-C stops every replica and JetStream node."""
+alone, show. The web console (its URL in endpoints.json) shows the leader the replicas' own metrics
+name, before and after the kill, with the lease and each replica's lag. Ctrl-C stops every replica
+and JetStream node."""
 
 from __future__ import annotations
 
@@ -38,6 +40,20 @@ def _heads(endpoints: dict[str, Any], kind: str) -> dict[str, int]:
 def _leading(metrics_url: str) -> bool:
     with urllib.request.urlopen(metrics_url, timeout=5) as r:
         return "sharedseq_leading 1.0" in r.read().decode().splitlines()
+
+
+def _console(endpoints: dict[str, Any]) -> dict[str, Any]:
+    return dict(_get(endpoints["console"] + "api/snapshot")["replication"])
+
+
+def _console_shows(endpoints: dict[str, Any], lead: dict[str, Any], down: set[str]) -> bool:
+    """The console names `lead` (which its own metrics say leads, read now) with its pid, the
+    replicas in `down` as not answering, and every other replica following `lead`."""
+    v = _console(endpoints)
+    rows = {x["address"]: x for x in v["replicas"]}
+    return (v["leader"] == lead["address"] and v["leader_pid"] == lead["pid"] and _leading(lead["metrics"])
+            and {a for a, x in rows.items() if not x["up"]} == down
+            and all(x["follows"] == lead["address"] for a, x in rows.items() if x["up"] and a != lead["address"]))
 
 
 def _alive(pid: int) -> bool:
@@ -82,11 +98,28 @@ def test_devnet_with_three_replicas_survives_the_leader(tmp_path: Path) -> None:
         assert _leading(leader["metrics"])  # leader_pid is the replica that leads
         assert not any(_leading(r["metrics"]) for r in replicas if r is not leader)
 
+        # The console: the page with its replicas panel, and the data it renders naming the real
+        # leader (the one whose own metrics say it leads), its lease, and every replica with its lag.
+        with urllib.request.urlopen(endpoints["console"], timeout=5) as r:
+            page = r.read().decode()
+        assert 'id="replication-panel"' in page and 'id="replicas"' in page
+        with urllib.request.urlopen(endpoints["console"] + "static/console.js", timeout=5) as r:
+            assert "renderReplication" in r.read().decode()
+        _until("the console never named the leader", lambda: _console_shows(endpoints, leader, set()), 60)
+        view = _console(endpoints)
+        assert view["lease"]["revision"] >= 1 and view["lease"]["remaining_s"] is not None
+        rows = {x["address"]: x for x in view["replicas"]}
+        assert {a: x["pid"] for a, x in rows.items()} == {r["address"]: r["pid"] for r in replicas}
+        assert all(x["up"] and isinstance(x["lag_entries"], int) for x in rows.values()), rows
+
         soft_before, firm_before = _heads(endpoints, "nodes"), _heads(endpoints, "firm_nodes")
         os.kill(leader["pid"], signal.SIGKILL)
         others = [r for r in replicas if r is not leader]
         _until("no other replica leads after the leader was killed",
                lambda: any(_leading(r["metrics"]) for r in others))
+        # Whichever replica leads by its own metrics when asked (under load a lease may move again).
+        _until("the console did not show the new leader and the killed one down",
+               lambda: any(_console_shows(endpoints, r, {leader["address"]}) for r in others), 60)
         # Rollup blocks are 1 s: a few more on every soft node means it follows the new leader's blocks.
         _until("the soft nodes stopped after the failover",
                lambda: all(h >= soft_before[rid] + 5 for rid, h in _heads(endpoints, "nodes").items()))

@@ -29,7 +29,8 @@ function render(p) {
   $("height").textContent = s.height;
   $("firm").textContent = s.firm_height >= 0 ? s.firm_height : "none yet";
   $("lag").textContent = s.firm_lag === null ? "-" : s.firm_lag + " blocks";
-  $("role").textContent = s.leading ? "leader" : "follower" + (s.leader ? " of " + s.leader : "");
+  $("role").textContent = p.replication ? (p.replication.leader ? "replica set, leader " + p.replication.leader
+    : "replica set, no leader (failover)") : s.leading ? "leader" : "follower" + (s.leader ? " of " + s.leader : "");
   $("slot").textContent = p.slot.slot_ms + " ms";
   $("interval").textContent = p.slot.mean_interval_ms === null ? "-" : num(p.slot.mean_interval_ms, 0) + " ms";
   $("seal").textContent = ms(p.slot.seal_p99_s);
@@ -103,6 +104,7 @@ function render(p) {
   show("bundles-empty", p.bundles.length === 0);
 
   renderMargin(p.margin);
+  renderReplication(p.replication);
 
   const b = p.batcher;
   if (b) {
@@ -145,6 +147,23 @@ function renderMargin(m) {
     cell(b.legs.map((l) => l.rollup + " " + l.leg + ": " + l.status).join("  ")), cell(b.outcome, "status-" + b.outcome)]));
   [...$("margin-bundles").tBodies[0].rows].forEach((tr, i) => { tr.dataset.marginBundle = m.bundles[i].bundle_id; tr.dataset.outcome = m.bundles[i].outcome; });
   show("margin-bundles-empty", m.bundles.length === 0);
+}
+
+// A replica set (devnet --replicas): who leads, the lease it holds, and each replica's height and
+// log lag as its own metrics say; a replica whose metrics did not answer is shown as such.
+function renderReplication(r) {
+  show("replication-panel", !!r);
+  if (!r) return;
+  $("repl-leader").textContent = r.leader ? r.leader + " (pid " + r.leader_pid + ")" : "none (failover under way)";
+  $("repl-lease").textContent = r.lease ? num(r.lease.remaining_s, 2) + " s left, revision " + r.lease.revision : "-";
+  if (r.claimants.length > 1) $("repl-lease").textContent += " · " + r.claimants.length + " replicas claim to lead";
+  fill($("replicas").tBodies[0], r.replicas.map((x) => [cell(x.address, "mono"), cell(num(x.pid), "num"),
+    cell(!x.up ? "not answering" : x.address === r.leader ? "leader" : x.leading ? "claims to lead" : "follower of " + (x.follows || "nobody yet")),
+    cell(num(x.height), "num"), cell(num(x.lag_entries), "num"), cell(x.leading && x.up ? num(x.lease_remaining_s, 2) + " s" : "-", "num")]));
+  [...$("replicas").tBodies[0].rows].forEach((tr, i) => {
+    tr.dataset.replica = r.replicas[i].address;
+    tr.dataset.role = !r.replicas[i].up ? "down" : r.replicas[i].address === r.leader ? "leader" : "follower";
+  });
 }
 
 function connect() {
