@@ -38,7 +38,9 @@ from sequencer.service.views import ViewLimits
 @dataclass(frozen=True, slots=True)
 class JetStreamConfig:
     """[jetstream]: the replicated log and the leader lease (issue 12, docs/replication.md).
-    `advertise`: this replica's gRPC address as clients reach it (what followers name)."""
+    `advertise`: this replica's gRPC address as clients reach it (what followers name).
+    `connect_timeout_ms`: how long `serve` keeps trying to reach JetStream and open the stream at
+    start-up (no server answering, no quorum) before it exits with code 69 (EX_UNAVAILABLE)."""
 
     servers: tuple[str, ...]
     stream: str = "sharedseq"
@@ -47,6 +49,7 @@ class JetStreamConfig:
     lease_bucket: str = "sharedseq_lease"
     lease_ttl_ms: int = 1000
     advertise: str = ""
+    connect_timeout_ms: int = 30000
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +272,8 @@ def _jetstream(store: str, js: Any) -> JetStreamConfig | None:
         raise ConfigError("jetstream.lease_ttl_ms", f"must be at least 500, got {cfg.lease_ttl_ms}")
     if cfg.timeout_ms < 100:
         raise ConfigError("jetstream.timeout_ms", f"must be at least 100, got {cfg.timeout_ms}")
+    if cfg.connect_timeout_ms < 100:
+        raise ConfigError("jetstream.connect_timeout_ms", f"must be at least 100, got {cfg.connect_timeout_ms}")
     return cfg
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sequencer.errors import ConfigError, SharedSeqError, StorageFault, leaf_exceptions
+from sequencer.errors import ConfigError, LogUnavailable, SharedSeqError, StorageFault, leaf_exceptions
 
 EXIT_FAILURE = 1
 """A command failed on input it was given (a bad flag value, a refused request, an unreachable peer)."""
@@ -21,6 +21,11 @@ EXIT_STORAGE_FAULT = 74
 """`serve` exit code when the block log cannot be written or has no room (EX_IOERR in sysexits.h):
 apart from 1 (bad input), so a supervisor can tell "free disk space" from "fix the config"
 instead of restarting into the same fault."""
+EXIT_UNAVAILABLE = 69
+"""`serve` exit code when the replicated log (store = "jetstream") cannot be reached or has no quorum
+at start-up after `jetstream.connect_timeout_ms` of retries (EX_UNAVAILABLE in sysexits.h: a service
+this one needs is down). Apart from 74 (this machine's disk) and 78 (the config): the fix is elsewhere,
+and a supervisor may restart it later, once the cluster is back."""
 EXIT_CONFIG = 78
 """A configuration file that cannot work (EX_CONFIG in sysexits.h): missing, not TOML, an unknown
 option, a wrong value; the message names it as `table.key`. Restarting cannot help."""
@@ -28,6 +33,7 @@ option, a wrong value; the message names it as `table.key`. Restarting cannot he
 EXIT_CODES: tuple[tuple[type[SharedSeqError], int, str], ...] = (
     (StorageFault, EXIT_STORAGE_FAULT, "error: storage fault"),
     (ConfigError, EXIT_CONFIG, "config error"),
+    (LogUnavailable, EXIT_UNAVAILABLE, "error: replicated log unavailable"),
     (SharedSeqError, EXIT_FAILURE, "error"),
 )
 """Error kind -> (exit code, what the one stderr line starts with), the first match wins; in this

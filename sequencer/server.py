@@ -71,7 +71,8 @@ def build_node(cfg: ServiceConfig, metrics: Metrics | None = None) -> SequencerN
     if cfg.jetstream is not None:  # store = "jetstream": the replicated log (issue 12)
         from sequencer.store.jetstream_log import JetStreamLog
         js = cfg.jetstream
-        block_log = JetStreamLog(js.servers, js.stream, replicas=js.replicas, timeout_s=js.timeout_ms / 1000)
+        block_log = JetStreamLog(js.servers, js.stream, replicas=js.replicas, timeout_s=js.timeout_ms / 1000,
+                                 connect_timeout_s=js.connect_timeout_ms / 1000)
     else:
         block_log = BlockLog(cfg.log_path)
     try:
@@ -222,7 +223,7 @@ async def running(cfg: ServiceConfig, node: SequencerNode | None = None) -> Asyn
                 ttl = js.lease_ttl_ms
                 tg.start_soon(run_replica, node, js.servers, js.lease_bucket,
                               js.advertise or f"{cfg.listen.rpartition(':')[0]}:{port}",
-                              LeaseConfig(ttl, ttl // 5, ttl // 5, 50), js.replicas)
+                              LeaseConfig(ttl, ttl // 5, ttl // 5, 50), js.replicas, js.connect_timeout_ms / 1000)
             await server.start()
             for name in ("", SERVICE_NAME):
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

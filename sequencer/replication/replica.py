@@ -24,7 +24,7 @@ from sequencer.core.types import SharedBlock
 from sequencer.errors import Fenced, LogUnavailable
 from sequencer.service.metrics import Metrics
 from sequencer.service.node import SequencerNode
-from sequencer.store.jetstream_log import JetStreamLog
+from sequencer.store.jetstream_log import ConnectionErrors, JetStreamLog, describe
 
 from . import lease as lm
 
@@ -54,7 +54,8 @@ async def _bucket(nc: Any, bucket: str, cfg: lm.LeaseConfig, replicas: int, time
             return await js.key_value(bucket)  # the lease calls' own short timeout
         except (TimeoutError, nats.errors.Error) as exc:
             if time.monotonic() > deadline:
-                raise LogUnavailable(f"lease bucket {bucket}: {exc}") from exc
+                raise LogUnavailable(f"JetStream lease bucket {bucket} did not answer in {timeout_s:g} s "
+                                     f"({describe(exc)}): is a quorum of the cluster's nodes up?") from exc
             await anyio.sleep(0.2)
 
 
@@ -85,8 +86,10 @@ async def _watch_lag(nc: Any, block_log: JetStreamLog, node: SequencerNode) -> N
 
 
 async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, me: str,
-                      cfg: lm.LeaseConfig | None = None, replicas: int = 3) -> None:
-    """Follow, lead when the lease is ours, until cancelled. `me`: this replica's gRPC address."""
+                      cfg: lm.LeaseConfig | None = None, replicas: int = 3, connect_timeout_s: float = 30.0) -> None:
+    """Follow, lead when the lease is ours, until cancelled. `me`: this replica's gRPC address.
+    `connect_timeout_s` bounds the start (the connection, the lease bucket): past it, LogUnavailable
+    (`serve` exits with code 69, like a log that cannot be opened)."""
     cfg = cfg or lm.LeaseConfig()
     block_log = node.log
     if not isinstance(block_log, JetStreamLog):
@@ -99,11 +102,18 @@ async def run_replica(node: SequencerNode, servers: Sequence[str], bucket: str, 
     block_log.on_block = on_block
     block_log.write_check = node.check_term
     node.step_down(None)
-    nc = await nats.connect(servers=list(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    errors = ConnectionErrors("JetStream (lease)")
+    try:
+        nc = await asyncio.wait_for(nats.connect(
+            servers=list(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=errors.error,
+            disconnected_cb=errors.disconnected, reconnected_cb=errors.reconnected), connect_timeout_s)
+    except TimeoutError:
+        raise LogUnavailable(f"cannot reach JetStream at {', '.join(servers)} for the lease: no server accepted a "
+                             f"connection in {connect_timeout_s:g} s (last error: {errors.last or 'none'})") from None
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_watch_lag, nc, block_log, node)
-            await _lease_loop(node, block_log, await _bucket(nc, bucket, cfg, replicas), me, cfg)
+            await _lease_loop(node, block_log, await _bucket(nc, bucket, cfg, replicas, connect_timeout_s), me, cfg)
     finally:
         node.on_resign = None
         block_log.on_block = None

@@ -39,13 +39,13 @@ from typing import Any, TypeVar
 import nats
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import APIError, NotFoundError
 
 from sequencer.core import rlp_codec
 from sequencer.core.sequencer import AdmittedTx
 from sequencer.core.signing import ReceiptBatch
 from sequencer.core.types import SharedBlock
-from sequencer.errors import BadInput, Critical, DecodeError, Fenced, LogUnavailable
+from sequencer.errors import BadInput, Critical, DecodeError, Fenced, LogUnavailable, connection_reason
 
 from .codec import decode_block, encode_block
 from .sqlite_log import BlockLog
@@ -63,6 +63,41 @@ DEFAULT_TIMEOUT_S = 2.0
 
 
 __all__ = ["Fenced", "JetStreamLog", "LogUnavailable", "decode_entry", "encode_entry"]
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a NATS or connection error: its root cause, never a traceback."""
+    reason = connection_reason(exc)
+    text = str(exc).strip()
+    if reason and reason not in text:
+        text = f"{text}: {reason}" if text else reason
+    return text or type(exc).__name__
+
+
+class ConnectionErrors:
+    """nats-py's error callbacks for a connection of ours. Its default logs every failed connect
+    with a traceback (five a second while a server is down): here one warning line per distinct
+    error every LOG_EVERY_S, and the last error kept for the message if we give up."""
+
+    LOG_EVERY_S = 10.0
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.last = ""
+        self._shown: dict[str, float] = {}
+
+    async def error(self, exc: Exception) -> None:
+        self.last = describe(exc)
+        now = time.monotonic()
+        if now - self._shown.get(self.last, -self.LOG_EVERY_S) >= self.LOG_EVERY_S:
+            self._shown[self.last] = now
+            log.warning("%s: %s", self.what, self.last)
+
+    async def disconnected(self) -> None:
+        log.info("%s: disconnected", self.what)
+
+    async def reconnected(self) -> None:
+        log.info("%s: reconnected", self.what)
 
 
 def _u(b: bytes) -> int:
@@ -132,7 +167,7 @@ class JetStreamLog(BlockLog):
         self.fatal: BaseException | None = None
         self._opened_at = 0
         try:
-            self._run(self._open(), 2 * connect_timeout_s + 5)
+            self._run(self._open(), 2 * connect_timeout_s + 5)  # a backstop: _open keeps its own deadline
             # The end the stream had when the replay began (asked before subscribing): asking again
             # now would queue behind the replay on the NATS thread.
             self._written = self._wait_applied(self._opened_at, connect_timeout_s)
@@ -151,39 +186,59 @@ class JetStreamLog(BlockLog):
             raise LogUnavailable(f"JetStream at {', '.join(self.servers)} did not answer in {timeout:g} s") from None
 
     async def _open(self) -> None:
+        """Connect, find (or make) the stream and subscribe, retrying each until `connect_timeout_s`
+        after the start: a replica started before its JetStream cluster, or while the cluster has no
+        quorum, waits for it that long, then gives up with one `LogUnavailable` naming the URLs and
+        what failed (`sharedseq serve` exits with exitcodes.EXIT_UNAVAILABLE, 69)."""
+        urls = ", ".join(self.servers)
+        limit = self.connect_timeout_s
+        deadline = time.monotonic() + limit
+        errors = ConnectionErrors("JetStream (log)")
         try:
-            self._nc = await nats.connect(servers=self.servers, connect_timeout=2, max_reconnect_attempts=-1,
-                                          reconnect_time_wait=0.2, allow_reconnect=True)
-        except Exception as exc:
-            raise LogUnavailable(f"cannot reach JetStream at {', '.join(self.servers)}: {exc}") from exc
+            # nats-py retries the servers itself (max_reconnect_attempts=-1 also covers the first
+            # connect); the deadline bounds it.
+            self._nc = await asyncio.wait_for(nats.connect(
+                servers=self.servers, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
+                allow_reconnect=True, error_cb=errors.error, disconnected_cb=errors.disconnected,
+                reconnected_cb=errors.reconnected), limit)
+        except TimeoutError:
+            raise LogUnavailable(f"cannot reach JetStream at {urls}: no server accepted a connection in "
+                                 f"{limit:g} s (last error: {errors.last or 'none'})") from None
+        except Exception as exc:  # a URL nats-py refuses, an authorization error
+            raise LogUnavailable(f"cannot reach JetStream at {urls}: {describe(exc)}") from exc
         self._js = self._nc.jetstream(timeout=self.timeout_s)
-        # Retried until the open's deadline: just after a JetStream node (re)started, the stream's Raft
-        # group may still be electing its leader (seconds on a loaded machine), and nothing answers.
-        deadline = time.monotonic() + self.connect_timeout_s
+        # Retried until the same deadline: without a quorum (or just after a JetStream node started,
+        # while the stream's Raft group elects its leader) the JetStream API does not answer.
+        tries = 0
         while True:
+            tries += 1
             try:
                 try:
                     info = await self._js.stream_info(self.stream)
                 except NotFoundError:
                     await self._js.add_stream(StreamConfig(name=self.stream, subjects=[self.subject],
                                                            num_replicas=self.replicas, storage=StorageType.FILE))
-                    break
-                if info.config.num_replicas != self.replicas:
-                    raise BadInput(f"stream {self.stream} has {info.config.num_replicas} replicas, the config "
-                                   f"says {self.replicas}")
-                self._opened_at = int(info.state.last_seq)
-                break
-            except (TimeoutError, NoStreamResponseError, nats.errors.NoRespondersError,
-                    ServiceUnavailableError) as exc:
+                else:
+                    if info.config.num_replicas != self.replicas:
+                        raise BadInput(f"stream {self.stream} has {info.config.num_replicas} replicas, the config "
+                                       f"says {self.replicas}")
+                    self._opened_at = int(info.state.last_seq)
+                # An ordered consumer: JetStream redelivers from the last sequence seen after any server
+                # or connection failure, so the local copy never skips or repeats an entry.
+                self._sub = await self._js.subscribe(
+                    self.subject, ordered_consumer=True, cb=self._on_msg,
+                    config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, flow_control=True, idle_heartbeat=1.0))
+                return
+            except (TimeoutError, nats.errors.Error, APIError) as exc:  # NotFoundError is handled above
                 if time.monotonic() > deadline:
-                    raise LogUnavailable(f"JetStream stream {self.stream} did not answer in "
-                                         f"{self.connect_timeout_s:g} s ({type(exc).__name__})") from exc
+                    attempts = f"{tries} attempt{'s' if tries != 1 else ''}"
+                    raise LogUnavailable(
+                        f"JetStream at {urls} is reachable, but stream {self.stream} did not answer in {limit:g} s "
+                        f"({attempts}, the last: {describe(exc)}): is a quorum of the cluster's nodes up?") from exc
+                if tries == 1:
+                    log.warning("JetStream stream %s does not answer yet (%s); retrying for up to %g s",
+                                self.stream, describe(exc), limit)
                 await asyncio.sleep(0.2)
-        # An ordered consumer: JetStream redelivers from the last sequence seen after any server or
-        # connection failure, so the local copy never skips or repeats an entry.
-        self._sub = await self._js.subscribe(
-            self.subject, ordered_consumer=True, cb=self._on_msg,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, flow_control=True, idle_heartbeat=1.0))
 
     async def _on_msg(self, msg: Msg) -> None:
         try:
