@@ -122,9 +122,11 @@ def _open_schema(c: sqlite3.Connection) -> None:
                     c.execute(stmt)
         for stmt in SCHEMA.split(";"):
             if stmt.strip():
-                c.execute(stmt)
-        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
-                  (str(SCHEMA_VERSION).encode(),))
+                c.execute(stmt)  # IF NOT EXISTS: adds what a later release added (an index), else writes nothing
+        if row is None or version != SCHEMA_VERSION:
+            # Only when it changes: rewriting the same value made every open an fsync'd commit.
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                      (str(SCHEMA_VERSION).encode(),))
         c.execute("COMMIT")
     except BaseException:
         if c.in_transaction:
