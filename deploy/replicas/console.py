@@ -71,6 +71,18 @@ class ReplicaState:
                 "follows": self.follows}
 
 
+def _parse(text: str | None) -> ScrapedMetrics | None:
+    """None for no answer and for text that is not the exposition format (a replica cut off while
+    writing it, or something else on its port): that replica shows as not answering, and the page
+    goes on for the others."""
+    if text is None:
+        return None
+    try:
+        return ScrapedMetrics(text)
+    except (ValueError, IndexError, KeyError, TypeError):
+        return None
+
+
 def _int(v: float | None) -> int | None:
     return None if v is None else int(v)
 
@@ -140,7 +152,7 @@ class ReplicaSetView:
 
     async def refresh(self) -> None:
         texts = await asyncio.gather(*(self.scrape(m.metrics_url) for m in self.members))
-        scraped = [ScrapedMetrics(t) if t is not None else None for t in texts]
+        scraped = [_parse(t) for t in texts]
         self.states = [replica_state(m, s) for m, s in zip(self.members, scraped, strict=True)]
         lead = pick_leader(self.states)
         up = [(st, s) for st, s in zip(self.states, scraped, strict=True) if s is not None]
@@ -216,7 +228,7 @@ class BlockReader:
             ch = self._channels[address] = grpc.aio.insecure_channel(address)
         try:
             resp = await pb_grpc.SequencerServiceStub(ch).GetBlock(pb.GetBlockRequest(height=height), timeout=2.0)
-        except grpc.aio.AioRpcError:
+        except (grpc.aio.AioRpcError, TimeoutError):
             return None  # not sealed there yet, or the replica is down: the next sample tries again
         return block_from_proto(resp.block)
 

@@ -123,3 +123,13 @@ def test_a_new_leader_starts_the_windows_afresh() -> None:
     assert p["latency"]["count"] == 1  # the new leader's receipt only
     fake.texts[B] = exported(leading=True, height=12, revision=2, admitted=15, leader=B)
     assert sample(sampler)["tx_per_s"] == 10.0  # (15 - 5) over one second
+
+
+def test_a_replica_serving_garbage_on_its_metrics_port_shows_as_not_answering() -> None:
+    # Not the exposition format (a process cut off mid-write, or another program on the port): that
+    # replica is down on the page and the console goes on with the others, never a crashed sampler.
+    fake = FakeSet({A: "sharedseq_leading{ 1.0\n\x00garbage", B: exported(leading=True, height=3, revision=2, leader=B),
+                    C: exported(leading=False, height=3, revision=2, leader=B)})
+    p = sample(ReplicaSetSampler(fake.view()))
+    rows = {x["address"]: x for x in p["replication"]["replicas"]}
+    assert not rows[A]["up"] and rows[B]["up"] and p["replication"]["leader"] == B
