@@ -5,7 +5,9 @@ What `sharedseq devnet --replicas 3` runs (deploy/devnet.py); the same layout as
 of this folder (nats-*.conf, replica-*.toml), with ports picked free and everything under the
 devnet's work folder. Each process runs in its own process group and `stop()` kills them all.
 The leader is found from each replica's metrics (`sharedseq_leading`, docs/metrics.md): asking
-by submitting would put a transaction on a rollup.
+by submitting would put a transaction on a rollup. The JetStream cluster is started by
+sequencer.devtools.jetstream, which the benchmark's JetStream phase uses too; the devnet's console
+for the set is console.py.
 """
 
 from __future__ import annotations
