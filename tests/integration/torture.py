@@ -7,9 +7,11 @@ StreamSubmit mixing single transactions, transaction lists and bundles, and a su
 following a rollup's namespace - and kills the process with SIGKILL after a random delay
 (sometimes before the load has started). After every restart, and once more at the end:
 
-- every block from height 0 to the sealed height: the header signature recovers the
-  sequencer's address, `parent_hash` is the previous block's hash, the namespaces and bundles
-  roots are what the block's data gives, and a block seen before is unchanged (same hash);
+- every block up to the sealed height, each verified once (`Checker`, incremental): the header
+  signature recovers the sequencer's address, `parent_hash` is the previous block's hash, the
+  namespaces and bundles roots are what the block's data gives; each check reads the blocks new
+  to that server (and the last one compared, and 16 random earlier ones), a block seen before must
+  be unchanged (same hash), and the last check reads every block again;
 - every receipt any client ever held: its signature verifies (`signing.verify_receipt`) to the
   sequencer's address, and the transaction is at its height and index, with its hash;
 - every bundle: all legs at one height, and the block lists the bundle with exactly those legs;
