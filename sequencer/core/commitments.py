@@ -66,6 +66,12 @@ def namespaces_root(namespaces: Sequence[Namespace]) -> Hash32:
     return merkle_root(namespace_leaves(namespaces))
 
 
+def namespaces_root_of(tx_roots: Sequence[tuple[RollupId, Hash32, int]]) -> Hash32:
+    """`namespaces_root` from each namespace's (rollup_id, tx_root, tx_count), in rollup order, when
+    the transaction roots are known already (the core keeps them as a block fills)."""
+    return merkle_root([namespace_leaf(rid, root, count) for rid, root, count in tx_roots])
+
+
 def bundles_root(bundles: Sequence[BundlePlacement]) -> Hash32:
     return merkle_root([bundle_leaf(b) for b in bundles])
 

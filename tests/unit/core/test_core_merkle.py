@@ -8,7 +8,14 @@ import functools
 import pytest
 
 from sequencer.core.hashing import keccak
-from sequencer.core.merkle import inclusion_proof, leaf_hash, merkle_root, node_hash, verify_inclusion
+from sequencer.core.merkle import (
+    MerkleFrontier,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+    verify_inclusion,
+)
 from sequencer.core.types import ZERO_HASH
 
 MAX_SIZE = 70
@@ -121,3 +128,16 @@ def test_index_out_of_range() -> None:
         inclusion_proof(leaves(3), -1)
     with pytest.raises(IndexError):
         inclusion_proof([], 0)
+
+
+def test_frontier_root_is_the_merkle_root_at_every_size() -> None:
+    """MerkleFrontier, grown one leaf at a time, gives RFC 9162's MTH of every prefix (the core seals a
+    pending block's transaction roots from it); a frontier that merged or carried a node wrongly
+    would differ from the reference at some size below 70."""
+    leaves = tuple(keccak(i.to_bytes(2, "big")) for i in range(MAX_SIZE))
+    frontier = MerkleFrontier()
+    assert frontier.root() == ZERO_HASH == merkle_root([])
+    for n in range(1, MAX_SIZE + 1):
+        frontier.append(leaves[n - 1])
+        assert frontier.count == n
+        assert frontier.root() == ref_mth(leaves[:n]) == merkle_root(leaves[:n])
