@@ -9,7 +9,7 @@ do, so only the check under test can catch it."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 from torture import A, B, Checker, Held, TortureFailure
@@ -26,7 +26,7 @@ KEY = signing.Signer(b"\x11" * 32, DOMAIN)
 OTHER = signing.Signer(b"\x22" * 32, DOMAIN)
 
 
-def make_block(height: int, parent: bytes, txs: dict[int, Sequence[bytes]],
+def make_block(height: int, parent: bytes, txs: Mapping[int, Sequence[bytes]],
                bundles: Sequence[BundlePlacement] = (), signer: signing.Signer = KEY) -> SharedBlock:
     namespaces = tuple(Namespace(r, tuple(t)) for r, t in sorted(txs.items()) if t)
     header = BlockHeader(height, parent, 1_700_000_000_000 + 100 * height, 0, bytes(32),
