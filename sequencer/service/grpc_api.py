@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio
 import grpc
 
 from sequencer.core.types import SharedBlock
@@ -22,7 +23,7 @@ from . import convert
 from .errors import reason_of, status_of
 from .limits import ApiLimits, BytePool
 from .node import SequencerNode
-from .security import KEYED_BY, InFlight, RateLimiter, client_identity
+from .security import FLOOD_LAG_S, FLOOD_WRITER_BUSY, KEYED_BY, FloodPacer, InFlight, RateLimiter, client_identity
 from .stream_submit import SubmitStreams
 from .views import RollupViews
 
@@ -55,7 +56,10 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         """Bytes of the answers owed on all StreamSubmit streams."""
         self.inflight = InFlight(self.limits.client_inflight_txs)
         """Each client's admitted, not yet durable transactions (unary and streams together)."""
-        self.streams = SubmitStreams(node, self.limiter, self.limits, self.answers, self.inflight)
+        self.pacer = FloodPacer(lambda: node.loop_lag_s > FLOOD_LAG_S or node.writer_busy() > FLOOD_WRITER_BUSY,
+                                max_clients=self.limiter.max_clients)
+        """Slows a client holding most of the admissions while the loop lags (streams and unary calls)."""
+        self.streams = SubmitStreams(node, self.limiter, self.limits, self.answers, self.inflight, self.pacer)
         self.views = views or RollupViews(node)
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, *, submission: bool) -> None:
@@ -77,9 +81,13 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         client = client_identity(context)
         self.limiter.take(client)
         tx = convert.transaction_from_proto(request.transaction)
+        if pause := self.pacer.delay(client):  # a dominant client while the node is saturated (FloodPacer)
+            self.node.metrics.client_limited.labels("paced").inc()
+            await anyio.sleep(pause)
         held = await self.inflight.acquire(client, 1)
         try:
             ticket = self.node.admit_transaction(tx)
+            self.pacer.admitted(client, len(ticket.records))
             self.inflight.release(client, held - min(held, len(ticket.records)))  # a resubmission: none new
             held = min(held, len(ticket.records))
             receipts = await ticket.wait()
@@ -93,9 +101,13 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         client = client_identity(context)
         self.limiter.take(client, max(1, len(request.bundle.legs)))
         bundle = convert.bundle_from_proto(request.bundle, self.streams.max_legs)
+        if pause := self.pacer.delay(client):
+            self.node.metrics.client_limited.labels("paced").inc()
+            await anyio.sleep(pause)
         held = await self.inflight.acquire(client, len(bundle.legs))
         try:
             ticket = self.node.admit_bundle(bundle)
+            self.pacer.admitted(client, len(ticket.records))
             self.inflight.release(client, held - min(held, len(ticket.records)))  # a resubmission: none new
             held = min(held, len(ticket.records))
             receipts = await ticket.wait()

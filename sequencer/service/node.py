@@ -33,6 +33,7 @@ StorageFault that names the cause.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -72,6 +73,10 @@ R = TypeVar("R")
 READ_THREADS = 2
 """Threads for log reads (replays, GetBlock, GetTransaction). Bounded, and apart from the writer's
 thread: readers queue behind each other, never in front of a commit."""
+LAG_SAMPLE_S = 0.005
+"""How often the lag monitor times the event loop (FloodPacer's saturation signal)."""
+WRITER_BUSY_TAU_S = 0.25
+"""Time constant of `writer_busy`, the writer's recent utilisation."""
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 """Recent sealed blocks kept in memory, by payload bytes (not count: a block can be 1 MB)."""
 
@@ -208,6 +213,10 @@ class SequencerNode:
         self.on_fatal: Callable[[BaseException], Awaitable[None]] | None = None
         self.shares = ClientShares(0, 0)
         """Each client's share of the pending blocks (security.py); the server sets the caps."""
+        self.loop_lag_s = 0.0
+        """How late the event loop runs a task that became ready, a moving average (`_lag_monitor`):
+        with `writer_busy`, the API's saturation signal (security.FloodPacer)."""
+        self._busy = (0.0, time.monotonic())  # (commit seconds decayed with WRITER_BUSY_TAU_S, as of when)
         """Called once, before the writer raises, when the log cannot be written."""
         self._queue = _Batch()
         self._work = anyio.Event()
@@ -474,7 +483,17 @@ class SequencerNode:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._writer)
             tg.start_soon(self._clock)
+            tg.start_soon(self._lag_monitor)
             task_status.started()
+
+    async def _lag_monitor(self) -> None:
+        """Time the event loop: how late a short sleep returns is how long every task that became
+        ready waits for the loop (`loop_lag_s`, a moving average over about 20 ms)."""
+        while True:
+            t = anyio.current_time()
+            await anyio.sleep(LAG_SAMPLE_S)
+            lag = max(0.0, anyio.current_time() - t - LAG_SAMPLE_S)
+            self.loop_lag_s += 0.25 * (lag - self.loop_lag_s)
 
     async def _writer(self) -> None:
         while True:
@@ -487,7 +506,9 @@ class SequencerNode:
                 continue
             try:
                 term = self._term
+                began = time.monotonic()
                 receipts = await self._on_thread(self._write_thread, self._persist, batch, term)
+                self._busy = (self._decayed_busy(began) + time.monotonic() - began, began)
             except Exception as exc:  # cancellation (shutdown) is not a storage failure
                 if isinstance(exc, LogUnavailable) and self.on_resign is not None:
                     if term == self._term:
@@ -518,6 +539,16 @@ class SequencerNode:
                 if t.records:  # block tickets carry none: their time is seal time, not receipt latency
                     self.metrics.receipt_seconds.observe(now - t.started)
                 t.done.set()
+
+    def _decayed_busy(self, now: float) -> float:
+        busy, at = self._busy
+        return busy * math.exp(-(now - at) / WRITER_BUSY_TAU_S) if now > at else busy
+
+    def writer_busy(self) -> float:
+        """The share of recent time (about WRITER_BUSY_TAU_S) the writer spent in group commits,
+        0..1 (a commit's whole time counts from its start): near 1, every receipt waits for a
+        commit in progress before its own."""
+        return min(1.0, self._decayed_busy(time.monotonic()) / WRITER_BUSY_TAU_S)
 
     def _persist(self, batch: _Batch, term: int = 0) -> tuple[Receipt, ...]:
         """Worker thread: sign the group commit's receipts with one signature (a batch), then

@@ -313,6 +313,92 @@ class InFlight:
             event.set()
 
 
+FLOOD_LAG_S = 0.003
+"""Event-loop lag (its moving average, sampled every few ms by the node) past which the node counts
+as saturated for `FloodPacer`. Idle, the loop answers a timer within about a millisecond; under a
+flood of admissible transactions it lagged 5-30 ms, and an honest receipt waits for each lag twice
+(read, answer) besides its group commits."""
+FLOOD_WRITER_BUSY = 0.5
+"""The writer's utilisation past which the node counts as saturated for `FloodPacer`: commits are
+in admission order, so a receipt waits for the commit in progress, then for its own; under a flood
+the writer was busy all the time with commits of 200-500 of the flood's records."""
+
+
+class FloodPacer:
+    """Under saturation, slows the client that holds most of the recent admissions (issue 9 item 5,
+    "a client flooding admissible transactions can take at most its share"; issue 13 step 3).
+
+    The other limits bound what one client may hold (InFlight, ClientShares) and how fast it may go
+    (RateLimiter), but a flood within all of them still took most of the event loop and of every
+    group commit: an honest client's p99 was 6-20x its idle figure. Here each client's admissions
+    are counted with a `half_life_s` decay; a client is dominant when it has more than half of the
+    recent admissions while others are admitting too (a lone client is never paced: there is no one
+    to be fair to). While the node is `saturated`, a dominant client waits before each next
+    request, for a delay that grows (doubling, up to `max_delay_s`) as long as both hold and
+    shrinks (by a quarter a request) once either stops; so the flood settles at what leaves the
+    loop and the writer responsive instead of all of them. Placement and order are untouched: the wait is before the
+    request is read (streams) or admitted (unary calls). Single-threaded (the event loop); calls
+    without a client are not counted. Bounded: at most `max_clients` clients remembered."""
+
+    MIN_DELAY_S = 0.001
+
+    def __init__(self, saturated: Callable[[], bool], half_life_s: float = 1.0, max_delay_s: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic, max_clients: int = 100_000,
+                 enabled: bool = True) -> None:
+        self.saturated = saturated
+        """Whether the node is saturated now (the servicer's: loop lag over FLOOD_LAG_S, or the
+        writer busy over FLOOD_WRITER_BUSY of the time)."""
+        self.half_life_s, self.max_delay_s = half_life_s, max_delay_s
+        self.clock = clock
+        self.max_clients = max_clients
+        self.enabled = enabled
+        self._counts: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._total = (0.0, clock())
+        self._delays: dict[str, float] = {}
+        self.paced = 0
+        """Requests made to wait (metrics and tests read it)."""
+
+    def _decayed(self, value: tuple[float, float], now: float) -> float:
+        count, at = value
+        return count * 0.5 ** ((now - at) / self.half_life_s) if now > at else count
+
+    def admitted(self, client: str | None, txs: int) -> None:
+        """Count `txs` transactions admitted for `client`."""
+        if client is None or not self.enabled or txs <= 0:
+            return
+        now = self.clock()
+        own = self._decayed(self._counts.pop(client, (0.0, now)), now) + txs
+        self._counts[client] = (own, now)  # re-inserted: most recent
+        if len(self._counts) > self.max_clients:
+            gone, _ = self._counts.popitem(last=False)
+            self._delays.pop(gone, None)
+        self._total = (self._decayed(self._total, now) + txs, now)
+
+    def dominant(self, client: str) -> bool:
+        """More than half of the recent admissions, while others admit too (at least one
+        transaction's worth within the half-life)."""
+        now = self.clock()
+        own = self._decayed(self._counts.get(client, (0.0, now)), now)
+        total = self._decayed(self._total, now)
+        return own > total / 2 and total - own >= 1.0
+
+    def delay(self, client: str | None) -> float:
+        """Seconds `client` should wait before its next request (0: none); each call is one request."""
+        if client is None or not self.enabled:
+            return 0.0
+        d = self._delays.get(client, 0.0)
+        if self.dominant(client) and self.saturated():
+            d = min(self.max_delay_s, 2 * d + self.MIN_DELAY_S)
+        else:  # eased off more slowly than it grew: the flood's own pause is what made the node responsive
+            d = d * 0.75 if d >= 2 * self.MIN_DELAY_S else 0.0
+        if d:
+            self._delays[client] = d
+            self.paced += 1
+        else:
+            self._delays.pop(client, None)
+        return d
+
+
 class ClientShares:
     """How much each client holds admitted and not sealed yet, by height, against its share of a
     block: `max_txs` transactions and `max_bytes` payload bytes (0 for no cap). Calls without a

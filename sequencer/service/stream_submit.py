@@ -38,7 +38,7 @@ from .limits import (
     receipts_answer_bound,
 )
 from .node import SequencerNode, Ticket
-from .security import InFlight, RateLimiter, client_identity
+from .security import FloodPacer, InFlight, RateLimiter, client_identity
 from .wire import Held, Refused
 
 log = logging.getLogger("sharedseq.api")
@@ -83,8 +83,9 @@ class SubmitStreams:
     """Serves every StreamSubmit call of one server; `answers` is shared by all of them."""
 
     def __init__(self, node: SequencerNode, limiter: RateLimiter, limits: ApiLimits, answers: BytePool,
-                 inflight: InFlight | None = None) -> None:
+                 inflight: InFlight | None = None, pacer: FloodPacer | None = None) -> None:
         self.node = node
+        self.pacer = pacer or FloodPacer(lambda: False, enabled=False)
         self.limiter = limiter
         self.inflight = inflight or InFlight(0)
         self.limits = limits
@@ -111,10 +112,17 @@ class SubmitStreams:
         end: list[Refusal] = []
         held = [0]  # InFlight transactions taken by this stream and not given back yet
 
+        pacer = self.pacer
+
         async def reader() -> None:
             async with send:
                 stream = aiter(requests)
                 while True:
+                    # A client holding most of the admissions while the loop lags waits before
+                    # its next request is read (security.FloodPacer): flow control slows it.
+                    if pause := pacer.delay(client):
+                        self.node.metrics.client_limited.labels("paced").inc()
+                        await anyio.sleep(pause)
                     # Room for the largest answer first, then read: a request is never held (its
                     # bytes in the request pool) while its stream waits on a client that does not read.
                     await window.wait_room(self.largest)
@@ -200,6 +208,7 @@ class SubmitStreams:
                     # Only what was admitted now waits for a commit: refused items and
                     # resubmissions are given back at once.
                     admitted = len(item.records if isinstance(item, Ticket) else item.ticket.records)
+                    self.pacer.admitted(client, admitted)
                     self.inflight.release(client, txs - min(txs, admitted))
                     return _Owed(req.request_id, item, bound, min(txs, admitted))
                 except SharedSeqError as exc:

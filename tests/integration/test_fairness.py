@@ -368,3 +368,57 @@ async def test_replays_together_read_no_faster_than_the_replay_rate(tmp_path) ->
         most = max(rate, chunk) + rate * elapsed + 6 * 2 * chunk
         assert 0 < sum(got) <= most, (sum(got), most)
         assert all(g < 40 * 100_000 for g in got)  # nobody got the whole history in 2 s
+
+
+async def test_a_dominant_client_is_paced_when_saturated_and_the_others_are_not(tmp_path) -> None:
+    """FloodPacer end to end (issue 13 step 3), with the node held saturated (the signal itself, loop
+    lag and writer utilisation, is tested in tests/unit/service/test_service_saturation.py): `flood`
+    streams lists of 100 admissible transactions while `honest` submits one at a time. The flood,
+    holding most of the recent admissions, waits before its requests are read, longer as it goes
+    on; `honest` never waits; every request of both is answered, in order. Without the pacer the
+    flood would never wait."""
+    cfg, pki = _tls_config(tmp_path, ("flood", "honest"), rate_limit_tx_per_s=0, rate_limit_bytes_per_s=0,
+                           client_share=0)
+    async with running(cfg) as srv:
+        pacer = srv.servicer.pacer
+        pacer.saturated = lambda: True
+        waits: dict[str, list[float]] = {}
+        real = pacer.delay
+
+        def delay(client: str | None) -> float:
+            d = real(client)
+            waits.setdefault(str(client), []).append(d)
+            return d
+
+        pacer.delay = delay  # type: ignore[method-assign]
+        flood, honest = _channel(srv.port, pki, "flood"), _channel(srv.port, pki, "honest")
+        answered: list[int] = []
+
+        async def stream() -> None:
+            async def gen() -> AsyncIterator[pb.StreamSubmitRequest]:
+                for n in range(16):
+                    yield pb.StreamSubmitRequest(request_id=n, transactions=pb.TransactionList(transactions=[
+                        pb.Transaction(rollup_id=RAW, payload=b"fl-%d-%d" % (n, i)) for i in range(100)]))
+
+            async for resp in pb_grpc.SequencerServiceStub(flood).StreamSubmit(gen()):
+                assert all(r.HasField("receipt") for r in resp.results)
+                answered.append(resp.request_id)
+
+        with anyio.fail_after(45):
+            async with anyio.create_task_group() as tg:
+                hstub = pb_grpc.SequencerServiceStub(honest)
+                r = await hstub.SubmitTransaction(pb.SubmitTransactionRequest(
+                    transaction=pb.Transaction(rollup_id=RAW, payload=b"honest-first")), timeout=20)
+                assert r.receipt.batch_signature
+                tg.start_soon(stream)
+                for i in range(8):
+                    r = await hstub.SubmitTransaction(pb.SubmitTransactionRequest(
+                        transaction=pb.Transaction(rollup_id=RAW, payload=b"honest-%d" % i)), timeout=20)
+                    assert r.receipt.batch_signature
+        assert answered == list(range(16))
+        flood_waits, honest_waits = waits["cn:flood"], waits["cn:honest"]
+        assert set(honest_waits) == {0.0}, honest_waits
+        assert sum(1 for d in flood_waits if d > 0) >= 8 and max(flood_waits) >= 0.008, flood_waits
+        assert pacer.paced >= 8
+        await flood.close()
+        await honest.close()

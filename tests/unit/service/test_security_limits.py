@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sequencer.errors import Overloaded
-from sequencer.service.security import ClientShares, RateLimiter, peer_identity
+from sequencer.service.security import ClientShares, FloodPacer, RateLimiter, peer_identity
 
 
 @pytest.mark.parametrize(("peer", "key"), [
@@ -73,3 +73,70 @@ def test_client_shares_count_by_height_and_release_on_seal() -> None:
     assert shares.held("a") == (4, 100)
     shares.sealed(6)
     assert shares.held("a") == (0, 0) and not shares._held
+
+
+# -- FloodPacer (issue 9 item 5, issue 13 step 3) ------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _pacer(lag: list[float], clock: _Clock, **kw: float) -> FloodPacer:
+    return FloodPacer(lambda: lag[0] > 0.004, clock=clock, **kw)  # saturated: the loop lags over 4 ms
+
+
+def test_a_dominant_client_is_paced_while_the_loop_lags_and_others_are_not() -> None:
+    """The flood holds most of the recent admissions and the loop lags: each of its requests waits
+    longer (doubling up to the cap); the honest client, with few admissions, never waits; once the
+    loop is responsive again the flood's delay halves away. Without the pacer the flood would never
+    wait at all."""
+    lag, clock = [0.010], _Clock()
+    p = _pacer(lag, clock, max_delay_s=0.05)
+    p.admitted("honest", 5)
+    p.admitted("flood", 500)
+    delays = [p.delay("flood") for _ in range(8)]
+    assert delays[0] == p.MIN_DELAY_S and delays == sorted(delays) and delays[-1] == 0.05
+    assert p.delay("honest") == 0.0
+    lag[0] = 0.001  # responsive again
+    after = [p.delay("flood") for _ in range(20)]
+    assert after == sorted(after, reverse=True) and after[0] < 0.05 and after[-1] == 0.0
+    assert p.paced >= 8
+
+
+def test_a_lone_client_is_never_paced() -> None:
+    """No one else admits anything: there is no one to be fair to, whatever the loop's lag (a single
+    load generator measuring the whole service is never slowed)."""
+    lag, clock = [1.0], _Clock()
+    p = _pacer(lag, clock)
+    p.admitted("alone", 10_000)
+    assert [p.delay("alone") for _ in range(5)] == [0.0] * 5
+    p.admitted("other", 5)
+    assert p.delay("alone") > 0  # someone else is here now
+    clock.t += 60  # the other's admissions decay away (half-life 1 s)
+    p.admitted("alone", 10)
+    assert not p.dominant("alone") and p.delay("alone") == 0.0
+
+
+def test_admissions_decay_and_the_pacer_is_bounded() -> None:
+    """Shares are over recent admissions (half-life): a client dominant a minute ago is not now; the
+    client map is bounded by max_clients; a pacer that is off never paces."""
+    lag, clock = [1.0], _Clock()
+    p = _pacer(lag, clock, max_clients=3)
+    p.admitted("old", 1000)
+    p.admitted("new", 10)
+    assert p.dominant("old")
+    clock.t += 20
+    p.admitted("new", 10)
+    assert not p.dominant("old") and p.dominant("new") is False  # "new" alone now: no one else recent
+    for k in range(10):
+        p.admitted(f"c{k}", 1)
+    assert len(p._counts) == 3
+    off = FloodPacer(lambda: True, enabled=False)
+    off.admitted("a", 1000)
+    off.admitted("b", 1)
+    assert not off.enabled and off.delay("a") == 0.0
