@@ -91,7 +91,7 @@ class L1:
                   maxFeePerGas=2 * base + 10**9, maxPriorityFeePerGas=10**9, chainId=self.w3.eth.chain_id)
         signed = account.sign_transaction(tx)
         h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        return self.w3.eth.wait_for_transaction_receipt(h, timeout=30)
+        return self.w3.eth.wait_for_transaction_receipt(h, timeout=60)
 
     def ok(self, fn: Any, account: Any, value: int = 0) -> Any:
         """Send and require success (a revert shows its custom error name)."""
@@ -228,7 +228,7 @@ class Posting:
 
 @pytest.fixture(scope="module")
 def anvil():
-    with start_anvil() as a:
+    with start_anvil(timeout=60) as a:
         yield a
 
 

@@ -44,7 +44,7 @@ def send_blobs(l1, fn: Any, blobs: list[bytes], gas: int = 3_000_000) -> Any:
     raw = bytes(l1.poster.sign_transaction(tx).raw_transaction)
     wrapped, tx_hash = B.blob_tx_network_form(raw, blobs, commitments)
     assert bytes(l1.w3.eth.send_raw_transaction(wrapped)) == tx_hash
-    return l1.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+    return l1.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
 
 
 def _blob_posting(l1, n: int, ids: tuple[int, ...], batches: list[bytes]):

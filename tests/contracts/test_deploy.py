@@ -55,7 +55,7 @@ block_time_ms = 250
 
 @pytest.fixture(scope="module")
 def chain():
-    with start_anvil(chain_id=31338) as a:
+    with start_anvil(chain_id=31338, timeout=60) as a:
         yield a
 
 
@@ -70,7 +70,7 @@ def config_file(tmp_path, chain):
 def test_artifacts_are_committed_and_fresh():
     assert artifacts_fresh()
     proc = subprocess.run([sys.executable, "-m", "contracts.compile", "--check"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     for name in ("RollupRegistry", "SequencerKeys", "SequencerInbox", "SequencerBond"):
         art = load_artifact(name)
@@ -147,15 +147,15 @@ def test_deploy_then_rerun_is_noop(chain, config_file, tmp_path):
 
 
 def test_manifest_for_another_chain_rejected(config_file, tmp_path):
-    with start_anvil(chain_id=31339) as other:
+    with start_anvil(chain_id=31339, timeout=60) as other:
         w3 = Web3(Web3.HTTPProvider(other.url))
         manifest_path = tmp_path / "m.json"
         ensure_deployed(w3, other.accounts[0].key, load_config(config_file), manifest_path)
-    with start_anvil(chain_id=31339) as fresh:  # same chain id, but a new chain: no code there
+    with start_anvil(chain_id=31339, timeout=60) as fresh:  # same chain id, but a new chain: no code there
         w3 = Web3(Web3.HTTPProvider(fresh.url))
         with pytest.raises(DeployError, match="no code"):
             ensure_deployed(w3, fresh.accounts[0].key, load_config(config_file), manifest_path)
-    with start_anvil(chain_id=31340) as third:
+    with start_anvil(chain_id=31340, timeout=60) as third:
         w3 = Web3(Web3.HTTPProvider(third.url))
         with pytest.raises(DeployError, match="chain"):
             ensure_deployed(w3, third.accounts[0].key, load_config(config_file), manifest_path)
@@ -173,7 +173,7 @@ def test_config_errors(tmp_path):
 
 
 def test_anvil_accounts_and_cleanup():
-    with start_anvil(chain_id=31341) as a:
+    with start_anvil(chain_id=31341, timeout=60) as a:
         assert a.url == f"http://127.0.0.1:{a.port}"
         assert [x.lower() for x in a.rpc("eth_accounts")] == [acct.address.lower() for acct in a.accounts]
         assert Account.from_key(a.accounts[0].key).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -185,7 +185,7 @@ def test_anvil_accounts_and_cleanup():
 
 def test_cli_without_rpc_url_starts_local_anvil(config_file):
     proc = subprocess.run([sys.executable, "-m", "deploy.cli", "deploy", "--config", str(config_file), "--exit"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "started a local anvil at http://127.0.0.1:" in proc.stderr
     manifest = Manifest.from_json(proc.stdout)
@@ -233,7 +233,7 @@ def test_cli_unreachable_rpc_url_is_one_line(config_file, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     proc = subprocess.run([sys.executable, "-m", "deploy.cli", "deploy", "--config", str(config_file), "--rpc-url",
                            url, "--key-file", str(key_file), "--manifest", str(tmp_path / "m.json")],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 1
     assert proc.stderr == f"deploy: cannot reach {url}: Connection refused\n", proc.stderr
 

@@ -81,7 +81,7 @@ class Chain:
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[Chain]:
-    with start_anvil(chain_id=901) as anvil:
+    with start_anvil(chain_id=901, timeout=60) as anvil:
         w3 = Web3(Web3.HTTPProvider(anvil.url))
         accts = dev_accounts()
         owner, trader, other = accts[0].address, accts[1].address, accts[2].address

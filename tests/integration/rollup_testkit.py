@@ -274,7 +274,7 @@ async def devnet(tmp: Path, *, sequencer: bool = True, process: bool = False,
     `blobs`: warm anvil up for blob postings first (warm_up_blobs)."""
     key_path = tmp / "seq.key"
     seq_address = "0x" + write_key(key_path).hex()
-    with start_anvil(chain_id=L1_CHAIN_ID) as l1:
+    with start_anvil(chain_id=L1_CHAIN_ID, timeout=60) as l1:
         w3 = Web3(Web3.HTTPProvider(l1.url))
         if blobs:
             await anyio.to_thread.run_sync(warm_up_blobs, w3)

@@ -120,7 +120,7 @@ async def devnet(tmp: Path, slot_ms: int = 20, seq_l1_forwarder: bool = False) -
     (`net.seq_l1`) that a test can stop: the sequencer's L1 RPC goes down, the batcher's does not."""
     from eth_account import Account
 
-    with start_anvil() as anvil:
+    with start_anvil(timeout=60) as anvil:
         w3 = Web3(Web3.HTTPProvider(anvil.url))
         owner, seq, poster, user = anvil.accounts[:4]
         manifest = deploy_all(w3, owner.key, {

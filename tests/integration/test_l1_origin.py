@@ -53,7 +53,7 @@ def test_origin_number(head: int, lag: int, max_lag: int, expected: int) -> None
 async def test_follows_the_l1_keeps_its_origin_through_an_outage_and_respects_max_origin_lag(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="sharedseq.l1")
-    with start_anvil() as anvil:
+    with start_anvil(timeout=60) as anvil:
         w3 = Web3(Web3.HTTPProvider(anvil.url))
         owner, seq = anvil.accounts[:2]
         manifest = deploy_all(w3, owner.key, {"l1": {"force_inclusion_delay": 8}, "sequencer": {"address": seq.address},
