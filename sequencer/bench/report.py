@@ -86,18 +86,7 @@ def table(f: dict[str, Any], notes: dict[str, Any]) -> str:
             late = notes["late"].get(f"{rate}/{per}", "")
             lines.append(f"  {rate:>6} {per:>6}  {s['p50']:8.2f} {s['p90']:8.2f} {s['p99']:8.2f} {s['max']:8.2f} |"
                          f" {e['p50']:8.2f}  {e['p99']:8.2f} | {ratio(s['p99'], e['p99']):>9}  {late}")
-    lines += ["", "preconfirmation latency, the SQLite log beside the JetStream log (a stream of 3 replicas: a "
-              "receipt waits for a quorum's ack), ms",
-              f"  ({notes.get('jetstream', '')})",
-              "  tx/s   per msg | SQLite p50    p99 | JetStream p50      p90      p99      max | p99 JS/SQLite"
-              "  late sends (JetStream)"]
-    for rate, shapes in js["preconf_latency_ms"].items():
-        for per, q in shapes.items():
-            sq = f["preconf_latency_ms"].get(rate, {}).get(per)
-            sq50, sq99 = (sq["p50"], sq["p99"]) if sq else (float("nan"), float("nan"))
-            late = notes["late"].get(f"jetstream {rate}/{per}", "")
-            lines.append(f"  {rate:>6} {per:>6}  | {sq50:10.2f} {sq99:8.2f} | {q['p50']:13.2f} {q['p90']:8.2f} "
-                         f"{q['p99']:8.2f} {q['max']:8.2f} | {ratio(q['p99'], sq99):>13}  {late}")
+    lines += ["", *jetstream_table(f, notes)]
     lines += ["", "seal-to-subscriber latency (header timestamp -> received), ms"]
     for n, s in f["subscriber_latency_ms"].items():
         lines.append(f"  {n:>4} subscribers: p50 {s['p50']:.2f}  p99 {s['p99']:.2f}  "
@@ -111,6 +100,24 @@ def table(f: dict[str, Any], notes: dict[str, Any]) -> str:
               f"to serving,\n  of which opening the log and resuming {notes['restart_open_s']:.2f} s "
               f"(a start on an empty log: {notes['empty_start_s']:.2f} s to serving)"]
     return "\n".join(lines)
+
+
+def jetstream_table(f: dict[str, Any], notes: dict[str, Any]) -> list[str]:
+    """The JetStream log's latency beside the SQLite log's at each rate and message size, with the
+    phase's note (its setup, or why its figures are NaN)."""
+    lines = ["preconfirmation latency, the SQLite log beside the JetStream log (a stream of 3 replicas: a "
+             "receipt waits for a quorum's ack), ms",
+             f"  ({notes.get('jetstream', '')})",
+             "  tx/s   per msg | SQLite p50    p99 | JetStream p50      p90      p99      max | p99 JS/SQLite"
+             "  late sends (JetStream)"]
+    for rate, shapes in f["jetstream"]["preconf_latency_ms"].items():
+        for per, q in shapes.items():
+            sq = f["preconf_latency_ms"].get(rate, {}).get(per)
+            sq50, sq99 = (sq["p50"], sq["p99"]) if sq else (float("nan"), float("nan"))
+            late = notes["late"].get(f"jetstream {rate}/{per}", "")
+            lines.append(f"  {rate:>6} {per:>6}  | {sq50:10.2f} {sq99:8.2f} | {q['p50']:13.2f} {q['p90']:8.2f} "
+                         f"{q['p99']:8.2f} {q['max']:8.2f} | {ratio(q['p99'], sq99):>13}  {late}")
+    return lines
 
 
 def charts(f: dict[str, Any], folder: Path) -> list[Path]:
