@@ -93,6 +93,7 @@ class Devnet:
     process: bool = False
     proc: subprocess.Popen | None = None
     _node_scopes: dict = field(default_factory=dict)
+    _poster: tuple[anyio.CancelScope, anyio.Event] | None = None
     _stop: anyio.Event | None = None
     _stopped: anyio.Event | None = None
 
@@ -221,8 +222,27 @@ class Devnet:
         EIP-4844 blobs (postWindowBlobs)."""
         from sequencer.l1.batcher import Batcher
 
-        self.batcher = Batcher(self.batcher_config(use_blobs=use_blobs))
-        await self.tg.start(self.batcher.run)
+        batcher = self.batcher = Batcher(self.batcher_config(use_blobs=use_blobs))
+        scope, ended = anyio.CancelScope(), anyio.Event()
+        self._poster = (scope, ended)
+
+        async def run(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+            try:
+                with scope:
+                    await batcher.run(task_status=task_status)
+            finally:
+                ended.set()
+
+        await self.tg.start(run)
+
+    async def stop_poster(self) -> None:
+        """Stop the batcher started by start_poster (`self.batcher` keeps what it posted); returns once
+        it has stopped. A posting it had sent may still land: the next batcher finds it on L1."""
+        assert self._poster is not None, "no poster running"
+        scope, ended = self._poster
+        self._poster = None
+        scope.cancel()
+        await ended.wait()
 
 
 def _shutdown_noise(exc: BaseException) -> bool:
