@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,47 +10,35 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from devnet_run import REPO, make_run
 
-REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _alive(url: str) -> bool:
     try:
         req = urllib.request.Request(url, data=b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
                                      headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=1).read()
+        urllib.request.urlopen(req, timeout=5).read()
         return True
     except OSError:
         return False
 
 
 def test_make_run_then_demo_then_ctrl_c(tmp_path: Path) -> None:
-    workdir = tmp_path / "devnet"
-    out = (tmp_path / "devnet.out").open("wb")
-    proc = subprocess.Popen(["make", "--no-print-directory", "run", f"RUN_ARGS=--free-ports --workdir {workdir}"],
-                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    endpoints_file = workdir / "endpoints.json"
-    try:
-        deadline = time.monotonic() + 180
-        while not endpoints_file.exists():
-            assert proc.poll() is None, (tmp_path / "devnet.out").read_text()[-3000:]
-            assert time.monotonic() < deadline, "devnet not ready in 180 s"
-            time.sleep(0.2)
-        text = (tmp_path / "devnet.out").read_text()
+    with make_run(tmp_path) as (run, endpoints):
+        text = run.output()
         for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "devnet ready"):
             assert step in text, f"progress line {step} missing"
-        endpoints = json.loads(endpoints_file.read_text())
-        demo = subprocess.run([sys.executable, "-m", "sequencer.cli", "demo", "--endpoints", str(endpoints_file)],
-                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        demo = subprocess.run([sys.executable, "-m", "sequencer.cli", "demo", "--endpoints", str(run.endpoints_file)],
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "demo succeeded" in demo.stdout and "FAIL" not in demo.stdout
         # The console (issue 15) sees what the demo did: its bundles, every rollup's soft block, the
         # batcher's postings with their L1 status.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
-            with urllib.request.urlopen(endpoints["console"] + "api/snapshot", timeout=5) as r:
+            with urllib.request.urlopen(endpoints["console"] + "api/snapshot", timeout=10) as r:
                 picture = json.load(r)
             postings = (picture["batcher"] or {}).get("postings", [])
             if picture["bundles"] and postings and all(v.get("soft_block") for v in picture["rollups"].values()):
@@ -63,18 +49,11 @@ def test_make_run_then_demo_then_ctrl_c(tmp_path: Path) -> None:
         assert {p["status"] for p in postings} <= {"mined", "firm"} and postings[0]["tx_hash"].startswith("0x")
         assert set(picture["forced"]) <= {"901", "902", "903"}
         # The live view shows heights, firm lag and latency.
-        deadline = time.monotonic() + 30
-        while "firm" not in (tmp_path / "devnet.out").read_text().split("devnet ready")[-1]:
+        deadline = time.monotonic() + 60
+        while "firm" not in run.live():
             assert time.monotonic() < deadline, "no live view line"
             time.sleep(0.2)
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
-    assert "devnet stopped" in (tmp_path / "devnet.out").read_text()
+    assert "devnet stopped" in run.output()
     urls = [endpoints["l1_rpc"], *endpoints["engines"].values()]
     assert not any(_alive(u) for u in urls), "a chain is still running after Ctrl-C"
 
