@@ -36,7 +36,7 @@ def latencies(address: str, n: int, tag: str) -> list[float]:
         stub = pb_grpc.SequencerServiceStub(ch)
         for i in range(n + 20):
             t = time.perf_counter()
-            stub.SubmitTransaction(pb.SubmitTransactionRequest(transaction=_tx(A, f"{tag}-{i}")), timeout=10)
+            stub.SubmitTransaction(pb.SubmitTransactionRequest(transaction=_tx(A, f"{tag}-{i}")), timeout=30)
             if i >= 20:  # warm-up: channels, caches
                 out.append(time.perf_counter() - t)
     return out

@@ -262,7 +262,7 @@ def kill_group(proc: subprocess.Popen | None) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    proc.wait(timeout=10)
+    proc.wait(timeout=30)
 
 
 def sequencer_toml(cfg: ServiceConfig, inbox: str, l1_url: str) -> str:

@@ -19,7 +19,7 @@ from sequencer.service import convert
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]
 
 A, B, C = 904, 905, 906
 DOMAIN = Domain(31337, bytes.fromhex("ab" * 20))  # config_doc's domain

@@ -11,7 +11,7 @@ from seq_helpers import make_config
 
 from sequencer.server import running
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(180)]
 
 
 async def _ask(channel: grpc.aio.Channel, version: str, request: msgs.ServerReflectionRequest
