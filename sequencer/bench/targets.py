@@ -56,7 +56,7 @@ class Sequencer(Process):
     its metrics say (`sharedseq_leading`); before that it refuses submissions."""
 
     def __init__(self, workdir: Path, rollups: list[int], slot_ms: int = 100, *,
-                 jetstream: list[str] | None = None, stream: str = "sharedseq") -> None:
+                 jetstream: list[str] | None = None, stream: str = "sharedseq", lease_ttl_ms: int = 1000) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         if not (workdir / "seq.key").exists():
@@ -70,7 +70,8 @@ class Sequencer(Process):
             store = 'store = "jetstream"\n'
             servers = ", ".join(f'"{u}"' for u in jetstream)
             replicated = (f'[jetstream]\nservers = [{servers}]\nstream = "{stream}"\nreplicas = 3\n'
-                          f'lease_bucket = "{stream}_lease"\nadvertise = "{self.address}"\n')
+                          f'lease_bucket = "{stream}_lease"\nlease_ttl_ms = {lease_ttl_ms}\n'
+                          f'advertise = "{self.address}"\n')
         (workdir / "seq.toml").write_text(
             f'[sequencer]\nlisten = "{self.address}"\ndata_dir = "data"\nkey_file = "seq.key"\n'
             f'slot_ms = {slot_ms}\nmetrics_listen = "{metrics}"\n{store}'
