@@ -12,16 +12,15 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from devnet_run import make_run
 
-REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _get(url: str) -> Any:
@@ -46,14 +45,26 @@ def _console(endpoints: dict[str, Any]) -> dict[str, Any]:
     return dict(_get(endpoints["console"] + "api/snapshot")["replication"])
 
 
-def _console_shows(endpoints: dict[str, Any], lead: dict[str, Any], down: set[str]) -> bool:
-    """The console names `lead` (which its own metrics say leads, read now) with its pid, the
-    replicas in `down` as not answering, and every other replica following `lead`."""
-    v = _console(endpoints)
+def _shows(v: dict[str, Any], lead: dict[str, Any], down: set[str]) -> bool:
+    """The console's picture `v` names `lead` (which its own metrics say leads, read now) with its
+    pid and lease, the replicas in `down` as not answering, and every other one following `lead`."""
     rows = {x["address"]: x for x in v["replicas"]}
-    return (v["leader"] == lead["address"] and v["leader_pid"] == lead["pid"] and _leading(lead["metrics"])
+    return (v["leader"] == lead["address"] and v["leader_pid"] == lead["pid"] and v["lease"] is not None
             and {a for a, x in rows.items() if not x["up"]} == down
-            and all(x["follows"] == lead["address"] for a, x in rows.items() if x["up"] and a != lead["address"]))
+            and all(x["follows"] == lead["address"] for a, x in rows.items() if x["up"] and a != lead["address"])
+            and _leading(lead["metrics"]))
+
+
+def _console_until(endpoints: dict[str, Any], leads: list[dict[str, Any]], down: set[str],
+                   timeout: float = 60.0) -> dict[str, Any]:
+    """Polls the console until it shows one of `leads` as the leader (see _shows); its picture then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = _console(endpoints)
+        if any(_shows(v, lead, down) for lead in leads):
+            return v
+        assert time.monotonic() < deadline, f"the console never showed one of {leads} leading, {down} down: {v}"
+        time.sleep(0.5)
 
 
 def _alive(pid: int) -> bool:
@@ -73,22 +84,7 @@ def _until(what: str, ok: Any, timeout: float = 120.0) -> None:
 
 
 def test_devnet_with_three_replicas_survives_the_leader(tmp_path: Path) -> None:
-    workdir = tmp_path / "devnet"
-    out_path = tmp_path / "devnet.out"
-    out = out_path.open("wb")
-    proc = subprocess.Popen(["make", "--no-print-directory", "run",
-                             f"RUN_ARGS=--free-ports --workdir {workdir} --replicas 3"],
-                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    endpoints_file = workdir / "endpoints.json"
-    pids: list[int] = []
-    try:
-        deadline = time.monotonic() + 240
-        while not endpoints_file.exists():
-            assert proc.poll() is None, out_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "devnet not ready in 240 s"
-            time.sleep(0.5)
-        endpoints = json.loads(endpoints_file.read_text())
+    with make_run(tmp_path, "--replicas", "3") as (run, endpoints):
         replicas = endpoints["replicas"]
         pids = [r["pid"] for r in replicas]
         assert len(replicas) == 3 and len(set(pids)) == 3 and all(_alive(p) for p in pids)
@@ -105,8 +101,7 @@ def test_devnet_with_three_replicas_survives_the_leader(tmp_path: Path) -> None:
         assert 'id="replication-panel"' in page and 'id="replicas"' in page
         with urllib.request.urlopen(endpoints["console"] + "static/console.js", timeout=5) as r:
             assert "renderReplication" in r.read().decode()
-        _until("the console never named the leader", lambda: _console_shows(endpoints, leader, set()), 60)
-        view = _console(endpoints)
+        view = _console_until(endpoints, [leader], set())
         assert view["lease"]["revision"] >= 1 and view["lease"]["remaining_s"] is not None
         rows = {x["address"]: x for x in view["replicas"]}
         assert {a: x["pid"] for a, x in rows.items()} == {r["address"]: r["pid"] for r in replicas}
@@ -118,8 +113,7 @@ def test_devnet_with_three_replicas_survives_the_leader(tmp_path: Path) -> None:
         _until("no other replica leads after the leader was killed",
                lambda: any(_leading(r["metrics"]) for r in others))
         # Whichever replica leads by its own metrics when asked (under load a lease may move again).
-        _until("the console did not show the new leader and the killed one down",
-               lambda: any(_console_shows(endpoints, r, {leader["address"]}) for r in others), 60)
+        _console_until(endpoints, others, {leader["address"]})
         # Rollup blocks are 1 s: a few more on every soft node means it follows the new leader's blocks.
         _until("the soft nodes stopped after the failover",
                lambda: all(h >= soft_before[rid] + 5 for rid, h in _heads(endpoints, "nodes").items()))
@@ -130,22 +124,10 @@ def test_devnet_with_three_replicas_survives_the_leader(tmp_path: Path) -> None:
                            for rid, h in _heads(endpoints, "firm_nodes").items()))
         assert all(soft_after[rid] >= soft_before[rid] for rid in soft_before)
 
-        def live() -> str:
-            return out_path.read_text().split("devnet ready")[-1]
         # The live view: one part per replica, the killed one not answering, a new leader with its lease.
-        _until("the live view shows no replica lines", lambda: f"replica {leader['address']}" in live()
-               and "not answering" in live() and ", lease " in live(), 30)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-        except ProcessLookupError:  # the devnet already exited: let the failure above say why
-            pass
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
-    assert "devnet stopped" in out_path.read_text()
+        _until("the live view shows no replica lines", lambda: f"replica {leader['address']}" in run.live()
+               and "not answering" in run.live() and ", lease " in run.live(), 60)
+    assert "devnet stopped" in run.output()
     assert not any(_alive(p) for p in pids), "a replica is still running after Ctrl-C"
     for url in endpoints["jetstream"]:
         host, port = url.removeprefix("nats://").split(":")
