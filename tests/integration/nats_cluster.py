@@ -2,19 +2,16 @@
 
 Each node is a `nats-server` process (the Debian package the Makefile installs) with its own client
 port, route port, monitoring port and JetStream store; `kill(i)` SIGKILLs one, `start(i)` brings it
-back on the same ports and store, `stop()` ends them all. Ports are free ones the OS picked.
+back on the same ports and store, `stop()` ends them all. Ports are reserved ones below the ephemeral
+range (seq_helpers.free_port, re-exported here for the replication tests).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,44 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from seq_helpers import free_port
+
+__all__ = ["NatsCluster", "NatsNode", "free_port", "nats_cluster"]
 
 MAX_PAYLOAD = 8 * 1024 * 1024
 """A group commit with a sealed block is one message: NATS's default 1 MB cap is below a full block."""
-
-
-_RESERVED: dict[int, int] = {}
-"""Ports this process reserved: port -> the descriptor of its lock file, held open (and locked) until
-the process exits."""
-_PORTS_DIR = Path(tempfile.gettempdir()) / "sharedseq-test-ports"
-
-
-def free_port() -> int:
-    """A port free now and reserved for this process's lifetime, below the ephemeral range: a killed
-    node (or replica) restarts on its ports, and an ephemeral port could meanwhile be some client's
-    outgoing connection. Reserved with an exclusive lock on a per-port file: test workers running in
-    parallel (pytest-xdist, other runs on the same machine) never pick the same port between one's
-    bind check and its server's start, and the kernel drops the lock when the process ends."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    _PORTS_DIR.mkdir(exist_ok=True)
-    for _ in range(500):
-        port = random.randrange(10_000, low)
-        if port in _RESERVED:
-            continue
-        fd = os.open(_PORTS_DIR / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # another process holds it
-            os.close(fd)
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:  # taken by something that does not use the locks
-                os.close(fd)
-                continue
-        _RESERVED[port] = fd
-        return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 @dataclass

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import random
 import socket
+import tempfile
 from pathlib import Path
 
 from eth_account import Account
@@ -17,10 +21,40 @@ ROLLUPS = [
 ]
 
 
+_RESERVED: dict[int, int] = {}
+"""Ports this process reserved: port -> the descriptor of its lock file, held open (and locked) until
+the process exits."""
+_PORTS_DIR = Path(tempfile.gettempdir()) / "sharedseq-test-ports"
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now and reserved for this process's lifetime, below the ephemeral range: a killed
+    server, node or replica restarts on its ports, and an ephemeral port (what binding port 0 gives)
+    could meanwhile be some client's outgoing connection, or another test worker's server. Reserved
+    with an exclusive lock on a per-port file: test workers running in parallel (pytest-xdist, other
+    runs on the same machine) never pick the same port between one's bind check and its server's
+    start, and the kernel drops the lock when the process ends."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    _PORTS_DIR.mkdir(exist_ok=True)
+    for _ in range(500):
+        port = random.randrange(10_000, low)
+        if port in _RESERVED:
+            continue
+        fd = os.open(_PORTS_DIR / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another process holds it
+            os.close(fd)
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # taken by something that does not use the locks
+                os.close(fd)
+                continue
+        _RESERVED[port] = fd
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def config_doc(tmp: Path, **sequencer: object) -> dict:
