@@ -256,7 +256,7 @@ async def test_node_error_is_the_real_error_not_the_group() -> None:
 
 def run_cli_node(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sequencer.cli", "rollup-node", "--mode", "firm", "--log-level",
-                           "critical", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+                           "critical", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False)
 
 
 def test_cli_reports_why_it_stopped_in_one_line() -> None:
