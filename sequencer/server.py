@@ -37,7 +37,7 @@ from sequencer.service.metrics import Metrics
 from sequencer.service.node import SequencerNode
 from sequencer.service.reflection_v1 import enable_reflection
 from sequencer.service.security import ByteRate, ClientInterceptor, ClientShares, RateLimiter, server_credentials
-from sequencer.service.views import RollupViews
+from sequencer.service.views import RollupViews, response_bytes
 from sequencer.service.wire import GuardedDecoding, Held, Refused, decoder, request_caps
 from sequencer.store.sqlite_log import BlockLog
 from sharedseq.v1 import sequencer_pb2 as pb
@@ -141,6 +141,8 @@ def add_servicer(server: grpc.aio.Server, servicer: SequencerServicer, cfg: Serv
         request_type = getattr(pb, method.input_type.name)
         decode = decoder(request_type, pool, caps.get(request_type))
         serialize = getattr(pb, method.output_type.name).SerializeToString
+        if method.name == "SubscribeBlocks":  # each view's bytes, encoded once for all its subscribers
+            serialize = response_bytes
         fn = getattr(servicer, method.name)
         if method.client_streaming:
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(

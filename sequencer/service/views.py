@@ -19,6 +19,13 @@ bounded by configuration, never by what subscribers do:
   by `cache_bytes` and built once for every live subscriber of the rollup
   (concurrent requests for one view share one build). Replays read around
   the cache and never insert into it, so they cannot evict the live views;
+- a view is encoded once, on the read thread that built it, as the bytes of
+  its `SubscribeBlocksResponse` (`EncodedView`), and those bytes are what
+  every subscriber's stream writes (the method's serializer passes bytes
+  through: `response_bytes`, server.py): a hundred subscribers of a rollup
+  cost the event loop a hundred writes, not a hundred copies and encodings.
+  A new block's live views, for every rollup with a subscriber at the head,
+  are built in one read (one thread hop per block, not one per rollup);
 - a subscriber holds at most one chunk in the server plus what HTTP/2 flow
   control lets in flight; one that leaves a write unsent for `stall_s` (it
   stopped reading) is cut off with RESOURCE_EXHAUSTED naming the height to
@@ -28,13 +35,15 @@ bounded by configuration, never by what subscribers do:
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import grpc
+from grpc._cython.cygrpc import ExecuteBatchError  # what a write raises once the client has gone
 
 from sequencer.core.types import Namespace, SharedBlock
 from sequencer.core.views import prove_namespace_from_leaves
@@ -45,6 +54,52 @@ from sharedseq.v1 import sequencer_pb2 as pb
 from . import convert
 from .node import SequencerNode
 from .security import ByteRate
+
+log = logging.getLogger("sharedseq.views")
+
+_BLOCK_FIELD = b"\x0a"
+"""The key of `SubscribeBlocksResponse.block`: field 1, wire type 2 (length-delimited)
+(https://protobuf.dev/programming-guides/encoding/)."""
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def encode_response(view: pb.RollupBlock) -> bytes:
+    """The bytes of `SubscribeBlocksResponse(block=view)`, byte for byte what protobuf writes for it
+    (the message has that one field), without copying the view into a new message first."""
+    body = view.SerializeToString()
+    return _BLOCK_FIELD + _varint(len(body)) + body
+
+
+def response_bytes(message: bytes | pb.SubscribeBlocksResponse) -> bytes:
+    """SubscribeBlocks' response serializer (server.py): the views' bytes, encoded once for all
+    their subscribers, are sent as they are; a message is encoded as usual."""
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedView:
+    """One rollup's view of one block, as every subscriber is sent it: the bytes of its
+    `SubscribeBlocksResponse` (immutable, so shared by every stream and by the cache)."""
+
+    height: int
+    response: bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes held: what the cache, the replay budget and the replay rate count."""
+        return len(self.response)
+
+    def view(self) -> pb.RollupBlock:
+        """The view as a message (GetRollupBlock): decoded from the bytes, a new message each call."""
+        return pb.SubscribeBlocksResponse.FromString(self.response).block
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +127,17 @@ class _Build:
     anyio event, not an asyncio future: the subscription service is backend-neutral, issue 10)."""
 
     done: anyio.Event = field(default_factory=anyio.Event)
-    view: pb.RollupBlock | None = None
+    view: EncodedView | None = None
     error: BaseException | None = None
 
 
 class ViewCache:
-    """An LRU map (height, rollup_id) -> view, bounded by the views' encoded bytes."""
+    """An LRU map (height, rollup_id) -> encoded view, bounded by the views' encoded bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._views: OrderedDict[tuple[int, int], tuple[pb.RollupBlock, int]] = OrderedDict()
+        self._views: OrderedDict[tuple[int, int], tuple[EncodedView, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._views)
@@ -90,14 +145,14 @@ class ViewCache:
     def __contains__(self, key: tuple[int, int]) -> bool:
         return key in self._views
 
-    def get(self, key: tuple[int, int]) -> pb.RollupBlock | None:
+    def get(self, key: tuple[int, int]) -> EncodedView | None:
         hit = self._views.get(key)
         if hit is None:
             return None
         self._views.move_to_end(key)
         return hit[0]
 
-    def put(self, key: tuple[int, int], view: pb.RollupBlock, size: int) -> None:
+    def put(self, key: tuple[int, int], view: EncodedView, size: int) -> None:
         if key in self._views:
             return
         self._views[key] = (view, size)
@@ -107,15 +162,15 @@ class ViewCache:
             self.bytes -= old
 
 
-def build_views(slices: list[RollupSlice], rollup_id: int) -> list[tuple[pb.RollupBlock, int]]:
-    """Read-pool thread: each slice's view and its encoded size."""
+def build_views(slices: list[RollupSlice], rollup_id: int) -> list[EncodedView]:
+    """Read-pool thread: each slice's view, encoded (off the event loop, once for every subscriber)."""
     out = []
     for s in slices:
         proof = prove_namespace_from_leaves(s.row.leaves, rollup_id)
         namespaces = (Namespace(rollup_id, s.transactions),) if s.transactions else ()
         block = SharedBlock(s.row.header, s.row.signature, namespaces, s.row.bundles)
         view = convert.rollup_block_to_proto(block, rollup_id, proof, s.bundle_proofs)
-        out.append((view, view.ByteSize()))
+        out.append(EncodedView(s.row.header.height, encode_response(view)))
     return out
 
 
@@ -132,15 +187,29 @@ class RollupViews:
         rate = self.limits.replay_bytes_per_s
         self._replay_rate = ByteRate(rate, max(rate, self.limits.chunk_bytes))
         self._subscribers = 0
+        self._following: Counter[int] = Counter()
+        """Subscribers at the head, by rollup: whose views a new block's first read builds."""
 
-    def _read(self, rollup_id: int, first: int, last: int) -> list[tuple[pb.RollupBlock, int]]:
+    def _read(self, rollup_id: int, first: int, last: int) -> list[EncodedView]:
         return build_views(self.node.log.read_rollup(rollup_id, first, last, self.limits.chunk_bytes), rollup_id)
+
+    def _read_height(self, height: int, rollup_ids: Iterable[int]) -> list[EncodedView]:
+        """Read-pool thread: one block's views for several rollups, in one hop."""
+        return [self._read(rid, height, height)[0] for rid in rollup_ids]
 
     def _live_from(self) -> int:
         return self.node.durable_height - self.limits.live_heights + 1
 
     async def view(self, height: int, rollup_id: int) -> pb.RollupBlock | None:
-        """The rollup's view of a sealed block, or None if not sealed yet."""
+        """The rollup's view of a sealed block as a message (GetRollupBlock), or None if not sealed yet."""
+        encoded = await self.encoded(height, rollup_id)
+        return None if encoded is None else encoded.view()
+
+    async def encoded(self, height: int, rollup_id: int) -> EncodedView | None:
+        """The rollup's view of a sealed block, encoded, or None if not sealed yet. A live one is
+        built once (the first caller builds; the others wait for it) and cached; building it also
+        builds, in the same read, the views of that block for every other rollup with a subscriber
+        at the head that are neither cached nor being built."""
         if height > self.node.durable_height:
             return None
         key = (height, rollup_id)
@@ -148,7 +217,7 @@ class RollupViews:
         if hit is not None:
             return hit
         if height < self._live_from():  # an old block: built for this caller alone
-            return (await self.node.read(self._read, rollup_id, height, height))[0][0]
+            return (await self.node.read(self._read, rollup_id, height, height))[0]
         while (pending := self._building.get(key)) is not None:
             await pending.done.wait()  # a waiter that is cancelled leaves the build to the others
             if pending.view is not None:
@@ -159,71 +228,109 @@ class RollupViews:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
-        build = _Build()
-        self._building[key] = build
+        rollups = [rollup_id] + sorted(r for r in self._following if r != rollup_id and (height, r) not in self.cache
+                                       and (height, r) not in self._building)
+        builds = {r: _Build() for r in rollups}
+        for r, b in builds.items():
+            self._building[(height, r)] = b
         try:
-            view, size = (await self.node.read(self._read, rollup_id, height, height))[0]
-            self.cache.put(key, view, size)
-            build.view = view
+            views = await self.node.read(self._read_height, height, rollups)
+            for r, v in zip(rollups, views, strict=True):
+                self.cache.put((height, r), v, v.size)
+                builds[r].view = v
         except anyio.get_cancelled_exc_class():
             raise  # this caller's own cancellation: never handed to the waiters (trio forbids it)
         except BaseException as exc:
-            build.error = exc
+            for b in builds.values():
+                b.error = exc
             raise
         finally:
-            del self._building[key]
-            build.done.set()
+            for r, b in builds.items():
+                del self._building[(height, r)]
+                b.done.set()
+        view = builds[rollup_id].view
+        assert view is not None
         return view
 
-    async def follow(self, rollup_id: int, from_height: int) -> AsyncIterator[pb.RollupBlock]:
+    async def follow(self, rollup_id: int, from_height: int) -> AsyncIterator[EncodedView]:
         """Every view from `from_height` on, each once, in order, forever: replayed from the log in
         byte-bounded chunks, then live from the cache."""
         h = from_height
-        while True:
-            await self.node.wait_for_height(h)
-            live_from = self._live_from()
-            if h >= live_from:
-                view = await self.view(h, rollup_id)
-                assert view is not None
-                yield view
-                h += 1
-                continue
-            while (wait := self._replay_rate.delay("replays")) > 0:  # the server's replay rate
-                await anyio.sleep(wait)
-            async with self._replay_slots:
-                async with self._replay_reads:
-                    chunk = await self.node.read(self._read, rollup_id, h, live_from - 1)
-                # Every byte counted (replays read concurrently: no debt forgiven below the replay budget).
-                self._replay_rate.charge("replays", sum(size for _view, size in chunk), self.limits.replay_bytes)
-                for view, _size in chunk:
-                    if view.signed_header.header.height != h:
-                        raise AssertionError(f"log returned height {view.signed_header.header.height}, expected {h}")
+        live = False
+        try:
+            while True:
+                live_from = self._live_from()
+                if h >= live_from:
+                    if not live:  # at the head: this rollup's views are built with each new block's
+                        live = True
+                        self._following[rollup_id] += 1
+                    await self.node.wait_for_height(h)
+                    view = await self.encoded(h, rollup_id)
+                    assert view is not None
                     yield view
                     h += 1
-                del chunk
+                    continue
+                if live:  # fell behind the live window (a slow reader): a replay again
+                    live = False
+                    self._unfollow(rollup_id)
+                while (wait := self._replay_rate.delay("replays")) > 0:  # the server's replay rate
+                    await anyio.sleep(wait)
+                async with self._replay_slots:
+                    async with self._replay_reads:
+                        chunk = await self.node.read(self._read, rollup_id, h, live_from - 1)
+                    # Every byte counted (replays read concurrently: no debt forgiven below the replay budget).
+                    self._replay_rate.charge("replays", sum(v.size for v in chunk), self.limits.replay_bytes)
+                    for view in chunk:
+                        if view.height != h:
+                            raise AssertionError(f"log returned height {view.height}, expected {h}")
+                        yield view
+                        h += 1
+                    del chunk
+        finally:
+            if live:
+                self._unfollow(rollup_id)
+
+    def _unfollow(self, rollup_id: int) -> None:
+        self._following[rollup_id] -= 1
+        if self._following[rollup_id] <= 0:
+            del self._following[rollup_id]
 
     async def subscribe(self, rollup_id: int, from_height: int, context: Any) -> None:
-        """Serve one SubscribeBlocks call until the client leaves (or stops reading)."""
+        """Serve one SubscribeBlocks call until the client leaves (or stops reading). Writes the
+        views' shared bytes: the method's serializer must pass bytes through (`response_bytes`)."""
         if self._subscribers >= self.limits.max_subscribers:
             raise Overloaded(f"subscriptions: the server's limit of {self.limits.max_subscribers} open "
                              "subscriptions is reached; retry later")
         self._subscribers += 1
         self.node.metrics.subscribers.inc()
+        height = from_height
         try:
             stream = self.follow(rollup_id, from_height)
             try:
                 async for view in stream:
+                    height = view.height
                     with anyio.move_on_after(self.limits.stall_s) as waited:
-                        await context.write(pb.SubscribeBlocksResponse(block=view))
+                        await context.write(view.response)
                     if waited.cancelled_caught:
                         self.node.metrics.subscribers_cut.inc()
-                        height = view.signed_header.header.height
                         await context.abort(
                             grpc.StatusCode.RESOURCE_EXHAUSTED,
                             f"subscriber not reading: block {height} waited {self.limits.stall_s:g}s to be sent; "
                             f"resume with from_height={height}")
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
+        except ExecuteBatchError:
+            # The client went away (cancelled, closed its channel, lost its connection) while a block
+            # was being written to it: normal for a subscriber, so one debug line, not grpc's ERROR
+            # with a traceback. The call ends CANCELLED; if the client is gone that status cannot be
+            # sent either (the same error again), and the call ends as cancelled, which grpc logs at
+            # debug (a plain return would have grpc send a status, fail, and log that at ERROR).
+            log.debug("subscriber of rollup %d left while block %d was being sent", rollup_id, height)
+            try:
+                await context.abort(grpc.StatusCode.CANCELLED, f"the subscriber left while block {height} was "
+                                    f"being sent; resume with from_height={height}")
+            except ExecuteBatchError:
+                raise anyio.get_cancelled_exc_class()() from None
         finally:
             self._subscribers -= 1
             self.node.metrics.subscribers.dec()

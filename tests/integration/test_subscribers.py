@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import statistics
@@ -29,7 +30,7 @@ from sequencer.config import parse_config
 from sequencer.core.types import Transaction
 from sequencer.server import build_node, running
 from sequencer.service import views as views_module
-from sequencer.service.views import RollupViews, ViewCache, ViewLimits
+from sequencer.service.views import EncodedView, RollupViews, ViewCache, ViewLimits
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
@@ -262,10 +263,10 @@ async def test_commits_go_on_with_every_read_thread_blocked(tmp_path: Path, monk
 def test_view_cache_is_an_lru_bounded_by_bytes() -> None:
     cache = ViewCache(max_bytes=1000)
     for h in range(5):
-        cache.put((h, 1), pb.RollupBlock(rollup_id=h), 300)
+        cache.put((h, 1), EncodedView(h, bytes(300)), 300)
     assert len(cache) == 3 and cache.bytes == 900 and (0, 1) not in cache
     assert cache.get((2, 1)) is not None  # used: now the most recent
-    cache.put((5, 1), pb.RollupBlock(), 300)
+    cache.put((5, 1), EncodedView(5, bytes(300)), 300)
     assert (2, 1) in cache and (3, 1) not in cache and cache.bytes <= 1000
 
 
@@ -285,8 +286,73 @@ async def test_replays_do_not_evict_the_live_views(big_log: Path, tmp_path: Path
         seen = 0
         async for v in views.follow(A, 0):  # a replay of the whole log, through the same object
             seen += 1
-            if v.signed_header.header.height == BLOCKS - 9:
+            if v.view().signed_header.header.height == BLOCKS - 9:
                 break
         assert seen == BLOCKS - 8
         assert set(views.cache._views) == cached  # replays read around the cache
         assert views_module.ViewLimits().cache_bytes > 0
+
+
+class _LeavesMidWrite:
+    """A SubscribeBlocks context whose client goes away while its second block is being written:
+    the write fails as grpc.aio's does then (ExecuteBatchError from the failed send batch)."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self.context = context
+        self.writes = 0
+
+    async def write(self, message: bytes) -> None:
+        self.writes += 1
+        if self.writes == 2:
+            raise views_module.ExecuteBatchError('Failed "execute_batch": (SendMessageOperation,)')
+        await self.context.write(message)
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        await self.context.abort(code, details)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # through the gRPC edge (grpc.aio): asyncio only
+async def test_a_subscriber_leaving_mid_write_is_one_debug_line_not_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that cancels (or drops its connection) while a block is on its way is normal: the
+    server logs one debug line, never grpc's ERROR with a traceback, frees the subscription and
+    goes on serving. Without the handling, grpc.aio logs `ExecuteBatchError raised in core by
+    servicer method` at ERROR with the traceback through views.subscribe."""
+    caplog.set_level(logging.DEBUG)
+    cfg = _config(tmp_path, slot_ms=3_600_000)
+    node = build_node(cfg)
+    async with running(cfg, node) as srv:
+        for i in range(3):
+            ticket, _ = node.admit_list([Transaction(A, b"leaving-%d" % i)])
+            await ticket.wait()
+            await node.seal_now()
+        views = srv.servicer.views
+        real = views.subscribe
+        contexts: list[_LeavesMidWrite] = []
+
+        async def subscribe(rollup_id: int, from_height: int, context: grpc.aio.ServicerContext) -> None:
+            contexts.append(_LeavesMidWrite(context))
+            await real(rollup_id, from_height, contexts[-1])
+        monkeypatch.setattr(views, "subscribe", subscribe)
+        with anyio.fail_after(60):  # a deadline for a hang, not a timing bound
+            async with grpc.aio.insecure_channel(srv.address) as ch:
+                stub = pb_grpc.SequencerServiceStub(ch)
+                call = stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=A, from_height=0))
+                assert (await call.read()).block.signed_header.header.height == 0
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call.read()  # the server ended the call (were this client there, it would see why)
+                assert err.value.code() == grpc.StatusCode.CANCELLED
+                assert "resume with from_height=1" in (err.value.details() or "")
+                while views._subscribers:  # the subscription's slot is given back
+                    await anyio.sleep(0.05)
+                monkeypatch.setattr(views, "subscribe", real)
+                again = stub.SubscribeBlocks(pb.SubscribeBlocksRequest(rollup_id=A, from_height=1))
+                assert [(await again.read()).block.signed_header.header.height for _ in range(2)] == [1, 2]
+                again.cancel()
+    assert contexts and contexts[0].writes == 2
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [f"{r.name}: {r.getMessage()}" for r in errors]
+    left = [r for r in caplog.records if r.name == "sharedseq.views" and "left while block 1" in r.getMessage()]
+    assert len(left) == 1 and left[0].levelno == logging.DEBUG and left[0].exc_info is None
+    assert "\n" not in left[0].getMessage()

@@ -35,6 +35,7 @@ from sequencer.errors import (
 from sequencer.service.node import SequencerNode
 from sequencer.service.views import RollupViews, ViewLimits
 from sequencer.store.sqlite_log import BlockLog, ReceiptBatch
+from sharedseq.v1 import sequencer_pb2 as pb
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -259,10 +260,11 @@ class Subscriber:
         self.heights: list[int] = []
         self.aborted: Aborted | None = None
 
-    async def write(self, resp: Any) -> None:
+    async def write(self, resp: bytes) -> None:
         if not self.reading:
             await anyio.sleep_forever()
-        self.heights.append(resp.block.signed_header.header.height)
+        # The bytes a stream is sent: a SubscribeBlocksResponse, as the client decodes it.
+        self.heights.append(pb.SubscribeBlocksResponse.FromString(resp).block.signed_header.header.height)
 
     async def abort(self, code: grpc.StatusCode, details: str) -> None:
         raise Aborted(code, details)
@@ -327,11 +329,11 @@ async def test_a_view_wanted_by_many_is_built_once_and_its_builder_may_leave(eng
 
     async def leaves() -> None:
         with builder:
-            await views.view(0, 1)
+            await views.encoded(0, 1)
             raise AssertionError("the builder's caller was cancelled")
 
     async def view() -> None:
-        got.append(await views.view(0, 1))
+        got.append(await views.encoded(0, 1))
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(leaves)
@@ -343,8 +345,55 @@ async def test_a_view_wanted_by_many_is_built_once_and_its_builder_may_leave(eng
         await until(lambda: builder.cancelled_caught, "the builder left")
         release.set()
     assert all(b.result() for b in busy)
-    assert len(got) == 4 and all(v is got[0] and v.signed_header.header.height == 0 for v in got)
+    assert len(got) == 4 and all(v is got[0] and v.view().signed_header.header.height == 0 for v in got)
     assert reads == 1  # the left build never read (unqueued); the four share one
+
+
+class Recorder(Subscriber):
+    """A reading subscriber that keeps the very objects it was handed to send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Any] = []
+
+    async def write(self, resp: bytes) -> None:
+        self.sent.append(resp)
+        await super().write(resp)
+
+
+async def test_live_views_are_encoded_once_per_rollup_and_read_once_per_block(engine: Engine) -> None:
+    """Live subscribers of a rollup are handed the same bytes (encoded once, on the read thread),
+    byte for byte the SubscribeBlocksResponse protobuf writes; a new block's views for every
+    rollup with a subscriber at the head come from one read-pool call (one thread hop a block,
+    not one per rollup or per subscriber)."""
+    node = engine.node
+    await node.submit(tx(0))
+    await engine.slot()
+    views = RollupViews(node)
+    hops: list[tuple[int, list[int]]] = []
+    read_height = views._read_height
+
+    def counted(height: int, rollup_ids: Any) -> Any:
+        hops.append((height, list(rollup_ids)))
+        return read_height(height, rollup_ids)
+
+    views._read_height = counted  # type: ignore[method-assign]
+    subs = {rid: [Recorder() for _ in range(4)] for rid in (1, 2)}
+    for rid, group in subs.items():
+        for sub in group:
+            engine.tg.start_soon(sub.serve(views, rid, 1))
+    await until(lambda: sum(views._following.values()) == 8, "all eight wait at the head")
+    for i in range(1, 4):
+        await node.submit(tx(i, 1 + i % 2))
+        await engine.slot()
+    await until(lambda: all(s.heights == [1, 2, 3] for g in subs.values() for s in g), "every block to each")
+    for rid, group in subs.items():
+        for k in range(3):
+            assert all(s.sent[k] is group[0].sent[k] for s in group)  # one object, shared by the streams
+            view = await views.view(k + 1, rid)
+            assert view is not None and group[0].sent[k] == pb.SubscribeBlocksResponse(block=view).SerializeToString()
+    assert [h for h, _ in hops] == [1, 2, 3]  # one read for both rollups, per block
+    assert all(sorted(r) == [1, 2] for _, r in hops)
 
 
 async def test_close_waits_for_a_read_whose_caller_left() -> None:
