@@ -94,7 +94,10 @@ typecheck: $(PY_STAMP)
 
 # Throughput and latency of the sequencer, then L1 gas per posted block and per batch byte.
 # BENCH_ARGS: e.g. --long-soak (10-minute memory soak), --point-s 5, --tiny (see python -m sequencer.bench -h)
+# compileall: an installed wheel has its bytecode; a checkout run with PYTHONDONTWRITEBYTECODE=1
+# would compile our modules from source on every start the restart figure times.
 bench: install
+	$(PY) -m compileall -q sequencer rollup_adapters rollup_node sharedseq
 	$(PY) -m sequencer.bench $(BENCH_ARGS)
 	$(PY) -m deploy.bench_gas
 
