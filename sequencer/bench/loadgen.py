@@ -56,6 +56,8 @@ class Result:
     window_s: float = 0.0
     """The measured interval: the run's duration, or less when the worker ran out of transactions."""
     first_error: str = ""
+    last_ok_s: float = 0.0
+    """When the last transaction was answered, in seconds from the start."""
     ok_in_window_rate: float = 0.0
     """Merged results: the sum of each worker's answered transactions per second."""
 
@@ -142,6 +144,8 @@ async def _stream(spec: Spec, reqs: list[tuple[int, bytes]], t0: float, res: Res
                 ok, bad = _count(resp, res)
                 res.ok_txs += ok
                 res.err_txs += bad
+                if ok:
+                    res.last_ok_s = now - t0
                 if now <= end:
                     res.ok_in_window += ok
                     last[0] = now
@@ -183,7 +187,8 @@ async def _unary(spec: Spec, reqs: list[bytes], t0: float, res: Result) -> None:
                     res.first_error = res.first_error or f"{exc.code()}: {exc.details()}"
                     continue
                 res.ok_txs += 1
-                if time.perf_counter() <= end:
+                res.last_ok_s = time.perf_counter() - t0
+                if res.last_ok_s <= spec.duration_s:
                     res.ok_in_window += 1
 
         await asyncio.gather(*(caller() for _ in range(spec.window)))
@@ -322,6 +327,11 @@ def merge(results: list[Result]) -> Result:
         out.latencies.extend(r.latencies)
         out.ok_in_window += r.ok_in_window
         out.window_s = max(out.window_s, r.window_s)
-        out.ok_in_window_rate += r.ok_in_window / r.window_s if r.window_s > 0 else 0.0
+        if r.ok_in_window == 0 and r.ok_txs and r.last_ok_s > 0:
+            # Nothing answered within a (tiny, or badly overloaded) window, yet answers came: the rate
+            # over the time they took, rather than a 0 that says the server did nothing.
+            out.ok_in_window_rate += r.ok_txs / r.last_ok_s
+        else:
+            out.ok_in_window_rate += r.ok_in_window / r.window_s if r.window_s > 0 else 0.0
         out.first_error = out.first_error or r.first_error
     return out
