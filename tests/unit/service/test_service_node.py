@@ -396,6 +396,33 @@ async def test_live_views_are_encoded_once_per_rollup_and_read_once_per_block(en
     assert all(sorted(r) == [1, 2] for _, r in hops)
 
 
+async def test_the_subscriber_waiting_for_a_block_for_the_others_may_leave(engine: Engine) -> None:
+    """At the head, one subscriber waits for the next block on the others' behalf; when its client
+    leaves, another takes over and nobody misses the block."""
+    node = engine.node
+    await node.submit(tx(0))
+    await engine.slot()
+    views = RollupViews(node)
+    first, others = Subscriber(), [Subscriber(), Subscriber()]
+    leaves = anyio.CancelScope()
+
+    async def first_serves() -> None:
+        with leaves:
+            await first.serve(views, 1, 1)()
+    engine.tg.start_soon(first_serves)
+    await until(lambda: 1 in views._sealing, "the first subscriber waits for block 1")
+    for sub in others:
+        engine.tg.start_soon(sub.serve(views, 1, 1))
+    await until(lambda: views._subscribers == 3, "all three subscribed")
+    leaves.cancel()
+    await until(lambda: views._subscribers == 2, "the first one left")
+    for i in range(1, 3):
+        await node.submit(tx(i))
+        await engine.slot()
+    await until(lambda: all(s.heights == [1, 2] for s in others), "the others got every block")
+    assert first.heights == []
+
+
 async def test_close_waits_for_a_read_whose_caller_left() -> None:
     """A caller that stops waiting (cancelled: a client gone) leaves its read running on its thread;
     the log is not closed under it."""
