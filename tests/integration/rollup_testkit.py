@@ -33,7 +33,7 @@ from web3 import Web3
 from deploy.deployer import Sender, contract_at, deploy_all
 from rollup_node.node import NodeConfig, RollupNode
 from sequencer.config import ServiceConfig, parse_config
-from sequencer.devtools.anvil import REPO_ROOT, Anvil, dev_accounts, free_port, start_anvil
+from sequencer.devtools.anvil import REPO_ROOT, Anvil, AnvilError, dev_accounts, free_port, start_anvil
 from sequencer.keys import write_key
 from sequencer.server import RunningServer, running
 from sharedseq.v1 import sequencer_pb2 as pb
@@ -51,6 +51,8 @@ L1_CHAIN_ID = 31337
 SLOT_MS = 50
 WINDOW_MS = 1000
 FORCE_INCLUSION_DELAY = 4
+L1_HEARTBEAT_S = 10.0
+"""Devnet.keep_l1_moving's period: like a real L1's 12 s, far inside the sequencer's 150 s drift bound."""
 DEPLOYER = 0
 """L1 dev account that deploys and posts windows."""
 L1_USER = 1
@@ -197,6 +199,20 @@ class Devnet:
                          or node.engine.anvil.proc.poll() is not None, 30, "the node's engine to stop")
 
     # ---------------------------------------------------------------- L1
+
+    async def keep_l1_moving(self, every_s: float = L1_HEARTBEAT_S) -> None:
+        """Mine an empty L1 block every `every_s` until cancelled (start it in `tg`). anvil mines only
+        when a transaction arrives, and the sequencer stops sealing once its L1 origin's timestamp is
+        more than max_origin_drift_ms (half the inbox's catchUpAfterMs: 150 s) behind its clock: a
+        devnet that lives for minutes without L1 traffic (test_margin's module network on a loaded
+        machine: 'sealing stopped: the L1 origin's timestamp is 150935 ms behind the clock') would stop
+        sealing mid-test. A real L1 makes a block every 12 s."""
+        while True:
+            await anyio.sleep(every_s)
+            try:
+                await anyio.to_thread.run_sync(self.l1.mine, 1)
+            except (OSError, AnvilError):  # anvil too busy to answer in time: the next beat mines
+                log.warning("L1 heartbeat: anvil did not mine", exc_info=True)
 
     def enqueue_forced(self, rid: int, data: bytes) -> int:
         """inbox.enqueueForced from L1 dev account L1_USER; returns the deadline."""

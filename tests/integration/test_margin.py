@@ -114,6 +114,7 @@ async def margin_net(tmp: Path, *, coordinator: bool = True, process: bool = Fal
                      timeout_blocks: int = TIMEOUT_BLOCKS, firm: bool = False) -> AsyncIterator[MarginNet]:
     """`firm`: also a firm node per rollup (deriving from L1 only) and the batcher posting windows."""
     async with devnet(tmp, process=process) as net:
+        net.tg.start_soon(net.keep_l1_moving)  # these networks live for minutes, some with no L1 traffic
         nodes = {rid: await net.start_node(rid, "soft") for rid in ROLLUP_IDS}
         firm_nodes = {rid: await net.start_node(rid, "firm") for rid in ROLLUP_IDS} if firm else {}
         if firm:
