@@ -32,7 +32,9 @@ bounded by configuration, never by what subscribers do:
   control lets in flight; one that leaves a write unsent for `stall_s` (it
   stopped reading) is cut off with RESOURCE_EXHAUSTED naming the height to
   resume from, and frees its chunk;
-- at most `max_subscribers` subscriptions are open at once.
+- at most `max_subscribers` subscriptions are open at once;
+- a client that leaves while a block is being written to it (grpc.aio's write raises
+  ExecuteBatchError) is normal: one debug line, never an ERROR with a traceback.
 """
 
 from __future__ import annotations
