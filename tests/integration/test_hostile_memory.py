@@ -367,7 +367,7 @@ def test_huge_bundles_and_big_answers(server: Server) -> None:
 
 def test_after_the_abuse_memory_comes_back_down(server: Server) -> None:
     # Whatever the earlier phases took is returned: RSS comes back near its idle value.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and rss_bytes(server.proc.pid) - server.idle_rss > RUNTIME_ALLOWANCE:
         time.sleep(0.2)
     grown = rss_bytes(server.proc.pid) - server.idle_rss

@@ -21,7 +21,7 @@ from sequencer.service import convert
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(240)]
 
 RAW, RAW2 = 904, 905
 DOMAIN = Domain(31337, bytes.fromhex("ab" * 20))
@@ -171,7 +171,7 @@ async def test_get_transaction_reads_durable_state_only(tmp_path) -> None:
             await tg.start(node.run)
             gate.clear()
             ticket = node.admit_transaction(tx)
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 while not writing.is_set():
                     await anyio.sleep(0.005)
             assert await node.lookup_transaction(tx.tx_hash, RAW) is None  # its commit has not returned
@@ -187,7 +187,7 @@ async def test_get_transaction_reads_durable_state_only(tmp_path) -> None:
             assert answered == []  # no receipt before the original is durable
             gate.set()
             (receipt,) = await ticket.wait()
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 while not answered:
                     await anyio.sleep(0.005)
             assert answered == [receipt]
@@ -197,14 +197,14 @@ async def test_get_transaction_reads_durable_state_only(tmp_path) -> None:
             writing.clear()
             gate.clear()
             tg.start_soon(node.seal_now)
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 while not writing.is_set():
                     await anyio.sleep(0.005)
             assert node.core.pending_position(tx.tx_hash, RAW) is None  # gone from the core's pending
             found = await node.lookup_transaction(tx.tx_hash, RAW)
             assert found is not None and found.status == "preconfirmed" and found.receipt == receipt
             gate.set()
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 while node.durable_height < receipt.height:
                     await anyio.sleep(0.005)
             found = await node.lookup_transaction(tx.tx_hash, RAW)

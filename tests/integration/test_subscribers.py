@@ -239,7 +239,7 @@ async def test_commits_go_on_with_every_read_thread_blocked(tmp_path: Path, monk
             for _ in range(4):
                 tg.start_soon(node.read, release.wait)
             await anyio.sleep(0.2)
-            with anyio.fail_after(20):  # a deadline for a hang, not a timing bound
+            with anyio.fail_after(60):  # a deadline for a hang, not a timing bound
                 async with grpc.aio.insecure_channel(srv.address) as ch:
                     stub = pb_grpc.SequencerServiceStub(ch)
                     r = await stub.SubmitTransaction(pb.SubmitTransactionRequest(
