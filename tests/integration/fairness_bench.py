@@ -284,6 +284,8 @@ class Bench:
             name, _, value = line.partition(" ")
             if name.endswith(("_sum", "_count")) and name.startswith(("sharedseq_receipt", "sharedseq_group_commit")):
                 out[name] = float(value)
+            elif name == 'sharedseq_client_limited_total{limit="paced"}':  # FloodPacer's waits
+                out["paced"] = float(value)
         return out
 
     def phase(self, abuse: str, seconds: float) -> dict[str, object]:
@@ -353,7 +355,7 @@ def _server_side(before: dict[str, float], after: dict[str, float]) -> dict[str,
     return {"server_receipt_mean_ms": round(delta("sharedseq_receipt_latency_seconds_sum") / receipts * 1000, 1)
             if receipts else 0.0,
             "group_commit_mean_records": round(delta("sharedseq_group_commit_records_sum") / commits, 1)
-            if commits else 0.0}
+            if commits else 0.0, "requests_paced": int(delta("paced"))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,7 +103,7 @@ def test_a_dominant_client_is_paced_while_the_loop_lags_and_others_are_not() -> 
     assert delays[0] == p.MIN_DELAY_S and delays == sorted(delays) and delays[-1] == 0.05
     assert p.delay("honest") == 0.0
     lag[0] = 0.001  # responsive again
-    after = [p.delay("flood") for _ in range(20)]
+    after = [p.delay("flood") for _ in range(40)]
     assert after == sorted(after, reverse=True) and after[0] < 0.05 and after[-1] == 0.0
     assert p.paced >= 8
 
