@@ -43,11 +43,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sequencer.errors import BadInput
+from sequencer.exitcodes import EXIT_FAILURE as EXIT_BAD_INPUT
+from sequencer.exitcodes import EXIT_USAGE
 
 from .base import BatchFormat
 from .registry import ALIASES, get_format, get_spec, names, tool_names
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0
 
 HEX_TEXT = re.compile(rb"(?:0x)?(?:[0-9a-fA-F]{2})*")
 
