@@ -94,22 +94,24 @@ class MerkleFrontier:
     client waited behind); built at admission, the seal hashes almost nothing.
     `root` equals `merkle_root` of the same leaves (tests/unit/core/test_core_merkle.py)."""
 
-    __slots__ = ("_nodes", "_sizes", "count")
+    __slots__ = ("_nodes", "count")
 
     def __init__(self) -> None:
         self._nodes: list[bytes] = []
-        self._sizes: list[int] = []
+        """The perfect subtrees' roots, largest first: one per set bit of `count`."""
         self.count = 0
 
     def append(self, data: bytes) -> None:
         """Add the leaf with data `data` (hashed here, as `merkle_root` hashes its leaves)."""
-        nodes, sizes = self._nodes, self._sizes
-        nodes.append(leaf_hash(data))
-        sizes.append(1)
-        while len(sizes) > 1 and sizes[-1] == sizes[-2]:
-            right = nodes.pop()
-            sizes[-1] += sizes.pop()
-            nodes[-1] = node_hash(nodes[-1], right)
+        # Leaf n joins the subtrees of its trailing one bits (a binary counter's carries). The
+        # hashes are written out, not called through leaf_hash / node_hash: this runs once per
+        # admitted transaction on the event loop.
+        h = keccak(LEAF_PREFIX + data)
+        n, nodes = self.count, self._nodes
+        while n & 1:
+            h = keccak(NODE_PREFIX + nodes.pop() + h)
+            n >>= 1
+        nodes.append(h)
         self.count += 1
 
     def root(self) -> bytes:
