@@ -21,11 +21,11 @@ from sequencer.server import running
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.timeout(240)]
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT.value[0]
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
-ANSWER_DEADLINE_S = 5.0
+ANSWER_DEADLINE_S = 30.0
 """A stream that has not answered by then has lost an answer (the bug answered never)."""
 
 
@@ -399,7 +399,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_can_resume(
             # sees it, before the stream's task group has ended and its reservations are returned
             # (a few event-loop turns later, longer on a loaded machine: asserting right away
             # flaked under pytest -n 3), so wait for that, with a generous deadline.
-            with anyio.fail_after(20):
+            with anyio.fail_after(60):
                 while srv.servicer.answers.used or srv.servicer.requests.used or srv.servicer.streams.windows:
                     await anyio.sleep(0.01)
         finally:
