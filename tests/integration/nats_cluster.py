@@ -116,6 +116,7 @@ class NatsCluster:
             finally:
                 await nc.close()
         deadline = time.monotonic() + timeout
+        last: BaseException | None = None
         while True:
             try:
                 name = asyncio.run(ask())
