@@ -13,8 +13,6 @@ for the set is console.py.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sequencer.devtools.anvil import free_port
 from sequencer.devtools.jetstream import JetStreamCluster, NatsNode, start_cluster
+from sequencer.devtools.processes import ChildProcess
 from sequencer.errors import SharedSeqError
 
 
@@ -62,25 +61,7 @@ def to_toml(doc: dict[str, Any]) -> str:
 
 
 @dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-
-
-@dataclass
-class Replica(Process):
+class Replica(ChildProcess):
     address: str = ""
     metrics_port: int = 0
     config: Path = Path()

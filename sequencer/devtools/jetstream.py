@@ -16,9 +16,7 @@ has more (nodes killed and restarted on the same ports); this one only starts an
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -26,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sequencer.devtools.anvil import free_port
+from sequencer.devtools.processes import ChildProcess
 from sequencer.errors import SharedSeqError
 
 MAX_PAYLOAD = 8 * 1024 * 1024
@@ -37,23 +36,17 @@ class JetStreamError(SharedSeqError):
     """The JetStream cluster could not start (no nats-server, a node that exited or never got healthy)."""
 
 
-@dataclass
-class NatsNode:
+@dataclass(kw_only=True)
+class NatsNode(ChildProcess):
     """One nats-server: `proc` is None until started and after `kill`."""
 
-    name: str
     port: int
     http_port: int
     route_port: int
-    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
 
     def healthy(self) -> bool:
         """/healthz answers 200: JetStream is current with its meta leader and its streams."""
@@ -62,14 +55,6 @@ class NatsNode:
                 return bool(r.status == 200)
         except OSError:
             return False
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
 
 
 @dataclass
@@ -98,7 +83,7 @@ def start_cluster(root: Path, size: int = 3, timeout: float = 60.0) -> JetStream
     if exe is None:
         raise JetStreamError(MISSING)
     cluster = JetStreamCluster(root)
-    nodes = [NatsNode(f"nats-{i}", port=free_port(), http_port=free_port(), route_port=free_port())
+    nodes = [NatsNode(name=f"nats-{i}", port=free_port(), http_port=free_port(), route_port=free_port())
              for i in range(size)]
     route_list = ", ".join(f"nats-route://127.0.0.1:{n.route_port}" for n in nodes)
     try:
