@@ -62,16 +62,21 @@ def the_error_line(log: Path) -> str:
     return errors[0]
 
 
+def run_until_exit(cfg: Path, address: str, log: Path) -> tuple[subprocess.Popen[bytes], set[int]]:
+    """Start the replica and watch its health until it exits (killed if it outlives the watch)."""
+    proc = start_server(cfg, log)
+    try:
+        return proc, watch_until_exit(proc, address)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_unreachable_jetstream_is_retried_then_exit_69_with_one_line(tmp_path: Path) -> None:
     urls = [f"nats://127.0.0.1:{free_port()}", f"nats://127.0.0.1:{free_port()}"]  # nothing listens there
     cfg, address = replica_config(tmp_path, urls, 2000)
     started = time.monotonic()
-    proc = start_server(cfg, tmp_path / "server.log")
-    try:
-        seen = watch_until_exit(proc, address)
-    finally:
-        proc.kill()
-        proc.wait()
+    proc, seen = run_until_exit(cfg, address, tmp_path / "server.log")
     assert time.monotonic() - started >= 2.0  # it retried for the configured time, it did not give up at once
     assert proc.returncode == EXIT_UNAVAILABLE
     assert health_pb2.HealthCheckResponse.SERVING not in seen
@@ -103,12 +108,7 @@ def test_a_cluster_without_quorum_is_retried_then_exit_69_with_one_line(tmp_path
     try:
         start_alone(cluster, 0)  # one node of three: reachable, but JetStream has no quorum
         cfg, address = replica_config(tmp_path, [cluster.nodes[0].url], 2000)
-        proc = start_server(cfg, tmp_path / "server.log")
-        try:
-            seen = watch_until_exit(proc, address)
-        finally:
-            proc.kill()
-            proc.wait()
+        proc, seen = run_until_exit(cfg, address, tmp_path / "server.log")
     finally:
         cluster.stop()
     assert proc.returncode == EXIT_UNAVAILABLE
