@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import anyio
 import grpc
 
-from sequencer.core.types import SharedBlock
+from sequencer.core.types import Receipt, SharedBlock
 from sequencer.errors import BadInput, NotFound, SharedSeqError
 from sharedseq.v1 import sequencer_pb2 as pb
 from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
@@ -22,7 +22,7 @@ from sharedseq.v1 import sequencer_pb2_grpc as pb_grpc
 from . import convert
 from .errors import reason_of, status_of
 from .limits import ApiLimits, BytePool
-from .node import SequencerNode
+from .node import SequencerNode, Ticket
 from .security import FLOOD_LAG_S, FLOOD_WRITER_BUSY, KEYED_BY, FloodPacer, InFlight, RateLimiter, client_identity
 from .stream_submit import SubmitStreams
 from .views import RollupViews
@@ -76,23 +76,30 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
 
     # -- submission --------------------------------------------------------
 
+    async def _admitted(self, client: str, count: int,
+                        admit: Callable[[], Ticket]) -> tuple[Ticket, tuple[Receipt, ...]]:
+        """Admit `count` transactions of one unary call under the client's limits, and wait until
+        they are durable: paced first if the client dominates a saturated node (FloodPacer), then
+        within its in-flight cap, which a resubmission (nothing new admitted) gives back at once."""
+        if pause := self.pacer.delay(client):
+            self.node.metrics.client_limited.labels("paced").inc()
+            await anyio.sleep(pause)
+        held = await self.inflight.acquire(client, count)
+        try:
+            ticket = admit()
+            self.pacer.admitted(client, len(ticket.records))
+            self.inflight.release(client, held - min(held, len(ticket.records)))
+            held = min(held, len(ticket.records))
+            return ticket, await ticket.wait()
+        finally:
+            self.inflight.release(client, held)
+
     @_unary
     async def SubmitTransaction(self, request: pb.SubmitTransactionRequest, context: Any) -> Any:
         client = client_identity(context)
         self.limiter.take(client)
         tx = convert.transaction_from_proto(request.transaction)
-        if pause := self.pacer.delay(client):  # a dominant client while the node is saturated (FloodPacer)
-            self.node.metrics.client_limited.labels("paced").inc()
-            await anyio.sleep(pause)
-        held = await self.inflight.acquire(client, 1)
-        try:
-            ticket = self.node.admit_transaction(tx)
-            self.pacer.admitted(client, len(ticket.records))
-            self.inflight.release(client, held - min(held, len(ticket.records)))  # a resubmission: none new
-            held = min(held, len(ticket.records))
-            receipts = await ticket.wait()
-        finally:
-            self.inflight.release(client, held)
+        ticket, receipts = await self._admitted(client, 1, lambda: self.node.admit_transaction(tx))
         return pb.SubmitTransactionResponse(receipt=convert.receipt_to_proto(receipts[0]),
                                             already_admitted=ticket.already_admitted)
 
@@ -101,18 +108,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         client = client_identity(context)
         self.limiter.take(client, max(1, len(request.bundle.legs)))
         bundle = convert.bundle_from_proto(request.bundle, self.streams.max_legs)
-        if pause := self.pacer.delay(client):
-            self.node.metrics.client_limited.labels("paced").inc()
-            await anyio.sleep(pause)
-        held = await self.inflight.acquire(client, len(bundle.legs))
-        try:
-            ticket = self.node.admit_bundle(bundle)
-            self.pacer.admitted(client, len(ticket.records))
-            self.inflight.release(client, held - min(held, len(ticket.records)))  # a resubmission: none new
-            held = min(held, len(ticket.records))
-            receipts = await ticket.wait()
-        finally:
-            self.inflight.release(client, held)
+        ticket, receipts = await self._admitted(client, len(bundle.legs), lambda: self.node.admit_bundle(bundle))
         return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash,
                                        already_admitted=ticket.already_admitted)
 
