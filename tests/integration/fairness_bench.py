@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import grpc  # noqa: E402
+from seq_helpers import garbage_list  # noqa: E402
 
 from sequencer.keys import write_key  # noqa: E402
 from sequencer.service.security import client_credentials, generate_dev_pki  # noqa: E402
@@ -59,15 +60,6 @@ def channel(address: str, pki: dict[str, str], name: str) -> grpc.Channel:
     return grpc.secure_channel(address, creds, options=CHANNEL_OPTIONS)
 
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
 def raw_stream(ch: grpc.Channel) -> Callable[..., Iterator[pb.StreamSubmitResponse]]:
     return ch.stream_stream(SERVICE + "StreamSubmit", request_serializer=None,
                             response_deserializer=pb.StreamSubmitResponse.FromString)
@@ -77,8 +69,7 @@ def raw_stream(ch: grpc.Channel) -> Callable[..., Iterator[pb.StreamSubmitRespon
 
 
 def garbage_lists(address: str, pki: dict[str, str], k: int, stop: threading.Event, seen: dict) -> None:
-    body = b"\x0a\x00" * 2_000_000
-    garbage = pb.StreamSubmitRequest(request_id=1).SerializeToString() + b"\x22" + varint(len(body)) + body
+    garbage = garbage_list(1, 2_000_000)
     with channel(address, pki, "abuser") as ch:
         def gen() -> Iterator[bytes]:
             while not stop.is_set():

@@ -120,3 +120,21 @@ verifying_contract = "0x{"ab" * 20}"
     path = tmp / "sequencer.toml"
     path.write_text(text)
     return path
+
+
+def varint(n: int) -> bytes:
+    """A protobuf base-128 varint (for messages built by hand, as a hostile client sends them)."""
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def garbage_list(request_id: int, n: int) -> bytes:
+    """A StreamSubmitRequest, serialized by hand: a TransactionList of `n` empty items, 2 bytes each."""
+    from sharedseq.v1 import sequencer_pb2 as pb
+
+    body = b"\x0a\x00" * n
+    return pb.StreamSubmitRequest(request_id=request_id).SerializeToString() + b"\x22" + varint(len(body)) + body

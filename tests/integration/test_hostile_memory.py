@@ -24,7 +24,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from seq_helpers import ROLLUPS, Wallet, free_port
+from seq_helpers import ROLLUPS, Wallet, free_port, garbage_list, varint
 
 from sequencer.keys import write_key
 from sharedseq.v1 import sequencer_pb2 as pb
@@ -59,19 +59,6 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def garbage_list(request_id: int, n: int) -> bytes:
-    """A StreamSubmitRequest, serialized by hand: a TransactionList of `n` empty items, 2 bytes each."""
-    body = b"\x0a\x00" * n
-    return pb.StreamSubmitRequest(request_id=request_id).SerializeToString() + b"\x22" + varint(len(body)) + body
 
 
 @dataclass
