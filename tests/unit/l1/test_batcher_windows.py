@@ -85,6 +85,17 @@ def post_all(p: WindowParams, blocks: list[SharedBlock], l1: L1View = NO_L1):
         start = plan.last_height + 1
 
 
+def assert_each_posting_replays(p: WindowParams, blocks: list[SharedBlock], plans: Sequence) -> None:
+    """Each posting is found again from its own blocks and batch hashes, with the cursors it planned
+    (what a restarted batcher does)."""
+    cursors = genesis_cursors(p, blocks[0])
+    for plan in plans:
+        window = blocks[plan.first_height:plan.last_height + 1]
+        got = replay_window(p, window, cursors, {}, plan.rollup_ids, [keccak(b) for b in plan.batches], keccak)
+        assert got == dict(plan.cursors)
+        cursors = got
+
+
 @pytest.mark.parametrize(
     ("window_ms", "block_times", "ok"),
     [(2000, (1000, 500, 1000), True), (1000, (1000, 500, 1000), True), (1500, (1000, 500, 1000), False),
@@ -132,12 +143,7 @@ def test_catching_up_merges_windows(times: list[int], expected: list[tuple[int, 
     plans, cursors = post_all(p, blocks)
     assert [(x.first_height, x.last_height) for x in plans] == expected
     # Each merged posting is found again from its own blocks (what a restarted batcher does).
-    start_cursors = genesis_cursors(p, blocks[0])
-    for x in plans:
-        window = blocks[x.first_height:x.last_height + 1]
-        replayed = replay_window(p, window, start_cursors, {}, x.rollup_ids, [keccak(b) for b in x.batches], keccak)
-        assert replayed == dict(x.cursors)
-        start_cursors = replayed
+    assert_each_posting_replays(p, blocks, plans)
     # Merged or not, the rollups get the same blocks.
     _, one_by_one = post_all(params(catch_up=1), blocks)
     assert cursors == one_by_one
@@ -365,12 +371,7 @@ def test_replay_finds_the_posted_cut() -> None:
     assert full is not None
     p = params(window_ms=4000, max_bytes=full.batch_bytes // 2)
     plans, _ = post_all(p, blocks)
-    cursors = genesis_cursors(p, blocks[0])
-    for plan in plans:
-        window = blocks[plan.first_height: plan.last_height + 1]
-        got = replay_window(p, window, cursors, {}, plan.rollup_ids, [keccak(b) for b in plan.batches], keccak)
-        assert got == dict(plan.cursors)
-        cursors = got
+    assert_each_posting_replays(p, blocks, plans)
     assert replay_window(p, blocks[:2], genesis_cursors(p, blocks[0]), {}, (901, 902, 903), [b"\x00" * 32] * 3,
                          keccak) is None
 
