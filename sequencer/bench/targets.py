@@ -83,7 +83,8 @@ class Sequencer(Process):
             f'[sequencer]\nlisten = "{self.address}"\ndata_dir = "data"\nkey_file = "seq.key"\n'
             f'slot_ms = {slot_ms}\nmetrics_listen = "{metrics}"\n{store}'
             # The load generator is one client measuring the whole service: per-client limits off.
-            'rate_limit_tx_per_s = 0\nrate_limit_bytes_per_s = 0\nmax_streams_per_client = 0\nclient_share = 0\nclient_inflight_txs = 0\n'
+            'rate_limit_tx_per_s = 0\nrate_limit_bytes_per_s = 0\nmax_streams_per_client = 0\nclient_share = 0\n'
+            'client_inflight_txs = 0\n'
             f'{replicated}[limits]\nmax_pending_blocks = 4096\n{spec}')
         self.workdir = workdir
         self.started = time.perf_counter()
