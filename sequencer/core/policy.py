@@ -11,7 +11,14 @@ from typing import Protocol
 
 from sequencer.errors import BadInput, DecodeError
 
-from .evm_tx import LEGACY, TX_TYPE_NAMES, decode_transaction, recover_sender
+from .evm_tx import (
+    LEGACY,
+    TX_TYPE_NAMES,
+    decode_transaction,
+    recover_sender,
+    signature_recovers,
+    signature_view,
+)
 
 
 class AdmissionPolicy(Protocol):
@@ -42,6 +49,13 @@ class EvmPolicy:
     signature that recovers to no key is refused here, not on the rollup.
     `allowed_types` restricts envelopes: the zkEVM batch format carries only
     legacy transactions (rollup_adapters/zkevm).
+
+    Every submitted transaction comes through here, so an acceptable one takes the fast path
+    (`signature_view`, `signature_recovers`: one pass over the raw bytes and a bare libsecp256k1
+    recovery); anything the fast path does not accept goes through the full decoder and
+    `recover_sender`, which decide and word the refusal. The fast path accepts only what the full one
+    does (tests/unit/core/test_core_policy_fastcheck.py holds the two against each other), so which
+    path ran never shows in a decision or a message.
     """
 
     chain_id: int
@@ -49,6 +63,16 @@ class EvmPolicy:
     name: str = "evm"
 
     def check(self, payload: bytes) -> None:
+        view = signature_view(payload)
+        if view is not None:
+            tx_type, chain_id, digest, rs, y_parity = view
+            if tx_type in self.allowed_types and chain_id == self.chain_id and signature_recovers(
+                    digest, rs, y_parity):
+                return
+        self.check_fully(payload)
+
+    def check_fully(self, payload: bytes) -> None:
+        """The full check: decode every field, recover the sender's address; raises the refusal."""
         try:
             tx = decode_transaction(payload)
         except DecodeError as exc:

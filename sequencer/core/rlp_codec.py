@@ -59,6 +59,11 @@ def _prefix(length: int, short: int, long: int) -> bytes:
     return bytes([long + len(ll)]) + ll
 
 
+def list_header(length: int) -> bytes:
+    """The header of a list whose items encode to `length` bytes (to wrap already-encoded items)."""
+    return _prefix(length, 0xC0, 0xF7)
+
+
 def encode(item: bytes | int | list) -> bytes:
     """RLP of bytes, a non-negative int, or a (nested) list of those."""
     if isinstance(item, int):
