@@ -73,6 +73,8 @@ class SequencerTable:
     client_share: float = option(DEFAULT_SHARE, rule=between(0, 1))
     """A fraction of a block between 0 (no cap) and 1."""
     max_clients: int = option(100_000, rule=POSITIVE)
+    check_workers: int = option(1, rule=NON_NEGATIVE)
+    """Processes that run the admission policy checks under load (sequencer/service/checkers.py); 0: in the server."""
     api: ApiLimits = option(inline=True, default_factory=ApiLimits)
     """The API's memory bounds (sequencer/service/limits.py), options of this same table."""
 
@@ -122,6 +124,7 @@ class ServiceConfig:
     max_streams_per_client: int = _SEQ.max_streams_per_client
     client_share: float = _SEQ.client_share
     max_clients: int = _SEQ.max_clients
+    check_workers: int = _SEQ.check_workers
     subscribers: ViewLimits = field(default_factory=ViewLimits)
     api: ApiLimits = field(default_factory=ApiLimits)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -243,6 +246,7 @@ def _parse_config(doc: dict[str, Any], base: Path) -> ServiceConfig:
         max_streams_per_client=seq.max_streams_per_client,
         client_share=seq.client_share,
         max_clients=seq.max_clients,
+        check_workers=seq.check_workers,
         subscribers=subscribers,
         core=core,
         domain=Domain(dom.chain_id, _address(dom.verifying_contract, "domain.verifying_contract")),

@@ -32,6 +32,7 @@ from sequencer.core.sequencer import SequencerCore
 from sequencer.core.signing import Signer
 from sequencer.errors import BadInput
 from sequencer.keys import read_key
+from sequencer.service.checkers import PolicyCheckers
 from sequencer.service.grpc_api import SequencerServicer
 from sequencer.service.metrics import Metrics
 from sequencer.service.node import SequencerNode
@@ -111,6 +112,8 @@ def _grpc_server(cfg: ServiceConfig, node: SequencerNode
     limits = cfg.core.limits
     node.shares = ClientShares(int(cfg.client_share * limits.max_block_txs),
                                int(cfg.client_share * limits.max_block_bytes))
+    if cfg.check_workers:
+        node.checkers = PolicyCheckers({r.rollup_id: r.policy for r in cfg.core.rollups}, cfg.check_workers)
     servicer = SequencerServicer(node, limiter, limits=cfg.api)
     servicer.views = RollupViews(node, cfg.subscribers)  # the [subscribers] bounds
     add_servicer(server, servicer, cfg)

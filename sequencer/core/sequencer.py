@@ -30,7 +30,16 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sequencer.errors import AlreadyExists, BadInput, Critical, FailedPrecondition, NotFound, Overloaded, TooLarge
+from sequencer.errors import (
+    AlreadyExists,
+    BadInput,
+    Critical,
+    FailedPrecondition,
+    NotFound,
+    Overloaded,
+    SharedSeqError,
+    TooLarge,
+)
 
 from .commitments import bundles_root, namespaces_root_of
 from .config import CoreConfig, RollupInfo
@@ -200,8 +209,9 @@ class SequencerCore:
 
     # -- admission -------------------------------------------------------
 
-    def validate(self, tx: Transaction) -> None:
-        """Check one transaction against its rollup's policy and the limits."""
+    def validate(self, tx: Transaction, *, policy: bool = True) -> None:
+        """Check one transaction against the limits and its rollup's policy (`policy=False`: the
+        limits only; the caller has the policy's verdict from elsewhere, a check worker)."""
         rollup = self.rollups.get(tx.rollup_id)
         if rollup is None:
             raise NotFound(f"unknown rollup {tx.rollup_id}; registered: {sorted(self.rollups)}")
@@ -210,7 +220,8 @@ class SequencerCore:
         limit = self.config.limits.max_tx_bytes
         if len(tx.payload) > limit:
             raise TooLarge(f"payload: {len(tx.payload)} bytes, over the {limit}-byte transaction limit")
-        rollup.policy.check(tx.payload)
+        if policy:
+            rollup.policy.check(tx.payload)
 
     def _check_new(self, rollup_id: RollupId, tx_hash: Hash32) -> None:
         pending = self._pending_by_rollup.get(rollup_id)
@@ -268,8 +279,10 @@ class SequencerCore:
             return None, ()
         return self.signer.sign_receipt_batch([(r.rollup_id, r.tx_hash, r.height, r.index) for r in records])
 
-    def admit_bundle(self, bundle: Bundle) -> tuple[AdmittedTx, ...]:
-        """Admit a bundle all-or-nothing: every leg valid, all in one block."""
+    def admit_bundle(self, bundle: Bundle, policy_errors: Sequence[SharedSeqError | None] | None = None
+                     ) -> tuple[AdmittedTx, ...]:
+        """Admit a bundle all-or-nothing: every leg valid, all in one block. `policy_errors`: each
+        leg's policy verdict, found elsewhere (a check worker), raised where the check would be."""
         legs = bundle.legs
         limits = self.config.limits
         if not legs:
@@ -283,7 +296,9 @@ class SequencerCore:
         seen: set[tuple[RollupId, Hash32]] = set()
         for i, leg in enumerate(legs):
             try:
-                self.validate(leg)
+                self.validate(leg, policy=policy_errors is None)
+                if policy_errors is not None and (err := policy_errors[i]) is not None:
+                    raise err
                 self._check_new(leg.rollup_id, leg.tx_hash)
                 if (leg.rollup_id, leg.tx_hash) in seen:
                     raise AlreadyExists(f"transaction 0x{leg.tx_hash.hex()} appears twice in the bundle")

@@ -61,6 +61,7 @@ from sequencer.errors import (
 )
 from sequencer.store.sqlite_log import BlockLog, TxLocation
 
+from .checkers import PolicyCheckers
 from .errors import Refusal
 from .metrics import Metrics
 from .security import CLIENT, ClientShares
@@ -211,6 +212,9 @@ class SequencerNode:
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-writer")
         self._prepare_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-seal")
         self.on_fatal: Callable[[BaseException], Awaitable[None]] | None = None
+        self.checkers: PolicyCheckers | None = None
+        """Where policy checks run when there is enough to check (checkers.py; the server sets it,
+        and closes it): None, always here."""
         self.shares = ClientShares(0, 0)
         """Each client's share of the pending blocks (security.py); the server sets the caps."""
         self.loop_lag_s = 0.0
@@ -261,7 +265,9 @@ class SequencerNode:
     # -- submission --------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the read and write threads, then close the log."""
+        """Stop the check workers, the read and write threads, then close the log."""
+        if self.checkers is not None:
+            self.checkers.close()
         for pool in (self._reads, self._prepare_thread, self._write_thread):
             pool.shutdown(wait=True, cancel_futures=True)
         self.log.close()
@@ -370,23 +376,58 @@ class SequencerNode:
             raise BadInput(f"transaction 0x{tx_hash.hex()} is on rollups {sorted(found)}; set rollup_id")
         return next(iter(found.values()), None)
 
-    def admit_transaction(self, tx: Transaction) -> Ticket:
+    def admit_transaction(self, tx: Transaction, *, validated: bool = False) -> Ticket:
         """Admit one transaction (raises BadInput/Overloaded); await the ticket."""
         self._check_running()
         self.shares.check(CLIENT.get(), 1, len(tx.payload))
         started = time.perf_counter()
         try:
-            records = self.core.admit(tx)
+            records = self.core.admit(tx, validated=validated)
         except Duplicate as dup:
             return self._retry([(dup.rollup_id, dup.tx_hash)], started)
         return self._enqueue(records, started)
 
-    def admit_bundle(self, bundle: Bundle) -> Ticket:
+    def _use_workers(self, n: int) -> bool:
+        """Whether `n` policy checks go to the check workers (checkers.py) rather than run here."""
+        if self.checkers is None:
+            return False
+        self.checkers.demand(n)
+        return self.checkers.ready
+
+    async def admit_transaction_checked(self, tx: Transaction) -> Ticket:
+        """admit_transaction, its policy check done by a check worker when one is up: the same
+        refusals in the same order (the limits here first, then the policy's verdict, then the
+        rest of admission), the loop free meanwhile."""
+        if not self._use_workers(1):
+            return self.admit_transaction(tx)
+        assert self.checkers is not None
+        self._check_running()
+        self.shares.check(CLIENT.get(), 1, len(tx.payload))
+        self.core.validate(tx, policy=False)
+        (err,) = await self.checkers.check([(tx.rollup_id, tx.payload)])
+        if err is not None:
+            raise err
+        return self.admit_transaction(tx, validated=True)
+
+    async def admit_bundle_checked(self, bundle: Bundle) -> Ticket:
+        """admit_bundle, its legs' policy checks done by a check worker when one is up."""
+        if not self._use_workers(len(bundle.legs)):
+            return self.admit_bundle(bundle)
+        assert self.checkers is not None
+        self._check_running()
+        self.shares.check(CLIENT.get(), len(bundle.legs), sum(len(leg.payload) for leg in bundle.legs))
+        known = [leg for leg in bundle.legs if leg.rollup_id in self.core.rollups]
+        verdicts = iter(await self.checkers.check([(leg.rollup_id, leg.payload) for leg in known]))
+        # A leg of an unknown rollup has no policy: the core refuses it at its place, as inline.
+        errors = [next(verdicts) if leg.rollup_id in self.core.rollups else None for leg in bundle.legs]
+        return self.admit_bundle(bundle, errors)
+
+    def admit_bundle(self, bundle: Bundle, policy_errors: Sequence[SharedSeqError | None] | None = None) -> Ticket:
         self._check_running()
         self.shares.check(CLIENT.get(), len(bundle.legs), sum(len(leg.payload) for leg in bundle.legs))
         started = time.perf_counter()
         try:
-            records = self.core.admit_bundle(bundle)
+            records = self.core.admit_bundle(bundle, policy_errors)
         except BundleDuplicate:
             keys = [(leg.rollup_id, leg.tx_hash) for leg in bundle.legs]
             if not all(self.core.admitted(rid, h) for rid, h in keys):
@@ -422,14 +463,40 @@ class SequencerNode:
             out.append(tx)
         return out
 
+    async def _check_in_workers(self, items: Sequence[T], convert: Callable[[T, int], Transaction]
+                                ) -> list[Transaction | Refusal]:
+        """_check_all with the policy checks in the check workers: conversion and the limits here,
+        in item order, then every remaining item's policy verdict in one hand-off."""
+        assert self.checkers is not None
+        out: list[Transaction | Refusal] = []
+        sent: list[int] = []
+        for i, item in enumerate(items):
+            try:
+                tx = convert(item, i)
+                self.core.validate(tx, policy=False)
+            except SharedSeqError as exc:
+                out.append(Refusal.of(exc))
+                continue
+            out.append(tx)
+            sent.append(i)
+        verdicts = await self.checkers.check([(t.rollup_id, t.payload) for i in sent
+                                              if isinstance(t := out[i], Transaction)])
+        for i, err in zip(sent, verdicts, strict=True):
+            if err is not None:
+                out[i] = Refusal.of(err)
+        return out
+
     async def admit_list_checked(
         self, items: Sequence[T], convert: Callable[[T, int], Transaction]
     ) -> tuple[Ticket, list[int | Refusal]]:
-        """admit_list, with each item converted and policy-checked (signature recovery) in a
-        worker thread first: coincurve releases the GIL, so the checks use another core while
-        the event loop serves the network, and a long list never holds the loop item by item.
-        Order is kept: the placement happens after, on the loop, in list order."""
-        if len(items) < OFFLOAD_MIN_ITEMS:
+        """admit_list, with each item converted and policy-checked (signature recovery) first: by the
+        check workers when they are up (checkers.py), else in a worker thread for a long list
+        (coincurve releases the GIL, so the checks use another core while the event loop serves the
+        network) and here for a short one. Order is kept: the placement happens after, on the loop,
+        in list order."""
+        if self._use_workers(len(items)):
+            checked = await self._check_in_workers(items, convert)
+        elif len(items) < OFFLOAD_MIN_ITEMS:
             checked = self._check_all(items, convert)
         else:
             checked = await anyio.to_thread.run_sync(self._check_all, items, convert, limiter=self._validators)
