@@ -80,6 +80,8 @@ class Settings:
     only: str = ""
     """Comma-separated phases to run (ingest, latency, jetstream, subscribers, memory, restart; the ceilings always
     run): for measuring one change. A partial run prints its figures and leaves latest.json alone."""
+    check_workers: int = 1
+    """The sequencer's check_workers ([sequencer]; 0: every policy check in the server process)."""
     one_server: bool = False
     """One sequencer for every phase but the restart, each phase with transactions of its own (the smoke
     test: starting a sequencer per phase is most of its time). Off, every phase gets a fresh one."""
@@ -165,10 +167,10 @@ def run(s: Settings) -> dict[str, Any]:
     def sequencer(name: str, rollups: list[int] = ROLLUPS) -> Iterator[targets.Sequencer]:
         if s.one_server and rollups == ROLLUPS:
             if not shared:
-                shared.append(targets.Sequencer(work / "shared", ROLLUPS))
+                shared.append(targets.Sequencer(work / "shared", ROLLUPS, check_workers=s.check_workers))
             yield shared[0]
             return
-        seq = targets.Sequencer(work / name, rollups)
+        seq = targets.Sequencer(work / name, rollups, check_workers=s.check_workers)
         try:
             yield seq
         finally:
@@ -315,7 +317,7 @@ def _jetstream(s: Settings, work: Path, txs: Any, notes: dict[str, Any]) -> dict
         made[0] += 1
         assert cluster is not None
         seq = targets.Sequencer(work / f"seq-{made[0]}", ROLLUPS, jetstream=cluster.urls, stream=f"bench{made[0]}",
-                                lease_ttl_ms=s.js_lease_ttl_ms)
+                                lease_ttl_ms=s.js_lease_ttl_ms, check_workers=s.check_workers)
         if s.one_server:
             shared.append(seq)
             yield seq

@@ -62,7 +62,7 @@ class Sequencer(Process):
     bucket `<stream>_lease`), and the sequencer is ready once it holds the lease and leads, which
     its metrics say (`sharedseq_leading`); before that it refuses submissions."""
 
-    def __init__(self, workdir: Path, rollups: list[int], slot_ms: int = 100, *,
+    def __init__(self, workdir: Path, rollups: list[int], slot_ms: int = 100, *, check_workers: int = 1,
                  jetstream: list[str] | None = None, stream: str = "sharedseq", lease_ttl_ms: int = 1000) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -84,7 +84,7 @@ class Sequencer(Process):
             f'slot_ms = {slot_ms}\nmetrics_listen = "{metrics}"\n{store}'
             # The load generator is one client measuring the whole service: per-client limits off.
             'rate_limit_tx_per_s = 0\nrate_limit_bytes_per_s = 0\nmax_streams_per_client = 0\nclient_share = 0\n'
-            'client_inflight_txs = 0\n'
+            f'client_inflight_txs = 0\ncheck_workers = {check_workers}\n'
             f'{replicated}[limits]\nmax_pending_blocks = 4096\n{spec}')
         self.workdir = workdir
         self.started = time.perf_counter()

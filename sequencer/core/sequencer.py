@@ -37,7 +37,6 @@ from sequencer.errors import (
     FailedPrecondition,
     NotFound,
     Overloaded,
-    SharedSeqError,
     TooLarge,
 )
 
@@ -279,10 +278,8 @@ class SequencerCore:
             return None, ()
         return self.signer.sign_receipt_batch([(r.rollup_id, r.tx_hash, r.height, r.index) for r in records])
 
-    def admit_bundle(self, bundle: Bundle, policy_errors: Sequence[SharedSeqError | None] | None = None
-                     ) -> tuple[AdmittedTx, ...]:
-        """Admit a bundle all-or-nothing: every leg valid, all in one block. `policy_errors`: each
-        leg's policy verdict, found elsewhere (a check worker), raised where the check would be."""
+    def admit_bundle(self, bundle: Bundle) -> tuple[AdmittedTx, ...]:
+        """Admit a bundle all-or-nothing: every leg valid, all in one block."""
         legs = bundle.legs
         limits = self.config.limits
         if not legs:
@@ -296,9 +293,7 @@ class SequencerCore:
         seen: set[tuple[RollupId, Hash32]] = set()
         for i, leg in enumerate(legs):
             try:
-                self.validate(leg, policy=policy_errors is None)
-                if policy_errors is not None and (err := policy_errors[i]) is not None:
-                    raise err
+                self.validate(leg)
                 self._check_new(leg.rollup_id, leg.tx_hash)
                 if (leg.rollup_id, leg.tx_hash) in seen:
                     raise AlreadyExists(f"transaction 0x{leg.tx_hash.hex()} appears twice in the bundle")

@@ -77,7 +77,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
     # -- submission --------------------------------------------------------
 
     async def _admitted(self, client: str, count: int,
-                        admit: Callable[[], Awaitable[Ticket]]) -> tuple[Ticket, tuple[Receipt, ...]]:
+                        admit: Callable[[], Ticket]) -> tuple[Ticket, tuple[Receipt, ...]]:
         """Admit `count` transactions of one unary call under the client's limits, and wait until
         they are durable: paced first if the client dominates a saturated node (FloodPacer), then
         within its in-flight cap, which a resubmission (nothing new admitted) gives back at once."""
@@ -86,7 +86,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
             await anyio.sleep(pause)
         held = await self.inflight.acquire(client, count)
         try:
-            ticket = await admit()
+            ticket = admit()
             self.pacer.admitted(client, len(ticket.records))
             self.inflight.release(client, held - min(held, len(ticket.records)))
             held = min(held, len(ticket.records))
@@ -99,7 +99,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         client = client_identity(context)
         self.limiter.take(client)
         tx = convert.transaction_from_proto(request.transaction)
-        ticket, receipts = await self._admitted(client, 1, lambda: self.node.admit_transaction_checked(tx))
+        ticket, receipts = await self._admitted(client, 1, lambda: self.node.admit_transaction(tx))
         return pb.SubmitTransactionResponse(receipt=convert.receipt_to_proto(receipts[0]),
                                             already_admitted=ticket.already_admitted)
 
@@ -108,8 +108,7 @@ class SequencerServicer(pb_grpc.SequencerServiceServicer):
         client = client_identity(context)
         self.limiter.take(client, max(1, len(request.bundle.legs)))
         bundle = convert.bundle_from_proto(request.bundle, self.streams.max_legs)
-        ticket, receipts = await self._admitted(client, len(bundle.legs),
-                                                lambda: self.node.admit_bundle_checked(bundle))
+        ticket, receipts = await self._admitted(client, len(bundle.legs), lambda: self.node.admit_bundle(bundle))
         return pb.SubmitBundleResponse(receipts=convert.receipts_to_proto(receipts), bundle_hash=bundle.bundle_hash,
                                        already_admitted=ticket.already_admitted)
 

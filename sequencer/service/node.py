@@ -394,40 +394,12 @@ class SequencerNode:
         self.checkers.demand(n)
         return self.checkers.ready
 
-    async def admit_transaction_checked(self, tx: Transaction) -> Ticket:
-        """admit_transaction, its policy check done by a check worker when one is up: the same
-        refusals in the same order (the limits here first, then the policy's verdict, then the
-        rest of admission), the loop free meanwhile."""
-        if not self._use_workers(1):
-            return self.admit_transaction(tx)
-        assert self.checkers is not None
-        self._check_running()
-        self.shares.check(CLIENT.get(), 1, len(tx.payload))
-        self.core.validate(tx, policy=False)
-        (err,) = await self.checkers.check([(tx.rollup_id, tx.payload)])
-        if err is not None:
-            raise err
-        return self.admit_transaction(tx, validated=True)
-
-    async def admit_bundle_checked(self, bundle: Bundle) -> Ticket:
-        """admit_bundle, its legs' policy checks done by a check worker when one is up."""
-        if not self._use_workers(len(bundle.legs)):
-            return self.admit_bundle(bundle)
-        assert self.checkers is not None
-        self._check_running()
-        self.shares.check(CLIENT.get(), len(bundle.legs), sum(len(leg.payload) for leg in bundle.legs))
-        known = [leg for leg in bundle.legs if leg.rollup_id in self.core.rollups]
-        verdicts = iter(await self.checkers.check([(leg.rollup_id, leg.payload) for leg in known]))
-        # A leg of an unknown rollup has no policy: the core refuses it at its place, as inline.
-        errors = [next(verdicts) if leg.rollup_id in self.core.rollups else None for leg in bundle.legs]
-        return self.admit_bundle(bundle, errors)
-
-    def admit_bundle(self, bundle: Bundle, policy_errors: Sequence[SharedSeqError | None] | None = None) -> Ticket:
+    def admit_bundle(self, bundle: Bundle) -> Ticket:
         self._check_running()
         self.shares.check(CLIENT.get(), len(bundle.legs), sum(len(leg.payload) for leg in bundle.legs))
         started = time.perf_counter()
         try:
-            records = self.core.admit_bundle(bundle, policy_errors)
+            records = self.core.admit_bundle(bundle)
         except BundleDuplicate:
             keys = [(leg.rollup_id, leg.tx_hash) for leg in bundle.legs]
             if not all(self.core.admitted(rid, h) for rid, h in keys):
@@ -489,15 +461,16 @@ class SequencerNode:
     async def admit_list_checked(
         self, items: Sequence[T], convert: Callable[[T, int], Transaction]
     ) -> tuple[Ticket, list[int | Refusal]]:
-        """admit_list, with each item converted and policy-checked (signature recovery) first: by the
-        check workers when they are up (checkers.py), else in a worker thread for a long list
+        """admit_list, with each item converted and policy-checked (signature recovery) first: for a
+        long list, by the check workers when they are up (checkers.py), else in a worker thread
         (coincurve releases the GIL, so the checks use another core while the event loop serves the
-        network) and here for a short one. Order is kept: the placement happens after, on the loop,
-        in list order."""
-        if self._use_workers(len(items)):
-            checked = await self._check_in_workers(items, convert)
-        elif len(items) < OFFLOAD_MIN_ITEMS:
+        network); for a short one here (a hand-off would cost its stream more than the checks: the
+        stream reads its next request once this one is placed). Order is kept: the placement
+        happens after, on the loop, in list order."""
+        if len(items) < OFFLOAD_MIN_ITEMS:
             checked = self._check_all(items, convert)
+        elif self._use_workers(len(items)):
+            checked = await self._check_in_workers(items, convert)
         else:
             checked = await anyio.to_thread.run_sync(self._check_all, items, convert, limiter=self._validators)
         return self.admit_list(checked, validated=True)

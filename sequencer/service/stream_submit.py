@@ -253,10 +253,10 @@ class SubmitStreams:
         which = req.WhichOneof("item")
         if which == "transaction":
             self.limiter.take(client)
-            return await self.node.admit_transaction_checked(convert.transaction_from_proto(req.transaction))
+            return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
         if which == "bundle":
             self.limiter.take(client, max(1, len(req.bundle.legs)))
-            return await self.node.admit_bundle_checked(convert.bundle_from_proto(req.bundle, self.max_legs))
+            return self.node.admit_bundle(convert.bundle_from_proto(req.bundle, self.max_legs))
         if which == "transactions":
             items = req.transactions.transactions
             if len(items) > self.limits.max_list_items:
