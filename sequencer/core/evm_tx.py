@@ -326,14 +326,14 @@ _ZEROS = bytes(32)
 
 _FORMS = {
     LEGACY: "QIQTIDVRS",
-    ACCESS_LIST: "IQIQTIDAYRS",
-    DYNAMIC_FEE: "IQIIQTIDAYRS",
-    BLOB: "IQIIQTIDAIBYRS",
-    SET_CODE: "IQIIQTIDAUYRS",
+    ACCESS_LIST: "CQIQTIDAYRS",
+    DYNAMIC_FEE: "CQIIQTIDAYRS",
+    BLOB: "CQIIQTIDAIBYRS",
+    SET_CODE: "CQIIQTIDAUYRS",
 }
 """Each form's fields in wire order (the module docstring), one letter for what the decoder requires of
-it: Q uint64, I uint256, T `to` (empty or 20 bytes), D bytes, A access list, B blob versioned hashes, U
-authorization list, V legacy v, Y y_parity, R r, S s."""
+it: Q uint64, I uint256, C the chain id (a uint256), T `to` (empty or 20 bytes), D bytes, A access list,
+B blob versioned hashes, U authorization list, V legacy v, Y y_parity, R r, S s."""
 
 SignatureView = tuple[int, int | None, bytes, bytes, int]
 """(tx_type, chain_id, signing hash, r || s as 64 bytes, y_parity) of a raw transaction."""
@@ -370,10 +370,18 @@ def signature_view(raw: bytes) -> SignatureView | None:
             return None
         p = start
         for kind in _FORMS[tx_type]:
-            is_list, s, e = header(raw, p, end)
-            if kind in "ABU":
-                if not is_list:
-                    return None
+            b = raw[p] if p < end else 0x100
+            if b < 0x80:  # the short forms inline (a call per field is a fifth of this function's cost)
+                is_list, s, e = False, p, p + 1
+            elif b < 0xB8 and b != 0x81:  # 0x81 may wrap a single byte: the codec's check
+                is_list, s, e = False, p + 1, p + 1 + b - 0x80
+            elif 0xC0 <= b < 0xF8:
+                is_list, s, e = True, p + 1, p + 1 + b - 0xC0
+            else:
+                is_list, s, e = header(raw, p, end)
+            if e > end:
+                return None
+            if is_list:
                 if kind == "A":
                     if e != s:  # an empty access list (0xc0) needs no decoding
                         _access_list(rlp.decode_at(raw, p, end, 1)[0])
@@ -381,22 +389,36 @@ def signature_view(raw: bytes) -> SignatureView | None:
                     hashes = rlp.decode_at(raw, p, end, 1)[0]
                     if not hashes or not all(isinstance(h, bytes) for h in hashes):
                         return None
-                else:
+                elif kind == "U":
                     _authorizations(rlp.decode_at(raw, p, end, 1)[0])
-            elif is_list:
-                return None
-            elif kind == "I":
+                else:
+                    return None
+            elif kind == "I" or kind == "C":
                 if e - s > 32 or (e > s and raw[s] == 0):
                     return None
-                if p == start and tx_type != LEGACY:
+                if kind == "C":
                     chain_id = int.from_bytes(raw[s:e], "big")
             elif kind == "Q":
                 if e - s > 8 or (e > s and raw[s] == 0):
                     return None
+            elif kind == "D":
+                pass
             elif kind == "T":
                 if e != s and e - s != 20:
                     return None
                 no_to = e == s
+            elif kind == "R":  # 0 < r < n: non-empty, no leading zero, below n as 32 big-endian bytes
+                if e == s or e - s > 32 or raw[s] == 0:
+                    return None
+                r32 = _ZEROS[: 32 - (e - s)] + raw[s:e]
+                if r32 >= _N_BYTES:
+                    return None
+            elif kind == "S":  # 0 < s <= n/2 (EIP-2)
+                if e == s or e - s > 32 or raw[s] == 0:
+                    return None
+                s32 = _ZEROS[: 32 - (e - s)] + raw[s:e]
+                if s32 > _HALF_N_BYTES:
+                    return None
             elif kind == "Y":  # 0 is the empty string, 1 the single byte 0x01
                 if e - s > 1 or (e > s and raw[s] != 1):
                     return None
@@ -412,18 +434,8 @@ def signature_view(raw: bytes) -> SignatureView | None:
                 else:
                     return None
                 sig_start = p
-            elif kind == "R":  # 0 < r < n: non-empty, no leading zero, below n as 32 big-endian bytes
-                if e == s or e - s > 32 or raw[s] == 0:
-                    return None
-                r32 = _ZEROS[: 32 - (e - s)] + raw[s:e]
-                if r32 >= _N_BYTES:
-                    return None
-            elif kind == "S":  # 0 < s <= n/2 (EIP-2)
-                if e == s or e - s > 32 or raw[s] == 0:
-                    return None
-                s32 = _ZEROS[: 32 - (e - s)] + raw[s:e]
-                if s32 > _HALF_N_BYTES:
-                    return None
+            else:  # a list field given a string
+                return None
             p = e
     except DecodeError:
         return None
