@@ -75,6 +75,10 @@ class _Job:
     done: anyio.Event = field(default_factory=anyio.Event)
     results: list[SharedSeqError | None] = field(default_factory=list)
 
+    async def wait(self) -> list[SharedSeqError | None]:
+        await self.done.wait()
+        return self.results
+
 
 class _Worker:
     """One worker process and the thread that owns its pipes."""
@@ -253,17 +257,21 @@ class PolicyCheckers:
             self.batches += 1
             w.jobs.put(jobs)
 
-    async def check(self, items: Sequence[Item]) -> list[SharedSeqError | None]:
-        """Each item's policy outcome (None: accepted), in order (inline when no worker is `ready`)."""
-        if not items:
-            return []
-        if not self._live:
-            return [self.check_inline(it) for it in items]
+    def submit(self, items: Sequence[Item]) -> _Job:
+        """Start checking `items` (inline, now, when no worker is `ready`); `await job.wait()` gives each
+        item's policy outcome (None: accepted), in order."""
         job = _Job(items)
+        if not items or not self._live:
+            job.results = [self.check_inline(it) for it in items]
+            job.done.set()
+            return job
         self._pending.append(job)
         self._dispatch()
-        await job.done.wait()
-        return job.results
+        return job
+
+    async def check(self, items: Sequence[Item]) -> list[SharedSeqError | None]:
+        """submit, then wait for the outcomes."""
+        return await self.submit(items).wait()
 
     def close(self) -> None:
         """End the workers (their threads close the pipes; a worker exits at the end of its input)."""

@@ -165,6 +165,15 @@ class TxStatus:
 
 
 @dataclass(slots=True)
+class ListCheck:
+    """A list's conversion and policy checks, started by `SequencerNode.check_list`: done (`checked`)
+    or under way (`wait` returns them)."""
+
+    wait: Callable[[], Awaitable[list[Transaction | Refusal]]] | None
+    checked: list[Transaction | Refusal] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Batch:
     records: list[AdmittedTx] = field(default_factory=list)
     blocks: list[SharedBlock] = field(default_factory=list)
@@ -226,7 +235,7 @@ class SequencerNode:
         self._work = anyio.Event()
         self._new_block = anyio.Event()
         self._fatal: BaseException | None = None
-        self._validators = anyio.CapacityLimiter(2)
+        self._check_threads = ThreadPoolExecutor(2, thread_name_prefix="sharedseq-check")
         self._admitted = {rid: self.metrics.admitted.labels(str(rid)) for rid in core.rollups}
         # (rollup, tx_hash) -> (its ticket, its index there), from admission until its block is
         # durable; tickets in admission order, to forget them when their last block is published.
@@ -268,7 +277,7 @@ class SequencerNode:
         """Stop the check workers, the read and write threads, then close the log."""
         if self.checkers is not None:
             self.checkers.close()
-        for pool in (self._reads, self._prepare_thread, self._write_thread):
+        for pool in (self._reads, self._check_threads, self._prepare_thread, self._write_thread):
             pool.shutdown(wait=True, cancel_futures=True)
         self.log.close()
 
@@ -387,6 +396,26 @@ class SequencerNode:
             return self._retry([(dup.rollup_id, dup.tx_hash)], started)
         return self._enqueue(records, started)
 
+    def start_transaction(self, tx: Transaction) -> Callable[[], Awaitable[Ticket]]:
+        """Start admitting one transaction; awaiting what this returns places it (admit_transaction).
+        With check workers up, the limits are checked now and the policy check goes to them, so the
+        caller can read its next request meanwhile (stream_submit.py); else all happens on the await."""
+        if not self._use_workers(1):
+            async def now() -> Ticket:
+                return self.admit_transaction(tx)
+            return now
+        assert self.checkers is not None
+        self._check_running()
+        self.core.validate(tx, policy=False)
+        job = self.checkers.submit([(tx.rollup_id, tx.payload)])
+
+        async def place() -> Ticket:
+            (err,) = await job.wait()
+            if err is not None:
+                raise err
+            return self.admit_transaction(tx, validated=True)
+        return place
+
     def _use_workers(self, n: int) -> bool:
         """Whether `n` policy checks go to the check workers (checkers.py) rather than run here."""
         if self.checkers is None:
@@ -435,10 +464,9 @@ class SequencerNode:
             out.append(tx)
         return out
 
-    async def _check_in_workers(self, items: Sequence[T], convert: Callable[[T, int], Transaction]
-                                ) -> list[Transaction | Refusal]:
+    def _start_in_workers(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> ListCheck:
         """_check_all with the policy checks in the check workers: conversion and the limits here,
-        in item order, then every remaining item's policy verdict in one hand-off."""
+        now, in item order; every remaining item's policy verdict in one hand-off, under way."""
         assert self.checkers is not None
         out: list[Transaction | Refusal] = []
         sent: list[int] = []
@@ -451,29 +479,41 @@ class SequencerNode:
                 continue
             out.append(tx)
             sent.append(i)
-        verdicts = await self.checkers.check([(t.rollup_id, t.payload) for i in sent
-                                              if isinstance(t := out[i], Transaction)])
-        for i, err in zip(sent, verdicts, strict=True):
-            if err is not None:
-                out[i] = Refusal.of(err)
-        return out
+        job = self.checkers.submit([(t.rollup_id, t.payload) for i in sent if isinstance(t := out[i], Transaction)])
+
+        async def verdicts() -> list[Transaction | Refusal]:
+            for i, err in zip(sent, await job.wait(), strict=True):
+                if err is not None:
+                    out[i] = Refusal.of(err)
+            return out
+
+        return ListCheck(verdicts)
+
+    def check_list(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> ListCheck:
+        """Start converting and policy-checking a list's items (signature recovery), to be placed
+        later with `admit_checked`, in the order lists are started: by the check workers when they
+        are up (checkers.py); else a long list in a worker thread (coincurve releases the GIL, so
+        the checks use another core while the event loop serves the network), a short one here, now.
+        The caller can read its next request meanwhile (stream_submit.py)."""
+        self._check_running()
+        if self._use_workers(len(items)):
+            return self._start_in_workers(items, convert)
+        if len(items) < OFFLOAD_MIN_ITEMS:
+            return ListCheck(None, self._check_all(items, convert))
+        fut = self._check_threads.submit(self._check_all, items, convert)
+        return ListCheck(lambda: _result(fut))
+
+    async def admit_checked(self, check: ListCheck) -> tuple[Ticket, list[int | Refusal]]:
+        """Place a list whose checks `check_list` started (see admit_list)."""
+        checked = check.checked if check.wait is None else await check.wait()
+        return self.admit_list(checked, validated=True)
 
     async def admit_list_checked(
         self, items: Sequence[T], convert: Callable[[T, int], Transaction]
     ) -> tuple[Ticket, list[int | Refusal]]:
-        """admit_list, with each item converted and policy-checked (signature recovery) first: for a
-        long list, by the check workers when they are up (checkers.py), else in a worker thread
-        (coincurve releases the GIL, so the checks use another core while the event loop serves the
-        network); for a short one here (a hand-off would cost its stream more than the checks: the
-        stream reads its next request once this one is placed). Order is kept: the placement
-        happens after, on the loop, in list order."""
-        if len(items) < OFFLOAD_MIN_ITEMS:
-            checked = self._check_all(items, convert)
-        elif self._use_workers(len(items)):
-            checked = await self._check_in_workers(items, convert)
-        else:
-            checked = await anyio.to_thread.run_sync(self._check_all, items, convert, limiter=self._validators)
-        return self.admit_list(checked, validated=True)
+        """admit_list with each item converted and policy-checked first (check_list); order is kept:
+        the placement happens after, on the loop, in list order."""
+        return await self.admit_checked(self.check_list(items, convert))
 
     def admit_list(
         self, txs: Sequence[Transaction | Refusal], *, validated: bool = False

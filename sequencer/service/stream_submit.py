@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,12 @@ from .security import FloodPacer, InFlight, RateLimiter, client_identity
 from .wire import Held, Refused
 
 log = logging.getLogger("sharedseq.api")
+
+READ_AHEAD = 16
+READ_AHEAD_BYTES = 1024 * 1024
+"""A stream reads at most this many requests (request bytes) ahead of the one being placed: enough to
+keep a check worker busy on a stream of small requests, not enough to let one stream of 4 MB
+lists hold many of them at once."""
 
 
 def _transactions(req: pb.StreamSubmitRequest) -> int:
@@ -69,11 +75,20 @@ class ListTicket:
 
 
 @dataclass(slots=True)
+class _Started:
+    """A request whose admission is under way: `place` finishes it, in request order."""
+
+    place: Callable[[], Awaitable[Ticket | ListTicket]]
+    request: Held | None = None
+    """Its bytes, held in the request pool until it is placed."""
+
+
+@dataclass(slots=True)
 class _Owed:
     """What the writer owes one request: its id, what to answer with, and the bytes reserved for it."""
 
     request_id: int
-    item: Ticket | ListTicket | Refusal
+    item: Ticket | ListTicket | Refusal | _Started
     reserved: int
     inflight: int = 0
     """Transactions held in the client's InFlight cap until this answer's records are durable."""
@@ -116,9 +131,31 @@ class SubmitStreams:
 
         pacer = self.pacer
 
+        # Read, then placed in the same order by `placer` (a request's checks may still be under
+        # way in a check worker when the next one is read), then answered by `writer`.
+        placing: asyncio.Queue[_Owed | None] = asyncio.Queue()
+        ahead = [0, 0]  # requests read and not placed yet, and their bytes
+        caught_up: list[anyio.Event | None] = [None]  # set by the placer when the reader waits on `ahead`
+
         async def reader() -> None:
             try:
                 await read_all()
+            finally:
+                placing.put_nowait(None)
+
+        async def placer() -> None:
+            try:
+                while (owed := await placing.get()) is not None:
+                    if isinstance(owed.item, _Started):
+                        request = owed.item.request
+                        held[0] -= await self._place(owed, client)
+                        if request is not None:  # counted in `ahead` when read
+                            ahead[0] -= 1
+                            ahead[1] -= request.nbytes
+                        if (ev := caught_up[0]) is not None:
+                            caught_up[0] = None
+                            ev.set()
+                    owed_queue.put_nowait(owed)
             finally:
                 owed_queue.put_nowait(None)
 
@@ -133,17 +170,28 @@ class SubmitStreams:
                 # Room for the largest answer first, then read: a request is never held (its
                 # bytes in the request pool) while its stream waits on a client that does not read.
                 await window.wait_room(self.largest)
+                # And at most READ_AHEAD requests (READ_AHEAD_BYTES) ahead of their placement: the
+                # next one is read while this one's checks run, not while a hundred do.
+                while ahead[0] >= READ_AHEAD or ahead[1] >= READ_AHEAD_BYTES:
+                    caught_up[0] = ev = anyio.Event()
+                    await ev.wait()
                 try:
                     request = await anext(stream)
                 except StopAsyncIteration:
                     return
+                owed: _Owed | None = None
                 try:
                     owed = await self._take(request, client, window)
                 finally:
                     if isinstance(request, Held):
-                        request.release()
+                        if owed is not None and isinstance(owed.item, _Started):
+                            owed.item.request = request  # its bytes stay held until it is placed (_place)
+                            ahead[0] += 1
+                            ahead[1] += request.nbytes
+                        else:
+                            request.release()
                 held[0] += owed.inflight
-                owed_queue.put_nowait(owed)
+                placing.put_nowait(owed)
 
         writing: list[float | None] = [None]  # when the write in progress began (loop time)
 
@@ -186,6 +234,7 @@ class SubmitStreams:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(reader)
+                tg.start_soon(placer)
 
                 async def answer_all() -> None:
                     await writer()
@@ -204,6 +253,10 @@ class SubmitStreams:
                     log.error("StreamSubmit failed: %s: %s", type(leaf).__name__, leaf, exc_info=leaf)
                     end.append(Refusal(grpc.StatusCode.INTERNAL, "internal error"))
         finally:
+            while not placing.empty():  # read and never placed (the stream ended first)
+                left = placing.get_nowait()
+                if left is not None and isinstance(left.item, _Started) and left.item.request is not None:
+                    left.item.request.release()
             self.inflight.release(client, held[0])  # owed answers never reached (cut off, client gone)
             self.windows.discard(window)
             self.answers.release(window.bytes)  # what was reserved for answers never written
@@ -228,19 +281,14 @@ class SubmitStreams:
             if self.answers.try_take(bound):
                 txs = await self.inflight.acquire(client, _transactions(req))
                 try:
-                    item = await self._admit(req, client)
-                    # Only what was admitted now waits for a commit: refused items and
-                    # resubmissions are given back at once.
-                    admitted = len(item.records if isinstance(item, Ticket) else item.ticket.records)
-                    self.pacer.admitted(client, admitted)
-                    self.inflight.release(client, txs - min(txs, admitted))
-                    return _Owed(req.request_id, item, bound, min(txs, admitted))
+                    started = self._start(req, client)
                 except SharedSeqError as exc:
                     self.inflight.release(client, txs)
                     return _Owed(req.request_id, self._refuse(exc), bound)
                 except BaseException:
                     self.inflight.release(client, txs)
                     raise
+                return _Owed(req.request_id, started, bound, txs)
             window.release(bound)
             refusal = self._refuse(Overloaded(
                 "server busy: answers owed on all streams are at total_answer_bytes; retry shortly"))
@@ -248,22 +296,54 @@ class SubmitStreams:
         self.answers.used += HEAD_BOUND
         return _Owed(req.request_id, refusal, HEAD_BOUND)
 
-    async def _admit(self, req: pb.StreamSubmitRequest, client: str) -> Ticket | ListTicket:
-        """Admit the request's transactions (its ticket; their receipts come once durable)."""
+    def _start(self, req: pb.StreamSubmitRequest, client: str) -> _Started:
+        """Start admitting the request's transactions (their checks may go to a check worker); the
+        placer finishes it in request order."""
         which = req.WhichOneof("item")
         if which == "transaction":
             self.limiter.take(client)
-            return self.node.admit_transaction(convert.transaction_from_proto(req.transaction))
+            return _Started(self.node.start_transaction(convert.transaction_from_proto(req.transaction)))
         if which == "bundle":
             self.limiter.take(client, max(1, len(req.bundle.legs)))
-            return self.node.admit_bundle(convert.bundle_from_proto(req.bundle, self.max_legs))
+            bundle = convert.bundle_from_proto(req.bundle, self.max_legs)
+
+            async def place_bundle() -> Ticket:
+                return self.node.admit_bundle(bundle)
+            return _Started(place_bundle)
         if which == "transactions":
             items = req.transactions.transactions
             if len(items) > self.limits.max_list_items:
                 raise TooLarge(f"transactions: {len(items)} items, over the limit of {self.limits.max_list_items}")
             self.limiter.take(client, max(1, len(items)))
-            return ListTicket(*await self.node.admit_list_checked(items, convert.list_item_from_proto))
+            check = self.node.check_list(items, convert.list_item_from_proto)
+
+            async def place_list() -> ListTicket:
+                return ListTicket(*await self.node.admit_checked(check))
+            return _Started(place_list)
         raise BadInput("item: neither a transaction, a bundle nor a transaction list")
+
+    async def _place(self, owed: _Owed, client: str) -> int:
+        """Finish a started admission (its ticket; the receipts come once durable). Returns the
+        InFlight transactions given back: only what was admitted now waits for a commit, refused
+        items and resubmissions are given back at once."""
+        started = owed.item
+        assert isinstance(started, _Started)
+        txs = owed.inflight
+        try:
+            item = await started.place()
+        except SharedSeqError as exc:
+            self.inflight.release(client, txs)
+            owed.item, owed.inflight = self._refuse(exc), 0
+            return txs
+        finally:
+            if started.request is not None:
+                started.request.release()
+        admitted = len(item.records if isinstance(item, Ticket) else item.ticket.records)
+        self.pacer.admitted(client, admitted)
+        keep = min(txs, admitted)
+        self.inflight.release(client, txs - keep)
+        owed.item, owed.inflight = item, keep
+        return txs - keep
 
     async def _answer(self, owed: _Owed) -> pb.StreamSubmitResponse:
         resp = pb.StreamSubmitResponse(request_id=owed.request_id)
@@ -271,6 +351,7 @@ class SubmitStreams:
         if isinstance(item, Refusal):
             resp.error.CopyFrom(item.to_proto())
             return resp
+        assert not isinstance(item, _Started)  # the placer finished it
         try:
             receipts = await (item.wait() if isinstance(item, Ticket) else item.ticket.wait())
         except SharedSeqError as exc:  # the log could not persist them: nothing was admitted

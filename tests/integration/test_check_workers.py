@@ -228,3 +228,35 @@ async def test_the_server_answers_the_same_with_check_workers(tmp_path) -> None:
     assert len(refusals) == 4 + 12 + 30
     bundle = next(e for e in answers[1] if e[0] == "stream" and e[1] == 4)
     assert bundle[3] == 0 and "bundle leg 1" in bundle[5]
+
+
+@pytest.mark.anyio
+async def test_a_stream_is_placed_in_request_order_while_checks_overlap(tmp_path) -> None:
+    """With a check worker up, a stream's next request is read while the last one's checks run
+    (stream_submit.py: reader, placer, writer); placement stays first come, first served: every
+    answer in request order, and the receipts' (height, index) increase with the request ids."""
+    w = Wallet()
+    cfg = make_config(tmp_path, check_workers=1, rate_limit_tx_per_s=0, client_inflight_txs=0)
+    async with running(cfg) as srv:
+        assert srv.node.checkers is not None
+        await _ready(srv.node.checkers)
+        batches = srv.node.checkers.batches
+        reqs = []
+        for k in range(1, 121):
+            if k % 10 == 0:
+                reqs.append(pb.StreamSubmitRequest(request_id=k, transactions=pb.TransactionList(
+                    transactions=[pb.Transaction(rollup_id=901, payload=w.transfer(901)) for _ in range(3)])))
+            else:
+                reqs.append(pb.StreamSubmitRequest(request_id=k, transaction=pb.Transaction(
+                    rollup_id=901, payload=w.transfer(901))))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+            stub = pb_grpc.SequencerServiceStub(ch)
+            got = [resp async for resp in stub.StreamSubmit(iter(reqs), timeout=120)]
+        assert [r.request_id for r in got] == list(range(1, 121))
+        places = []
+        for r in got:
+            receipts = list(r.receipts) or [x.receipt for x in r.results]
+            assert receipts and not r.error.message
+            places += [(x.height, x.index) for x in receipts]
+        assert places == sorted(places) and len(set(places)) == len(places) == 108 + 36
+        assert srv.node.checkers.batches > batches  # the stream's checks went to the worker
