@@ -348,6 +348,8 @@ def signature_view(raw: bytes) -> SignatureView | None:
     leading-zero, address-length and signature-range checks, the same field count, nothing after the
     list. None means "ask the decoder", which words the refusal (or, should this be stricter than
     the decoder somewhere, accepts): so an answer here can never change a decision, only its cost."""
+    if not isinstance(raw, bytes):  # the decoder reads a bytearray's fields as bytearrays, and refuses them
+        return None
     n = len(raw)
     if n == 0 or n > MAX_TX_BYTES:
         return None

@@ -476,3 +476,13 @@ def test_every_hostile_scalar_in_every_field_signed_same_outcome(tx_type: int) -
             fields[i] = value
             accepted += assert_same(signed(tx_type, fields, KEYS[1], CHAIN))[1] is None
     assert accepted  # some values fit some fields: both paths accept those
+
+
+def test_a_payload_not_of_bytes_is_decided_alike() -> None:
+    # the full decoder refuses a bytearray's fields (not bytes); the fast path must not accept it either
+    fields = unsigned_fields(2, CHAIN, 1, 10**9, 21_000, b"\x11" * 20, 1, b"", [], [], [])
+    raw = signed(2, fields, KEYS[0], CHAIN)
+    assert assert_same(raw)[0] is None
+    for payload in (bytearray(raw), memoryview(raw)):
+        assert signature_view(payload) is None  # type: ignore[arg-type]
+        assert_same(payload)  # type: ignore[arg-type]
