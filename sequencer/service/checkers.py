@@ -150,6 +150,7 @@ class PolicyCheckers:
         self._started = 0
         self._last_spawn = -RESPAWN_S
         self._window = (0.0, 0)  # (start, checks asked for since)
+        self._last_rate = 0.0
         self._starting = 0
         self._closed = False
         self.deaths = 0
@@ -163,17 +164,30 @@ class PolicyCheckers:
         return bool(self._live)
 
     def demand(self, n: int) -> None:
-        """`n` checks are wanted now (inline or not): start the workers once there is enough demand."""
-        if self.workers <= 0 or self._closed or len(self._live) >= self.workers:
+        """`n` checks are wanted now (inline or not): counted for `rate`, and the workers started
+        once there is enough demand."""
+        if self.workers <= 0 or self._closed:
             return
         now = self.clock()
         start, count = self._window
         if now - start > SPAWN_WINDOW_S:
+            self._last_rate = count / (now - start) if now - start < 2 * SPAWN_WINDOW_S else 0.0
             start, count = now, 0
         count += n
         self._window = (start, count)
-        if count >= self.spawn_after and now - self._last_spawn >= RESPAWN_S:
+        if (len(self._live) < self.workers and count >= self.spawn_after
+                and now - self._last_spawn >= RESPAWN_S):
             self._spawn(now)
+
+    def rate(self) -> float:
+        """Checks asked for per second, over the last whole window of about a second (0 before one):
+        what the node's choice of where a short request is checked goes by. It does not depend on
+        where the checks ran, so that choice does not feed back on itself."""
+        now = self.clock()
+        start, count = self._window
+        if now - start > SPAWN_WINDOW_S:
+            return count / (now - start) if now - start < 2 * SPAWN_WINDOW_S else 0.0
+        return self._last_rate
 
     def _spawn(self, now: float) -> None:
         if self._token is None:
