@@ -233,8 +233,9 @@ async def test_the_server_answers_the_same_with_check_workers(tmp_path) -> None:
 @pytest.mark.anyio
 async def test_a_stream_is_placed_in_request_order_while_checks_overlap(tmp_path) -> None:
     """With a check worker up, a stream's next request is read while the last one's checks run
-    (stream_submit.py: reader, placer, writer); placement stays first come, first served: every
-    answer in request order, and the receipts' (height, index) increase with the request ids."""
+    (stream_submit.py: reader, placer, writer): here each long list's in the worker, the single
+    transactions between them here. Placement stays first come, first served: every answer in
+    request order, and the receipts' (height, index) increase with the request ids."""
     w = Wallet()
     cfg = make_config(tmp_path, check_workers=1, rate_limit_tx_per_s=0, client_inflight_txs=0)
     async with running(cfg) as srv:
@@ -245,7 +246,7 @@ async def test_a_stream_is_placed_in_request_order_while_checks_overlap(tmp_path
         for k in range(1, 121):
             if k % 10 == 0:
                 reqs.append(pb.StreamSubmitRequest(request_id=k, transactions=pb.TransactionList(
-                    transactions=[pb.Transaction(rollup_id=901, payload=w.transfer(901)) for _ in range(3)])))
+                    transactions=[pb.Transaction(rollup_id=901, payload=w.transfer(901)) for _ in range(20)])))
             else:
                 reqs.append(pb.StreamSubmitRequest(request_id=k, transaction=pb.Transaction(
                     rollup_id=901, payload=w.transfer(901))))
@@ -258,5 +259,23 @@ async def test_a_stream_is_placed_in_request_order_while_checks_overlap(tmp_path
             receipts = list(r.receipts) or [x.receipt for x in r.results]
             assert receipts and not r.error.message
             places += [(x.height, x.index) for x in receipts]
-        assert places == sorted(places) and len(set(places)) == len(places) == 108 + 36
-        assert srv.node.checkers.batches > batches  # the stream's checks went to the worker
+        assert places == sorted(places) and len(set(places)) == len(places) == 108 + 12 * 20
+        assert srv.node.checkers.batches >= batches + 12  # the lists' checks went to the worker
+
+
+def test_demand_rate_is_over_the_last_whole_window() -> None:
+    now = [100.0]
+    pool = PolicyCheckers(POLICIES, 0, clock=lambda: now[0])  # no workers: only the rate is kept
+    pool.workers = 1
+    pool.spawn_after = 10**9  # never start one here
+    assert pool.rate() == 0.0
+    for _ in range(20):
+        pool.demand(100)
+        now[0] += 0.04
+    assert pool.rate() == 0.0  # 0.8 s: the first window is not over
+    now[0] += 0.3
+    assert 1_800 < pool.rate() < 1_830  # 2,000 checks over 1.1 s, read before the next demand
+    pool.demand(1)  # starts the next window; the rate stays the last window's
+    assert 1_800 < pool.rate() < 1_830
+    now[0] += 5  # then quiet: a window that ended long ago counts as nothing
+    assert pool.rate() == 0.0
