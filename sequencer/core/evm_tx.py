@@ -343,7 +343,8 @@ def signature_view(raw: bytes) -> SignatureView | None:
     """What admission needs of `raw`, or None when `decode_transaction(raw)` might refuse it.
 
     Only ever answers for a payload the decoder accepts: every item's header gets the codec's
-    canonical checks (`rlp_codec.header`; list items are decoded whole at the depth the decoder
+    canonical checks (the short forms, which need none but the bound, read inline, the rest by
+    `rlp_codec.header`; list items are decoded whole by `rlp_codec.decode_at` at the depth the decoder
     reaches them, and validated by the decoder's own functions), every field the decoder's width,
     leading-zero, address-length and signature-range checks, the same field count, nothing after the
     list. None means "ask the decoder", which words the refusal (or, should this be stricter than
@@ -373,7 +374,7 @@ def signature_view(raw: bytes) -> SignatureView | None:
         p = start
         for kind in _FORMS[tx_type]:
             b = raw[p] if p < end else 0x100
-            if b < 0x80:  # the short forms inline (a call per field is a fifth of this function's cost)
+            if b < 0x80:  # the short forms inline (a call per field costs about 15 % of this function)
                 is_list, s, e = False, p, p + 1
             elif b < 0xB8 and b != 0x81:  # 0x81 may wrap a single byte: the codec's check
                 is_list, s, e = False, p + 1, p + 1 + b - 0x80
