@@ -457,12 +457,19 @@ def signature_view(raw: bytes) -> SignatureView | None:
 _CTX = GLOBAL_CONTEXT.ctx
 
 
-def signature_recovers(digest: bytes, rs: bytes, y_parity: int) -> bool:
-    """Whether the recoverable signature (r || s, y_parity) over `digest` recovers to a public key.
+def signature_recovers(digest: bytes, rs: bytes, y_parity: int) -> bool | None:
+    """Whether the recoverable signature (r || s, y_parity) over `digest` recovers to a public key;
+    None when it does not even parse (r or s not below n: `signature_view` never hands out one).
 
     libsecp256k1's own recovery (the call `recover_sender` makes through coincurve), without the
-    public key object, its serialisation and the address hash, which admission does not need."""
+    public key object, its serialisation and the address hash, which admission does not need. False
+    is exactly where `recover_sender` raises UNRECOVERABLE_SIGNATURE."""
     sig = _ffi.new("secp256k1_ecdsa_recoverable_signature *")
     if not _lib.secp256k1_ecdsa_recoverable_signature_parse_compact(_CTX, sig, rs, y_parity):
-        return False
+        return None
     return _lib.secp256k1_ecdsa_recover(_CTX, _ffi.new("secp256k1_pubkey *"), sig, digest) == 1
+
+
+UNRECOVERABLE_SIGNATURE = "signature: cannot recover the sender (failed to recover ECDSA public key)"
+"""`recover_sender`'s refusal of a signature that parses but recovers to no key (r no curve point's x,
+or the recovered point at infinity): coincurve's wording inside, as its recovery raises it."""

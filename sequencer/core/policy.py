@@ -14,6 +14,7 @@ from sequencer.errors import BadInput, DecodeError
 from .evm_tx import (
     LEGACY,
     TX_TYPE_NAMES,
+    UNRECOVERABLE_SIGNATURE,
     decode_transaction,
     recover_sender,
     signature_recovers,
@@ -52,10 +53,11 @@ class EvmPolicy:
 
     Every submitted transaction comes through here, so an acceptable one takes the fast path
     (`signature_view`, `signature_recovers`: one pass over the raw bytes and a bare libsecp256k1
-    recovery); anything the fast path does not accept goes through the full decoder and
+    recovery). A signature that decodes but recovers to no key is refused there in `recover_sender`'s
+    words; anything else the fast path does not accept goes through the full decoder and
     `recover_sender`, which decide and word the refusal. The fast path accepts only what the full one
-    does (tests/unit/core/test_core_policy_fastcheck.py holds the two against each other), so which
-    path ran never shows in a decision or a message.
+    does and refuses with its message (tests/unit/core/test_core_policy_fastcheck.py holds the two
+    against each other), so which path ran never shows in a decision or a message.
     """
 
     chain_id: int
@@ -66,9 +68,13 @@ class EvmPolicy:
         view = signature_view(payload)
         if view is not None:
             tx_type, chain_id, digest, rs, y_parity = view
-            if tx_type in self.allowed_types and chain_id == self.chain_id and signature_recovers(
-                    digest, rs, y_parity):
-                return
+            if tx_type in self.allowed_types and chain_id == self.chain_id:
+                recovers = signature_recovers(digest, rs, y_parity)
+                if recovers:
+                    return
+                if recovers is False:  # it decodes, type and chain fit: only the recovery refuses it,
+                    # as the full check would (without paying for that check a second time)
+                    raise BadInput(f"payload: {UNRECOVERABLE_SIGNATURE}")
         self.check_fully(payload)
 
     def check_fully(self, payload: bytes) -> None:

@@ -213,12 +213,8 @@ def test_valid_transactions_same_outcome_and_signing_hash(case: tuple[int, list,
     assert (outs[0] is None) == accepted
 
 
-def test_each_valid_type_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_valid_type_takes_the_fast_path(no_full_check: None) -> None:
     # the full check is not reached for a transaction the policy accepts: the speed is real
-    def full(self: EvmPolicy, payload: bytes) -> None:
-        raise AssertionError("fast path refused a valid transaction")
-
-    monkeypatch.setattr(EvmPolicy, "check_fully", full)
     big = b"\x5b" * 70_000
     for tx_type, to, data in [(0, b"\x11" * 20, b""), (0, b"", big), (1, b"\x11" * 20, b"\xca\xfe"),
                               (2, b"", big), (3, b"\x11" * 20, b""), (4, b"\x11" * 20, b"\x01")]:
@@ -349,6 +345,15 @@ def recovers_to_infinity(digest: bytes, k: int) -> tuple[int, int, int]:
     return r, s, y
 
 
+@pytest.fixture
+def no_full_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EvmPolicy.check_fully fails the test: the fast path decided alone."""
+    def full(self: EvmPolicy, payload: bytes) -> None:
+        raise AssertionError("the full check ran")
+
+    monkeypatch.setattr(EvmPolicy, "check_fully", full)
+
+
 def test_signature_recovering_to_infinity_is_refused_with_the_reference_message() -> None:
     fields = unsigned_fields(2, CHAIN, 3, 10**9, 21_000, b"\x11" * 20, 1, b"", [], [], [])
     digest = digest_of(2, fields, CHAIN)
@@ -368,6 +373,23 @@ def test_unrecoverable_r_is_refused_with_the_reference_message() -> None:
     assert signature_view(raw) is not None
     outs = assert_same(raw)
     assert outs[0] == (BadInput, "payload: signature: cannot recover the sender (failed to recover ECDSA public key)")
+
+
+def test_an_unrecoverable_signature_is_refused_without_the_full_check(no_full_check: None) -> None:
+    # a flood of unrecoverable signatures costs one recovery each, not the fast path plus the full check
+    fields = unsigned_fields(2, CHAIN, 3, 10**9, 21_000, b"\x11" * 20, 1, b"", [], [], [])
+    for r, s, y in [(not_an_x(9), 77, 1), recovers_to_infinity(digest_of(2, fields, CHAIN), 99)]:
+        with pytest.raises(BadInput) as exc:
+            EvmPolicy(CHAIN).check(with_sig(2, fields, CHAIN, y, r, s))
+        assert str(exc.value) == "payload: " + evm_tx.UNRECOVERABLE_SIGNATURE
+
+
+def test_a_signature_that_does_not_parse_is_none_not_false() -> None:
+    # r or s not below n: libsecp256k1 refuses to parse it, which the policy leaves to the full check
+    digest = b"\x05" * 32
+    assert signature_recovers(digest, SECP256K1_N.to_bytes(32, "big") + (5).to_bytes(32, "big"), 0) is None
+    assert signature_recovers(digest, (5).to_bytes(32, "big") + SECP256K1_N.to_bytes(32, "big"), 0) is None
+    assert signature_recovers(digest, (not_an_x(1)).to_bytes(32, "big") + (5).to_bytes(32, "big"), 0) is False
 
 
 @pytest.mark.parametrize("payload", [
