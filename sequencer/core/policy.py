@@ -53,11 +53,12 @@ class EvmPolicy:
 
     Every submitted transaction comes through here, so an acceptable one takes the fast path
     (`signature_view`, `signature_recovers`: one pass over the raw bytes and a bare libsecp256k1
-    recovery). A signature that decodes but recovers to no key is refused there in `recover_sender`'s
-    words; anything else the fast path does not accept goes through the full decoder and
-    `recover_sender`, which decide and word the refusal. The fast path accepts only what the full one
-    does and refuses with its message (tests/unit/core/test_core_policy_fastcheck.py holds the two
-    against each other), so which path ran never shows in a decision or a message.
+    recovery). What it reads is what the decoder would, so the type, chain id and recovery refusals
+    are made there, with the full check's words (the envelope checks are one function); a payload it
+    is unsure decodes goes through the full decoder and `recover_sender`, which decide and word the
+    refusal. The fast path accepts only what the full one does and refuses with its message
+    (tests/unit/core/test_core_policy_fastcheck.py holds the two against each other), so which path
+    ran never shows in a decision or a message.
     """
 
     chain_id: int
@@ -66,15 +67,16 @@ class EvmPolicy:
 
     def check(self, payload: bytes) -> None:
         view = signature_view(payload)
-        if view is not None:
-            tx_type, chain_id, digest, rs, y_parity = view
-            if tx_type in self.allowed_types and chain_id == self.chain_id:
-                recovers = signature_recovers(digest, rs, y_parity)
-                if recovers:
-                    return
-                if recovers is False:  # it decodes, type and chain fit: only the recovery refuses it,
-                    # as the full check would (without paying for that check a second time)
-                    raise BadInput(f"payload: {UNRECOVERABLE_SIGNATURE}")
+        if view is None:  # it may not decode: the full check decides
+            self.check_fully(payload)
+            return
+        tx_type, chain_id, digest, rs, y_parity = view
+        self._check_envelope(tx_type, chain_id)  # the decoder would read the same type and chain id
+        recovers = signature_recovers(digest, rs, y_parity)
+        if recovers:
+            return
+        if recovers is False:  # where recover_sender raises, and how
+            raise BadInput(f"payload: {UNRECOVERABLE_SIGNATURE}")
         self.check_fully(payload)
 
     def check_fully(self, payload: bytes) -> None:
@@ -83,20 +85,23 @@ class EvmPolicy:
             tx = decode_transaction(payload)
         except DecodeError as exc:
             raise BadInput(f"payload: malformed EVM transaction: {exc}") from exc
-        if tx.tx_type not in self.allowed_types:
-            kinds = ", ".join(TX_TYPE_NAMES[t] for t in sorted(self.allowed_types))
-            raise BadInput(
-                f"payload: {TX_TYPE_NAMES[tx.tx_type]} transactions are not accepted by this rollup "
-                f"(accepted: {kinds})"
-            )
-        if tx.chain_id is None:
-            raise BadInput("payload: legacy transaction without EIP-155 chain id (replayable on any chain)")
-        if tx.chain_id != self.chain_id:
-            raise BadInput(f"payload: wrong chain id {tx.chain_id}, this rollup is chain {self.chain_id}")
+        self._check_envelope(tx.tx_type, tx.chain_id)
         try:
             recover_sender(tx)
         except DecodeError as exc:
             raise BadInput(f"payload: {exc}") from exc
+
+    def _check_envelope(self, tx_type: int, chain_id: int | None) -> None:
+        if tx_type not in self.allowed_types:
+            kinds = ", ".join(TX_TYPE_NAMES[t] for t in sorted(self.allowed_types))
+            raise BadInput(
+                f"payload: {TX_TYPE_NAMES[tx_type]} transactions are not accepted by this rollup "
+                f"(accepted: {kinds})"
+            )
+        if chain_id is None:
+            raise BadInput("payload: legacy transaction without EIP-155 chain id (replayable on any chain)")
+        if chain_id != self.chain_id:
+            raise BadInput(f"payload: wrong chain id {chain_id}, this rollup is chain {self.chain_id}")
 
 
 def make_policy(name: str, chain_id: int) -> AdmissionPolicy:

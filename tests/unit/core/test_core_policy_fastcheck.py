@@ -508,3 +508,16 @@ def test_a_payload_not_of_bytes_is_decided_alike() -> None:
     for payload in (bytearray(raw), memoryview(raw)):
         assert signature_view(payload) is None  # type: ignore[arg-type]
         assert_same(payload)  # type: ignore[arg-type]
+
+
+def test_type_and_chain_refusals_on_the_fast_path_in_the_full_checks_words(no_full_check: None) -> None:
+    # what the view reads is what the decoder would: the envelope refusals need no full check either
+    cases = [(2, CHAIN + 1, EvmPolicy(CHAIN)), (3, CHAIN, EvmPolicy(CHAIN)), (1, CHAIN, POLICIES[2]),
+             (0, None, EvmPolicy(CHAIN)), (0, None, POLICIES[2]), (4, 5, EvmPolicy(CHAIN))]
+    for tx_type, chain_id, policy in cases:
+        fields = unsigned_fields(tx_type, chain_id or 0, 1, 10**9, 50_000, b"\x11" * 20, 0, b"", [],
+                                 [b"\x01" * 32], [[CHAIN, b"\x44" * 20, 0, 1, 5, 6]])
+        raw = signed(tx_type, fields, KEYS[0], chain_id)
+        expected = outcome(reference_check, policy, raw)
+        assert expected is not None
+        assert outcome(EvmPolicy.check, policy, raw) == expected
