@@ -87,7 +87,7 @@ def test_what_was_measured_stands_when_a_later_sequencer_fails(monkeypatch: pyte
         address = "127.0.0.1:1"
 
         def __init__(self, workdir: Path, rollups: list[int], *, jetstream: list[str], stream: str,
-                     lease_ttl_ms: int) -> None:
+                     lease_ttl_ms: int, check_workers: int) -> None:
             if made:
                 raise RuntimeError("the JetStream sequencer did not lead within 60 s")
             self.stream, self.closed = stream, False
