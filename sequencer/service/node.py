@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -82,6 +82,8 @@ BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 """Recent sealed blocks kept in memory, by payload bytes (not count: a block can be 1 MB)."""
 
 
+SMALL_FIRST_MIN_RECORDS = 64
+"""A group commit holding more records than this commits its short requests first (`_small_first`)."""
 OFFLOAD_MIN_ITEMS = 16
 """Lists shorter than this are checked on the loop: the thread hop would cost more than it saves."""
 SMALL_CHECKS_AWAY_PER_S = 2500
@@ -239,6 +241,8 @@ class SequencerNode:
         self._busy = (0.0, time.monotonic())  # (commit seconds decayed with WRITER_BUSY_TAU_S, as of when)
         """Called once, before the writer raises, when the log cannot be written."""
         self._queue = _Batch()
+        self._deferred = False
+        """The queue's head is the rest of a group commit split by `_small_first`."""
         self._work = anyio.Event()
         self._new_block = anyio.Event()
         self._fatal: BaseException | None = None
@@ -476,10 +480,10 @@ class SequencerNode:
             out.append(tx)
         return out
 
-    def _start_in_workers(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> ListCheck:
-        """_check_all with the policy checks in the check workers: conversion and the limits here,
-        now, in item order; every remaining item's policy verdict in one hand-off, under way."""
-        assert self.checkers is not None
+    def _convert_all(self, items: Sequence[T], convert: Callable[[T, int], Transaction]
+                     ) -> tuple[list[Transaction | Refusal], list[int]]:
+        """Convert each item and check it against the limits (not the policy); any thread. The
+        converted ones' indices come second: what the policy checks are for."""
         out: list[Transaction | Refusal] = []
         sent: list[int] = []
         for i, item in enumerate(items):
@@ -491,15 +495,43 @@ class SequencerNode:
                 continue
             out.append(tx)
             sent.append(i)
-        job = self.checkers.submit([(t.rollup_id, t.payload) for i in sent if isinstance(t := out[i], Transaction)])
+        return out, sent
 
-        async def verdicts() -> list[Transaction | Refusal]:
-            for i, err in zip(sent, await job.wait(), strict=True):
+    def _start_in_workers(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> ListCheck:
+        """_check_all with the policy checks in the check workers: conversion and the limits first (a
+        long list's on a check thread, so that it is not one long step of the loop), then every
+        remaining item's policy verdict in one hand-off."""
+        checkers = self.checkers
+        assert checkers is not None
+
+        def submit(out: list[Transaction | Refusal], sent: list[int]) -> Any:
+            return checkers.submit([(t.rollup_id, t.payload) for i in sent if isinstance(t := out[i], Transaction)])
+
+        def apply(out: list[Transaction | Refusal], sent: list[int], verdicts: list[SharedSeqError | None]
+                  ) -> list[Transaction | Refusal]:
+            for i, err in zip(sent, verdicts, strict=True):
                 if err is not None:
                     out[i] = Refusal.of(err)
             return out
 
-        return ListCheck(verdicts)
+        if len(items) < OFFLOAD_MIN_ITEMS:
+            out, sent = self._convert_all(items, convert)
+            job = submit(out, sent)
+
+            async def short() -> list[Transaction | Refusal]:
+                return apply(out, sent, await job.wait())
+            return ListCheck(short)
+        fut = self._check_threads.submit(self._convert_all, items, convert)
+
+        async def long() -> list[Transaction | Refusal]:
+            out, sent = await _result(fut)
+            return apply(out, sent, await submit(out, sent).wait())
+        return ListCheck(long)
+
+    async def off_loop(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a CPU step that needs no node state on a check thread (it shares the GIL, but the
+        interpreter switches every GIL_SWITCH_INTERVAL_S, so it is never one long step of the loop)."""
+        return await _result(self._check_threads.submit(fn, *args, **kwargs))
 
     def check_list(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> ListCheck:
         """Start converting and policy-checking a list's items (signature recovery), to be placed
@@ -592,6 +624,7 @@ class SequencerNode:
             await self._work.wait()
             self._work = anyio.Event()
             batch, self._queue = self._queue, _Batch()
+            batch = self._small_first(batch)
             if not batch.records and not batch.blocks and not batch.meta:
                 for t in batch.tickets:  # none should be here (see _enqueue); never leave one waiting
                     t.done.set()
@@ -631,6 +664,29 @@ class SequencerNode:
                 if t.records:  # block tickets carry none: their time is seal time, not receipt latency
                     self.metrics.receipt_seconds.observe(now - t.started)
                 t.done.set()
+
+    def _small_first(self, batch: _Batch) -> _Batch:
+        """The part of `batch` to commit now. A long group commit (thousands of a flood's records:
+        their receipts signed and rows written, several ms) would hold every short request queued
+        with it; so when one holds more than SMALL_FIRST_MIN_RECORDS records, the requests of at most
+        OFFLOAD_MIN_ITEMS records are committed first, on their own, and the rest goes back to the
+        head of the queue for the next commit (blocks and meta with it: a block stays durable with or
+        after its records). A rest is put back once only, so a stream of short requests cannot
+        starve it."""
+        deferred, self._deferred = self._deferred, False
+        if deferred or len(batch.records) <= SMALL_FIRST_MIN_RECORDS:
+            return batch
+        small, rest = _Batch(), _Batch(blocks=batch.blocks, meta=batch.meta)
+        for t in batch.tickets:
+            part = small if t.records and len(t.records) <= OFFLOAD_MIN_ITEMS else rest
+            part.tickets.append(t)
+            part.records.extend(t.records)
+        if not small.tickets or not rest.records:
+            return batch
+        self._queue = rest  # ahead of anything queued from now on
+        self._deferred = True
+        self._work.set()
+        return small
 
     def _decayed_busy(self, now: float) -> float:
         busy, at = self._busy
@@ -706,6 +762,7 @@ class SequencerNode:
         term's own blocks (two at one height)."""
         self._term += 1
         queued, self._queue = self._queue, _Batch()
+        self._deferred = False
         for t in [*(batch.tickets if batch else ()), *queued.tickets]:
             t.error = exc
             t.done.set()

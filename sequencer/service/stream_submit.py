@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import grpc
 
+from sequencer.core.types import Receipt
 from sequencer.errors import BadInput, Overloaded, SharedSeqError, TooLarge, leaf_exceptions
 from sharedseq.v1 import sequencer_pb2 as pb
 
@@ -37,7 +38,7 @@ from .limits import (
     list_answer_bound,
     receipts_answer_bound,
 )
-from .node import SequencerNode, Ticket
+from .node import OFFLOAD_MIN_ITEMS, SequencerNode, Ticket
 from .security import FloodPacer, InFlight, RateLimiter, client_identity
 from .wire import Held, Refused
 
@@ -361,6 +362,13 @@ class SubmitStreams:
             resp.receipts.extend(convert.receipts_to_proto(receipts))
             resp.already_admitted = item.already_admitted
             return resp
+        if len(item.results) >= OFFLOAD_MIN_ITEMS:  # a few ms for a long list: not one step of the loop
+            return await self.node.off_loop(self._list_answer, resp, item, receipts)
+        return self._list_answer(resp, item, receipts)
+
+    def _list_answer(self, resp: pb.StreamSubmitResponse, item: ListTicket, receipts: tuple[Receipt, ...]
+                     ) -> pb.StreamSubmitResponse:
+        """A list's answer: one result per item, in order (any thread)."""
         new = len(item.ticket.records)  # results past the new receipts are resubmissions (node.admit_list)
         for r in item.results:
             if isinstance(r, Refusal):
