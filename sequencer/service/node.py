@@ -91,8 +91,8 @@ SMALL_CHECKS_AWAY_PER_S = 2500
 about 15 % of the loop's time if done here. Measured (`python -m sequencer.bench --only latency`, 2
 cores): always in a worker, the p99 at 1,000 single messages/s was 50 ms against 11 inline (a
 process hand-off per message on a busy machine); never, the loop saturated at 1,000 messages of 5 a
-second (p50 2.4-3.3 s, against 0.08-1.1 s with them away). Chosen by the demand, not the loop's lag: the lag falls as soon
-as the checks leave, and a choice by lag went back and forth."""
+second (p50 2.4-3.3 s, against 0.08-1.1 s with them away). Chosen by the demand, not the loop's
+lag: the lag falls as soon as the checks leave, and a choice by lag went back and forth."""
 
 
 def origin_too_old(now_ms: int, origin_time_ms: int | None, max_drift_ms: int | None) -> bool:
