@@ -334,18 +334,19 @@ class SequencerCore:
             raise Critical(f"pending block {block.height} is not the next height {self.next_height}")
         origin = l1_origin if l1_origin and l1_origin[0] >= self.head.l1_origin[0] else self.head.l1_origin
         namespaces = tuple(Namespace(rid, tuple(txs)) for rid, txs in sorted(block.namespaces.items()))
+        roots = tuple(block.tx_roots[ns.rollup_id].root() for ns in namespaces)
         header = BlockHeader(
             height=block.height,
             parent_hash=self.head.block_hash,
             timestamp_ms=max(self.slot_start(now_ms), self.head.timestamp_ms + 1),
             l1_origin_number=origin[0],
             l1_origin_hash=origin[1],
-            namespaces_root=namespaces_root_of([(ns.rollup_id, block.tx_roots[ns.rollup_id].root(),
-                                                 len(ns.transactions)) for ns in namespaces]),
+            namespaces_root=namespaces_root_of([(ns.rollup_id, root, len(ns.transactions))
+                                                for ns, root in zip(namespaces, roots, strict=True)]),
             namespace_count=len(namespaces),
             bundles_root=bundles_root(block.bundles),
         )
-        sealed = SharedBlock(header, self.signer.sign_header(header), namespaces, tuple(block.bundles))
+        sealed = SharedBlock(header, self.signer.sign_header(header), namespaces, tuple(block.bundles), roots)
         self.head = Head(header.height, block_hash(header), header.timestamp_ms, origin)
         height = header.height
         for rid, hashes in block.hashes.items():

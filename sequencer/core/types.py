@@ -104,6 +104,11 @@ class SharedBlock:
     signature: bytes
     namespaces: tuple[Namespace, ...]
     bundles: tuple[BundlePlacement, ...] = ()
+    tx_roots: tuple[Hash32, ...] | None = field(default=None, compare=False, repr=False)
+    """Each namespace's transaction root, in `namespaces` order, when the sealer already has them
+    (the core keeps them as a block fills): the block log stores them instead of hashing every
+    payload again. None: compute them (commitments.tx_root). Not part of the block's identity; a
+    copy with other namespaces (dataclasses.replace) must set it to None."""
 
     @property
     def height(self) -> int:

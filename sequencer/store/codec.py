@@ -71,9 +71,11 @@ def _header(h: BlockHeader) -> list[object]:
 
 
 def encode_block_row(b: SharedBlock) -> bytes:
-    """The block's row without payloads. Hashes every payload once (tx_root), at write time, so no
-    reader ever hashes another rollup's transactions to prove its own."""
-    leaves = [[ns.rollup_id, tx_root(ns.transactions), len(ns.transactions)] for ns in b.namespaces]
+    """The block's row without payloads: each namespace's transaction root (the sealer's, else every
+    payload hashed once here, at write time), so no reader ever hashes another rollup's transactions
+    to prove its own."""
+    roots = b.tx_roots if b.tx_roots is not None else [tx_root(ns.transactions) for ns in b.namespaces]
+    leaves = [[ns.rollup_id, root, len(ns.transactions)] for ns, root in zip(b.namespaces, roots, strict=True)]
     bundles = [[p.bundle_hash, [[r, i] for r, i in p.legs]] for p in b.bundles]
     return rlp_codec.encode([_header(b.header), b.signature, leaves, bundles])
 

@@ -78,3 +78,25 @@ def test_fuzz_decode_raises_only_critical(data: bytes) -> None:
         decode_block(data)
     except Critical:
         pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3), st.binary(min_size=1, max_size=40)), min_size=0, max_size=60,
+                unique_by=lambda t: t))
+def test_a_sealed_blocks_row_carries_the_roots_the_payloads_give(txs: list[tuple[int, bytes]]) -> None:
+    """The core hands its namespaces' transaction roots (kept as the block filled) to the block log,
+    which stores them instead of hashing every payload again: the row is the one the payloads give."""
+    import dataclasses
+
+    from sequencer.core.commitments import tx_root
+    from sequencer.store.codec import decode_block_row, encode_block_row
+
+    core = make_core()
+    for rid, payload in txs:
+        core.submit(Transaction(rid, payload))
+    block = core.seal(100)
+    assert block.tx_roots == tuple(tx_root(ns.transactions) for ns in block.namespaces)
+    recomputed = dataclasses.replace(block, tx_roots=None)
+    assert encode_block_row(block) == encode_block_row(recomputed)
+    row = decode_block_row(encode_block_row(block))
+    assert [root for _, root, _ in row.leaves] == list(block.tx_roots)
