@@ -82,8 +82,6 @@ BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 """Recent sealed blocks kept in memory, by payload bytes (not count: a block can be 1 MB)."""
 
 
-SMALL_FIRST_MIN_RECORDS = 64
-"""A group commit holding more records than this commits its short requests first (`_small_first`)."""
 OFFLOAD_MIN_ITEMS = 16
 """Lists shorter than this are checked on the loop: the thread hop would cost more than it saves."""
 SMALL_CHECKS_AWAY_PER_S = 2500
@@ -241,8 +239,6 @@ class SequencerNode:
         self._busy = (0.0, time.monotonic())  # (commit seconds decayed with WRITER_BUSY_TAU_S, as of when)
         """Called once, before the writer raises, when the log cannot be written."""
         self._queue = _Batch()
-        self._deferred = False
-        """The queue's head is the rest of a group commit split by `_small_first`."""
         self._work = anyio.Event()
         self._new_block = anyio.Event()
         self._fatal: BaseException | None = None
@@ -624,7 +620,6 @@ class SequencerNode:
             await self._work.wait()
             self._work = anyio.Event()
             batch, self._queue = self._queue, _Batch()
-            batch = self._small_first(batch)
             if not batch.records and not batch.blocks and not batch.meta:
                 for t in batch.tickets:  # none should be here (see _enqueue); never leave one waiting
                     t.done.set()
@@ -664,29 +659,6 @@ class SequencerNode:
                 if t.records:  # block tickets carry none: their time is seal time, not receipt latency
                     self.metrics.receipt_seconds.observe(now - t.started)
                 t.done.set()
-
-    def _small_first(self, batch: _Batch) -> _Batch:
-        """The part of `batch` to commit now. A long group commit (thousands of a flood's records:
-        their receipts signed and rows written, several ms) would hold every short request queued
-        with it; so when one holds more than SMALL_FIRST_MIN_RECORDS records, the requests of at most
-        OFFLOAD_MIN_ITEMS records are committed first, on their own, and the rest goes back to the
-        head of the queue for the next commit (blocks and meta with it: a block stays durable with or
-        after its records). A rest is put back once only, so a stream of short requests cannot
-        starve it."""
-        deferred, self._deferred = self._deferred, False
-        if deferred or len(batch.records) <= SMALL_FIRST_MIN_RECORDS:
-            return batch
-        small, rest = _Batch(), _Batch(blocks=batch.blocks, meta=batch.meta)
-        for t in batch.tickets:
-            part = small if t.records and len(t.records) <= OFFLOAD_MIN_ITEMS else rest
-            part.tickets.append(t)
-            part.records.extend(t.records)
-        if not small.tickets or not rest.records:
-            return batch
-        self._queue = rest  # ahead of anything queued from now on
-        self._deferred = True
-        self._work.set()
-        return small
 
     def _decayed_busy(self, now: float) -> float:
         busy, at = self._busy
@@ -762,7 +734,6 @@ class SequencerNode:
         term's own blocks (two at one height)."""
         self._term += 1
         queued, self._queue = self._queue, _Batch()
-        self._deferred = False
         for t in [*(batch.tickets if batch else ()), *queued.tickets]:
             t.error = exc
             t.done.set()
