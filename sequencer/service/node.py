@@ -465,27 +465,18 @@ class SequencerNode:
 
     def _check_all(self, items: Sequence[T], convert: Callable[[T, int], Transaction]) -> list[Transaction | Refusal]:
         """Convert and policy-check each item; refusals are kept as small values (no traceback)."""
-        out: list[Transaction | Refusal] = []
-        for i, item in enumerate(items):
-            try:
-                tx = convert(item, i)
-                self.core.validate(tx)
-            except SharedSeqError as exc:
-                out.append(Refusal.of(exc))
-                continue
-            out.append(tx)
-        return out
+        return self._convert_all(items, convert, policy=True)[0]
 
-    def _convert_all(self, items: Sequence[T], convert: Callable[[T, int], Transaction]
+    def _convert_all(self, items: Sequence[T], convert: Callable[[T, int], Transaction], *, policy: bool = False
                      ) -> tuple[list[Transaction | Refusal], list[int]]:
-        """Convert each item and check it against the limits (not the policy); any thread. The
-        converted ones' indices come second: what the policy checks are for."""
+        """Convert each item and check it against the limits (and the policy with `policy`); any
+        thread. The indices of the items that passed come second: what the policy checks are for."""
         out: list[Transaction | Refusal] = []
         sent: list[int] = []
         for i, item in enumerate(items):
             try:
                 tx = convert(item, i)
-                self.core.validate(tx, policy=False)
+                self.core.validate(tx, policy=policy)
             except SharedSeqError as exc:
                 out.append(Refusal.of(exc))
                 continue
