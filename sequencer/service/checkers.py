@@ -59,6 +59,12 @@ SPAWN_WINDOW_S = 1.0
 Item = tuple[RollupId, bytes]
 
 
+def _window_rate(now: float, start: float, count: int) -> float:
+    """The rate of a demand window that is over; one that ended long ago (over twice its length
+    before `now`) counts as nothing: nothing was asked for since."""
+    return count / (now - start) if now - start < 2 * SPAWN_WINDOW_S else 0.0
+
+
 def _error_of(result: tuple[str, str] | None) -> SharedSeqError | None:
     """The error a worker's result names (None: accepted). Only sequencer.errors' kinds are named."""
     if result is None:
@@ -171,7 +177,7 @@ class PolicyCheckers:
         now = self.clock()
         start, count = self._window
         if now - start > SPAWN_WINDOW_S:
-            self._last_rate = count / (now - start) if now - start < 2 * SPAWN_WINDOW_S else 0.0
+            self._last_rate = _window_rate(now, start, count)
             start, count = now, 0
         count += n
         self._window = (start, count)
@@ -185,9 +191,7 @@ class PolicyCheckers:
         where the checks ran, so that choice does not feed back on itself."""
         now = self.clock()
         start, count = self._window
-        if now - start > SPAWN_WINDOW_S:
-            return count / (now - start) if now - start < 2 * SPAWN_WINDOW_S else 0.0
-        return self._last_rate
+        return _window_rate(now, start, count) if now - start > SPAWN_WINDOW_S else self._last_rate
 
     def _spawn(self, now: float) -> None:
         if self._token is None:
