@@ -341,7 +341,11 @@ async def run_devnet(cfg: DevnetConfig, *, say: Callable[[str], None] = _say,
                     tg, workdir=cfg.workdir, sequencer=lead, engines=engines, l1_chain_id=cfg.l1_chain_id,
                     inbox=net.inbox, sequencer_key=read_key(seq_key_file), rollups=(ids[0], ids[1], ids[2]),
                     say=lambda m: say(f"      {m}"), console=net.console[1] if net.console is not None else None)
-            (cfg.workdir / "endpoints.json").write_text(json.dumps(net.endpoints(), indent=2))
+            # Written whole, then renamed: a reader polling for the file (the demo, the tests)
+            # never sees it empty or half-written.
+            tmp = cfg.workdir / "endpoints.json.tmp"
+            tmp.write_text(json.dumps(net.endpoints(), indent=2))
+            tmp.replace(cfg.workdir / "endpoints.json")
             say("devnet ready: " + json.dumps(net.endpoints()))
             say(f"      try: sharedseq demo --endpoints {cfg.workdir / 'endpoints.json'}")
             if on_ready is not None:
