@@ -76,7 +76,8 @@ class FakeClock:
 
 class MemoryLog(BlockLog):
     """The in-memory block log, with the writer's commits observable and controllable: `gate`
-    holds a commit before it writes, `fault` makes the next commit fail with it."""
+    holds a commit before it writes, `block_gate` one that writes blocks, `fault` makes the next
+    commit fail with it (`block_fault`: the next that writes blocks)."""
 
     def __init__(self) -> None:
         super().__init__(":memory:")
@@ -85,12 +86,19 @@ class MemoryLog(BlockLog):
         self.gate = threading.Event()
         self.gate.set()
         self.writing = threading.Event()
+        self.block_gate = threading.Event()
+        self.block_gate.set()
         self.fault: BaseException | None = None
+        self.block_fault: BaseException | None = None
 
     def append(self, records: Sequence[AdmittedTx], blocks: Sequence[SharedBlock],
                meta: Any = None, receipts: ReceiptBatch | None = None) -> None:
         self.writing.set()
         assert self.gate.wait(30), "the test never opened the gate"
+        if blocks:
+            assert self.block_gate.wait(30), "the test never opened the block gate"
+            if self.block_fault is not None:
+                raise self.block_fault
         if self.fault is not None:
             raise self.fault
         super().append(records, blocks, meta, receipts)
@@ -211,6 +219,39 @@ async def test_group_commits_keep_admission_order_even_behind_a_long_list(engine
     core = SequencerCore(make_config(slot_ms=SLOT_MS), make_signer())
     with pytest.raises(Critical, match="promised index 201"):
         core.restore(node.core.head, records[200:])  # the short ones durable, the list not: refused
+
+
+async def _records_queued_beside_a_seal(engine: Engine) -> tuple[Any, Any]:
+    """Hold the first commit, queue a record and then a seal behind it: the next batch has both."""
+    node, log, clock = engine.node, engine.log, engine.clock
+    log.gate.clear()
+    first = node.admit_transaction(tx(0))
+    await until(log.writing.is_set, "the first commit started")
+    second = node.admit_transaction(tx(1))
+    await until(lambda: clock.sleepers > 0, "the slot clock waits")
+    clock.advance(SLOT_MS)
+    await until(lambda: bool(node._queue.blocks), "the seal is queued behind the record")
+    return first, second
+
+
+async def test_receipts_are_not_held_up_by_the_block_commit_queued_with_them(engine: Engine) -> None:
+    """A block's commit copies its height into the index and fsyncs its payloads again: tens of ms
+    for a block of thousands. Records queued beside it are committed first, on their own, so their
+    receipts do not wait for it (with one commit for both, this test never gets `second`)."""
+    node, log = engine.node, engine.log
+    first, second = await _records_queued_beside_a_seal(engine)
+    log.block_gate.clear()
+    log.gate.set()
+    with anyio.fail_after(20):
+        await first.wait()
+        (receipt,) = await second.wait()
+    assert node.durable_height == -1 and log.commits == [(1, 0), (1, 0)]  # the block still held
+    assert (receipt.height, receipt.index) == (0, 1) and log.durable(tx(1))
+    log.block_gate.set()
+    with anyio.fail_after(20):
+        await node.wait_for_height(0)
+    assert log.commits == [(1, 0), (1, 0), (0, 1)]
+    assert (await node.get_block(0)).namespace(1).transactions == (b"tx-0", b"tx-1")  # type: ignore[union-attr]
 
 
 async def test_a_resubmission_admits_nothing_and_answers_the_original_receipt(engine: Engine) -> None:
@@ -496,6 +537,37 @@ async def test_a_failed_commit_gives_no_receipt_and_stops_the_node_naming_the_ca
         assert not log.durable(tx(1)) and kept is not None and log.durable(tx(0))
         with pytest.raises(Temporary, match="stopping after a storage failure"):
             node.admit_transaction(tx(2))  # nothing more is promised
+    finally:
+        node.close()
+
+
+async def test_a_fault_between_the_records_and_their_block_loses_no_receipt() -> None:
+    """The block's commit fails after its records' own commit: the receipts given stand, the log
+    holds the records as pending, and a core restored from it seals the same block (what a crash
+    between the two commits leaves, too)."""
+    log, clock = MemoryLog(), FakeClock()
+    node = make_node(log, clock)
+    receipt = None
+    try:
+        with pytest.raises(BaseException) as stopped:
+            async with anyio.create_task_group() as tg:
+                await tg.start(node.run)
+                engine = Engine(node, log, clock, tg)
+                first, second = await _records_queued_beside_a_seal(engine)
+                log.block_fault = StorageFault("storage fault: database or disk is full (write)")
+                log.gate.set()
+                await first.wait()
+                (receipt,) = await second.wait()
+                await anyio.sleep_forever()  # the block's fault ends the group
+        assert any(isinstance(e, StorageFault) for e in leaf_exceptions(stopped.value))
+        assert node.durable_height == -1 and receipt is not None
+        state = log.load_state()
+        assert [r.tx_hash for r in state.pending] == [tx(0).tx_hash, tx(1).tx_hash]
+        core = SequencerCore(make_config(slot_ms=SLOT_MS), make_signer())
+        core.restore(state.head, state.pending)
+        block = core.seal(START_MS + SLOT_MS)
+        assert block.namespace(1).transactions[receipt.index] == b"tx-1"
+        assert block.namespace(1).transactions == (b"tx-0", b"tx-1")
     finally:
         node.close()
 
