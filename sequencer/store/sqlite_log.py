@@ -168,6 +168,11 @@ one [height, rollup, index, hash offset, payload offset, payload length, bundle 
 record, in commit order (`key` is the array index: the leaf index when there is a batch)."""
 
 
+_INDEX_ROWS = ("INSERT OR REPLACE INTO txs(tx_hash, rollup_id, height, idx, bundle_hash, batch_id, leaf_index)"
+               " SELECT tx_hash, rollup_id, height, idx, bundle_hash, batch_id, leaf_index FROM admitted"
+               " WHERE {where}")
+
+
 def _admitted_args(records: Sequence[AdmittedTx], batch_id: int | None) -> tuple[bytes, int | None, str]:
     parts: list[bytes] = []
     rows: list[tuple[int, ...]] = []
@@ -245,8 +250,17 @@ class LogState:
 class BlockLog:
     """See the module docstring."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, index_at_seal: bool = True, checkpoint_apart: bool = False) -> None:
         self.path = str(path)
+        self.checkpoint_apart = checkpoint_apart and self.path != ":memory:"
+        """Whether the writer's commits leave WAL checkpoints to `checkpoint` (another thread's).
+        SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL pages: it copies
+        them into the database and fsyncs it, and under a flood that made one commit in a few dozen
+        take 20-30 ms more, every receipt queued behind it waiting."""
+        self.index_at_seal = index_at_seal
+        """Whether a block's commit also moves its records into the `txs` index. Without, they stay
+        in `admitted` (where lookups find them) until `index_sealed` moves them, in commits of
+        their own: the node's writer does, between receipts (see `index_sealed`)."""
         self._lock_fd: int | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -254,12 +268,19 @@ class BlockLog:
         try:
             self._w = self._connect()
             _open_schema(self._w)
+            if self.checkpoint_apart:
+                self._w.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.OperationalError as exc:
             raise _storage_fault("open", exc) from exc
         self._wlock = threading.Lock()
+        # Whatever a deferred index had left (a crash, a stop): moved before anything reads.
+        while self.index_sealed(10_000)[0]:
+            pass
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._ckpt: sqlite3.Connection | None = None
+        self._ckpt_lock = threading.Lock()
         self._prepared: dict[int, tuple[bytes, bytes, bytes, list[bytes]]] = {}
         """Rows encoded ahead of `append` by height, with the block hash and signature they were made
         from: a row is used only for that very block (see `_append_block`)."""
@@ -291,8 +312,27 @@ class BlockLog:
                 self._readers.append(conn)
         yield conn
 
+    def checkpoint(self) -> int:
+        """Copy what the WAL holds into the database (a PASSIVE checkpoint: it never waits for, nor
+        holds up, the writer or a reader), on its own connection; returns the WAL frames copied.
+        With `checkpoint_apart`, the node calls this after its commits, on a thread of its own."""
+        if not self.checkpoint_apart:
+            return 0
+        with self._ckpt_lock:
+            if self._ckpt is None:
+                self._ckpt = self._connect()
+            try:
+                _, _, copied = self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as exc:
+                raise _storage_fault("checkpoint", exc) from exc
+        return max(0, copied)
+
     def close(self) -> None:
         """Close every connection; the caller has stopped the threads that read and write."""
+        with self._ckpt_lock:
+            if self._ckpt is not None:
+                self._ckpt.close()
+                self._ckpt = None
         with self._wlock:
             with self._readers_lock:
                 for conn in self._readers:
@@ -400,14 +440,40 @@ class BlockLog:
         )
         c.executemany("INSERT INTO namespaces(height, rollup_id, txs) VALUES (?,?,?)",
                       [(h.height, _i64(ns.rollup_id), row) for ns, row in zip(b.namespaces, ns_rows, strict=True)])
-        # One statement each, run inside SQLite: a row-by-row copy through Python would hand the GIL
-        # back and forth hundreds of times per block, and wait on the event loop's thread each time.
-        # OR REPLACE: the same (tx_hash, rollup) admitted again after the dedupe window is found
-        # where it is now, not where it was first.
-        c.execute("INSERT OR REPLACE INTO txs(tx_hash, rollup_id, height, idx, bundle_hash, batch_id, leaf_index)"
-                  " SELECT tx_hash, rollup_id, height, idx, bundle_hash, batch_id, leaf_index FROM admitted"
-                  " WHERE height = ?", (h.height,))
-        c.execute("DELETE FROM admitted WHERE height <= ?", (h.height,))
+        if self.index_at_seal:
+            # One statement each, run inside SQLite: a row-by-row copy through Python would hand the
+            # GIL back and forth hundreds of times per block, and wait on the event loop's thread
+            # each time. OR REPLACE: the same (tx_hash, rollup) admitted again after the dedupe
+            # window is found where it is now, not where it was first.
+            c.execute(_INDEX_ROWS.format(where="height = ?"), (h.height,))
+            c.execute("DELETE FROM admitted WHERE height <= ?", (h.height,))
+
+    def index_sealed(self, limit: int) -> tuple[int, int]:
+        """Move up to `limit` records of sealed blocks from `admitted` into the `txs` index, lowest
+        height first, in one commit; returns how many moved and the height through which every
+        sealed record is indexed. `txs` is keyed by transaction hash, so each row lands on its own
+        page of the index: a block's copy dirtied a page a transaction and its fsync took 13-18 ms
+        of a 20-30 ms block commit under a flood, during which no receipt could commit. In commits
+        of a few hundred rows, a receipt waits for one of those at most. Copy and delete are one
+        transaction, so a crash leaves each record in exactly one of the two tables."""
+        with self._wlock:
+            c = self._w
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                (head,) = c.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
+                chosen = "seq IN (SELECT seq FROM admitted WHERE height <= ?1 ORDER BY height, seq LIMIT ?2)"
+                moved = c.execute(_INDEX_ROWS.format(where=chosen) + " ORDER BY height, seq", (head, limit)).rowcount
+                if moved:
+                    c.execute(f"DELETE FROM admitted WHERE {chosen}", (head, limit))
+                (rest,) = c.execute("SELECT MIN(height) FROM admitted WHERE height <= ?", (head,)).fetchone()
+                c.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback_quietly(c)
+                raise _storage_fault("write", exc) from exc
+            except BaseException:
+                self._rollback_quietly(c)
+                raise
+        return max(0, moved), head if rest is None else rest - 1
 
     def set_meta(self, key: str, value: bytes) -> None:
         """For tools and tests; the running node writes meta through `append` (its writer thread)."""
@@ -523,11 +589,15 @@ class BlockLog:
         where = "tx_hash = ?" + ("" if rollup_id is None else " AND rollup_id = ?")
         args: tuple[object, ...] = (tx_hash,) if rollup_id is None else (tx_hash, _i64(rollup_id))
         with self._reader() as r:
-            sources = [("txs", True)] + ([("admitted", False)] if pending else [])
-            for table, sealed in sources:
+            sources = ["txs"] + (["admitted"] if pending else [])
+            # A sealed block's records wait in `admitted` until index_sealed moves them (with a
+            # deferred index): sealed is by height, not by table.
+            (head,) = r.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
+            for table in sources:
                 rows = r.execute(f"SELECT height, rollup_id, idx, bundle_hash, batch_id, leaf_index FROM {table}"
                                  f" WHERE {where} ORDER BY rollup_id", args).fetchall()
                 for height, rid, idx, bh, batch_id, leaf in rows:
+                    sealed = table == "txs" or height <= head
                     loc = TxLocation(height, _u64(rid), idx, bh)
                     receipt = None
                     if batch_id is not None:

@@ -353,3 +353,68 @@ def test_a_group_commit_runs_the_same_statements_for_2_or_500_records(tmp_path) 
         return len(seen)
 
     assert statements(2) == statements(500) <= 4
+
+
+# -- the deferred index (index_at_seal=False, as `sharedseq serve` runs) -------------------------------
+
+
+def _two_heights(log: BlockLog) -> tuple[SequencerCore, list, object]:
+    core = make_core()
+    records = [r for i in range(5) for r in core.submit(tx(1 + i % 2, b"h0-%d" % i)).records]
+    batch, receipts = core.sign_receipt_batch(records)
+    log.append(records, [core.seal(100)], receipts=batch)
+    later = core.submit(tx(1, b"h1")).records
+    log.append(later, [], receipts=core.sign_receipt_batch(later)[0])
+    return core, records, receipts
+
+
+def test_a_deferred_index_moves_sealed_records_in_chunks_and_lookups_find_them_meanwhile(tmp_path) -> None:
+    log = BlockLog(tmp_path / "sharedseq.db", index_at_seal=False)
+    core, records, receipts = _two_heights(log)
+    assert log.find_tx(records[0].tx_hash) is None  # not in txs yet
+    for r, receipt in zip(records, receipts, strict=True):  # but found, sealed, with its receipt
+        (stored,) = log.find_receipts(r.tx_hash, r.rollup_id)
+        assert stored.sealed and stored.receipt == receipt and stored.location.height == 0
+    assert [r.height for r in log.load_state().pending] == [1]  # the sealed ones are not pending
+    assert log.index_sealed(2) == (2, -1)  # height 0 not all moved yet
+    assert log.index_sealed(2) == (2, -1)
+    assert log.index_sealed(2) == (1, 0)
+    assert log.index_sealed(2) == (0, 0)
+    for r, receipt in zip(records, receipts, strict=True):
+        assert log.find_tx(r.tx_hash) == TxLocation(0, r.rollup_id, r.index, None)
+        assert [s.receipt for s in log.find_receipts(r.tx_hash, r.rollup_id, pending=False)] == [receipt]
+    (pending,) = log.load_state().pending
+    assert pending.height == 1 and not log.find_receipts(pending.tx_hash, 1)[0].sealed
+    log.close()
+
+
+def test_a_log_reopened_with_its_index_behind_moves_it_before_anything_reads(tmp_path) -> None:
+    """A stop (or a crash) with sealed records not indexed yet: the next open indexes them, so a
+    restart's dedupe window (load_state's recent blocks) and lookups see every sealed transaction."""
+    log = BlockLog(tmp_path / "sharedseq.db", index_at_seal=False)
+    _, records, _ = _two_heights(log)
+    log.close()
+    log = BlockLog(tmp_path / "sharedseq.db", index_at_seal=False)
+    assert [log.find_tx(r.tx_hash) for r in records] == [TxLocation(0, r.rollup_id, r.index, None) for r in records]
+    state = log.load_state()
+    ((_, height, by_rollup),) = state.recent
+    assert height == 0 and sorted(h for hs in by_rollup.values() for h in hs) == sorted(r.tx_hash for r in records)
+    assert [r.height for r in state.pending] == [1]
+    log.close()
+
+
+def test_an_index_commit_that_fails_moves_nothing(tmp_path) -> None:
+    """Copy and delete are one transaction: when the copy fails halfway (the disk, here a trigger),
+    every record is still in `admitted`, none in both tables, and a later attempt moves them all."""
+    log = BlockLog(tmp_path / "sharedseq.db", index_at_seal=False)
+    _, records, _ = _two_heights(log)
+    log._w.execute("CREATE TEMP TRIGGER full BEFORE INSERT ON txs WHEN (SELECT COUNT(*) FROM txs) >= 2"
+                   " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    with pytest.raises(StorageFault, match="disk is full"):
+        log.index_sealed(10)
+    assert log._w.execute("SELECT COUNT(*) FROM txs").fetchone() == (0,)
+    assert log._w.execute("SELECT COUNT(*) FROM admitted").fetchone() == (6,)
+    log._w.execute("DROP TRIGGER temp.full")
+    assert log.index_sealed(10) == (5, 0)
+    assert log._w.execute("SELECT COUNT(*) FROM admitted").fetchone() == (1,)
+    log.close()
