@@ -75,7 +75,7 @@ def build_node(cfg: ServiceConfig, metrics: Metrics | None = None) -> SequencerN
         block_log = JetStreamLog(js.servers, js.stream, replicas=js.replicas, timeout_s=js.timeout_ms / 1000,
                                  connect_timeout_s=js.connect_timeout_ms / 1000)
     else:
-        block_log = BlockLog(cfg.log_path)
+        block_log = BlockLog(cfg.log_path, index_at_seal=False, checkpoint_apart=True)  # see SequencerNode._writer
     try:
         block_log.check_space(2 * cfg.core.limits.max_block_bytes + 1024 * 1024)
         node = SequencerNode.open(core, block_log, metrics=metrics)

@@ -53,11 +53,13 @@ class ApiLimits:
     rate_limit_bytes_burst: int = 8 * 1024 * 1024
     """Request bytes a client may send at once (the bucket): at least max_message_bytes, so the
     largest request the server accepts can always pass."""
-    client_inflight_txs: int = 256
+    client_inflight_txs: int = 128
     """Transactions one client may have admitted and not yet durable (security.InFlight), 0 for
-    no cap; past it its next request waits for its own group commits. At 256 a client still gets
-    25,000 tx/s through 10 ms commits, more than twice the default rate limit; a list longer than
-    this passes when the client has nothing else in flight."""
+    no cap; past it its next request waits for its own group commits, and a longer list is placed
+    in parts of this size, each once the one before is durable (SequencerNode.admit_checked). At 128
+    a client still gets 12,800 tx/s through 10 ms commits, more than the default rate limit; at 256
+    an honest receipt behind a flood's part waited 8-15 ms for its commit, at 128 4-6 ms
+    (tests/integration/fairness_bench.py, docs/fairness.md)."""
 
     def check(self, max_message_bytes: int, max_bundle_legs: int) -> None:
         """Refuse settings that contradict each other (or that an honest maximal request would break)."""

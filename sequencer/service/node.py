@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -91,6 +91,20 @@ cores): always in a worker, the p99 at 1,000 single messages/s was 50 ms against
 process hand-off per message on a busy machine); never, the loop saturated at 1,000 messages of 5 a
 second (p50 2.4-3.3 s, against 0.08-1.1 s with them away). Chosen by the demand, not the loop's
 lag: the lag falls as soon as the checks leave, and a choice by lag went back and forth."""
+
+
+INDEX_CHUNK_ROWS = 128
+"""Records of sealed blocks moved into the txs index per commit (BlockLog.index_sealed): a few ms,
+which is what a receipt arriving meanwhile waits for."""
+INDEX_BEHIND_ROWS = 2048
+"""How far the deferred index may fall behind before it runs between group commits and not only
+when the writer has nothing else: it bounds the tickets kept for lookups meanwhile."""
+CHECKPOINT_EVERY_S = 0.2
+"""How often, at most, the WAL is checkpointed (SequencerNode._checkpointer): about 1,000 pages
+under a flood, what SQLite's automatic checkpoint would also have waited for."""
+ALONE_RECORDS = 64
+"""A ticket this long (a list, or a part of one) behind a short one is committed on its own
+(`_commits`): the short one's receipt waits for the commits before it, not for this one's 1.5-15 ms."""
 
 
 def origin_too_old(now_ms: int, origin_time_ms: int | None, max_drift_ms: int | None) -> bool:
@@ -162,6 +176,45 @@ class Ticket:
         return self.receipts + tuple([await self.fetch(rid, h) for rid, h in self.retries])
 
 
+@dataclass(slots=True)
+class JoinedTicket(Ticket):
+    """A list placed in parts (`SequencerNode.admit_checked`): every part's new receipts in order,
+    then every part's resubmissions' original receipts, as one ticket of its own answers."""
+
+    parts: tuple[Ticket, ...] = ()
+
+    @classmethod
+    def of(cls, parts: Sequence[tuple[Ticket, list[int | Refusal]]]) -> tuple[Ticket, list[int | Refusal]]:
+        """The joined ticket and the list's results, renumbered into its answers."""
+        tickets = tuple(t for t, _ in parts)
+        new = sum(len(t.records) for t in tickets)
+        joined = cls(tuple(r for t in tickets for r in t.records), tickets[0].started,
+                     retries=tuple(k for t in tickets for k in t.retries), parts=tickets)
+        results: list[int | Refusal] = []
+        new_at = old_at = 0
+        for t, part_results in parts:
+            n = len(t.records)
+            results += [r if isinstance(r, Refusal) else new_at + r if r < n else new + old_at + r - n
+                        for r in part_results]
+            new_at, old_at = new_at + n, old_at + len(t.retries)
+        return joined, results
+
+    async def wait(self) -> tuple[Receipt, ...]:
+        new: list[Receipt] = []
+        old: list[Receipt] = []
+        for t in self.parts:
+            got = await t.wait()
+            new += got[:len(t.records)]
+            old += got[len(t.records):]
+        return (*new, *old)
+
+
+def _set_event() -> anyio.Event:
+    ev = anyio.Event()
+    ev.set()
+    return ev
+
+
 @dataclass(frozen=True, slots=True)
 class TxStatus:
     """A durable transaction as GetTransaction reports it: "preconfirmed", "sealed" or "firm"."""
@@ -188,16 +241,34 @@ class _Batch:
     meta: dict[str, bytes] = field(default_factory=dict)
 
 
-def _receipts_first(batch: _Batch) -> tuple[_Batch, ...]:
-    """The queue's records in one commit, then its blocks and meta in another. A block's commit
-    copies its whole height into the index and fsyncs every payload again (20-55 ms for a block of
-    thousands); in one commit with them, every receipt queued meanwhile waited for that. Records
-    first is safe: a block's own records are durable before it, and a crash between the two leaves
-    records of the pending heights, which a restart rebuilds and seals again (`load_state`)."""
-    if not batch.records or not (batch.blocks or batch.meta):
-        return (batch,)
-    return (_Batch(batch.records, [], [t for t in batch.tickets if t.records]),
-            _Batch([], batch.blocks, [t for t in batch.tickets if not t.records], batch.meta))
+def _commits(batch: _Batch) -> list[_Batch]:
+    """Split what the queue holds into group commits, in admission order: records before blocks and
+    meta, and a long ticket (ALONE_RECORDS or more: a long list, or a part of one) right behind a
+    short one starting a commit of its own, so that short requests queued ahead of it are not held
+    up by it (long tickets in a row stay in one commit: a stream of lists is not split up).
+
+    A block's commit copies its height into the index and fsyncs every payload again (20-55 ms for
+    a block of thousands), and a 250-record commit takes 5-15 ms under load: in one commit with
+    them, every receipt queued meanwhile waited for that. Each commit is a prefix of what is left,
+    so what is durable is always a prefix of what was admitted; a block's own records are durable
+    before it, and a crash between two commits leaves records of the pending heights, which a
+    restart rebuilds and seals again (`load_state`, `SequencerCore.restore`)."""
+    commits: list[_Batch] = []
+    cur = _Batch()
+    for t in batch.tickets:
+        if not t.records:
+            continue
+        if len(t.records) >= ALONE_RECORDS and cur.tickets and len(cur.tickets[-1].records) < ALONE_RECORDS:
+            commits.append(cur)
+            cur = _Batch()
+        cur.records.extend(t.records)
+        cur.tickets.append(t)
+    if batch.blocks or batch.meta or not cur.records:
+        if cur.records:
+            commits.append(cur)
+        cur = _Batch([], batch.blocks, [t for t in batch.tickets if not t.records], batch.meta)
+    commits.append(cur)
+    return commits
 
 
 class SequencerNode:
@@ -239,6 +310,8 @@ class SequencerNode:
         self._reads = ThreadPoolExecutor(read_threads, thread_name_prefix="sharedseq-read")
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-writer")
         self._prepare_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-seal")
+        self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-checkpoint")
+        self._committed = anyio.Event()
         self.on_fatal: Callable[[BaseException], Awaitable[None]] | None = None
         self.checkers: PolicyCheckers | None = None
         """Where policy checks run when there is enough to check (checkers.py; the server sets it,
@@ -249,6 +322,8 @@ class SequencerNode:
         """How late the event loop runs a task that became ready, a moving average (`_lag_monitor`):
         with `writer_busy`, the API's saturation signal (security.FloodPacer)."""
         self._busy = (0.0, time.monotonic())  # (commit seconds decayed with WRITER_BUSY_TAU_S, as of when)
+        self._index_debt = 0
+        """Records of sealed blocks not yet in the log's txs index (a log that defers it)."""
         """Called once, before the writer raises, when the log cannot be written."""
         self._queue = _Batch()
         self._work = anyio.Event()
@@ -296,7 +371,8 @@ class SequencerNode:
         """Stop the check workers, the read and write threads, then close the log."""
         if self.checkers is not None:
             self.checkers.close()
-        for pool in (self._reads, self._check_threads, self._prepare_thread, self._write_thread):
+        for pool in (self._reads, self._check_threads, self._prepare_thread, self._checkpoint_thread,
+                     self._write_thread):
             pool.shutdown(wait=True, cancel_futures=True)
         self.log.close()
 
@@ -546,10 +622,29 @@ class SequencerNode:
         fut = self._check_threads.submit(self._check_all, items, convert)
         return ListCheck(lambda: _result(fut))
 
-    async def admit_checked(self, check: ListCheck) -> tuple[Ticket, list[int | Refusal]]:
-        """Place a list whose checks `check_list` started (see admit_list)."""
+    async def admit_checked(self, check: ListCheck, part: int = 0) -> tuple[Ticket, list[int | Refusal]]:
+        """Place a list whose checks `check_list` started (see admit_list). With `part`, a longer
+        list is placed `part` items at a time, each part once the one before is durable, so that no
+        group commit holds more than `part` of one client's transactions (the in-flight cap, which
+        a single long list would pass alone) and other clients' requests are placed, and committed,
+        between them. The ticket answers the whole list (JoinedTicket)."""
         checked = check.checked if check.wait is None else await check.wait()
-        return self.admit_list(checked, validated=True)
+        if not part or len(checked) <= part:
+            return self.admit_list(checked, validated=True)
+        parts: list[tuple[Ticket, list[int | Refusal]]] = [self.admit_list(checked[:part], validated=True)]
+        for at in range(part, len(checked), part):
+            await parts[-1][0].done.wait()
+            items = checked[at:at + part]
+            try:
+                if parts[-1][0].error is not None:
+                    raise Temporary("the sequencer could not persist the list's earlier items; these were not admitted")
+                parts.append(self.admit_list(items, validated=True))
+            except SharedSeqError as exc:  # a later part past the client's share, or the node stopping
+                refusal = Refusal.of(exc)
+                parts.append((Ticket((), parts[-1][0].started, done=_set_event()),
+                              [refusal] * (len(checked) - at)))
+                break
+        return JoinedTicket.of(parts)
 
     async def admit_list_checked(
         self, items: Sequence[T], convert: Callable[[T, int], Transaction]
@@ -607,7 +702,21 @@ class SequencerNode:
             tg.start_soon(self._writer)
             tg.start_soon(self._clock)
             tg.start_soon(self._lag_monitor)
+            if self.log.checkpoint_apart:
+                tg.start_soon(self._checkpointer)
             task_status.started()
+
+    async def _checkpointer(self) -> None:
+        """WAL checkpoints on a thread of their own, after commits, at most every CHECKPOINT_EVERY_S
+        (BlockLog.checkpoint_apart): never inside a commit that receipts wait for."""
+        while True:
+            await self._committed.wait()
+            self._committed = anyio.Event()
+            try:
+                await self._on_thread(self._checkpoint_thread, self.log.checkpoint)
+            except StorageFault as exc:
+                await self._stop_on(exc, [])
+            await anyio.sleep(CHECKPOINT_EVERY_S)
 
     async def _lag_monitor(self) -> None:
         """Time the event loop: how late a short sleep returns is how long every task that became
@@ -620,6 +729,10 @@ class SequencerNode:
 
     async def _writer(self) -> None:
         while True:
+            # The deferred index (BlockLog.index_sealed): whenever nothing else waits, and between
+            # group commits once it is INDEX_BEHIND_ROWS behind, so it can never fall further back.
+            while self._index_debt and (self._index_debt > INDEX_BEHIND_ROWS or not self._queue.tickets):
+                await self._index_chunk()
             await self._work.wait()
             self._work = anyio.Event()
             batch, self._queue = self._queue, _Batch()
@@ -627,7 +740,7 @@ class SequencerNode:
                 for t in batch.tickets:  # none should be here (see _enqueue); never leave one waiting
                     t.done.set()
                 continue
-            parts = _receipts_first(batch)
+            parts = _commits(batch)
             for k, part in enumerate(parts):
                 if not await self._commit(part, parts[k + 1:]):
                     break
@@ -650,18 +763,10 @@ class SequencerNode:
                         t.error = exc
                         t.done.set()
                 return False
-            self._fatal = exc
-            for t in rest.tickets:
-                t.error = exc
-                t.done.set()
-            # A storage fault names SQLite's reason; anything else here is a bug, named as such
-            # (and not given the storage fault's exit code: freeing disk space would not fix it).
-            fault = exc if isinstance(exc, StorageFault) else Critical(f"group commit failed: {exc!r}")
-            log.critical("%s; stopping", fault)
-            if self.on_fatal is not None:
-                with anyio.CancelScope(shield=True):
-                    await self.on_fatal(fault)
-            raise fault from exc
+            await self._stop_on(exc, rest.tickets)
+        self._committed.set()
+        if batch.blocks and not self.log.index_at_seal:
+            self._index_debt += sum(len(ns.transactions) for b in batch.blocks for ns in b.namespaces)
         now = time.perf_counter()
         self.metrics.commit_batch.observe(len(batch.records))
         i = 0
@@ -672,6 +777,32 @@ class SequencerNode:
                 self.metrics.receipt_seconds.observe(now - t.started)
             t.done.set()
         return True
+
+    async def _index_chunk(self) -> None:
+        """Index up to INDEX_CHUNK_ROWS records of sealed blocks, in a commit of its own."""
+        try:
+            began = time.monotonic()
+            moved, through = await self._on_thread(self._write_thread, self.log.index_sealed, INDEX_CHUNK_ROWS)
+            self._busy = (self._decayed_busy(began) + time.monotonic() - began, began)
+        except Exception as exc:
+            await self._stop_on(exc, [])
+        self._index_debt = self._index_debt - moved if moved == INDEX_CHUNK_ROWS else 0
+        self._forget_through(through)
+
+    async def _stop_on(self, exc: Exception, tickets: Sequence[Ticket]) -> NoReturn:
+        """The writer failed: refuse `tickets`, report, and stop the node."""
+        self._fatal = exc
+        for t in tickets:
+            t.error = exc
+            t.done.set()
+        # A storage fault names SQLite's reason; anything else here is a bug, named as such
+        # (and not given the storage fault's exit code: freeing disk space would not fix it).
+        fault = exc if isinstance(exc, StorageFault) else Critical(f"group commit failed: {exc!r}")
+        log.critical("%s; stopping", fault)
+        if self.on_fatal is not None:
+            with anyio.CancelScope(shield=True):
+                await self.on_fatal(fault)
+        raise fault from exc
 
     def _decayed_busy(self, now: float) -> float:
         busy, at = self._busy
@@ -827,20 +958,25 @@ class SequencerNode:
             self._cache_bytes -= self._cache.popleft()[1]
         self.shares.sealed(block.height)
         self.durable_height = block.height
-        # The block is durable, so its transactions are in the log's txs table: forget their tickets.
+        if self.log.index_at_seal:
+            self._forget_through(block.height)
+        self.metrics.height.set(block.height)
+        self.metrics.pending_txs.set(self.core.pending_txs)
+        ev, self._new_block = self._new_block, anyio.Event()
+        ev.set()
+
+    def _forget_through(self, height: int) -> None:
+        """Blocks through `height` are durable and their records in the log's txs index, where
+        lookups find them: forget their tickets (and, past the restored ones, the restored set)."""
         tickets, unsealed = self._unsealed_tickets, self._unsealed
-        while tickets and tickets[0].records[-1].height <= block.height:
+        while tickets and tickets[0].records[-1].height <= height:
             t = tickets.popleft()
             for r in t.records:
                 key = (r.rollup_id, r.tx_hash)
                 if unsealed.get(key, (None,))[0] is t:
                     del unsealed[key]
-        if self._restored and block.height >= self._restored_max:
+        if self._restored and height >= self._restored_max:
             self._restored = set()
-        self.metrics.height.set(block.height)
-        self.metrics.pending_txs.set(self.core.pending_txs)
-        ev, self._new_block = self._new_block, anyio.Event()
-        ev.set()
 
     def mark_firm(self, height: int) -> None:
         """Record that blocks up to `height` are committed on L1."""

@@ -319,7 +319,7 @@ class SubmitStreams:
             check = self.node.check_list(items, convert.list_item_from_proto)
 
             async def place_list() -> ListTicket:
-                return ListTicket(*await self.node.admit_checked(check))
+                return ListTicket(*await self.node.admit_checked(check, part=self.limits.client_inflight_txs))
             return _Started(place_list)
         raise BadInput("item: neither a transaction, a bundle nor a transaction list")
 

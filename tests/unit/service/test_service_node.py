@@ -32,6 +32,7 @@ from sequencer.errors import (
     Temporary,
     leaf_exceptions,
 )
+from sequencer.service.errors import Refusal
 from sequencer.service.node import SequencerNode
 from sequencer.service.views import RollupViews, ViewLimits
 from sequencer.store.sqlite_log import BlockLog, ReceiptBatch
@@ -79,8 +80,10 @@ class MemoryLog(BlockLog):
     holds a commit before it writes, `block_gate` one that writes blocks, `fault` makes the next
     commit fail with it (`block_fault`: the next that writes blocks)."""
 
-    def __init__(self) -> None:
-        super().__init__(":memory:")
+    def __init__(self, *, index_at_seal: bool = True) -> None:
+        self.index_gate = threading.Event()  # before the base class opens the log (which indexes)
+        self.index_gate.set()
+        super().__init__(":memory:", index_at_seal=index_at_seal)
         self.commits: list[tuple[int, int]] = []
         """(records, blocks) of each commit that reached the log."""
         self.gate = threading.Event()
@@ -103,6 +106,10 @@ class MemoryLog(BlockLog):
             raise self.fault
         super().append(records, blocks, meta, receipts)
         self.commits.append((len(records), len(blocks)))
+
+    def index_sealed(self, limit: int) -> tuple[int, int]:
+        assert self.index_gate.wait(30), "the test never opened the index gate"
+        return super().index_sealed(limit)
 
     def durable(self, tx: Transaction) -> bool:
         return bool(self.find_receipts(tx.tx_hash, tx.rollup_id))
@@ -254,6 +261,68 @@ async def test_receipts_are_not_held_up_by_the_block_commit_queued_with_them(eng
     assert (await node.get_block(0)).namespace(1).transactions == (b"tx-0", b"tx-1")  # type: ignore[union-attr]
 
 
+async def test_a_long_list_is_placed_in_parts_with_another_client_between(engine: Engine) -> None:
+    """A 600-item list with parts of 256: no commit holds more than 256 of it, a request that came
+    while its first part was committing is placed before its second part, and every item's result
+    (a new receipt, an earlier receipt for a resubmission, a refusal) is the one for that item."""
+    node, log = engine.node, engine.log
+    earlier = [await node.submit(tx(n)) for n in (5000, 5001)]
+    log.gate.clear()
+    log.writing.clear()
+    items = [tx(i) for i in range(1000, 1600)]
+    items[10], items[300] = tx(5000), tx(5001)  # resubmissions in the first and the second part
+    items[400] = Transaction(77, b"unknown rollup")  # refused
+    items[401] = items[402]  # the same transaction twice in one part: the second is a resubmission
+    got: list[Any] = []
+
+    async def place() -> None:
+        got.append(await node.admit_checked(node.check_list(items, lambda t, i: t), part=256))
+    engine.tg.start_soon(place)
+    await until(log.writing.is_set, "the first part's commit started")
+    honest = node.admit_transaction(tx(1))
+    log.gate.set()
+    with anyio.fail_after(20):
+        (honest_receipt,) = await honest.wait()
+        await until(lambda: bool(got), "the list was placed")
+        ticket, results = got[0]
+        receipts = await ticket.wait()
+    assert honest_receipt.index == 2 + 255  # after the first part's 255 new, before the second part
+    assert max(n for n, _ in log.commits) <= 256 and len(log.commits) >= 4, log.commits
+    new = len(ticket.records)
+    assert new == 600 - 4  # two resubmissions, one refusal, one repeat
+    for i, (item, r) in enumerate(zip(items, results, strict=True)):
+        if i == 400:
+            assert isinstance(r, Refusal) and "77" in r.message
+            continue
+        assert isinstance(r, int)
+        assert receipts[r].tx_hash == item.tx_hash, i
+        assert (r >= new) == (i in (10, 300, 402)), i  # answered as already admitted
+        assert verify_receipt(DOMAIN, receipts[r]) == node.core.signer.address
+    assert receipts[results[10]] == earlier[0] and receipts[results[300]] == earlier[1]
+    assert receipts[results[402]] == receipts[results[401]]
+    first_part = [receipts[results[i]] for i in range(256) if i != 10]
+    second_part = [receipts[results[i]] for i in range(256, 512) if i not in (300, 400, 402)]
+    assert max(r.index for r in first_part) < honest_receipt.index < min(r.index for r in second_part)
+
+
+async def test_a_long_list_behind_a_short_request_is_committed_after_it_on_its_own(engine: Engine) -> None:
+    """Queued while a commit runs: a single transaction, two lists of 100, another single. The
+    first single is committed alone (its receipt does not wait for the lists' commit); the two lists
+    stay in one commit (a stream of lists is not split up), and the single behind them joins it."""
+    node, log = engine.node, engine.log
+    log.gate.clear()
+    held = node.admit_transaction(tx(0))
+    await until(log.writing.is_set, "the first commit started")
+    short = node.admit_transaction(tx(1))
+    lists = [node.admit_list([tx(k * 1000 + i) for i in range(100)])[0] for k in (1, 2)]
+    behind = node.admit_transaction(tx(2))
+    log.gate.set()
+    with anyio.fail_after(20):
+        for t in (held, short, *lists, behind):
+            await t.wait()
+    assert log.commits == [(1, 0), (1, 0), (201, 0)]
+
+
 async def test_a_resubmission_admits_nothing_and_answers_the_original_receipt(engine: Engine) -> None:
     node, log = engine.node, engine.log
     first = await node.submit(tx(7))
@@ -265,6 +334,37 @@ async def test_a_resubmission_admits_nothing_and_answers_the_original_receipt(en
     assert block.namespace(1).transactions == (b"tx-7",)
     assert (await node.admit_transaction(tx(7)).wait()) == (first,)
     assert len(log.commits) == commits + 1  # the block's commit, no record written twice
+
+
+async def test_with_the_index_deferred_a_receipted_transaction_is_always_found() -> None:
+    """`sharedseq serve` moves sealed records into the log's txs index after the block's commit
+    (BlockLog.index_sealed). Until then the node keeps their tickets: GetTransaction and a
+    resubmission find each one, sealed, with its receipt, before the index moves and after; and once
+    it has, the tickets are gone (nothing kept for ever)."""
+    log, clock = MemoryLog(index_at_seal=False), FakeClock()
+    node = make_node(log, clock)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(node.run)
+            engine = Engine(node, log, clock, tg)
+            receipts = [await node.submit(tx(i)) for i in range(5)]
+            log.index_gate.clear()
+            await engine.slot()
+            assert node._index_debt == 5 and log.find_tx(tx(0).tx_hash) is None  # not indexed yet
+
+            async def every_one_found() -> None:
+                for i, receipt in enumerate(receipts):
+                    status = await node.lookup_transaction(tx(i).tx_hash, 1)
+                    assert status is not None and (status.status, status.receipt) == ("sealed", receipt), i
+                    assert (await node.admit_transaction(tx(i)).wait()) == (receipt,)
+            await every_one_found()
+            log.index_gate.set()
+            await until(lambda: node._index_debt == 0 and not node._unsealed, "indexed, tickets forgotten")
+            assert log.find_tx(tx(0).tx_hash) is not None
+            await every_one_found()
+            tg.cancel_scope.cancel()
+    finally:
+        node.close()
 
 
 # -- the slot clock ------------------------------------------------------------------------------
