@@ -367,6 +367,31 @@ async def test_with_the_index_deferred_a_receipted_transaction_is_always_found()
         node.close()
 
 
+async def test_the_node_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path) -> None:
+    """With checkpoint_apart (as `sharedseq serve` opens its log) the node checkpoints after its
+    commits, on its checkpoint thread: never the writer's, whose commits receipts wait for."""
+    class Counting(BlockLog):
+        threads: list[str] = []
+
+        def checkpoint(self) -> int:
+            self.threads.append(threading.current_thread().name)
+            return super().checkpoint()
+
+    log, clock = Counting(tmp_path / "sharedseq.db", index_at_seal=False, checkpoint_apart=True), FakeClock()
+    node = SequencerNode(SequencerCore(make_config(slot_ms=SLOT_MS), make_signer()), log, clock_ms=clock,
+                         sleep=clock.sleep)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(node.run)
+            for i in range(3):
+                await node.submit(tx(i))
+            await until(lambda: bool(log.threads), "a checkpoint ran")
+            tg.cancel_scope.cancel()
+        assert all(name.startswith("sharedseq-checkpoint") for name in log.threads), log.threads
+    finally:
+        node.close()
+
+
 # -- the slot clock ------------------------------------------------------------------------------
 
 

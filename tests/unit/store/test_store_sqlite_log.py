@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from core_testkit import DOMAIN, make_config, make_core, make_signer
 
-from sequencer.core.sequencer import Head, SequencerCore
+from sequencer.core.sequencer import AdmittedTx, Head, SequencerCore
 from sequencer.core.signing import block_hash, verify_receipt
-from sequencer.core.types import Bundle, SharedBlock, Transaction
+from sequencer.core.types import Bundle, Receipt, SharedBlock, Transaction
 from sequencer.errors import Critical, StorageFault
 from sequencer.store.sqlite_log import SCHEMA_VERSION, BlockLog, TxLocation
 
@@ -358,7 +359,7 @@ def test_a_group_commit_runs_the_same_statements_for_2_or_500_records(tmp_path) 
 # -- the deferred index (index_at_seal=False, as `sharedseq serve` runs) -------------------------------
 
 
-def _two_heights(log: BlockLog) -> tuple[SequencerCore, list, object]:
+def _two_heights(log: BlockLog) -> tuple[SequencerCore, list[AdmittedTx], tuple[Receipt, ...]]:
     core = make_core()
     records = [r for i in range(5) for r in core.submit(tx(1 + i % 2, b"h0-%d" % i)).records]
     batch, receipts = core.sign_receipt_batch(records)
@@ -418,3 +419,24 @@ def test_an_index_commit_that_fails_moves_nothing(tmp_path) -> None:
     assert log.index_sealed(10) == (5, 0)
     assert log._w.execute("SELECT COUNT(*) FROM admitted").fetchone() == (1,)
     log.close()
+
+
+def test_with_checkpoints_apart_no_commit_checkpoints_and_checkpoint_does(tmp_path) -> None:
+    """SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL pages (tens of ms
+    under load, receipts waiting). With checkpoint_apart the writer's commits never do; `checkpoint`
+    (another connection) copies the WAL into the database, and a reopened log reads it all."""
+    path = tmp_path / "sharedseq.db"
+    log = BlockLog(path, checkpoint_apart=True)
+    core = make_core()
+    for k in range(60):
+        records = [r for i in range(10) for r in core.submit(tx(1, b"%d-%d-" % (k, i) + b"x" * 8000)).records]
+        log.append(records, [], receipts=core.sign_receipt_batch(records)[0])
+    assert Path(f"{path}-wal").stat().st_size > 1_000 * 4096  # never checkpointed by a commit
+    assert log.checkpoint() >= 1_000
+    log.close()
+    plain = BlockLog(tmp_path / "plain.db")
+    assert plain.checkpoint() == 0  # without checkpoint_apart: SQLite's own, as before
+    plain.close()
+    reopened = BlockLog(path)
+    assert len(reopened.load_state().pending) == 600
+    reopened.close()
