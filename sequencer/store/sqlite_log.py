@@ -386,11 +386,18 @@ class BlockLog:
         Raises StorageFault (the cause in its message) if SQLite cannot."""
         if receipts is not None and receipts.count != len(records):
             raise ValueError(f"a receipt batch of {receipts.count} for {len(records)} records")
+        with self._transaction() as c:
+            self._append_rows(c, records, blocks, meta or {}, receipts)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer's connection: committed at the end of the block,
+        rolled back on any failure, and a failure of SQLite's raised as StorageFault with its reason."""
         with self._wlock:
             c = self._w
             try:
                 c.execute("BEGIN IMMEDIATE")
-                self._append_rows(c, records, blocks, meta or {}, receipts)
+                yield c
                 c.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback_quietly(c)
@@ -456,23 +463,13 @@ class BlockLog:
         of a 20-30 ms block commit under a flood, during which no receipt could commit. In commits
         of a few hundred rows, a receipt waits for one of those at most. Copy and delete are one
         transaction, so a crash leaves each record in exactly one of the two tables."""
-        with self._wlock:
-            c = self._w
-            try:
-                c.execute("BEGIN IMMEDIATE")
-                (head,) = c.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
-                chosen = "seq IN (SELECT seq FROM admitted WHERE height <= ?1 ORDER BY height, seq LIMIT ?2)"
-                moved = c.execute(_INDEX_ROWS.format(where=chosen) + " ORDER BY height, seq", (head, limit)).rowcount
-                if moved:
-                    c.execute(f"DELETE FROM admitted WHERE {chosen}", (head, limit))
-                (rest,) = c.execute("SELECT MIN(height) FROM admitted WHERE height <= ?", (head,)).fetchone()
-                c.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback_quietly(c)
-                raise _storage_fault("write", exc) from exc
-            except BaseException:
-                self._rollback_quietly(c)
-                raise
+        with self._transaction() as c:
+            (head,) = c.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
+            chosen = "seq IN (SELECT seq FROM admitted WHERE height <= ?1 ORDER BY height, seq LIMIT ?2)"
+            moved = c.execute(_INDEX_ROWS.format(where=chosen) + " ORDER BY height, seq", (head, limit)).rowcount
+            if moved:
+                c.execute(f"DELETE FROM admitted WHERE {chosen}", (head, limit))
+            (rest,) = c.execute("SELECT MIN(height) FROM admitted WHERE height <= ?", (head,)).fetchone()
         return max(0, moved), head if rest is None else rest - 1
 
     def set_meta(self, key: str, value: bytes) -> None:
