@@ -11,9 +11,13 @@ from sequencer.core.hashing import keccak
 from sequencer.core.merkle import (
     MerkleFrontier,
     inclusion_proof,
+    inclusion_proofs,
     leaf_hash,
     merkle_root,
     node_hash,
+    path_from_levels,
+    root_from_path,
+    tree_levels,
     verify_inclusion,
 )
 from sequencer.core.types import ZERO_HASH
@@ -141,3 +145,16 @@ def test_frontier_root_is_the_merkle_root_at_every_size() -> None:
         frontier.append(leaves[n - 1])
         assert frontier.count == n
         assert frontier.root() == ref_mth(leaves[:n]) == merkle_root(leaves[:n])
+
+
+def test_every_leafs_path_at_once_is_its_rfc_path() -> None:
+    """inclusion_proofs builds the paths top-down (a node's sibling, then its parent's path): for
+    every size up to 300 and around powers of two, each is exactly path_from_levels's (the RFC 9162
+    path, odd nodes carried up) and rebuilds the root."""
+    for n in [*range(1, 300), 511, 512, 513, 1023, 1024, 1025]:
+        leaves = [f"leaf {i}".encode() for i in range(n)]
+        root, paths = inclusion_proofs(leaves)
+        levels = tree_levels(leaves)
+        assert root == levels[-1][0] == merkle_root(leaves)
+        assert paths == tuple(path_from_levels(levels, i) for i in range(n)), n
+        assert all(root_from_path(leaves[i], i, n, paths[i]) == root for i in range(0, n, 7))
