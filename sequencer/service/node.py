@@ -212,12 +212,6 @@ class JoinedTicket(Ticket):
         return (*new, *old)
 
 
-def _set_event() -> anyio.Event:
-    ev = anyio.Event()
-    ev.set()
-    return ev
-
-
 @dataclass(frozen=True, slots=True)
 class TxStatus:
     """A durable transaction as GetTransaction reports it: "preconfirmed", "sealed" or "firm"."""
@@ -266,7 +260,7 @@ def _commits(batch: _Batch) -> list[_Batch]:
             cur = _Batch()
         cur.records.extend(t.records)
         cur.tickets.append(t)
-    if batch.blocks or batch.meta or not cur.records:
+    if batch.blocks or batch.meta:
         if cur.records:
             commits.append(cur)
         cur = _Batch([], batch.blocks, [t for t in batch.tickets if not t.records], batch.meta)
@@ -316,6 +310,7 @@ class SequencerNode:
         self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="sharedseq-checkpoint")
         self._committed = anyio.Event()
         self.on_fatal: Callable[[BaseException], Awaitable[None]] | None = None
+        """Called once, before the writer raises, when the log cannot be written."""
         self.checkers: PolicyCheckers | None = None
         """Where policy checks run when there is enough to check (checkers.py; the server sets it,
         and closes it): None, always here."""
@@ -327,7 +322,6 @@ class SequencerNode:
         self._busy = (0.0, time.monotonic())  # (commit seconds decayed with WRITER_BUSY_TAU_S, as of when)
         self._index_debt = 0
         """Records of sealed blocks not yet in the log's txs index (a log that defers it)."""
-        """Called once, before the writer raises, when the log cannot be written."""
         self._queue = _Batch()
         self._work = anyio.Event()
         self._new_block = anyio.Event()
@@ -643,9 +637,7 @@ class SequencerNode:
                     raise Temporary("the sequencer could not persist the list's earlier items; these were not admitted")
                 parts.append(self.admit_list(items, validated=True))
             except SharedSeqError as exc:  # a later part past the client's share, or the node stopping
-                refusal = Refusal.of(exc)
-                parts.append((Ticket((), parts[-1][0].started, done=_set_event()),
-                              [refusal] * (len(checked) - at)))
+                parts.append((self._enqueue((), parts[-1][0].started), [Refusal.of(exc)] * (len(checked) - at)))
                 break
         return JoinedTicket.of(parts)
 
@@ -753,9 +745,7 @@ class SequencerNode:
         under it: then its tickets and `later`'s are refused (the next term keeps what the log has)."""
         try:
             term = self._term
-            began = time.monotonic()
-            receipts = await self._on_thread(self._write_thread, self._persist, batch, term)
-            self._busy = (self._decayed_busy(began) + time.monotonic() - began, began)
+            receipts = await self._on_writer(self._persist, batch, term)
         except Exception as exc:  # cancellation (shutdown) is not a storage failure
             rest = _Batch(tickets=[t for b in (batch, *later) for t in b.tickets])
             if isinstance(exc, LogUnavailable) and self.on_resign is not None:
@@ -787,13 +777,18 @@ class SequencerNode:
         that bound at once."""
         limit = max(INDEX_CHUNK_ROWS, self._index_debt - INDEX_BEHIND_ROWS)
         try:
-            began = time.monotonic()
-            moved, through = await self._on_thread(self._write_thread, self.log.index_sealed, limit)
-            self._busy = (self._decayed_busy(began) + time.monotonic() - began, began)
+            moved, through = await self._on_writer(self.log.index_sealed, limit)
         except Exception as exc:
             await self._stop_on(exc, [])
         self._index_debt = self._index_debt - moved if moved == limit else 0
         self._forget_through(through)
+
+    async def _on_writer(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn` on the writer's thread, its time counted in `writer_busy`."""
+        began = time.monotonic()
+        result = await self._on_thread(self._write_thread, fn, *args, **kwargs)
+        self._busy = (self._decayed_busy(began) + time.monotonic() - began, began)
+        return result
 
     async def _stop_on(self, exc: Exception, tickets: Sequence[Ticket]) -> NoReturn:
         """The writer failed: refuse `tickets`, report, and stop the node."""

@@ -461,8 +461,9 @@ class BlockLog:
         sealed record is indexed. `txs` is keyed by transaction hash, so each row lands on its own
         page of the index: a block's copy dirtied a page a transaction and its fsync took 13-18 ms
         of a 20-30 ms block commit under a flood, during which no receipt could commit. In commits
-        of a few hundred rows, a receipt waits for one of those at most. Copy and delete are one
-        transaction, so a crash leaves each record in exactly one of the two tables."""
+        of their own (about a block's worth, node.INDEX_CHUNK_ROWS), a receipt waits for one at most.
+        Copy and delete are one transaction, so a crash leaves each record in exactly one of the two
+        tables."""
         with self._transaction() as c:
             (head,) = c.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
             chosen = "seq IN (SELECT seq FROM admitted WHERE height <= ?1 ORDER BY height, seq LIMIT ?2)"
